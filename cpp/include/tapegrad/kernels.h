@@ -1,0 +1,132 @@
+// tapegrad kernel layer: autodiff-free math on raw pointers.
+//
+// Kernels never see a Tensor, the tape or Python: they take pointers, sizes, strides and
+// alpha/beta. Every slot has a portable reference implementation (the fallback and the test
+// oracle, namespace tapegrad::kernels::ref) and may have SIMD versions (namespaces
+// tapegrad::kernels::avx2 / ::avx512, in their own translation units — Note [per-ISA
+// translation units] in CMakeLists.txt). The public functions below dispatch through a table
+// chosen once at start-up (see dispatch.cpp); TAPEGRAD_ARCH=generic|avx2|avx512 overrides.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tapegrad::kernels {
+
+// ---------------------------------------------------------------------------------------------
+// CPU detection and dispatch
+enum class Arch : int { generic = 0, avx2 = 1, avx512 = 2 };
+
+struct CpuInfo {
+  std::string vendor;
+  bool sse42 = false, avx = false, avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
+  bool os_avx = false, os_avx512 = false;  // XCR0 says the OS saves the registers
+  std::vector<Arch> available;             // targets this CPU can run, best last
+  Arch selected = Arch::generic;
+};
+
+const CpuInfo& cpu_info();
+Arch selected_arch();
+// Switch the dispatch table (tests force each target). Throws std::invalid_argument when the
+// CPU cannot run `arch`.
+void set_arch(Arch arch);
+const char* arch_name(Arch arch);
+Arch parse_arch(const std::string& name);  // throws std::invalid_argument
+
+// ---------------------------------------------------------------------------------------------
+// GEMM, row-major:  C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C
+// op(A) = A (m×k, leading dim lda) or Aᵀ when trans_a (A stored k×m). Same for B.
+// beta == 0 means C is write-only (NaNs in C are not propagated), as in BLAS.
+void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+              int64_t ldc);
+void gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+              const double* a, int64_t lda, const double* b, int64_t ldb, double beta,
+              double* c, int64_t ldc);
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise.  Unary: y[i] = f(x[i]) for i < n (x and y may alias).
+enum class Unary : int {
+  neg, exp, log, sqrt, abs, relu, sigmoid, tanh, sin, cos, sign, square, reciprocal,
+  count_
+};
+void unary_f32(Unary op, int64_t n, const float* x, float* y);
+void unary_f64(Unary op, int64_t n, const double* x, double* y);
+
+// Binary on one contiguous run: c[i] = a[i*sa] ∘ b[i*sb], sa, sb ∈ {0, 1} (0 = broadcast
+// scalar). c may alias a or b when the matching stride is 1.
+enum class Binary : int { add, sub, mul, div, pow, maximum, minimum, count_ };
+void binary_f32(Binary op, int64_t n, const float* a, int64_t sa, const float* b, int64_t sb,
+                float* c);
+void binary_f64(Binary op, int64_t n, const double* a, int64_t sa, const double* b, int64_t sb,
+                double* c);
+// int64 supports add, sub, mul, maximum, minimum (div and pow are float-only in tapegrad).
+void binary_i64(Binary op, int64_t n, const int64_t* a, int64_t sa, const int64_t* b,
+                int64_t sb, int64_t* c);
+
+// Broadcasting driver: out has `ndim` dims of sizes `shape`; a and b are read with element
+// strides `sa`/`sb` (0 on broadcast dims). Collapses dims and calls the run kernels above on
+// the innermost run (vector-vector, vector-scalar, scalar-vector fast paths).
+void binary_bcast_f32(Binary op, int ndim, const int64_t* shape, const float* a,
+                      const int64_t* sa, const float* b, const int64_t* sb, float* c);
+void binary_bcast_f64(Binary op, int ndim, const int64_t* shape, const double* a,
+                      const int64_t* sa, const double* b, const int64_t* sb, double* c);
+void binary_bcast_i64(Binary op, int ndim, const int64_t* shape, const int64_t* a,
+                      const int64_t* sa, const int64_t* b, const int64_t* sb, int64_t* c);
+
+// y[i] = alpha * x[i] + beta  (scalar affine; covers x+s, x-s, s-x, s*x, x/s, -x).
+void affine_f32(int64_t n, const float* x, float alpha, float beta, float* y);
+void affine_f64(int64_t n, const double* x, double alpha, double beta, double* y);
+// y[i] += alpha * x[i]
+void axpy_f32(int64_t n, float alpha, const float* x, float* y);
+void axpy_f64(int64_t n, double alpha, const double* x, double* y);
+
+// ---------------------------------------------------------------------------------------------
+// Reductions over the middle axis of a contiguous (outer, r, inner) block:
+//   y[o, i] = reduce_{j < r} x[o, j, i]
+enum class Reduce : int { sum, max, min, count_ };
+void reduce_f32(Reduce op, int64_t outer, int64_t r, int64_t inner, const float* x, float* y);
+void reduce_f64(Reduce op, int64_t outer, int64_t r, int64_t inner, const double* x,
+                double* y);
+void reduce_i64(Reduce op, int64_t outer, int64_t r, int64_t inner, const int64_t* x,
+                int64_t* y);
+// Index of the first max/min along the middle axis (NaN counts as the max, as in NumPy).
+void argreduce_f32(Reduce op, int64_t outer, int64_t r, int64_t inner, const float* x,
+                   int64_t* idx);
+void argreduce_f64(Reduce op, int64_t outer, int64_t r, int64_t inner, const double* x,
+                   int64_t* idx);
+void argreduce_i64(Reduce op, int64_t outer, int64_t r, int64_t inner, const int64_t* x,
+                   int64_t* idx);
+
+// Fused, stable row kernels over the middle axis of (outer, r, inner):
+//   logsumexp:   y[o,i]   = m + log Σ_j exp(x[o,j,i] - m),  m = max_j x  (all -inf → -inf)
+//   softmax:     y[o,j,i] = exp(x - lse)
+//   log_softmax: y[o,j,i] = x - lse
+void logsumexp_f32(int64_t outer, int64_t r, int64_t inner, const float* x, float* y);
+void logsumexp_f64(int64_t outer, int64_t r, int64_t inner, const double* x, double* y);
+void softmax_f32(int64_t outer, int64_t r, int64_t inner, const float* x, float* y);
+void softmax_f64(int64_t outer, int64_t r, int64_t inner, const double* x, double* y);
+void log_softmax_f32(int64_t outer, int64_t r, int64_t inner, const float* x, float* y);
+void log_softmax_f64(int64_t outer, int64_t r, int64_t inner, const double* x, double* y);
+
+// Cross-entropy with int64 class labels on logits (n rows × c classes, contiguous):
+//   loss[i] = logsumexp(x[i,:]) - x[i, label[i]];   lse[i] is written for the backward.
+// Labels must be validated by the caller (0 <= label < c).
+void cross_entropy_f32(int64_t n, int64_t c, const float* x, const int64_t* label, float* loss,
+                       float* lse);
+void cross_entropy_f64(int64_t n, int64_t c, const double* x, const int64_t* label,
+                       double* loss, double* lse);
+// dx[i,:] = g[i] * (exp(x[i,:] - lse[i]) - onehot(label[i]))   (g has stride gs ∈ {0,1})
+void cross_entropy_backward_f32(int64_t n, int64_t c, const float* x, const int64_t* label,
+                                const float* lse, const float* g, int64_t gs, float* dx);
+void cross_entropy_backward_f64(int64_t n, int64_t c, const double* x, const int64_t* label,
+                                const double* lse, const double* g, int64_t gs, double* dx);
+
+// ---------------------------------------------------------------------------------------------
+// Threads (Note [thread pool] in threads.cpp). Kernels split work above a size threshold.
+int get_num_threads();
+void set_num_threads(int n);  // n >= 1
+
+}  // namespace tapegrad::kernels

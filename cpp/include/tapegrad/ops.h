@@ -1,0 +1,138 @@
+// tapegrad ops: differentiable functions on tensors. Each records one tape entry per
+// primitive when grad mode is on and an input requires grad (see cpp/src/ops/ops.def).
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "tapegrad/tensor.h"
+
+namespace tapegrad {
+
+// ----- elementwise (NumPy broadcasting; PyTorch dtype promotion) -----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
+Tensor cast(const Tensor& x, DType dtype);  // x.to(dtype); returns x itself when equal
+Tensor clone(const Tensor& x);
+
+// Python scalars: wrapped as 0-d tensors of the dtype PyTorch would give the result
+// (a float scalar with an int tensor gives float32; scalars never widen float32 to float64).
+DType scalar_result_dtype(DType tensor_dtype, bool scalar_is_float, bool scalar_is_bool = false);
+Tensor scalar_like(const Tensor& t, double v, bool is_float, bool is_bool = false);
+
+// ----- comparisons and logic (bool results, no grad) -----
+enum class CmpOp { eq, ne, lt, le, gt, ge };
+Tensor compare(CmpOp op, const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& x);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+Tensor sign(const Tensor& x);  // no grad needed: derivative 0 almost everywhere
+
+// ----- reductions; dims empty = all dims -----
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+std::pair<Tensor, Tensor> max_dim(const Tensor& x, int64_t dim, bool keepdim);
+std::pair<Tensor, Tensor> min_dim(const Tensor& x, int64_t dim, bool keepdim);
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim);
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim);
+Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// Reduce a broadcast gradient back to `shape` (the one central place that undoes
+// broadcasting; every binary op's backward calls it).
+Tensor sum_to(const Tensor& g, const Shape& shape);
+
+// ----- linear algebra -----
+// op(a)·op(b) for 2-D a, b (trans flags: op(x) = xᵀ); the recorded primitive.
+Tensor mm(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// Batched 3-D version with equal batch sizes.
+Tensor bmm(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// NumPy/PyTorch matmul: 1-D, 2-D, batched with broadcast batch dims.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ----- shape -----
+Tensor reshape(const Tensor& x, const Shape& shape);  // a view; one -1 allowed
+Tensor view(const Tensor& x, const Shape& shape);
+Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
+Tensor squeeze(const Tensor& x, std::optional<int64_t> dim);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
+Tensor t(const Tensor& x);  // .T: reverses dims (1-D unchanged)
+Tensor expand(const Tensor& x, const Shape& shape);  // -1 keeps a dim
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+Tensor contiguous_copy(const Tensor& x);
+
+// ----- indexing -----
+struct IndexItem {
+  enum Kind { Int, Slice, None, Ellipsis, Tensor } kind = Int;
+  int64_t i = 0;
+  // Slice bounds; has_* false means "omitted" (Python's None).
+  int64_t start = 0, stop = 0, step = 1;
+  bool has_start = false, has_stop = false;
+  tapegrad::Tensor t;  // int64 or bool index tensor
+};
+Tensor index(const Tensor& x, const std::vector<IndexItem>& items);
+void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tensor& value);
+// Flat gather/scatter by element offsets into a contiguous tensor (indexing's primitives).
+Tensor gather_flat(const Tensor& x, const Tensor& offsets, const Shape& out_shape);
+Tensor scatter_add_flat(const Tensor& g, const Tensor& offsets, const Shape& out_shape);
+
+// ----- losses -----
+enum class Reduction { none, mean, sum };
+Reduction parse_reduction(const std::string& name, const char* op);
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction);
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        Reduction reduction);
+
+// ----- in-place (bump the version counter; recorded when grad is needed) -----
+void add_(const Tensor& self, const Tensor& other);
+void sub_(const Tensor& self, const Tensor& other);
+void mul_(const Tensor& self, const Tensor& other);
+void div_(const Tensor& self, const Tensor& other);
+void zero_(const Tensor& self);
+void fill_(const Tensor& self, double value);
+void copy_(const Tensor& self, const Tensor& src);
+// Throws when an in-place op may not touch `self` (a leaf that requires grad in grad mode).
+void check_inplace(const Tensor& self, const char* op);
+
+// ----- optimizers: one call updates every parameter (tg.optim) -----
+void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& momentum_buffers,
+              double lr, double momentum, double dampening, double weight_decay,
+              bool nesterov);
+void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& exp_avg,
+               std::vector<Tensor>& exp_avg_sq, int64_t step, double lr, double beta1,
+               double beta2, double eps, double weight_decay);
+
+// ----- C++ conveniences -----
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+
+}  // namespace tapegrad

@@ -1,0 +1,126 @@
+// The tape: a thread-local Wengert list of tensor ops, and the reverse sweep over it.
+#pragma once
+
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "tapegrad/tensor.h"
+
+namespace tapegrad {
+
+// Every primitive op that can be recorded. The list lives in cpp/src/ops/ops.def.
+enum class OpCode : uint16_t {
+#define TG_OP(code, name, arity) code,
+#include "../../src/ops/ops.def"
+#undef TG_OP
+  count_
+};
+const char* op_name(OpCode op);           // "mul"
+const char* op_backward_name(OpCode op);  // "MulBackward0"
+
+// Small attribute record carried by an entry (dims, flags, scalars).
+struct Attrs {
+  std::vector<int64_t> ints;
+  double d0 = 0, d1 = 0;
+  int64_t i0 = 0, i1 = 0;
+  bool b0 = false, b1 = false;
+};
+
+// What an entry keeps of each input: enough to route its gradient, never the input itself
+// (a strong reference is kept only for leaves that accumulate .grad).
+struct InputRef {
+  uint64_t id = 0;
+  int32_t node = -1;  // producing entry's handle, -1 for leaves
+  DType dtype = DType::f32;
+  bool requires_grad = false;
+  Shape shape;
+  Tensor leaf;  // set iff the input is a leaf that requires grad
+};
+
+struct OutputRef {
+  uint64_t id = 0;
+  TensorImpl* ptr = nullptr;  // nulled by ~TensorImpl
+  DType dtype = DType::f32;
+  Shape shape;
+};
+
+struct SavedTensor {
+  Tensor tensor;
+  uint64_t version = 0;
+};
+
+struct Entry {
+  OpCode op = OpCode::count_;
+  int32_t handle = -1;
+  int32_t refcount = 0;  // live outputs + live downstream entries (Note [tape lifetime])
+  bool alive = true;
+  bool released = false;   // saved tensors freed by a backward without retain_graph
+  bool had_saved = false;
+  std::vector<InputRef> inputs;
+  std::vector<OutputRef> outputs;
+  std::vector<SavedTensor> saved;
+  Attrs attrs;
+};
+
+struct TapeStats {
+  int64_t entries = 0;       // entries in the arrays (live + dead awaiting compaction)
+  int64_t live_entries = 0;
+  int64_t saved_bytes = 0;   // bytes held by saved tensors of live entries
+};
+
+class Tape;
+std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
+                                 const std::vector<Tensor>& root_grads, bool retain_graph,
+                                 bool create_graph, const std::vector<Tensor>& capture,
+                                 bool allow_unused);
+
+class Tape {
+ public:
+  // The calling thread's tape (created on first use).
+  static const std::shared_ptr<Tape>& current();
+
+  // Record one op. Outputs become non-leaves that require grad; `saved` tensors are kept
+  // (with their version) for the backward. Returns the new entry.
+  Entry& record(OpCode op, const std::vector<const Tensor*>& inputs,
+                const std::vector<const Tensor*>& outputs, std::vector<Tensor> saved,
+                Attrs attrs);
+
+  Entry& entry(int32_t handle) { return entries_[pos_[handle]]; }
+  int64_t position(int32_t handle) const { return pos_[handle]; }
+  void decref(int32_t handle);
+  TapeStats stats() const;
+  void clear_dead();  // compaction (also automatic)
+
+ private:
+  friend std::vector<Tensor> run_backward(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                                          bool, bool, const std::vector<Tensor>&, bool);
+  int32_t new_handle();
+  void maybe_compact();
+  std::deque<Entry> entries_;
+  std::vector<int64_t> pos_;        // handle -> position in entries_
+  std::vector<int32_t> free_handles_;
+  std::vector<int32_t> pending_;    // decref worklist (no recursion)
+  bool draining_ = false;
+  int in_backward_ = 0;
+  int64_t live_ = 0;
+  int64_t dead_ = 0;
+};
+
+// Reverse-mode sweep. `roots` with `root_grads` (undefined entries mean ones for scalars).
+// When `capture` is non-empty, gradients of those tensors are returned instead of being
+// accumulated into .grad (tg.grad); otherwise leaves accumulate into .grad (backward()).
+std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
+                                 const std::vector<Tensor>& root_grads, bool retain_graph,
+                                 bool create_graph, const std::vector<Tensor>& capture,
+                                 bool allow_unused);
+
+// tensor.backward(gradient, retain_graph, create_graph)
+void backward(const Tensor& root, const Tensor& gradient = nullptr, bool retain_graph = false,
+              bool create_graph = false);
+
+// Mark `self` as the output of the entry that produced `result` (in-place ops), copying the
+// data of `result` into `self`'s storage. Note [in-place ops] in tape.cpp.
+void rebase_inplace(const Tensor& self, const Tensor& result);
+
+}  // namespace tapegrad

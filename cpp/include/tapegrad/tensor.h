@@ -1,0 +1,163 @@
+// tapegrad tensors: dtype, shared storage, and the TensorImpl that Python holds directly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tapegrad {
+
+// ---------------------------------------------------------------------------------------------
+// Errors. The bindings translate these to the Python exception of the same name; plain
+// std::runtime_error becomes RuntimeError and std::bad_alloc MemoryError.
+struct TypeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct ValueError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct IndexError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// ---------------------------------------------------------------------------------------------
+enum class DType : uint8_t { f32 = 0, f64 = 1, i64 = 2, b8 = 3 };
+
+size_t itemsize(DType t);
+const char* dtype_name(DType t);  // "float32", "float64", "int64", "bool"
+inline bool is_float(DType t) { return t == DType::f32 || t == DType::f64; }
+// PyTorch's promotion between two tensors: bool < int64 < float32 < float64.
+DType promote(DType a, DType b);
+
+using Shape = std::vector<int64_t>;
+std::string shape_str(const Shape& s);  // "[2, 3]"
+int64_t shape_numel(const Shape& s);     // throws ValueError on negative dims / overflow
+
+// Reference-counted, 64-byte aligned buffer. `version` counts in-place writes (all views of a
+// storage share it: Note [version counters] in tape.cpp). `owner` keeps foreign memory alive
+// (a NumPy array the storage borrows).
+struct Storage {
+  void* data = nullptr;
+  size_t nbytes = 0;
+  uint64_t version = 0;
+  int64_t graph_views = 0;  // live views of this storage that carry graph history
+  std::shared_ptr<void> owner;
+  static std::shared_ptr<Storage> allocate(size_t nbytes);  // zero-size gives a valid object
+  static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, std::shared_ptr<void> owner);
+  ~Storage();
+};
+
+class Tape;
+struct Entry;
+class TensorImpl;
+using Tensor = std::shared_ptr<TensorImpl>;
+
+// A row-major contiguous tensor. The autograd identity (id_, node_, slot_) says which tape
+// entry produced it; node_ < 0 means a leaf. Note [tape lifetime] in tape.cpp.
+class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
+ public:
+  TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, DType dtype);
+  ~TensorImpl();
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+
+  const Shape& shape() const { return shape_; }
+  int64_t dim() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t numel() const { return numel_; }
+  DType dtype() const { return dtype_; }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * itemsize(dtype_); }
+  void* raw() const { return static_cast<char*>(storage_->data) + offset_ * itemsize(dtype_); }
+  template <class T>
+  T* data() const { return static_cast<T*>(raw()); }
+  const std::shared_ptr<Storage>& storage() const { return storage_; }
+  int64_t offset() const { return offset_; }
+  uint64_t version() const { return storage_->version; }
+  void bump_version() { ++storage_->version; }
+
+  bool requires_grad() const { return requires_grad_; }
+  bool is_leaf() const { return node_ < 0; }
+  // Throws (TypeError) for non-float dtypes and (RuntimeError) for non-leaves, as PyTorch.
+  void set_requires_grad(bool value);
+  const Tensor& grad() const { return grad_; }
+  void set_grad(Tensor g);  // checks shape and dtype
+  bool retains_grad() const { return retains_grad_; }
+  void retain_grad();
+  uint64_t id() const { return id_; }
+  int32_t node() const { return node_; }
+  int32_t slot() const { return slot_; }
+  const std::shared_ptr<Tape>& tape() const { return tape_; }
+  const char* grad_fn_name() const;  // "MulBackward0" or nullptr for leaves
+  bool is_view() const { return is_view_; }
+
+  // Data access for tests and bindings.
+  double item_as_double() const;  // one element; ValueError otherwise
+
+ private:
+  friend class Tape;
+  friend struct Recorder;
+  friend Tensor make_view(const Tensor& base, Shape shape, bool track);
+  friend void rebase_inplace(const Tensor& self, const Tensor& result);
+  friend Tensor detach(const Tensor& x);
+  friend Tensor resurrect_output(Entry& e, size_t slot, const std::shared_ptr<Tape>& tape,
+                                 const Tensor& alias);
+  std::shared_ptr<Storage> storage_;
+  int64_t offset_ = 0;  // in elements
+  Shape shape_;
+  int64_t numel_ = 0;
+  DType dtype_;
+  bool requires_grad_ = false;
+  bool retains_grad_ = false;
+  bool is_view_ = false;  // a graph-carrying view of another tensor's storage
+  Tensor grad_;
+  uint64_t id_;
+  int32_t node_ = -1;
+  int32_t slot_ = 0;
+  std::shared_ptr<Tape> tape_;
+};
+
+Tensor resurrect_output(Entry& e, size_t slot, const std::shared_ptr<Tape>& tape,
+                       const Tensor& alias);
+
+// ---------------------------------------------------------------------------------------------
+// Creation.
+Tensor empty(const Shape& shape, DType dtype);
+Tensor zeros(const Shape& shape, DType dtype);
+Tensor full(const Shape& shape, double value, DType dtype);
+Tensor scalar_tensor(double value, DType dtype);  // 0-d
+Tensor arange(double start, double end, double step, DType dtype);
+Tensor linspace(double start, double end, int64_t steps, DType dtype);
+Tensor eye(int64_t n, int64_t m, DType dtype);
+// A tensor that shares x's storage but has no history (PyTorch's detach()).
+Tensor detach(const Tensor& x);
+Tensor clone_data(const Tensor& x);  // deep copy without history
+
+// Random numbers: one thread-local generator (xoshiro256**), seeded by manual_seed.
+void manual_seed(uint64_t seed);
+uint64_t initial_seed();
+Tensor rand(const Shape& shape, DType dtype);                          // U[0, 1)
+Tensor randn(const Shape& shape, DType dtype);                         // N(0, 1)
+Tensor randint(int64_t low, int64_t high, const Shape& shape);         // int64
+Tensor randperm(int64_t n);                                            // int64
+void uniform_(const Tensor& t, double low, double high);               // in place, no grad
+void normal_(const Tensor& t, double mean, double std);                // in place, no grad
+
+// ---------------------------------------------------------------------------------------------
+// Grad mode (thread-local), as torch.no_grad / enable_grad.
+bool grad_enabled();
+void set_grad_enabled(bool on);
+struct GradModeGuard {
+  explicit GradModeGuard(bool on) : prev_(grad_enabled()) { set_grad_enabled(on); }
+  ~GradModeGuard() { set_grad_enabled(prev_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+bool anomaly_enabled();
+void set_anomaly_enabled(bool on);
+
+}  // namespace tapegrad

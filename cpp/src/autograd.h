@@ -1,0 +1,39 @@
+// Internal: the contract between the reverse sweep and each op's backward rule.
+#pragma once
+
+#include <vector>
+
+#include "tapegrad/tape.h"
+
+namespace tapegrad {
+
+// What a backward rule sees: the entry (inputs' shapes/dtypes, saved tensors, attributes)
+// and the gradients of its outputs. It returns one gradient per input (nullptr = none) with
+// the input's shape and dtype. Rules are written with the differentiable ops, so under
+// create_graph=True the backward computation itself is recorded (gradients of gradients).
+struct BwCtx {
+  Entry& e;
+  std::vector<Tensor>& gout;
+  bool create_graph;
+  const std::shared_ptr<Tape>& tape;
+
+  const Tensor& g(size_t k = 0) const { return gout[k]; }
+  const Tensor& saved(size_t i) const { return e.saved[i].tensor; }
+  bool needs(size_t i) const { return e.inputs[i].requires_grad; }
+  const Shape& in_shape(size_t i) const { return e.inputs[i].shape; }
+  DType in_dtype(size_t i) const { return e.inputs[i].dtype; }
+  const Attrs& attrs() const { return e.attrs; }
+};
+
+// Output `out_slot` of the entry for formulas that use the result: the saved alias normally,
+// and under create_graph a tensor carrying the entry's identity, so that second derivatives
+// flow through this entry again (PyTorch unpacks saved outputs the same way).
+Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot);
+
+using BackwardFn = std::vector<Tensor> (*)(BwCtx&);
+
+#define TG_OP(code, name, arity) std::vector<Tensor> backward_##code(BwCtx& ctx);
+#include "ops/ops.def"
+#undef TG_OP
+
+}  // namespace tapegrad

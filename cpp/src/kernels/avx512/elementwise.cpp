@@ -1,0 +1,41 @@
+// avx512 elementwise, reduction and fused row kernels (shared source: simd/elementwise.inc).
+// GCC 12 warns inside its own AVX-512 intrinsic headers (_mm512_undefined_* operands).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/avx512/vec.h"
+#include "kernels/parallel.h"
+#include "kernels/table.h"
+
+namespace tapegrad::kernels::avx512 {
+
+#include "kernels/simd/elementwise.inc"
+
+void fill_elementwise(KernelTable& t) {
+  t.unary_f32 = unary_f32_impl<F32>;
+  t.unary_f64 = unary_f64_impl<F64>;
+  t.binary_f32 = binary<F32>;
+  t.binary_f64 = binary<F64>;
+  t.affine_f32 = affine<F32>;
+  t.affine_f64 = affine<F64>;
+  t.axpy_f32 = axpy<F32>;
+  t.axpy_f64 = axpy<F64>;
+  t.reduce_f32 = reduce<F32>;
+  t.reduce_f64 = reduce<F64>;
+  t.logsumexp_f32 = logsumexp<F32>;
+  t.logsumexp_f64 = logsumexp<F64>;
+  t.softmax_f32 = softmax<F32>;
+  t.softmax_f64 = softmax<F64>;
+  t.log_softmax_f32 = log_softmax<F32>;
+  t.log_softmax_f64 = log_softmax<F64>;
+  t.cross_entropy_f32 = cross_entropy<F32>;
+  t.cross_entropy_f64 = cross_entropy<F64>;
+  t.cross_entropy_backward_f32 = cross_entropy_backward<F32>;
+  t.cross_entropy_backward_f64 = cross_entropy_backward<F64>;
+}
+
+}  // namespace tapegrad::kernels::avx512

@@ -1,0 +1,127 @@
+// AVX-512 vector traits for the shared SIMD sources (kernels/simd/*.inc).
+// Included only by translation units in this directory (compiled with -mavx512f/bw/dq/vl);
+// everything here lives in tapegrad::kernels::avx512 (Note [per-ISA translation units]).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace tapegrad::kernels::avx512 {
+
+inline constexpr const char* kIsaName = "avx512";
+
+// Every trait struct has the same interface; the shared kernels are written against it.
+struct F32 {
+  using T = float;
+  using V = __m512;
+  using M = __mmask16;
+  using TM = __mmask16;  // tail mask (first n lanes)
+  static constexpr int W = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V set1(T x) { return _mm512_set1_ps(x); }
+  static V load(const T* p) { return _mm512_loadu_ps(p); }
+  static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
+  static TM tail(int64_t n) { return TM((1u << n) - 1u); }  // first n lanes, n <= W
+  static V load(const T* p, TM m) { return _mm512_maskz_loadu_ps(m, p); }
+  static V load_or(const T* p, TM m, V fill) { return _mm512_mask_loadu_ps(fill, m, p); }
+  static void store(T* p, V v, TM m) { _mm512_mask_storeu_ps(p, m, v); }
+  static V bcast(const T* p) { return _mm512_set1_ps(*p); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm512_div_ps(a, b); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }   // a*b + c
+  static V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a*b
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }  // b if either is NaN
+  static V min(V a, V b) { return _mm512_min_ps(a, b); }
+  static V sqrt(V a) { return _mm512_sqrt_ps(a); }
+  // 1/a to about 2^-28 relative (VRCP14PS + one Newton step): cheaper than VDIVPS; used where
+  // the math functions' error budget allows it (Note [float32 math accuracy]).
+  static V recip(V a) {
+    const V r = _mm512_rcp14_ps(a);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(1.0f)), r);
+  }
+  static V abs(V a) { return _mm512_abs_ps(a); }
+  static V neg(V a) { return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(int(0x80000000u)))); }
+  static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static M lt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static M le(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
+  static M gt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static M eq(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+  static M isnan(V a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
+  static M mor(M a, M b) { return M(a | b); }
+  static M mand(M a, M b) { return M(a & b); }
+  static bool all(M m) { return M(~m) == 0; }
+  static bool any(M m) { return m != 0; }
+  static V select(M m, V t, V f) { return _mm512_mask_blend_ps(m, f, t); }  // m ? t : f
+  static V copysign(V mag, V sgn) {
+    const __m512i s = _mm512_set1_epi32(int(0x80000000u));
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(s, _mm512_castps_si512(sgn), _mm512_castps_si512(mag), 0xca));  // s ? sgn : mag
+  }
+  // x · 2^n for integral-valued n, with one rounding into the subnormal range and ±inf on
+  // overflow (VSCALEFPS does exactly that).
+  static V scale2(V x, V n) { return _mm512_scalef_ps(x, n); }
+  // x = m · 2^e with m in [1, 2) for finite x > 0 (subnormals included); e as a float.
+  static void frexp12(V x, V& m, V& e) {
+    m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    e = _mm512_getexp_ps(x);
+  }
+  static T hsum(V v) { return _mm512_reduce_add_ps(v); }
+  static T hmax(V v) { return _mm512_reduce_max_ps(v); }
+  static T hmin(V v) { return _mm512_reduce_min_ps(v); }
+};
+
+struct F64 {
+  using T = double;
+  using V = __m512d;
+  using M = __mmask8;
+  using TM = __mmask8;
+  static constexpr int W = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V set1(T x) { return _mm512_set1_pd(x); }
+  static V load(const T* p) { return _mm512_loadu_pd(p); }
+  static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
+  static TM tail(int64_t n) { return TM((1u << n) - 1u); }
+  static V load(const T* p, TM m) { return _mm512_maskz_loadu_pd(m, p); }
+  static V load_or(const T* p, TM m, V fill) { return _mm512_mask_loadu_pd(fill, m, p); }
+  static void store(T* p, V v, TM m) { _mm512_mask_storeu_pd(p, m, v); }
+  static V bcast(const T* p) { return _mm512_set1_pd(*p); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V div(V a, V b) { return _mm512_div_pd(a, b); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V fnma(V a, V b, V c) { return _mm512_fnmadd_pd(a, b, c); }
+  static V max(V a, V b) { return _mm512_max_pd(a, b); }
+  static V min(V a, V b) { return _mm512_min_pd(a, b); }
+  static V sqrt(V a) { return _mm512_sqrt_pd(a); }
+  static V recip(V a) { return _mm512_div_pd(_mm512_set1_pd(1.0), a); }
+  static V abs(V a) { return _mm512_abs_pd(a); }
+  static V neg(V a) { return _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(a), _mm512_set1_epi64(int64_t(0x8000000000000000ull)))); }
+  static V round(V a) { return _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static M lt(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
+  static M le(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_LE_OQ); }
+  static M gt(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ); }
+  static M eq(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ); }
+  static M isnan(V a) { return _mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q); }
+  static M mor(M a, M b) { return M(a | b); }
+  static M mand(M a, M b) { return M(a & b); }
+  static bool all(M m) { return M(~m) == 0; }
+  static bool any(M m) { return m != 0; }
+  static V select(M m, V t, V f) { return _mm512_mask_blend_pd(m, f, t); }
+  static V copysign(V mag, V sgn) {
+    const __m512i s = _mm512_set1_epi64(int64_t(0x8000000000000000ull));
+    return _mm512_castsi512_pd(_mm512_ternarylogic_epi64(s, _mm512_castpd_si512(sgn), _mm512_castpd_si512(mag), 0xca));  // s ? sgn : mag
+  }
+  static V scale2(V x, V n) { return _mm512_scalef_pd(x, n); }
+  static void frexp12(V x, V& m, V& e) {
+    m = _mm512_getmant_pd(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    e = _mm512_getexp_pd(x);
+  }
+  static T hsum(V v) { return _mm512_reduce_add_pd(v); }
+  static T hmax(V v) { return _mm512_reduce_max_pd(v); }
+  static T hmin(V v) { return _mm512_reduce_min_pd(v); }
+};
+
+}  // namespace tapegrad::kernels::avx512

@@ -1,0 +1,254 @@
+// Portable reference kernels: the fallback on every CPU and the oracle the SIMD kernels are
+// tested against. Plain loops, written for clarity first; compiled for baseline x86-64.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/table.h"
+
+namespace tapegrad::kernels::ref {
+
+namespace {
+
+// C = alpha·op(A)·op(B) + beta·C, one output element at a time with a k-loop in the order
+// that walks memory contiguously for the common non-transposed case.
+template <class T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+          const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* crow = c + i * ldc;
+    if (beta == T(0)) {
+      std::fill(crow, crow + n, T(0));
+    } else if (beta != T(1)) {
+      for (int64_t j = 0; j < n; ++j) crow[j] *= beta;
+    }
+    if (k == 0 || alpha == T(0)) continue;
+    for (int64_t p = 0; p < k; ++p) {
+      const T aip = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
+      if (!tb) {
+        const T* brow = b + p * ldb;
+        for (int64_t j = 0; j < n; ++j) crow[j] += aip * brow[j];
+      } else {
+        for (int64_t j = 0; j < n; ++j) crow[j] += aip * b[j * ldb + p];
+      }
+    }
+  }
+}
+
+template <class T>
+T sigmoid(T x) {
+  // Stable on both tails: never evaluates exp of a large positive number.
+  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+  const T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+template <class T>
+void unary(Unary op, int64_t n, const T* x, T* y) {
+  switch (op) {
+    case Unary::neg: for (int64_t i = 0; i < n; ++i) y[i] = -x[i]; break;
+    case Unary::exp: for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]); break;
+    case Unary::log: for (int64_t i = 0; i < n; ++i) y[i] = std::log(x[i]); break;
+    case Unary::sqrt: for (int64_t i = 0; i < n; ++i) y[i] = std::sqrt(x[i]); break;
+    case Unary::abs: for (int64_t i = 0; i < n; ++i) y[i] = std::fabs(x[i]); break;
+    case Unary::relu:
+      // NaN propagates (as in PyTorch): x > 0 is false for NaN, so test the other way round.
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] <= T(0) ? T(0) : x[i];
+      break;
+    case Unary::sigmoid: for (int64_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]); break;
+    case Unary::tanh: for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]); break;
+    case Unary::sin: for (int64_t i = 0; i < n; ++i) y[i] = std::sin(x[i]); break;
+    case Unary::cos: for (int64_t i = 0; i < n; ++i) y[i] = std::cos(x[i]); break;
+    case Unary::sign:
+      for (int64_t i = 0; i < n; ++i)
+        y[i] = x[i] > T(0) ? T(1) : (x[i] < T(0) ? T(-1) : (x[i] == T(0) ? T(0) : x[i]));
+      break;
+    case Unary::square: for (int64_t i = 0; i < n; ++i) y[i] = x[i] * x[i]; break;
+    case Unary::reciprocal: for (int64_t i = 0; i < n; ++i) y[i] = T(1) / x[i]; break;
+    case Unary::count_: break;
+  }
+}
+
+template <class T>
+inline T apply(Binary op, T a, T b) {
+  switch (op) {
+    case Binary::add: return a + b;
+    case Binary::sub: return a - b;
+    case Binary::mul: return a * b;
+    case Binary::div: return a / b;
+    case Binary::pow:
+      if constexpr (std::is_floating_point_v<T>) return std::pow(a, b);
+      else return T(0);
+    case Binary::maximum:
+      if constexpr (std::is_floating_point_v<T>) {
+        if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+      }
+      return a > b ? a : b;
+    case Binary::minimum:
+      if constexpr (std::is_floating_point_v<T>) {
+        if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+      }
+      return a < b ? a : b;
+    case Binary::count_: break;
+  }
+  return T(0);
+}
+
+template <class T>
+void binary(Binary op, int64_t n, const T* a, int64_t sa, const T* b, int64_t sb, T* c) {
+  for (int64_t i = 0; i < n; ++i) c[i] = apply(op, a[i * sa], b[i * sb]);
+}
+
+template <class T>
+void affine(int64_t n, const T* x, T alpha, T beta, T* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = alpha * x[i] + beta;
+}
+
+template <class T>
+void axpy(int64_t n, T alpha, const T* x, T* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+template <class T>
+inline bool better(Reduce op, T cand, T best) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(best)) return false;
+    if (std::isnan(cand)) return true;
+  }
+  return op == Reduce::max ? cand > best : cand < best;
+}
+
+template <class T>
+void reduce(Reduce op, int64_t outer, int64_t r, int64_t inner, const T* x, T* y) {
+  for (int64_t o = 0; o < outer; ++o) {
+    T* yo = y + o * inner;
+    const T* xo = x + o * r * inner;
+    if (op == Reduce::sum) {
+      std::fill(yo, yo + inner, T(0));
+      for (int64_t j = 0; j < r; ++j)
+        for (int64_t i = 0; i < inner; ++i) yo[i] += xo[j * inner + i];
+    } else {
+      // Callers guarantee r > 0 for max/min (the engine raises on empty reductions).
+      std::copy(xo, xo + inner, yo);
+      for (int64_t j = 1; j < r; ++j)
+        for (int64_t i = 0; i < inner; ++i)
+          if (better(op, xo[j * inner + i], yo[i])) yo[i] = xo[j * inner + i];
+    }
+  }
+}
+
+template <class T>
+void argreduce(Reduce op, int64_t outer, int64_t r, int64_t inner, const T* x, int64_t* idx) {
+  for (int64_t o = 0; o < outer; ++o) {
+    const T* xo = x + o * r * inner;
+    for (int64_t i = 0; i < inner; ++i) {
+      int64_t best = 0;
+      for (int64_t j = 1; j < r; ++j)
+        if (better(op, xo[j * inner + i], xo[best * inner + i])) best = j;
+      idx[o * inner + i] = best;
+    }
+  }
+}
+
+// One row of the fused softmax family: r values at stride `inner`.
+template <class T>
+T row_lse(int64_t r, int64_t inner, const T* x) {
+  T m = -std::numeric_limits<T>::infinity();
+  for (int64_t j = 0; j < r; ++j) m = std::max(m, x[j * inner]);
+  for (int64_t j = 0; j < r; ++j)
+    if (std::isnan(x[j * inner])) return x[j * inner];
+  if (std::isinf(m)) return m;  // all -inf → -inf; any +inf → +inf
+  T s = 0;
+  for (int64_t j = 0; j < r; ++j) s += std::exp(x[j * inner] - m);
+  return m + std::log(s);
+}
+
+template <class T>
+void logsumexp(int64_t outer, int64_t r, int64_t inner, const T* x, T* y) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) y[o * inner + i] = row_lse(r, inner, x + o * r * inner + i);
+}
+
+template <class T>
+void log_softmax(int64_t outer, int64_t r, int64_t inner, const T* x, T* y) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const T* xr = x + o * r * inner + i;
+      T* yr = y + o * r * inner + i;
+      const T lse = row_lse(r, inner, xr);
+      for (int64_t j = 0; j < r; ++j) yr[j * inner] = xr[j * inner] - lse;
+    }
+}
+
+template <class T>
+void softmax(int64_t outer, int64_t r, int64_t inner, const T* x, T* y) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const T* xr = x + o * r * inner + i;
+      T* yr = y + o * r * inner + i;
+      const T lse = row_lse(r, inner, xr);
+      for (int64_t j = 0; j < r; ++j) yr[j * inner] = std::exp(xr[j * inner] - lse);
+    }
+}
+
+template <class T>
+void cross_entropy(int64_t n, int64_t c, const T* x, const int64_t* label, T* loss, T* lse) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T l = row_lse(c, 1, x + i * c);
+    lse[i] = l;
+    loss[i] = l - x[i * c + label[i]];
+  }
+}
+
+template <class T>
+void cross_entropy_backward(int64_t n, int64_t c, const T* x, const int64_t* label,
+                            const T* lse, const T* g, int64_t gs, T* dx) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i * gs];
+    for (int64_t j = 0; j < c; ++j) dx[i * c + j] = gi * std::exp(x[i * c + j] - lse[i]);
+    dx[i * c + label[i]] -= gi;
+  }
+}
+
+}  // namespace
+
+void fill_table(KernelTable& t) {
+  t.gemm_f32 = gemm<float>;
+  t.gemm_f64 = gemm<double>;
+  t.unary_f32 = unary<float>;
+  t.unary_f64 = unary<double>;
+  t.binary_f32 = binary<float>;
+  t.binary_f64 = binary<double>;
+  t.binary_i64 = binary<int64_t>;
+  t.affine_f32 = affine<float>;
+  t.affine_f64 = affine<double>;
+  t.axpy_f32 = axpy<float>;
+  t.axpy_f64 = axpy<double>;
+  t.reduce_f32 = reduce<float>;
+  t.reduce_f64 = reduce<double>;
+  t.reduce_i64 = reduce<int64_t>;
+  t.argreduce_f32 = argreduce<float>;
+  t.argreduce_f64 = argreduce<double>;
+  t.argreduce_i64 = argreduce<int64_t>;
+  t.logsumexp_f32 = logsumexp<float>;
+  t.logsumexp_f64 = logsumexp<double>;
+  t.softmax_f32 = softmax<float>;
+  t.softmax_f64 = softmax<double>;
+  t.log_softmax_f32 = log_softmax<float>;
+  t.log_softmax_f64 = log_softmax<double>;
+  t.cross_entropy_f32 = cross_entropy<float>;
+  t.cross_entropy_f64 = cross_entropy<double>;
+  t.cross_entropy_backward_f32 = cross_entropy_backward<float>;
+  t.cross_entropy_backward_f64 = cross_entropy_backward<double>;
+}
+
+const KernelTable& table() {
+  static const KernelTable t = [] {
+    KernelTable r{};
+    fill_table(r);
+    return r;
+  }();
+  return t;
+}
+
+}  // namespace tapegrad::kernels::ref

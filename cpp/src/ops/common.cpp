@@ -1,0 +1,147 @@
+// Shared helpers of the op families (broadcasting, dims, conversion, views).
+#include "ops/common.h"
+
+#include <algorithm>
+
+namespace tapegrad {
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1)
+      throw ValueError(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
+                       " cannot be broadcast together (dimension " + std::to_string(i) +
+                       ": " + std::to_string(da) + " vs " + std::to_string(db) + ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::vector<int64_t> contiguous_strides(const Shape& s) {
+  std::vector<int64_t> st(s.size());
+  int64_t acc = 1;
+  for (size_t i = s.size(); i-- > 0;) {
+    st[i] = acc;
+    acc *= s[i];
+  }
+  return st;
+}
+
+std::vector<int64_t> bcast_strides(const Shape& in, const Shape& out) {
+  std::vector<int64_t> st(out.size(), 0);
+  const std::vector<int64_t> cs = contiguous_strides(in);
+  const size_t off = out.size() - in.size();
+  for (size_t i = 0; i < in.size(); ++i) st[off + i] = in[i] == 1 ? 0 : cs[i];
+  return st;
+}
+
+int64_t norm_dim(int64_t dim, int64_t ndim, const char* op, const Shape& shape) {
+  const int64_t n = std::max<int64_t>(ndim, 1);
+  if (dim < -n || dim >= n)
+    throw IndexError(std::string(op) + ": dimension " + std::to_string(dim) +
+                     " is out of range for a tensor of shape " + shape_str(shape) +
+                     " (expected a dim in [" + std::to_string(-n) + ", " +
+                     std::to_string(n - 1) + "])");
+  return dim < 0 ? dim + n : dim;
+}
+
+std::vector<int64_t> norm_dims(const std::vector<int64_t>& dims, const Shape& shape,
+                               const char* op) {
+  const int64_t nd = static_cast<int64_t>(shape.size());
+  std::vector<int64_t> out;
+  if (dims.empty()) {
+    for (int64_t i = 0; i < nd; ++i) out.push_back(i);
+    return out;
+  }
+  for (int64_t d : dims) {
+    const int64_t nd_ = norm_dim(d, nd, op, shape);
+    if (nd == 0) continue;  // a 0-d tensor accepts dim 0 / -1 and has nothing to reduce
+    if (std::find(out.begin(), out.end(), nd_) != out.end())
+      throw ValueError(std::string(op) + ": dim " + std::to_string(d) +
+                       " appears multiple times in the list of dims");
+    out.push_back(nd_);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+template <class D, class S>
+void convert_loop(const S* s, D* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<D, uint8_t>) d[i] = s[i] != S(0);
+    else d[i] = static_cast<D>(s[i]);
+  }
+}
+}  // namespace
+
+Tensor convert(const Tensor& x, DType dtype) {
+  Tensor out = empty(x->shape(), dtype);
+  dispatch_all(x->dtype(), [&](auto s) {
+    using S = decltype(s);
+    dispatch_all(dtype, [&](auto d) {
+      using D = decltype(d);
+      convert_loop<D, S>(x->data<S>(), out->data<D>(), x->numel());
+    });
+  });
+  return out;
+}
+
+void assign_broadcast(const Tensor& dst, const Tensor& src_in) {
+  Tensor src = src_in->dtype() == dst->dtype() ? src_in : convert(src_in, dst->dtype());
+  if (src->shape() == dst->shape()) {
+    if (dst->nbytes() && dst->raw() != src->raw()) std::memmove(dst->raw(), src->raw(), dst->nbytes());
+    return;
+  }
+  const Shape& out = dst->shape();
+  broadcast_shapes(src->shape(), out, "copy_");
+  if (src->dim() > dst->dim() ||
+      broadcast_shapes(src->shape(), out, "copy_") != out)
+    throw ValueError("copy_: a value of shape " + shape_str(src->shape()) +
+                     " cannot be broadcast to the destination shape " + shape_str(out));
+  const std::vector<int64_t> st = bcast_strides(src->shape(), out);
+  const int64_t n = dst->numel();
+  const int nd = static_cast<int>(out.size());
+  dispatch_all(dst->dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* s = src->data<T>();
+    T* d = dst->data<T>();
+    std::vector<int64_t> idx(nd, 0);
+    int64_t off = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      d[i] = s[off];
+      for (int k = nd - 1; k >= 0; --k) {
+        off += st[k];
+        if (++idx[k] < out[k]) break;
+        off -= st[k] * out[k];
+        idx[k] = 0;
+      }
+    }
+  });
+}
+
+Tensor reduce_grad(const Tensor& g, const Shape& shape, DType dtype) {
+  Tensor r = g->shape() == shape ? g : sum_to(g, shape);
+  if (r->dtype() != dtype) r = cast(r, dtype);
+  return r;
+}
+
+Tensor make_view(const Tensor& base, Shape shape, bool track) {
+  Tensor v = std::make_shared<TensorImpl>(base->storage_, base->offset_, std::move(shape),
+                                          base->dtype_);
+  if (track) {
+    v->is_view_ = true;
+    ++v->storage_->graph_views;
+  }
+  return v;
+}
+
+void throw_dtype(const char* op, const Tensor& t, const char* expected) {
+  throw TypeError(std::string(op) + ": expected " + expected + ", got a tensor of dtype " +
+                  dtype_name(t->dtype()) + " and shape " + shape_str(t->shape()));
+}
+
+}  // namespace tapegrad

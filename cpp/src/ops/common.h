@@ -1,0 +1,75 @@
+// Internal helpers shared by the op families: broadcasting, dims, dtype dispatch, recording.
+#pragma once
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "autograd.h"
+#include "tapegrad/kernels.h"
+#include "tapegrad/ops.h"
+#include "tapegrad/tape.h"
+
+namespace tapegrad {
+
+namespace k = kernels;
+
+void fill_raw(const Tensor& t, double value);  // tensor.cpp
+
+// Broadcast two shapes (NumPy rules) or throw ValueError naming the op and both shapes.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+// Element strides for reading a contiguous tensor of shape `in` broadcast to `out`
+// (0 on broadcast dims), right-aligned.
+std::vector<int64_t> bcast_strides(const Shape& in, const Shape& out);
+std::vector<int64_t> contiguous_strides(const Shape& s);
+// Normalise a possibly negative dim, or throw IndexError naming the op and the shape.
+int64_t norm_dim(int64_t dim, int64_t ndim, const char* op, const Shape& shape);
+// Sorted, unique, normalised dims; empty input means all dims.
+std::vector<int64_t> norm_dims(const std::vector<int64_t>& dims, const Shape& shape,
+                               const char* op);
+// Copy x (any dtype) into a new tensor of `dtype` (no history).
+Tensor convert(const Tensor& x, DType dtype);
+// Copy src into dst, broadcasting src to dst's shape and casting to dst's dtype (no history).
+void assign_broadcast(const Tensor& dst, const Tensor& src);
+
+inline void check_defined(const Tensor& t, const char* op) {
+  if (!t) throw TypeError(std::string(op) + ": expected a Tensor, got None");
+}
+
+// Record when grad mode is on and an input requires grad.
+inline bool should_record(std::initializer_list<const Tensor*> ins) {
+  if (!grad_enabled()) return false;
+  for (const Tensor* t : ins)
+    if (*t && (*t)->requires_grad()) return true;
+  return false;
+}
+inline Entry& record(OpCode op, const std::vector<const Tensor*>& inputs,
+                     const std::vector<const Tensor*>& outputs, std::vector<Tensor> saved = {},
+                     Attrs attrs = {}) {
+  return Tape::current()->record(op, inputs, outputs, std::move(saved), std::move(attrs));
+}
+
+// The gradient of an input: sum over broadcast dims and cast back to the input's dtype.
+Tensor reduce_grad(const Tensor& g, const Shape& shape, DType dtype);
+
+// A view of `base` with a new shape sharing storage; `track` marks it a graph-carrying view.
+Tensor make_view(const Tensor& base, Shape shape, bool track);
+
+// dtype dispatch: calls f(T{}) with T = float/double/int64_t/uint8_t.
+template <class F>
+decltype(auto) dispatch_all(DType t, F&& f) {
+  switch (t) {
+    case DType::f32: return f(float{});
+    case DType::f64: return f(double{});
+    case DType::i64: return f(int64_t{});
+    case DType::b8: break;
+  }
+  return f(uint8_t{});
+}
+
+[[noreturn]] void throw_dtype(const char* op, const Tensor& t, const char* expected);
+inline void require_float(const Tensor& t, const char* op) {
+  if (!is_float(t->dtype())) throw_dtype(op, t, "a floating-point tensor");
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,316 @@
+// Indexing. Every read (x[...]) becomes a flat gather by element offsets and every write
+// (x[...] = v) a flat scatter, so one pair of primitives — each the other's backward — covers
+// ints, slices, None, Ellipsis, integer tensors (x[arange(n), y]) and boolean masks.
+//
+// Index semantics follow PyTorch: integers select first (they are not "advanced" indices as
+// in NumPy); the remaining tensor indices broadcast together, and their result dims replace
+// the indexed dims in place when those are adjacent, or go first otherwise.
+#include <algorithm>
+
+#include "ops/common.h"
+
+namespace tapegrad {
+
+namespace {
+
+struct Plan {
+  Shape out;                    // result shape
+  Tensor offsets;               // int64, numel(out): element offsets into x
+};
+
+int64_t wrap_index(int64_t i, int64_t size, int64_t dim, const Shape& shape) {
+  if (i < -size || i >= size)
+    throw IndexError("index " + std::to_string(i) + " is out of bounds for dimension " +
+                     std::to_string(dim) + " with size " + std::to_string(size) +
+                     " (tensor shape " + shape_str(shape) + ")");
+  return i < 0 ? i + size : i;
+}
+
+// Python slice semantics (CPython's PySlice_Unpack + PySlice_AdjustIndices).
+void adjust_slice(const IndexItem& it, int64_t size, int64_t& start, int64_t& len, int64_t& step) {
+  step = it.step;
+  if (step == 0) throw ValueError("slice step cannot be zero");
+  constexpr int64_t kMax = INT64_MAX, kMin = INT64_MIN;
+  start = it.has_start ? it.start : (step < 0 ? kMax : 0);
+  int64_t stop = it.has_stop ? it.stop : (step < 0 ? kMin : kMax);
+  auto adjust = [&](int64_t& v) {
+    if (v < 0) {
+      v = v <= kMin + size ? (step < 0 ? -1 : 0) : v + size;
+      if (v < 0) v = step < 0 ? -1 : 0;
+    } else if (v >= size) {
+      v = step < 0 ? size - 1 : size;
+    }
+  };
+  adjust(start);
+  adjust(stop);
+  if (step < 0) len = stop < start ? (start - stop - 1) / (-step) + 1 : 0;
+  else len = start < stop ? (stop - start - 1) / step + 1 : 0;
+}
+
+Tensor nonzero_dims(const Tensor& mask, std::vector<Tensor>& out_cols) {
+  const int64_t nd = mask->dim();
+  const uint8_t* p = mask->data<uint8_t>();
+  int64_t nnz = 0;
+  for (int64_t i = 0; i < mask->numel(); ++i) nnz += p[i] != 0;
+  const std::vector<int64_t> st = contiguous_strides(mask->shape());
+  for (int64_t d = 0; d < nd; ++d) out_cols.push_back(empty({nnz}, DType::i64));
+  int64_t j = 0;
+  for (int64_t i = 0; i < mask->numel(); ++i) {
+    if (!p[i]) continue;
+    int64_t rem = i;
+    for (int64_t d = 0; d < nd; ++d) {
+      out_cols[d]->data<int64_t>()[j] = rem / st[d];
+      rem %= st[d];
+    }
+    ++j;
+  }
+  return nullptr;
+}
+
+Plan make_plan(const Tensor& x, const std::vector<IndexItem>& items, const char* op) {
+  const Shape& xs = x->shape();
+  const int64_t nd = x->dim();
+  const std::vector<int64_t> xst = contiguous_strides(xs);
+  // How many dims do the items consume?
+  int64_t consumed = 0, ellipses = 0;
+  for (const IndexItem& it : items) {
+    switch (it.kind) {
+      case IndexItem::Int: case IndexItem::Slice: ++consumed; break;
+      case IndexItem::None: break;
+      case IndexItem::Ellipsis: ++ellipses; break;
+      case IndexItem::Tensor:
+        consumed += it.t->dtype() == DType::b8 ? it.t->dim() : 1;
+        break;
+    }
+  }
+  if (ellipses > 1) throw IndexError(std::string(op) + ": an index can only have a single ellipsis ('...')");
+  if (consumed > nd)
+    throw IndexError(std::string(op) + ": too many indices for a tensor of dimension " +
+                     std::to_string(nd) + " (shape " + shape_str(xs) + ")");
+
+  struct D { int64_t size, stride; int adv; };
+  std::vector<D> dims;
+  struct Adv { Tensor t; int64_t size, stride, dim; };
+  std::vector<Adv> adv;
+  int64_t base = 0, p = 0;
+  for (const IndexItem& it : items) {
+    switch (it.kind) {
+      case IndexItem::Int: {
+        const int64_t i = wrap_index(it.i, xs[p], p, xs);
+        base += i * xst[p];
+        ++p;
+        break;
+      }
+      case IndexItem::Slice: {
+        int64_t start, len, step;
+        adjust_slice(it, xs[p], start, len, step);
+        if (len > 0) base += start * xst[p];
+        dims.push_back({len, xst[p] * step, -1});
+        ++p;
+        break;
+      }
+      case IndexItem::None: dims.push_back({1, 0, -1}); break;
+      case IndexItem::Ellipsis:
+        for (int64_t k = 0; k < nd - consumed; ++k, ++p) dims.push_back({xs[p], xst[p], -1});
+        break;
+      case IndexItem::Tensor: {
+        const Tensor& t = it.t;
+        if (t->dtype() == DType::b8) {
+          if (t->dim() == 0) {
+            // x[True] adds a dim of size 1, x[False] one of size 0.
+            const bool on = t->data<uint8_t>()[0] != 0;
+            Tensor idx = zeros({on ? 1 : 0}, DType::i64);
+            dims.push_back({1, 0, static_cast<int>(adv.size())});
+            adv.push_back({idx, 1, 0, -1});
+            break;
+          }
+          for (int64_t k = 0; k < t->dim(); ++k)
+            if (p + k >= nd || t->shape()[k] != xs[p + k])
+              throw IndexError(std::string(op) + ": the shape of the mask " + shape_str(t->shape()) +
+                               " at index " + std::to_string(k) +
+                               " does not match the shape of the indexed tensor " + shape_str(xs) +
+                               " at index " + std::to_string(p + k));
+          std::vector<Tensor> cols;
+          nonzero_dims(t, cols);
+          for (int64_t k = 0; k < t->dim(); ++k, ++p) {
+            dims.push_back({xs[p], xst[p], static_cast<int>(adv.size())});
+            adv.push_back({cols[k], xs[p], xst[p], p});
+          }
+        } else if (t->dtype() == DType::i64) {
+          dims.push_back({xs[p], xst[p], static_cast<int>(adv.size())});
+          adv.push_back({t, xs[p], xst[p], p});
+          ++p;
+        } else {
+          throw IndexError(std::string(op) + ": tensors used as indices must be int64 or bool "
+                           "tensors, got dtype " + dtype_name(t->dtype()) + " (shape " +
+                           shape_str(t->shape()) + ")");
+        }
+        break;
+      }
+    }
+  }
+  for (; p < nd; ++p) dims.push_back({xs[p], xst[p], -1});
+
+  Plan plan;
+  // Advanced indices: broadcast, then one combined offset per broadcast position.
+  Shape bshape;
+  Tensor advoff;
+  if (!adv.empty()) {
+    for (const Adv& a : adv) bshape = broadcast_shapes(bshape, a.t->shape(), op);
+    const int64_t bn = shape_numel(bshape);
+    advoff = zeros(bshape, DType::i64);
+    int64_t* ao = advoff->data<int64_t>();
+    for (const Adv& a : adv) {
+      Tensor expanded = empty(bshape, DType::i64);
+      assign_broadcast(expanded, a.t);
+      const int64_t* v = expanded->data<int64_t>();
+      for (int64_t i = 0; i < bn; ++i) {
+        int64_t vi = v[i];
+        if (a.dim >= 0) vi = wrap_index(vi, a.size, a.dim, xs);
+        ao[i] += vi * a.stride;
+      }
+    }
+  }
+  // Result layout: the advanced block goes where the advanced dims were if they are adjacent.
+  std::vector<int> adv_pos;
+  for (size_t i = 0; i < dims.size(); ++i)
+    if (dims[i].adv >= 0) adv_pos.push_back(static_cast<int>(i));
+  bool adjacent = true;
+  for (size_t i = 1; i < adv_pos.size(); ++i) adjacent = adjacent && adv_pos[i] == adv_pos[i - 1] + 1;
+  // Iteration dims: (size, stride) for plain dims; the advanced block is one pseudo-dim of
+  // size numel(bshape) whose stride is a lookup in advoff (marked stride = INT64_MIN).
+  std::vector<std::pair<int64_t, int64_t>> it_dims;
+  constexpr int64_t kAdv = INT64_MIN;
+  const int64_t bn = adv.empty() ? 0 : shape_numel(bshape);
+  auto push_block = [&] {
+    for (int64_t s : bshape) plan.out.push_back(s);
+    it_dims.push_back({bn, kAdv});
+  };
+  if (!adv.empty() && !adjacent) push_block();
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i].adv >= 0) {
+      if (adjacent && static_cast<int>(i) == adv_pos[0]) push_block();
+      continue;
+    }
+    plan.out.push_back(dims[i].size);
+    it_dims.push_back({dims[i].size, dims[i].stride});
+  }
+  const int64_t n = shape_numel(plan.out);
+  plan.offsets = empty(plan.out, DType::i64);
+  int64_t* po = plan.offsets->data<int64_t>();
+  const int64_t* ao = advoff ? advoff->data<int64_t>() : nullptr;
+  const int nit = static_cast<int>(it_dims.size());
+  std::vector<int64_t> idx(nit, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t off = base;
+    for (int d = 0; d < nit; ++d)
+      off += it_dims[d].second == kAdv ? ao[idx[d]] : idx[d] * it_dims[d].second;
+    po[i] = off;
+    for (int d = nit - 1; d >= 0; --d) {
+      if (++idx[d] < it_dims[d].first) break;
+      idx[d] = 0;
+    }
+  }
+  return plan;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+Tensor gather_flat(const Tensor& x, const Tensor& offsets, const Shape& out_shape) {
+  Tensor y = empty(out_shape, x->dtype());
+  const int64_t* off = offsets->data<int64_t>();
+  dispatch_all(x->dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* src = x->data<T>();
+    T* dst = y->data<T>();
+    for (int64_t i = 0; i < y->numel(); ++i) dst[i] = src[off[i]];
+  });
+  if (should_record({&x})) record(OpCode::Gather, {&x}, {&y}, {offsets});
+  return y;
+}
+// y[i] = x[off[i]]  ⇒  dx[off[i]] += dy[i]
+std::vector<Tensor> backward_Gather(BwCtx& ctx) {
+  return {scatter_add_flat(ctx.g(), ctx.saved(0), ctx.in_shape(0))};
+}
+
+Tensor scatter_add_flat(const Tensor& g, const Tensor& offsets, const Shape& out_shape) {
+  Tensor y = zeros(out_shape, g->dtype());
+  const int64_t* off = offsets->data<int64_t>();
+  dispatch_all(g->dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* src = g->data<T>();
+    T* dst = y->data<T>();
+    for (int64_t i = 0; i < g->numel(); ++i) dst[off[i]] += src[i];
+  });
+  if (should_record({&g})) record(OpCode::ScatterAdd, {&g}, {&y}, {offsets});
+  return y;
+}
+// y[off[i]] += g[i]  ⇒  dg[i] += dy[off[i]]
+std::vector<Tensor> backward_ScatterAdd(BwCtx& ctx) {
+  return {gather_flat(ctx.g(), ctx.saved(0), ctx.in_shape(0))};
+}
+
+Tensor index(const Tensor& x, const std::vector<IndexItem>& items) {
+  check_defined(x, "index");
+  Plan plan = make_plan(x, items, "index");
+  return gather_flat(x, plan.offsets, plan.out);
+}
+
+void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tensor& value) {
+  check_inplace(x, "__setitem__");
+  check_defined(value, "__setitem__");
+  Plan plan = make_plan(x, items, "__setitem__");
+  if (is_float(value->dtype()) && !is_float(x->dtype()))
+    throw TypeError(std::string("__setitem__: cannot assign a ") + dtype_name(value->dtype()) +
+                    " value into a " + dtype_name(x->dtype()) + " tensor (shape " +
+                    shape_str(x->shape()) + ")");
+  Tensor v = empty(plan.out, x->dtype());
+  if (value->dim() > static_cast<int64_t>(plan.out.size()) ||
+      [&] { try { return broadcast_shapes(value->shape(), plan.out, "__setitem__") != plan.out; }
+            catch (const ValueError&) { return true; } }())
+    throw ValueError("__setitem__: shape mismatch: value tensor of shape " +
+                     shape_str(value->shape()) + " cannot be broadcast to the indexing result of shape " +
+                     shape_str(plan.out) + " (tensor shape " + shape_str(x->shape()) + ")");
+  assign_broadcast(v, value);
+  const int64_t* off = plan.offsets->data<int64_t>();
+  auto write = [&](const Tensor& dst) {
+    dispatch_all(x->dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* src = v->data<T>();
+      T* d = dst->data<T>();
+      for (int64_t i = 0; i < v->numel(); ++i) d[off[i]] = src[i];
+    });
+  };
+  if (should_record({&x, &value})) {
+    Tensor r = clone_data(x);
+    write(r);
+    Attrs at;
+    at.ints = plan.out;
+    record(OpCode::IndexPut, {&x, &value}, {&r}, {plan.offsets}, at);
+    rebase_inplace(x, r);
+    return;
+  }
+  write(x);
+  x->bump_version();
+}
+// y = x with y[off] = v  ⇒  dx += dy with zeros at off ; dv += sum_to(dy[off])
+std::vector<Tensor> backward_IndexPut(BwCtx& ctx) {
+  const Tensor& off = ctx.saved(0);
+  const Tensor& g = ctx.g();
+  Tensor dx, dv;
+  if (ctx.needs(0)) {
+    Tensor keep = full(g->shape(), 1.0, g->dtype());
+    const int64_t* po = off->data<int64_t>();
+    dispatch_all(g->dtype(), [&](auto z) {
+      using T = decltype(z);
+      for (int64_t i = 0; i < off->numel(); ++i) keep->data<T>()[po[i]] = T(0);
+    });
+    dx = mul(g, keep);
+  }
+  if (ctx.needs(1))
+    dv = reduce_grad(gather_flat(g, off, ctx.attrs().ints), ctx.in_shape(1), ctx.in_dtype(1));
+  return {dx, dv};
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,180 @@
+// Matrix products. mm/bmm are the recorded primitives and carry transpose flags, so the
+// backward multiplies by transposes through GEMM flags instead of materialising them.
+#include "ops/common.h"
+
+namespace tapegrad {
+
+namespace {
+
+void check_mm_dtypes(const Tensor& a, const Tensor& b, const char* op) {
+  if (a->dtype() != b->dtype())
+    throw TypeError(std::string(op) + ": expected both operands to have the same dtype, got " +
+                    dtype_name(a->dtype()) + " (shape " + shape_str(a->shape()) + ") and " +
+                    dtype_name(b->dtype()) + " (shape " + shape_str(b->shape()) +
+                    "); convert one with .to(dtype)");
+  if (a->dtype() == DType::b8)
+    throw TypeError(std::string(op) + ": not supported for bool tensors");
+}
+
+// C[m×n] = op(A)·op(B) for one matrix pair (row-major, leading dims = stored widths).
+void gemm_any(DType dt, bool ta, bool tb, int64_t m, int64_t n, int64_t kk, const void* a,
+              int64_t lda, const void* b, int64_t ldb, void* c) {
+  switch (dt) {
+    case DType::f32:
+      k::gemm_f32(ta, tb, m, n, kk, 1.0f, static_cast<const float*>(a), lda,
+                  static_cast<const float*>(b), ldb, 0.0f, static_cast<float*>(c), n);
+      break;
+    case DType::f64:
+      k::gemm_f64(ta, tb, m, n, kk, 1.0, static_cast<const double*>(a), lda,
+                  static_cast<const double*>(b), ldb, 0.0, static_cast<double*>(c), n);
+      break;
+    case DType::i64: {
+      const int64_t* A = static_cast<const int64_t*>(a);
+      const int64_t* B = static_cast<const int64_t*>(b);
+      int64_t* C = static_cast<int64_t*>(c);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          int64_t s = 0;
+          for (int64_t p = 0; p < kk; ++p)
+            s += (ta ? A[p * lda + i] : A[i * lda + p]) * (tb ? B[j * ldb + p] : B[p * ldb + j]);
+          C[i * n + j] = s;
+        }
+      break;
+    }
+    default: break;
+  }
+}
+
+void mm_dims(const Shape& as, const Shape& bs, bool ta, bool tb, int64_t& m, int64_t& kk,
+             int64_t& n, const char* op) {
+  const size_t r = as.size();
+  m = ta ? as[r - 1] : as[r - 2];
+  kk = ta ? as[r - 2] : as[r - 1];
+  const int64_t kb = tb ? bs[r - 1] : bs[r - 2];
+  n = tb ? bs[r - 2] : bs[r - 1];
+  if (kk != kb)
+    throw ValueError(std::string(op) + ": shapes " + shape_str(as) + " and " + shape_str(bs) +
+                     " cannot be multiplied (" + std::to_string(m) + "x" + std::to_string(kk) +
+                     " and " + std::to_string(kb) + "x" + std::to_string(n) + ")");
+}
+
+}  // namespace
+
+Tensor mm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  check_defined(a, "mm");
+  check_defined(b, "mm");
+  if (a->dim() != 2 || b->dim() != 2)
+    throw ValueError("mm: expected 2-D tensors, got shapes " + shape_str(a->shape()) + " and " +
+                     shape_str(b->shape()));
+  check_mm_dtypes(a, b, "matmul");
+  int64_t m, kk, n;
+  mm_dims(a->shape(), b->shape(), ta, tb, m, kk, n, "matmul");
+  Tensor c = empty({m, n}, a->dtype());
+  gemm_any(a->dtype(), ta, tb, m, n, kk, a->raw(), a->shape()[1], b->raw(), b->shape()[1], c->raw());
+  if (should_record({&a, &b})) {
+    Attrs at;
+    at.b0 = ta;
+    at.b1 = tb;
+    record(OpCode::Mm, {&a, &b}, {&c}, {a, b}, at);
+  }
+  return c;
+}
+// C = op(A)·op(B)  ⇒  dA += dC·op(B)ᵀ (or its transpose when A was used transposed) ;
+//                      dB += op(A)ᵀ·dC (or its transpose) — all through GEMM flags.
+std::vector<Tensor> backward_Mm(BwCtx& ctx) {
+  const Tensor& a = ctx.saved(0);
+  const Tensor& b = ctx.saved(1);
+  const bool ta = ctx.attrs().b0, tb = ctx.attrs().b1;
+  const Tensor& g = ctx.g();
+  Tensor da, db;
+  if (ctx.needs(0)) da = ta ? mm(b, g, tb, true) : mm(g, b, false, !tb);
+  if (ctx.needs(1)) db = tb ? mm(g, a, true, ta) : mm(a, g, !ta, false);
+  return {da, db};
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  check_defined(a, "bmm");
+  check_defined(b, "bmm");
+  if (a->dim() != 3 || b->dim() != 3 || a->shape()[0] != b->shape()[0])
+    throw ValueError("bmm: expected 3-D tensors with equal batch sizes, got shapes " +
+                     shape_str(a->shape()) + " and " + shape_str(b->shape()));
+  check_mm_dtypes(a, b, "matmul");
+  int64_t m, kk, n;
+  mm_dims(a->shape(), b->shape(), ta, tb, m, kk, n, "matmul");
+  const int64_t batch = a->shape()[0];
+  Tensor c = empty({batch, m, n}, a->dtype());
+  const size_t isz = itemsize(a->dtype());
+  const int64_t sa = a->shape()[1] * a->shape()[2], sb = b->shape()[1] * b->shape()[2];
+  for (int64_t i = 0; i < batch; ++i)
+    gemm_any(a->dtype(), ta, tb, m, n, kk, static_cast<const char*>(a->raw()) + i * sa * isz,
+             a->shape()[2], static_cast<const char*>(b->raw()) + i * sb * isz, b->shape()[2],
+             static_cast<char*>(c->raw()) + i * m * n * isz);
+  if (should_record({&a, &b})) {
+    Attrs at;
+    at.b0 = ta;
+    at.b1 = tb;
+    record(OpCode::Bmm, {&a, &b}, {&c}, {a, b}, at);
+  }
+  return c;
+}
+// The batched twin of mm's rule.
+std::vector<Tensor> backward_Bmm(BwCtx& ctx) {
+  const Tensor& a = ctx.saved(0);
+  const Tensor& b = ctx.saved(1);
+  const bool ta = ctx.attrs().b0, tb = ctx.attrs().b1;
+  const Tensor& g = ctx.g();
+  Tensor da, db;
+  if (ctx.needs(0)) da = ta ? bmm(b, g, tb, true) : bmm(g, b, false, !tb);
+  if (ctx.needs(1)) db = tb ? bmm(g, a, true, ta) : bmm(a, g, !ta, false);
+  return {da, db};
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_defined(a, "matmul");
+  check_defined(b, "matmul");
+  const int64_t da = a->dim(), db = b->dim();
+  if (da == 0 || db == 0)
+    throw ValueError("matmul: both arguments need at least 1 dimension, got shapes " +
+                     shape_str(a->shape()) + " and " + shape_str(b->shape()));
+  check_mm_dtypes(a, b, "matmul");
+  const int64_t ka = a->shape()[da - 1];
+  const int64_t kb = db == 1 ? b->shape()[0] : b->shape()[db - 2];
+  if (ka != kb)
+    throw ValueError("matmul: shapes " + shape_str(a->shape()) + " and " + shape_str(b->shape()) +
+                     " cannot be multiplied (the last dim of the first, " + std::to_string(ka) +
+                     ", must equal the " + (db == 1 ? "size of the vector" : "second-to-last dim of the second") +
+                     ", " + std::to_string(kb) + ")");
+  if (da == 1 && db == 1) return reshape(mm(reshape(a, {1, ka}), reshape(b, {ka, 1})), {});
+  if (da == 2 && db == 2) return mm(a, b);
+  if (da == 1 && db == 2) return reshape(mm(reshape(a, {1, ka}), b), {b->shape()[1]});
+  if (db == 1) {
+    // (..., m, k) @ (k,) → (..., m)
+    Shape out(a->shape().begin(), a->shape().end() - 1);
+    return reshape(mm(reshape(a, {-1, ka}), reshape(b, {kb, 1})), out);
+  }
+  if (db == 2) {
+    // (..., m, k) @ (k, n): fold the batch into rows.
+    Shape out(a->shape().begin(), a->shape().end() - 1);
+    out.push_back(b->shape()[1]);
+    return reshape(mm(reshape(a, {-1, ka}), b), out);
+  }
+  // Batched: broadcast batch dims, then one bmm.
+  Tensor A = da == 1 ? reshape(a, {1, ka}) : a;
+  const Shape as = A->shape(), bs = b->shape();
+  Shape ba(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
+  Shape batch = broadcast_shapes(ba, bb, "matmul");
+  const int64_t m = as[as.size() - 2], n = bs[bs.size() - 1];
+  Shape ea = batch, eb = batch;
+  ea.push_back(m);
+  ea.push_back(ka);
+  eb.push_back(kb);
+  eb.push_back(n);
+  Tensor A3 = reshape(expand(A, ea), {-1, m, ka});
+  Tensor B3 = reshape(expand(b, eb), {-1, kb, n});
+  Shape out = batch;
+  if (da != 1) out.push_back(m);
+  out.push_back(n);
+  return reshape(bmm(A3, B3), out);
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,334 @@
+// Reductions (sum, mean, amax/amin, max/min with indices, argmax/argmin), logsumexp and the
+// fused softmax family, plus sum_to — the one place that undoes broadcasting.
+#include <cmath>
+#include <limits>
+
+#include "ops/common.h"
+
+namespace tapegrad {
+
+namespace {
+
+Shape kept_shape(const Shape& s, const std::vector<int64_t>& dims) {
+  Shape k = s;
+  for (int64_t d : dims) k[d] = 1;
+  return k;
+}
+
+Shape dropped_shape(const Shape& s, const std::vector<int64_t>& dims) {
+  Shape out;
+  for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i) {
+    bool reduced = false;
+    for (int64_t d : dims) reduced = reduced || d == i;
+    if (!reduced) out.push_back(s[i]);
+  }
+  return out;
+}
+
+// (outer, r, inner) split of a contiguous shape around dims [d0, d1].
+void split3(const Shape& s, int64_t d0, int64_t d1, int64_t& outer, int64_t& r, int64_t& inner) {
+  outer = r = inner = 1;
+  for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i) {
+    if (i < d0) outer *= s[i];
+    else if (i <= d1) r *= s[i];
+    else inner *= s[i];
+  }
+}
+
+// Reduce values over sorted dims; result has the keepdim shape. Consecutive dims are merged
+// into one kernel call; separate runs are reduced one after the other (last first).
+Tensor reduce_keep(k::Reduce op, const Tensor& x, const std::vector<int64_t>& dims, DType dt) {
+  Tensor cur = x->dtype() == dt ? x : convert(x, dt);
+  if (dims.empty()) return cur == x ? clone_data(x) : cur;
+  std::vector<std::pair<int64_t, int64_t>> runs;
+  for (int64_t d : dims) {
+    if (!runs.empty() && runs.back().second == d - 1) runs.back().second = d;
+    else runs.push_back({d, d});
+  }
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    int64_t outer, r, inner;
+    split3(cur->shape(), it->first, it->second, outer, r, inner);
+    Shape ns = cur->shape();
+    for (int64_t d = it->first; d <= it->second; ++d) ns[d] = 1;
+    Tensor out = empty(ns, dt);
+    switch (dt) {
+      case DType::f32: k::reduce_f32(op, outer, r, inner, cur->data<float>(), out->data<float>()); break;
+      case DType::f64: k::reduce_f64(op, outer, r, inner, cur->data<double>(), out->data<double>()); break;
+      case DType::i64: k::reduce_i64(op, outer, r, inner, cur->data<int64_t>(), out->data<int64_t>()); break;
+      default: throw std::runtime_error("internal: reduce on bool");
+    }
+    cur = out;
+  }
+  return cur;
+}
+
+Tensor finish_shape(const Tensor& kept, const Shape& in, const std::vector<int64_t>& dims,
+                    bool keepdim) {
+  if (keepdim) return kept;
+  return make_view(kept, dropped_shape(in, dims), false);
+}
+
+void check_nonempty(const Tensor& x, const std::vector<int64_t>& dims, const char* op) {
+  for (int64_t d : dims)
+    if (x->shape()[d] == 0)
+      throw ValueError(std::string(op) + ": cannot reduce over the zero-size dimension " +
+                       std::to_string(d) + " of a tensor of shape " + shape_str(x->shape()) +
+                       " (the operation has no identity)");
+  if (x->numel() == 0 && dims.empty() && x->dim() == 0)
+    throw ValueError(std::string(op) + ": empty tensor");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  check_defined(x, "sum");
+  const std::vector<int64_t> dims = norm_dims(dims_in, x->shape(), "sum");
+  const DType dt = is_float(x->dtype()) ? x->dtype() : DType::i64;
+  Tensor y = finish_shape(reduce_keep(k::Reduce::sum, x, dims, dt), x->shape(), dims, keepdim);
+  if (should_record({&x})) {
+    Attrs at;
+    at.ints = dims;
+    at.b0 = keepdim;
+    record(OpCode::Sum, {&x}, {&y}, {}, at);
+  }
+  return y;
+}
+// y = Σ_dims x  ⇒  dx += expand(dy)
+std::vector<Tensor> backward_Sum(BwCtx& ctx) {
+  const Shape& in = ctx.in_shape(0);
+  Tensor g = ctx.g();
+  if (!ctx.attrs().b0) g = reshape(g, kept_shape(in, ctx.attrs().ints));
+  return {expand(g, in)};
+}
+
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  check_defined(x, "mean");
+  if (!is_float(x->dtype()))
+    throw TypeError(std::string("mean: could not infer output dtype; the input must be a "
+                                "floating-point tensor, got ") + dtype_name(x->dtype()) +
+                    " of shape " + shape_str(x->shape()) + " (use .float() first)");
+  const std::vector<int64_t> dims = norm_dims(dims_in, x->shape(), "mean");
+  int64_t count = 1;
+  for (int64_t d : dims) count *= x->shape()[d];
+  Tensor s = sum(x, dims, keepdim);
+  return div(s, scalar_tensor(static_cast<double>(count), x->dtype()));
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+Tensor amax_amin(OpCode op, const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  const char* name = op_name(op);
+  check_defined(x, name);
+  if (x->dtype() == DType::b8) throw TypeError(std::string(name) + ": not supported for bool tensors");
+  const std::vector<int64_t> dims = norm_dims(dims_in, x->shape(), name);
+  check_nonempty(x, dims, name);
+  if (x->numel() == 0 && dims.empty())
+    throw ValueError(std::string(name) + ": cannot reduce an empty tensor");
+  const k::Reduce rop = op == OpCode::Amax ? k::Reduce::max : k::Reduce::min;
+  Tensor y = finish_shape(reduce_keep(rop, x, dims, x->dtype()), x->shape(), dims, keepdim);
+  if (should_record({&x})) {
+    Attrs at;
+    at.ints = dims;
+    at.b0 = keepdim;
+    record(op, {&x}, {&y}, {x, detach(y)}, at);
+  }
+  return y;
+}
+
+// y = max_dims x  ⇒  dx += dy·[x = y] / #{x = y}   (ties share the gradient evenly)
+std::vector<Tensor> amax_amin_backward(BwCtx& ctx) {
+  const Tensor& x = ctx.saved(0);
+  Tensor y = ctx.saved(1);
+  Tensor g = ctx.g();
+  const Shape keep = kept_shape(x->shape(), ctx.attrs().ints);
+  if (!ctx.attrs().b0) {
+    y = reshape(y, keep);
+    g = reshape(g, keep);
+  }
+  Tensor mask = cast(compare(CmpOp::eq, x, y), g->dtype());
+  Tensor count = sum(mask, ctx.attrs().ints, true);
+  return {div(mul(g, mask), count)};
+}
+}  // namespace
+
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return amax_amin(OpCode::Amax, x, dims, keepdim);
+}
+Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return amax_amin(OpCode::Amin, x, dims, keepdim);
+}
+std::vector<Tensor> backward_Amax(BwCtx& ctx) { return amax_amin_backward(ctx); }
+std::vector<Tensor> backward_Amin(BwCtx& ctx) { return amax_amin_backward(ctx); }
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+Tensor arg_reduce(k::Reduce op, const Tensor& x, std::optional<int64_t> dim, bool keepdim,
+                  const char* name) {
+  check_defined(x, name);
+  if (x->dtype() == DType::b8) throw TypeError(std::string(name) + ": not supported for bool tensors");
+  Tensor src = x;
+  int64_t outer = 1, r = x->numel(), inner = 1;
+  Shape out;
+  if (dim) {
+    const int64_t d = norm_dim(*dim, x->dim(), name, x->shape());
+    if (x->dim() > 0) {
+      split3(x->shape(), d, d, outer, r, inner);
+      out = kept_shape(x->shape(), {d});
+      if (!keepdim) out = dropped_shape(x->shape(), {d});
+    }
+  } else if (keepdim) {
+    out = Shape(x->shape().size(), 1);
+  }
+  if (r == 0)
+    throw ValueError(std::string(name) + ": cannot take the " + name +
+                     " of an empty dimension (tensor shape " + shape_str(x->shape()) + ")");
+  Tensor idx = empty(out, DType::i64);
+  switch (x->dtype()) {
+    case DType::f32: k::argreduce_f32(op, outer, r, inner, x->data<float>(), idx->data<int64_t>()); break;
+    case DType::f64: k::argreduce_f64(op, outer, r, inner, x->data<double>(), idx->data<int64_t>()); break;
+    case DType::i64: k::argreduce_i64(op, outer, r, inner, x->data<int64_t>(), idx->data<int64_t>()); break;
+    default: break;
+  }
+  return idx;
+}
+
+std::pair<Tensor, Tensor> value_index(k::Reduce op, const Tensor& x, int64_t dim, bool keepdim,
+                                      const char* name) {
+  check_defined(x, name);
+  const int64_t d = norm_dim(dim, x->dim(), name, x->shape());
+  Tensor idx = arg_reduce(op, x, dim, keepdim, name);
+  // values = x at the chosen indices: a differentiable flat gather.
+  int64_t outer = 1, r = 1, inner = 1;
+  if (x->dim() > 0) split3(x->shape(), d, d, outer, r, inner);
+  Tensor offsets = empty(idx->shape(), DType::i64);
+  const int64_t* pi = idx->data<int64_t>();
+  int64_t* po = offsets->data<int64_t>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i)
+      po[o * inner + i] = o * r * inner + pi[o * inner + i] * inner + i;
+  return {gather_flat(x, offsets, idx->shape()), idx};
+}
+}  // namespace
+
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  return arg_reduce(k::Reduce::max, x, dim, keepdim, "argmax");
+}
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  return arg_reduce(k::Reduce::min, x, dim, keepdim, "argmin");
+}
+std::pair<Tensor, Tensor> max_dim(const Tensor& x, int64_t dim, bool keepdim) {
+  return value_index(k::Reduce::max, x, dim, keepdim, "max");
+}
+std::pair<Tensor, Tensor> min_dim(const Tensor& x, int64_t dim, bool keepdim) {
+  return value_index(k::Reduce::min, x, dim, keepdim, "min");
+}
+
+// ---------------------------------------------------------------------------------------------
+Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  check_defined(x, "logsumexp");
+  require_float(x, "logsumexp");
+  const std::vector<int64_t> dims = norm_dims(dims_in, x->shape(), "logsumexp");
+  const bool consecutive = dims.empty() || dims.back() - dims.front() + 1 == static_cast<int64_t>(dims.size());
+  if (!consecutive) {
+    // Separate runs of dims: the stable composite (max shift treated as a constant).
+    Tensor m;
+    {
+      GradModeGuard off(false);
+      m = amax(detach(x), dims, true);
+      m = where(isinf(m), scalar_tensor(0.0, x->dtype()), m);
+    }
+    Tensor r = add(log(sum(exp(sub(x, m)), dims, true)), m);
+    return keepdim ? r : reshape(r, dropped_shape(x->shape(), dims));
+  }
+  Tensor y;
+  if (dims.empty()) {
+    y = clone_data(x);
+  } else {
+    int64_t outer, r, inner;
+    split3(x->shape(), dims.front(), dims.back(), outer, r, inner);
+    Tensor kept = empty(kept_shape(x->shape(), dims), x->dtype());
+    if (x->dtype() == DType::f32) k::logsumexp_f32(outer, r, inner, x->data<float>(), kept->data<float>());
+    else k::logsumexp_f64(outer, r, inner, x->data<double>(), kept->data<double>());
+    if (r == 0) fill_raw(kept, -std::numeric_limits<double>::infinity());
+    y = finish_shape(kept, x->shape(), dims, keepdim);
+  }
+  if (should_record({&x})) {
+    Attrs at;
+    at.ints = dims;
+    at.b0 = keepdim;
+    record(OpCode::Logsumexp, {&x}, {&y}, {x, detach(y)}, at);
+  }
+  return y;
+}
+// y = log Σ exp x  ⇒  dx += dy·exp(x − y)   (= dy·softmax x)
+std::vector<Tensor> backward_Logsumexp(BwCtx& ctx) {
+  const Tensor& x = ctx.saved(0);
+  Tensor y = result_for_backward(ctx, 1, 0);
+  Tensor g = ctx.g();
+  if (!ctx.attrs().b0) {
+    const Shape keep = kept_shape(x->shape(), ctx.attrs().ints);
+    y = reshape(y, keep);
+    g = reshape(g, keep);
+  }
+  return {mul(g, exp(sub(x, y)))};
+}
+
+namespace {
+Tensor softmax_family(OpCode op, const Tensor& x, int64_t dim) {
+  const char* name = op_name(op);
+  check_defined(x, name);
+  require_float(x, name);
+  const int64_t d = norm_dim(dim, x->dim(), name, x->shape());
+  int64_t outer = 1, r = 1, inner = 1;
+  if (x->dim() > 0) split3(x->shape(), d, d, outer, r, inner);
+  Tensor y = empty(x->shape(), x->dtype());
+  if (op == OpCode::Softmax) {
+    if (x->dtype() == DType::f32) k::softmax_f32(outer, r, inner, x->data<float>(), y->data<float>());
+    else k::softmax_f64(outer, r, inner, x->data<double>(), y->data<double>());
+  } else {
+    if (x->dtype() == DType::f32) k::log_softmax_f32(outer, r, inner, x->data<float>(), y->data<float>());
+    else k::log_softmax_f64(outer, r, inner, x->data<double>(), y->data<double>());
+  }
+  if (should_record({&x})) {
+    Attrs at;
+    at.i0 = x->dim() > 0 ? d : 0;
+    record(op, {&x}, {&y}, {detach(y)}, at);
+  }
+  return y;
+}
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_family(OpCode::Softmax, x, dim); }
+// y = softmax x  ⇒  dx += y·(dy − Σ_dim dy·y)
+std::vector<Tensor> backward_Softmax(BwCtx& ctx) {
+  Tensor y = result_for_backward(ctx, 0, 0);
+  const std::vector<int64_t> d = y->dim() > 0 ? std::vector<int64_t>{ctx.attrs().i0} : std::vector<int64_t>{};
+  Tensor gy = mul(ctx.g(), y);
+  if (y->dim() == 0) return {sub(gy, mul(gy, y))};
+  return {sub(gy, mul(y, sum(gy, d, true)))};
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_family(OpCode::LogSoftmax, x, dim); }
+// y = log_softmax x  ⇒  dx += dy − exp(y)·Σ_dim dy
+std::vector<Tensor> backward_LogSoftmax(BwCtx& ctx) {
+  Tensor y = result_for_backward(ctx, 0, 0);
+  if (y->dim() == 0) return {sub(ctx.g(), mul(exp(y), ctx.g()))};
+  return {sub(ctx.g(), mul(exp(y), sum(ctx.g(), {ctx.attrs().i0}, true)))};
+}
+
+// ---------------------------------------------------------------------------------------------
+Tensor sum_to(const Tensor& g, const Shape& shape) {
+  if (g->shape() == shape) return g;
+  const int64_t lead = g->dim() - static_cast<int64_t>(shape.size());
+  if (lead < 0)
+    throw std::runtime_error("internal: sum_to from " + shape_str(g->shape()) + " to " + shape_str(shape));
+  std::vector<int64_t> dims;
+  for (int64_t i = 0; i < lead; ++i) dims.push_back(i);
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] == 1 && g->shape()[lead + i] != 1) dims.push_back(lead + static_cast<int64_t>(i));
+  Tensor r = dims.empty() ? g : sum(g, dims, true);
+  return r->shape() == shape ? r : reshape(r, shape);
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,312 @@
+// Shape ops: reshape (a view), permute/transpose (copies), expand, cat, and the composites
+// (flatten, squeeze, unsqueeze, stack) built on them.
+#include <algorithm>
+#include <numeric>
+
+#include "ops/common.h"
+
+namespace tapegrad {
+
+namespace {
+Shape infer_shape(const Shape& want, int64_t numel, const Shape& from, const char* op) {
+  Shape s = want;
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == -1) {
+      if (infer >= 0) throw ValueError(std::string(op) + ": only one dimension can be inferred (-1) in " + shape_str(want));
+      infer = static_cast<int64_t>(i);
+    } else if (s[i] < 0) {
+      throw ValueError(std::string(op) + ": invalid shape dimension " + std::to_string(s[i]) + " in " + shape_str(want));
+    } else {
+      known *= s[i];
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || numel % known != 0)
+      throw ValueError(std::string(op) + ": shape " + shape_str(want) +
+                       " is invalid for input of size " + std::to_string(numel) + " (shape " +
+                       shape_str(from) + ")");
+    s[infer] = numel / known;
+  } else if (known != numel) {
+    throw ValueError(std::string(op) + ": shape " + shape_str(want) +
+                     " is invalid for input of size " + std::to_string(numel) + " (shape " +
+                     shape_str(from) + ")");
+  }
+  return s;
+}
+}  // namespace
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  check_defined(x, "reshape");
+  Shape s = infer_shape(shape, x->numel(), x->shape(), "reshape");
+  if (s == x->shape() && !x->requires_grad()) return make_view(x, s, true);
+  Tensor y = make_view(x, std::move(s), true);
+  if (should_record({&x})) record(OpCode::Reshape, {&x}, {&y});
+  return y;
+}
+// y = reshape(x)  ⇒  dx += reshape(dy, x.shape)
+std::vector<Tensor> backward_Reshape(BwCtx& ctx) { return {reshape(ctx.g(), ctx.in_shape(0))}; }
+
+Tensor view(const Tensor& x, const Shape& shape) { return reshape(x, shape); }
+
+Tensor flatten(const Tensor& x, int64_t start, int64_t end) {
+  check_defined(x, "flatten");
+  if (x->dim() == 0) return reshape(x, {1});
+  const int64_t s = norm_dim(start, x->dim(), "flatten", x->shape());
+  const int64_t e = norm_dim(end, x->dim(), "flatten", x->shape());
+  if (s > e) throw ValueError("flatten: start_dim cannot come after end_dim");
+  Shape out;
+  for (int64_t i = 0; i < s; ++i) out.push_back(x->shape()[i]);
+  int64_t p = 1;
+  for (int64_t i = s; i <= e; ++i) p *= x->shape()[i];
+  out.push_back(p);
+  for (int64_t i = e + 1; i < x->dim(); ++i) out.push_back(x->shape()[i]);
+  return reshape(x, out);
+}
+
+Tensor squeeze(const Tensor& x, std::optional<int64_t> dim) {
+  check_defined(x, "squeeze");
+  Shape out;
+  if (dim) {
+    const int64_t d = norm_dim(*dim, x->dim(), "squeeze", x->shape());
+    for (int64_t i = 0; i < x->dim(); ++i)
+      if (i != d || x->shape()[i] != 1) out.push_back(x->shape()[i]);
+  } else {
+    for (int64_t s : x->shape())
+      if (s != 1) out.push_back(s);
+  }
+  return reshape(x, out);
+}
+
+Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  check_defined(x, "unsqueeze");
+  const int64_t d = norm_dim(dim, x->dim() + 1, "unsqueeze", x->shape());
+  Shape out = x->shape();
+  out.insert(out.begin() + d, 1);
+  return reshape(x, out);
+}
+
+// ---------------------------------------------------------------------------------------------
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
+  check_defined(x, "permute");
+  const int64_t nd = x->dim();
+  if (static_cast<int64_t>(dims_in.size()) != nd)
+    throw ValueError("permute: number of dims " + std::to_string(dims_in.size()) +
+                     " doesn't match the tensor's " + std::to_string(nd) + " dims (shape " +
+                     shape_str(x->shape()) + ")");
+  std::vector<int64_t> dims(nd);
+  std::vector<bool> seen(nd, false);
+  for (int64_t i = 0; i < nd; ++i) {
+    dims[i] = norm_dim(dims_in[i], nd, "permute", x->shape());
+    if (seen[dims[i]]) throw ValueError("permute: repeated dim " + std::to_string(dims_in[i]));
+    seen[dims[i]] = true;
+  }
+  Shape out(nd);
+  const std::vector<int64_t> xs = contiguous_strides(x->shape());
+  std::vector<int64_t> st(nd);
+  for (int64_t i = 0; i < nd; ++i) {
+    out[i] = x->shape()[dims[i]];
+    st[i] = xs[dims[i]];
+  }
+  Tensor y = empty(out, x->dtype());
+  const int64_t n = y->numel();
+  dispatch_all(x->dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* src = x->data<T>();
+    T* dst = y->data<T>();
+    if (nd == 2 && n > 0) {
+      // Blocked 2-D transpose: both sides stay in cache.
+      const int64_t R = out[0], C = out[1];
+      constexpr int64_t B = 32;
+      for (int64_t i0 = 0; i0 < R; i0 += B)
+        for (int64_t j0 = 0; j0 < C; j0 += B)
+          for (int64_t i = i0; i < std::min(R, i0 + B); ++i)
+            for (int64_t j = j0; j < std::min(C, j0 + B); ++j) dst[i * C + j] = src[i * st[0] + j * st[1]];
+      return;
+    }
+    std::vector<int64_t> idx(nd, 0);
+    int64_t off = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      dst[i] = src[off];
+      for (int64_t d = nd - 1; d >= 0; --d) {
+        off += st[d];
+        if (++idx[d] < out[d]) break;
+        off -= st[d] * out[d];
+        idx[d] = 0;
+      }
+    }
+  });
+  if (should_record({&x})) {
+    Attrs at;
+    at.ints = dims;
+    record(OpCode::Permute, {&x}, {&y}, {}, at);
+  }
+  return y;
+}
+// y = permute(x, p)  ⇒  dx += permute(dy, p⁻¹)
+std::vector<Tensor> backward_Permute(BwCtx& ctx) {
+  const std::vector<int64_t>& p = ctx.attrs().ints;
+  std::vector<int64_t> inv(p.size());
+  for (size_t i = 0; i < p.size(); ++i) inv[p[i]] = static_cast<int64_t>(i);
+  return {permute(ctx.g(), inv)};
+}
+
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
+  check_defined(x, "transpose");
+  if (x->dim() == 0) {
+    norm_dim(d0, 0, "transpose", x->shape());
+    norm_dim(d1, 0, "transpose", x->shape());
+    return x;
+  }
+  const int64_t a = norm_dim(d0, x->dim(), "transpose", x->shape());
+  const int64_t b = norm_dim(d1, x->dim(), "transpose", x->shape());
+  std::vector<int64_t> p(x->dim());
+  std::iota(p.begin(), p.end(), 0);
+  std::swap(p[a], p[b]);
+  return permute(x, p);
+}
+
+Tensor t(const Tensor& x) {
+  check_defined(x, "T");
+  if (x->dim() < 2) return x;
+  std::vector<int64_t> p(x->dim());
+  for (int64_t i = 0; i < x->dim(); ++i) p[i] = x->dim() - 1 - i;
+  return permute(x, p);
+}
+
+// ---------------------------------------------------------------------------------------------
+Tensor expand(const Tensor& x, const Shape& shape_in) {
+  check_defined(x, "expand");
+  const int64_t nd = static_cast<int64_t>(shape_in.size());
+  if (nd < x->dim())
+    throw ValueError("expand: the number of sizes provided (" + std::to_string(nd) +
+                     ") must be greater or equal to the number of dimensions in the tensor (" +
+                     std::to_string(x->dim()) + ", shape " + shape_str(x->shape()) + ")");
+  Shape out(nd);
+  const int64_t lead = nd - x->dim();
+  for (int64_t i = 0; i < nd; ++i) {
+    const int64_t want = shape_in[i];
+    if (i < lead) {
+      if (want < 0) throw ValueError("expand: -1 is not allowed in a leading, non-existing dimension (shape " + shape_str(shape_in) + ")");
+      out[i] = want;
+      continue;
+    }
+    const int64_t have = x->shape()[i - lead];
+    if (want == -1 || want == have) out[i] = have;
+    else if (have == 1 && want >= 0) out[i] = want;
+    else
+      throw ValueError("expand: the expanded size of the tensor (" + std::to_string(want) +
+                       ") must match the existing size (" + std::to_string(have) +
+                       ") at non-singleton dimension " + std::to_string(i) + ". Target sizes: " +
+                       shape_str(shape_in) + ". Tensor sizes: " + shape_str(x->shape()));
+  }
+  if (out == x->shape()) return x;
+  Tensor y = empty(out, x->dtype());
+  assign_broadcast(y, x);
+  if (should_record({&x})) record(OpCode::Expand, {&x}, {&y});
+  return y;
+}
+// y = expand(x)  ⇒  dx += sum_to(dy, x.shape)
+std::vector<Tensor> backward_Expand(BwCtx& ctx) { return {sum_to(ctx.g(), ctx.in_shape(0))}; }
+
+Tensor broadcast_to(const Tensor& x, const Shape& shape) { return expand(x, shape); }
+
+Tensor contiguous_copy(const Tensor& x) { return clone(x); }
+
+// ---------------------------------------------------------------------------------------------
+Tensor cat(const std::vector<Tensor>& xs_in, int64_t dim) {
+  if (xs_in.empty()) throw ValueError("cat: expected a non-empty list of tensors");
+  for (const Tensor& x : xs_in) check_defined(x, "cat");
+  // Legacy rule kept by PyTorch: 1-D empty tensors are skipped.
+  std::vector<Tensor> xs;
+  for (const Tensor& x : xs_in)
+    if (!(x->dim() == 1 && x->numel() == 0)) xs.push_back(x);
+  if (xs.empty()) return zeros({0}, xs_in[0]->dtype());
+  const Tensor& first = xs[0];
+  if (first->dim() == 0) throw ValueError("cat: zero-dimensional tensor (at position 0) cannot be concatenated; use stack");
+  const int64_t d = norm_dim(dim, first->dim(), "cat", first->shape());
+  DType dt = first->dtype();
+  Shape out = first->shape();
+  out[d] = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Tensor& x = xs[i];
+    dt = promote(dt, x->dtype());
+    bool ok = x->dim() == first->dim();
+    for (int64_t j = 0; ok && j < first->dim(); ++j)
+      if (j != d && x->shape()[j] != first->shape()[j]) ok = false;
+    if (!ok)
+      throw ValueError("cat: sizes of tensors must match except in dimension " + std::to_string(d) +
+                       "; tensor 0 has shape " + shape_str(first->shape()) + " and tensor " +
+                       std::to_string(i) + " has shape " + shape_str(x->shape()));
+    out[d] += x->shape()[d];
+  }
+  Tensor y = empty(out, dt);
+  int64_t outer = 1, inner = 1;
+  for (int64_t j = 0; j < d; ++j) outer *= out[j];
+  for (int64_t j = d + 1; j < static_cast<int64_t>(out.size()); ++j) inner *= out[j];
+  const size_t isz = itemsize(dt);
+  const int64_t row = out[d] * inner;
+  int64_t col = 0;
+  std::vector<int64_t> sizes;
+  for (const Tensor& x0 : xs) {
+    Tensor x = x0->dtype() == dt ? x0 : convert(x0, dt);
+    const int64_t w = x->shape()[d] * inner;
+    for (int64_t o = 0; o < outer; ++o)
+      if (w) std::memcpy(static_cast<char*>(y->raw()) + (o * row + col) * isz,
+                         static_cast<const char*>(x->raw()) + o * w * isz, w * isz);
+    col += w;
+    sizes.push_back(x0->shape()[d]);
+  }
+  bool rec = false;
+  for (const Tensor& x : xs) rec = rec || x->requires_grad();
+  if (rec && grad_enabled()) {
+    std::vector<const Tensor*> ins;
+    for (const Tensor& x : xs) ins.push_back(&x);
+    Attrs at;
+    at.ints = sizes;
+    at.i0 = d;
+    record(OpCode::Cat, ins, {&y}, {}, at);
+  }
+  return y;
+}
+// y = cat(xᵢ, d)  ⇒  dxᵢ += dy[..., offᵢ : offᵢ + nᵢ, ...]
+std::vector<Tensor> backward_Cat(BwCtx& ctx) {
+  const int64_t d = ctx.attrs().i0;
+  std::vector<Tensor> out;
+  int64_t start = 0;
+  for (size_t i = 0; i < ctx.attrs().ints.size(); ++i) {
+    const int64_t n = ctx.attrs().ints[i];
+    if (ctx.needs(i)) {
+      std::vector<IndexItem> items(d);
+      for (auto& it : items) it.kind = IndexItem::Slice;
+      IndexItem s;
+      s.kind = IndexItem::Slice;
+      s.start = start;
+      s.stop = start + n;
+      s.has_start = s.has_stop = true;
+      items.push_back(s);
+      out.push_back(cast(index(ctx.g(), items), ctx.in_dtype(i)));
+    } else {
+      out.push_back(nullptr);
+    }
+    start += n;
+  }
+  return out;
+}
+
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
+  if (xs.empty()) throw ValueError("stack: expected a non-empty list of tensors");
+  for (const Tensor& x : xs) check_defined(x, "stack");
+  const int64_t d = norm_dim(dim, xs[0]->dim() + 1, "stack", xs[0]->shape());
+  std::vector<Tensor> us;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (xs[i]->shape() != xs[0]->shape())
+      throw ValueError("stack: expects each tensor to be equal size, but got " +
+                       shape_str(xs[0]->shape()) + " at entry 0 and " + shape_str(xs[i]->shape()) +
+                       " at entry " + std::to_string(i));
+    us.push_back(unsqueeze(xs[i], d));
+  }
+  return cat(us, d);
+}
+
+}  // namespace tapegrad

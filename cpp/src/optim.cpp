@@ -1,0 +1,95 @@
+// Optimizer updates over every parameter in one call (tg.optim), PyTorch's formulas.
+#include <cmath>
+
+#include "ops/common.h"
+
+namespace tapegrad {
+
+namespace {
+template <class T>
+void sgd_one(const Tensor& p, const Tensor& g, Tensor& buf, double lr, double momentum,
+             double dampening, double wd, bool nesterov) {
+  const int64_t n = p->numel();
+  T* w = p->data<T>();
+  const T* gr = g->data<T>();
+  T* b = nullptr;
+  bool first = false;
+  if (momentum != 0) {
+    if (!buf) {
+      buf = zeros(p->shape(), p->dtype());
+      first = true;
+    }
+    b = buf->data<T>();
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    T d = gr[i];
+    if (wd != 0) d += static_cast<T>(wd) * w[i];
+    if (b) {
+      b[i] = first ? d : static_cast<T>(momentum) * b[i] + static_cast<T>(1 - dampening) * d;
+      d = nesterov ? d + static_cast<T>(momentum) * b[i] : b[i];
+    }
+    w[i] -= static_cast<T>(lr) * d;
+  }
+}
+
+template <class T>
+void adam_one(const Tensor& p, const Tensor& g, Tensor& m, Tensor& v, int64_t step, double lr,
+              double b1, double b2, double eps, double wd) {
+  if (!m) m = zeros(p->shape(), p->dtype());
+  if (!v) v = zeros(p->shape(), p->dtype());
+  const int64_t n = p->numel();
+  T* w = p->data<T>();
+  const T* gr = g->data<T>();
+  T* pm = m->data<T>();
+  T* pv = v->data<T>();
+  const double bc1 = 1 - std::pow(b1, static_cast<double>(step));
+  const double bc2 = 1 - std::pow(b2, static_cast<double>(step));
+  const T step_size = static_cast<T>(lr / bc1);
+  const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+  for (int64_t i = 0; i < n; ++i) {
+    T d = gr[i];
+    if (wd != 0) d += static_cast<T>(wd) * w[i];
+    pm[i] = static_cast<T>(b1) * pm[i] + static_cast<T>(1 - b1) * d;
+    pv[i] = static_cast<T>(b2) * pv[i] + static_cast<T>(1 - b2) * d * d;
+    const T denom = std::sqrt(pv[i]) / bc2_sqrt + static_cast<T>(eps);
+    w[i] -= step_size * pm[i] / denom;
+  }
+}
+
+void check_param(const Tensor& p, const char* op) {
+  if (!p) throw TypeError(std::string(op) + ": parameter is None");
+  if (!is_float(p->dtype()))
+    throw TypeError(std::string(op) + ": parameters must be floating point, got " + dtype_name(p->dtype()));
+}
+}  // namespace
+
+void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& bufs, double lr,
+              double momentum, double dampening, double wd, bool nesterov) {
+  bufs.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    check_param(p, "SGD.step");
+    const Tensor& g = p->grad();
+    if (!g) continue;
+    if (p->dtype() == DType::f32) sgd_one<float>(p, g, bufs[i], lr, momentum, dampening, wd, nesterov);
+    else sgd_one<double>(p, g, bufs[i], lr, momentum, dampening, wd, nesterov);
+    p->bump_version();
+  }
+}
+
+void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& m, std::vector<Tensor>& v,
+               int64_t step, double lr, double b1, double b2, double eps, double wd) {
+  m.resize(params.size());
+  v.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    check_param(p, "Adam.step");
+    const Tensor& g = p->grad();
+    if (!g) continue;
+    if (p->dtype() == DType::f32) adam_one<float>(p, g, m[i], v[i], step, lr, b1, b2, eps, wd);
+    else adam_one<double>(p, g, m[i], v[i], step, lr, b1, b2, eps, wd);
+    p->bump_version();
+  }
+}
+
+}  // namespace tapegrad

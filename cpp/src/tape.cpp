@@ -1,0 +1,471 @@
+// The tape and the reverse sweep.
+//
+// Note [tape lifetime]
+// Each thread records into its own Tape: a deque of entries in recording order (a topological
+// order), so backward is one reverse loop — no DFS, no sort, no recursion. An entry is kept
+// alive by a reference count = live output tensors + live downstream entries that read one of
+// its outputs. When the count reaches zero the entry dies: its saved tensors are dropped and
+// the counts of its producers are decremented, iteratively through a worklist (a chain of 100k
+// entries dies without recursion). Dead entries are compacted out of the arrays when they
+// outnumber the live ones (never during a backward, so positions stay stable there). Tensors
+// name their entry by a handle that survives compaction (pos_ maps handle → position). Saved
+// *outputs* are stored as detached aliases so an entry never keeps itself alive.
+//
+// Note [version counters]
+// Every in-place write bumps its storage's version. An entry remembers the version of each
+// tensor it saved; the backward refuses to use a saved tensor whose version moved.
+//
+// Note [in-place ops]
+// An in-place op computes its result out of place (recording as usual), copies the values
+// into self's storage, and — when an entry was recorded — makes self the output of that entry
+// (rebase_inplace). The old identity of self stays referenced as the entry's input, so the
+// history before the in-place op is intact.
+#include "tapegrad/tape.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+
+#include "autograd.h"
+#include "ops/common.h"
+
+namespace tapegrad {
+
+namespace {
+struct OpInfo {
+  const char* name;
+  const char* backward_name;
+  BackwardFn backward;
+};
+const OpInfo kOps[] = {
+#define TG_OP(code, name, arity) {name, #code "Backward0", &backward_##code},
+#include "ops/ops.def"
+#undef TG_OP
+};
+}  // namespace
+
+const char* op_name(OpCode op) { return kOps[static_cast<int>(op)].name; }
+const char* op_backward_name(OpCode op) { return kOps[static_cast<int>(op)].backward_name; }
+
+const std::shared_ptr<Tape>& Tape::current() {
+  thread_local std::shared_ptr<Tape> tape = std::make_shared<Tape>();
+  return tape;
+}
+
+int32_t Tape::new_handle() {
+  if (!free_handles_.empty()) {
+    const int32_t h = free_handles_.back();
+    free_handles_.pop_back();
+    return h;
+  }
+  pos_.push_back(-1);
+  return static_cast<int32_t>(pos_.size() - 1);
+}
+
+Entry& Tape::record(OpCode op, const std::vector<const Tensor*>& inputs,
+                    const std::vector<const Tensor*>& outputs, std::vector<Tensor> saved,
+                    Attrs attrs) {
+  const std::shared_ptr<Tape>& self = current();
+  for (const Tensor* tp : inputs) {
+    const Tensor& t = *tp;
+    if (t && t->node_ >= 0 && t->tape_.get() != this)
+      throw std::runtime_error(std::string(op_name(op)) +
+                               ": an input of shape " + shape_str(t->shape()) +
+                               " carries gradient history recorded in another thread; each "
+                               "thread has its own tape — detach() it or compute it in this "
+                               "thread");
+  }
+  maybe_compact();
+  const int32_t h = new_handle();
+  entries_.emplace_back();
+  pos_[h] = static_cast<int64_t>(entries_.size() - 1);
+  Entry& e = entries_.back();
+  e.op = op;
+  e.handle = h;
+  e.inputs.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = *inputs[i];
+    InputRef& r = e.inputs[i];
+    if (!t) continue;  // optional input absent
+    r.id = t->id_;
+    r.node = t->node_;
+    r.dtype = t->dtype_;
+    r.requires_grad = t->requires_grad_;
+    r.shape = t->shape_;
+    if (t->node_ >= 0) {
+      ++entry(t->node_).refcount;
+    } else if (t->requires_grad_) {
+      r.leaf = t;
+    }
+  }
+  e.outputs.resize(outputs.size());
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const Tensor& o = *outputs[k];
+    o->node_ = h;
+    o->slot_ = static_cast<int32_t>(k);
+    o->tape_ = self;
+    o->requires_grad_ = true;
+    e.outputs[k] = OutputRef{o->id_, o.get(), o->dtype_, o->shape_};
+    ++e.refcount;
+  }
+  e.had_saved = !saved.empty();
+  e.saved.reserve(saved.size());
+  for (Tensor& s : saved) {
+    const uint64_t v = s ? s->version() : 0;
+    e.saved.push_back(SavedTensor{std::move(s), v});
+  }
+  e.attrs = std::move(attrs);
+  ++live_;
+  return e;
+}
+
+void Tape::decref(int32_t handle) {
+  pending_.push_back(handle);
+  if (draining_) return;
+  draining_ = true;
+  while (!pending_.empty()) {
+    const int32_t h = pending_.back();
+    pending_.pop_back();
+    Entry& e = entry(h);
+    if (--e.refcount > 0) continue;
+    e.alive = false;
+    --live_;
+    ++dead_;
+    // Moving these out first: destroying them may re-enter decref (queued, since draining_).
+    std::vector<SavedTensor> saved = std::move(e.saved);
+    std::vector<InputRef> inputs = std::move(e.inputs);
+    e.saved.clear();
+    e.inputs.clear();
+    e.outputs.clear();
+    e.attrs = Attrs{};
+    for (const InputRef& r : inputs)
+      if (r.node >= 0) pending_.push_back(r.node);
+    pos_[h] = -1;
+    e.handle = -1;
+    free_handles_.push_back(h);
+    saved.clear();
+    inputs.clear();
+  }
+  draining_ = false;
+}
+
+void Tape::maybe_compact() {
+  if (in_backward_ > 0 || draining_) return;
+  if (live_ == 0 && !entries_.empty()) {
+    entries_.clear();
+    dead_ = 0;
+    return;
+  }
+  if (dead_ > 256 && dead_ > live_) clear_dead();
+}
+
+void Tape::clear_dead() {
+  if (in_backward_ > 0 || draining_) return;
+  std::deque<Entry> kept;
+  for (Entry& e : entries_) {
+    if (!e.alive) continue;
+    pos_[e.handle] = static_cast<int64_t>(kept.size());
+    kept.push_back(std::move(e));
+  }
+  entries_.swap(kept);
+  dead_ = 0;
+}
+
+TapeStats Tape::stats() const {
+  TapeStats s;
+  s.entries = static_cast<int64_t>(entries_.size());
+  s.live_entries = live_;
+  for (const Entry& e : entries_) {
+    if (!e.alive) continue;
+    for (const SavedTensor& st : e.saved)
+      if (st.tensor) s.saved_bytes += static_cast<int64_t>(st.tensor->nbytes());
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+struct BackwardScope {
+  Tape* tape;
+  int* counter;
+  explicit BackwardScope(int* c) : tape(nullptr), counter(c) { ++*counter; }
+  ~BackwardScope() { --*counter; }
+};
+
+void add_into(const Tensor& dst, const Tensor& src) {
+  switch (dst->dtype()) {
+    case DType::f32: k::axpy_f32(dst->numel(), 1.0f, src->data<float>(), dst->data<float>()); break;
+    case DType::f64: k::axpy_f64(dst->numel(), 1.0, src->data<double>(), dst->data<double>()); break;
+    default: throw std::runtime_error("internal: gradient of a non-float tensor");
+  }
+  dst->bump_version();
+}
+
+bool has_nonfinite(const Tensor& t) {
+  if (!t || !is_float(t->dtype())) return false;
+  if (t->dtype() == DType::f32) {
+    const float* p = t->data<float>();
+    for (int64_t i = 0; i < t->numel(); ++i)
+      if (!std::isfinite(p[i])) return true;
+  } else {
+    const double* p = t->data<double>();
+    for (int64_t i = 0; i < t->numel(); ++i)
+      if (!std::isfinite(p[i])) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Accumulate `g` into a tensor's .grad the way PyTorch does: the first gradient is taken
+// (stolen when nothing else holds it, copied otherwise); later ones are added, in place
+// unless create_graph asks for a differentiable sum.
+static void accumulate_grad(TensorImpl* t, const Tensor& g, bool create_graph) {
+  if (!t->grad()) {
+    if (create_graph) {
+      t->set_grad(g);
+    } else if (g.use_count() == 1 && g->storage().use_count() == 1 && g->is_leaf()) {
+      t->set_grad(detach(g));
+    } else {
+      t->set_grad(clone_data(g));
+    }
+  } else if (create_graph || t->grad()->requires_grad()) {
+    t->set_grad(add(t->grad(), g));
+  } else {
+    add_into(t->grad(), g);
+  }
+}
+
+std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
+                                 const std::vector<Tensor>& root_grads, bool retain_graph,
+                                 bool create_graph, const std::vector<Tensor>& capture,
+                                 bool allow_unused) {
+  std::shared_ptr<Tape> tape;
+  for (const Tensor& r : roots) {
+    if (r->node() >= 0) {
+      if (tape && tape != r->tape())
+        throw std::runtime_error("backward: the outputs were recorded in different threads");
+      tape = r->tape();
+    }
+  }
+  GradModeGuard mode(create_graph);
+  std::unordered_map<uint64_t, Tensor> adj;
+  std::unordered_map<uint64_t, size_t> capture_idx;
+  for (size_t i = 0; i < capture.size(); ++i) capture_idx.emplace(capture[i]->id(), i);
+  std::vector<Tensor> captured(capture.size());
+  const bool capturing = !capture.empty();
+
+  auto add_to = [&](Tensor& slot, const Tensor& g) {
+    slot = slot ? add(slot, g) : g;
+  };
+  auto route_leaf = [&](uint64_t id, TensorImpl* leaf, const Tensor& g) {
+    if (capturing) {
+      auto it = capture_idx.find(id);
+      if (it != capture_idx.end()) add_to(captured[it->second], g);
+    } else if (leaf) {
+      accumulate_grad(leaf, g, create_graph);
+    }
+  };
+
+  int64_t max_pos = -1;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    const Tensor& g = root_grads[i];
+    if (r->is_leaf()) {
+      route_leaf(r->id(), r->requires_grad() ? r.get() : nullptr, g);
+    } else {
+      add_to(adj[r->id()], g);
+      max_pos = std::max<int64_t>(max_pos, tape->position(r->node()));
+    }
+  }
+
+  if (tape) {
+    BackwardScope scope(&tape->in_backward_);
+    for (int64_t pos = max_pos; pos >= 0; --pos) {
+      Entry& e = tape->entries_[static_cast<size_t>(pos)];
+      if (!e.alive) continue;
+      std::vector<Tensor> gout(e.outputs.size());
+      bool any = false;
+      for (size_t kk = 0; kk < e.outputs.size(); ++kk) {
+        auto it = adj.find(e.outputs[kk].id);
+        if (it == adj.end()) continue;
+        gout[kk] = std::move(it->second);
+        adj.erase(it);
+        any = true;
+      }
+      if (!any) continue;
+      for (size_t kk = 0; kk < e.outputs.size(); ++kk) {
+        if (!gout[kk]) continue;
+        if (capturing) {
+          auto it = capture_idx.find(e.outputs[kk].id);
+          if (it != capture_idx.end()) add_to(captured[it->second], gout[kk]);
+        } else if (TensorImpl* o = e.outputs[kk].ptr; o && o->retains_grad()) {
+          accumulate_grad(o, gout[kk], create_graph);
+        }
+      }
+      if (e.released && e.had_saved)
+        throw std::runtime_error(
+            std::string("Trying to backward through the graph a second time (through ") +
+            op_backward_name(e.op) +
+            "): its saved tensors were freed by the first backward(). Specify "
+            "retain_graph=True on the first call if you need to backward through the graph "
+            "again.");
+      for (size_t s = 0; s < e.saved.size(); ++s) {
+        const SavedTensor& st = e.saved[s];
+        if (st.tensor && st.tensor->version() != st.version)
+          throw std::runtime_error(
+              "one of the variables needed for gradient computation has been modified by an "
+              "inplace operation: the " + std::string(dtype_name(st.tensor->dtype())) +
+              " tensor of shape " + shape_str(st.tensor->shape()) + " saved by " +
+              op_backward_name(e.op) + " is at version " +
+              std::to_string(st.tensor->version()) + "; expected version " +
+              std::to_string(st.version) +
+              " instead. Hint: do the in-place operation out of place (x = x + y instead of "
+              "x += y), or clone() the tensor first.");
+      }
+      bool need = false;
+      for (const InputRef& in : e.inputs) need = need || in.requires_grad;
+      if (need) {
+        // Missing gradients of multi-output ops are zeros.
+        for (size_t kk = 0; kk < e.outputs.size(); ++kk)
+          if (!gout[kk]) gout[kk] = zeros(e.outputs[kk].shape, e.outputs[kk].dtype);
+        BwCtx ctx{e, gout, create_graph, tape};
+        std::vector<Tensor> gin = kOps[static_cast<int>(e.op)].backward(ctx);
+        if (anomaly_enabled()) {
+          for (size_t i = 0; i < gin.size(); ++i)
+            if (has_nonfinite(gin[i]))
+              throw std::runtime_error(std::string("Function '") + op_backward_name(e.op) +
+                                       "' returned nan or inf values in its " +
+                                       std::to_string(i) + "th output (input shape " +
+                                       shape_str(e.inputs[i].shape) + ")");
+        }
+        for (size_t i = 0; i < gin.size() && i < e.inputs.size(); ++i) {
+          if (!gin[i]) continue;
+          const InputRef& in = e.inputs[i];
+          if (!in.requires_grad) continue;
+          if (in.node < 0) {
+            route_leaf(in.id, in.leaf.get(), gin[i]);
+          } else {
+            add_to(adj[in.id], gin[i]);
+          }
+        }
+      }
+      if (!retain_graph) {
+        std::vector<SavedTensor> drop = std::move(e.saved);
+        e.saved.clear();
+        e.released = true;
+      }
+    }
+  }
+
+  if (capturing) {
+    for (size_t i = 0; i < capture.size(); ++i) {
+      if (!captured[i] && !allow_unused)
+        throw std::runtime_error(
+            "grad: one of the differentiated tensors (input " + std::to_string(i) + ", shape " +
+            shape_str(capture[i]->shape()) +
+            ") appears to not have been used in the graph. Set allow_unused=True if this is "
+            "the desired behavior.");
+      if (captured[i] && !create_graph && captured[i]->requires_grad())
+        captured[i] = detach(captured[i]);
+    }
+  }
+  return captured;
+}
+
+void backward(const Tensor& root, const Tensor& gradient, bool retain_graph, bool create_graph) {
+  if (!root->requires_grad())
+    throw std::runtime_error(
+        "backward: element 0 of tensors does not require grad and does not have a grad_fn "
+        "(shape " + shape_str(root->shape()) +
+        "). Did you create the parameters with requires_grad=True, or compute the result "
+        "inside no_grad()?");
+  Tensor g = gradient;
+  if (!g) {
+    if (root->numel() != 1)
+      throw std::runtime_error("backward: grad can be implicitly created only for scalar "
+                               "outputs; this output has shape " + shape_str(root->shape()) +
+                               ". Pass gradient= (a tensor of that shape), or reduce it first "
+                               "(e.g. .sum())");
+    g = full(root->shape(), 1.0, root->dtype());
+  } else {
+    if (g->shape() != root->shape())
+      throw ValueError("backward: gradient has shape " + shape_str(g->shape()) +
+                       " but the output has shape " + shape_str(root->shape()));
+    if (g->dtype() != root->dtype()) g = cast(g, root->dtype());
+  }
+  run_backward({root}, {g}, retain_graph, create_graph, {}, false);
+}
+
+Tensor resurrect_output(Entry& e, size_t slot, const std::shared_ptr<Tape>& tape,
+                       const Tensor& alias) {
+  Tensor t = std::make_shared<TensorImpl>(alias->storage_, alias->offset_, alias->shape_,
+                                          alias->dtype_);
+  t->node_ = e.handle;
+  t->slot_ = static_cast<int32_t>(slot);
+  t->id_ = e.outputs[slot].id;
+  t->tape_ = tape;
+  t->requires_grad_ = true;
+  ++e.refcount;
+  return t;
+}
+
+Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot) {
+  const Tensor& alias = ctx.saved(saved_index);
+  if (!ctx.create_graph) return alias;
+  return resurrect_output(ctx.e, out_slot, ctx.tape, alias);
+}
+
+// ---------------------------------------------------------------------------------------------
+void rebase_inplace(const Tensor& self, const Tensor& result_in) {
+  Tensor result = result_in;
+  if (result->shape() != self->shape())
+    throw ValueError("in-place operation: the result has shape " + shape_str(result->shape()) +
+                     " but the tensor written to has shape " + shape_str(self->shape()) +
+                     " (in-place ops cannot change a tensor's shape)");
+  if (result->dtype() != self->dtype()) {
+    if (is_float(result->dtype()) && !is_float(self->dtype()))
+      throw TypeError(std::string("in-place operation: result type ") +
+                      dtype_name(result->dtype()) + " can't be cast to the desired output type " +
+                      dtype_name(self->dtype()));
+    result = cast(result, self->dtype());
+  }
+  if (result->node_ >= 0 && (self->is_view_ || self->storage_->graph_views > 0))
+    throw std::runtime_error(
+        "in-place operation on a tensor of shape " + shape_str(self->shape()) +
+        " that shares memory with a view while gradients are recorded is not supported; use "
+        "the out-of-place form (x = x + y)");
+  if (self->nbytes() && self->raw() != result->raw())
+    std::memmove(self->raw(), result->raw(), self->nbytes());
+  self->bump_version();
+  if (result->node_ < 0) return;
+  // Transfer the autograd identity of `result` to `self`.
+  if (self->node_ >= 0) {
+    Entry& old = self->tape_->entry(self->node_);
+    if (self->slot_ < static_cast<int32_t>(old.outputs.size()) &&
+        old.outputs[self->slot_].ptr == self.get())
+      old.outputs[self->slot_].ptr = nullptr;
+    self->tape_->decref(self->node_);
+  }
+  Entry& e = result->tape_->entry(result->node_);
+  e.outputs[result->slot_].ptr = self.get();
+  self->node_ = result->node_;
+  self->slot_ = result->slot_;
+  self->id_ = result->id_;
+  self->tape_ = result->tape_;
+  self->requires_grad_ = true;
+  self->retains_grad_ = false;
+  // The saved alias of the result (if the op saved its output) now lives in self's storage
+  // only through the copy above; keep the entry's saved alias valid by pointing it at self.
+  for (SavedTensor& st : e.saved)
+    if (st.tensor && st.tensor->storage() == result->storage()) {
+      st.tensor = detach(self);
+      st.version = self->version();
+    }
+  result->node_ = -1;
+  result->tape_.reset();
+}
+
+}  // namespace tapegrad

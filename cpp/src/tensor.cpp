@@ -1,0 +1,419 @@
+// Tensors, storage, creation functions, the random generator and grad mode.
+#include "tapegrad/tensor.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <new>
+
+#include "tapegrad/tape.h"
+
+namespace tapegrad {
+
+size_t itemsize(DType t) {
+  switch (t) {
+    case DType::f32: return 4;
+    case DType::f64: return 8;
+    case DType::i64: return 8;
+    case DType::b8: return 1;
+  }
+  return 1;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::f32: return "float32";
+    case DType::f64: return "float64";
+    case DType::i64: return "int64";
+    case DType::b8: return "bool";
+  }
+  return "?";
+}
+
+DType promote(DType a, DType b) {
+  auto rank = [](DType t) {
+    switch (t) {
+      case DType::b8: return 0;
+      case DType::i64: return 1;
+      case DType::f32: return 2;
+      case DType::f64: return 3;
+    }
+    return 0;
+  };
+  return rank(a) >= rank(b) ? a : b;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) throw ValueError("negative dimension " + std::to_string(d) + " in shape " + shape_str(s));
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      throw ValueError("shape " + shape_str(s) + " has too many elements");
+    n *= d;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
+  auto s = std::make_shared<Storage>();
+  // 64-byte alignment for SIMD loads and cache lines; round the size up as aligned_alloc wants.
+  const size_t rounded = ((nbytes + 63) / 64) * 64;
+  if (rounded < nbytes) throw std::bad_alloc();
+  if (rounded > 0) {
+    s->data = std::aligned_alloc(64, rounded);
+    if (!s->data) throw std::bad_alloc();
+  }
+  s->nbytes = nbytes;
+  return s;
+}
+
+std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, std::shared_ptr<void> owner) {
+  auto s = std::make_shared<Storage>();
+  s->data = data;
+  s->nbytes = nbytes;
+  s->owner = std::move(owner);
+  return s;
+}
+
+Storage::~Storage() {
+  if (!owner && data) std::free(data);
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+std::atomic<uint64_t> g_next_id{1};
+}
+
+TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, DType dtype)
+    : storage_(std::move(storage)),
+      offset_(offset),
+      shape_(std::move(shape)),
+      numel_(shape_numel(shape_)),
+      dtype_(dtype),
+      id_(g_next_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+TensorImpl::~TensorImpl() {
+  if (is_view_) --storage_->graph_views;
+  if (node_ >= 0 && tape_) {
+    Entry& e = tape_->entry(node_);
+    if (slot_ < static_cast<int32_t>(e.outputs.size()) && e.outputs[slot_].ptr == this)
+      e.outputs[slot_].ptr = nullptr;
+    tape_->decref(node_);
+  }
+}
+
+void TensorImpl::set_requires_grad(bool value) {
+  if (value && !is_float(dtype_))
+    throw TypeError(std::string("requires_grad_: only floating-point tensors can require "
+                                "gradients, got dtype ") + dtype_name(dtype_) +
+                    " (convert with .float() first)");
+  if (!value && !is_leaf())
+    throw std::runtime_error(
+        "requires_grad_(False): you can only change requires_grad flags of leaf tensors; use "
+        ".detach() to get a tensor without history");
+  requires_grad_ = value;
+}
+
+void TensorImpl::set_grad(Tensor g) {
+  if (g) {
+    if (g->shape() != shape_)
+      throw ValueError("assigned grad has shape " + shape_str(g->shape()) +
+                       " but the tensor has shape " + shape_str(shape_));
+    if (g->dtype() != dtype_)
+      throw TypeError(std::string("assigned grad has dtype ") + dtype_name(g->dtype()) +
+                      " but the tensor has dtype " + dtype_name(dtype_));
+  }
+  grad_ = std::move(g);
+}
+
+void TensorImpl::retain_grad() {
+  if (!requires_grad_)
+    throw std::runtime_error("retain_grad: can't retain_grad on a tensor that has requires_grad=False");
+  if (!is_leaf()) retains_grad_ = true;
+}
+
+const char* TensorImpl::grad_fn_name() const {
+  if (node_ < 0 || !tape_) return nullptr;
+  return op_backward_name(tape_->entry(node_).op);
+}
+
+double TensorImpl::item_as_double() const {
+  if (numel_ != 1)
+    throw ValueError("item(): a Tensor with " + std::to_string(numel_) +
+                     " elements (shape " + shape_str(shape_) +
+                     ") cannot be converted to a Python scalar; only one-element tensors can");
+  switch (dtype_) {
+    case DType::f32: return *data<float>();
+    case DType::f64: return *data<double>();
+    case DType::i64: return static_cast<double>(*data<int64_t>());
+    case DType::b8: return *data<uint8_t>() ? 1.0 : 0.0;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+Tensor empty(const Shape& shape, DType dtype) {
+  const int64_t n = shape_numel(shape);
+  const size_t isz = itemsize(dtype);
+  if (n > 0 && static_cast<uint64_t>(n) > std::numeric_limits<size_t>::max() / isz / 2)
+    throw std::bad_alloc();
+  return std::make_shared<TensorImpl>(Storage::allocate(static_cast<size_t>(n) * isz), 0, shape,
+                                      dtype);
+}
+
+Tensor zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  if (t->nbytes()) std::memset(t->raw(), 0, t->nbytes());
+  return t;
+}
+
+namespace {
+template <class T>
+void fill_typed(const Tensor& t, T v) {
+  T* p = t->data<T>();
+  for (int64_t i = 0; i < t->numel(); ++i) p[i] = v;
+}
+}  // namespace
+
+void fill_raw(const Tensor& t, double value) {
+  switch (t->dtype()) {
+    case DType::f32: fill_typed<float>(t, static_cast<float>(value)); break;
+    case DType::f64: fill_typed<double>(t, value); break;
+    case DType::i64: fill_typed<int64_t>(t, static_cast<int64_t>(value)); break;
+    case DType::b8: fill_typed<uint8_t>(t, value != 0 ? 1 : 0); break;
+  }
+}
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  fill_raw(t, value);
+  return t;
+}
+
+Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype); }
+
+Tensor arange(double start, double end, double step, DType dtype) {
+  if (step == 0) throw ValueError("arange: step must be nonzero");
+  if (!std::isfinite(start) || !std::isfinite(end))
+    throw ValueError("arange: start and end must be finite");
+  const double span = (end - start) / step;
+  const int64_t n = span <= 0 ? 0 : static_cast<int64_t>(std::ceil(span));
+  Tensor t = empty({n}, dtype);
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = start + static_cast<double>(i) * step;
+    switch (dtype) {
+      case DType::f32: t->data<float>()[i] = static_cast<float>(v); break;
+      case DType::f64: t->data<double>()[i] = v; break;
+      case DType::i64: t->data<int64_t>()[i] = static_cast<int64_t>(v); break;
+      case DType::b8: t->data<uint8_t>()[i] = v != 0; break;
+    }
+  }
+  return t;
+}
+
+Tensor linspace(double start, double end, int64_t steps, DType dtype) {
+  if (steps < 0) throw ValueError("linspace: number of steps must be non-negative, got " + std::to_string(steps));
+  Tensor t = empty({steps}, dtype);
+  const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
+  for (int64_t i = 0; i < steps; ++i) {
+    // Fill symmetric from both ends, as PyTorch does, so the last value is exactly `end`.
+    const double v = i < steps / 2 ? start + step * static_cast<double>(i)
+                                   : end - step * static_cast<double>(steps - 1 - i);
+    switch (dtype) {
+      case DType::f32: t->data<float>()[i] = static_cast<float>(v); break;
+      case DType::f64: t->data<double>()[i] = v; break;
+      case DType::i64: t->data<int64_t>()[i] = static_cast<int64_t>(v); break;
+      case DType::b8: t->data<uint8_t>()[i] = v != 0; break;
+    }
+  }
+  return t;
+}
+
+Tensor eye(int64_t n, int64_t m, DType dtype) {
+  Tensor t = zeros({n, m}, dtype);
+  for (int64_t i = 0; i < std::min(n, m); ++i) {
+    switch (dtype) {
+      case DType::f32: t->data<float>()[i * m + i] = 1; break;
+      case DType::f64: t->data<double>()[i * m + i] = 1; break;
+      case DType::i64: t->data<int64_t>()[i * m + i] = 1; break;
+      case DType::b8: t->data<uint8_t>()[i * m + i] = 1; break;
+    }
+  }
+  return t;
+}
+
+Tensor detach(const Tensor& x) {
+  return std::make_shared<TensorImpl>(x->storage_, x->offset_, x->shape_, x->dtype_);
+}
+
+Tensor clone_data(const Tensor& x) {
+  Tensor t = empty(x->shape(), x->dtype());
+  if (t->nbytes()) std::memcpy(t->raw(), x->raw(), t->nbytes());
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random numbers: xoshiro256** seeded through splitmix64; normals by Box–Muller.
+namespace {
+struct Rng {
+  uint64_t s[4];
+  uint64_t seed = 0;
+  bool has_spare = false;
+  double spare = 0;
+  explicit Rng(uint64_t sd) { reseed(sd); }
+  void reseed(uint64_t sd) {
+    seed = sd;
+    uint64_t z = sd;
+    for (auto& w : s) {
+      z += 0x9e3779b97f4a7c15ULL;
+      uint64_t x = z;
+      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+      w = x ^ (x >> 31);
+    }
+    has_spare = false;
+  }
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t next() {
+    const uint64_t result = rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+  double normal() {
+    if (has_spare) {
+      has_spare = false;
+      return spare;
+    }
+    double u1 = uniform();
+    while (u1 <= 0) u1 = uniform();
+    const double u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    spare = r * std::sin(2 * M_PI * u2);
+    has_spare = true;
+    return r * std::cos(2 * M_PI * u2);
+  }
+  uint64_t below(uint64_t n) {  // unbiased integer in [0, n)
+    const uint64_t limit = std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
+    uint64_t v;
+    do v = next(); while (v >= limit);
+    return v % n;
+  }
+};
+
+// One process-wide generator (like torch's default generator), so manual_seed in the main
+// thread also fixes numbers drawn elsewhere. Guarded: random calls are not a hot path.
+Rng& rng() {
+  static Rng r(0x5eed);
+  return r;
+}
+std::mutex& rng_mutex() {
+  static std::mutex m;
+  return m;
+}
+}  // namespace
+
+void manual_seed(uint64_t seed) {
+  std::lock_guard<std::mutex> lock(rng_mutex());
+  rng().reseed(seed);
+}
+uint64_t initial_seed() {
+  std::lock_guard<std::mutex> lock(rng_mutex());
+  return rng().seed;
+}
+
+namespace {
+template <class F>
+void fill_with(const Tensor& t, F draw) {
+  std::lock_guard<std::mutex> lock(rng_mutex());
+  const int64_t n = t->numel();
+  switch (t->dtype()) {
+    case DType::f32:
+      for (int64_t i = 0; i < n; ++i) t->data<float>()[i] = static_cast<float>(draw());
+      break;
+    case DType::f64:
+      for (int64_t i = 0; i < n; ++i) t->data<double>()[i] = draw();
+      break;
+    default:
+      throw TypeError(std::string("random fill: expected a floating-point tensor, got ") +
+                      dtype_name(t->dtype()));
+  }
+}
+}  // namespace
+
+Tensor rand(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  fill_with(t, [] { return rng().uniform(); });
+  return t;
+}
+
+Tensor randn(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  fill_with(t, [] { return rng().normal(); });
+  return t;
+}
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape) {
+  if (high <= low)
+    throw ValueError("randint: expected low < high, got low=" + std::to_string(low) +
+                     ", high=" + std::to_string(high));
+  Tensor t = empty(shape, DType::i64);
+  std::lock_guard<std::mutex> lock(rng_mutex());
+  const uint64_t span = static_cast<uint64_t>(high - low);
+  for (int64_t i = 0; i < t->numel(); ++i)
+    t->data<int64_t>()[i] = low + static_cast<int64_t>(rng().below(span));
+  return t;
+}
+
+Tensor randperm(int64_t n) {
+  if (n < 0) throw ValueError("randperm: n must be non-negative, got " + std::to_string(n));
+  Tensor t = empty({n}, DType::i64);
+  int64_t* p = t->data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  std::lock_guard<std::mutex> lock(rng_mutex());
+  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[rng().below(static_cast<uint64_t>(i + 1))]);
+  return t;
+}
+
+void uniform_(const Tensor& t, double low, double high) {
+  fill_with(t, [&] { return low + (high - low) * rng().uniform(); });
+  t->bump_version();
+}
+
+void normal_(const Tensor& t, double mean, double std) {
+  if (std < 0) throw ValueError("normal_: std must be non-negative, got " + std::to_string(std));
+  fill_with(t, [&] { return mean + std * rng().normal(); });
+  t->bump_version();
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+thread_local bool t_grad_enabled = true;
+std::atomic<bool> g_anomaly{false};
+}  // namespace
+
+bool grad_enabled() { return t_grad_enabled; }
+void set_grad_enabled(bool on) { t_grad_enabled = on; }
+bool anomaly_enabled() { return g_anomaly.load(std::memory_order_relaxed); }
+void set_anomaly_enabled(bool on) { g_anomaly.store(on); }
+
+}  // namespace tapegrad

@@ -1,0 +1,324 @@
+"""Autograd front end: grad modes, ``grad``, ``backward``, ``gradcheck``, ``detect_anomaly``.
+
+The tape and the reverse sweep live in C++ (``cpp/src/tape.cpp``); this module only shapes
+arguments the way PyTorch users expect.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from . import _core
+
+Tensor = _core.Tensor
+
+__all__ = [
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "grad",
+    "backward",
+    "gradcheck",
+    "GradcheckError",
+    "detect_anomaly",
+]
+
+is_grad_enabled = _core.is_grad_enabled
+
+
+class _GradMode:
+    """Base of the grad-mode context managers; instances also work as decorators."""
+
+    _mode = True
+
+    def __enter__(self):
+        self._prev = _core.is_grad_enabled()
+        _core.set_grad_enabled(self._mode)
+        return self
+
+    def __exit__(self, *exc):
+        _core.set_grad_enabled(self._prev)
+        return False
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = _core.is_grad_enabled()
+            _core.set_grad_enabled(mode)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _core.set_grad_enabled(prev)
+
+        return wrapper
+
+
+class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
+    """Disable recording: ``with tg.no_grad(): w -= lr * w.grad``. Also a decorator."""
+
+    _mode = False
+
+
+class enable_grad(_GradMode):  # noqa: N801
+    """Re-enable recording inside ``no_grad``. Also a decorator."""
+
+    _mode = True
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801
+    """``with tg.set_grad_enabled(False): ...`` or a plain call ``tg.set_grad_enabled(False)``."""
+
+    def __init__(self, mode: bool):
+        self._mode = bool(mode)
+        self._prev = _core.is_grad_enabled()
+        _core.set_grad_enabled(self._mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _core.set_grad_enabled(self._prev)
+        return False
+
+
+def _as_list(x) -> list:
+    if isinstance(x, Tensor):
+        return [x]
+    return list(x)
+
+
+def _default_grads(outputs, grad_outputs):
+    grads = []
+    for i, o in enumerate(outputs):
+        g = None if grad_outputs is None else grad_outputs[i]
+        if g is None:
+            if o.numel() != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; output {i} has "
+                    f"shape {list(o.shape)} (pass grad_outputs)"
+                )
+            g = _core.ones(tuple(o.shape), dtype=o.dtype)
+        elif not isinstance(g, Tensor):
+            g = _core.tensor(g, dtype=o.dtype)
+        if list(g.shape) != list(o.shape):
+            raise ValueError(
+                f"grad: grad_outputs[{i}] has shape {list(g.shape)} but output {i} has shape "
+                f"{list(o.shape)}"
+            )
+        grads.append(g)
+    return grads
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
+
+    >>> x = tg.tensor(3.0, requires_grad=True)
+    >>> (dx,) = tg.grad(x * x, x, create_graph=True)   # 6
+    >>> tg.grad(dx, x)[0]                               # 2
+    """
+    outs = _as_list(outputs)
+    ins = _as_list(inputs)
+    if grad_outputs is not None:
+        grad_outputs = _as_list(grad_outputs)
+        if len(grad_outputs) != len(outs):
+            raise ValueError(
+                f"grad: got {len(grad_outputs)} grad_outputs for {len(outs)} outputs"
+            )
+    for i, o in enumerate(outs):
+        if not o.requires_grad:
+            raise RuntimeError(
+                f"grad: output {i} (shape {list(o.shape)}) does not require grad and does not "
+                "have a grad_fn"
+            )
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad: inputs[{i}] is not a Tensor")
+        if not t.requires_grad:
+            raise RuntimeError(
+                f"grad: one of the differentiated Tensors (input {i}, shape {list(t.shape)}) "
+                "does not require grad"
+            )
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = _default_grads(outs, grad_outputs)
+    return tuple(_core._run_backward(outs, grads, retain_graph, create_graph, ins, allow_unused))
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """Accumulate gradients of ``tensors`` into the leaves' ``.grad`` (``tg.autograd.backward``)."""
+    outs = _as_list(tensors)
+    if grad_tensors is not None:
+        grad_tensors = _as_list(grad_tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = _default_grads(outs, grad_tensors)
+    _core._run_backward(outs, grads, retain_graph, create_graph, [], False)
+
+
+class GradcheckError(RuntimeError):
+    """Raised by :func:`gradcheck` when analytical and numerical gradients disagree."""
+
+
+def gradcheck(
+    fn: Callable,
+    inputs: Sequence[Tensor] | Tensor,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    seed: int = 0,
+) -> bool:
+    """Check ``fn``'s backward against float64 central differences.
+
+    For every output, the reverse-mode product ``vᵀJ`` (one backward with a random ``v``) is
+    compared with the same product from central differences, column by column; small outputs
+    also get their full Jacobian compared row by row. A random-direction check compares
+    ``vᵀJu`` for a random ``u`` as a last, cheap cross-check. Inputs should be float64 tensors
+    that require grad.
+
+    >>> x = tg.randn(3, dtype=tg.float64, requires_grad=True)
+    >>> tg.gradcheck(lambda t: (t * t).sum(), [x])
+    True
+    """
+    ins = _as_list(inputs)
+    diff = [t for t in ins if isinstance(t, Tensor) and t.requires_grad]
+    for t in diff:
+        if t.dtype != _core.dtype.float64:
+            raise TypeError(f"gradcheck: inputs must be float64, got {t.dtype} (shape {list(t.shape)})")
+    if not diff:
+        raise ValueError("gradcheck: at least one input must require grad")
+    rng = np.random.default_rng(seed)
+
+    def outputs():
+        out = fn(*ins)
+        return [o for o in _as_list(out) if isinstance(o, Tensor)]
+
+    def values():
+        with no_grad():
+            return [o.detach()._numpy_view().astype(np.float64).copy() for o in outputs()]
+
+    def fail(msg):
+        if raise_exception:
+            raise GradcheckError(msg)
+        return False
+
+    outs = outputs()
+    float_outs = [i for i, o in enumerate(outs) if o.dtype in (_core.dtype.float64, _core.dtype.float32)]
+    for oi in float_outs:
+        o = outs[oi]
+        if not o.requires_grad:
+            if any(t.numel() for t in diff) and o.numel():
+                # Output independent of the inputs: numerical gradient must be zero.
+                pass
+            continue
+        vs = [rng.standard_normal(tuple(o.shape))]
+        if o.numel() <= 16:
+            for j in range(o.numel()):
+                e = np.zeros(o.numel())
+                e[j] = 1.0
+                vs.append(e.reshape(tuple(o.shape)))
+        analytics = []
+        for v in vs:
+            outs = outputs()
+            analytics.append(
+                grad(
+                    outs[oi],
+                    diff,
+                    grad_outputs=[_core.tensor(v, dtype=outs[oi].dtype)],
+                    retain_graph=True,
+                    allow_unused=True,
+                )
+            )
+        for k, t in enumerate(diff):
+            # One central-difference sweep gives column j of the Jacobian; dot it with each v.
+            nums = np.zeros((len(vs), t.numel()))
+            flat = t.detach()._numpy_view().reshape(-1)
+            for j in range(t.numel()):
+                old = float(flat[j])
+                flat[j] = old + eps
+                plus = values()[oi]
+                flat[j] = old - eps
+                minus = values()[oi]
+                flat[j] = old
+                col = (plus - minus) / (2 * eps)
+                for vi, v in enumerate(vs):
+                    nums[vi, j] = float(np.sum(col * v))
+            for vi in range(len(vs)):
+                a = analytics[vi][k]
+                a = np.zeros(tuple(t.shape)) if a is None else a._numpy_view().astype(np.float64)
+                num = nums[vi].reshape(tuple(t.shape))
+                if not np.allclose(a, num, atol=atol, rtol=rtol, equal_nan=True):
+                    err = np.max(np.abs(a - num)) if a.size else 0.0
+                    return fail(
+                        f"gradcheck: backward of output {oi} disagrees with finite differences "
+                        f"for input {k} (shape {list(t.shape)}); max abs error {err:.3g}\n"
+                        f"analytical:\n{a}\nnumerical:\n{num}"
+                    )
+        # Random direction: vᵀJu both ways.
+        outs = outputs()
+        v = rng.standard_normal(tuple(outs[oi].shape))
+        us = [rng.standard_normal(tuple(t.shape)) for t in diff]
+        analytic = grad(outs[oi], diff, grad_outputs=[_core.tensor(v, dtype=outs[oi].dtype)],
+                        retain_graph=True, allow_unused=True)
+        lhs = sum(
+            float(np.sum((np.zeros(u.shape) if a is None else a._numpy_view()) * u))
+            for a, u in zip(analytic, us)
+        )
+        views = [t.detach()._numpy_view() for t in diff]
+        base = [w.copy() for w in views]
+        for w, b0, u in zip(views, base, us):
+            w[...] = b0 + eps * u
+        plus = values()[oi]
+        for w, b0, u in zip(views, base, us):
+            w[...] = b0 - eps * u
+        minus = values()[oi]
+        for w, b0 in zip(views, base):
+            w[...] = b0
+        rhs = float(np.sum((plus - minus) / (2 * eps) * v))
+        if not np.isclose(lhs, rhs, atol=atol * 10, rtol=rtol, equal_nan=True):
+            return fail(
+                f"gradcheck: random-direction check failed for output {oi}: "
+                f"vᵀJu analytical {lhs:.8g} vs numerical {rhs:.8g}"
+            )
+    return True
+
+
+class detect_anomaly:  # noqa: N801
+    """While active, a backward formula that produces NaN or Inf raises, naming the op.
+
+    >>> with tg.detect_anomaly():
+    ...     loss.backward()
+    """
+
+    def __init__(self, check_nan: bool = True):
+        self._on = check_nan
+
+    def __enter__(self):
+        self._prev = _core.is_anomaly_enabled()
+        _core.set_anomaly_enabled(self._on)
+        return self
+
+    def __exit__(self, *exc):
+        _core.set_anomaly_enabled(self._prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with detect_anomaly(self._on):
+                return fn(*args, **kwargs)
+
+        return wrapper
