@@ -960,6 +960,40 @@ PYBIND11_MODULE(_core, m) {
                             bool allow_unused) {
         return run_backward(outputs, grads, retain_graph, create_graph, inputs, allow_unused);
       });
+  m.def("_graph", [](const Tensor& root) {
+        // The DAG behind `root`: ops in recording order, each with its input and output
+        // tensors (id, shape, dtype, whether a leaf, whether it requires grad).
+        py::list ops;
+        for (const Entry* e : reachable_entries(root)) {
+          py::list ins, outs;
+          for (const InputRef& in : e->inputs) {
+            py::dict d;
+            d["id"] = in.id;
+            d["shape"] = py::tuple(py::cast(in.shape));
+            d["dtype"] = dtype_name(in.dtype);
+            d["leaf"] = in.node < 0;
+            d["requires_grad"] = in.requires_grad;
+            ins.append(d);
+          }
+          for (const OutputRef& o : e->outputs) {
+            py::dict d;
+            d["id"] = o.id;
+            d["shape"] = py::tuple(py::cast(o.shape));
+            d["dtype"] = dtype_name(o.dtype);
+            outs.append(d);
+          }
+          py::dict op;
+          op["op"] = op_name(e->op);
+          op["backward"] = op_backward_name(e->op);
+          op["inputs"] = ins;
+          op["outputs"] = outs;
+          ops.append(op);
+        }
+        py::dict g;
+        g["root"] = root->id();
+        g["ops"] = ops;
+        return g;
+      }, py::arg("tensor"));
   m.def("tape_stats", [] {
         TapeStats s = Tape::current()->stats();
         py::dict d;

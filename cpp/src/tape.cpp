@@ -375,6 +375,27 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
   return captured;
 }
 
+std::vector<const Entry*> reachable_entries(const Tensor& root) {
+  std::vector<const Entry*> out;
+  if (root->node() < 0) return out;
+  Tape& tape = *root->tape();
+  std::vector<int32_t> stack{root->node()};
+  std::vector<int64_t> positions;
+  std::unordered_map<int32_t, bool> seen;
+  while (!stack.empty()) {
+    const int32_t h = stack.back();
+    stack.pop_back();
+    if (seen.count(h)) continue;
+    seen[h] = true;
+    positions.push_back(tape.position(h));
+    for (const InputRef& in : tape.entry(h).inputs)
+      if (in.node >= 0) stack.push_back(in.node);
+  }
+  std::sort(positions.begin(), positions.end());
+  for (int64_t p : positions) out.push_back(&tape.entries_[static_cast<size_t>(p)]);
+  return out;
+}
+
 void backward(const Tensor& root, const Tensor& gradient, bool retain_graph, bool create_graph) {
   if (!root->requires_grad())
     throw std::runtime_error(

@@ -93,6 +93,7 @@ class Tape {
   void clear_dead();  // compaction (also automatic)
 
  private:
+  friend std::vector<const Entry*> reachable_entries(const Tensor& root);
   friend std::vector<Tensor> run_backward(const std::vector<Tensor>&, const std::vector<Tensor>&,
                                           bool, bool, const std::vector<Tensor>&, bool);
   int32_t new_handle();
@@ -114,6 +115,9 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
                                  const std::vector<Tensor>& root_grads, bool retain_graph,
                                  bool create_graph, const std::vector<Tensor>& capture,
                                  bool allow_unused);
+
+// The entries that `root`'s value depends on, in recording order (for drawing the DAG).
+std::vector<const Entry*> reachable_entries(const Tensor& root);
 
 // tensor.backward(gradient, retain_graph, create_graph)
 void backward(const Tensor& root, const Tensor& gradient = nullptr, bool retain_graph = false,
