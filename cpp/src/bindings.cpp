@@ -251,11 +251,15 @@ Tensor tensor_from_py(py::handle data, std::optional<DType> dtype, const char* o
     Tensor c = clone_data(t);
     return dtype && *dtype != c->dtype() ? detach(cast(c, *dtype)) : c;
   }
+  py::object np = py::module_::import("numpy");
+  if (py::isinstance(data, np.attr("generic")))  // NumPy scalars keep their dtype
+    return tensor_from_py(np.attr("asarray")(data), dtype, op);
   if (py::isinstance<py::array>(data)) {
     py::array a = py::reinterpret_borrow<py::array>(data);
     bool exact;
     const DType dt = np_to_dtype(a, exact);
     py::array c = py::module_::import("numpy").attr("ascontiguousarray")(a, np_name(dt));
+    if (a.ndim() == 0) c = c.attr("reshape")(py::tuple());  // ascontiguousarray makes 0-d 1-d
     Tensor t = from_numpy(c);
     Tensor out = clone_data(t);
     if (dtype && *dtype != out->dtype()) {

@@ -458,6 +458,15 @@ void rebase_inplace(const Tensor& self, const Tensor& result_in) {
         "in-place operation on a tensor of shape " + shape_str(self->shape()) +
         " that shares memory with a view while gradients are recorded is not supported; use "
         "the out-of-place form (x = x + y)");
+  if (result->node_ >= 0) {
+    // The entry may have saved self's old value (y *= x saves y for dx); the copy below
+    // overwrites it, so the entry keeps a copy instead (PyTorch's "original self").
+    for (SavedTensor& st : result->tape_->entry(result->node_).saved)
+      if (st.tensor && st.tensor->storage() == self->storage()) {
+        st.tensor = clone_data(st.tensor);
+        st.version = st.tensor->version();
+      }
+  }
   if (self->nbytes() && self->raw() != result->raw())
     std::memmove(self->raw(), result->raw(), self->nbytes());
   self->bump_version();

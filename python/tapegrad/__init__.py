@@ -221,7 +221,20 @@ def load(path):
     return _load(path)
 
 
+from . import data, nn, optim, utils  # noqa: E402
+
+
+def __getattr__(name: str):
+    # viz pulls in matplotlib: import it only when someone asks for it.
+    if name == "viz":
+        import importlib
+
+        return importlib.import_module(".viz", __name__)
+    raise AttributeError(f"module 'tapegrad' has no attribute {name!r}")
+
+
 __all__ = [
+    "nn", "optim", "data", "utils", "viz",
     "Tensor", "Size", "dtype", "float32", "float64", "int64", "bool", "float", "double", "long",
     "tensor", "from_numpy", "as_tensor", "zeros", "ones", "empty", "full", "zeros_like",
     "ones_like", "full_like", "arange", "linspace", "eye", "rand", "randn", "rand_like",

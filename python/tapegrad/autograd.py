@@ -220,9 +220,24 @@ def gradcheck(
     for oi in float_outs:
         o = outs[oi]
         if not o.requires_grad:
-            if any(t.numel() for t in diff) and o.numel():
-                # Output independent of the inputs: numerical gradient must be zero.
-                pass
+            # No history, so the output must not depend on the inputs (an op that forgot to
+            # record would otherwise pass): every numerical derivative must be zero.
+            for k, t in enumerate(diff):
+                flat = t.detach()._numpy_view().reshape(-1)
+                for j in range(t.numel()):
+                    old = float(flat[j])
+                    flat[j] = old + eps
+                    plus = values()[oi]
+                    flat[j] = old - eps
+                    minus = values()[oi]
+                    flat[j] = old
+                    col = (plus - minus) / (2 * eps)
+                    if not np.allclose(col, 0.0, atol=atol):
+                        return fail(
+                            f"gradcheck: output {oi} (shape {list(o.shape)}) does not require "
+                            f"grad but changes with input {k} (shape {list(t.shape)}) element "
+                            f"{j}: the op did not record its gradient"
+                        )
             continue
         vs = [rng.standard_normal(tuple(o.shape))]
         if o.numel() <= 16:

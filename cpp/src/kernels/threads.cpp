@@ -168,11 +168,15 @@ std::atomic<int>& num_threads_ref() {
 
 std::mutex g_pool_mu;
 Pool* g_pool = nullptr;  // leaked on purpose: see Note [thread pool]
+// Pools replaced by set_num_threads or orphaned by fork stay reachable from here (so leak
+// checkers do not report them); their workers have exited or never existed.
+std::vector<Pool*>* g_retired = new std::vector<Pool*>();
 
 void atfork_child() {
   // Only the forking thread exists in the child: the old workers are gone, and g_pool_mu may
   // have been held by another parent thread. Start over (the old objects are leaked).
   new (&g_pool_mu) std::mutex();
+  if (g_pool) g_retired->push_back(g_pool);
   g_pool = nullptr;
 }
 
@@ -185,7 +189,10 @@ Pool* pool_for(int threads) {
   (void)registered;
   std::lock_guard<std::mutex> lk(g_pool_mu);
   if (!g_pool || g_pool->workers() != threads - 1) {
-    if (g_pool) g_pool->shutdown();  // a caller still inside run() finishes its chunks alone
+    if (g_pool) {
+      g_pool->shutdown();  // a caller still inside run() finishes its chunks alone
+      g_retired->push_back(g_pool);
+    }
     g_pool = new Pool(threads - 1);
   }
   return g_pool;

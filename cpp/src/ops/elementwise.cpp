@@ -98,8 +98,15 @@ Tensor binary(OpCode op, const Tensor& a, const Tensor& b) {
   }
   if (should_record({&a, &b})) {
     std::vector<Tensor> saved;
+    // Save only what the backward reads (as PyTorch): x *= 2 must not pin x's old value.
     switch (op) {
-      case OpCode::Mul: case OpCode::Div: case OpCode::Maximum: case OpCode::Minimum:
+      case OpCode::Mul:
+        saved = {b->requires_grad() ? a : nullptr, a->requires_grad() ? b : nullptr};
+        break;
+      case OpCode::Div:
+        saved = {b->requires_grad() ? a : nullptr, b};
+        break;
+      case OpCode::Maximum: case OpCode::Minimum:
         saved = {a, b};
         break;
       case OpCode::Pow:

@@ -147,30 +147,40 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (da == 1 && db == 1) return reshape(mm(reshape(a, {1, ka}), reshape(b, {ka, 1})), {});
   if (da == 2 && db == 2) return mm(a, b);
   if (da == 1 && db == 2) return reshape(mm(reshape(a, {1, ka}), b), {b->shape()[1]});
+  // Row counts are spelled out rather than inferred (-1): a zero-size k makes them ambiguous.
   if (db == 1) {
     // (..., m, k) @ (k,) → (..., m)
     Shape out(a->shape().begin(), a->shape().end() - 1);
-    return reshape(mm(reshape(a, {-1, ka}), reshape(b, {kb, 1})), out);
+    return reshape(mm(reshape(a, {shape_numel(out), ka}), reshape(b, {kb, 1})), out);
   }
   if (db == 2) {
     // (..., m, k) @ (k, n): fold the batch into rows.
     Shape out(a->shape().begin(), a->shape().end() - 1);
+    const int64_t rows = shape_numel(out);
     out.push_back(b->shape()[1]);
-    return reshape(mm(reshape(a, {-1, ka}), b), out);
+    return reshape(mm(reshape(a, {rows, ka}), b), out);
   }
   // Batched: broadcast batch dims, then one bmm.
   Tensor A = da == 1 ? reshape(a, {1, ka}) : a;
   const Shape as = A->shape(), bs = b->shape();
   Shape ba(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
-  Shape batch = broadcast_shapes(ba, bb, "matmul");
+  Shape batch;
+  try {
+    batch = broadcast_shapes(ba, bb, "matmul");
+  } catch (const ValueError&) {
+    throw ValueError("matmul: the batch dims of shapes " + shape_str(a->shape()) + " and " +
+                     shape_str(b->shape()) + " cannot be broadcast together (" +
+                     shape_str(ba) + " vs " + shape_str(bb) + ")");
+  }
   const int64_t m = as[as.size() - 2], n = bs[bs.size() - 1];
   Shape ea = batch, eb = batch;
   ea.push_back(m);
   ea.push_back(ka);
   eb.push_back(kb);
   eb.push_back(n);
-  Tensor A3 = reshape(expand(A, ea), {-1, m, ka});
-  Tensor B3 = reshape(expand(b, eb), {-1, kb, n});
+  const int64_t nb = shape_numel(batch);
+  Tensor A3 = reshape(expand(A, ea), {nb, m, ka});
+  Tensor B3 = reshape(expand(b, eb), {nb, kb, n});
   Shape out = batch;
   if (da != 1) out.push_back(m);
   out.push_back(n);

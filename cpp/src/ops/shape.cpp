@@ -47,7 +47,11 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 // y = reshape(x)  ⇒  dx += reshape(dy, x.shape)
 std::vector<Tensor> backward_Reshape(BwCtx& ctx) { return {reshape(ctx.g(), ctx.in_shape(0))}; }
 
-Tensor view(const Tensor& x, const Shape& shape) { return reshape(x, shape); }
+Tensor view(const Tensor& x, const Shape& shape) {
+  check_defined(x, "view");
+  infer_shape(shape, x->numel(), x->shape(), "view");  // errors name the op called
+  return reshape(x, shape);
+}
 
 Tensor flatten(const Tensor& x, int64_t start, int64_t end) {
   check_defined(x, "flatten");

@@ -1,0 +1,205 @@
+"""Datasets of tensors and a loader that gathers each batch in C++ with one index tensor."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+
+Tensor = _core.Tensor
+
+__all__ = ["synthetic_data", "TensorDataset", "DataLoader", "train_test_split"]
+
+
+def _as_tensor(x: Any, name: str) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return _core.tensor(np.ascontiguousarray(x))
+    try:
+        return _core.tensor(x)
+    except Exception as exc:  # noqa: BLE001
+        raise TypeError(f"{name}: expected a tapegrad.Tensor or array-like, got "
+                        f"{type(x).__name__}") from exc
+
+
+def synthetic_data(w: Any, b: float, num_examples: int, noise: float = 0.01,
+                   seed: int | None = None) -> tuple[Tensor, Tensor]:
+    """y = X·w + b + ε with X ~ N(0, 1) of shape (num_examples, len(w)) and ε ~ N(0, noise²);
+    returns ``(X, y)`` with ``y`` of shape (num_examples, 1), as in d2l §3.2.
+
+    With ``seed=None`` the draws come from tapegrad's generator (see ``tg.manual_seed``);
+    with a seed, from a private NumPy generator (same data every call).
+
+    >>> import tapegrad as tg
+    >>> X, y = synthetic_data(tg.tensor([2, -3.4]), 4.2, 1000, seed=0)
+    >>> X.shape, y.shape
+    (tapegrad.Size([1000, 2]), tapegrad.Size([1000, 1]))
+    """
+    if int(num_examples) != num_examples or num_examples < 0:
+        raise ValueError("synthetic_data: num_examples must be a non-negative int, got "
+                         f"{num_examples!r}")
+    if noise < 0:
+        raise ValueError(f"synthetic_data: noise must be non-negative, got {noise}")
+    w_np = np.asarray(w.detach().numpy() if isinstance(w, Tensor) else w, dtype=np.float32)
+    if w_np.ndim != 1:
+        raise ValueError(f"synthetic_data: w must be a vector, got shape {list(w_np.shape)}")
+    n, d = int(num_examples), w_np.shape[0]
+    if seed is None:
+        X = _core.randn((n, d))
+        eps = _core.randn((n,))
+    else:
+        rng = np.random.default_rng(seed)
+        X = _core.from_numpy(rng.standard_normal((n, d), dtype=np.float32))
+        eps = _core.from_numpy(rng.standard_normal((n,), dtype=np.float32))
+    y = X @ _core.from_numpy(w_np) + float(b) + eps * float(noise)
+    return X, y.reshape((-1, 1))
+
+
+class TensorDataset:
+    """Examples are the rows of tensors that share their first dimension.
+
+    ``dataset[i]`` is a tuple of rows; ``dataset[index_tensor]`` gathers many rows at once.
+
+    >>> import tapegrad as tg
+    >>> ds = TensorDataset(tg.arange(6).reshape(3, 2), tg.tensor([0, 1, 0]))
+    >>> len(ds), ds[1][1].item()
+    (3, 1)
+    """
+
+    def __init__(self, *tensors: Any) -> None:
+        if not tensors:
+            raise ValueError("TensorDataset needs at least one tensor")
+        ts = [_as_tensor(t, "TensorDataset") for t in tensors]
+        for t in ts:
+            if t.ndim == 0:
+                raise ValueError("TensorDataset: tensors must have at least one dimension")
+        n = ts[0].shape[0]
+        if any(t.shape[0] != n for t in ts):
+            raise ValueError("Size mismatch between tensors: first dimensions are "
+                             + str([t.shape[0] for t in ts]))
+        self.tensors: tuple[Tensor, ...] = tuple(ts)
+
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
+        return tuple(t[index] for t in self.tensors)
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(str(list(t.shape)) for t in self.tensors)
+        return f"TensorDataset({shapes})"
+
+
+def _collate(samples: Sequence[Any]) -> Any:
+    first = samples[0]
+    if isinstance(first, Tensor):
+        return _core.stack(list(samples))
+    if isinstance(first, (int, float, np.number)):
+        return _core.tensor(list(samples))
+    if isinstance(first, np.ndarray):
+        return _core.tensor(np.stack(samples))
+    if isinstance(first, (tuple, list)):
+        return tuple(_collate([s[i] for s in samples]) for i in range(len(first)))
+    raise TypeError(f"DataLoader: cannot batch samples of type {type(first).__name__}")
+
+
+class DataLoader:
+    """Iterate over a dataset in mini-batches (``torch.utils.data.DataLoader`` without workers).
+
+    For a :class:`TensorDataset` each batch is gathered in C++ with one int64 index tensor (no
+    Python loop per example); ``next(iter(loader))`` costs O(batch_size) plus, when shuffling,
+    one NumPy/C++ permutation of the indices. Any other dataset with ``__len__`` and
+    ``__getitem__`` is batched example by example.
+
+    ``shuffle=True`` draws a new order every epoch, from tapegrad's generator (``tg.manual_seed``)
+    or, when ``seed`` is given, from a private generator seeded once.
+
+    >>> import tapegrad as tg
+    >>> ds = TensorDataset(tg.arange(10).float(), tg.arange(10))
+    >>> [x.tolist() for x, _ in DataLoader(ds, batch_size=4)]
+    [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0], [8.0, 9.0]]
+    >>> len(DataLoader(ds, batch_size=4, drop_last=True))
+    2
+    """
+
+    def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
+                 drop_last: bool = False, seed: int | None = None) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size <= 0:
+            raise ValueError(f"batch_size should be a positive integer value, but got "
+                             f"batch_size={batch_size!r}")
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__, got "
+                            f"{type(dataset).__name__}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def _order(self, n: int) -> np.ndarray | None:
+        if not self.shuffle:
+            return None
+        if self._rng is not None:
+            return self._rng.permutation(n).astype(np.int64, copy=False)
+        return _core.randperm(n).numpy()
+
+    def __iter__(self) -> Iterator[Any]:
+        n = len(self.dataset)
+        order = self._order(n)
+        stop = (n // self.batch_size) * self.batch_size if self.drop_last else n
+        fast = isinstance(self.dataset, TensorDataset)
+        for start in range(0, stop, self.batch_size):
+            end = min(start + self.batch_size, n)
+            if fast:
+                if order is None:
+                    yield tuple(t[start:end] for t in self.dataset.tensors)
+                else:
+                    idx = _core.from_numpy(order[start:end])
+                    yield self.dataset[idx]
+            else:
+                ids = range(start, end) if order is None else order[start:end].tolist()
+                yield _collate([self.dataset[i] for i in ids])
+
+    def __repr__(self) -> str:
+        return (f"DataLoader(batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last}, len={len(self)})")
+
+
+def train_test_split(*tensors: Any, test_size: float = 0.2,
+                     seed: int = 0) -> list[Tensor]:
+    """Split tensors along their first dimension into a shuffled train and test part; returns
+    ``[a_train, a_test, b_train, b_test, ...]`` (scikit-learn's order).
+
+    >>> import tapegrad as tg
+    >>> X_tr, X_te, y_tr, y_te = train_test_split(tg.zeros(10, 2), tg.arange(10), test_size=0.3)
+    >>> X_tr.shape[0], X_te.shape[0]
+    (7, 3)
+    """
+    ts = [_as_tensor(t, "train_test_split") for t in tensors]
+    if not ts:
+        raise ValueError("train_test_split: at least one tensor is required")
+    n = ts[0].shape[0]
+    if any(t.shape[0] != n for t in ts):
+        raise ValueError("train_test_split: tensors have different first dimensions "
+                         + str([t.shape[0] for t in ts]))
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"train_test_split: test_size must be in (0, 1), got {test_size}")
+    n_test = int(math.ceil(n * test_size))
+    perm = np.random.default_rng(seed).permutation(n).astype(np.int64)
+    test_idx = _core.from_numpy(np.ascontiguousarray(perm[:n_test]))
+    train_idx = _core.from_numpy(np.ascontiguousarray(perm[n_test:]))
+    out: list[Tensor] = []
+    for t in ts:
+        out += [t[train_idx], t[test_idx]]
+    return out

@@ -1,0 +1,173 @@
+"""Optimizers shaped like ``torch.optim``: ``step()`` updates every parameter in one C++ call.
+
+>>> import tapegrad as tg
+>>> import tapegrad.optim
+>>> w = tg.tensor([1.0], requires_grad=True)
+>>> opt = tg.optim.SGD([w], lr=0.1)
+>>> (w * w).sum().backward(); opt.step()
+>>> round(w.item(), 4)
+0.8
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from . import _core
+
+Tensor = _core.Tensor
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+
+class Optimizer:
+    """Base class: holds a flat list of parameters and the hyper-parameters in ``defaults``.
+
+    Parameter groups with different settings are not supported (pass one iterable of tensors).
+    """
+
+    def __init__(self, params: Iterable[Tensor], defaults: dict[str, Any]) -> None:
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors, but got {type(params).__name__}")
+        params = list(params)
+        if params and isinstance(params[0], dict):
+            raise TypeError(f"{type(self).__name__}: parameter groups (dicts) are not supported; "
+                            "pass an iterable of tensors")
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: parameter {i} is a "
+                                f"{type(p).__name__}, expected a tapegrad.Tensor")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+            if not p.is_floating_point():
+                raise TypeError(f"{type(self).__name__}: parameter {i} has dtype {p.dtype}; "
+                                "only floating point tensors can be optimized")
+        seen: set[int] = set()
+        self.params: list[Tensor] = []
+        for p in params:
+            if id(p) not in seen:
+                seen.add(id(p))
+                self.params.append(p)
+        self.defaults = dict(defaults)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients: to None (default, like PyTorch) or to zeros."""
+        from .autograd import no_grad
+
+        for p in self.params:
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                with no_grad():
+                    p.grad.zero_()
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Hyper-parameters and per-parameter state (lists aligned with ``params``)."""
+        return {"defaults": dict(self.defaults), "state": self._state()}
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        inner = "".join(f"    {k}: {v}\n" for k, v in self.defaults.items())
+        return f"{type(self).__name__} (\nParameter Group 0\n{inner})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, dampening, weight decay and
+    Nesterov momentum; PyTorch's update rule:
+    g ← ∇ + wd·p; b ← μ·b + (1−τ)·g (b = g on the first step); g ← g + μ·b (Nesterov) or b;
+    p ← p − lr·g.
+
+    >>> import tapegrad as tg
+    >>> import tapegrad.optim
+    >>> m = tg.tensor([0.9], requires_grad=True)
+    >>> opt = tg.optim.SGD([m], lr=0.01, momentum=0.9)
+    >>> opt
+    SGD (
+    Parameter Group 0
+        lr: 0.01
+        momentum: 0.9
+        dampening: 0
+        weight_decay: 0
+        nesterov: False
+    )
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, momentum: float = 0,
+                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+        self.momentum_buffers: list[Tensor | None] = [None] * len(self.params)
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient (one C++ call)."""
+        d = self.defaults
+        self.momentum_buffers = _core._sgd_step(
+            self.params, self.momentum_buffers, float(d["lr"]), float(d["momentum"]),
+            float(d["dampening"]), float(d["weight_decay"]), bool(d["nesterov"]))
+
+    def _state(self) -> dict[str, Any]:
+        return {"momentum_buffer": list(self.momentum_buffers)}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction and L2 ``weight_decay``, PyTorch's formulas.
+
+    >>> import tapegrad as tg
+    >>> import tapegrad.optim
+    >>> w = tg.tensor([1.0], requires_grad=True)
+    >>> opt = tg.optim.Adam([w], lr=0.1)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> round(w.item(), 4)
+    0.9
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay))
+        self.step_count = 0
+        self.exp_avg: list[Tensor | None] = [None] * len(self.params)
+        self.exp_avg_sq: list[Tensor | None] = [None] * len(self.params)
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient (one C++ call)."""
+        d = self.defaults
+        self.step_count += 1
+        self.exp_avg, self.exp_avg_sq = _core._adam_step(
+            self.params, self.exp_avg, self.exp_avg_sq, self.step_count, float(d["lr"]),
+            float(d["betas"][0]), float(d["betas"][1]), float(d["eps"]),
+            float(d["weight_decay"]))
+
+    def _state(self) -> dict[str, Any]:
+        return {"step": self.step_count, "exp_avg": list(self.exp_avg),
+                "exp_avg_sq": list(self.exp_avg_sq)}

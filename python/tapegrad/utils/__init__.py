@@ -1,0 +1,8 @@
+"""PyTorch-style import paths: ``tapegrad.utils.data`` is ``torch.utils.data``'s place.
+
+>>> from tapegrad.utils.data import DataLoader, TensorDataset
+"""
+
+from . import data
+
+__all__ = ["data"]

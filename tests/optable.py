@@ -1,0 +1,426 @@
+"""The one op table behind test_ops_gradcheck.py and test_torch_parity.py.
+
+Every case is ``fn(ns, *inputs)``: the same expression evaluated with tapegrad or with PyTorch,
+``ns`` giving the few things that differ between them (constants, dtypes, the losses). Inputs
+are float64 arrays drawn from a per-input *domain* that keeps them off the kinks and outside
+the singularities of the op (positive for log/sqrt, distinct values for max/min, away from 0
+for abs/relu). Shapes follow DESIGN.md §6: scalars, vectors, matrices, broadcast pairs,
+odd sizes that are not SIMD multiples (7, 45×65, 64×99; only on a few ops, gradcheck costs
+two forwards per input element), and zero-size.
+
+>>> case = CASES[0]
+>>> xs = case.inputs()            # numpy float64 arrays
+>>> out = case.fn(TG, *[tg.tensor(x, requires_grad=True) for x in xs])
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+
+import tapegrad as tg
+
+# The op set of DESIGN.md §2 (the differentiable part) plus the indexing forms: the table must
+# cover every one of these names (test_table_covers_the_op_set).
+OP_SET = [
+    "add", "sub", "mul", "div", "neg", "pow_tt", "pow_ts", "pow_st", "exp", "log", "sqrt",
+    "abs", "relu", "sigmoid", "tanh", "sin", "cos", "maximum", "minimum", "where", "clamp",
+    "sum", "mean", "max", "min", "amax", "amin", "logsumexp", "softmax", "log_softmax",
+    "matmul", "reshape", "view", "flatten", "transpose", "permute", "T", "squeeze",
+    "unsqueeze", "expand", "cat", "stack", "index_int", "index_slice", "index_none",
+    "index_ellipsis", "index_gather", "index_mask", "setitem", "mse_loss", "cross_entropy",
+    "bce_with_logits", "to",
+]
+
+
+def _tg_ns():
+    core = tg._core
+    return SimpleNamespace(
+        name="tapegrad",
+        lib=tg,
+        float32=tg.float32,
+        float64=tg.float64,
+        const=lambda a: tg.tensor(np.asarray(a)),
+        mse_loss=core.mse_loss,
+        cross_entropy=core.cross_entropy,
+        bce_with_logits=core.binary_cross_entropy_with_logits,
+    )
+
+
+TG = _tg_ns()
+
+
+def torch_ns():
+    import torch
+    import torch.nn.functional as F
+
+    return SimpleNamespace(
+        name="torch",
+        lib=torch,
+        float32=torch.float32,
+        float64=torch.float64,
+        const=lambda a: torch.tensor(np.asarray(a)),
+        mse_loss=F.mse_loss,
+        cross_entropy=F.cross_entropy,
+        bce_with_logits=F.binary_cross_entropy_with_logits,
+    )
+
+
+# ----- input domains ---------------------------------------------------------------------------
+def _draw(domain: str, shape, rng: np.random.Generator) -> np.ndarray:
+    n = int(np.prod(shape, dtype=np.int64))
+    if domain == "real":
+        return rng.standard_normal(shape)
+    if domain == "pos":  # log, sqrt, pow bases
+        return rng.uniform(0.5, 2.0, shape)
+    if domain == "nonzero":  # abs, relu: off the kink at 0
+        return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.2, 2.0, shape)
+    if domain == "distinct":  # max/min/amax/amin: no ties, gaps far above gradcheck's eps
+        return (rng.permutation(n) * (4.0 / max(n, 1)) - 2.0 + 0.01).reshape(shape)
+    if domain == "clampable":  # clamp(-0.5, 0.5): off both bounds
+        v = rng.uniform(-1.5, 1.5, shape)
+        return np.where(np.abs(np.abs(v) - 0.5) < 0.05, v + 0.1, v)
+    raise ValueError(domain)
+
+
+@dataclass(frozen=True)
+class Case:
+    op: str                           # one of OP_SET
+    fn: Callable                      # fn(ns, *inputs) -> tensor or tuple of tensors
+    shapes: tuple                     # one shape per input
+    domain: str | tuple = "real"      # per input (a tuple) or for all
+    label: str = ""                   # tells cases of the same op and shapes apart
+    gradcheck: dict = field(default_factory=dict)  # eps/atol/rtol overrides
+    torch: bool = True                # has a PyTorch twin (False: tapegrad-only semantics)
+
+    @property
+    def id(self) -> str:
+        shapes = ",".join("x".join(map(str, s)) or "0d" for s in self.shapes)
+        return f"{self.op}{'-' + self.label if self.label else ''}[{shapes}]"
+
+    def inputs(self) -> list[np.ndarray]:
+        rng = np.random.default_rng(zlib.crc32(self.id.encode()))
+        doms = self.domain if isinstance(self.domain, tuple) else (self.domain,) * len(self.shapes)
+        return [_draw(d, s, rng) for d, s in zip(doms, self.shapes)]
+
+
+CASES: list[Case] = []
+
+
+def case(op, fn, shapes, domain="real", label="", **kw):
+    CASES.append(Case(op, fn, tuple(tuple(s) for s in shapes), domain, label, **kw))
+
+
+# ----- elementwise -----------------------------------------------------------------------------
+UNARY_SHAPES = [(), (7,), (3, 4), (2, 3, 4), (0,), (2, 0)]
+BINARY_PAIRS = [
+    ((), ()), ((7,), (7,)), ((3, 4), (3, 4)),
+    ((1, 5), (4, 1)),          # 1×n with n×1
+    ((3, 4), (4,)),            # prepended dim
+    ((3, 1), (2, 1, 4)),       # both sides broadcast, prepended dim
+    ((), (3, 4)), ((2, 3), ()),  # 0-d with a matrix
+    ((0, 3), (3,)), ((2, 0), (1, 0)),  # zero-size
+]
+
+for op, f in [
+    ("add", lambda ns, a, b: a + b),
+    ("sub", lambda ns, a, b: a - b),
+    ("mul", lambda ns, a, b: a * b),
+]:
+    for sa, sb in BINARY_PAIRS:
+        case(op, f, [sa, sb])
+for sa, sb in BINARY_PAIRS:
+    case("div", lambda ns, a, b: a / b, [sa, sb], ("real", "nonzero"))
+case("add", lambda ns, a, b: a + b, [(64, 99), (99,)], label="odd")
+case("mul", lambda ns, a, b: a * b, [(45, 65), (45, 65)], label="odd")
+case("add", lambda ns, a: a + 2.5, [(3, 4)], label="scalar")
+case("sub", lambda ns, a: 1.5 - a, [(7,)], label="rscalar")
+case("mul", lambda ns, a: 3 * a, [(7,)], label="intscalar")
+case("div", lambda ns, a: 2.0 / a, [(7,)], "nonzero", label="rscalar")
+case("div", lambda ns, a: a / 4, [(2, 3)], label="scalar")
+case("mul", lambda ns, a: a * a, [(3, 4)], label="same-input")
+
+for s in UNARY_SHAPES:
+    case("neg", lambda ns, x: -x, [s])
+    case("exp", lambda ns, x: x.exp(), [s])
+    case("log", lambda ns, x: x.log(), [s], "pos")
+    case("sqrt", lambda ns, x: x.sqrt(), [s], "pos")
+    case("abs", lambda ns, x: x.abs(), [s], "nonzero")
+    case("relu", lambda ns, x: x.relu(), [s], "nonzero")
+    case("sigmoid", lambda ns, x: x.sigmoid(), [s])
+    case("tanh", lambda ns, x: x.tanh(), [s])
+    case("sin", lambda ns, x: x.sin(), [s])
+    case("cos", lambda ns, x: x.cos(), [s])
+    case("clamp", lambda ns, x: x.clamp(-0.5, 0.5), [s], "clampable")
+case("exp", lambda ns, x: ns.lib.exp(x), [(45, 65)], label="odd")
+case("tanh", lambda ns, x: ns.lib.tanh(x), [(64, 99)], label="odd")
+case("sigmoid", lambda ns, x: ns.lib.sigmoid(x), [(7,)], label="fn")
+case("log", lambda ns, x: ns.lib.log(x), [(7,)], "pos", label="fn")
+case("clamp", lambda ns, x: x.clamp(min=-0.5), [(3, 4)], "clampable", label="min")
+case("clamp", lambda ns, x: x.clamp(max=0.5), [(3, 4)], "clampable", label="max")
+case("clamp", lambda ns, x: ns.lib.clamp(x, -0.5, 0.5), [(45, 65)], "clampable", label="odd")
+
+# pow: tensor ** tensor (positive base), tensor ** scalar, scalar ** tensor
+for sa, sb in [((), ()), ((7,), (7,)), ((1, 5), (4, 1)), ((3, 4), (4,)), ((0, 3), (3,))]:
+    case("pow_tt", lambda ns, a, b: a ** b, [sa, sb], ("pos", "real"))
+case("pow_tt", lambda ns, a, b: ns.lib.pow(a, b), [(2, 3), (2, 3)], ("pos", "real"), label="fn")
+for s in [(), (7,), (3, 4), (0,)]:
+    case("pow_ts", lambda ns, x: x ** 2, [s], label="sq")
+    case("pow_ts", lambda ns, x: x ** 2.5, [s], "pos", label="frac")
+    case("pow_st", lambda ns, x: 2.0 ** x, [s])
+case("pow_ts", lambda ns, x: x ** 3, [(7,)], label="cube")
+case("pow_ts", lambda ns, x: x ** -1.5, [(7,)], "pos", label="neg")
+case("pow_ts", lambda ns, x: x ** 0.5, [(3, 4)], "pos", label="half")
+case("pow_st", lambda ns, x: 0.5 ** x, [(3, 4)], label="half")
+
+for sa, sb in BINARY_PAIRS:
+    case("maximum", lambda ns, a, b: ns.lib.maximum(a, b), [sa, sb])
+    case("minimum", lambda ns, a, b: ns.lib.minimum(a, b), [sa, sb])
+
+
+def _where(cond_shape):
+    mask = np.random.default_rng(7).random(cond_shape) > 0.5
+
+    def f(ns, a, b):
+        return ns.lib.where(ns.const(mask), a, b)
+
+    return f
+
+
+case("where", _where((7,)), [(7,), (7,)])
+case("where", _where((3, 4)), [(3, 4), (3, 4)])
+case("where", _where((3, 4)), [(1, 4), (3, 1)], label="bcast")
+case("where", _where((2, 1, 4)), [(3, 1), ()], label="bcast3")
+case("where", _where(()), [(), ()])
+case("where", _where((0, 3)), [(0, 3), (3,)])
+case("where", lambda ns, a, b: ns.lib.where(a > b, a, b * 2), [(3, 4), (3, 4)], label="data")
+
+# ----- reductions ------------------------------------------------------------------------------
+for s in [(), (7,), (3, 4), (2, 3, 4), (0,), (2, 0, 3)]:
+    case("sum", lambda ns, x: x.sum(), [s])
+    if 0 not in s:  # the mean of nothing is nan
+        case("mean", lambda ns, x: x.mean(), [s])
+case("sum", lambda ns, x: ns.lib.sum(x, 1), [(2, 3, 4)], label="d1")
+case("sum", lambda ns, x: x.sum(dim=-1, keepdim=True), [(2, 3, 4)], label="keep")
+case("sum", lambda ns, x: x.sum(dim=(0, 2)), [(2, 3, 4)], label="tuple")
+case("sum", lambda ns, x: x.sum(dim=(0, 2), keepdim=True), [(2, 3, 4)], label="tuplekeep")
+case("sum", lambda ns, x: x.sum(1), [(2, 0, 3)], label="zero")
+case("sum", lambda ns, x: x.sum(0), [(45, 65)], label="odd")
+case("mean", lambda ns, x: x.mean(1), [(2, 3, 4)], label="d1")
+case("mean", lambda ns, x: x.mean(dim=(0, 2), keepdim=True), [(2, 3, 4)], label="tuplekeep")
+case("mean", lambda ns, x: ns.lib.mean(x, dim=-1), [(3, 7)], label="fn")
+case("mean", lambda ns, x: x.mean(2), [(2, 0, 3)], label="zero")
+
+for op in ["max", "min"]:
+    case(op, lambda ns, x, _o=op: getattr(x, _o)(), [(3, 4)], "distinct", label="all")
+    case(op, lambda ns, x, _o=op: getattr(x, _o)(), [(7,)], "distinct", label="all")
+    case(op, lambda ns, x, _o=op: tuple(getattr(x, _o)(1)), [(3, 4)], "distinct", label="dim")
+    case(op, lambda ns, x, _o=op: tuple(getattr(x, _o)(dim=0, keepdim=True)), [(2, 3, 4)],
+         "distinct", label="keep")
+    case(op, lambda ns, x, _o=op: getattr(ns.lib, _o)(x, -1).values, [(7,)], "distinct",
+         label="fn")
+for op in ["amax", "amin"]:
+    case(op, lambda ns, x, _o=op: getattr(x, _o)(), [(3, 4)], "distinct", label="all")
+    case(op, lambda ns, x, _o=op: getattr(x, _o)(1), [(3, 4)], "distinct", label="d1")
+    case(op, lambda ns, x, _o=op: getattr(x, _o)(dim=(0, 2)), [(2, 3, 4)], "distinct",
+         label="tuple")
+    case(op, lambda ns, x, _o=op: getattr(x, _o)(dim=-1, keepdim=True), [(2, 3, 4)], "distinct",
+         label="keep")
+    case(op, lambda ns, x, _o=op: getattr(ns.lib, _o)(x, 1), [(45, 65)], "distinct", label="odd")
+case("logsumexp", lambda ns, x: x.logsumexp(1), [(3, 4)])
+case("logsumexp", lambda ns, x: x.logsumexp(0), [(7,)])
+case("logsumexp", lambda ns, x: x.logsumexp(dim=(0, 2), keepdim=True), [(2, 3, 4)], label="tuple")
+case("logsumexp", lambda ns, x: ns.lib.logsumexp(x * 100, -1), [(3, 5)], label="big")
+case("logsumexp", lambda ns, x: x.logsumexp(1), [(0, 4)], label="zero")
+for s, d in [((7,), 0), ((3, 4), 1), ((3, 4), 0), ((2, 3, 4), -1), ((2, 3, 4), 1), ((0, 5), 1)]:
+    case("softmax", lambda ns, x, _d=d: x.softmax(_d), [s], label=f"d{d}")
+    case("log_softmax", lambda ns, x, _d=d: x.log_softmax(_d), [s], label=f"d{d}")
+case("softmax", lambda ns, x: ns.lib.softmax(x * 50, dim=1), [(4, 6)], label="big")
+case("log_softmax", lambda ns, x: ns.lib.log_softmax(x * 50, dim=1), [(4, 6)], label="big")
+case("log_softmax", lambda ns, x: x.log_softmax(1), [(45, 65)], label="odd")
+
+# ----- matmul ----------------------------------------------------------------------------------
+for sa, sb in [
+    ((5,), (5,)), ((5,), (5, 3)), ((4, 5), (5,)), ((4, 5), (5, 3)),
+    ((2, 4, 5), (2, 5, 3)), ((2, 4, 5), (5, 3)), ((4, 5), (2, 5, 3)), ((5,), (2, 5, 3)),
+    ((2, 4, 5), (5,)),
+    ((2, 1, 4, 5), (3, 5, 2)), ((1, 4, 5), (3, 5, 2)),  # broadcast batch dims
+    ((7, 9), (9, 5)), ((64, 99), (99, 7)),  # odd sizes
+    ((0, 5), (5, 3)), ((4, 0), (0, 3)), ((0,), (0,)), ((2, 0, 5), (5, 3)),  # zero-size
+    ((0, 0), (0,)), ((2, 3, 0), (0, 4)), ((2, 0, 0), (1, 0, 3)),
+]:
+    case("matmul", lambda ns, a, b: a @ b, [sa, sb])
+case("matmul", lambda ns, a, b: ns.lib.matmul(a, b.T), [(3, 4), (5, 4)], label="fnT")
+case("matmul", lambda ns, a: a @ a, [(4, 4)], label="same")
+
+# ----- shapes ----------------------------------------------------------------------------------
+case("reshape", lambda ns, x: x.reshape(6, 4) * 2, [(2, 3, 4)])
+case("reshape", lambda ns, x: x.reshape(-1), [(2, 3, 4)], label="flat")
+case("reshape", lambda ns, x: x.reshape(4, -1).exp(), [(2, 3, 4)], label="infer")
+case("reshape", lambda ns, x: x.reshape(()), [(1,)], label="0d")
+case("reshape", lambda ns, x: x.reshape(3, 0), [(0, 3)], label="zero")
+case("view", lambda ns, x: x.view(3, 8).sin(), [(2, 3, 4)])
+case("view", lambda ns, x: x.view(-1, 2), [(7, 2)], label="infer")
+case("flatten", lambda ns, x: x.flatten(), [(2, 3, 4)])
+case("flatten", lambda ns, x: x.flatten(1), [(2, 3, 4)], label="start")
+case("flatten", lambda ns, x: ns.lib.flatten(x), [()], label="0d")
+case("transpose", lambda ns, x: x.transpose(0, 2).exp(), [(2, 3, 4)])
+case("transpose", lambda ns, x: x.transpose(-1, -2) * ns.const(np.arange(3.0)), [(3, 4)],
+     label="neg")
+case("permute", lambda ns, x: x.permute(2, 0, 1) * ns.const(np.arange(3.0)), [(2, 3, 4)])
+case("permute", lambda ns, x: x.permute(1, 0).sin(), [(45, 65)], label="odd")
+case("T", lambda ns, x: x.T * ns.const(np.arange(3.0)), [(3, 4)])
+case("T", lambda ns, x: x.T.sum(0), [(0, 4)], label="zero")
+case("squeeze", lambda ns, x: x.squeeze(), [(1, 3, 1, 4)])
+case("squeeze", lambda ns, x: x.squeeze(0), [(1, 3, 1, 4)], label="d0")
+case("squeeze", lambda ns, x: x.squeeze(2), [(1, 3, 1, 4)], label="d2")
+case("squeeze", lambda ns, x: x.squeeze(1), [(3, 4)], label="noop")
+case("unsqueeze", lambda ns, x: x.unsqueeze(0), [(3, 4)])
+case("unsqueeze", lambda ns, x: x.unsqueeze(-1) * ns.const(np.arange(2.0)), [(3, 4)], label="neg")
+case("unsqueeze", lambda ns, x: x.unsqueeze(0), [()], label="0d")
+case("expand", lambda ns, x: x.expand(3, 4) * ns.const(np.arange(12.0).reshape(3, 4)), [(1, 4)])
+case("expand", lambda ns, x: x.expand(2, 3, 5).sin(), [(3, 1)], label="prepend")
+case("expand", lambda ns, x: x.expand(-1, 4), [(3, 1)], label="keep")
+case("expand", lambda ns, x: x.expand(2, 3), [()], label="0d")
+case("expand", lambda ns, x: x.expand(0, 4), [(1, 4)], label="zero")
+case("cat", lambda ns, a, b: ns.lib.cat([a, b]), [(2, 3), (4, 3)])
+case("cat", lambda ns, a, b: ns.lib.cat([a, b], dim=1).sin(), [(2, 3), (2, 5)], label="d1")
+case("cat", lambda ns, a, b, c: ns.lib.cat([a, b, a, c], -1), [(7,), (0,), (2,)], label="three")
+case("cat", lambda ns, a, b: ns.lib.cat([a, b], 0), [(0, 3), (2, 3)], label="zero")
+case("stack", lambda ns, a, b: ns.lib.stack([a, b]), [(2, 3), (2, 3)])
+case("stack", lambda ns, a, b, c: ns.lib.stack([a, b, c], dim=1).exp(), [(2, 3)] * 3, label="d1")
+case("stack", lambda ns, a, b: ns.lib.stack([a, b, a]), [(), ()], label="0d")
+case("stack", lambda ns, a, b: ns.lib.stack([a, b], -1), [(0, 2), (0, 2)], label="zero")
+
+# ----- indexing --------------------------------------------------------------------------------
+X3 = (4, 5, 6)
+case("index_int", lambda ns, x: x[1], [X3])
+case("index_int", lambda ns, x: x[-1, 2], [X3], label="neg")
+case("index_int", lambda ns, x: x[3], [(7,)], label="0d")
+case("index_int", lambda ns, x: x[1, 2, 3], [X3], label="all")
+case("index_slice", lambda ns, x: x[1:3], [X3])
+case("index_slice", lambda ns, x: x[::2, 1:4:2], [X3], label="step")
+case("index_slice", lambda ns, x: x[-3:-1, :, -2:], [X3], label="negbounds")
+case("index_slice", lambda ns, x: x[:, 3:1], [X3], label="empty")
+case("index_slice", lambda ns, x: x[1:100], [(7,)], label="clip")
+case("index_slice", lambda ns, x: x[::-1], [(7,)], label="negstep", torch=False)
+case("index_slice", lambda ns, x: x[:, ::-2, 1], [X3], label="negstep2", torch=False)
+case("index_none", lambda ns, x: x[None], [(3, 4)])
+case("index_none", lambda ns, x: x[:, None, 2], [X3], label="mid")
+case("index_none", lambda ns, x: x[None, None], [()], label="0d")
+case("index_ellipsis", lambda ns, x: x[..., 1], [X3])
+case("index_ellipsis", lambda ns, x: x[1, ..., None], [X3], label="none")
+case("index_ellipsis", lambda ns, x: x[...], [()], label="0d")
+
+
+def _gather(idx, *more):
+    def f(ns, x):
+        keys = tuple(ns.const(np.asarray(i, dtype=np.int64)) if isinstance(i, list) else i
+                     for i in (idx, *more))
+        return x[keys if len(keys) > 1 else keys[0]]
+
+    return f
+
+
+case("index_gather", _gather([0, 1, 2, 3], [1, 0, 4, 2]), [(4, 5)], label="p[arange,y]")
+case("index_gather", _gather([0, 0, 2, -1]), [(4, 5)], label="repeat")
+case("index_gather", _gather([[0, 2], [1, 1]]), [(3, 4)], label="2d")
+case("index_gather", _gather(slice(None), [2, 0, 2]), [(3, 4)], label="cols")
+case("index_gather", _gather([0, 1], slice(None), [1, 3]), [X3], label="split")
+case("index_gather", _gather(slice(None), [1, 3], [0, 5]), [X3], label="adjacent")
+case("index_gather", _gather([]), [(3, 4)], label="empty")
+case("index_gather", _gather([0, 2, 4, 6, 1]), [(7,)], label="vec")
+
+
+def _masked(mask_shape):
+    mask = np.random.default_rng(3).random(mask_shape) > 0.4
+
+    def f(ns, x):
+        return x[ns.const(mask)]
+
+    return f
+
+
+case("index_mask", _masked((3, 4)), [(3, 4)])
+case("index_mask", _masked((4,)), [(4, 5)], label="rows")
+case("index_mask", _masked((4, 5)), [X3], label="partial")
+case("index_mask", lambda ns, x: x[x > 0], [(7,)], label="data")
+case("index_mask", lambda ns, x: x[:, ns.const(np.array([True, False, True, True]))], [(3, 4)],
+     label="cols")
+case("index_mask", lambda ns, x: x[ns.const(np.zeros(7, bool))], [(7,)], label="none")
+
+
+def _setitem(assign):
+    def f(ns, x, v):
+        y = x * 1.0  # a non-leaf copy we may write into
+        assign(ns, y, v)
+        return y
+
+    return f
+
+
+case("setitem", _setitem(lambda ns, y, v: y.__setitem__(1, v)), [(3, 4), (4,)], label="row")
+case("setitem",
+     _setitem(lambda ns, y, v: y.__setitem__((slice(None), slice(None, None, 2)), v * 2)),
+     [(3, 4), (3, 2)], label="slice")
+case("setitem", _setitem(lambda ns, y, v: y.__setitem__((slice(None), 1), v)),
+     [(3, 4), ()], label="bcast")
+case("setitem",
+     _setitem(lambda ns, y, v: y.__setitem__(ns.const(np.array([True, False, True])), v)),
+     [(3, 4), (4,)], label="mask")
+case("setitem", _setitem(lambda ns, y, v: y.__setitem__(ns.const(np.array([2, 0])), v.exp())),
+     [(3, 4), (2, 4)], label="gather")
+case("setitem", _setitem(lambda ns, y, v: y.__setitem__((0, 0), v)), [(7, 1), ()], label="elem")
+
+# ----- losses ----------------------------------------------------------------------------------
+for red in ["none", "mean", "sum"]:
+    case("mse_loss", lambda ns, a, b, _r=red: ns.mse_loss(a, b, reduction=_r), [(7,), (7,)],
+         label=red)
+    case("mse_loss", lambda ns, a, b, _r=red: ns.mse_loss(a, b, reduction=_r), [(3, 4), (3, 4)],
+         label=red)
+case("mse_loss", lambda ns, a, b: ns.mse_loss(a, b), [(), ()], label="0d")
+case("mse_loss", lambda ns, a, b: ns.mse_loss(a, b, reduction="sum"), [(0, 3), (0, 3)],
+     label="zero")
+
+_Y4 = [1, 0, 4, 2]
+for red in ["none", "mean", "sum"]:
+    case("cross_entropy",
+         lambda ns, x, _r=red: ns.cross_entropy(x, ns.const(np.array(_Y4)), reduction=_r),
+         [(4, 5)], label=red)
+case("cross_entropy", lambda ns, x: ns.cross_entropy(x * 30, ns.const(np.array(_Y4))),
+     [(4, 5)], label="big")
+case("cross_entropy", lambda ns, x: ns.cross_entropy(x, ns.const(np.array([2]))), [(1, 3)],
+     label="one")
+case("cross_entropy",
+     lambda ns, x: ns.cross_entropy(x, ns.const(np.arange(45) % 65), reduction="sum"),
+     [(45, 65)], label="odd")
+case("cross_entropy",
+     lambda ns, x: ns.cross_entropy(x, ns.const(np.zeros(0, np.int64)), reduction="sum"),
+     [(0, 5)], label="zero")
+
+_T7 = np.random.default_rng(11).random(7)
+_T34 = np.random.default_rng(12).random((3, 4))
+for red in ["none", "mean", "sum"]:
+    case("bce_with_logits",
+         lambda ns, x, _r=red: ns.bce_with_logits(x, ns.const(_T7), reduction=_r),
+         [(7,)], label=red)
+    case("bce_with_logits",
+         lambda ns, x, _r=red: ns.bce_with_logits(x * 20, ns.const(_T34), reduction=_r),
+         [(3, 4)], label=red)
+case("bce_with_logits", lambda ns, x, t: ns.bce_with_logits(x, t.sigmoid()), [(7,), (7,)],
+     label="target-grad")
+
+# ----- casts -----------------------------------------------------------------------------------
+# Through float32 the finite differences need a larger step (float32 rounding is ~1e-7).
+_F32_CHECK = {"eps": 1e-3, "atol": 1e-3, "rtol": 1e-3}
+case("to", lambda ns, x: (x.to(ns.float32) * 3).to(ns.float64), [(7,)], gradcheck=_F32_CHECK)
+case("to", lambda ns, x: x.float().exp().double(), [(3, 4)], label="methods", gradcheck=_F32_CHECK)
+case("to", lambda ns, x: x.to(ns.float64) * 2, [(3, 4)], label="same")
+case("to", lambda ns, x: x.double().sum(), [(0, 2)], label="zero")
+
+IDS = [c.id for c in CASES]
+assert len(set(IDS)) == len(IDS), [i for i in IDS if IDS.count(i) > 1]
