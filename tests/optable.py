@@ -33,7 +33,7 @@ OP_SET = [
     "matmul", "reshape", "view", "flatten", "transpose", "permute", "T", "squeeze",
     "unsqueeze", "expand", "cat", "stack", "index_int", "index_slice", "index_none",
     "index_ellipsis", "index_gather", "index_mask", "setitem", "mse_loss", "cross_entropy",
-    "bce_with_logits", "to",
+    "bce_with_logits", "to", "inplace",
 ]
 
 
@@ -375,6 +375,22 @@ case("setitem",
 case("setitem", _setitem(lambda ns, y, v: y.__setitem__(ns.const(np.array([2, 0])), v.exp())),
      [(3, 4), (2, 4)], label="gather")
 case("setitem", _setitem(lambda ns, y, v: y.__setitem__((0, 0), v)), [(7, 1), ()], label="elem")
+
+
+
+def _inplace(op):
+    def f(ns, x, w):
+        y = x * 1.0  # a non-leaf we may modify
+        getattr(y, op)(w)
+        return y.exp() if op == "__imul__" else y
+
+    return f
+
+
+# In-place arithmetic on non-leaves (history rebased onto the result, Note [in-place ops]).
+for op in ["__iadd__", "__isub__", "__imul__", "__itruediv__"]:
+    case("inplace", _inplace(op), [(3, 4), (4,)], ("real", "nonzero"), label=op.strip("_"))
+case("inplace", _inplace("__imul__"), [(), ()], label="imul")
 
 # ----- losses ----------------------------------------------------------------------------------
 for red in ["none", "mean", "sum"]:

@@ -450,6 +450,50 @@ def test_inplace_on_a_non_leaf_is_differentiable():
     np.testing.assert_array_equal(x.grad.numpy(), [8.0, 16.0])  # d(4x²)/dx
 
 
+def test_inplace_mul_and_div_keep_second_derivatives():
+    # h = x², h *= x → x³: the saved old h must carry its history under create_graph.
+    x = leaf([1.0, 2.0])
+    h = x * x
+    h *= x
+    (g,) = tg.grad(h.sum(), x, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), [3.0, 12.0])
+    np.testing.assert_allclose(tg.grad(g.sum(), x)[0].numpy(), [6.0, 12.0])
+    # h = 3x, h /= x² → 3/x
+    x = leaf([1.0, 2.0])
+    h = x * 3
+    h /= x * x
+    (g,) = tg.grad(h.sum(), x, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), [-3.0, -0.75])
+    np.testing.assert_allclose(tg.grad(g.sum(), x)[0].numpy(), [6.0, 0.75])
+
+
+def test_inplace_square_of_itself():
+    x = leaf([1.0, 2.0])
+    h = x * x
+    h *= h  # x⁴ (PyTorch refuses this one; tapegrad differentiates it)
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 32.0])
+
+
+def test_retain_grad_survives_an_inplace_op():
+    x = leaf([1.0, 2.0])
+    h = x * 2
+    h.retain_grad()
+    h += 1
+    (h * h).sum().backward()
+    np.testing.assert_array_equal(h.grad.numpy(), [6.0, 10.0])  # w.r.t. the new value
+    np.testing.assert_array_equal(x.grad.numpy(), [12.0, 20.0])
+
+
+def test_setitem_of_a_value_with_grad_into_a_plain_tensor():
+    w = leaf([1.0, 2.0])
+    y = tg.zeros(3, dtype=tg.float64)
+    y[1:] = w * 2
+    assert not y.is_leaf and y.requires_grad
+    (y * tg.tensor([1.0, 2.0, 3.0], dtype=tg.float64)).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [4.0, 6.0])
+
+
 def test_inplace_on_a_leaf_that_requires_grad_raises():
     w = leaf([1.0, 2.0])
     for op in [lambda: w.add_(1.0), lambda: w.mul_(2.0), lambda: w.zero_(),

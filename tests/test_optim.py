@@ -165,4 +165,27 @@ def test_invalid_parameter_lists():
 def test_repr_and_state():
     opt = optim.Adam([tg.zeros(1, requires_grad=True)], lr=0.01)
     assert "Adam" in repr(opt) and "lr: 0.01" in repr(opt)
-    assert opt.state_dict()["state"]["step"] == 0
+    assert opt.state_dict()["state"]["step"] == [0]
+
+
+def test_adam_step_counts_are_per_parameter():
+    """A parameter that had no gradient on some steps gets its own bias correction (PyTorch)."""
+    torch = pytest.importorskip("torch")
+    a0, b0 = [0.5, -1.0], [2.0]
+    a, b = tg.tensor(a0, requires_grad=True), tg.tensor(b0, requires_grad=True)
+    ta, tb = torch.tensor(a0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    opt = optim.Adam([a, b], lr=0.1)
+    topt = torch.optim.Adam([ta, tb], lr=0.1)
+    for step in range(5):
+        opt.zero_grad()
+        topt.zero_grad()
+        use_b = step >= 3  # b gets gradients only on the last two steps
+        loss = (a * a).sum() + ((b * 3.0).sum() if use_b else 0.0)
+        tloss = (ta * ta).sum() + ((tb * 3.0).sum() if use_b else 0.0)
+        loss.backward()
+        tloss.backward()
+        opt.step()
+        topt.step()
+    np.testing.assert_allclose(a.detach().numpy(), ta.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(b.detach().numpy(), tb.detach().numpy(), rtol=1e-5)
+    assert opt.state_dict()["state"]["step"] == [5, 2]

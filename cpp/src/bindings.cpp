@@ -1014,9 +1014,9 @@ PYBIND11_MODULE(_core, m) {
         return bufs;
       });
   m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> m1, std::vector<Tensor> m2,
-                         int64_t step, double lr, double b1, double b2, double eps, double wd) {
-        adam_step(params, m1, m2, step, lr, b1, b2, eps, wd);
-        return py::make_tuple(m1, m2);
+                         std::vector<int64_t> steps, double lr, double b1, double b2, double eps, double wd) {
+        adam_step(params, m1, m2, steps, lr, b1, b2, eps, wd);
+        return py::make_tuple(m1, m2, steps);
       });
 
   // kernels: targets and threads

@@ -78,14 +78,17 @@ void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& bufs, doub
 }
 
 void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& m, std::vector<Tensor>& v,
-               int64_t step, double lr, double b1, double b2, double eps, double wd) {
+               std::vector<int64_t>& steps, double lr, double b1, double b2, double eps,
+               double wd) {
   m.resize(params.size());
   v.resize(params.size());
+  steps.resize(params.size(), 0);
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     check_param(p, "Adam.step");
     const Tensor& g = p->grad();
     if (!g) continue;
+    const int64_t step = ++steps[i];
     if (p->dtype() == DType::f32) adam_one<float>(p, g, m[i], v[i], step, lr, b1, b2, eps, wd);
     else adam_one<double>(p, g, m[i], v[i], step, lr, b1, b2, eps, wd);
     p->bump_version();

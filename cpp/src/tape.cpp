@@ -458,15 +458,6 @@ void rebase_inplace(const Tensor& self, const Tensor& result_in) {
         "in-place operation on a tensor of shape " + shape_str(self->shape()) +
         " that shares memory with a view while gradients are recorded is not supported; use "
         "the out-of-place form (x = x + y)");
-  if (result->node_ >= 0) {
-    // The entry may have saved self's old value (y *= x saves y for dx); the copy below
-    // overwrites it, so the entry keeps a copy instead (PyTorch's "original self").
-    for (SavedTensor& st : result->tape_->entry(result->node_).saved)
-      if (st.tensor && st.tensor->storage() == self->storage()) {
-        st.tensor = clone_data(st.tensor);
-        st.version = st.tensor->version();
-      }
-  }
   if (self->nbytes() && self->raw() != result->raw())
     std::memmove(self->raw(), result->raw(), self->nbytes());
   self->bump_version();
@@ -485,8 +476,7 @@ void rebase_inplace(const Tensor& self, const Tensor& result_in) {
   self->slot_ = result->slot_;
   self->id_ = result->id_;
   self->tape_ = result->tape_;
-  self->requires_grad_ = true;
-  self->retains_grad_ = false;
+  self->requires_grad_ = true;  // retains_grad_ stays: .grad is then w.r.t. the new value
   // The saved alias of the result (if the op saved its output) now lives in self's storage
   // only through the copy above; keep the entry's saved alias valid by pointing it at self.
   for (SavedTensor& st : e.saved)

@@ -191,6 +191,8 @@ t = _method("t")
 clamp = _method("clamp")
 clip = _method("clamp")
 numel = _method("numel")
+all = _method("all")  # noqa: A001
+any = _method("any")  # noqa: A001
 clone = _method("clone")
 detach = _method("detach")
 
@@ -244,7 +246,7 @@ __all__ = [
     "logical_not", "logical_and", "logical_or", "sum", "mean", "max", "min", "amax", "amin",
     "argmax", "argmin", "logsumexp", "softmax", "log_softmax", "matmul", "mm", "bmm", "reshape",
     "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "cat", "concat", "stack",
-    "numel", "clone", "detach", "is_tensor", "is_floating_point", "eq",
+    "numel", "all", "any", "clone", "detach", "is_tensor", "is_floating_point", "eq",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "gradcheck",
     "GradcheckError", "detect_anomaly", "autograd", "cpu_info", "set_num_threads",
     "get_num_threads", "tape_stats", "save", "load", "__version__",

@@ -194,6 +194,16 @@ def _new_tensor(self, data, dtype=None, requires_grad=False):
     return _core.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
 
+def _all(self, dim=None, keepdim=False):
+    """True where every element (along ``dim``) is nonzero; a bool tensor."""
+    return (~self.bool()).long().sum(dim, keepdim) == 0
+
+
+def _any(self, dim=None, keepdim=False):
+    """True where some element (along ``dim``) is nonzero; a bool tensor."""
+    return self.bool().long().sum(dim, keepdim) > 0
+
+
 def _clip(self, min=None, max=None):  # noqa: A002 - PyTorch's names
     return self.clamp(min, max)
 
@@ -212,4 +222,6 @@ Tensor.tolist = _tolist
 Tensor.element_size = _element_size
 Tensor.new_tensor = _new_tensor
 Tensor.clip = _clip
+Tensor.all = _all
+Tensor.any = _any
 Tensor.__module__ = "tapegrad"

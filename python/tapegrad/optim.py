@@ -155,19 +155,18 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay))
-        self.step_count = 0
+        self.steps: list[int] = [0] * len(self.params)  # one count per parameter, as PyTorch
         self.exp_avg: list[Tensor | None] = [None] * len(self.params)
         self.exp_avg_sq: list[Tensor | None] = [None] * len(self.params)
 
     def step(self) -> None:
         """Update every parameter that has a gradient (one C++ call)."""
         d = self.defaults
-        self.step_count += 1
-        self.exp_avg, self.exp_avg_sq = _core._adam_step(
-            self.params, self.exp_avg, self.exp_avg_sq, self.step_count, float(d["lr"]),
+        self.exp_avg, self.exp_avg_sq, self.steps = _core._adam_step(
+            self.params, self.exp_avg, self.exp_avg_sq, self.steps, float(d["lr"]),
             float(d["betas"][0]), float(d["betas"][1]), float(d["eps"]),
             float(d["weight_decay"]))
 
     def _state(self) -> dict[str, Any]:
-        return {"step": self.step_count, "exp_avg": list(self.exp_avg),
+        return {"step": list(self.steps), "exp_avg": list(self.exp_avg),
                 "exp_avg_sq": list(self.exp_avg_sq)}

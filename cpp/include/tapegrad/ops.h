@@ -125,9 +125,11 @@ void check_inplace(const Tensor& self, const char* op);
 void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& momentum_buffers,
               double lr, double momentum, double dampening, double weight_decay,
               bool nesterov);
+// `steps` holds each parameter's own step count (PyTorch keeps one per parameter, so a
+// parameter that had no gradient for a while gets its own bias correction).
 void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& exp_avg,
-               std::vector<Tensor>& exp_avg_sq, int64_t step, double lr, double beta1,
-               double beta2, double eps, double weight_decay);
+               std::vector<Tensor>& exp_avg_sq, std::vector<int64_t>& steps, double lr,
+               double beta1, double beta2, double eps, double weight_decay);
 
 // ----- C++ conveniences -----
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

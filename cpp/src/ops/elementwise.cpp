@@ -520,7 +520,15 @@ void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, const ch
                     dtype_name(op == OpCode::Div && !is_float(dt) ? DType::f32 : dt) +
                     " can't be cast to the desired output type " + dtype_name(self->dtype()) +
                     " (shape " + shape_str(self->shape()) + ")");
-  rebase_inplace(self, binary(op, self, other));
+  // mul_/div_ save self's old value for the other operand's gradient, and the result is
+  // about to overwrite it: they work on a recorded copy (PyTorch's "original self"), which
+  // also keeps that path differentiable under create_graph.
+  Tensor a = self, b = other;
+  if ((op == OpCode::Mul || op == OpCode::Div) && grad_enabled() && other->requires_grad()) {
+    a = clone(self);
+    if (other.get() == self.get()) b = a;
+  }
+  rebase_inplace(self, binary(op, a, b));
 }
 }  // namespace
 
