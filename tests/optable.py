@@ -33,7 +33,7 @@ OP_SET = [
     "matmul", "reshape", "view", "flatten", "transpose", "permute", "T", "squeeze",
     "unsqueeze", "expand", "cat", "stack", "index_int", "index_slice", "index_none",
     "index_ellipsis", "index_gather", "index_mask", "setitem", "mse_loss", "cross_entropy",
-    "bce_with_logits", "to", "inplace",
+    "bce_with_logits", "to", "inplace", "linear",
 ]
 
 
@@ -47,6 +47,7 @@ def _tg_ns():
         const=lambda a: tg.tensor(np.asarray(a)),
         mse_loss=core.mse_loss,
         cross_entropy=core.cross_entropy,
+        linear=core.linear,
         bce_with_logits=core.binary_cross_entropy_with_logits,
     )
 
@@ -66,6 +67,7 @@ def torch_ns():
         const=lambda a: torch.tensor(np.asarray(a)),
         mse_loss=F.mse_loss,
         cross_entropy=F.cross_entropy,
+        linear=F.linear,
         bce_with_logits=F.binary_cross_entropy_with_logits,
     )
 
@@ -257,6 +259,14 @@ for sa, sb in [
 case("matmul", lambda ns, a, b: ns.lib.matmul(a, b.T), [(3, 4), (5, 4)], label="fnT")
 case("matmul", lambda ns, a: a @ a, [(4, 4)], label="same")
 
+# linear: x·Wᵀ + b as one fused entry (1-D, 2-D and N-D inputs, with and without bias).
+for sx, sw in [((4, 5), (3, 5)), ((5,), (3, 5)), ((2, 4, 5), (3, 5)), ((7, 9), (5, 9)),
+               ((0, 5), (3, 5)), ((4, 0), (3, 0)), ((4, 5), (0, 5))]:
+    case("linear", lambda ns, x, w, b: ns.linear(x, w, b), [sx, sw, sw[:1]])
+    case("linear", lambda ns, x, w: ns.linear(x, w), [sx, sw], label="nobias")
+case("linear", lambda ns, x, w, b: ns.linear(x, w, b), [(3, 4), (2, 4), ()], label="bias0d")
+case("linear", lambda ns, x: ns.linear(x, x, x[0]), [(4, 4)], label="same")
+
 # ----- shapes ----------------------------------------------------------------------------------
 case("reshape", lambda ns, x: x.reshape(6, 4) * 2, [(2, 3, 4)])
 case("reshape", lambda ns, x: x.reshape(-1), [(2, 3, 4)], label="flat")
@@ -399,6 +409,7 @@ for red in ["none", "mean", "sum"]:
     case("mse_loss", lambda ns, a, b, _r=red: ns.mse_loss(a, b, reduction=_r), [(3, 4), (3, 4)],
          label=red)
 case("mse_loss", lambda ns, a, b: ns.mse_loss(a, b), [(), ()], label="0d")
+case("mse_loss", lambda ns, a: ns.mse_loss(a, a.detach() * 0 + 1), [(8,)], label="const")
 case("mse_loss", lambda ns, a, b: ns.mse_loss(a, b, reduction="sum"), [(0, 3), (0, 3)],
      label="zero")
 

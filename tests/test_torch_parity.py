@@ -70,21 +70,14 @@ def test_float64_parity(case):
 
 F32_OPS = {"add", "mul", "div", "exp", "log", "tanh", "sigmoid", "matmul", "softmax",
            "log_softmax", "cross_entropy", "sum", "mean", "mse_loss", "logsumexp"}
-# Known kernel inaccuracy (cpp/src/kernels, reported to its owner): the softmax family computes
-# exp(x − lse) and x − lse with lse = max + log Σ rounded to float32 first, losing up to an ULP
-# of |max| (3.8e-6 at 47.8) — PyTorch computes (x − max) − log Σ. Strict: flips when fixed.
-F32_LSE = pytest.mark.xfail(strict=True, reason="float32 softmax family: x − lse rounding in "
-                            "cpp/src/kernels (see test_float32_softmax_family_accuracy)")
-F32 = [pytest.param(c, marks=F32_LSE) if c.id == "softmax-big[4x6]" else c
-       for c in PARITY if c.op in F32_OPS]
+F32 = [c for c in PARITY if c.op in F32_OPS]
 
 
-@pytest.mark.parametrize("case", F32, ids=[getattr(c, "id", None) or c.values[0].id for c in F32])
+@pytest.mark.parametrize("case", F32, ids=[c.id for c in F32])
 def test_float32_parity(case):
     _compare(case, tg.float32, torch.float32, 1e-5)
 
 
-@F32_LSE
 def test_float32_softmax_family_accuracy():
     # Large logits (a confident classifier): the results must be as accurate as float32 allows.
     row = np.array([[47.84488, 35.54388, 18.0]], np.float32)
@@ -96,8 +89,6 @@ def test_float32_softmax_family_accuracy():
     np.testing.assert_allclose(loss.numpy(), -exact[:, 0], rtol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="float32 sums accumulate naively in cpp/src/kernels "
-                   "(reported to its owner); NumPy and PyTorch sum pairwise")
 def test_float32_long_sums_are_accurate():
     a = np.full(1_000_001, 0.1, np.float32)
     t = tg.from_numpy(a)

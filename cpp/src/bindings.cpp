@@ -549,6 +549,10 @@ void inplace_op(const Tensor& self, py::handle other, void (*fn)(const Tensor&, 
 Tensor creation(py::args args, py::kwargs kw, const char* op, double value, bool use_value) {
   py::object size = kw.contains("size") ? py::object(kw["size"]) : py::none();
   Shape s = size.is_none() ? shape_from(args, op) : shape_arg(size, op);
+  for (int64_t d : s)
+    if (d < 0)
+      throw ValueError(std::string(op) + ": negative dimension " + std::to_string(d) +
+                       " in size " + shape_str(s));
   auto dt = kw.contains("dtype") ? parse_dtype(kw["dtype"]) : std::nullopt;
   Tensor t = use_value ? full(s, value, dt.value_or(DType::f32)) : zeros(s, dt.value_or(DType::f32));
   if (kw.contains("requires_grad") && kw["requires_grad"].cast<bool>()) t->set_requires_grad(true);
@@ -560,6 +564,10 @@ Tensor creation(py::args args, py::kwargs kw, const char* op, double value, bool
 PYBIND11_MODULE(_core, m) {
   m.doc() = "tapegrad's C++ engine: tensors, the tape, ops and kernels";
   m.attr("__version__") = TAPEGRAD_VERSION;
+  // Note [GIL] (tensor.h): large kernels let other Python threads run.
+  set_allow_threads_hooks(
+      []() -> void* { return PyGILState_Check() ? PyEval_SaveThread() : nullptr; },
+      [](void* state) { PyEval_RestoreThread(static_cast<PyThreadState*>(state)); });
 
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -572,6 +580,8 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_IndexError, e.what());
     } catch (const std::invalid_argument& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const tapegrad::OutOfMemory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     } catch (const std::bad_alloc&) {
       PyErr_SetString(PyExc_MemoryError, "tapegrad: out of memory (the requested tensor is too large)");
     }
@@ -940,6 +950,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("eq", [](const Tensor& a, py::object b) { return binop(a, b, [](auto& x, auto& y) { return compare(CmpOp::eq, x, y); }); });
   m.def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); });
   m.def("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); });
+  m.def("linear", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); },
+        py::arg("input"), py::arg("weight"), py::arg("bias") = nullptr);
   m.def("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); });
   m.def("cat", [](const std::vector<Tensor>& xs, int64_t dim) { return cat(xs, dim); }, py::arg("tensors"), py::arg("dim") = 0);
   m.def("stack", [](const std::vector<Tensor>& xs, int64_t dim) { return stack(xs, dim); }, py::arg("tensors"), py::arg("dim") = 0);
@@ -1013,6 +1025,8 @@ PYBIND11_MODULE(_core, m) {
         sgd_step(params, bufs, lr, momentum, dampening, wd, nesterov);
         return bufs;
       });
+  m.def("_zero_grad", [](const std::vector<Tensor>& params, bool set_to_none) { zero_grad(params, set_to_none); },
+        py::arg("params"), py::arg("set_to_none") = true);
   m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> m1, std::vector<Tensor> m2,
                          std::vector<int64_t> steps, double lr, double b1, double b2, double eps, double wd) {
         adam_step(params, m1, m2, steps, lr, b1, b2, eps, wd);

@@ -1,5 +1,7 @@
 // Optimizer updates over every parameter in one call (tg.optim), PyTorch's formulas.
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "ops/common.h"
 
@@ -12,6 +14,12 @@ void sgd_one(const Tensor& p, const Tensor& g, Tensor& buf, double lr, double mo
   const int64_t n = p->numel();
   T* w = p->data<T>();
   const T* gr = g->data<T>();
+  if (momentum == 0 && wd == 0) {
+    // Plain SGD, p −= lr·g, on the SIMD axpy (p + (−lr)·g rounds exactly as p − lr·g).
+    if constexpr (std::is_same_v<T, float>) k::axpy_f32(n, -static_cast<float>(lr), gr, w);
+    else k::axpy_f64(n, -lr, gr, w);
+    return;
+  }
   T* b = nullptr;
   bool first = false;
   if (momentum != 0) {
@@ -28,7 +36,8 @@ void sgd_one(const Tensor& p, const Tensor& g, Tensor& buf, double lr, double mo
       b[i] = first ? d : static_cast<T>(momentum) * b[i] + static_cast<T>(1 - dampening) * d;
       d = nesterov ? d + static_cast<T>(momentum) * b[i] : b[i];
     }
-    w[i] -= static_cast<T>(lr) * d;
+    // p ← p − lr·d as one fused multiply-add, as PyTorch's add_(d, alpha=−lr) rounds it.
+    w[i] = std::fma(-static_cast<T>(lr), d, w[i]);
   }
 }
 
@@ -74,6 +83,21 @@ void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& bufs, doub
     if (p->dtype() == DType::f32) sgd_one<float>(p, g, bufs[i], lr, momentum, dampening, wd, nesterov);
     else sgd_one<double>(p, g, bufs[i], lr, momentum, dampening, wd, nesterov);
     p->bump_version();
+  }
+}
+
+void zero_grad(const std::vector<Tensor>& params, bool set_to_none) {
+  for (const Tensor& p : params) {
+    if (!p || !p->grad()) continue;
+    if (set_to_none) {
+      p->set_grad(nullptr);
+    } else {
+      // As PyTorch: the gradient is cut from any history and zeroed in place (no_grad).
+      const Tensor& g = p->grad();
+      if (g->requires_grad()) p->set_grad(detach(g));
+      if (p->grad()->nbytes()) std::memset(p->grad()->raw(), 0, p->grad()->nbytes());
+      p->grad()->bump_version();
+    }
   }
 }
 

@@ -15,6 +15,20 @@
 // Every in-place write bumps its storage's version. An entry remembers the version of each
 // tensor it saved; the backward refuses to use a saved tensor whose version moved.
 //
+// Note [tape threads]
+// A tape belongs to the thread that records into it (owner_), and only that thread touches
+// its arrays. But a tensor with history can die in another thread (handed to a worker, or
+// collected there): its ~TensorImpl then must not decref the entry directly. It queues
+// (handle, slot, pointer) under remote_mu_ instead, and the owner drains the queue at its
+// next record(), backward or stats() — the hot path pays one relaxed atomic load per record
+// and one owner check per tensor destruction. remote_mu_ is never held while tensors are
+// destroyed (a NumPy-backed storage takes the GIL when freed). When the owning thread exits,
+// owner_ becomes the empty id (orphaned); another thread may then adopt the tape for the
+// length of a release or a backward by compare-and-swap, and drains the queue when it gives
+// the tape back. In the backward, outputs that retain .grad are reached through
+// output_tensor(), which takes a strong reference under remote_mu_, so an output being
+// destroyed in another thread at that moment is either skipped or kept alive.
+//
 // Note [in-place ops]
 // An in-place op computes its result out of place (recording as usual), copies the values
 // into self's storage, and — when an entry was recorded — makes self the output of that entry
@@ -48,9 +62,75 @@ const OpInfo kOps[] = {
 const char* op_name(OpCode op) { return kOps[static_cast<int>(op)].name; }
 const char* op_backward_name(OpCode op) { return kOps[static_cast<int>(op)].backward_name; }
 
+// The thread's tape; at thread exit the tape is orphaned (Note [tape threads]), since tensors
+// handed to other threads may still hold it.
+struct TapeOwner {
+  std::shared_ptr<Tape> tape = std::make_shared<Tape>();
+  ~TapeOwner() {
+    tape->owner_.store(std::thread::id());
+    if (tape->try_adopt()) tape->release_adopted();
+  }
+};
+
 const std::shared_ptr<Tape>& Tape::current() {
-  thread_local std::shared_ptr<Tape> tape = std::make_shared<Tape>();
-  return tape;
+  thread_local TapeOwner owner;
+  return owner.tape;
+}
+
+void Tape::release_output(int32_t handle, int32_t slot, TensorImpl* ptr) {
+  if (owned_by_this_thread()) {
+    Entry& e = entry(handle);
+    if (slot < static_cast<int32_t>(e.outputs.size()) && e.outputs[slot].ptr == ptr)
+      e.outputs[slot].ptr = nullptr;
+    decref(handle);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lk(remote_mu_);
+    remote_.push_back(RemoteRelease{handle, slot, ptr});
+    has_remote_.store(true);
+  }
+  // An orphaned tape has no owner to drain it: adopt it for this release.
+  if (owner_.load() == std::thread::id() && try_adopt()) release_adopted();
+}
+
+void Tape::drain_remote_slow() {
+  std::vector<RemoteRelease> todo;
+  {
+    std::lock_guard<std::mutex> lk(remote_mu_);
+    todo.swap(remote_);
+    has_remote_.store(false);
+  }
+  for (const RemoteRelease& r : todo) {
+    Entry& e = entry(r.handle);
+    if (r.slot < static_cast<int32_t>(e.outputs.size()) && e.outputs[r.slot].ptr == r.ptr)
+      e.outputs[r.slot].ptr = nullptr;
+  }
+  for (const RemoteRelease& r : todo) decref(r.handle);
+}
+
+bool Tape::try_adopt() {
+  std::thread::id none;
+  return owner_.compare_exchange_strong(none, std::this_thread::get_id());
+}
+
+void Tape::release_adopted() {
+  // Drain, give the tape back, and drain again if a release was queued in between (the
+  // queuing thread saw us as the owner, so nobody else will).
+  for (;;) {
+    drain_remote();
+    owner_.store(std::thread::id());
+    if (!has_remote_.load() || !try_adopt()) return;
+  }
+}
+
+Tensor Tape::output_tensor(const Entry& e, size_t slot) {
+  TensorImpl* p = e.outputs[slot].ptr;
+  if (!p) return nullptr;
+  std::lock_guard<std::mutex> lk(remote_mu_);
+  for (const RemoteRelease& r : remote_)
+    if (r.ptr == p) return nullptr;  // destroyed in another thread, not drained yet
+  return p->weak_from_this().lock();  // empty while its destructor runs
 }
 
 int32_t Tape::new_handle() {
@@ -67,6 +147,7 @@ Entry& Tape::record(OpCode op, const std::vector<const Tensor*>& inputs,
                     const std::vector<const Tensor*>& outputs, std::vector<Tensor> saved,
                     Attrs attrs) {
   const std::shared_ptr<Tape>& self = current();
+  drain_remote();
   for (const Tensor* tp : inputs) {
     const Tensor& t = *tp;
     if (t && t->node_ >= 0 && t->tape_.get() != this)
@@ -172,7 +253,8 @@ void Tape::clear_dead() {
   dead_ = 0;
 }
 
-TapeStats Tape::stats() const {
+TapeStats Tape::stats() {
+  drain_remote();
   TapeStats s;
   s.entries = static_cast<int64_t>(entries_.size());
   s.live_entries = live_;
@@ -250,6 +332,23 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
       tape = r->tape();
     }
   }
+  // Note [tape threads]: only the owning thread sweeps a tape; a tape whose thread has exited
+  // is adopted for the length of this backward.
+  struct Adoption {
+    Tape* tape = nullptr;
+    ~Adoption() {
+      if (tape) tape->release_adopted();
+    }
+  } adoption;
+  if (tape && !tape->owned_by_this_thread()) {
+    if (!tape->try_adopt())
+      throw std::runtime_error(
+          "backward: the graph was recorded in another thread that is still running; each "
+          "thread has its own tape, so call backward() in the thread that computed the output "
+          "(or detach() what you pass between threads)");
+    adoption.tape = tape.get();
+  }
+  if (tape) tape->drain_remote();
   GradModeGuard mode(create_graph);
   std::unordered_map<uint64_t, Tensor> adj;
   std::unordered_map<uint64_t, size_t> capture_idx;
@@ -301,8 +400,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
         if (capturing) {
           auto it = capture_idx.find(e.outputs[kk].id);
           if (it != capture_idx.end()) add_to(captured[it->second], gout[kk]);
-        } else if (TensorImpl* o = e.outputs[kk].ptr; o && o->retains_grad()) {
-          accumulate_grad(o, gout[kk], create_graph);
+        } else if (Tensor o = tape->output_tensor(e, kk); o && o->retains_grad()) {
+          accumulate_grad(o.get(), gout[kk], create_graph);
         }
       }
       if (e.released && e.had_saved)

@@ -67,16 +67,70 @@ int64_t shape_numel(const Shape& s) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Note [storage allocation]
+// Profiling tiny ops showed malloc/free as the largest single cost after the Python dispatch:
+// a tensor's data was a separate aligned allocation next to the Storage and TensorImpl
+// objects. Buffers of up to kInlineBytes (every scalar, vectors up to 16 floats) now live
+// inside the Storage object, which make_shared places in the same block as its control block.
+// At the other end, training steps free and re-allocate the same large buffers (gradients,
+// activations) every step, and glibc hands big blocks back to the kernel (munmap/trim), so the
+// next step page-faults them in again — a sixth of an MLP step at batch 1. Blocks of at least
+// kCacheMin bytes are therefore kept in a small process-wide cache, matched by exact size
+// (rounded to pages) and bounded in bytes and count.
+namespace {
+constexpr size_t kCacheMin = size_t(1) << 16;
+constexpr size_t kCacheMaxBytes = size_t(64) << 20;
+constexpr size_t kCacheMaxBlocks = 32;
+struct BlockCache {
+  std::mutex mu;
+  std::vector<std::pair<size_t, void*>> blocks;
+  size_t bytes = 0;
+  void* take(size_t size) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (size_t i = blocks.size(); i-- > 0;) {
+      if (blocks[i].first != size) continue;
+      void* p = blocks[i].second;
+      blocks[i] = blocks.back();
+      blocks.pop_back();
+      bytes -= size;
+      return p;
+    }
+    return nullptr;
+  }
+  bool give(size_t size, void* p) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (bytes + size > kCacheMaxBytes || blocks.size() >= kCacheMaxBlocks) return false;
+    blocks.emplace_back(size, p);
+    bytes += size;
+    return true;
+  }
+};
+BlockCache& block_cache() {
+  static BlockCache* c = new BlockCache();  // never destroyed: storages may die at exit
+  return *c;
+}
+}  // namespace
+
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
   auto s = std::make_shared<Storage>();
-  // 64-byte alignment for SIMD loads and cache lines; round the size up as aligned_alloc wants.
-  const size_t rounded = ((nbytes + 63) / 64) * 64;
+  s->nbytes = nbytes;
+  if (nbytes <= kInlineBytes) {
+    s->data = s->inline_data;
+    return s;
+  }
+  // 64-byte alignment for SIMD loads and cache lines; round the size up as aligned_alloc wants
+  // (to whole pages for cached blocks, so that nearby sizes share them).
+  size_t rounded = ((nbytes + 63) / 64) * 64;
   if (rounded < nbytes) throw std::bad_alloc();
-  if (rounded > 0) {
+  if (rounded >= kCacheMin) {
+    rounded = ((rounded + 4095) / 4096) * 4096;
+    s->data = block_cache().take(rounded);
+  }
+  if (!s->data) {
     s->data = std::aligned_alloc(64, rounded);
     if (!s->data) throw std::bad_alloc();
   }
-  s->nbytes = nbytes;
+  s->capacity = rounded;
   return s;
 }
 
@@ -89,7 +143,9 @@ std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, std::shared_
 }
 
 Storage::~Storage() {
-  if (!owner && data) std::free(data);
+  if (owner || capacity == 0) return;  // borrowed, inline or empty
+  if (capacity >= kCacheMin && block_cache().give(capacity, data)) return;
+  std::free(data);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,12 +163,7 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape s
 
 TensorImpl::~TensorImpl() {
   if (is_view_) --storage_->graph_views;
-  if (node_ >= 0 && tape_) {
-    Entry& e = tape_->entry(node_);
-    if (slot_ < static_cast<int32_t>(e.outputs.size()) && e.outputs[slot_].ptr == this)
-      e.outputs[slot_].ptr = nullptr;
-    tape_->decref(node_);
-  }
+  if (node_ >= 0 && tape_) tape_->release_output(node_, slot_, this);  // Note [tape threads]
 }
 
 void TensorImpl::set_requires_grad(bool value) {
@@ -168,10 +219,21 @@ double TensorImpl::item_as_double() const {
 Tensor empty(const Shape& shape, DType dtype) {
   const int64_t n = shape_numel(shape);
   const size_t isz = itemsize(dtype);
+  auto oom = [&] {
+    return OutOfMemory("out of memory: cannot allocate a " + std::string(dtype_name(dtype)) +
+                       " tensor of shape " + shape_str(shape) + " (" + std::to_string(n) +
+                       " elements, " + std::to_string(static_cast<double>(n) * isz / 1e9) +
+                       " GB)");
+  };
   if (n > 0 && static_cast<uint64_t>(n) > std::numeric_limits<size_t>::max() / isz / 2)
-    throw std::bad_alloc();
-  return std::make_shared<TensorImpl>(Storage::allocate(static_cast<size_t>(n) * isz), 0, shape,
-                                      dtype);
+    throw oom();
+  std::shared_ptr<Storage> st;
+  try {
+    st = Storage::allocate(static_cast<size_t>(n) * isz);
+  } catch (const std::bad_alloc&) {
+    throw oom();
+  }
+  return std::make_shared<TensorImpl>(std::move(st), 0, shape, dtype);
 }
 
 Tensor zeros(const Shape& shape, DType dtype) {
@@ -415,5 +477,25 @@ bool grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool on) { t_grad_enabled = on; }
 bool anomaly_enabled() { return g_anomaly.load(std::memory_order_relaxed); }
 void set_anomaly_enabled(bool on) { g_anomaly.store(on); }
+
+// Note [GIL] in tensor.h.
+namespace {
+std::atomic<void* (*)()> g_release{nullptr};
+std::atomic<void (*)(void*)> g_restore{nullptr};
+}  // namespace
+
+void set_allow_threads_hooks(void* (*release)(), void (*restore)(void*)) {
+  g_restore.store(restore);
+  g_release.store(release);
+}
+
+AllowThreads::AllowThreads(int64_t work) {
+  if (work < kMinWork) return;
+  if (auto* rel = g_release.load(std::memory_order_acquire)) token_ = rel();
+}
+
+AllowThreads::~AllowThreads() {
+  if (token_) g_restore.load(std::memory_order_relaxed)(token_);
+}
 
 }  // namespace tapegrad

@@ -60,7 +60,26 @@ initial_seed = _core.initial_seed
 cpu_info = _core.cpu_info
 set_num_threads = _core.set_num_threads
 get_num_threads = _core.get_num_threads
-tape_stats = _core.tape_stats
+
+
+def tape_stats() -> dict[str, int]:
+    """What the calling thread's tape holds, for debugging memory leaks.
+
+    - ``entries``: recorded ops in the tape's arrays, live ones plus dead ones waiting to be
+      compacted away (compaction runs once dead entries outnumber live ones);
+    - ``live_entries``: ops that a live tensor can still reach. In a loop that drops its
+      results this stays flat; if it grows every iteration, something (a list of losses, a
+      running total like ``total += loss``) keeps a graph alive — store ``loss.item()`` or
+      ``loss.detach()`` instead;
+    - ``saved_bytes``: bytes of the tensors those live entries keep for the backward.
+
+    >>> x = tapegrad.ones(3, requires_grad=True)
+    >>> y = (x * 2).exp()
+    >>> tapegrad.tape_stats()["live_entries"]
+    2
+    """
+    return dict(_core.tape_stats())
+
 
 
 class Generator:
@@ -107,17 +126,27 @@ def randn_like(t, *, dtype=None):
     return randn(tuple(t.shape), dtype=dtype or t.dtype)
 
 
-def normal(mean=0.0, std=1.0, size=None, *, dtype=None, generator=None):
-    """Normal samples: ``normal(mean_tensor, std)`` or ``normal(mean, std, size)``."""
+def normal(mean=0.0, std=1.0, size=None, *, dtype=None, generator=None, requires_grad=False):
+    """Normal samples: ``normal(mean_tensor, std)`` or ``normal(mean, std, size)``.
+
+    >>> w = tg.normal(0, 0.01, size=(2, 1), requires_grad=True)   # d2l's initialisation
+    """
     if isinstance(mean, Tensor):
         if isinstance(std, Tensor):
-            return mean + randn_like(mean) * std
-        return _core._normal_tensor(mean, _builtins.float(std))
-    if isinstance(std, Tensor):
-        return mean + randn_like(std) * std
-    if size is None:
-        raise TypeError("normal: with scalar mean and std, size= is required")
-    return _core._normal_scalar(_builtins.float(mean), _builtins.float(std), size, dtype)
+            with no_grad():
+                out = mean + randn_like(mean) * std
+        else:
+            out = _core._normal_tensor(mean, _builtins.float(std))
+    elif isinstance(std, Tensor):
+        with no_grad():
+            out = mean + randn_like(std) * std
+    else:
+        if size is None:
+            raise TypeError("normal: with scalar mean and std, size= is required")
+        out = _core._normal_scalar(_builtins.float(mean), _builtins.float(std), size, dtype)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
 
 
 # ops as functions (each is also a Tensor method)

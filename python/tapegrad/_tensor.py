@@ -56,89 +56,117 @@ def _min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 # ----- repr like PyTorch's ------------------------------------------------------------------
-def _format_floats(values: np.ndarray):
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return lambda v: _special(v) or f"{v:.4f}", 0
-    amax = float(np.abs(finite).max())
-    amin = float(np.abs(finite).min())
-    ints = np.all(finite == np.round(finite))
-    if ints and amax < 1e8:
-        width = max(len(f"{v:.0f}.") for v in finite)
-
-        def fmt(v):
-            return _special(v) or f"{v:.0f}."
-
-        return fmt, width
-    if amax >= 1e8 or (amin > 0 and amin < 1e-4) or (amin > 0 and amax / amin > 1000.0 and amax > 1e3):
-        def fmt(v):
-            return _special(v) or f"{v:.4e}"
-
-        return fmt, max(len(fmt(v)) for v in finite)
-
-    def fmt(v):
-        return _special(v) or f"{v:.4f}"
-
-    return fmt, max(len(fmt(v)) for v in finite)
+# The rules learners see in every notebook: 4 decimals, "1." for integral floats, scientific
+# notation for wide ranges, 80-column lines, summaries above 1000 elements (3 edge items),
+# and suffixes (dtype=, grad_fn=, requires_grad=True) that wrap onto a new line when needed.
+_LINEWIDTH = 80
+_THRESHOLD = 1000
+_EDGE = 3
+_PRECISION = 4
 
 
-def _special(v):
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return None
+class _Formatter:
+    def __init__(self, values: np.ndarray):
+        self.floating = values.dtype.kind == "f"
+        self.int_mode = True
+        self.sci_mode = False
+        self.width = 1
+        flat = values.reshape(-1)
+        if not self.floating:
+            for v in flat.tolist():
+                self.width = max(self.width, len(str(v)))
+            return
+        nz = flat[np.isfinite(flat) & (flat != 0)].astype(np.float64)
+        if nz.size == 0:
+            return
+        absv = np.abs(nz)
+        lo, hi = float(absv.min()), float(absv.max())
+        self.int_mode = bool(np.all(nz == np.ceil(nz)))
+        self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
+        for v in nz.tolist():
+            if self.sci_mode:
+                self.width = max(self.width, len(f"{v:.{_PRECISION}e}"))
+            elif self.int_mode:
+                self.width = max(self.width, len(f"{v:.0f}") + 1)
+            else:
+                self.width = max(self.width, len(f"{v:.{_PRECISION}f}"))
+
+    def format(self, v) -> str:
+        if self.floating:
+            if self.sci_mode:
+                r = f"{v:{self.width}.{_PRECISION}e}"
+            elif self.int_mode:
+                r = f"{v:.0f}"
+                if not (math.isinf(v) or math.isnan(v)):
+                    r += "."
+            else:
+                r = f"{v:.{_PRECISION}f}"
+        else:
+            r = str(v)
+        return " " * (self.width - len(r)) + r
 
 
-def _body(a: np.ndarray, indent: int) -> str:
-    if a.dtype == np.bool_:
-        fmt, width = (lambda v: "True" if v else "False"), 5
-    elif a.dtype.kind == "i":
-        width = max((len(str(int(v))) for v in a.flat), default=1)
-        fmt = lambda v: str(int(v))  # noqa: E731
+def _summarized(a: np.ndarray) -> np.ndarray:
+    if a.ndim == 0:
+        return a
+    if a.shape[0] > 2 * _EDGE:
+        a = np.concatenate([a[:_EDGE], a[-_EDGE:]])
+    return np.stack([_summarized(r) for r in a]) if a.ndim > 1 else a
+
+
+def _str_rec(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
+    if a.ndim == 0:
+        return fmt.format(a.item())
+    if a.ndim == 1:
+        per_line = max(1, (_LINEWIDTH - indent) // (fmt.width + 2))
+        vals = a.tolist()
+        if summarize and len(vals) > 2 * _EDGE:
+            data = [fmt.format(v) for v in vals[:_EDGE]] + [" ..."]
+            data += [fmt.format(v) for v in vals[-_EDGE:]]
+        else:
+            data = [fmt.format(v) for v in vals]
+        lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    if summarize and a.shape[0] > 2 * _EDGE:
+        rows = [_str_rec(a[i], indent + 1, summarize, fmt) for i in range(_EDGE)] + ["..."]
+        rows += [_str_rec(a[i], indent + 1, summarize, fmt) for i in range(len(a) - _EDGE, len(a))]
     else:
-        fmt, width = _format_floats(a.astype(np.float64).ravel())
-
-    def rec(x, ind):
-        if x.ndim == 0:
-            return fmt(x.item())
-        if x.ndim == 1:
-            items = [fmt(v).rjust(width) for v in x.tolist()]
-            if len(items) > 1000:
-                items = items[:3] + ["..."] + items[-3:]
-            return "[" + ", ".join(items) + "]"
-        rows = [rec(r, ind + 1) for r in x]
-        sep = "," + "\n" * (x.ndim - 1) + " " * (ind + 1)
-        return "[" + sep.join(rows) + "]"
-
-    if a.size > 1000 and a.ndim >= 1:
-        # Summarise big tensors as PyTorch does (first and last rows).
-        return rec(a, indent) if a.ndim == 1 else _summary(a, indent, rec)
-    return rec(a, indent)
-
-
-def _summary(a, indent, rec):
-    if a.shape[0] <= 6:
-        rows = [rec(r, indent + 1) for r in a]
-    else:
-        rows = [rec(r, indent + 1) for r in a[:3]] + ["..."] + [rec(r, indent + 1) for r in a[-3:]]
-    sep = "," + "\n" * (a.ndim - 1) + " " * (indent + 1)
-    return "[" + sep.join(rows) + "]"
+        rows = [_str_rec(r, indent + 1, summarize, fmt) for r in a]
+    return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
 
 
 def _repr(self) -> str:
     a = self._numpy_view()
-    body = _body(a, len("tensor("))
-    extras = []
-    if a.size == 0 and a.ndim != 1 or (a.size == 0 and a.ndim == 1 and False):
-        extras.append(f"size={tuple(a.shape)}")
-    if self.dtype not in (_core.dtype.float32, _core.dtype.int64, _core.dtype.bool):
-        extras.append(f"dtype=tapegrad.{_DTYPE_NAMES[self.dtype]}")
+    prefix = "tensor("
+    indent = len(prefix)
+    suffixes = []
+    if a.size == 0:
+        body = "[]"
+        if a.ndim != 1:
+            suffixes.append(f"size={tuple(a.shape)}")
+        if self.dtype not in (_core.dtype.float32, _core.dtype.int64):
+            suffixes.append(f"dtype={_dtype_repr(self.dtype)}")
+    else:
+        summarize = a.size > _THRESHOLD
+        fmt = _Formatter(_summarized(a) if summarize else a)
+        body = _str_rec(a, indent, summarize, fmt)
+        if self.dtype not in (_core.dtype.float32, _core.dtype.int64, _core.dtype.bool):
+            suffixes.append(f"dtype={_dtype_repr(self.dtype)}")
     if self.grad_fn is not None:
-        extras.append(f"grad_fn=<{self.grad_fn}>")
+        suffixes.append(f"grad_fn=<{self.grad_fn}>")
     elif self.requires_grad:
-        extras.append("requires_grad=True")
-    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        suffixes.append("requires_grad=True")
+    out = prefix + body
+    last = len(out) - out.rfind("\n") + 1
+    parts = [out]
+    for sfx in suffixes:
+        if last + len(sfx) + 2 > _LINEWIDTH:
+            parts.append(",\n" + " " * indent + sfx)
+            last = indent + len(sfx)
+        else:
+            parts.append(", " + sfx)
+            last += len(sfx) + 2
+    return "".join(parts) + ")"
 
 
 def _format(self, spec: str) -> str:

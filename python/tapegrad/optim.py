@@ -42,7 +42,9 @@ class Optimizer:
                 raise TypeError(f"{type(self).__name__}: parameter {i} is a "
                                 f"{type(p).__name__}, expected a tapegrad.Tensor")
             if not p.is_leaf:
-                raise ValueError("can't optimize a non-leaf Tensor")
+                raise ValueError(f"can't optimize a non-leaf Tensor (parameter {i}, shape "
+                                 f"{list(p.shape)}, computed by {p.grad_fn}); pass the leaf "
+                                 "tensors, e.g. model.parameters()")
             if not p.is_floating_point():
                 raise TypeError(f"{type(self).__name__}: parameter {i} has dtype {p.dtype}; "
                                 "only floating point tensors can be optimized")
@@ -55,17 +57,8 @@ class Optimizer:
         self.defaults = dict(defaults)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset the gradients: to None (default, like PyTorch) or to zeros."""
-        from .autograd import no_grad
-
-        for p in self.params:
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                with no_grad():
-                    p.grad.zero_()
+        """Reset the gradients: to None (default, like PyTorch) or to zeros (one C++ call)."""
+        _core._zero_grad(self.params, set_to_none)
 
     def step(self) -> None:
         raise NotImplementedError

@@ -71,6 +71,8 @@ Tensor mm(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b =
 Tensor bmm(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 // NumPy/PyTorch matmul: 1-D, 2-D, batched with broadcast batch dims.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// y = x·Wᵀ + b (torch.nn.functional.linear): one fused entry; `b` may be null.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // ----- shape -----
 Tensor reshape(const Tensor& x, const Shape& shape);  // a view; one -1 allowed
@@ -125,6 +127,8 @@ void check_inplace(const Tensor& self, const char* op);
 void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& momentum_buffers,
               double lr, double momentum, double dampening, double weight_decay,
               bool nesterov);
+// Clear the gradients of `params`: to None, or zeroed in place (one call for a whole model).
+void zero_grad(const std::vector<Tensor>& params, bool set_to_none);
 // `steps` holds each parameter's own step count (PyTorch keeps one per parameter, so a
 // parameter that had no gradient for a while gets its own bias correction).
 void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& exp_avg,

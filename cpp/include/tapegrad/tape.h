@@ -1,8 +1,11 @@
 // The tape: a thread-local Wengert list of tensor ops, and the reverse sweep over it.
 #pragma once
 
+#include <atomic>
 #include <deque>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "tapegrad/tensor.h"
@@ -89,7 +92,13 @@ class Tape {
   Entry& entry(int32_t handle) { return entries_[pos_[handle]]; }
   int64_t position(int32_t handle) const { return pos_[handle]; }
   void decref(int32_t handle);
-  TapeStats stats() const;
+  // ~TensorImpl of an output of entry `handle`: decref now when called from the thread that
+  // owns the tape, otherwise defer it to that thread (Note [tape threads] in tape.cpp).
+  void release_output(int32_t handle, int32_t slot, TensorImpl* ptr);
+  bool owned_by_this_thread() const {
+    return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+  }
+  TapeStats stats();
   void clear_dead();  // compaction (also automatic)
 
  private:
@@ -98,6 +107,24 @@ class Tape {
                                           bool, bool, const std::vector<Tensor>&, bool);
   int32_t new_handle();
   void maybe_compact();
+  // Cross-thread releases (Note [tape threads]).
+  struct RemoteRelease {
+    int32_t handle;
+    int32_t slot;
+    TensorImpl* ptr;
+  };
+  void drain_remote() {
+    if (has_remote_.load(std::memory_order_acquire)) drain_remote_slow();
+  }
+  void drain_remote_slow();
+  bool try_adopt();        // claim an orphaned tape for this thread
+  void release_adopted();  // give it back (and drain what arrived meanwhile)
+  Tensor output_tensor(const Entry& e, size_t slot);  // strong ref to a live output, or null
+  friend struct TapeOwner;
+  std::atomic<std::thread::id> owner_{std::this_thread::get_id()};
+  std::mutex remote_mu_;
+  std::vector<RemoteRelease> remote_;
+  std::atomic<bool> has_remote_{false};
   std::deque<Entry> entries_;
   std::vector<int64_t> pos_;        // handle -> position in entries_
   std::vector<int32_t> free_handles_;

@@ -22,6 +22,14 @@ struct ValueError : std::runtime_error {
 struct IndexError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// An allocation that cannot succeed or failed; the bindings raise MemoryError with what().
+struct OutOfMemory : std::bad_alloc {
+  explicit OutOfMemory(std::string msg) : msg_(std::move(msg)) {}
+  const char* what() const noexcept override { return msg_.c_str(); }
+
+ private:
+  std::string msg_;
+};
 
 // ---------------------------------------------------------------------------------------------
 enum class DType : uint8_t { f32 = 0, f64 = 1, i64 = 2, b8 = 3 };
@@ -39,12 +47,17 @@ int64_t shape_numel(const Shape& s);     // throws ValueError on negative dims /
 // Reference-counted, 64-byte aligned buffer. `version` counts in-place writes (all views of a
 // storage share it: Note [version counters] in tape.cpp). `owner` keeps foreign memory alive
 // (a NumPy array the storage borrows).
+// Small buffers live inside the Storage object itself (one allocation for the tensor's data),
+// large ones are recycled through a bounded cache: Note [storage allocation] in tensor.cpp.
 struct Storage {
+  static constexpr size_t kInlineBytes = 64;
   void* data = nullptr;
   size_t nbytes = 0;
+  size_t capacity = 0;  // bytes of an owned heap block (0: inline, borrowed or empty)
   uint64_t version = 0;
   int64_t graph_views = 0;  // live views of this storage that carry graph history
   std::shared_ptr<void> owner;
+  alignas(64) unsigned char inline_data[kInlineBytes];
   static std::shared_ptr<Storage> allocate(size_t nbytes);  // zero-size gives a valid object
   static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, std::shared_ptr<void> owner);
   ~Storage();
@@ -159,5 +172,23 @@ struct GradModeGuard {
 };
 bool anomaly_enabled();
 void set_anomaly_enabled(bool on);
+
+// Note [GIL]: large kernels (GEMM, elementwise and reductions over many elements) run inside
+// an AllowThreads scope. The engine knows nothing of Python: the bindings install `release`
+// (drop the interpreter lock if this thread holds it; returns a token, or null) and `restore`
+// (take it back given the token). Only pure kernel calls on raw buffers sit inside a scope —
+// never tape or tensor bookkeeping, never anything that can free a tensor.
+void set_allow_threads_hooks(void* (*release)(), void (*restore)(void*));
+class AllowThreads {
+ public:
+  static constexpr int64_t kMinWork = int64_t(1) << 18;  // elements (or multiply-adds)
+  explicit AllowThreads(int64_t work);
+  ~AllowThreads();
+  AllowThreads(const AllowThreads&) = delete;
+  AllowThreads& operator=(const AllowThreads&) = delete;
+
+ private:
+  void* token_ = nullptr;
+};
 
 }  // namespace tapegrad

@@ -62,6 +62,7 @@ Tensor binary_values(k::Binary kop, const Tensor& a, const Tensor& b, DType dt, 
       runb(kop, static_cast<int>(out.size()), out.data(), pa, sa.data(), pb, sb.data(), pc);
     }
   };
+  AllowThreads nogil(n);  // Note [GIL]
   switch (dt) {
     case DType::f32: run(float{}, k::binary_f32, k::binary_bcast_f32); break;
     case DType::f64: run(double{}, k::binary_f64, k::binary_bcast_f64); break;
@@ -227,8 +228,16 @@ Tensor unary(OpCode op, k::Unary kop, const Tensor& x, bool float_only, Save sav
   Tensor y = empty(x->shape(), dt);
   const int64_t n = y->numel();
   switch (dt) {
-    case DType::f32: k::unary_f32(kop, n, xin->data<float>(), y->data<float>()); break;
-    case DType::f64: k::unary_f64(kop, n, xin->data<double>(), y->data<double>()); break;
+    case DType::f32: {
+      AllowThreads nogil(n);  // Note [GIL]
+      k::unary_f32(kop, n, xin->data<float>(), y->data<float>());
+      break;
+    }
+    case DType::f64: {
+      AllowThreads nogil(n);
+      k::unary_f64(kop, n, xin->data<double>(), y->data<double>());
+      break;
+    }
     case DType::i64: {
       const int64_t* p = xin->data<int64_t>();
       int64_t* q = y->data<int64_t>();

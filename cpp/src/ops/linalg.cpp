@@ -16,17 +16,26 @@ void check_mm_dtypes(const Tensor& a, const Tensor& b, const char* op) {
     throw TypeError(std::string(op) + ": not supported for bool tensors");
 }
 
-// C[m×n] = op(A)·op(B) for one matrix pair (row-major, leading dims = stored widths).
+// C[m×n] = op(A)·op(B) + beta·C for one matrix pair (row-major, leading dims = stored widths;
+// beta is 0 or 1 and only used for float dtypes).
 void gemm_any(DType dt, bool ta, bool tb, int64_t m, int64_t n, int64_t kk, const void* a,
-              int64_t lda, const void* b, int64_t ldb, void* c) {
+              int64_t lda, const void* b, int64_t ldb, void* c, double beta = 0) {
+  if (m == 1 && n > 1 && !ta && tb && is_float(dt)) {
+    // One row times Bᵀ (x·Wᵀ at batch 1) is a matrix-vector product: computed as
+    // Cᵀ[n×1] = B[n×k]·aᵀ[k×1], the orientation the GEMM serves with dot products, instead of
+    // packing all of B for a single row. Same memory: a 1×n row is an n×1 column.
+    return gemm_any(dt, false, false, n, 1, kk, b, ldb, a, 1, c, beta);
+  }
+  AllowThreads nogil(m * n * kk);  // Note [GIL]
   switch (dt) {
     case DType::f32:
       k::gemm_f32(ta, tb, m, n, kk, 1.0f, static_cast<const float*>(a), lda,
-                  static_cast<const float*>(b), ldb, 0.0f, static_cast<float*>(c), n);
+                  static_cast<const float*>(b), ldb, static_cast<float>(beta),
+                  static_cast<float*>(c), n);
       break;
     case DType::f64:
       k::gemm_f64(ta, tb, m, n, kk, 1.0, static_cast<const double*>(a), lda,
-                  static_cast<const double*>(b), ldb, 0.0, static_cast<double*>(c), n);
+                  static_cast<const double*>(b), ldb, beta, static_cast<double*>(c), n);
       break;
     case DType::i64: {
       const int64_t* A = static_cast<const int64_t*>(a);
@@ -127,6 +136,54 @@ std::vector<Tensor> backward_Bmm(BwCtx& ctx) {
   if (ctx.needs(0)) da = ta ? bmm(b, g, tb, true) : bmm(g, b, false, !tb);
   if (ctx.needs(1)) db = tb ? bmm(g, a, true, ta) : bmm(a, g, !ta, false);
   return {da, db};
+}
+
+// y = x·Wᵀ + b as one entry: the bias is broadcast into the output rows first and the GEMM
+// accumulates onto it (beta = 1), with W read through the transpose flag (no Wᵀ copy).
+// x may be 1-D (in,) or N-D (..., in); it is folded to rows. Anything outside the fast
+// shape/dtype contract (mixed dtypes, a bias that is not (out,)) takes the composite path
+// matmul + add, which also gives the usual error messages.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  check_defined(x, "linear");
+  check_defined(w, "linear");
+  const bool fast = x->dim() >= 1 && w->dim() == 2 && is_float(x->dtype()) &&
+                    x->dtype() == w->dtype() && x->shape().back() == w->shape()[1] &&
+                    (!b || (b->dtype() == x->dtype() && b->dim() == 1 &&
+                            b->shape()[0] == w->shape()[0]));
+  if (!fast) {
+    Tensor y = matmul(x, t(w));
+    return b ? add(y, b) : y;
+  }
+  const int64_t in = w->shape()[1], out_f = w->shape()[0];
+  Shape out_shape(x->shape().begin(), x->shape().end() - 1);
+  const int64_t n = shape_numel(out_shape);  // rows (spelled out: a zero-size `in` is ambiguous)
+  out_shape.push_back(out_f);
+  const Tensor x2 = x->dim() == 2 ? x : reshape(x, {n, in});
+  Tensor y = empty({n, out_f}, x->dtype());
+  const size_t row = static_cast<size_t>(out_f) * itemsize(x->dtype());
+  if (b && row)
+    for (int64_t i = 0; i < n; ++i) std::memcpy(static_cast<char*>(y->raw()) + i * row, b->raw(), row);
+  if (n && out_f) {
+    if (in == 0) {
+      if (!b) std::memset(y->raw(), 0, y->nbytes());
+    } else {
+      gemm_any(x->dtype(), false, true, n, out_f, in, x2->raw(), in, w->raw(), in, y->raw(),
+               b ? 1.0 : 0.0);
+    }
+  }
+  if (should_record({&x2, &w, &b}))
+    record(OpCode::Linear, {&x2, &w, &b}, {&y},
+           {w->requires_grad() ? x2 : nullptr, x2->requires_grad() ? w : nullptr});
+  return x->dim() == 2 ? y : reshape(y, out_shape);
+}
+// Y = X·Wᵀ + b  ⇒  dX += dY·W ; dW += dYᵀ·X ; db += Σ_rows dY   (GEMM flags, no transposes)
+std::vector<Tensor> backward_Linear(BwCtx& ctx) {
+  const Tensor& g = ctx.g();
+  Tensor dx, dw, db;
+  if (ctx.needs(0)) dx = mm(g, ctx.saved(1));
+  if (ctx.needs(1)) dw = mm(g, ctx.saved(0), true, false);
+  if (ctx.needs(2)) db = sum(g, {0}, false);
+  return {dx, dw, db};
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {

@@ -1,5 +1,6 @@
 // Losses: fused, stable cross-entropy on logits with int64 class targets; binary
-// cross-entropy with logits; mean squared error (a composite of sub, mul and mean/sum).
+// cross-entropy with logits; mean squared error (fused for mean/sum; reduction='none' is the
+// composite (x − y)²).
 #include <cmath>
 
 #include "ops/common.h"
@@ -62,32 +63,58 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, Reduction
     k::cross_entropy_f32(n, c, logits->data<float>(), lab, loss->data<float>(), lse->data<float>());
   else
     k::cross_entropy_f64(n, c, logits->data<double>(), lab, loss->data<double>(), lse->data<double>());
+  if (reduction != Reduction::none) {
+    // mean/sum fused into the same entry (attrs.i0 = 1 mean, 2 sum): one entry per loss call.
+    double acc = 0;
+    dispatch_all(loss->dtype(), [&](auto z) {
+      using T = decltype(z);
+      for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(loss->data<T>()[i]);
+    });
+    if (reduction == Reduction::mean) acc /= static_cast<double>(n);  // n = 0 gives NaN, as PyTorch
+    Tensor r = scalar_tensor(acc, logits->dtype());
+    if (should_record({&logits})) {
+      Attrs at;
+      at.i0 = reduction == Reduction::mean ? 1 : 2;
+      record(OpCode::CrossEntropy, {&logits}, {&r}, {logits, target, lse}, at);
+    }
+    return r;
+  }
   if (should_record({&logits})) record(OpCode::CrossEntropy, {&logits}, {&loss}, {logits, target, lse});
   if (single) loss = reshape(loss, {});
-  return reduce_loss(loss, reduction);
+  return loss;
 }
 // lᵢ = lse(xᵢ) − xᵢ[yᵢ]  ⇒  dxᵢ += dlᵢ·(softmax(xᵢ) − onehot(yᵢ))
+// (reduced: L = Σᵢ lᵢ (· 1/n for mean)  ⇒  dlᵢ = dL (· 1/n), a broadcast scalar)
 std::vector<Tensor> backward_CrossEntropy(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const Tensor& y = ctx.saved(1);
   const Tensor& g = ctx.g();
   const int64_t n = x->shape()[0], c = x->shape()[1];
+  const int64_t red = ctx.attrs().i0;  // 0 none, 1 mean, 2 sum
+  const double scale = red == 1 ? 1.0 / static_cast<double>(n) : 1.0;
   if (ctx.create_graph || g->requires_grad()) {
     Tensor onehot = zeros(x->shape(), x->dtype());
     dispatch_all(x->dtype(), [&](auto z) {
       using T = decltype(z);
       for (int64_t i = 0; i < n; ++i) onehot->data<T>()[i * c + y->data<int64_t>()[i]] = T(1);
     });
-    return {mul(sub(softmax(x, 1), onehot), unsqueeze(g, 1))};
+    Tensor gl = red == 0 ? unsqueeze(g, 1)
+                         : (red == 1 ? mul(g, scalar_tensor(scale, g->dtype())) : g);
+    return {mul(sub(softmax(x, 1), onehot), gl)};
   }
   const Tensor& lse = ctx.saved(2);
   Tensor dx = empty(x->shape(), x->dtype());
-  if (x->dtype() == DType::f32)
+  if (x->dtype() == DType::f32) {
+    const float gs = red == 0 ? 0.0f : static_cast<float>(*g->data<float>() * scale);
     k::cross_entropy_backward_f32(n, c, x->data<float>(), y->data<int64_t>(), lse->data<float>(),
-                                  g->data<float>(), 1, dx->data<float>());
-  else
-    k::cross_entropy_backward_f64(n, c, x->data<double>(), y->data<int64_t>(), lse->data<double>(),
-                                  g->data<double>(), 1, dx->data<double>());
+                                  red == 0 ? g->data<float>() : &gs, red == 0 ? 1 : 0,
+                                  dx->data<float>());
+  } else {
+    const double gs = red == 0 ? 0.0 : *g->data<double>() * scale;
+    k::cross_entropy_backward_f64(n, c, x->data<double>(), y->data<int64_t>(),
+                                  lse->data<double>(), red == 0 ? g->data<double>() : &gs,
+                                  red == 0 ? 1 : 0, dx->data<double>());
+  }
   return {dx};
 }
 
@@ -99,8 +126,53 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     throw ValueError("mse_loss: input of shape " + shape_str(input->shape()) +
                      " and target of shape " + shape_str(target->shape()) +
                      " differ; reshape one of them (e.g. target.reshape(input.shape)) so they match");
-  Tensor d = sub(input, target);
-  return reduce_loss(mul(d, d), reduction);
+  if (reduction == Reduction::none || input->dtype() != target->dtype() ||
+      !is_float(input->dtype())) {
+    Tensor d = sub(input, target);
+    return reduce_loss(mul(d, d), reduction);
+  }
+  // mean/sum: one fused entry (attrs.i0 = 1 mean, 2 sum), accumulated in double.
+  const int64_t n = input->numel();
+  double acc = 0;
+  dispatch_all(input->dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* a = input->data<T>();
+    const T* b = target->data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+      acc += d * d;
+    }
+  });
+  if (reduction == Reduction::mean) acc /= static_cast<double>(n);  // n = 0 gives NaN, as PyTorch
+  Tensor r = scalar_tensor(acc, input->dtype());
+  if (should_record({&input, &target})) {
+    Attrs at;
+    at.i0 = reduction == Reduction::mean ? 1 : 2;
+    record(OpCode::MseLoss, {&input, &target}, {&r}, {input, target}, at);
+  }
+  return r;
+}
+// L = s·Σ(x − y)²  (s = 1/n for mean, 1 for sum)  ⇒  dx += dL·2s·(x − y) ; dy −= dL·2s·(x − y)
+std::vector<Tensor> backward_MseLoss(BwCtx& ctx) {
+  const Tensor& x = ctx.saved(0);
+  const Tensor& y = ctx.saved(1);
+  const Tensor& g = ctx.g();
+  const double s2 = 2.0 / (ctx.attrs().i0 == 1 ? static_cast<double>(x->numel()) : 1.0);
+  Tensor dx;
+  if (ctx.create_graph || g->requires_grad()) {
+    dx = mul(sub(x, y), mul(g, scalar_tensor(s2, g->dtype())));
+  } else {
+    dx = empty(x->shape(), x->dtype());
+    dispatch_all(x->dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* a = x->data<T>();
+      const T* b = y->data<T>();
+      T* d = dx->data<T>();
+      const T c = static_cast<T>(static_cast<double>(*g->data<T>()) * s2);
+      for (int64_t i = 0; i < x->numel(); ++i) d[i] = c * (a[i] - b[i]);
+    });
+  }
+  return {ctx.needs(0) ? dx : nullptr, ctx.needs(1) ? neg(dx) : nullptr};
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduction reduction) {

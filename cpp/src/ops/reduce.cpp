@@ -51,11 +51,14 @@ Tensor reduce_keep(k::Reduce op, const Tensor& x, const std::vector<int64_t>& di
     Shape ns = cur->shape();
     for (int64_t d = it->first; d <= it->second; ++d) ns[d] = 1;
     Tensor out = empty(ns, dt);
-    switch (dt) {
-      case DType::f32: k::reduce_f32(op, outer, r, inner, cur->data<float>(), out->data<float>()); break;
-      case DType::f64: k::reduce_f64(op, outer, r, inner, cur->data<double>(), out->data<double>()); break;
-      case DType::i64: k::reduce_i64(op, outer, r, inner, cur->data<int64_t>(), out->data<int64_t>()); break;
-      default: throw std::runtime_error("internal: reduce on bool");
+    {
+      AllowThreads nogil(cur->numel());  // Note [GIL]
+      switch (dt) {
+        case DType::f32: k::reduce_f32(op, outer, r, inner, cur->data<float>(), out->data<float>()); break;
+        case DType::f64: k::reduce_f64(op, outer, r, inner, cur->data<double>(), out->data<double>()); break;
+        case DType::i64: k::reduce_i64(op, outer, r, inner, cur->data<int64_t>(), out->data<int64_t>()); break;
+        default: throw std::runtime_error("internal: reduce on bool");
+      }
     }
     cur = out;
   }

@@ -287,15 +287,9 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset the parameters' gradients: to None (default, like PyTorch) or to zeros."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                with no_grad():
-                    p.grad.zero_()
+        """Reset the parameters' gradients: to None (default, like PyTorch) or to zeros (one
+        C++ call over all of them)."""
+        _core._zero_grad(list(self.parameters()), set_to_none)
 
     # -- state --
     def state_dict(self, prefix: str = "") -> OrderedDict[str, Tensor]:
@@ -433,7 +427,16 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return functional.linear(input, self.weight, self.bias)
+        try:
+            return functional.linear(input, self.weight, self.bias)
+        except ValueError as e:  # name the layer, not the GEMM inside it
+            if isinstance(input, Tensor) and (input.ndim == 0
+                                              or input.shape[-1] != self.in_features):
+                raise ValueError(
+                    f"Linear(in_features={self.in_features}, out_features="
+                    f"{self.out_features}): expected input whose last dimension is "
+                    f"{self.in_features}, got shape {list(input.shape)}") from e
+            raise
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -28,14 +28,14 @@ def _check_reduction(op: str, reduction: str) -> None:
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
-    """y = x·Wᵀ + b with ``weight`` of shape (out, in), as ``torch.nn.functional.linear``.
+    """y = x·Wᵀ + b with ``weight`` of shape (out, in), as ``torch.nn.functional.linear``:
+    one fused entry (a GEMM with the bias folded in; the backward needs no transposed copies).
 
     >>> import tapegrad as tg
     >>> linear(tg.ones(1, 2), tg.tensor([[1.0, 2.0]]), tg.tensor([0.5])).tolist()
     [[3.5]]
     """
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    return _core.linear(input, weight, bias)
 
 
 def relu(input: Tensor) -> Tensor:  # noqa: A002

@@ -17,12 +17,14 @@ struct SgemmConfig {
   static constexpr int MR = 6, NV = 2;  // 6 × 16 floats
   static constexpr int64_t KC = 384, MC = 168, NC = 4096;
   static constexpr int DR1 = 12, DR2 = 6;  // direct-path rows for 1 and 2 vectors per row
+  static constexpr int DOT_R = 2, DOT_J = 4;  // dot-path tile (gemm_dot)
 };
 struct DgemmConfig {
   using F = F64;
   static constexpr int MR = 6, NV = 2;  // 6 × 8 doubles
   static constexpr int64_t KC = 256, MC = 120, NC = 2048;
   static constexpr int DR1 = 12, DR2 = 6;
+  static constexpr int DOT_R = 2, DOT_J = 4;  // dot-path tile (gemm_dot)
 };
 
 #include "kernels/simd/gemm.inc"

@@ -1,6 +1,7 @@
 // avx512 elementwise, reduction and fused row kernels (shared source: simd/elementwise.inc).
 // GCC 12 warns inside its own AVX-512 intrinsic headers (_mm512_undefined_* operands).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,7 @@
 // AVX-512 GEMM: configs and named micro-kernels around the shared loop nest (simd/gemm.inc).
 // GCC 12 warns inside its own AVX-512 intrinsic headers (_mm512_undefined_* operands).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
 #include <cstdint>
@@ -21,12 +22,14 @@ struct SgemmConfig {
   static constexpr int MR = 14, NV = 2;  // 14 × 32 floats
   static constexpr int64_t KC = 384, MC = 336, NC = 4096;
   static constexpr int DR1 = 14, DR2 = 12;  // direct-path rows for 1 and 2 vectors per row
+  static constexpr int DOT_R = 4, DOT_J = 5;  // dot-path tile (gemm_dot)
 };
 struct DgemmConfig {
   using F = F64;
   static constexpr int MR = 14, NV = 2;  // 14 × 16 doubles
   static constexpr int64_t KC = 256, MC = 196, NC = 2048;
   static constexpr int DR1 = 14, DR2 = 12;
+  static constexpr int DOT_R = 4, DOT_J = 5;  // dot-path tile (gemm_dot)
 };
 
 #include "kernels/simd/gemm.inc"

@@ -1,0 +1,255 @@
+"""Every SIMD kernel target against the portable reference, from Python (DESIGN.md §6).
+
+Each test runs the same public-API computation under the reference target ("generic") and under
+every target this CPU can run (``tg.cpu_info()['available']``, switched with
+``tg._core._set_arch``), and compares: exactly for add/sub/mul/div/maximum/minimum and max/min/
+argmax, within 2 ULP of the correctly rounded value for float32 exp/log/tanh/sigmoid, GEMM to
+1e-5 (float32) / 1e-12 (float64) relative to Σ|a||b|, sums to the accuracy of a pairwise sum,
+on the sizes {0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 1000}.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+
+SIZES = [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 1000]
+TARGETS = tg.cpu_info()["available"]
+DTYPES = [np.float32, np.float64]
+
+
+@contextlib.contextmanager
+def target(name: str):
+    """Run the block with kernel target `name`, then restore the previous one."""
+    previous = tg.cpu_info()["selected"]
+    tg._core._set_arch(name)
+    try:
+        yield
+    finally:
+        tg._core._set_arch(previous)
+
+
+def on(name: str, fn):
+    """fn() under target `name`, with every result copied out to NumPy."""
+    with target(name):
+        out = fn()
+    seq = out if isinstance(out, (tuple, list)) else [out]
+    return [np.array(o.detach().numpy() if isinstance(o, tg.Tensor) else o) for o in seq]
+
+
+def against_reference(arch: str, fn):
+    return on("generic", fn), on(arch, fn)
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in float32 ULPs (0 for two NaNs or equal infinities)."""
+    def ordered(x):
+        i = np.ascontiguousarray(x, np.float32).view(np.int32).astype(np.int64)
+        return np.where(i < 0, -(i & 0x7FFFFFFF), i)
+
+    d = np.abs(ordered(a) - ordered(b))
+    both_nan = np.isnan(a) & np.isnan(b)
+    return np.where(both_nan, 0, d)
+
+
+def sample(rng: np.random.Generator, n: int, dtype, lo: float = -4.0, hi: float = 4.0):
+    return rng.uniform(lo, hi, n).astype(dtype)
+
+
+@pytest.fixture(params=TARGETS)
+def arch(request) -> str:
+    return request.param
+
+
+# ----- elementwise -------------------------------------------------------------------------------
+BINARY = {"add": tg.add, "sub": tg.sub, "mul": tg.mul, "div": tg.div,
+          "maximum": tg.maximum, "minimum": tg.minimum}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_binary_is_exact_with_every_broadcast_path(arch, dtype, rng):
+    for n in SIZES:
+        a = sample(rng, n, dtype)
+        b = sample(rng, n, dtype)
+        if n > 3:
+            a[1], b[2] = np.nan, np.inf
+        col = sample(rng, 5, dtype).reshape(5, 1)
+        s = dtype(0.75)
+        pairs = [(a, b), (a, np.array(s)), (np.array(s), b),  # same shape, scalar both sides
+                 (np.tile(a, (3, 1)), b), (col, a[None, :])]  # row, column x row
+        for name, op in BINARY.items():
+            for x, y in pairs:
+                want, got = against_reference(arch, lambda: op(tg.tensor(x), tg.tensor(y)))
+                np.testing.assert_array_equal(got[0], want[0], err_msg=f"{name} n={n}")
+
+
+def _math_inputs(rng, n):
+    x = rng.uniform(-12.0, 12.0, n).astype(np.float32)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 88.7, 89.0, -87.5, -103.0, -110.0,
+                         1e-30, -1e-30, 1e-40, 0.625, -0.625, 9.5, 20.0, -20.0], np.float32)
+    k = min(n, specials.size)
+    x[:k] = specials[:k]
+    return x
+
+
+UNARY_F32 = {
+    "exp": (tg.exp, np.exp, lambda x: x),
+    "log": (tg.log, np.log, np.abs),  # log sees |x|: 0, subnormals, inf, NaN, normals
+    "tanh": (tg.tanh, np.tanh, lambda x: x),
+    "sigmoid": (tg.sigmoid, lambda x: 1.0 / (1.0 + np.exp(-x)), lambda x: x),
+}
+
+
+@pytest.mark.parametrize("name", UNARY_F32)
+def test_float32_math_within_2_ulp(arch, name, rng):
+    tg_fn, np_fn, domain = UNARY_F32[name]
+    for n in SIZES:
+        x = domain(_math_inputs(rng, n))
+        (got,) = on(arch, lambda: tg_fn(tg.tensor(x)))
+        with np.errstate(all="ignore"):
+            exact = np_fn(x.astype(np.float64)).astype(np.float32)  # correctly rounded
+            if name == "log":
+                exact[x == 0] = -np.inf
+        d = ulp_distance(got, exact)
+        assert d.max(initial=0) <= 2, (name, n, x[d > 2][:5], got[d > 2][:5], exact[d > 2][:5])
+
+
+def test_float64_math_matches_reference(arch, rng):
+    x = rng.uniform(-30.0, 30.0, 1000)
+    x[:4] = [0.0, np.inf, -np.inf, np.nan]
+    for fn in (tg.exp, tg.tanh, tg.sigmoid, tg.relu, tg.sqrt, tg.abs):
+        arg = np.abs(x) if fn is tg.sqrt else x
+        for n in SIZES:
+            want, got = against_reference(arch, lambda: fn(tg.tensor(arg[:n])))
+            np.testing.assert_allclose(got[0], want[0], rtol=1e-14, atol=0, err_msg=str(fn))
+
+
+# ----- reductions and the softmax family --------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reductions(arch, dtype, rng):
+    rel = 1e-6 if dtype == np.float32 else 1e-14
+    for n in SIZES:
+        for shape, dim in [((n,), None), ((3, n), 1), ((n, 5), 0), ((2, n, 3), 1)]:
+            x = sample(rng, int(np.prod(shape)), dtype).reshape(shape)
+            t = lambda: tg.tensor(x)  # noqa: E731
+            want, got = against_reference(
+                arch, lambda: t().sum() if dim is None else t().sum(dim))
+            scale = np.abs(x).sum(axis=dim) + 1e-30
+            assert np.all(np.abs(got[0] - want[0]) <= rel * scale), (shape, dim)
+            if n == 0:
+                continue
+            for op in ("amax", "amin", "argmax", "argmin"):
+                want, got = against_reference(
+                    arch, lambda: getattr(t(), op)() if dim is None else getattr(t(), op)(dim))
+                np.testing.assert_array_equal(got[0], want[0], err_msg=f"{op} {shape}")
+
+
+def test_float32_long_sum_is_pairwise_accurate(arch):
+    a = np.full(1_000_003, 0.1, np.float32)
+    exact = a.astype(np.float64).sum()
+    (got,) = on(arch, lambda: tg.from_numpy(a).sum())
+    assert abs(float(got) - exact) <= 1e-6 * exact
+    cols = np.full((4099, 33), 0.1, np.float32)
+    (got,) = on(arch, lambda: tg.from_numpy(cols).sum(0))
+    np.testing.assert_allclose(got, cols.astype(np.float64).sum(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_family(arch, dtype, rng):
+    rtol = 4e-6 if dtype == np.float32 else 1e-13
+    for n in SIZES[1:]:
+        x = (sample(rng, 4 * n, dtype) * 10).reshape(4, n)
+        x[1, 0] = -np.inf
+        if n > 1:
+            x[3, 1] = 60.0  # one dominant logit
+        for dim in (1, 0):
+            for op in ("softmax", "log_softmax", "logsumexp"):
+                want, got = against_reference(arch, lambda: getattr(tg, op)(tg.tensor(x), dim))
+                np.testing.assert_allclose(got[0], want[0], rtol=rtol, atol=1e-30,
+                                           err_msg=f"{op} n={n} dim={dim}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_forward_and_backward(arch, dtype, rng):
+    rtol = 4e-6 if dtype == np.float32 else 1e-13
+    for c in SIZES[1:]:
+        x = (sample(rng, 37 * c, dtype) * 4).reshape(37, c)
+        y = (np.arange(37) * 7) % c
+
+        def run():
+            xt = tg.tensor(x, requires_grad=True)
+            loss = tg.nn.functional.cross_entropy(xt, tg.tensor(y), reduction="none")
+            (loss * tg.tensor(np.linspace(-1, 1, 37).astype(dtype))).sum().backward()
+            return loss, xt.grad
+
+        want, got = against_reference(arch, run)
+        for w, g in zip(want, got):
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * 1e-2, err_msg=f"c={c}")
+
+
+# ----- GEMM ---------------------------------------------------------------------------------------
+def _gemm_shapes():
+    shapes = [(s, s, s) for s in SIZES if s <= 127]
+    shapes += [(1000, 17, 64), (9, 1000, 65), (63, 64, 1000), (256, 10, 784), (7, 1, 1000)]
+    return shapes
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans", ["nn", "tn", "nt", "tt"])
+def test_gemm_matches_reference(arch, dtype, trans, rng):
+    rel = 1e-5 if dtype == np.float32 else 1e-12
+    for m, n, k in _gemm_shapes():
+        a = sample(rng, m * k, dtype, -1, 1).reshape((k, m) if trans[0] == "t" else (m, k))
+        b = sample(rng, k * n, dtype, -1, 1).reshape((n, k) if trans[1] == "t" else (k, n))
+        opa = (lambda t: t.T) if trans[0] == "t" else (lambda t: t)
+        opb = (lambda t: t.T) if trans[1] == "t" else (lambda t: t)
+        na, nb = opa(a), opb(b)
+        want, got = against_reference(arch, lambda: opa(tg.tensor(a)) @ opb(tg.tensor(b)))
+        bound = rel * (np.abs(na) @ np.abs(nb)) + 1e-30
+        assert np.all(np.abs(got[0] - want[0]) <= bound), (trans, m, n, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_backward_uses_transposed_products(arch, dtype, rng):
+    # dA = dC·Bᵀ and dB = Aᵀ·dC (trans_b / trans_a), accumulated into existing grads (beta = 1)
+    # when the same leaf is used twice.
+    rel = 1e-5 if dtype == np.float32 else 1e-12
+    for m, n, k in [(256, 10, 784), (9, 17, 65), (64, 63, 1), (1, 127, 16)]:
+        a = sample(rng, m * k, dtype, -1, 1).reshape(m, k)
+        b = sample(rng, k * n, dtype, -1, 1).reshape(k, n)
+        g = sample(rng, m * n, dtype, -1, 1).reshape(m, n)
+
+        def run():
+            at, bt = tg.tensor(a, requires_grad=True), tg.tensor(b, requires_grad=True)
+            out = at @ bt + (at * 0.5) @ bt
+            out.backward(tg.tensor(g))
+            return out, at.grad, bt.grad
+
+        want, got = against_reference(arch, run)
+        bounds = [np.abs(a) @ np.abs(b), np.abs(g) @ np.abs(b).T, np.abs(a).T @ np.abs(g)]
+        for w, r, bound in zip(want, got, bounds):
+            assert np.all(np.abs(r - w) <= 2 * rel * bound + 1e-30), (m, n, k)
+
+
+# ----- threads -----------------------------------------------------------------------------------
+def test_parallel_paths_match_reference(arch, rng):
+    x = sample(rng, (1 << 19) + 5, np.float32)
+    y = sample(rng, x.size, np.float32)
+    saved = tg.get_num_threads()
+    try:
+        for threads in (1, 2):
+            tg.set_num_threads(threads)
+            want, got = against_reference(arch, lambda: (tg.tensor(x) + tg.tensor(y),
+                                                         tg.tensor(x) * tg.tensor(y),
+                                                         tg.exp(tg.tensor(x))))
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+            assert ulp_distance(got[2], want[2]).max() <= 3
+            (s,) = on(arch, lambda: tg.tensor(x).sum())
+            assert abs(float(s) - x.astype(np.float64).sum()) <= 1e-6 * np.abs(x).sum()
+    finally:
+        tg.set_num_threads(saved)
