@@ -209,7 +209,8 @@ def _still_works() -> None:
     expect = np.array([[2.0], [1.0]]) @ p + 2 * w.detach().numpy()
     np.testing.assert_allclose(w.grad.numpy(), expect, rtol=1e-5, atol=1e-6)
     del loss
-    assert tg.tape_stats()["live_entries"] == before
+    # (<=: a garbage collection during the check may free graphs an earlier error left behind)
+    assert tg.tape_stats()["live_entries"] <= before
 
 
 @pytest.mark.parametrize("action,exc,needles", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -65,13 +65,13 @@ CASES = [
 ]
 
 
-def _check(got: np.ndarray, want: np.ndarray, what: str) -> None:
+def _check(got: np.ndarray, want: np.ndarray, what: str, rtol: float = 1e-5) -> None:
     assert got.shape == want.shape, what
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{what}: nan pattern")
     np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want), err_msg=f"{what}: +inf")
     np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want), err_msg=f"{what}: -inf")
     fin = np.isfinite(want)
-    np.testing.assert_allclose(got[fin], want[fin], rtol=1e-5, atol=1e-6, err_msg=what)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=rtol, atol=1e-6, err_msg=what)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -92,20 +92,27 @@ def test_edge_values_match_torch(fn, tfn, inputs, extra, dtype):
         gw = np.linspace(0.5, 1.5, max(out.numel(), 1)).reshape(tuple(out.shape)).astype(dtype)
         out.backward(gradient=tg.tensor(gw))
         tout.backward(gradient=torch.tensor(gw))
+        # float32 with logits of ±1e4: exp(x − lse) loses ~ulp(1e4) ≈ 1e-3 absolute in the
+        # exponent, so allow 1e-3 relative there (PyTorch divides exp(x − max) by the sum)
+        rtol = 1e-3 if dtype == "float32" else 1e-5
         for i, (x, t) in enumerate(zip(xs, ts)):
             _check(x.grad.numpy().astype(np.float64), t.grad.numpy().astype(np.float64),
-                   f"gradient of input {i}")
+                   f"gradient of input {i}", rtol)
 
 
 def test_detect_anomaly_names_the_op_that_made_nan_in_forward():
     x = tg.tensor([0.0, 1.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"(?i)log.*nan|nan.*log") as info:
+    with pytest.raises(RuntimeError) as info:
         with tg.detect_anomaly():
             y = tg.exp(x)  # fine
-            z = tg.log(y - 1)  # log(0) = -inf, log(e - 1) fine
-            w = z * 0  # -inf * 0 = nan: the op that first produced NaN is mul
-            w.sum().backward()
-    assert "mul" in str(info.value).lower() or "Mul" in str(info.value)
+            z = tg.log(y - 1)  # log(0) = -inf: not NaN yet
+            w = z * tg.zeros(2)  # -inf * 0 = NaN: mul is the op that first produced NaN
+            tg.exp(w)  # would propagate it; never reached
+    message = str(info.value)
+    assert "'mul'" in message and "NaN" in message and "[2]" in message
+    # outside anomaly mode the same program runs, and the library keeps working
+    w = tg.log(tg.exp(x) - 1) * tg.zeros(2)
+    assert np.isnan(w.detach().numpy()[0])
 
 
 def test_detect_anomaly_names_the_backward_that_made_nan():

@@ -1020,10 +1020,21 @@ PYBIND11_MODULE(_core, m) {
       });
 
   // optimizers
-  m.def("_sgd_step", [](const std::vector<Tensor>& params, std::vector<Tensor> bufs, double lr, double momentum,
-                        double dampening, double wd, bool nesterov) {
-        sgd_step(params, bufs, lr, momentum, dampening, wd, nesterov);
-        return bufs;
+  m.def("_sgd_step", [](py::list params, py::object bufs, double lr, double momentum,
+                        double dampening, double wd, bool nesterov) -> py::object {
+        // Plain SGD has no state: the buffer list is neither converted nor rebuilt (that
+        // round trip was most of a small model's optimizer step).
+        std::vector<Tensor> ps;
+        ps.reserve(params.size());
+        for (py::handle h : params) ps.push_back(h.cast<Tensor>());
+        if (momentum == 0) {
+          std::vector<Tensor> none;
+          sgd_step(ps, none, lr, momentum, dampening, wd, nesterov);
+          return bufs;
+        }
+        auto b = bufs.cast<std::vector<Tensor>>();
+        sgd_step(ps, b, lr, momentum, dampening, wd, nesterov);
+        return py::cast(b);
       });
   m.def("_zero_grad", [](const std::vector<Tensor>& params, bool set_to_none) { zero_grad(params, set_to_none); },
         py::arg("params"), py::arg("set_to_none") = true);

@@ -15,7 +15,7 @@ void sgd_one(const Tensor& p, const Tensor& g, Tensor& buf, double lr, double mo
   T* w = p->data<T>();
   const T* gr = g->data<T>();
   if (momentum == 0 && wd == 0) {
-    // Plain SGD, p −= lr·g, on the SIMD axpy (p + (−lr)·g rounds exactly as p − lr·g).
+    // Plain SGD, p ← p + (−lr)·g with one rounding (the fused axpy), as PyTorch's add_.
     if constexpr (std::is_same_v<T, float>) k::axpy_f32(n, -static_cast<float>(lr), gr, w);
     else k::axpy_f64(n, -lr, gr, w);
     return;

@@ -39,6 +39,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <unordered_map>
 
 #include "autograd.h"
@@ -143,11 +144,36 @@ int32_t Tape::new_handle() {
   return static_cast<int32_t>(pos_.size() - 1);
 }
 
-Entry& Tape::record(OpCode op, const std::vector<const Tensor*>& inputs,
-                    const std::vector<const Tensor*>& outputs, std::vector<Tensor> saved,
+// Under detect_anomaly, the first recorded op whose output holds a NaN is named at once
+// (the backward check then names the first backward formula that makes one).
+static void check_forward_anomaly(OpCode op, TensorRefs inputs, TensorRefs outputs) {
+  auto has_nan = [](const Tensor& t) {
+    if (!t || !is_float(t->dtype())) return false;
+    for (int64_t i = 0; i < t->numel(); ++i)
+      if (t->dtype() == DType::f32 ? std::isnan(t->data<float>()[i])
+                                   : std::isnan(t->data<double>()[i]))
+        return true;
+    return false;
+  };
+  for (const Tensor* in : inputs)
+    if (in && has_nan(*in)) return;  // not produced here
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    if (!has_nan(*outputs[k])) continue;
+    std::string shapes;
+    for (const Tensor* in : inputs)
+      if (in && *in) shapes += (shapes.empty() ? "" : ", ") + shape_str((*in)->shape());
+    throw std::runtime_error(std::string("detect_anomaly: '") + op_name(op) +
+                             "' produced NaN in its output " + std::to_string(k) + " (shape " +
+                             shape_str((*outputs[k])->shape()) + ") from inputs of shape " +
+                             shapes + " that held no NaN");
+  }
+}
+
+Entry& Tape::record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList saved,
                     Attrs attrs) {
   const std::shared_ptr<Tape>& self = current();
   drain_remote();
+  if (anomaly_enabled()) check_forward_anomaly(op, inputs, outputs);
   for (const Tensor* tp : inputs) {
     const Tensor& t = *tp;
     if (t && t->node_ >= 0 && t->tape_.get() != this)
@@ -173,6 +199,7 @@ Entry& Tape::record(OpCode op, const std::vector<const Tensor*>& inputs,
     r.node = t->node_;
     r.dtype = t->dtype_;
     r.requires_grad = t->requires_grad_;
+    r.slot = t->slot_;
     r.shape = t->shape_;
     if (t->node_ >= 0) {
       ++entry(t->node_).refcount;
@@ -214,8 +241,8 @@ void Tape::decref(int32_t handle) {
     --live_;
     ++dead_;
     // Moving these out first: destroying them may re-enter decref (queued, since draining_).
-    std::vector<SavedTensor> saved = std::move(e.saved);
-    std::vector<InputRef> inputs = std::move(e.inputs);
+    auto saved = std::move(e.saved);
+    auto inputs = std::move(e.inputs);
     e.saved.clear();
     e.inputs.clear();
     e.outputs.clear();
@@ -254,7 +281,7 @@ void Tape::clear_dead() {
 }
 
 TapeStats Tape::stats() {
-  drain_remote();
+  if (owned_by_this_thread()) drain_remote();
   TapeStats s;
   s.entries = static_cast<int64_t>(entries_.size());
   s.live_entries = live_;
@@ -350,7 +377,15 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
   }
   if (tape) tape->drain_remote();
   GradModeGuard mode(create_graph);
-  std::unordered_map<uint64_t, Tensor> adj;
+  // Note [adjoint table]: adjoints are indexed by the producing entry's tape position (stable
+  // during a backward: no compaction) — slot 0 in a flat array sized once, the rare other
+  // outputs of multi-output entries in a side map — instead of a hash map keyed by tensor id
+  // that allocated a node per gradient.
+  std::vector<Tensor> adj;
+  std::map<std::pair<int64_t, int32_t>, Tensor> adj_more;
+  auto adj_at = [&](int64_t pos, int32_t slot) -> Tensor& {
+    return slot == 0 ? adj[static_cast<size_t>(pos)] : adj_more[{pos, slot}];
+  };
   std::unordered_map<uint64_t, size_t> capture_idx;
   for (size_t i = 0; i < capture.size(); ++i) capture_idx.emplace(capture[i]->id(), i);
   std::vector<Tensor> captured(capture.size());
@@ -369,32 +404,43 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
   };
 
   int64_t max_pos = -1;
+  for (const Tensor& r : roots)
+    if (!r->is_leaf()) max_pos = std::max<int64_t>(max_pos, tape->position(r->node()));
+  adj.resize(static_cast<size_t>(max_pos + 1));
   for (size_t i = 0; i < roots.size(); ++i) {
     const Tensor& r = roots[i];
     const Tensor& g = root_grads[i];
     if (r->is_leaf()) {
       route_leaf(r->id(), r->requires_grad() ? r.get() : nullptr, g);
     } else {
-      add_to(adj[r->id()], g);
-      max_pos = std::max<int64_t>(max_pos, tape->position(r->node()));
+      add_to(adj_at(tape->position(r->node()), r->slot()), g);
     }
   }
 
   if (tape) {
     BackwardScope scope(&tape->in_backward_);
+    std::vector<Tensor> gout;  // reused across entries
     for (int64_t pos = max_pos; pos >= 0; --pos) {
       Entry& e = tape->entries_[static_cast<size_t>(pos)];
       if (!e.alive) continue;
-      std::vector<Tensor> gout(e.outputs.size());
-      bool any = false;
-      for (size_t kk = 0; kk < e.outputs.size(); ++kk) {
-        auto it = adj.find(e.outputs[kk].id);
-        if (it == adj.end()) continue;
-        gout[kk] = std::move(it->second);
-        adj.erase(it);
-        any = true;
-      }
+      bool any = static_cast<bool>(adj[static_cast<size_t>(pos)]);
+      if (!any && !adj_more.empty())
+        for (size_t kk = 1; kk < e.outputs.size() && !any; ++kk)
+          any = adj_more.count({pos, static_cast<int32_t>(kk)}) > 0;
       if (!any) continue;
+      gout.clear();
+      gout.resize(e.outputs.size());
+      for (size_t kk = 0; kk < e.outputs.size(); ++kk) {
+        if (kk == 0) {
+          gout[0] = std::move(adj[static_cast<size_t>(pos)]);
+          adj[static_cast<size_t>(pos)] = nullptr;
+          continue;
+        }
+        auto it = adj_more.find({pos, static_cast<int32_t>(kk)});
+        if (it == adj_more.end()) continue;
+        gout[kk] = std::move(it->second);
+        adj_more.erase(it);
+      }
       for (size_t kk = 0; kk < e.outputs.size(); ++kk) {
         if (!gout[kk]) continue;
         if (capturing) {
@@ -447,12 +493,12 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
           if (in.node < 0) {
             route_leaf(in.id, in.leaf.get(), gin[i]);
           } else {
-            add_to(adj[in.id], gin[i]);
+            add_to(adj_at(tape->position(in.node), in.slot), gin[i]);
           }
         }
       }
       if (!retain_graph) {
-        std::vector<SavedTensor> drop = std::move(e.saved);
+        auto drop = std::move(e.saved);
         e.saved.clear();
         e.released = true;
       }

@@ -71,7 +71,8 @@ int64_t shape_numel(const Shape& s) {
 // Profiling tiny ops showed malloc/free as the largest single cost after the Python dispatch:
 // a tensor's data was a separate aligned allocation next to the Storage and TensorImpl
 // objects. Buffers of up to kInlineBytes (every scalar, vectors up to 16 floats) now live
-// inside the Storage object, which make_shared places in the same block as its control block.
+// inside the Storage object (at its first 64-byte boundary), which make_shared places in the
+// same block as its control block.
 // At the other end, training steps free and re-allocate the same large buffers (gradients,
 // activations) every step, and glibc hands big blocks back to the kernel (munmap/trim), so the
 // next step page-faults them in again — a sixth of an MLP step at batch 1. Blocks of at least
@@ -115,7 +116,8 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
   auto s = std::make_shared<Storage>();
   s->nbytes = nbytes;
   if (nbytes <= kInlineBytes) {
-    s->data = s->inline_data;
+    const auto raw = reinterpret_cast<uintptr_t>(s->inline_raw);
+    s->data = reinterpret_cast<void*>((raw + 63) & ~uintptr_t(63));
     return s;
   }
   // 64-byte alignment for SIMD loads and cache lines; round the size up as aligned_alloc wants

@@ -535,6 +535,39 @@ void test_threads() {
 
 }  // namespace
 
+// ---------------------------------------------------------------------------------------------
+// Buffer cache (Note [buffer cache])
+
+void test_buffer_cache() {
+  g_ctx = "alloc";
+  tk::release_buffer_cache();
+  CHECK(tk::alloc_buffer(0) == nullptr, "zero bytes");
+  void* small = tk::alloc_buffer(100);
+  CHECK(reinterpret_cast<uintptr_t>(small) % 64 == 0, "small buffer alignment");
+  tk::free_buffer(small, 100);
+  CHECK(tk::cached_buffer_bytes() == 0, "small buffers are not cached");
+
+  const size_t big = (size_t(3) << 20) + 12345;
+  auto* p = static_cast<unsigned char*>(tk::alloc_buffer(big));
+  CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0, "big buffer alignment");
+  std::memset(p, 1, big);  // the whole requested size is usable
+  tk::free_buffer(p, big);
+  CHECK(tk::cached_buffer_bytes() >= big, "big buffer cached");
+  void* q = tk::alloc_buffer(big - 1000);  // same bucket: reused
+  CHECK(q == p, "same bucket reuses the block");
+  CHECK(tk::cached_buffer_bytes() == 0, "taken out of the cache");
+  tk::free_buffer(q, big - 1000);
+
+  // Bounded: far more than 256 MiB freed at once stays under the bound.
+  std::vector<void*> bufs;
+  for (int i = 0; i < 12; ++i) bufs.push_back(tk::alloc_buffer(size_t(40) << 20));
+  for (void* b : bufs) tk::free_buffer(b, size_t(40) << 20);
+  CHECK(tk::cached_buffer_bytes() <= (size_t(256) << 20), "cache bound %zu",
+        tk::cached_buffer_bytes());
+  tk::release_buffer_cache();
+  CHECK(tk::cached_buffer_bytes() == 0, "release");
+}
+
 int main() {
   const auto& info = tk::cpu_info();
   std::printf("cpu vendor %s; targets:", info.vendor.c_str());
@@ -562,6 +595,7 @@ int main() {
   }
   tk::set_arch(initial);
   test_threads();
+  test_buffer_cache();
 
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;

@@ -312,7 +312,9 @@ def gradcheck(
 
 
 class detect_anomaly:  # noqa: N801
-    """While active, a backward formula that produces NaN or Inf raises, naming the op.
+    """While active, the first recorded op whose forward output holds a NaN (from inputs
+    without one) raises, naming the op and shapes; and a backward formula that produces NaN
+    or Inf raises, naming its backward (``'SqrtBackward0' returned nan or inf values``).
 
     >>> with tg.detect_anomaly():
     ...     loss.backward()

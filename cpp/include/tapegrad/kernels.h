@@ -8,6 +8,7 @@
 // chosen once at start-up (see dispatch.cpp); TAPEGRAD_ARCH=generic|avx2|avx512 overrides.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -79,7 +80,7 @@ void binary_bcast_i64(Binary op, int ndim, const int64_t* shape, const int64_t* 
 // y[i] = alpha * x[i] + beta  (scalar affine; covers x+s, x-s, s-x, s*x, x/s, -x).
 void affine_f32(int64_t n, const float* x, float alpha, float beta, float* y);
 void affine_f64(int64_t n, const double* x, double alpha, double beta, double* y);
-// y[i] += alpha * x[i]
+// y[i] = fma(alpha, x[i], y[i]): y += alpha·x with one rounding (PyTorch's add_ rounds so)
 void axpy_f32(int64_t n, float alpha, const float* x, float* y);
 void axpy_f64(int64_t n, double alpha, const double* x, double* y);
 
@@ -123,6 +124,16 @@ void cross_entropy_backward_f32(int64_t n, int64_t c, const float* x, const int6
                                 const float* lse, const float* g, int64_t gs, float* dx);
 void cross_entropy_backward_f64(int64_t n, int64_t c, const double* x, const int64_t* label,
                                 const double* lse, const double* g, int64_t gs, double* dx);
+
+// ---------------------------------------------------------------------------------------------
+// Large buffers (Note [buffer cache] in alloc.cpp): 64-byte aligned memory of at least nbytes;
+// blocks of 1 MiB and more are reused through a small size-bucketed cache (≤ 256 MiB held)
+// instead of being unmapped and page-faulted in again. free_buffer takes the nbytes given to
+// alloc_buffer (any size that rounds to the same multiple of 64 is fine). Thread-safe.
+void* alloc_buffer(size_t nbytes);  // nullptr for 0 bytes; throws std::bad_alloc
+void free_buffer(void* p, size_t nbytes);
+size_t cached_buffer_bytes();  // bytes currently held by the cache
+void release_buffer_cache();   // return every cached block to the OS
 
 // ---------------------------------------------------------------------------------------------
 // Threads (Note [thread pool] in threads.cpp). Kernels split work above a size threshold.

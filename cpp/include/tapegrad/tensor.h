@@ -57,7 +57,9 @@ struct Storage {
   uint64_t version = 0;
   int64_t graph_views = 0;  // live views of this storage that carry graph history
   std::shared_ptr<void> owner;
-  alignas(64) unsigned char inline_data[kInlineBytes];
+  // Not alignas(64): an over-aligned type would send every make_shared through the slow
+  // memalign path of malloc; the 64-byte aligned window is found inside this buffer instead.
+  unsigned char inline_raw[kInlineBytes + 63];
   static std::shared_ptr<Storage> allocate(size_t nbytes);  // zero-size gives a valid object
   static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, std::shared_ptr<void> owner);
   ~Storage();

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "kernels/sum_order.h"
 #include "kernels/table.h"
 
 #if TAPEGRAD_HAVE_X86_SIMD
@@ -278,11 +279,17 @@ void axpy_f64(int64_t n, double alpha, const double* x, double* y) {
 }
 
 void reduce_f32(Reduce op, int64_t outer, int64_t r, int64_t inner, const float* x, float* y) {
-  if (outer > 0 && inner > 0) table().reduce_f32(op, outer, r, inner, x, y);
+  if (outer <= 0 || inner <= 0) return;
+  if (op == Reduce::sum && sum_in_matched_order(r, inner))  // Note [summation order]
+    return sum_ordered_f32(outer, r, inner, x, y);
+  table().reduce_f32(op, outer, r, inner, x, y);
 }
 void reduce_f64(Reduce op, int64_t outer, int64_t r, int64_t inner, const double* x,
                 double* y) {
-  if (outer > 0 && inner > 0) table().reduce_f64(op, outer, r, inner, x, y);
+  if (outer <= 0 || inner <= 0) return;
+  if (op == Reduce::sum && sum_in_matched_order(r, inner))  // Note [summation order]
+    return sum_ordered_f64(outer, r, inner, x, y);
+  table().reduce_f64(op, outer, r, inner, x, y);
 }
 void reduce_i64(Reduce op, int64_t outer, int64_t r, int64_t inner, const int64_t* x,
                 int64_t* y) {

@@ -108,7 +108,9 @@ void affine(int64_t n, const T* x, T alpha, T beta, T* y) {
 
 template <class T>
 void axpy(int64_t n, T alpha, const T* x, T* y) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+  // One rounding (fused multiply-add) on every target, as PyTorch's add_(x, alpha=…) rounds:
+  // an SGD step then reproduces PyTorch's parameters bit for bit.
+  for (int64_t i = 0; i < n; ++i) y[i] = std::fma(alpha, x[i], y[i]);
 }
 
 template <class T>

@@ -43,8 +43,7 @@ inline bool should_record(std::initializer_list<const Tensor*> ins) {
     if (*t && (*t)->requires_grad()) return true;
   return false;
 }
-inline Entry& record(OpCode op, const std::vector<const Tensor*>& inputs,
-                     const std::vector<const Tensor*>& outputs, std::vector<Tensor> saved = {},
+inline Entry& record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList saved = {},
                      Attrs attrs = {}) {
   return Tape::current()->record(op, inputs, outputs, std::move(saved), std::move(attrs));
 }

@@ -76,7 +76,14 @@ Tensor binary(OpCode op, const Tensor& a, const Tensor& b) {
   check_defined(a, op_name(op));
   check_defined(b, op_name(op));
   const char* name = op_name(op);
-  const Shape out = a->shape() == b->shape() ? a->shape() : broadcast_shapes(a->shape(), b->shape(), name);
+  // The common cases (same shape, a 0-d operand) borrow an input's shape: no Shape is built.
+  Shape bcast;
+  const Shape* outp = &a->shape();
+  if (a->shape() != b->shape()) {
+    if (a->dim() == 0) outp = &b->shape();
+    else if (b->dim() != 0) outp = &(bcast = broadcast_shapes(a->shape(), b->shape(), name));
+  }
+  const Shape& out = *outp;
   DType dt = promote(a->dtype(), b->dtype());
   if ((op == OpCode::Div) && !is_float(dt)) dt = DType::f32;  // true division
   Tensor c;
@@ -98,20 +105,26 @@ Tensor binary(OpCode op, const Tensor& a, const Tensor& b) {
     c = binary_values(to_kernel(op), as_dtype(a, dt), as_dtype(b, dt), dt, out);
   }
   if (should_record({&a, &b})) {
-    std::vector<Tensor> saved;
+    SavedList saved;
     // Save only what the backward reads (as PyTorch): x *= 2 must not pin x's old value.
     switch (op) {
+      // (push_back, not a braced list: each saved tensor is copied once, not twice)
       case OpCode::Mul:
-        saved = {b->requires_grad() ? a : nullptr, a->requires_grad() ? b : nullptr};
+        saved.push_back(b->requires_grad() ? a : nullptr);
+        saved.push_back(a->requires_grad() ? b : nullptr);
         break;
       case OpCode::Div:
-        saved = {b->requires_grad() ? a : nullptr, b};
+        saved.push_back(b->requires_grad() ? a : nullptr);
+        saved.push_back(b);
         break;
       case OpCode::Maximum: case OpCode::Minimum:
-        saved = {a, b};
+        saved.push_back(a);
+        saved.push_back(b);
         break;
       case OpCode::Pow:
-        saved = {a, b, detach(c)};
+        saved.push_back(a);
+        saved.push_back(b);
+        saved.push_back(detach(c));
         break;
       default: break;
     }
@@ -194,18 +207,21 @@ std::vector<Tensor> backward_Pow(BwCtx& ctx) {
 
 Tensor maximum(const Tensor& a, const Tensor& b) { return binary(OpCode::Maximum, a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return binary(OpCode::Minimum, a, b); }
-// c = max(a, b)  ⇒  da += dc·[a > b] + ½dc·[a = b] ; db += dc·[b > a] + ½dc·[a = b]
-// (ties split evenly, as PyTorch; min mirrors it)
+// c = max(a, b)  ⇒  da += dc·(1 − [a < b] − ½[a = b]) ; db += dc·(1 − [a > b] − ½[a = b])
+// (ties split evenly; a NaN on either side passes the gradient to both — PyTorch's rule;
+// min mirrors it)
 static std::vector<Tensor> minmax_backward(BwCtx& ctx, CmpOp wins) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
   const DType dt = ctx.g()->dtype();
-  Tensor wa = add(cast(compare(wins, a, b), dt),
-                  mul(cast(compare(CmpOp::eq, a, b), dt), scalar_tensor(0.5, dt)));
+  const CmpOp loses = wins == CmpOp::gt ? CmpOp::lt : CmpOp::gt;
+  const Tensor half_tie = mul(cast(compare(CmpOp::eq, a, b), dt), scalar_tensor(0.5, dt));
+  auto weight = [&](CmpOp beaten) {
+    return sub(cast(logical_not(compare(beaten, a, b)), dt), half_tie);
+  };
   Tensor da, db;
-  if (ctx.needs(0)) da = reduce_grad(mul(ctx.g(), wa), ctx.in_shape(0), ctx.in_dtype(0));
-  if (ctx.needs(1))
-    db = reduce_grad(mul(ctx.g(), sub(scalar_tensor(1.0, dt), wa)), ctx.in_shape(1), ctx.in_dtype(1));
+  if (ctx.needs(0)) da = reduce_grad(mul(ctx.g(), weight(loses)), ctx.in_shape(0), ctx.in_dtype(0));
+  if (ctx.needs(1)) db = reduce_grad(mul(ctx.g(), weight(wins)), ctx.in_shape(1), ctx.in_dtype(1));
   return {da, db};
 }
 std::vector<Tensor> backward_Maximum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::gt); }
@@ -255,7 +271,7 @@ Tensor unary(OpCode op, k::Unary kop, const Tensor& x, bool float_only, Save sav
     default: break;
   }
   if (should_record({&x})) {
-    std::vector<Tensor> saved;
+    SavedList saved;
     if (save == Save::input) saved = {x};
     if (save == Save::output) saved = {detach(y)};
     record(op, {&x}, {&y}, std::move(saved));
@@ -290,8 +306,25 @@ std::vector<Tensor> backward_Abs(BwCtx& ctx) { return {mul(ctx.g(), sign(ctx.sav
 Tensor relu(const Tensor& x) { return unary(OpCode::Relu, k::Unary::relu, x, false, Save::output); }
 // y = max(x, 0)  ⇒  dx += dy·[y > 0]
 std::vector<Tensor> backward_Relu(BwCtx& ctx) {
+  // [y > 0] written as not [y ≤ 0], so a NaN passes its gradient through (as PyTorch).
   const Tensor& y = ctx.saved(0);
-  return {mul(ctx.g(), cast(compare(CmpOp::gt, y, scalar_tensor(0.0, y->dtype())), ctx.g()->dtype()))};
+  const Tensor& g = ctx.g();
+  if (!ctx.create_graph && !g->requires_grad() && is_float(y->dtype()) &&
+      g->dtype() == y->dtype() && g->shape() == y->shape()) {
+    // One pass (PyTorch's threshold_backward: y ≤ 0 ? 0 : dy) instead of four temporaries —
+    // the mask passes alone were a sixth of an MLP step at batch 256.
+    Tensor dx = empty(y->shape(), y->dtype());
+    dispatch_all(y->dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* py = y->data<T>();
+      const T* pg = g->data<T>();
+      T* pd = dx->data<T>();
+      for (int64_t i = 0; i < dx->numel(); ++i) pd[i] = py[i] <= T(0) ? T(0) : pg[i];
+    });
+    return {dx};
+  }
+  return {mul(ctx.g(), cast(logical_not(compare(CmpOp::le, y, scalar_tensor(0.0, y->dtype()))),
+                            ctx.g()->dtype()))};
 }
 
 Tensor sigmoid(const Tensor& x) {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -102,7 +103,7 @@ def read_idx(path: str | os.PathLike) -> Tensor:
                          f"2049) file: magic number is {magic}")
     if any(s < 0 for s in shape):
         raise ValueError(f"read_idx: {path} has a corrupt header: shape {list(shape)}")
-    expected = int(np.prod(shape, dtype=np.int64))
+    expected = math.prod(shape)  # exact: a corrupt header must not wrap around int64
     have = len(data) - offset
     if have < expected:
         dims = " x ".join(map(str, shape))

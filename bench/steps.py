@@ -1,0 +1,459 @@
+"""End-to-end training steps: tapegrad vs PyTorch eager vs JAX jit, one run, single thread.
+
+What a user feels is the time of a training step, not a kernel's GFLOP/s (issue 6). Each
+benchmark runs in its own subprocess per framework, so the peak resident memory (ru_maxrss) of
+that process is the benchmark's peak memory, imports included. Every framework is pinned to one
+thread. Times are the best mean over several timed blocks (same-run comparisons only: these
+machines are noisy, DESIGN.md §5).
+
+Benchmarks (forward, loss, backward, optimizer update, gradient reset — everything a loop does):
+  seed      the 8-point line fit y = m·x + b, MSE, SGD lr 0.01 (Krohn's notebook)
+  linreg    d2l 3.3 (concise): Linear(2, 1), MSELoss, SGD lr 0.03, batch 10
+  softmax   softmax regression 256×784 → 10, cross-entropy, SGD lr 0.1
+  mlp256    MLP 784 → 256 → ReLU → 10 at batch 256
+  mlp1      the same MLP at batch 1
+  epoch     one epoch of softmax regression over 60000×784 random data, DataLoader batch 256,
+            shuffled (JAX: NumPy permutation and slicing, as JAX has no DataLoader)
+
+Writes ``bench/results/steps.md`` (table with ratios and peak memory) and
+``bench/results/steps.png`` (bar chart, log scale).
+
+    python bench/steps.py            # full run (~2 minutes)
+    python bench/steps.py --quick    # fewer repeats
+    python bench/steps.py --only seed,mlp1 --frameworks tapegrad,torch
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCHES = ["seed", "linreg", "softmax", "mlp256", "mlp1", "epoch"]
+FRAMEWORKS = ["tapegrad", "torch", "jax"]
+LABELS = {
+    "seed": "seed 8-point regression step",
+    "linreg": "d2l linear regression step (batch 10)",
+    "softmax": "softmax regression step 256×784→10",
+    "mlp256": "MLP 784→256→10 step, batch 256",
+    "mlp1": "MLP 784→256→10 step, batch 1",
+    "epoch": "softmax regression epoch, 60000×784, DataLoader (ms)",
+}
+NAMES = {"tapegrad": "tapegrad", "torch": "PyTorch eager", "jax": "JAX jit"}
+
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TAPEGRAD_NUM_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "JAX_PLATFORMS": "cpu",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+}
+
+SEED_X = [0, 1, 2, 3, 4, 5, 6, 7.0]
+SEED_Y = [1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37]
+
+
+# ----- timing -----------------------------------------------------------------------------------
+def best_mean(step, seconds: float, blocks: int) -> float:
+    """Best mean time per call (seconds) over `blocks` timed blocks of equal length."""
+    step()
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t0 < 0.05:
+        step()
+        n += 1
+    per = (time.perf_counter() - t0) / max(n, 1)
+    reps = max(1, int(seconds / blocks / max(per, 1e-9)))
+    best = float("inf")
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            step()
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return best
+
+
+def random_data(n: int, d: int, classes: int, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d), dtype=np.float32)
+    y = rng.integers(0, classes, n).astype(np.int64)
+    return X, y
+
+
+# ----- tapegrad ---------------------------------------------------------------------------------
+def make_tapegrad(bench: str):
+    import numpy as np
+
+    import tapegrad as tg
+    import tapegrad.nn as nn
+    import tapegrad.nn.functional as F
+    import tapegrad.optim
+
+    tg.set_num_threads(1)
+    tg.manual_seed(0)
+    if bench == "seed":
+        x, y = tg.tensor(SEED_X), tg.tensor(SEED_Y)
+        m, b = tg.tensor([0.9], requires_grad=True), tg.tensor([0.1], requires_grad=True)
+        opt = tg.optim.SGD([m, b], lr=0.01)
+
+        def step():
+            opt.zero_grad()
+            F.mse_loss(m * x + b, y).backward()
+            opt.step()
+        return step
+    if bench == "linreg":
+        X, y = tg.data.synthetic_data(tg.tensor([2, -3.4]), 4.2, 1000, seed=0)
+        X, y = X[:10], y[:10].reshape(-1, 1)
+        net = nn.Linear(2, 1)
+        nn.init.normal_(net.weight, 0, 0.01)
+        nn.init.zeros_(net.bias)
+        loss, opt = nn.MSELoss(), tg.optim.SGD(net.parameters(), lr=0.03)
+
+        def step():
+            opt.zero_grad()
+            loss(net(X), y).backward()
+            opt.step()
+        return step
+    if bench in ("softmax", "mlp256", "mlp1", "epoch"):
+        n = {"softmax": 256, "mlp256": 256, "mlp1": 1, "epoch": 60000}[bench]
+        Xn, yn = random_data(n, 784, 10)
+        X, y = tg.from_numpy(Xn), tg.from_numpy(yn)
+        if bench.startswith("mlp"):
+            net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+        else:
+            net = nn.Linear(784, 10)
+        opt = tg.optim.SGD(net.parameters(), lr=0.1)
+
+        def train(xb, yb):
+            opt.zero_grad()
+            F.cross_entropy(net(xb), yb).backward()
+            opt.step()
+        if bench != "epoch":
+            return lambda: train(X, y)
+        loader = tg.data.DataLoader(tg.data.TensorDataset(X, y), batch_size=256, shuffle=True)
+
+        def epoch():
+            for xb, yb in loader:
+                train(xb, yb)
+        return epoch
+    raise ValueError(bench)
+
+
+# ----- PyTorch ----------------------------------------------------------------------------------
+def make_torch(bench: str):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    if bench == "seed":
+        x, y = torch.tensor(SEED_X), torch.tensor(SEED_Y)
+        m, b = torch.tensor([0.9], requires_grad=True), torch.tensor([0.1], requires_grad=True)
+        opt = torch.optim.SGD([m, b], lr=0.01)
+
+        def step():
+            opt.zero_grad()
+            F.mse_loss(m * x + b, y).backward()
+            opt.step()
+        return step
+    if bench == "linreg":
+        w_true = torch.tensor([2, -3.4])
+        X = torch.normal(0, 1, (1000, 2))
+        y = (X @ w_true + 4.2 + torch.normal(0, 0.01, (1000,))).reshape(-1, 1)
+        X, y = X[:10], y[:10]
+        net = nn.Linear(2, 1)
+        net.weight.data.normal_(0, 0.01)
+        net.bias.data.fill_(0)
+        loss, opt = nn.MSELoss(), torch.optim.SGD(net.parameters(), lr=0.03)
+
+        def step():
+            opt.zero_grad()
+            loss(net(X), y).backward()
+            opt.step()
+        return step
+    if bench in ("softmax", "mlp256", "mlp1", "epoch"):
+        n = {"softmax": 256, "mlp256": 256, "mlp1": 1, "epoch": 60000}[bench]
+        Xn, yn = random_data(n, 784, 10)
+        X, y = torch.from_numpy(Xn), torch.from_numpy(yn)
+        if bench.startswith("mlp"):
+            net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+        else:
+            net = nn.Linear(784, 10)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+
+        def train(xb, yb):
+            opt.zero_grad()
+            F.cross_entropy(net(xb), yb).backward()
+            opt.step()
+        if bench != "epoch":
+            return lambda: train(X, y)
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y),
+                                             batch_size=256, shuffle=True)
+
+        def epoch():
+            for xb, yb in loader:
+                train(xb, yb)
+        return epoch
+    raise ValueError(bench)
+
+
+# ----- JAX --------------------------------------------------------------------------------------
+def make_jax(bench: str):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    def sgd(loss, lr):
+        @jax.jit
+        def step(params, *batch):
+            grads = jax.grad(loss)(params, *batch)
+            return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
+        return step
+
+    def run(step, params, *batch):
+        state = {"p": params}
+
+        def call():
+            state["p"] = step(state["p"], *batch)
+            jax.block_until_ready(state["p"])
+        return call
+
+    key = jax.random.PRNGKey(0)
+    if bench == "seed":
+        x, y = jnp.array(SEED_X), jnp.array(SEED_Y)
+        step = sgd(lambda p, x, y: jnp.mean((p["m"] * x + p["b"] - y) ** 2), 0.01)
+        return run(step, {"m": jnp.array([0.9]), "b": jnp.array([0.1])}, x, y)
+    if bench == "linreg":
+        k1, k2 = jax.random.split(key)
+        X = jax.random.normal(k1, (10, 2))
+        y = (X @ jnp.array([2, -3.4]) + 4.2).reshape(-1, 1)
+        params = {"w": 0.01 * jax.random.normal(k2, (1, 2)), "b": jnp.zeros(1)}
+        step = sgd(lambda p, X, y: jnp.mean((X @ p["w"].T + p["b"] - y) ** 2), 0.03)
+        return run(step, params, X, y)
+
+    def xent(logits, y):
+        return jnp.mean(jax.nn.logsumexp(logits, axis=1) - jnp.take_along_axis(
+            logits, y[:, None], axis=1)[:, 0])
+
+    def linear_init(k, fan_in, fan_out):
+        bound = 1 / np.sqrt(fan_in)
+        kw, kb = jax.random.split(k)
+        return (jax.random.uniform(kw, (fan_out, fan_in), minval=-bound, maxval=bound),
+                jax.random.uniform(kb, (fan_out,), minval=-bound, maxval=bound))
+
+    if bench in ("softmax", "mlp256", "mlp1", "epoch"):
+        n = {"softmax": 256, "mlp256": 256, "mlp1": 1, "epoch": 60000}[bench]
+        Xn, yn = random_data(n, 784, 10)
+        k1, k2 = jax.random.split(key)
+        if bench.startswith("mlp"):
+            params = [linear_init(k1, 784, 256), linear_init(k2, 256, 10)]
+
+            def loss(p, X, y):
+                (w1, b1), (w2, b2) = p
+                return xent(jax.nn.relu(X @ w1.T + b1) @ w2.T + b2, y)
+        else:
+            params = linear_init(k1, 784, 10)
+
+            def loss(p, X, y):
+                return xent(X @ p[0].T + p[1], y)
+        step = sgd(loss, 0.1)
+        if bench != "epoch":
+            return run(step, params, jnp.asarray(Xn), jnp.asarray(yn))
+        rng = np.random.default_rng(0)
+        state = {"p": params}
+
+        def epoch():
+            order = rng.permutation(n)
+            p = state["p"]
+            for s in range(0, n, 256):
+                idx = order[s:s + 256]
+                p = step(p, Xn[idx], yn[idx])
+            jax.block_until_ready(p)
+            state["p"] = p
+        return epoch
+    raise ValueError(bench)
+
+
+MAKERS = {"tapegrad": make_tapegrad, "torch": make_torch, "jax": make_jax}
+
+
+def worker(framework: str, bench: str, quick: bool) -> None:
+    step = MAKERS[framework](bench)
+    if bench == "epoch":
+        step()  # warm-up epoch (JIT compilation, allocator caches)
+        best = float("inf")
+        for _ in range(1 if quick else 3):
+            t0 = time.perf_counter()
+            step()
+            best = min(best, time.perf_counter() - t0)
+    else:
+        best = best_mean(step, 0.5 if quick else 2.0, 5 if quick else 10)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": best, "peak_mb": peak_kb / 1024}))
+
+
+# ----- driver -----------------------------------------------------------------------------------
+def available(framework: str) -> bool:
+    mod = {"tapegrad": "tapegrad", "torch": "torch", "jax": "jax"}[framework]
+    code = f"import {mod}"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       env={**os.environ, **SINGLE_THREAD_ENV})
+    return r.returncode == 0
+
+
+def run_one(framework: str, bench: str, quick: bool) -> dict | None:
+    env = {**os.environ, **SINGLE_THREAD_ENV}
+    r = subprocess.run([sys.executable, __file__, "--worker", framework, bench]
+                       + (["--quick"] if quick else []), capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        print(f"  {framework}/{bench} failed:\n{r.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import tapegrad as tg
+        arch = tg.cpu_info()["selected"]
+    except Exception:  # noqa: BLE001 - informational only
+        arch = "?"
+    return f"{name}, {os.cpu_count()} logical CPUs, tapegrad kernels: {arch}, 1 thread"
+
+
+def fmt_time(bench: str, r: dict | None) -> str:
+    if r is None:
+        return "—"
+    v = r["seconds"] * (1e3 if bench == "epoch" else 1e6)
+    return f"{v:.1f}" if v < 1000 else f"{v:.0f}"
+
+
+def ratio(a: dict | None, b: dict | None) -> str:
+    if a is None or b is None:
+        return "—"
+    return f"{a['seconds'] / b['seconds']:.2f}×"
+
+
+def write_table(results, frameworks, out: Path, header: str) -> str:
+    cols = [NAMES[f] for f in frameworks]
+    lines = [header, "",
+             "| benchmark (µs per step) | " + " | ".join(cols)
+             + (" | tapegrad / PyTorch" if "torch" in frameworks else "")
+             + (" | tapegrad / JAX" if "jax" in frameworks else "")
+             + " | peak MB " + " / ".join(cols) + " |",
+             "|---|" + "---:|" * (len(cols) + ("torch" in frameworks) + ("jax" in frameworks) + 1)]
+    for bench, row in results.items():
+        cells = [fmt_time(bench, row.get(f)) for f in frameworks]
+        if "torch" in frameworks:
+            cells.append(ratio(row.get("tapegrad"), row.get("torch")))
+        if "jax" in frameworks:
+            cells.append(ratio(row.get("tapegrad"), row.get("jax")))
+        mem = " / ".join(f"{row[f]['peak_mb']:.0f}" if row.get(f) else "—" for f in frameworks)
+        lines.append(f"| {LABELS[bench]} | " + " | ".join(cells) + f" | {mem} |")
+    text = "\n".join(lines) + "\n"
+    out.joinpath("steps.md").write_text(text)
+    return text
+
+
+def write_chart(results, frameworks, out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    benches = list(results)
+    fig, ax = plt.subplots(figsize=(11, 5.2))
+    width = 0.8 / len(frameworks)
+    colors = {"tapegrad": "#2a7ab9", "torch": "#ee4c2c", "jax": "#6a9f3a"}
+    xs = np.arange(len(benches))
+    for i, f in enumerate(frameworks):
+        vals = [results[b][f]["seconds"] * 1e6 if results[b].get(f) else np.nan for b in benches]
+        bars = ax.bar(xs + (i - (len(frameworks) - 1) / 2) * width, vals, width,
+                      label=NAMES[f], color=colors[f])
+        for rect, v in zip(bars, vals):
+            if np.isfinite(v):
+                label = f"{v / 1000:.0f} ms" if v >= 10000 else f"{v:.0f}" if v >= 10 else f"{v:.1f}"
+                ax.annotate(label, (rect.get_x() + rect.get_width() / 2, v), ha="center",
+                            va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+    ax.set_yscale("log")
+    ax.set_ylabel("time per step (µs, log scale; epoch: whole epoch)")
+    short = {"seed": "seed 8-point\nregression", "linreg": "d2l linreg\nbatch 10",
+             "softmax": "softmax reg.\n256×784→10", "mlp256": "MLP 784-256-10\nbatch 256",
+             "mlp1": "MLP 784-256-10\nbatch 1", "epoch": "softmax epoch\n60000×784"}
+    ax.set_xticks(xs)
+    ax.set_xticklabels([short[b] for b in benches])
+    ax.set_title(title, fontsize=10)
+    ax.legend()
+    ax.grid(axis="y", which="major", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "steps.png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "BENCH"), help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated benchmarks")
+    ap.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(args.worker[0], args.worker[1], args.quick)
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    frameworks = []
+    for f in args.frameworks.split(","):
+        if available(f):
+            frameworks.append(f)
+        else:
+            print(f"{NAMES[f]} is not installed: skipped", file=sys.stderr)
+    results: dict[str, dict] = {}
+    for bench in args.only.split(","):
+        results[bench] = {}
+        for f in frameworks:
+            r = run_one(f, bench, args.quick)
+            results[bench][f] = r
+            print(f"{bench:8s} {f:9s} {fmt_time(bench, r):>9s} "
+                  f"{'ms' if bench == 'epoch' else 'µs'}  peak {r['peak_mb'] if r else 0:.0f} MB",
+                  flush=True)
+    versions = []
+    for f, mod in (("tapegrad", "tapegrad"), ("torch", "torch"), ("jax", "jax")):
+        if f in frameworks:
+            v = subprocess.run([sys.executable, "-c", f"import {mod}; print({mod}.__version__)"],
+                               capture_output=True, text=True,
+                               env={**os.environ, **SINGLE_THREAD_ENV}).stdout.strip()
+            versions.append(f"{NAMES[f]} {v}")
+    header = (f"Machine: {machine()}. " + ", ".join(versions) + ". Python "
+              + platform.python_version() + ". Times: best mean over timed blocks; peak memory: "
+              "ru_maxrss of the benchmark's own process (imports included).")
+    print()
+    print(write_table(results, frameworks, out, header))
+    write_chart(results, frameworks, out, "Training step time, 1 thread — "
+                + ", ".join(versions))
+    print(f"wrote {out / 'steps.md'} and {out / 'steps.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
