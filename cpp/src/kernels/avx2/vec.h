@@ -18,6 +18,7 @@ struct F32 {
   using M = __m256;    // comparison result: all-ones lanes
   using TM = __m256i;  // tail mask for maskload/maskstore
   static constexpr int W = 8;
+  static constexpr bool kLut32 = false;  // tanh/sigmoid take the exp-based path
   static V zero() { return _mm256_setzero_ps(); }
   static V set1(T x) { return _mm256_set1_ps(x); }
   static V load(const T* p) { return _mm256_loadu_ps(p); }

@@ -18,6 +18,15 @@ struct F32 {
   using M = __mmask16;
   using TM = __mmask16;  // tail mask (first n lanes)
   static constexpr int W = 16;
+  // 32-entry register tables (Note [tanh/sigmoid lookup tables]): lut_index<S>(a) is the bits
+  // of a >> S, lut32 picks t[idx mod 32] per lane (VPERMT2PS reads the low 5 index bits).
+  static constexpr bool kLut32 = true;
+  using I = __m512i;
+  template <int S>
+  static I lut_index(V a) { return _mm512_srli_epi32(_mm512_castps_si512(a), S); }
+  static V lut32(const T* t, I idx) {
+    return _mm512_permutex2var_ps(_mm512_load_ps(t), idx, _mm512_load_ps(t + 16));
+  }
   static V zero() { return _mm512_setzero_ps(); }
   static V set1(T x) { return _mm512_set1_ps(x); }
   static V load(const T* p) { return _mm512_loadu_ps(p); }
