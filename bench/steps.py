@@ -290,6 +290,7 @@ MAKERS = {"tapegrad": make_tapegrad, "torch": make_torch, "jax": make_jax}
 
 def worker(framework: str, bench: str, quick: bool) -> None:
     step = MAKERS[framework](bench)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     if bench == "epoch":
         step()  # warm-up epoch (JIT compilation, allocator caches)
         best = float("inf")
@@ -299,8 +300,10 @@ def worker(framework: str, bench: str, quick: bool) -> None:
             best = min(best, time.perf_counter() - t0)
     else:
         best = best_mean(step, 0.5 if quick else 2.0, 5 if quick else 10)
+    # CPU time / wall time while timing: ≈ 1 for a single-threaded run, > 1 if it used more.
+    cpu_ratio = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": best, "peak_mb": peak_kb / 1024}))
+    print(json.dumps({"seconds": best, "peak_mb": peak_kb / 1024, "cpu_ratio": cpu_ratio}))
 
 
 # ----- driver -----------------------------------------------------------------------------------
@@ -435,8 +438,8 @@ def main(argv=None) -> int:
             r = run_one(f, bench, args.quick)
             results[bench][f] = r
             print(f"{bench:8s} {f:9s} {fmt_time(bench, r):>9s} "
-                  f"{'ms' if bench == 'epoch' else 'µs'}  peak {r['peak_mb'] if r else 0:.0f} MB",
-                  flush=True)
+                  f"{'ms' if bench == 'epoch' else 'µs'}  peak {r['peak_mb'] if r else 0:.0f} MB"
+                  f"  cpu/wall {r['cpu_ratio'] if r else 0:.2f}", flush=True)
     versions = []
     for f, mod in (("tapegrad", "tapegrad"), ("torch", "torch"), ("jax", "jax")):
         if f in frameworks:
@@ -444,9 +447,11 @@ def main(argv=None) -> int:
                                capture_output=True, text=True,
                                env={**os.environ, **SINGLE_THREAD_ENV}).stdout.strip()
             versions.append(f"{NAMES[f]} {v}")
+    ratios = [r["cpu_ratio"] for row in results.values() for r in row.values() if r]
     header = (f"Machine: {machine()}. " + ", ".join(versions) + ". Python "
               + platform.python_version() + ". Times: best mean over timed blocks; peak memory: "
-              "ru_maxrss of the benchmark's own process (imports included).")
+              "ru_maxrss of the benchmark's own process (imports included); CPU time / wall "
+              f"time of the timed runs ≤ {max(ratios, default=0):.2f} (single-threaded).")
     print()
     print(write_table(results, frameworks, out, header))
     write_chart(results, frameworks, out, "Training step time, 1 thread — "

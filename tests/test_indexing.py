@@ -164,3 +164,17 @@ def test_index_errors():
         t[::0]
     with pytest.raises(IndexError):
         t[tg.tensor([0.0, 1.0])]  # float index tensors are not indices
+
+
+def test_row_gather_with_an_index_tensor_matches_numpy():
+    # x[idx] without history copies whole rows (the DataLoader's mini-batch gather).
+    a = np.arange(24, dtype=np.float32).reshape(6, 4)
+    idx = np.array([5, 0, -1, 2, 2], dtype=np.int64)
+    for x in (tg.tensor(a), tg.tensor(a[:, 0]), tg.tensor(a.astype(np.int64)), tg.zeros(6, 0)):
+        ref = x.numpy()[idx]
+        got = x[tg.tensor(idx)]
+        assert got.shape == ref.shape and got.dtype == x.dtype
+        np.testing.assert_array_equal(got.numpy(), ref)
+    with pytest.raises(IndexError, match="out of bounds for dimension 0 with size 6"):
+        tg.tensor(a)[tg.tensor([0, 6])]
+    assert tg.tensor(a)[tg.tensor(np.zeros(0, np.int64))].shape == (0, 4)

@@ -25,7 +25,8 @@
 // destroyed (a NumPy-backed storage takes the GIL when freed). When the owning thread exits,
 // owner_ becomes the empty id (orphaned); another thread may then adopt the tape for the
 // length of a release or a backward by compare-and-swap, and drains the queue when it gives
-// the tape back. In the backward, outputs that retain .grad are reached through
+// the tape back (a backward waits up to half a second for a finishing owner to let go; a
+// running owner's graph is refused with an error). In the backward, outputs that retain .grad are reached through
 // output_tensor(), which takes a strong reference under remote_mu_, so an output being
 // destroyed in another thread at that moment is either skipped or kept alive.
 //
@@ -37,6 +38,7 @@
 #include "tapegrad/tape.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -368,7 +370,16 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
     }
   } adoption;
   if (tape && !tape->owned_by_this_thread()) {
-    if (!tape->try_adopt())
+    // A thread that has just finished (Python's join() returns before the thread's C++
+    // thread-locals are destroyed) gives its tape up moments later: wait for that briefly,
+    // with the GIL released (Note [GIL]) since the exiting thread may need it.
+    bool adopted = tape->try_adopt();
+    for (int i = 0; !adopted && i < 500; ++i) {
+      AllowThreads nogil(AllowThreads::kMinWork);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      adopted = tape->try_adopt();
+    }
+    if (!adopted)
       throw std::runtime_error(
           "backward: the graph was recorded in another thread that is still running; each "
           "thread has its own tape, so call backward() in the thread that computed the output "

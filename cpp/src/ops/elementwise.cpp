@@ -311,15 +311,18 @@ std::vector<Tensor> backward_Relu(BwCtx& ctx) {
   const Tensor& g = ctx.g();
   if (!ctx.create_graph && !g->requires_grad() && is_float(y->dtype()) &&
       g->dtype() == y->dtype() && g->shape() == y->shape()) {
-    // One pass (PyTorch's threshold_backward: y ≤ 0 ? 0 : dy) instead of four temporaries —
-    // the mask passes alone were a sixth of an MLP step at batch 256.
+    // One pass, dy·[not y ≤ 0], instead of four temporaries (compare, not, cast, mul) — the
+    // mask passes were a sixth of an MLP step at batch 256. Multiplying by the 0/1 mask (not a
+    // branch: the mask is random, so branches mispredict) keeps the values of the
+    // composite form exactly.
     Tensor dx = empty(y->shape(), y->dtype());
     dispatch_all(y->dtype(), [&](auto z) {
       using T = decltype(z);
-      const T* py = y->data<T>();
-      const T* pg = g->data<T>();
-      T* pd = dx->data<T>();
-      for (int64_t i = 0; i < dx->numel(); ++i) pd[i] = py[i] <= T(0) ? T(0) : pg[i];
+      const T* __restrict py = y->data<T>();
+      const T* __restrict pg = g->data<T>();
+      T* __restrict pd = dx->data<T>();
+      const int64_t n = dx->numel();
+      for (int64_t i = 0; i < n; ++i) pd[i] = pg[i] * static_cast<T>(!(py[i] <= T(0)));
     });
     return {dx};
   }
