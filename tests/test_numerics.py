@@ -92,12 +92,9 @@ def test_edge_values_match_torch(fn, tfn, inputs, extra, dtype):
         gw = np.linspace(0.5, 1.5, max(out.numel(), 1)).reshape(tuple(out.shape)).astype(dtype)
         out.backward(gradient=tg.tensor(gw))
         tout.backward(gradient=torch.tensor(gw))
-        # float32 with logits of ±1e4: exp(x − lse) loses ~ulp(1e4) ≈ 1e-3 absolute in the
-        # exponent, so allow 1e-3 relative there (PyTorch divides exp(x − max) by the sum)
-        rtol = 1e-3 if dtype == "float32" else 1e-5
         for i, (x, t) in enumerate(zip(xs, ts)):
             _check(x.grad.numpy().astype(np.float64), t.grad.numpy().astype(np.float64),
-                   f"gradient of input {i}", rtol)
+                   f"gradient of input {i}")
 
 
 def test_detect_anomaly_names_the_op_that_made_nan_in_forward():
