@@ -3,10 +3,12 @@
 What a user feels is the time of a training step, not a kernel's GFLOP/s (issue 6). Each
 benchmark runs in its own subprocess per framework, so the peak resident memory (ru_maxrss) of
 that process is the benchmark's peak memory, imports included. Every framework is pinned to one
-thread. Times are the best mean over several timed blocks (same-run comparisons only: these
-machines are noisy, DESIGN.md §5).
+thread and, through the CPU affinity of its process, to one core. Times are the best mean over
+several timed blocks (same-run comparisons only: these machines are noisy, DESIGN.md §5).
 
 Benchmarks (forward, loss, backward, optimizer update, gradient reset — everything a loop does):
+  tiny      one recorded op on a 4-element tensor that requires grad, a * c (JAX: a jitted
+            function of a and c — JAX has no tape, so this is its dispatch cost)
   seed      the 8-point line fit y = m·x + b, MSE, SGD lr 0.01 (Krohn's notebook)
   linreg    d2l 3.3 (concise): Linear(2, 1), MSELoss, SGD lr 0.03, batch 10
   softmax   softmax regression 256×784 → 10, cross-entropy, SGD lr 0.1
@@ -33,11 +35,13 @@ import resource
 import subprocess
 import sys
 import time
+import timeit
 from pathlib import Path
 
-BENCHES = ["seed", "linreg", "softmax", "mlp256", "mlp1", "epoch"]
+BENCHES = ["tiny", "seed", "linreg", "softmax", "mlp256", "mlp1", "epoch"]
 FRAMEWORKS = ["tapegrad", "torch", "jax"]
 LABELS = {
+    "tiny": "tiny op a * c with grad (4 floats)",
     "seed": "seed 8-point regression step",
     "linreg": "d2l linear regression step (batch 10)",
     "softmax": "softmax regression step 256×784→10",
@@ -101,6 +105,9 @@ def make_tapegrad(bench: str):
 
     tg.set_num_threads(1)
     tg.manual_seed(0)
+    if bench == "tiny":
+        a, c = tg.tensor([1.0, 2, 3, 4], requires_grad=True), tg.tensor([1.0, 2, 3, 4])
+        return {"stmt": "a * c", "globals": {"a": a, "c": c}}
     if bench == "seed":
         x, y = tg.tensor(SEED_X), tg.tensor(SEED_Y)
         m, b = tg.tensor([0.9], requires_grad=True), tg.tensor([0.1], requires_grad=True)
@@ -157,6 +164,9 @@ def make_torch(bench: str):
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    if bench == "tiny":
+        a, c = torch.tensor([1.0, 2, 3, 4], requires_grad=True), torch.tensor([1.0, 2, 3, 4])
+        return {"stmt": "a * c", "globals": {"a": a, "c": c}}
     if bench == "seed":
         x, y = torch.tensor(SEED_X), torch.tensor(SEED_Y)
         m, b = torch.tensor([0.9], requires_grad=True), torch.tensor([0.1], requires_grad=True)
@@ -230,6 +240,10 @@ def make_jax(bench: str):
         return call
 
     key = jax.random.PRNGKey(0)
+    if bench == "tiny":
+        a, c = jnp.array([1.0, 2, 3, 4]), jnp.array([1.0, 2, 3, 4])
+        mul = jax.jit(lambda a, c: a * c)
+        return {"stmt": "mul(a, c).block_until_ready()", "globals": {"a": a, "c": c, "mul": mul}}
     if bench == "seed":
         x, y = jnp.array(SEED_X), jnp.array(SEED_Y)
         step = sgd(lambda p, x, y: jnp.mean((p["m"] * x + p["b"] - y) ** 2), 0.01)
@@ -289,9 +303,17 @@ MAKERS = {"tapegrad": make_tapegrad, "torch": make_torch, "jax": make_jax}
 
 
 def worker(framework: str, bench: str, quick: bool) -> None:
+    # One core for everyone, before any framework sizes its thread pools: XLA's CPU runtime
+    # runs some work on a second thread whatever its flags say (CPU/wall 1.5–1.7 unpinned).
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     step = MAKERS[framework](bench)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    if bench == "epoch":
+    if isinstance(step, dict):  # a statement timed as `%timeit` would (no wrapper call)
+        timer = timeit.Timer(step["stmt"], globals=step["globals"])
+        n = max(1, timer.autorange()[0] // 10)
+        best = min(timer.repeat(repeat=5 if quick else 30, number=n)) / n
+    elif bench == "epoch":
         step()  # warm-up epoch (JIT compilation, allocator caches)
         best = float("inf")
         for _ in range(1 if quick else 3):
@@ -346,7 +368,7 @@ def fmt_time(bench: str, r: dict | None) -> str:
     if r is None:
         return "—"
     v = r["seconds"] * (1e3 if bench == "epoch" else 1e6)
-    return f"{v:.1f}" if v < 1000 else f"{v:.0f}"
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}" if v < 1000 else f"{v:.0f}"
 
 
 def ratio(a: dict | None, b: dict | None) -> str:
@@ -394,12 +416,14 @@ def write_chart(results, frameworks, out: Path, title: str) -> None:
                       label=NAMES[f], color=colors[f])
         for rect, v in zip(bars, vals):
             if np.isfinite(v):
-                label = f"{v / 1000:.0f} ms" if v >= 10000 else f"{v:.0f}" if v >= 10 else f"{v:.1f}"
+                label = (f"{v / 1000:.0f} ms" if v >= 10000 else f"{v:.0f}" if v >= 10
+                         else f"{v:.1f}" if v >= 1 else f"{v:.2f}")
                 ax.annotate(label, (rect.get_x() + rect.get_width() / 2, v), ha="center",
                             va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
     ax.set_yscale("log")
     ax.set_ylabel("time per step (µs, log scale; epoch: whole epoch)")
-    short = {"seed": "seed 8-point\nregression", "linreg": "d2l linreg\nbatch 10",
+    short = {"tiny": "tiny op a·c\n(grad, 4 floats)", "seed": "seed 8-point\nregression",
+             "linreg": "d2l linreg\nbatch 10",
              "softmax": "softmax reg.\n256×784→10", "mlp256": "MLP 784-256-10\nbatch 256",
              "mlp1": "MLP 784-256-10\nbatch 1", "epoch": "softmax epoch\n60000×784"}
     ax.set_xticks(xs)

@@ -290,11 +290,18 @@ Tensor tensor_from_py(py::handle data, std::optional<DType> dtype, const char* o
 }
 
 // ----- operands -------------------------------------------------------------------------------
+// The Python type of Tensor, set when the class is registered. An operand of exactly this type
+// is read straight from its holder: py::isinstance + cast look the C++ type up by name in
+// pybind11's registry twice, a measurable share of a tiny op.
+PyTypeObject* g_tensor_type = nullptr;
+
 // A Python operand next to tensor `like`: tensors pass through; Python numbers become 0-d
 // tensors of the dtype PyTorch gives the result; lists and arrays are converted. Returns
 // nullptr when the operand is not something tapegrad can combine (→ NotImplemented).
 Tensor operand(py::handle h, const Tensor& like) {
   PyObject* o = h.ptr();
+  if (Py_TYPE(o) == g_tensor_type)
+    return reinterpret_cast<py::detail::instance*>(o)->get_value_and_holder().holder<Tensor>();
   if (py::isinstance<TensorImpl>(h)) return h.cast<Tensor>();
   if (PyBool_Check(o)) return scalar_like(like, o == Py_True ? 1.0 : 0.0, false, true);
   if (PyLong_Check(o)) {
@@ -598,6 +605,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
 
   py::class_<TensorImpl, std::shared_ptr<TensorImpl>> T(m, "Tensor");
+  g_tensor_type = reinterpret_cast<PyTypeObject*>(T.ptr());
   T.def_property_readonly("shape", &size_of)
       .def("size", [](const Tensor& t, py::object dim) -> py::object {
             if (dim.is_none()) return size_of(t);

@@ -269,6 +269,18 @@ Tensor full(const Shape& shape, double value, DType dtype) {
 
 Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype); }
 
+namespace {
+// t[i] = v converted to t's dtype (creation functions compute in double).
+void store_double(const Tensor& t, int64_t i, double v) {
+  switch (t->dtype()) {
+    case DType::f32: t->data<float>()[i] = static_cast<float>(v); break;
+    case DType::f64: t->data<double>()[i] = v; break;
+    case DType::i64: t->data<int64_t>()[i] = static_cast<int64_t>(v); break;
+    case DType::b8: t->data<uint8_t>()[i] = v != 0; break;
+  }
+}
+}  // namespace
+
 Tensor arange(double start, double end, double step, DType dtype) {
   if (step == 0) throw ValueError("arange: step must be nonzero");
   if (!std::isfinite(start) || !std::isfinite(end))
@@ -278,12 +290,7 @@ Tensor arange(double start, double end, double step, DType dtype) {
   Tensor t = empty({n}, dtype);
   for (int64_t i = 0; i < n; ++i) {
     const double v = start + static_cast<double>(i) * step;
-    switch (dtype) {
-      case DType::f32: t->data<float>()[i] = static_cast<float>(v); break;
-      case DType::f64: t->data<double>()[i] = v; break;
-      case DType::i64: t->data<int64_t>()[i] = static_cast<int64_t>(v); break;
-      case DType::b8: t->data<uint8_t>()[i] = v != 0; break;
-    }
+    store_double(t, i, v);
   }
   return t;
 }
@@ -296,12 +303,7 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype) {
     // Fill symmetric from both ends, as PyTorch does, so the last value is exactly `end`.
     const double v = i < steps / 2 ? start + step * static_cast<double>(i)
                                    : end - step * static_cast<double>(steps - 1 - i);
-    switch (dtype) {
-      case DType::f32: t->data<float>()[i] = static_cast<float>(v); break;
-      case DType::f64: t->data<double>()[i] = v; break;
-      case DType::i64: t->data<int64_t>()[i] = static_cast<int64_t>(v); break;
-      case DType::b8: t->data<uint8_t>()[i] = v != 0; break;
-    }
+    store_double(t, i, v);
   }
   return t;
 }
