@@ -9,6 +9,7 @@
 #include <mutex>
 #include <new>
 
+#include "tapegrad/kernels.h"
 #include "tapegrad/tape.h"
 
 namespace tapegrad {
@@ -74,44 +75,9 @@ int64_t shape_numel(const Shape& s) {
 // inside the Storage object (at its first 64-byte boundary), which make_shared places in the
 // same block as its control block.
 // At the other end, training steps free and re-allocate the same large buffers (gradients,
-// activations) every step, and glibc hands big blocks back to the kernel (munmap/trim), so the
-// next step page-faults them in again — a sixth of an MLP step at batch 1. Blocks of at least
-// kCacheMin bytes are therefore kept in a small process-wide cache, matched by exact size
-// (rounded to pages) and bounded in bytes and count.
-namespace {
-constexpr size_t kCacheMin = size_t(1) << 16;
-constexpr size_t kCacheMaxBytes = size_t(64) << 20;
-constexpr size_t kCacheMaxBlocks = 32;
-struct BlockCache {
-  std::mutex mu;
-  std::vector<std::pair<size_t, void*>> blocks;
-  size_t bytes = 0;
-  void* take(size_t size) {
-    std::lock_guard<std::mutex> lock(mu);
-    for (size_t i = blocks.size(); i-- > 0;) {
-      if (blocks[i].first != size) continue;
-      void* p = blocks[i].second;
-      blocks[i] = blocks.back();
-      blocks.pop_back();
-      bytes -= size;
-      return p;
-    }
-    return nullptr;
-  }
-  bool give(size_t size, void* p) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (bytes + size > kCacheMaxBytes || blocks.size() >= kCacheMaxBlocks) return false;
-    blocks.emplace_back(size, p);
-    bytes += size;
-    return true;
-  }
-};
-BlockCache& block_cache() {
-  static BlockCache* c = new BlockCache();  // never destroyed: storages may die at exit
-  return *c;
-}
-}  // namespace
-
+// activations) every step; blocks of 64 KiB and more go through the kernel layer's bounded
+// buffer cache (Note [buffer cache] in cpp/src/kernels/alloc.cpp) instead of page-faulting
+// fresh memory in every step.
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
   auto s = std::make_shared<Storage>();
   s->nbytes = nbytes;
@@ -120,19 +86,9 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
     s->data = reinterpret_cast<void*>((raw + 63) & ~uintptr_t(63));
     return s;
   }
-  // 64-byte alignment for SIMD loads and cache lines; round the size up as aligned_alloc wants
-  // (to whole pages for cached blocks, so that nearby sizes share them).
-  size_t rounded = ((nbytes + 63) / 64) * 64;
-  if (rounded < nbytes) throw std::bad_alloc();
-  if (rounded >= kCacheMin) {
-    rounded = ((rounded + 4095) / 4096) * 4096;
-    s->data = block_cache().take(rounded);
-  }
-  if (!s->data) {
-    s->data = std::aligned_alloc(64, rounded);
-    if (!s->data) throw std::bad_alloc();
-  }
-  s->capacity = rounded;
+  // 64-byte aligned for SIMD loads and cache lines.
+  s->data = kernels::alloc_buffer(nbytes);
+  s->capacity = nbytes;
   return s;
 }
 
@@ -146,8 +102,7 @@ std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, std::shared_
 
 Storage::~Storage() {
   if (owner || capacity == 0) return;  // borrowed, inline or empty
-  if (capacity >= kCacheMin && block_cache().give(capacity, data)) return;
-  std::free(data);
+  kernels::free_buffer(data, capacity);
 }
 
 // ---------------------------------------------------------------------------------------------

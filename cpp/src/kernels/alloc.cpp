@@ -42,7 +42,7 @@ namespace tapegrad::kernels {
 
 namespace {
 
-constexpr size_t kMinCached = size_t(1) << 20;
+constexpr size_t kMinCached = size_t(1) << 16;  // 64 KiB: an MLP's activations and gradients
 constexpr size_t kMaxCachedBytes = size_t(256) << 20;
 constexpr size_t kMaxCachedBlocks = 64;
 
