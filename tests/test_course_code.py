@@ -169,7 +169,11 @@ def test_sgd_from_scratch_surface():
     _ = m.requires_grad_()
     C = mse(regression(x[indices], m, b), y[indices])
     C.backward()
-    assert m.grad.shape == (1,) and np.isfinite(m.grad.item())
+    # the notebook's manual partials, in NumPy float64 on the same batch
+    xb, yb = np.asarray(x[indices], np.float64), np.asarray(y[indices], np.float64)
+    r = m.item() * xb + b.item() - yb
+    assert m.grad.item() == pytest.approx(2 * np.mean(r * xb), rel=1e-5)
+    assert b.grad.item() == pytest.approx(2 * np.mean(r), rel=1e-5, abs=1e-6)
     # tensors and 1-element tensors go straight into matplotlib
     fig, ax = plt.subplots()
     ax.scatter(x[indices], y[indices], alpha=0.1)
@@ -263,8 +267,9 @@ def test_d2l_linear_regression_scratch():
         with torch.no_grad():
             train_l = squared_loss(linreg(features, w, b), labels)
     assert float(train_l.mean()) < 1e-4  # d2l prints ≈5e-5
-    assert (true_w - w.reshape(true_w.shape)).abs().max().item() < 1e-2
-    assert abs(true_b - b.item()) < 1e-2
+    # d2l asks for errors below 1e-2; this seed lands near 4e-4
+    assert (true_w - w.reshape(true_w.shape)).abs().max().item() < 2e-3
+    assert abs(true_b - b.item()) < 2e-3
 
 
 def softmax(X):

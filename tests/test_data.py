@@ -231,9 +231,15 @@ def test_load_fashion_mnist_from_local_files(tmp_path, layout, compress):
     X, y = D.load_fashion_mnist(tmp_path)
     assert X.shape == (6, 28, 28) and y.shape == (6,)
     assert X.dtype == tg.float32 and y.dtype == tg.int64
-    assert 0.0 <= X.numpy().min() and X.numpy().max() <= 1.0
+    # contents: the train files' pixels / 255 and labels (not the test split's)
+    pix, lab = _idx_images(6, 28, 28, seed=6)[1], _idx_labels(6, seed=6)[1]
+    np.testing.assert_array_equal(X.numpy(), (pix / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(y.numpy(), lab.astype(np.int64))
     Xt, yt = D.load_fashion_mnist(tmp_path, train=False)
     assert Xt.shape == (4, 28, 28) and yt.shape == (4,)
+    pix, lab = _idx_images(4, 28, 28, seed=4)[1], _idx_labels(4, seed=4)[1]
+    np.testing.assert_array_equal(Xt.numpy(), (pix / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(yt.numpy(), lab.astype(np.int64))
 
 
 def test_load_fashion_mnist_missing_and_mismatched(tmp_path):

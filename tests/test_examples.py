@@ -93,10 +93,11 @@ def test_softmax_training_matches_pytorch():
             topt.zero_grad()
             loss.backward()
             topt.step()
+    # the issue asks for 1e-4; float32 round-off over the whole run stays far below that
     np.testing.assert_allclose(net[1].weight.detach().numpy(), tnet[1].weight.detach().numpy(),
-                               atol=1e-4)
+                               atol=1e-5)
     np.testing.assert_allclose(net[1].bias.detach().numpy(), tnet[1].bias.detach().numpy(),
-                               atol=1e-4)
+                               atol=1e-5)
     assert not np.allclose(init["1.weight"], net[1].weight.detach().numpy(), atol=1e-3)
 
 

@@ -10,7 +10,8 @@ import tapegrad as tg
 
 A = np.arange(120.0).reshape(4, 5, 6)
 
-# Keys on which NumPy and PyTorch agree; `I` marks an int64 index array, `M` a bool mask.
+# Keys compared with NumPy (PyTorch agrees on all but the negative-step slices, which it
+# rejects and tapegrad accepts as NumPy does); `I` marks an int64 index array, `M` a bool mask.
 KEYS = [
     "1", "-1", "(1, 2)", "(-1, -2, -3)", "slice(1, 3)", "slice(None, None, 2)",
     "slice(-3, -1)", "slice(None, None, -1)", "(slice(None), slice(4, 1, -2))",

@@ -62,6 +62,13 @@ def sample(rng: np.random.Generator, n: int, dtype, lo: float = -4.0, hi: float 
 
 @pytest.fixture(params=TARGETS)
 def arch(request) -> str:
+    """Every target, for checks against an independent oracle (NumPy, float64, ULPs)."""
+    return request.param
+
+
+@pytest.fixture(params=[t for t in TARGETS if t != "generic"] or ["generic"])
+def simd(request) -> str:
+    """The SIMD targets, for checks against the reference (generic) kernels."""
     return request.param
 
 
@@ -71,7 +78,7 @@ BINARY = {"add": tg.add, "sub": tg.sub, "mul": tg.mul, "div": tg.div,
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_binary_is_exact_with_every_broadcast_path(arch, dtype, rng):
+def test_binary_is_exact_with_every_broadcast_path(simd, dtype, rng):
     for n in SIZES:
         a = sample(rng, n, dtype)
         b = sample(rng, n, dtype)
@@ -83,7 +90,7 @@ def test_binary_is_exact_with_every_broadcast_path(arch, dtype, rng):
                  (np.tile(a, (3, 1)), b), (col, a[None, :])]  # row, column x row
         for name, op in BINARY.items():
             for x, y in pairs:
-                want, got = against_reference(arch, lambda: op(tg.tensor(x), tg.tensor(y)))
+                want, got = against_reference(simd, lambda: op(tg.tensor(x), tg.tensor(y)))
                 np.testing.assert_array_equal(got[0], want[0], err_msg=f"{name} n={n}")
 
 
@@ -118,33 +125,33 @@ def test_float32_math_within_2_ulp(arch, name, rng):
         assert d.max(initial=0) <= 2, (name, n, x[d > 2][:5], got[d > 2][:5], exact[d > 2][:5])
 
 
-def test_float64_math_matches_reference(arch, rng):
+def test_float64_math_matches_reference(simd, rng):
     x = rng.uniform(-30.0, 30.0, 1000)
     x[:4] = [0.0, np.inf, -np.inf, np.nan]
     for fn in (tg.exp, tg.tanh, tg.sigmoid, tg.relu, tg.sqrt, tg.abs):
         arg = np.abs(x) if fn is tg.sqrt else x
         for n in SIZES:
-            want, got = against_reference(arch, lambda: fn(tg.tensor(arg[:n])))
+            want, got = against_reference(simd, lambda: fn(tg.tensor(arg[:n])))
             np.testing.assert_allclose(got[0], want[0], rtol=1e-14, atol=0, err_msg=str(fn))
 
 
 # ----- reductions and the softmax family --------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_reductions(arch, dtype, rng):
+def test_reductions(simd, dtype, rng):
     rel = 1e-6 if dtype == np.float32 else 1e-14
     for n in SIZES:
         for shape, dim in [((n,), None), ((3, n), 1), ((n, 5), 0), ((2, n, 3), 1)]:
             x = sample(rng, int(np.prod(shape)), dtype).reshape(shape)
             t = lambda: tg.tensor(x)  # noqa: E731
             want, got = against_reference(
-                arch, lambda: t().sum() if dim is None else t().sum(dim))
+                simd, lambda: t().sum() if dim is None else t().sum(dim))
             scale = np.abs(x).sum(axis=dim) + 1e-30
             assert np.all(np.abs(got[0] - want[0]) <= rel * scale), (shape, dim)
             if n == 0:
                 continue
             for op in ("amax", "amin", "argmax", "argmin"):
                 want, got = against_reference(
-                    arch, lambda: getattr(t(), op)() if dim is None else getattr(t(), op)(dim))
+                    simd, lambda: getattr(t(), op)() if dim is None else getattr(t(), op)(dim))
                 np.testing.assert_array_equal(got[0], want[0], err_msg=f"{op} {shape}")
 
 
@@ -159,7 +166,7 @@ def test_float32_long_sum_is_pairwise_accurate(arch):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_family(arch, dtype, rng):
+def test_softmax_family(simd, dtype, rng):
     rtol = 4e-6 if dtype == np.float32 else 1e-13
     for n in SIZES[1:]:
         x = (sample(rng, 4 * n, dtype) * 10).reshape(4, n)
@@ -168,13 +175,13 @@ def test_softmax_family(arch, dtype, rng):
             x[3, 1] = 60.0  # one dominant logit
         for dim in (1, 0):
             for op in ("softmax", "log_softmax", "logsumexp"):
-                want, got = against_reference(arch, lambda: getattr(tg, op)(tg.tensor(x), dim))
+                want, got = against_reference(simd, lambda: getattr(tg, op)(tg.tensor(x), dim))
                 np.testing.assert_allclose(got[0], want[0], rtol=rtol, atol=1e-30,
                                            err_msg=f"{op} n={n} dim={dim}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_cross_entropy_forward_and_backward(arch, dtype, rng):
+def test_cross_entropy_forward_and_backward(simd, dtype, rng):
     rtol = 4e-6 if dtype == np.float32 else 1e-13
     for c in SIZES[1:]:
         x = (sample(rng, 37 * c, dtype) * 4).reshape(37, c)
@@ -186,7 +193,7 @@ def test_cross_entropy_forward_and_backward(arch, dtype, rng):
             (loss * tg.tensor(np.linspace(-1, 1, 37).astype(dtype))).sum().backward()
             return loss, xt.grad
 
-        want, got = against_reference(arch, run)
+        want, got = against_reference(simd, run)
         for w, g in zip(want, got):
             np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * 1e-2, err_msg=f"c={c}")
 
@@ -200,7 +207,7 @@ def _gemm_shapes():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("trans", ["nn", "tn", "nt", "tt"])
-def test_gemm_matches_reference(arch, dtype, trans, rng):
+def test_gemm_matches_reference(simd, dtype, trans, rng):
     rel = 1e-5 if dtype == np.float32 else 1e-12
     for m, n, k in _gemm_shapes():
         a = sample(rng, m * k, dtype, -1, 1).reshape((k, m) if trans[0] == "t" else (m, k))
@@ -208,13 +215,13 @@ def test_gemm_matches_reference(arch, dtype, trans, rng):
         opa = (lambda t: t.T) if trans[0] == "t" else (lambda t: t)
         opb = (lambda t: t.T) if trans[1] == "t" else (lambda t: t)
         na, nb = opa(a), opb(b)
-        want, got = against_reference(arch, lambda: opa(tg.tensor(a)) @ opb(tg.tensor(b)))
+        want, got = against_reference(simd, lambda: opa(tg.tensor(a)) @ opb(tg.tensor(b)))
         bound = rel * (np.abs(na) @ np.abs(nb)) + 1e-30
         assert np.all(np.abs(got[0] - want[0]) <= bound), (trans, m, n, k)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gemm_backward_uses_transposed_products(arch, dtype, rng):
+def test_gemm_backward_uses_transposed_products(simd, dtype, rng):
     # dA = dC·Bᵀ and dB = Aᵀ·dC (trans_b / trans_a), accumulated into existing grads (beta = 1)
     # when the same leaf is used twice.
     rel = 1e-5 if dtype == np.float32 else 1e-12
@@ -229,27 +236,47 @@ def test_gemm_backward_uses_transposed_products(arch, dtype, rng):
             out.backward(tg.tensor(g))
             return out, at.grad, bt.grad
 
-        want, got = against_reference(arch, run)
+        want, got = against_reference(simd, run)
         bounds = [np.abs(a) @ np.abs(b), np.abs(g) @ np.abs(b).T, np.abs(a).T @ np.abs(g)]
         for w, r, bound in zip(want, got, bounds):
             assert np.all(np.abs(r - w) <= 2 * rel * bound + 1e-30), (m, n, k)
 
 
 # ----- threads -----------------------------------------------------------------------------------
-def test_parallel_paths_match_reference(arch, rng):
+def test_parallel_paths_match_reference(simd, rng):
     x = sample(rng, (1 << 19) + 5, np.float32)
     y = sample(rng, x.size, np.float32)
     saved = tg.get_num_threads()
     try:
         for threads in (1, 2):
             tg.set_num_threads(threads)
-            want, got = against_reference(arch, lambda: (tg.tensor(x) + tg.tensor(y),
+            want, got = against_reference(simd, lambda: (tg.tensor(x) + tg.tensor(y),
                                                          tg.tensor(x) * tg.tensor(y),
                                                          tg.exp(tg.tensor(x))))
             np.testing.assert_array_equal(got[0], want[0])
             np.testing.assert_array_equal(got[1], want[1])
             assert ulp_distance(got[2], want[2]).max() <= 3
-            (s,) = on(arch, lambda: tg.tensor(x).sum())
+            (s,) = on(simd, lambda: tg.tensor(x).sum())
             assert abs(float(s) - x.astype(np.float64).sum()) <= 1e-6 * np.abs(x).sum()
     finally:
         tg.set_num_threads(saved)
+
+
+def test_generic_target_against_numpy(rng):
+    """The reference kernels themselves, against NumPy (float64 oracle for float32 math)."""
+    with target("generic"):
+        for n in SIZES:
+            x = sample(rng, n, np.float32)
+            y = sample(rng, n, np.float32)
+            np.testing.assert_array_equal((tg.tensor(x) + tg.tensor(y)).numpy(), x + y)
+            np.testing.assert_array_equal((tg.tensor(x) * tg.tensor(y)).numpy(), x * y)
+            got = tg.exp(tg.tensor(x)).numpy()
+            assert ulp_distance(got, np.exp(x.astype(np.float64)).astype(np.float32)).max(
+                initial=0) <= 2
+            if n:
+                s64 = x.astype(np.float64).sum()
+                assert abs(tg.tensor(x).sum().item() - s64) <= 1e-6 * np.abs(x).sum() + 1e-7
+        a = rng.standard_normal((37, 45))
+        b = rng.standard_normal((45, 29))
+        err = np.abs((tg.tensor(a) @ tg.tensor(b)).numpy() - a @ b)
+        assert np.all(err <= 1e-12 * (np.abs(a) @ np.abs(b)))

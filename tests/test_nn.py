@@ -202,8 +202,8 @@ def test_linear_matches_torch_forward_and_backward():
     np.testing.assert_allclose(_np(out), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
     (out * out).sum().backward()
     (tout * tout).sum().backward()
-    np.testing.assert_allclose(_np(lin.weight.grad), tl.weight.grad.numpy(), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(_np(lin.bias.grad), tl.bias.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_np(lin.weight.grad), tl.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_np(lin.bias.grad), tl.bias.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_sequential_indexing_slicing_len_iter_append_and_repr():

@@ -95,9 +95,19 @@ def test_1001_updates_float32():
 
 def test_1001_updates_float64():
     m, b, C = _train(tg.float64)
+    # the float32 reference numbers hold to float32's precision ...
     assert m.item() == pytest.approx(-0.4681258, abs=1e-5)
     assert b.item() == pytest.approx(1.7542962, abs=1e-5)
     assert round(C.item(), 4) == 0.0195
+    # ... and the float64 run is the same recurrence written out in NumPy, to 1e-12
+    xs = np.array([0, 1, 2, 3, 4, 5, 6, 7.0])
+    ys = np.array([1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37])
+    mm, bb = 0.9, 0.1
+    for _ in range(1001):
+        r = mm * xs + bb - ys
+        mm, bb = mm - 0.01 * 2 * np.mean(r * xs), bb - 0.01 * 2 * np.mean(r)
+    assert m.item() == pytest.approx(mm, abs=1e-12)
+    assert b.item() == pytest.approx(bb, abs=1e-12)
 
 
 def test_1001_updates_match_the_closed_form_direction():

@@ -192,7 +192,7 @@ BINARY = {
 }
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(shapes=broadcast_pair(), op=st.sampled_from(sorted(BINARY)),
        f32=st.booleans(), seed=st.integers(0, 2**16))
 def test_random_broadcasting_matches_torch(shapes, op, f32, seed):
@@ -209,10 +209,10 @@ def test_random_broadcasting_matches_torch(shapes, op, f32, seed):
     tgr = torch.autograd.grad(tout, ts, grad_outputs=torch.tensor(v, dtype=tdt))
     for a, b in zip(g, tgr):
         assert tuple(a.shape) == tuple(b.shape)
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=tol * 10, atol=tol * 10)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=tol, atol=tol)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(shape=st.lists(st.integers(0, 6), min_size=1, max_size=4),
        data=st.data(), keepdim=st.booleans(), seed=st.integers(0, 2**16))
 def test_random_reductions_match_torch(shape, data, keepdim, seed):
@@ -235,7 +235,7 @@ def test_random_reductions_match_torch(shape, data, keepdim, seed):
     np.testing.assert_allclose(g.numpy(), tgr.numpy(), rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(m=st.integers(0, 70), k=st.integers(0, 70), n=st.integers(0, 70),
        batch=st.sampled_from([None, (), (3,), (2, 1), (1, 3)]),
        vec=st.sampled_from([None, "a", "b"]), f32=st.booleans(), seed=st.integers(0, 2**16))

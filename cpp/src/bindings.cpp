@@ -100,7 +100,11 @@ Tensor from_numpy(py::array a) {
                          " has no tapegrad equivalent to share memory with; use tapegrad.tensor(a) "
                          "to copy, or a.astype(...) first");
   if (!(a.flags() & py::array::c_style))
-    throw py::value_error("from_numpy: the array must be C-contiguous (use np.ascontiguousarray)");
+    throw py::value_error("from_numpy: the array of shape " +
+                          py::str(py::tuple(a.attr("shape"))).cast<std::string>() +
+                          " and strides " +
+                          py::str(py::tuple(a.attr("strides"))).cast<std::string>() +
+                          " is not C-contiguous (use np.ascontiguousarray)");
   Shape shape(a.shape(), a.shape() + a.ndim());
   py::object* keep = new py::object(a);
   std::shared_ptr<void> owner(keep, [](void* p) {

@@ -102,7 +102,9 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
   std::vector<bool> seen(nd, false);
   for (int64_t i = 0; i < nd; ++i) {
     dims[i] = norm_dim(dims_in[i], nd, "permute", x->shape());
-    if (seen[dims[i]]) throw ValueError("permute: repeated dim " + std::to_string(dims_in[i]));
+    if (seen[dims[i]])
+      throw ValueError("permute: repeated dim " + std::to_string(dims_in[i]) + " in dims " +
+                       shape_str(dims_in) + " for a tensor of shape " + shape_str(x->shape()));
     seen[dims[i]] = true;
   }
   Shape out(nd);
