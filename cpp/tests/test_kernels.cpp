@@ -165,6 +165,10 @@ void test_gemm(tk::Arch arch) {
     // beta == 0: C is write-only (NaNs in C must not leak into the result).
     check_gemm<T>(arch, ta, tb, 45, 70, 65, T(1), T(0), 2, true);
     check_gemm<T>(arch, ta, tb, 5, 3, 2, T(1), T(0), 1, true);
+    // Outer product (k == 1, gemm_outer) and matrix-vector (n == 1): an MLP at batch 1.
+    check_gemm<T>(arch, ta, tb, 256, 784, 1, T(1), T(0), 0);
+    check_gemm<T>(arch, ta, tb, 45, 70, 1, T(1), T(0), 2, true);
+    check_gemm<T>(arch, ta, tb, 256, 1, 784, T(1), T(1), 0);
   }
   // More than one NC block.
   check_gemm<T>(arch, false, false, 20, 4200, 40, T(1), T(0.5), 0);
