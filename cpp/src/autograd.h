@@ -16,6 +16,9 @@ struct BwCtx {
   std::vector<Tensor>& gout;
   bool create_graph;
   const std::shared_ptr<Tape>& tape;
+  // backward() into .grad with nothing watching the gradients' values (not tg.grad, not
+  // create_graph, not anomaly mode): leaf gradients may then be handed over factored.
+  bool into_leaves;
 
   const Tensor& g(size_t k = 0) const { return gout[k]; }
   const Tensor& saved(size_t i) const { return e.saved[i].tensor; }
@@ -23,6 +26,10 @@ struct BwCtx {
   const Shape& in_shape(size_t i) const { return e.inputs[i].shape; }
   DType in_dtype(size_t i) const { return e.inputs[i].dtype; }
   const Attrs& attrs() const { return e.attrs; }
+  // Hand the gradient of input i over as uᵀ·v (u: 1×m, v: 1×n rows) instead of returning it:
+  // true when input i is a leaf without a gradient that takes it factored (Note [factored
+  // weight gradients] in tape.cpp); false means the rule must return the gradient as usual.
+  bool defer_outer(size_t i, const Tensor& u, const Tensor& v);
 };
 
 // Output `out_slot` of the entry for formulas that use the result: the saved alias normally,

@@ -78,8 +78,20 @@ void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& bufs, doub
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     check_param(p, "SGD.step");
+    if (!p->has_grad()) continue;
+    if (const OuterGrad* og = p->outer_grad(); og && momentum == 0 && wd == 0) {
+      // p ← p − lr·(uᵀ·v) without forming uᵀ·v: Note [factored weight gradients].
+      const int64_t m = og->u->numel(), n = og->v->numel();
+      if (p->dtype() == DType::f32)
+        k::axpy_outer_f32(m, n, -static_cast<float>(lr), og->u->data<float>(),
+                          og->v->data<float>(), p->data<float>());
+      else
+        k::axpy_outer_f64(m, n, -lr, og->u->data<double>(), og->v->data<double>(),
+                          p->data<double>());
+      p->bump_version();
+      continue;
+    }
     const Tensor& g = p->grad();
-    if (!g) continue;
     if (p->dtype() == DType::f32) sgd_one<float>(p, g, bufs[i], lr, momentum, dampening, wd, nesterov);
     else sgd_one<double>(p, g, bufs[i], lr, momentum, dampening, wd, nesterov);
     p->bump_version();
@@ -88,9 +100,11 @@ void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& bufs, doub
 
 void zero_grad(const std::vector<Tensor>& params, bool set_to_none) {
   for (const Tensor& p : params) {
-    if (!p || !p->grad()) continue;
+    if (!p || !p->has_grad()) continue;
     if (set_to_none) {
       p->set_grad(nullptr);
+    } else if (p->outer_grad()) {
+      p->set_grad(zeros(p->shape(), p->dtype()));  // nobody has seen the factored gradient
     } else {
       // As PyTorch: the gradient is cut from any history and zeroed in place (no_grad).
       const Tensor& g = p->grad();
@@ -110,8 +124,8 @@ void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& m, std::v
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     check_param(p, "Adam.step");
+    if (!p->has_grad()) continue;
     const Tensor& g = p->grad();
-    if (!g) continue;
     const int64_t step = ++steps[i];
     if (p->dtype() == DType::f32) adam_one<float>(p, g, m[i], v[i], step, lr, b1, b2, eps, wd);
     else adam_one<double>(p, g, m[i], v[i], step, lr, b1, b2, eps, wd);

@@ -35,6 +35,22 @@
 // into self's storage, and — when an entry was recorded — makes self the output of that entry
 // (rebase_inplace). The old identity of self stays referenced as the entry's input, so the
 // history before the in-place op is intact.
+//
+// Note [factored weight gradients]
+// At batch 1 the weight gradient of a Linear layer is an outer product, dW = gᵀ·x (g: 1×out,
+// x: 1×in). Materialising it writes all of dW in the backward and reads all of it again in the
+// optimizer step: for an MLP with a 256×784 first layer those were two of the three passes
+// over 0.8 MB that made up most of a batch-1 training step (the third is the forward's
+// matrix-vector product). So when backward() stores such a gradient into a leaf that has no
+// gradient yet, it keeps the two rows instead (private copies, TensorImpl::outer_grad()).
+// TensorImpl::grad() forms the matrix on first access with the very GEMM call the backward
+// rule would have made, so every reader — Python's .grad, a second backward accumulating
+// into it, Adam, momentum SGD, zero_grad(set_to_none=False) — gets bit for bit the tensor of
+// the eager path. Plain SGD (no momentum, no weight decay) applies the factored form directly
+// with kernels::axpy_outer: W ← W − lr·(gᵀ·x) with the same two roundings as materialising
+// and then axpy, in one pass over W, and rows whose g_i is zero (units a ReLU switched off)
+// are not touched at all. tg.grad, create_graph and anomaly mode always get ordinary
+// tensors (BwCtx::into_leaves is false).
 #include "tapegrad/tape.h"
 
 #include <algorithm>
@@ -330,11 +346,36 @@ bool has_nonfinite(const Tensor& t) {
 
 }  // namespace
 
+void TensorImpl::set_outer_grad(Tensor u, Tensor v) {
+  grad_.reset();
+  outer_grad_ = std::make_unique<OuterGrad>(OuterGrad{std::move(u), std::move(v)});
+}
+
+void TensorImpl::materialize_grad() const {
+  GradModeGuard off(false);
+  Tensor g = mm(outer_grad_->u, outer_grad_->v, /*ta=*/true, /*tb=*/false);
+  grad_ = std::move(g);
+  outer_grad_.reset();
+}
+
+bool BwCtx::defer_outer(size_t i, const Tensor& u, const Tensor& v) {
+  if (!into_leaves) return false;
+  const InputRef& in = e.inputs[i];
+  TensorImpl* leaf = in.leaf.get();
+  if (!in.requires_grad || in.node >= 0 || !leaf || leaf->has_grad()) return false;
+  if (u->dim() != 2 || v->dim() != 2 || u->shape()[0] != 1 || v->shape()[0] != 1 ||
+      !is_float(leaf->dtype()) || u->dtype() != leaf->dtype() || v->dtype() != leaf->dtype() ||
+      leaf->shape() != Shape{u->shape()[1], v->shape()[1]})
+    return false;
+  leaf->set_outer_grad(clone_data(u), clone_data(v));
+  return true;
+}
+
 // Accumulate `g` into a tensor's .grad the way PyTorch does: the first gradient is taken
 // (stolen when nothing else holds it, copied otherwise); later ones are added, in place
 // unless create_graph asks for a differentiable sum.
 static void accumulate_grad(TensorImpl* t, const Tensor& g, bool create_graph) {
-  if (!t->grad()) {
+  if (!t->has_grad()) {
     if (create_graph) {
       t->set_grad(g);
     } else if (g.use_count() == 1 && g->storage().use_count() == 1 && g->is_leaf()) {
@@ -487,7 +528,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
         // Missing gradients of multi-output ops are zeros.
         for (size_t kk = 0; kk < e.outputs.size(); ++kk)
           if (!gout[kk]) gout[kk] = zeros(e.outputs[kk].shape, e.outputs[kk].dtype);
-        BwCtx ctx{e, gout, create_graph, tape};
+        BwCtx ctx{e, gout, create_graph, tape, !capturing && !create_graph && !anomaly_enabled()};
         std::vector<Tensor> gin = kOps[static_cast<int>(e.op)].backward(ctx);
         if (anomaly_enabled()) {
           for (size_t i = 0; i < gin.size(); ++i)

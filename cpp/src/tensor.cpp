@@ -145,6 +145,7 @@ void TensorImpl::set_grad(Tensor g) {
                       " but the tensor has dtype " + dtype_name(dtype_));
   }
   grad_ = std::move(g);
+  outer_grad_.reset();
 }
 
 void TensorImpl::retain_grad() {

@@ -359,6 +359,35 @@ void test_affine_axpy(tk::Arch arch) {
     CHECK(w == g, "affine n=%ld", long(n));
     CHECK(wy == gy, "axpy n=%ld", long(n));
   }
+  // y += alpha·(u ⊗ v): every target equals the generic loop bit for bit; the generic loop is
+  // checked against the definition (fma of the rounded product; zero rows untouched only
+  // when alpha and v are finite).
+  for (int64_t m : {1, 7, 33})
+    for (int64_t n : kSizes)
+      for (bool poison : {false, true}) {
+        auto u = randv<T>(m), v = randv<T>(n), y0 = randv<T>(m * n);
+        for (int64_t i = 0; i < m; i += 3) u[size_t(i)] = (i % 2) ? T(-0.0) : T(0);
+        if (poison && n > 0) v[size_t(n / 2)] = std::numeric_limits<T>::infinity();
+        std::vector<T> ry = y0, gy = y0;
+        oracle_then(arch, [&](bool ref) {
+          if constexpr (sizeof(T) == 4)
+            tk::axpy_outer_f32(m, n, -0.3f, u.data(), v.data(), (ref ? ry : gy).data());
+          else
+            tk::axpy_outer_f64(m, n, -0.3, u.data(), v.data(), (ref ? ry : gy).data());
+        });
+        bool bits = true, def = true;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            const size_t q = size_t(i * n + j);
+            bits &= same(ry[q], gy[q]) && std::signbit(ry[q]) == std::signbit(gy[q]);
+            const T ui = u[size_t(i)];
+            const T want = (ui == T(0) && !poison) ? y0[q] : std::fma(T(-0.3), ui * v[size_t(j)], y0[q]);
+            def &= same(ry[q], want);
+          }
+        CHECK(bits, "axpy_outer m=%ld n=%ld poison=%d", long(m), long(n), int(poison));
+        CHECK(def, "axpy_outer (generic vs definition) m=%ld n=%ld poison=%d", long(m), long(n),
+              int(poison));
+      }
 }
 
 // ---------------------------------------------------------------------------------------------

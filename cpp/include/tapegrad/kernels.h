@@ -83,6 +83,13 @@ void affine_f64(int64_t n, const double* x, double alpha, double beta, double* y
 // y[i] = fma(alpha, x[i], y[i]): y += alpha·x with one rounding (PyTorch's add_ rounds so)
 void axpy_f32(int64_t n, float alpha, const float* x, float* y);
 void axpy_f64(int64_t n, double alpha, const double* x, double* y);
+// Y[m×n] (rows contiguous) += alpha·(u ⊗ v): y(i, j) = fma(alpha, u_i·v_j, y(i, j)), i.e. the
+// axpy above applied to the outer product that the k = 1 GEMM computes (same two roundings),
+// without materialising it. When alpha and every v_j are finite, rows with u_i = ±0 are left
+// untouched (adding ±0 changes nothing but the sign of a −0.0 element).
+void axpy_outer_f32(int64_t m, int64_t n, float alpha, const float* u, const float* v, float* y);
+void axpy_outer_f64(int64_t m, int64_t n, double alpha, const double* u, const double* v,
+                    double* y);
 
 // ---------------------------------------------------------------------------------------------
 // Reductions over the middle axis of a contiguous (outer, r, inner) block:

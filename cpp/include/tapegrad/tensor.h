@@ -70,6 +70,12 @@ struct Entry;
 class TensorImpl;
 using Tensor = std::shared_ptr<TensorImpl>;
 
+// A leaf's gradient held as the outer product uᵀ·v of two rows, u (1×m) and v (1×n), for an
+// m×n parameter: Note [factored weight gradients] in tape.cpp. u and v are private copies.
+struct OuterGrad {
+  Tensor u, v;
+};
+
 // A row-major contiguous tensor. The autograd identity (id_, node_, slot_) says which tape
 // entry produced it; node_ < 0 means a leaf. Note [tape lifetime] in tape.cpp.
 class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
@@ -96,7 +102,15 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   bool is_leaf() const { return node_ < 0; }
   // Throws (TypeError) for non-float dtypes and (RuntimeError) for non-leaves, as PyTorch.
   void set_requires_grad(bool value);
-  const Tensor& grad() const { return grad_; }
+  // The accumulated gradient. One held factored (Note [factored weight gradients]) is formed
+  // here on first access, so no caller ever sees the factored form unless it asks for it.
+  const Tensor& grad() const {
+    if (outer_grad_) materialize_grad();
+    return grad_;
+  }
+  bool has_grad() const { return grad_ || outer_grad_; }
+  const OuterGrad* outer_grad() const { return outer_grad_.get(); }  // null unless factored
+  void set_outer_grad(Tensor u, Tensor v);  // the engine only; the tensor has no grad yet
   void set_grad(Tensor g);  // checks shape and dtype
   bool retains_grad() const { return retains_grad_; }
   void retain_grad();
@@ -126,7 +140,9 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   bool requires_grad_ = false;
   bool retains_grad_ = false;
   bool is_view_ = false;  // a graph-carrying view of another tensor's storage
-  Tensor grad_;
+  void materialize_grad() const;
+  mutable Tensor grad_;
+  mutable std::unique_ptr<OuterGrad> outer_grad_;
   uint64_t id_;
   int32_t node_ = -1;
   int32_t slot_ = 0;

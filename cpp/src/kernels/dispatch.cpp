@@ -1,4 +1,5 @@
 // CPU detection (once), the active kernel table, and the public kernel entry points.
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -276,6 +277,23 @@ void axpy_f32(int64_t n, float alpha, const float* x, float* y) {
 }
 void axpy_f64(int64_t n, double alpha, const double* x, double* y) {
   if (n > 0) table().axpy_f64(n, alpha, x, y);
+}
+
+namespace {
+template <class T>
+bool all_finite(T alpha, int64_t n, const T* v) {
+  bool ok = std::isfinite(alpha);
+  for (int64_t j = 0; j < n; ++j) ok &= std::isfinite(v[j]);
+  return ok;
+}
+}  // namespace
+
+void axpy_outer_f32(int64_t m, int64_t n, float alpha, const float* u, const float* v, float* y) {
+  if (m > 0 && n > 0) table().axpy_outer_f32(m, n, alpha, u, v, y, all_finite(alpha, n, v));
+}
+void axpy_outer_f64(int64_t m, int64_t n, double alpha, const double* u, const double* v,
+                    double* y) {
+  if (m > 0 && n > 0) table().axpy_outer_f64(m, n, alpha, u, v, y, all_finite(alpha, n, v));
 }
 
 void reduce_f32(Reduce op, int64_t outer, int64_t r, int64_t inner, const float* x, float* y) {

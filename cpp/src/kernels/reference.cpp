@@ -114,6 +114,15 @@ void axpy(int64_t n, T alpha, const T* x, T* y) {
 }
 
 template <class T>
+void axpy_outer(int64_t m, int64_t n, T alpha, const T* u, const T* v, T* y, bool skip_zero) {
+  for (int64_t i = 0; i < m; ++i) {
+    if (skip_zero && u[i] == T(0)) continue;
+    T* row = y + i * n;
+    for (int64_t j = 0; j < n; ++j) row[j] = std::fma(alpha, u[i] * v[j], row[j]);
+  }
+}
+
+template <class T>
 inline bool better(Reduce op, T cand, T best) {
   if constexpr (std::is_floating_point_v<T>) {
     if (std::isnan(best)) return false;
@@ -296,6 +305,8 @@ void fill_table(KernelTable& t) {
   t.affine_f64 = affine<double>;
   t.axpy_f32 = axpy<float>;
   t.axpy_f64 = axpy<double>;
+  t.axpy_outer_f32 = axpy_outer<float>;
+  t.axpy_outer_f64 = axpy_outer<double>;
   t.reduce_f32 = reduce<float>;
   t.reduce_f64 = reduce<double>;
   t.reduce_i64 = reduce<int64_t>;

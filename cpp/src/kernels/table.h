@@ -20,6 +20,8 @@ struct KernelTable {
   template <class T>
   using AxpyFn = void (*)(int64_t, T, const T*, T*);
   template <class T>
+  using AxpyOuterFn = void (*)(int64_t, int64_t, T, const T*, const T*, T*, bool);
+  template <class T>
   using ReduceFn = void (*)(Reduce, int64_t, int64_t, int64_t, const T*, T*);
   template <class T>
   using ArgReduceFn = void (*)(Reduce, int64_t, int64_t, int64_t, const T*, int64_t*);
@@ -42,6 +44,8 @@ struct KernelTable {
   AffineFn<double> affine_f64;
   AxpyFn<float> axpy_f32;
   AxpyFn<double> axpy_f64;
+  AxpyOuterFn<float> axpy_outer_f32;
+  AxpyOuterFn<double> axpy_outer_f64;
   ReduceFn<float> reduce_f32;
   ReduceFn<double> reduce_f64;
   ReduceFn<int64_t> reduce_i64;

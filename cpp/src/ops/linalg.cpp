@@ -181,7 +181,9 @@ std::vector<Tensor> backward_Linear(BwCtx& ctx) {
   const Tensor& g = ctx.g();
   Tensor dx, dw, db;
   if (ctx.needs(0)) dx = mm(g, ctx.saved(1));
-  if (ctx.needs(1)) dw = mm(g, ctx.saved(0), true, false);
+  // At batch 1, dW = gᵀ·x may go to W's .grad factored: Note [factored weight gradients].
+  if (ctx.needs(1) && !(g->shape()[0] == 1 && ctx.defer_outer(1, g, ctx.saved(0))))
+    dw = mm(g, ctx.saved(0), true, false);
   if (ctx.needs(2)) db = sum(g, {0}, false);
   return {dx, dw, db};
 }

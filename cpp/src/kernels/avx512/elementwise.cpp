@@ -25,6 +25,8 @@ void fill_elementwise(KernelTable& t) {
   t.affine_f64 = affine<F64>;
   t.axpy_f32 = axpy<F32>;
   t.axpy_f64 = axpy<F64>;
+  t.axpy_outer_f32 = axpy_outer<F32>;
+  t.axpy_outer_f64 = axpy_outer<F64>;
   t.reduce_f32 = reduce<F32>;
   t.reduce_f64 = reduce<F64>;
   t.logsumexp_f32 = logsumexp<F32>;
