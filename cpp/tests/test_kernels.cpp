@@ -169,6 +169,9 @@ void test_gemm(tk::Arch arch) {
     check_gemm<T>(arch, ta, tb, 256, 784, 1, T(1), T(0), 0);
     check_gemm<T>(arch, ta, tb, 45, 70, 1, T(1), T(0), 2, true);
     check_gemm<T>(arch, ta, tb, 256, 1, 784, T(1), T(1), 0);
+    // Vector × matrix (m == 1, the direct path with four vectors per block and narrower tails).
+    check_gemm<T>(arch, ta, tb, 1, 256, 784, T(1), T(0), 0);
+    check_gemm<T>(arch, ta, tb, 1, 100, 300, T(-0.5), T(1), 3);
   }
   // More than one NC block.
   check_gemm<T>(arch, false, false, 20, 4200, 40, T(1), T(0.5), 0);

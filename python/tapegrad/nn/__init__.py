@@ -427,8 +427,15 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        # The registry is read directly: `self.weight` would first fail the instance lookup
+        # (CPython formats an AttributeError message) before Module.__getattr__ finds it,
+        # which cost more than the whole GEMM of a small layer. A weight replaced by a plain
+        # attribute (not a registered Parameter) is still found through getattr.
+        p = self._parameters
+        weight = p["weight"] if "weight" in p else self.weight
+        bias = p["bias"] if "bias" in p else self.bias
         try:
-            return functional.linear(input, self.weight, self.bias)
+            return _core.linear(input, weight, bias)
         except ValueError as e:  # name the layer, not the GEMM inside it
             if isinstance(input, Tensor) and (input.ndim == 0
                                               or input.shape[-1] != self.in_features):
@@ -535,7 +542,7 @@ class ReLU(Module):
     """
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return functional.relu(input)
+        return _core.relu(input)
 
 
 class Sigmoid(Module):
