@@ -445,12 +445,15 @@ void test_rows(tk::Arch arch) {
   for (int64_t r : kSizes) {
     if (r == 0) continue;
     for (int64_t inner : {1L, 3L}) {
-      const int64_t outer = 4, nx = outer * r * inner;
+      const int64_t outer = 6, nx = outer * r * inner;
       auto x = randv<T>(nx, T(-10), T(10));
-      // Row 1 has a -inf; row 2 is all -inf; row 3 holds a +inf when r > 1.
+      // Row 1 has a -inf; row 2 is all -inf; row 3 holds a +inf when r > 1; row 4 has its
+      // maximum twice (at its first and last element); row 5 holds a NaN.
       x[size_t(1 * r * inner)] = -inf;
       for (int64_t j = 0; j < r * inner; ++j) x[size_t(2 * r * inner + j)] = -inf;
       if (r > 1) x[size_t(3 * r * inner + 1)] = inf;
+      x[size_t(4 * r * inner)] = x[size_t(5 * r * inner - 1)] = T(11);
+      x[size_t(5 * r * inner + r * inner / 2)] = std::numeric_limits<T>::quiet_NaN();
       std::vector<T> wl(static_cast<size_t>(outer * inner)), gl(wl.size()), ws(static_cast<size_t>(nx)), gs(ws.size()),
           wls(ws.size()), gls(ws.size());
       oracle_then(arch, [&](bool ref) {
