@@ -172,6 +172,9 @@ void test_gemm(tk::Arch arch) {
     // Vector × matrix (m == 1, the direct path with four vectors per block and narrower tails).
     check_gemm<T>(arch, ta, tb, 1, 256, 784, T(1), T(0), 0);
     check_gemm<T>(arch, ta, tb, 1, 100, 300, T(-0.5), T(1), 3);
+    // A few rows (direct blocks of 2, 4 and 8 rows).
+    for (int64_t m : {2, 3, 4, 5, 8})
+      check_gemm<T>(arch, ta, tb, m, 75, 130, T(1), m % 2 ? T(1) : T(0), 2);
   }
   // More than one NC block.
   check_gemm<T>(arch, false, false, 20, 4200, 40, T(1), T(0.5), 0);
