@@ -39,8 +39,8 @@ Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot);
 
 using BackwardFn = std::vector<Tensor> (*)(BwCtx&);
 
-#define TG_OP(code, name, arity) std::vector<Tensor> backward_##code(BwCtx& ctx);
-#include "ops/ops.def"
+#define TG_OP(code, name, arity, bind, expose, dunder) std::vector<Tensor> backward_##code(BwCtx& ctx);
+#include "tapegrad/ops.def"
 #undef TG_OP
 
 }  // namespace tapegrad

@@ -72,8 +72,8 @@ struct OpInfo {
   BackwardFn backward;
 };
 const OpInfo kOps[] = {
-#define TG_OP(code, name, arity) {name, #code "Backward0", &backward_##code},
-#include "ops/ops.def"
+#define TG_OP(code, name, arity, bind, expose, dunder) {name, #code "Backward0", &backward_##code},
+#include "tapegrad/ops.def"
 #undef TG_OP
 };
 }  // namespace

@@ -1,5 +1,5 @@
 // tapegrad ops: differentiable functions on tensors. Each records one tape entry per
-// primitive when grad mode is on and an input requires grad (see cpp/src/ops/ops.def).
+// primitive when grad mode is on and an input requires grad (see tapegrad/ops.def).
 #pragma once
 
 #include <optional>

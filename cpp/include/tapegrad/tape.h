@@ -13,10 +13,10 @@
 
 namespace tapegrad {
 
-// Every primitive op that can be recorded. The list lives in cpp/src/ops/ops.def.
+// Every primitive op that can be recorded. The list lives in tapegrad/ops.def.
 enum class OpCode : uint16_t {
-#define TG_OP(code, name, arity) code,
-#include "../../src/ops/ops.def"
+#define TG_OP(code, name, arity, bind, expose, dunder) code,
+#include "tapegrad/ops.def"
 #undef TG_OP
   count_
 };
