@@ -136,11 +136,25 @@ void bind_functions(py::module_& m) {
   m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"));
   m.def("is_anomaly_enabled", &anomaly_enabled);
   m.def("set_anomaly_enabled", &set_anomaly_enabled, py::arg("mode"));
-  m.def("_run_backward", [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& grads,
+  // tg.grad / tg.autograd.backward: grad_outputs is None or one entry per output (None: implied,
+  // a tensor, or data converted to the output's dtype); the engine defaults and checks them.
+  m.def("_run_backward", [](const std::vector<Tensor>& outputs, py::object grad_outputs,
                             bool retain_graph, bool create_graph, const std::vector<Tensor>& inputs,
-                            bool allow_unused) {
+                            bool allow_unused, const std::string& op) {
+        std::vector<Tensor> given;
+        const char* arg = op == "grad" ? "grad_outputs" : "grad_tensors";
+        if (!grad_outputs.is_none()) {
+          for (py::handle g : py::reinterpret_borrow<py::sequence>(grad_outputs)) {
+            const size_t i = given.size();
+            if (g.is_none()) given.emplace_back();
+            else if (const Tensor* t = tensor_ptr(g)) given.push_back(*t);
+            else given.push_back(tensor_from_py(g, i < outputs.size() ? std::optional(outputs[i]->dtype()) : std::nullopt, op.c_str()));
+          }
+        }
+        const std::vector<Tensor> grads = output_grads(outputs, given, op.c_str(), arg);
         return run_backward(outputs, grads, retain_graph, create_graph, inputs, allow_unused);
-      });
+      }, py::arg("outputs"), py::arg("grad_outputs"), py::arg("retain_graph"), py::arg("create_graph"),
+      py::arg("inputs"), py::arg("allow_unused"), py::arg("op"));
   m.def("_graph", [](const Tensor& root) {
         // The DAG behind `root`: ops in recording order, each with its input and output
         // tensors (id, shape, dtype, whether a leaf, whether it requires grad).
