@@ -61,7 +61,6 @@ void bind_tensor(TensorClass& T) {
           })
       .def("numpy", [](const Tensor& t) { return to_numpy(t, true); })
       .def("_numpy_view", [](const Tensor& t) { return to_numpy(t, false); })
-      .def("_storage_ptr", [](const Tensor& x) { return reinterpret_cast<uintptr_t>(x->storage()->data); })
       .def("type", [](const Tensor& x, py::object dtype) -> py::object {
             if (dtype.is_none()) return py::str(std::string("tapegrad.") + dtype_name(x->dtype()));
             return py::cast(cast(x, *parse_dtype(dtype)));
