@@ -13,7 +13,6 @@ tapegrad.Size([8, 4])
 from __future__ import annotations
 
 import math
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -34,15 +33,19 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
 # ----- Parameter ----------------------------------------------------------------------------
 # Note [Parameter is a marked Tensor]
 # Tensor is a pybind11 class without a Python-callable constructor, so a Python subclass cannot
-# be given the C++ tensor it should wrap. A Parameter is therefore a plain leaf ``Tensor`` that
-# requires grad, remembered (weakly, by identity) in ``_PARAMETERS``; ``isinstance(t, Parameter)``
-# asks that registry. Everything that works on a Tensor works on a Parameter, and
-# ``isinstance(p, tg.Tensor)`` holds.
-_PARAMETERS: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
+# be given the C++ tensor it should wrap. A Parameter is therefore a plain leaf ``Tensor`` whose
+# C++ TensorImpl carries a flag, ``is_parameter`` (``_is_parameter`` in Python), set by
+# ``Parameter(...)``; ``isinstance(t, Parameter)`` reads that flag through the metaclass.
+# Everything that works on a Tensor works on a Parameter, and ``isinstance(p, tg.Tensor)`` holds.
+# The flag lives and dies with the tensor itself, so there is no registry to keep in step: a
+# tensor that reuses a dead Parameter's ``id()`` is not a Parameter, and a Parameter is one
+# whatever else the garbage collector has taken. As in PyTorch only the Parameter object itself
+# is one: ``detach()``, ``clone()``, views and op results are fresh TensorImpls without the flag
+# (so ``state_dict()``, which detaches, holds plain tensors).
 
 
 def _is_parameter(obj: Any) -> bool:
-    return isinstance(obj, Tensor) and _PARAMETERS.get(id(obj)) is obj
+    return isinstance(obj, Tensor) and obj._is_parameter
 
 
 class _ParameterMeta(type):
@@ -73,7 +76,7 @@ class Parameter(metaclass=_ParameterMeta):
                 raise RuntimeError(
                     f"Parameter: only floating point tensors can require gradients (got {t.dtype})")
             t.requires_grad_(True)
-        _PARAMETERS[id(t)] = t
+        t._is_parameter = True
         return t
 
 
