@@ -83,7 +83,7 @@ class Registrar {
       auto [x, y] = operands(a, b, name);
       return fn(x, y);
     };
-    if (has_method(r)) T_.def(name, named);
+    if (has_method(r)) T_.def(name, named, py::arg("other"));
     if (has_function(r)) m_.def(name, named, py::arg("input"), py::arg("other"));
     if (!has_dunder(r)) return;
     // Operators: an operand tapegrad cannot combine gives NotImplemented, so Python tries the
@@ -295,8 +295,8 @@ void bind_ops(py::module_& m, TensorClass& T) {
       }, dim, py::kw_only(), axis);
 
   // linear algebra
-  reg.manual("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); });
-  reg.manual("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); });
+  reg.manual("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, py::arg("other"));
+  reg.manual("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("other"));
   reg.manual_function("linear", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); },
              py::arg("input"), py::arg("weight"), py::arg("bias") = nullptr);
 
