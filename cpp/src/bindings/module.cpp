@@ -93,11 +93,8 @@ void bind_functions(py::module_& m) {
   m.def("linspace", [](double s, double e, int64_t n, py::object dtype, bool rg) {
         return with_grad(linspace(s, e, n, parse_dtype(dtype).value_or(DType::f32)), rg);
       }, py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
-  m.def("eye", [](int64_t n, py::object mm_, py::object dtype) {
-        if (n < 0) throw py::value_error("eye: n must be non-negative, got " + std::to_string(n));
-        const int64_t cols = mm_.is_none() ? n : mm_.cast<int64_t>();
-        if (cols < 0) throw py::value_error("eye: m must be non-negative, got " + std::to_string(cols));
-        return eye(n, cols, parse_dtype(dtype).value_or(DType::f32));
+  m.def("eye", [](int64_t n, py::object cols, py::object dtype) {
+        return eye(n, cols.is_none() ? n : to_i64(cols), parse_dtype(dtype).value_or(DType::f32));
       }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none());
 
   // ----- random -----
