@@ -87,3 +87,55 @@ def test_uniform_ops_take_python_numbers_on_either_side():
             assert f(x, 2).shape == (2,) and f(2, x).shape == (2,), r["name"]
     with pytest.raises(TypeError, match="add"):
         tg.add(x, "a")
+
+
+def test_operators_come_from_the_table():
+    a, b = tg.tensor([True, False]), tg.tensor([True, True])
+    assert (a ^ b).tolist() == [False, True]
+    assert (True ^ a).tolist() == [False, True]  # reflected form of a BINARY row's dunder
+    assert (~a).tolist() == [False, True]
+    with pytest.raises(TypeError, match="~"):
+        ~tg.tensor([1.0])
+    x = tg.tensor([1.0, 2.0])
+    y = x * 1
+    y += 1  # in-place form where the engine has one
+    assert y.tolist() == [2.0, 3.0]
+    z = x * 1
+    z **= 2  # none for pow: Python falls back to z = z ** 2
+    assert z.tolist() == [1.0, 4.0]
+
+
+def test_composites_are_engine_functions():
+    x = tg.tensor([[1.0, 5.0], [3.0, 2.0]])
+    r = tg.max(x, 1)
+    assert type(r).__name__ == "max" and r.indices.tolist() == [1, 0]
+    assert tg.all(x).item() and tg.any(x > 4, 1).tolist() == [True, False]
+    assert x.sum(dtype=tg.float64).dtype == tg.float64
+    assert x.mean(0, dtype=tg.float64).tolist() == [2.0, 3.5]
+    with pytest.raises(ValueError, match="t\\(\\) expects"):
+        tg.t(tg.ones(1, 2, 3))
+
+
+def test_normal_forms():
+    m = tg.zeros(3, dtype=tg.float64, requires_grad=True)
+    assert tg.normal(m, 1.0).shape == (3,) and not tg.normal(m, 1.0).requires_grad
+    assert tg.normal(m, tg.ones(3, dtype=tg.float64)).dtype == tg.float64
+    assert tg.normal(2.0, tg.ones(2, 2)).shape == (2, 2)
+    assert tg.normal(0.0, 1.0, size=(2,), requires_grad=True).requires_grad
+    with pytest.raises(TypeError, match="size"):
+        tg.normal(0.0, 1.0)
+    with pytest.raises(ValueError, match="std"):
+        tg.normal(0.0, -1.0, size=(2,))
+
+
+def test_output_gradients_are_checked_by_the_engine():
+    x = tg.ones(3, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"grad: grad can be implicitly created.*\[3\]"):
+        tg.grad(y, x)
+    with pytest.raises(ValueError, match="grad: got 2 grad_outputs for 1 outputs"):
+        tg.grad(y, x, grad_outputs=[tg.ones(3), tg.ones(3)])
+    with pytest.raises(ValueError, match="grad_outputs has shape"):
+        tg.grad(y, x, grad_outputs=[tg.ones(2)])
+    (g,) = tg.grad(y, x, grad_outputs=[[1.0, 2.0, 3.0]])  # data converted to the output's dtype
+    assert g.tolist() == [2.0, 4.0, 6.0]
