@@ -124,6 +124,7 @@ _ALIASES = {
     "negative": "neg", "clip": "clamp", "concat": "cat", "concatenate": "cat",
 }
 globals().update({alias: getattr(_core, name) for alias, name in _ALIASES.items()})
+_ALIAS_NAMES = list(_ALIASES)
 
 
 def is_tensor(obj) -> _builtins.bool:
@@ -162,8 +163,11 @@ __all__ = [
     "tensor", "from_numpy", "as_tensor", "zeros", "ones", "empty", "full", "zeros_like",
     "ones_like", "full_like", "arange", "linspace", "eye", "rand", "randn", "rand_like",
     "randn_like", "normal", "randint", "randperm", "manual_seed", "initial_seed", "Generator",
-    *_OP_FUNCTIONS, *_ALIASES, "is_tensor",
+    "is_tensor",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "gradcheck",
     "GradcheckError", "detect_anomaly", "autograd", "cpu_info", "set_num_threads",
     "get_num_threads", "tape_stats", "save", "load", "__version__",
 ]
+# The op functions and their aliases come from the op table (not a literal by design).
+__all__ += _OP_FUNCTIONS  # noqa: PLE0605
+__all__ += _ALIAS_NAMES  # noqa: PLE0605
