@@ -594,12 +594,6 @@ std::vector<const Entry*> reachable_entries(const Tensor& root) {
 }
 
 void backward(const Tensor& root, const Tensor& gradient, bool retain_graph, bool create_graph) {
-  if (!root->requires_grad())
-    throw std::runtime_error(
-        "backward: element 0 of tensors does not require grad and does not have a grad_fn "
-        "(shape " + shape_str(root->shape()) +
-        "). Did you create the parameters with requires_grad=True, or compute the result "
-        "inside no_grad()?");
   const Tensor g = output_grads({root}, {gradient}, "backward", "gradient=")[0];
   run_backward({root}, {g}, retain_graph, create_graph, {}, false);
 }
@@ -673,7 +667,8 @@ void rebase_inplace(const Tensor& self, const Tensor& result_in) {
 }
 
 // The gradients a backward starts from: the given one, cast to the output's dtype, or ones for
-// a one-element output (the only kind whose gradient can be implied: d out/d out = 1).
+// a one-element output (the only kind whose gradient can be implied: d out/d out = 1). Every
+// output must have history to go back through.
 std::vector<Tensor> output_grads(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grads,
                                  const char* op, const char* arg) {
   if (!grads.empty() && grads.size() != outputs.size())
@@ -684,6 +679,11 @@ std::vector<Tensor> output_grads(const std::vector<Tensor>& outputs, const std::
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& o = outputs[i];
     const std::string which = outputs.size() == 1 ? "this output" : "output " + std::to_string(i);
+    if (!o->requires_grad())
+      throw std::runtime_error(
+          std::string(op) + ": element " + std::to_string(i) + " of tensors does not require grad "
+          "and does not have a grad_fn (shape " + shape_str(o->shape()) + "). Did you create the "
+          "parameters with requires_grad=True, or compute the result inside no_grad()?");
     Tensor g = grads.empty() ? nullptr : grads[i];
     if (!g) {
       if (o->numel() != 1)

@@ -111,12 +111,6 @@ def grad(
     ins = _as_list(inputs)
     if grad_outputs is not None:
         grad_outputs = _as_list(grad_outputs)
-    for i, o in enumerate(outs):
-        if not o.requires_grad:
-            raise RuntimeError(
-                f"grad: output {i} (shape {list(o.shape)}) does not require grad and does not "
-                "have a grad_fn"
-            )
     for i, t in enumerate(ins):
         if not isinstance(t, Tensor):
             raise TypeError(f"grad: inputs[{i}] is not a Tensor")

@@ -268,7 +268,7 @@ void backward(const Tensor& root, const Tensor& gradient = nullptr, bool retain_
 
 // The gradients a backward of `outputs` starts from: `grads` (empty, or one per output with
 // null meaning "implied") checked against the outputs' shapes and cast to their dtypes; an
-// implied gradient is ones and needs a one-element output. `op` and `arg` name the caller in
+// implied gradient is ones and needs a one-element output; every output must require grad. `op` and `arg` name the caller in
 // errors ("grad", "grad_outputs").
 std::vector<Tensor> output_grads(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grads,
                                  const char* op, const char* arg);
