@@ -392,7 +392,6 @@ std::vector<int64_t> dims_from(py::handle dim, const char* op) {
   }
   if (PySequence_Check(dim.ptr())) {
     for (py::handle h : py::reinterpret_borrow<py::sequence>(dim)) out.push_back(to_i64(h));
-    if (out.empty()) return out;
     return out;
   }
   throw py::type_error(std::string(op) + ": dim must be an int, a tuple of ints or None, got " +
