@@ -79,8 +79,9 @@ inline T apply(Binary op, T a, T b) {
     case Binary::mul: return a * b;
     case Binary::div: return a / b;
     case Binary::pow:
+      // Integer powers are computed in double and rounded to the nearest integer.
       if constexpr (std::is_floating_point_v<T>) return std::pow(a, b);
-      else return T(0);
+      else return static_cast<T>(std::llround(std::pow(static_cast<double>(a), static_cast<double>(b))));
     case Binary::maximum:
       if constexpr (std::is_floating_point_v<T>) {
         if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
@@ -323,6 +324,8 @@ void fill_table(KernelTable& t) {
   t.cross_entropy_f64 = cross_entropy<double>;
   t.cross_entropy_backward_f32 = cross_entropy_backward<float>;
   t.cross_entropy_backward_f64 = cross_entropy_backward<double>;
+  fill_data(t);
+  fill_rows(t);
 }
 
 const KernelTable& table() {

@@ -66,6 +66,17 @@ decltype(auto) dispatch_all(DType t, F&& f) {
   return f(uint8_t{});
 }
 
+// The kernel layer's name for a dtype.
+inline k::Elem elem(DType t) {
+  switch (t) {
+    case DType::f32: return k::Elem::f32;
+    case DType::f64: return k::Elem::f64;
+    case DType::i64: return k::Elem::i64;
+    case DType::b8: break;
+  }
+  return k::Elem::u8;
+}
+
 [[noreturn]] void throw_dtype(const char* op, const Tensor& t, const char* expected);
 inline void require_float(const Tensor& t, const char* op) {
   if (!is_float(t->dtype())) throw_dtype(op, t, "a floating-point tensor");

@@ -160,9 +160,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   out_shape.push_back(out_f);
   const Tensor x2 = x->dim() == 2 ? x : reshape(x, {n, in});
   Tensor y = empty({n, out_f}, x->dtype());
-  const size_t row = static_cast<size_t>(out_f) * itemsize(x->dtype());
-  if (b && row)
-    for (int64_t i = 0; i < n; ++i) std::memcpy(static_cast<char*>(y->raw()) + i * row, b->raw(), row);
+  if (b) {  // every row of y starts as the bias (the GEMM then accumulates with beta = 1)
+    const int64_t rows[2] = {n, out_f}, bst[2] = {0, 1}, yst[2] = {out_f, 1};
+    k::copy_strided(itemsize(x->dtype()), 2, rows, b->raw(), bst, y->raw(), yst);
+  }
   if (n && out_f) {
     if (in == 0) {
       if (!b) std::memset(y->raw(), 0, y->nbytes());
