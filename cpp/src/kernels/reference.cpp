@@ -137,7 +137,7 @@ inline bool better(Reduce op, T cand, T best) {
 // 1e-3); NumPy and PyTorch sum pairwise, so tapegrad must be at least as accurate. The
 // reference accumulates float32 in double (one rounding at the end) and float64 with
 // Neumaier's compensated summation; the SIMD kernels sum blocked-pairwise (simd/
-// elementwise.inc). The fused softmax family keeps the sum of the non-maximal terms apart,
+// reduce-inl.h). The fused softmax family keeps the sum of the non-maximal terms apart,
 // see Note [softmax rounding].
 template <class T>
 struct SumAcc {
