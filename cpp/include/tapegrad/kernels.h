@@ -5,7 +5,7 @@
 // oracle, namespace tapegrad::kernels::ref) and may have SIMD versions (namespaces
 // tapegrad::kernels::avx2 / ::avx512, in their own translation units — Note [per-ISA
 // translation units] in CMakeLists.txt). The public functions below dispatch through a table
-// chosen once at start-up (see dispatch.cpp); TAPEGRAD_ARCH=generic|avx2|avx512 overrides.
+// chosen once at start-up (see cpu.cpp); TAPEGRAD_ARCH=generic|avx2|avx512 overrides.
 #pragma once
 
 #include <cstddef>

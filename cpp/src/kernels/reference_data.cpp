@@ -304,7 +304,15 @@ inline bool cmp(Cmp op, T u, T v) {
 
 template <class T, Cmp op>
 void compare_run(int64_t n, const T* u, int64_t su, const T* v, int64_t sv, uint8_t* o) {
-  for (int64_t i = 0; i < n; ++i) o[i] = cmp(op, u[i * su], v[i * sv]);
+  // Unit-stride and scalar-operand runs get their own loops, which the compiler vectorises.
+  if (su == 1 && sv == 1) {
+    for (int64_t i = 0; i < n; ++i) o[i] = cmp(op, u[i], v[i]);
+  } else if (su == 1 && sv == 0) {
+    const T s = *v;
+    for (int64_t i = 0; i < n; ++i) o[i] = cmp(op, u[i], s);
+  } else {
+    for (int64_t i = 0; i < n; ++i) o[i] = cmp(op, u[i * su], v[i * sv]);
+  }
 }
 
 void compare(Elem t, Cmp op, int ndim, const int64_t* shape, const void* a, const int64_t* sa,
