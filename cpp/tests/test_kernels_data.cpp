@@ -533,6 +533,31 @@ void test_integer(tk::Arch arch) {
   }
 }
 
+void test_gemm_i64(tk::Arch arch) {
+  for (int64_t n : kSizes)
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      const int64_t m = 3, k = n % 17 + 1, lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 2;
+      std::vector<int64_t> a(size_t((ta ? k : m) * lda)), b(size_t(std::max<int64_t>((tb ? n : k) * ldb, 1)));
+      for (auto& v : a) v = int64_t(g_rng() % 19) - 9;
+      for (auto& v : b) v = int64_t(g_rng() % 19) - 9;
+      auto c = both<int64_t>(arch, std::vector<int64_t>(size_t(std::max<int64_t>(m * n, 1)), 99),
+                             [&](std::vector<int64_t>& out) {
+        tk::gemm_i64(ta, tb, m, n, k, a.data(), lda, b.data(), ldb, out.data(), n);
+      }, "gemm_i64", n);
+      bool ok = true;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          int64_t s = 0;
+          for (int64_t p = 0; p < k; ++p)
+            s += (ta ? a[size_t(p * lda + i)] : a[size_t(i * lda + p)]) *
+                 (tb ? b[size_t(j * ldb + p)] : b[size_t(p * ldb + j)]);
+          ok &= c[size_t(i * n + j)] == s;
+        }
+      CHECK(ok, "gemm_i64 n=%ld ta=%d tb=%d: naive", long(n), ta, tb);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loss rows, relu backward and optimizer updates: bit for bit against the reference.
 template <class T>
@@ -620,6 +645,7 @@ int main() {
     test_clamp_classify<double>(arch);
     test_clamp_classify<int64_t>(arch);
     test_integer(arch);
+    test_gemm_i64(arch);
     test_rows<float>(arch);
     test_rows<double>(arch);
   }

@@ -47,6 +47,10 @@ void gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, doubl
               const double* a, int64_t lda, const double* b, int64_t ldb, double beta,
               double* c, int64_t ldc);
 
+// Integer product C = op(A)·op(B) (no alpha/beta: C is write-only), plain dot products.
+void gemm_i64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const int64_t* a,
+              int64_t lda, const int64_t* b, int64_t ldb, int64_t* c, int64_t ldc);
+
 // ---------------------------------------------------------------------------------------------
 // Elementwise.  Unary: y[i] = f(x[i]) for i < n (x and y may alias).
 enum class Unary : int {

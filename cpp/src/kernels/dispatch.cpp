@@ -20,6 +20,11 @@ void gemm_f64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, c
   table().gemm_f64(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+void gemm_i64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const int64_t* a, int64_t lda,
+              const int64_t* b, int64_t ldb, int64_t* c, int64_t ldc) {
+  if (m > 0 && n > 0) table().gemm_i64(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+}
+
 void unary_f32(Unary op, int64_t n, const float* x, float* y) {
   if (n > 0) table().unary_f32(op, n, x, y);
 }

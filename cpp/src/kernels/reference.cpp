@@ -37,6 +37,17 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   }
 }
 
+void gemm_i64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const int64_t* a, int64_t lda,
+              const int64_t* b, int64_t ldb, int64_t* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t s = 0;
+      for (int64_t p = 0; p < k; ++p)
+        s += (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+      c[i * ldc + j] = s;
+    }
+}
+
 template <class T>
 T sigmoid(T x) {
   // Stable on both tails: never evaluates exp of a large positive number.
@@ -297,6 +308,7 @@ void cross_entropy_backward(int64_t n, int64_t c, const T* x, const int64_t* lab
 void fill_table(KernelTable& t) {
   t.gemm_f32 = gemm<float>;
   t.gemm_f64 = gemm<double>;
+  t.gemm_i64 = gemm_i64;
   t.unary_f32 = unary<float>;
   t.unary_f64 = unary<double>;
   t.binary_f32 = binary<float>;

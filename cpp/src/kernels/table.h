@@ -76,8 +76,12 @@ struct KernelTable {
   template <class T>
   using AdamFn = void (*)(int64_t, T*, const T*, T*, T*, const AdamParams&);
 
+  using GemmI64 = void (*)(bool, bool, int64_t, int64_t, int64_t, const int64_t*, int64_t,
+                           const int64_t*, int64_t, int64_t*, int64_t);
+
   GemmF32 gemm_f32;
   GemmF64 gemm_f64;
+  GemmI64 gemm_i64;
   UnaryFn<float> unary_f32;
   UnaryFn<double> unary_f64;
   BinaryFn<float> binary_f32;
