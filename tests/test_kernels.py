@@ -5,7 +5,9 @@ every target this CPU can run (``tg.cpu_info()['available']``, switched with
 ``tg._core._set_arch``), and compares: exactly for add/sub/mul/div/maximum/minimum and max/min/
 argmax, within 2 ULP of the correctly rounded value for float32 exp/log/tanh/sigmoid, GEMM to
 1e-5 (float32) / 1e-12 (float64) relative to Σ|a||b|, sums to the accuracy of a pairwise sum,
-on the sizes {0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 1000}.
+and exactly for the data-movement, selection, loss-row and optimizer kernels (where, compare,
+clamp, casts, permute, cat, indexing, MSE/BCE rows, relu's backward, SGD, Adam), on the sizes
+{0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 1000}.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
 // Elementwise ops: binary arithmetic with NumPy broadcasting, unary math, where, clamp, casts,
 // comparisons and in-place updates. Forward and backward side by side.
-#include <cmath>
-
 #include "ops/common.h"
 
 namespace tapegrad {

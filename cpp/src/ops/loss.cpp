@@ -1,8 +1,6 @@
 // Losses: fused, stable cross-entropy on logits with int64 class targets; binary
 // cross-entropy with logits; mean squared error (fused for mean/sum; reduction='none' is the
 // composite (x − y)²).
-#include <cmath>
-
 #include "ops/common.h"
 
 namespace tapegrad {
