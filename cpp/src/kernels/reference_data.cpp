@@ -178,22 +178,24 @@ void add_index_offsets(int64_t n, const int64_t* idx, int64_t size, int64_t stri
 
 void index_offsets(int ndim, const int64_t* shape, const int64_t* stride, int lookup_dim,
                    const int64_t* lookup, int64_t base, int64_t* off) {
-  int64_t n = 1;
-  for (int d = 0; d < ndim; ++d) n *= shape[d];
-  if (n == 0) return;
-  std::vector<int64_t> idx(size_t(ndim > 0 ? ndim : 1), 0);
-  // lin: base + Σ over the strided dims; the lookup dim adds lookup[i_L] on top.
-  int64_t lin = base;
-  for (int64_t i = 0; i < n; ++i) {
-    off[i] = lin + (lookup_dim >= 0 ? lookup[idx[size_t(lookup_dim)]] : 0);
-    for (int d = ndim - 1; d >= 0; --d) {
-      const int64_t s = d == lookup_dim ? 0 : stride[d];
-      lin += s;
-      if (++idx[size_t(d)] < shape[d]) break;
-      lin -= s * shape[d];
-      idx[size_t(d)] = 0;
+  // Three operands on the walk: the output (contiguous), the strided part (stride 0 on the
+  // lookup dim) and the position in `lookup` (stride 1 on the lookup dim, 0 elsewhere).
+  const size_t nd = size_t(ndim > 0 ? ndim : 1);
+  std::vector<int64_t> ys(nd), xs(nd), ls(nd, 0);
+  contiguous_strides(ndim, shape, ys.data());
+  for (int d = 0; d < ndim; ++d) xs[size_t(d)] = d == lookup_dim ? 0 : stride[d];
+  if (lookup_dim >= 0) ls[size_t(lookup_dim)] = 1;
+  const int64_t* st[3] = {ys.data(), xs.data(), ls.data()};
+  StridedWalk<3> w(ndim, shape, st);
+  w.run([&](int64_t n, const int64_t* o, const int64_t* in) {
+    int64_t* out = off + o[0];
+    if (lookup_dim < 0) {
+      for (int64_t i = 0; i < n; ++i) out[i * in[0]] = base + o[1] + i * in[1];
+    } else {
+      const int64_t* lk = lookup + o[2];
+      for (int64_t i = 0; i < n; ++i) out[i * in[0]] = base + o[1] + i * in[1] + lk[i * in[2]];
     }
-  }
+  });
 }
 
 void arg_offsets(int64_t outer, int64_t r, int64_t inner, const int64_t* idx, int64_t* off) {
