@@ -395,6 +395,16 @@ void test_select(tk::Arch arch) {
         ok &= std::memcmp(&want, &w[size_t(r * n + i)], sizeof(T)) == 0;
       }
     CHECK(ok, "where n=%ld: naive", long(n));
+    const int64_t shape1w[1] = {n}, unit[1] = {1};
+    auto w1 = both<T>(arch, std::vector<T>(size_t(std::max<int64_t>(n, 1))), [&](std::vector<T>& y) {
+      tk::where(elem_of<T>(), 1, shape1w, cond.data(), unit, a.data(), unit, b.data(), unit, y.data());
+    }, "where same shapes", n);
+    ok = true;
+    for (int64_t i = 0; i < n; ++i) {
+      const T want = cond[size_t(i)] ? a[size_t(i)] : b[size_t(i)];
+      ok &= std::memcmp(&want, &w1[size_t(i)], sizeof(T)) == 0;
+    }
+    CHECK(ok, "where same shapes n=%ld: naive", long(n));
 
     for (int op = 0; op < 6; ++op) {
       const auto cmp = static_cast<tk::Cmp>(op);

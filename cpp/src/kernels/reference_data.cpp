@@ -286,7 +286,11 @@ void where(Elem t, int ndim, const int64_t* shape, const uint8_t* cond, const in
       const T* u = pa + off[2];
       const T* v = pb + off[3];
       T* o = py + off[0];
-      for (int64_t i = 0; i < n; ++i) o[i] = c[i * in[1]] ? u[i * in[2]] : v[i * in[3]];
+      if (in[1] == 1 && in[2] == 1 && in[3] == 1) {  // same shapes: a loop the compiler vectorises
+        for (int64_t i = 0; i < n; ++i) o[i] = c[i] ? u[i] : v[i];
+      } else {
+        for (int64_t i = 0; i < n; ++i) o[i] = c[i * in[1]] ? u[i * in[2]] : v[i * in[3]];
+      }
     });
   });
 }
