@@ -408,6 +408,8 @@ Tensor compare(CmpOp op, const Tensor& a, const Tensor& b) {
   Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
   Tensor y = empty(out, DType::b8);
   const auto sa = bcast_strides(A->shape(), out), sb = bcast_strides(B->shape(), out);
+  static_assert(int(CmpOp::eq) == int(k::Cmp::eq) && int(CmpOp::ge) == int(k::Cmp::ge),
+                "CmpOp and kernels::Cmp list the comparisons in the same order");
   k::compare(elem(dt), static_cast<k::Cmp>(op), static_cast<int>(out.size()), out.data(),
              A->raw(), sa.data(), B->raw(), sb.data(), y->data<uint8_t>());
   return y;
