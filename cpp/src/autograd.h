@@ -44,7 +44,10 @@ Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot);
 
 // A rule's gradient for input `in`, summed to the input's shape and cast to its dtype: the
 // one place that undoes broadcasting in the backward (Note [shape-free rules], ops/common.cpp).
-Tensor grad_to_input(Tensor g, const InputRef& in);
+Tensor reduce_to_input(const Tensor& g, const InputRef& in);
+inline void grad_to_input(Tensor& g, const InputRef& in) {
+  if (g->shape() != in.shape || g->dtype() != in.dtype) g = reduce_to_input(g, in);
+}
 
 using BackwardFn = std::vector<Tensor> (*)(BwCtx&);
 

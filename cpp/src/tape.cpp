@@ -542,7 +542,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
           if (!gin[i]) continue;
           const InputRef& in = e.inputs[i];
           if (!in.requires_grad) continue;
-          gin[i] = grad_to_input(std::move(gin[i]), in);  // Note [shape-free rules]
+          grad_to_input(gin[i], in);  // sum_to + cast: Note [shape-free rules]
           if (in.node < 0) {
             route_leaf(in.id, in.leaf.get(), gin[i]);
           } else {

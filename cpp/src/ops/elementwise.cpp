@@ -233,7 +233,9 @@ static std::vector<Tensor> minmax_backward(BwCtx& ctx, CmpOp wins) {
   if (ctx.needs(1)) db = mul(ctx.g(), weight(wins));
   return {da, db};
 }
+// c = max(a, b)  ⇒  the rule above, a winning where a > b
 std::vector<Tensor> backward_Maximum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::gt); }
+// c = min(a, b)  ⇒  the rule above mirrored, a winning where a < b
 std::vector<Tensor> backward_Minimum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::lt); }
 
 // ---------------------------------------------------------------------------------------------

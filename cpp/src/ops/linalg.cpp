@@ -123,7 +123,7 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     record(OpCode::Bmm, {&a, &b}, {&c}, save_for_backward(a, b), MmAttrs{ta, tb});
   return c;
 }
-// The batched twin of mm's rule.
+// Cᵢ = op(Aᵢ)·op(Bᵢ) for each batch i  ⇒  mm's rule per batch, as bmm calls with GEMM flags
 std::vector<Tensor> backward_Bmm(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
@@ -168,9 +168,11 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                b ? 1.0 : 0.0);
     }
   }
+  // X is read only by dW's rule and W only by dX's: each is saved when the other needs it.
   if (should_record({&x2, &w, &b}))
     record(OpCode::Linear, {&x2, &w, &b}, {&y},
-           save_for_backward(w->requires_grad() ? x2 : nullptr, x2->requires_grad() ? w : nullptr));
+           save_for_backward(w->requires_grad() ? x2 : nullptr,
+                             x2->requires_grad() ? w : nullptr));
   return x->dim() == 2 ? y : reshape(y, out_shape);
 }
 // Y = X·Wᵀ + b  ⇒  dX += dY·W ; dW += dYᵀ·X ; db += Σ_rows dY   (GEMM flags, no transposes)

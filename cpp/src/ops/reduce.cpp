@@ -166,7 +166,9 @@ Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   return amax_amin(OpCode::Amin, x, dims, keepdim);
 }
+// y = max_dims x  ⇒  the rule above
 std::vector<Tensor> backward_Amax(BwCtx& ctx) { return amax_amin_backward(ctx); }
+// y = min_dims x  ⇒  the same rule: [x = y] marks the minima
 std::vector<Tensor> backward_Amin(BwCtx& ctx) { return amax_amin_backward(ctx); }
 
 // ---------------------------------------------------------------------------------------------
