@@ -1,8 +1,6 @@
 // Losses: fused, stable cross-entropy on logits with int64 class targets; binary
 // cross-entropy with logits; mean squared error (fused for mean/sum; reduction='none' is the
 // composite (x − y)²).
-#include <cmath>
-
 #include "ops/common.h"
 
 namespace tapegrad {
@@ -57,11 +55,10 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, Reduction
                      std::to_string(logits->shape()[0]) + "])");
   const int64_t n = logits->shape()[0], c = logits->shape()[1];
   const int64_t* lab = target->data<int64_t>();
-  for (int64_t i = 0; i < n; ++i)
-    if (lab[i] < 0 || lab[i] >= c)
-      throw IndexError("cross_entropy: target " + std::to_string(lab[i]) + " at position " +
-                       std::to_string(i) + " is out of bounds for " + std::to_string(c) +
-                       " classes (logits shape " + shape_str(logits_in->shape()) + ")");
+  if (const int64_t i = k::find_out_of_range(n, lab, 0, c); i >= 0)
+    throw IndexError("cross_entropy: target " + std::to_string(lab[i]) + " at position " +
+                     std::to_string(i) + " is out of bounds for " + std::to_string(c) +
+                     " classes (logits shape " + shape_str(logits_in->shape()) + ")");
   Tensor loss = empty({n}, logits->dtype());
   Tensor lse = empty({n}, logits->dtype());
   if (logits->dtype() == DType::f32)
@@ -70,11 +67,8 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, Reduction
     k::cross_entropy_f64(n, c, logits->data<double>(), lab, loss->data<double>(), lse->data<double>());
   if (reduction != Reduction::none) {
     // mean/sum fused into the same entry (LossAttrs): one entry per loss call.
-    double acc = 0;
-    dispatch_all(loss->dtype(), [&](auto z) {
-      using T = decltype(z);
-      for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(loss->data<T>()[i]);
-    });
+    double acc = loss->dtype() == DType::f32 ? k::accumulate_f32(n, loss->data<float>())
+                                             : k::accumulate_f64(n, loss->data<double>());
     if (reduction == Reduction::mean) acc /= static_cast<double>(n);  // n = 0 gives NaN, as PyTorch
     Tensor r = scalar_tensor(acc, logits->dtype());
     if (should_record({&logits}))
@@ -103,11 +97,7 @@ double loss_scale(Reduction r, int64_t n) {
 
 Tensor onehot_rows(const Tensor& target, int64_t c, DType dt) {
   Tensor oh = zeros({target->numel(), c}, dt);
-  dispatch_all(dt, [&](auto z) {
-    using T = decltype(z);
-    const int64_t* y = target->data<int64_t>();
-    for (int64_t i = 0; i < target->numel(); ++i) oh->data<T>()[i * c + y[i]] = T(1);
-  });
+  k::one_hot(elem(dt), target->numel(), c, target->data<int64_t>(), oh->raw());
   return oh;
 }
 }  // namespace
@@ -173,16 +163,9 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   }
   // mean/sum: one fused entry (LossAttrs), accumulated in double.
   const int64_t n = input->numel();
-  double acc = 0;
-  dispatch_all(input->dtype(), [&](auto z) {
-    using T = decltype(z);
-    const T* a = input->data<T>();
-    const T* b = target->data<T>();
-    for (int64_t i = 0; i < n; ++i) {
-      const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
-      acc += d * d;
-    }
-  });
+  double acc = input->dtype() == DType::f32
+                   ? k::mse_sum_f32(n, input->data<float>(), target->data<float>())
+                   : k::mse_sum_f64(n, input->data<double>(), target->data<double>());
   if (reduction == Reduction::mean) acc /= static_cast<double>(n);  // n = 0 gives NaN, as PyTorch
   Tensor r = scalar_tensor(acc, input->dtype());
   if (should_record({&input, &target}))
@@ -201,14 +184,12 @@ std::vector<Tensor> backward_MseLoss(BwCtx& ctx) {
 Tensor mse_loss_backward(const Tensor& g, const Tensor& x, const Tensor& y, Reduction reduction) {
   const double s2 = 2.0 * loss_scale(reduction, x->numel());
   Tensor dx = empty(x->shape(), x->dtype());
-  dispatch_all(x->dtype(), [&](auto z) {
-    using T = decltype(z);
-    const T* a = x->data<T>();
-    const T* b = y->data<T>();
-    T* d = dx->data<T>();
-    const T c = static_cast<T>(static_cast<double>(*g->data<T>()) * s2);
-    for (int64_t i = 0; i < x->numel(); ++i) d[i] = c * (a[i] - b[i]);
-  });
+  if (x->dtype() == DType::f32)
+    k::scaled_diff_f32(x->numel(), static_cast<float>(static_cast<double>(*g->data<float>()) * s2),
+                       x->data<float>(), y->data<float>(), dx->data<float>());
+  else
+    k::scaled_diff_f64(x->numel(), *g->data<double>() * s2, x->data<double>(), y->data<double>(),
+                       dx->data<double>());
   if (should_record({&g, &x, &y}))
     record(OpCode::MseLossBackward, {&g, &x, &y}, {&dx}, save_for_backward(g, x, y),
            LossAttrs{reduction});
@@ -237,17 +218,11 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduct
                      " must be the same as input size " + shape_str(x->shape()));
   Tensor yt = is_float(y->dtype()) ? cast(y, x->dtype()) : convert(y, x->dtype());
   Tensor l = empty(x->shape(), x->dtype());
-  dispatch_all(x->dtype(), [&](auto z) {
-    using T = decltype(z);
-    if constexpr (std::is_floating_point_v<T>) {
-      const T* px = x->data<T>();
-      const T* py = yt->data<T>();
-      T* pl = l->data<T>();
-      // ℓ = max(x, 0) − x·y + log(1 + e^−|x|): never overflows.
-      for (int64_t i = 0; i < x->numel(); ++i)
-        pl[i] = std::max(px[i], T(0)) - px[i] * py[i] + std::log1p(std::exp(-std::fabs(px[i])));
-    }
-  });
+  // ℓ = max(x, 0) − x·y + log(1 + e^−|x|): never overflows.
+  if (x->dtype() == DType::f32)
+    k::bce_with_logits_f32(x->numel(), x->data<float>(), yt->data<float>(), l->data<float>());
+  else
+    k::bce_with_logits_f64(x->numel(), x->data<double>(), yt->data<double>(), l->data<double>());
   if (should_record({&x, &yt}))
     record(OpCode::BceWithLogits, {&x, &yt}, {&l}, save_for_backward(x, yt));
   return reduce_loss(l, reduction);
