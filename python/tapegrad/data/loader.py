@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 
 from .. import _core
 
 Tensor = _core.Tensor
+_Batch = TypeVar("_Batch")
 
 __all__ = ["synthetic_data", "TensorDataset", "DataLoader", "train_test_split"]
 
@@ -108,7 +109,7 @@ def _collate(samples: Sequence[Any]) -> Any:
     raise TypeError(f"DataLoader: cannot batch samples of type {type(first).__name__}")
 
 
-class DataLoader:
+class DataLoader(Generic[_Batch]):
     """Iterate over a dataset in mini-batches (``torch.utils.data.DataLoader`` without workers).
 
     For a :class:`TensorDataset` each batch is gathered in C++ with one int64 index tensor (no
@@ -127,6 +128,16 @@ class DataLoader:
     2
     """
 
+    # A TensorDataset's batches are tuples of tensors (so `for X, y in loader` types X and y as
+    # Tensor); any other dataset's batches are whatever its examples collate to.
+    @overload
+    def __init__(self: DataLoader[tuple[Tensor, ...]], dataset: TensorDataset,
+                 batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
+                 seed: int | None = None) -> None: ...
+    @overload
+    def __init__(self: DataLoader[Any], dataset: Any, batch_size: int = 1,
+                 shuffle: bool = False, drop_last: bool = False,
+                 seed: int | None = None) -> None: ...
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, seed: int | None = None) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
@@ -154,7 +165,10 @@ class DataLoader:
             return self._rng.permutation(n).astype(np.int64, copy=False)
         return _core.randperm(n).numpy()
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[_Batch]:
+        return self._batches()
+
+    def _batches(self) -> Iterator[Any]:
         n = len(self.dataset)
         order = self._order(n)
         stop = (n // self.batch_size) * self.batch_size if self.drop_last else n
