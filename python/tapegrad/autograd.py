@@ -136,7 +136,7 @@ def grad(
     >>> x = tg.tensor(3.0, requires_grad=True)
     >>> (dx,) = tg.grad(x * x, x, create_graph=True)
     >>> dx
-    tensor(6., grad_fn=<MulBackward0>)
+    tensor(6., grad_fn=<AddBackward0>)
     >>> tg.grad(dx, x)[0]
     tensor(2.)
     """

@@ -150,12 +150,13 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
         flag = extra[0].split("=", 1)[0]
         known = {"--" + o.replace("_", "-") for opts in _OPTIONS.values() for o in opts}
         known |= {"--dataset", "--data-dir", "--download"}
+        sub = _subparser(parser, args.command)
         if flag in known:
-            own = sorted({a for act in _subparser(parser, args.command)._actions
-                          for a in act.option_strings if a.startswith("--") and a != "--help"})
-            parser.error(f"{flag} does not apply to '{args.command}' (its options: "
-                         f"{', '.join(own) or 'none'})")
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            own = [a for act in sub._actions for a in act.option_strings
+                   if a.startswith("--") and a != "--help"]
+            sub.error(f"{flag} does not apply to this command (its options: "
+                      f"{', '.join(own) or 'none'})")
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
 
 

@@ -282,7 +282,13 @@ PYBIND11_MODULE(_core, m) {
     }
   });
 
-  py::enum_<DType>(m, "dtype")
+  py::enum_<DType>(m, "dtype", R"doc(The element type of a tensor: ``tapegrad.float32`` (the default for
+floats), ``float64``, ``int64`` (the default for integers) or ``bool``.
+
+>>> import tapegrad as tg
+>>> tg.tensor([1, 2]).dtype, tg.tensor([1, 2]).float().dtype.itemsize
+(tapegrad.int64, 4)
+)doc")
       .value("float32", DType::f32)
       .value("float64", DType::f64)
       .value("int64", DType::i64)
@@ -292,7 +298,20 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("is_floating_point", [](DType d) { return is_float(d); })
       .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
 
-  bind::TensorClass T(m, "Tensor");
+  bind::TensorClass T(m, "Tensor", R"doc(An n-dimensional array of float32, float64, int64 or bool that records
+its operations on the tape when it (or an input) requires grad.
+
+Make one with ``tapegrad.tensor``, ``zeros``, ``randn``, ``from_numpy`` ... (``Tensor``
+itself has no constructor). Every op is a method and a ``tapegrad`` function; operators
+broadcast as in NumPy and PyTorch.
+
+>>> import tapegrad as tg
+>>> w = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> loss = (w @ tg.ones(2)).sum()
+>>> loss.backward(); w.grad
+tensor([[1., 1.],
+        [1., 1.]])
+)doc");
   bind::g_tensor_type = reinterpret_cast<PyTypeObject*>(T.ptr());
   m.def("_register_types", [](py::object size, py::object max, py::object min) {
         bind::g_size_type = size;
