@@ -83,8 +83,9 @@ def tape_stats() -> dict[str, _builtins.int]:
     - ``saved_bytes``: bytes of the tensors those live entries keep for the backward.
 
     >>> x = tapegrad.ones(3, requires_grad=True)
+    >>> before = tapegrad.tape_stats()["live_entries"]
     >>> y = (x * 2).exp()
-    >>> tapegrad.tape_stats()["live_entries"]
+    >>> tapegrad.tape_stats()["live_entries"] - before
     2
     """
     return dict(_core.tape_stats())
