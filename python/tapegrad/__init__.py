@@ -93,7 +93,11 @@ def tape_stats() -> dict[str, _builtins.int]:
 
 
 class Generator:
-    """What ``manual_seed`` returns (PyTorch returns its default generator)."""
+    """What ``manual_seed`` returns (PyTorch returns its default generator).
+
+    >>> tapegrad.manual_seed(3).initial_seed()
+    3
+    """
 
     def __init__(self, seed: _builtins.int) -> None:
         self._seed = seed
@@ -160,7 +164,13 @@ def save(obj: Mapping[str, Any], path: str | os.PathLike[str] | BinaryIO) -> Non
 
 
 def load(path: str | os.PathLike[str] | BinaryIO) -> dict[str, Tensor]:
-    """Load a state dict saved by :func:`save`; never unpickles (example: :func:`save`)."""
+    """Load a state dict saved by :func:`save`; never unpickles.
+
+    >>> import io
+    >>> buf = io.BytesIO(); tapegrad.save({"b": tapegrad.zeros(1)}, buf); _ = buf.seek(0)
+    >>> list(tapegrad.load(buf))
+    ['b']
+    """
     from .serialization import load as _load
 
     return _load(path)

@@ -7,16 +7,15 @@ arguments the way PyTorch users expect.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 import numpy as np
 
 from . import _core
 
 Tensor = _core.Tensor
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = [
     "no_grad",
@@ -177,7 +176,16 @@ def backward(tensors: Tensor | Sequence[Tensor],
 
 
 class GradcheckError(RuntimeError):
-    """Raised by :func:`gradcheck` when analytical and numerical gradients disagree."""
+    """Raised by :func:`gradcheck` when analytical and numerical gradients disagree.
+
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([1.0], dtype=tg.float64, requires_grad=True)
+    >>> try:
+    ...     tg.gradcheck(lambda t: (t * t).detach() * t, [x])
+    ... except tg.GradcheckError:
+    ...     print("mismatch found")
+    mismatch found
+    """
 
 
 def gradcheck(

@@ -1,6 +1,6 @@
-// The ops' docstrings (help(tg.sum), the API reference): what the op does in one line and a
-// small example. tests/test_docs.py runs every example as a doctest (with `tg` in scope) and
-// fails for an exposed op without one. Included by ops.cpp only.
+// Docstrings of the C++-bound functions (help(tg.sum), the API reference): what each does in
+// one line and a small example. tests/test_docs.py runs every example as a doctest (with `tg`
+// in scope) and fails for an exposed op without one. Included by ops.cpp and module.cpp.
 #pragma once
 
 #include <string_view>
@@ -355,9 +355,153 @@ tensor([2., 2.])
 >>> tg.is_floating_point(tg.ones(1)), tg.is_floating_point(tg.arange(2))
 (True, False)
 )doc"},
+
+    // creation, random numbers, grad mode and kernel settings (bindings/module.cpp)
+    {"tensor", R"doc(A tensor holding a copy of ``data`` (numbers, nested lists, NumPy arrays); floats become float32 and ints int64 unless ``dtype`` says otherwise.
+
+>>> tg.tensor([[1, 2], [3, 4]])
+tensor([[1, 2],
+        [3, 4]])
+>>> tg.tensor([0.5], dtype=tg.float64, requires_grad=True)
+tensor([0.5000], dtype=tapegrad.float64, requires_grad=True)
+)doc"},
+    {"from_numpy", R"doc(A tensor sharing memory with a NumPy array (a write to one shows in the other).
+
+>>> import numpy as np
+>>> a = np.zeros(2, dtype=np.float32)
+>>> t = tg.from_numpy(a); a[0] = 7
+>>> t
+tensor([7., 0.])
+)doc"},
+    {"as_tensor", R"doc(``data`` as a tensor: a tensor is returned as is (or converted to ``dtype``), anything else is copied.
+
+>>> x = tg.ones(2)
+>>> tg.as_tensor(x) is x, tg.as_tensor([1, 2], dtype=tg.float32)
+(True, tensor([1., 2.]))
+)doc"},
+    {"zeros", R"doc(A tensor of zeros; the size as ints or one sequence, ``dtype=`` and ``requires_grad=`` by keyword.
+
+>>> tg.zeros(2, 3).shape, tg.zeros((2,), dtype=tg.int64)
+(tapegrad.Size([2, 3]), tensor([0, 0]))
+)doc"},
+    {"ones", R"doc(A tensor of ones.
+
+>>> tg.ones(2, requires_grad=True)
+tensor([1., 1.], requires_grad=True)
+)doc"},
+    {"empty", R"doc(An uninitialised tensor (its values are whatever memory held).
+
+>>> tg.empty(2, 3).shape
+tapegrad.Size([2, 3])
+)doc"},
+    {"full", R"doc(A tensor of ``size`` filled with ``fill_value``.
+
+>>> tg.full((2, 2), 7.0)
+tensor([[7., 7.],
+        [7., 7.]])
+)doc"},
+    {"zeros_like", R"doc(Zeros with the shape (and, unless given, the dtype) of ``input``.
+
+>>> tg.zeros_like(tg.arange(3))
+tensor([0, 0, 0])
+)doc"},
+    {"ones_like", R"doc(Ones with the shape (and, unless given, the dtype) of ``input``.
+
+>>> tg.ones_like(tg.arange(3), dtype=tg.float32)
+tensor([1., 1., 1.])
+)doc"},
+    {"full_like", R"doc(``fill_value`` everywhere, with the shape and dtype of ``input``.
+
+>>> tg.full_like(tg.zeros(2), 3.0)
+tensor([3., 3.])
+)doc"},
+    {"rand_like", R"doc(Uniform [0, 1) samples with the shape of ``input``.
+
+>>> tg.rand_like(tg.zeros(2, 3)).shape
+tapegrad.Size([2, 3])
+)doc"},
+    {"randn_like", R"doc(Standard normal samples with the shape of ``input``.
+
+>>> tg.randn_like(tg.zeros(2, 3)).shape
+tapegrad.Size([2, 3])
+)doc"},
+    {"arange", R"doc(Values from ``start`` to ``end`` (excluded) by ``step``; int64 for integer arguments.
+
+>>> tg.arange(4), tg.arange(0, 1, 0.25)
+(tensor([0, 1, 2, 3]), tensor([0.0000, 0.2500, 0.5000, 0.7500]))
+)doc"},
+    {"linspace", R"doc(``steps`` evenly spaced values from ``start`` to ``end`` (included).
+
+>>> tg.linspace(0, 1, 5)
+tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
+)doc"},
+    {"eye", R"doc(An identity matrix (``n`` × ``m``, square by default).
+
+>>> tg.eye(2)
+tensor([[1., 0.],
+        [0., 1.]])
+)doc"},
+    {"rand", R"doc(Uniform [0, 1) samples from tapegrad's generator (``manual_seed``).
+
+>>> _ = tg.manual_seed(0)
+>>> x = tg.rand(2, 3)
+>>> x.shape, bool(((x >= 0) & (x < 1)).all())
+(tapegrad.Size([2, 3]), True)
+)doc"},
+    {"randn", R"doc(Standard normal samples from tapegrad's generator.
+
+>>> tg.randn(2, 3, dtype=tg.float64).dtype
+tapegrad.float64
+)doc"},
+    {"randint", R"doc(Random integers in ``[low, high)`` (or ``[0, low)`` when ``high`` is omitted) of shape ``size``.
+
+>>> x = tg.randint(0, 10, (5,))
+>>> x.dtype, bool(((x >= 0) & (x < 10)).all())
+(tapegrad.int64, True)
+)doc"},
+    {"randperm", R"doc(A random permutation of ``0 .. n-1`` (int64).
+
+>>> sorted(tg.randperm(5).tolist())
+[0, 1, 2, 3, 4]
+)doc"},
+    {"initial_seed", R"doc(The seed last given to ``manual_seed``.
+
+>>> _ = tg.manual_seed(42)
+>>> tg.initial_seed()
+42
+)doc"},
+    {"normal", R"doc(Normal samples with ``mean`` and ``std`` (numbers or tensors, broadcast) of shape ``size``.
+
+>>> tg.normal(0.0, 1.0, size=(2, 3)).shape
+tapegrad.Size([2, 3])
+)doc"},
+    {"is_grad_enabled", R"doc(Whether ops are being recorded (False inside ``no_grad``).
+
+>>> tg.is_grad_enabled()
+True
+)doc"},
+    {"cpu_info", R"doc(What the CPU offers and which kernel target tapegrad selected (``TAPEGRAD_ARCH`` overrides it).
+
+>>> info = tg.cpu_info()
+>>> info["selected"] in info["available"]
+True
+)doc"},
+    {"set_num_threads", R"doc(Use ``n`` threads for the C++ kernels (``TAPEGRAD_NUM_THREADS`` sets the start value).
+
+>>> n = tg.get_num_threads()
+>>> tg.set_num_threads(1)
+>>> tg.get_num_threads()
+1
+>>> tg.set_num_threads(n)
+)doc"},
+    {"get_num_threads", R"doc(The number of threads the C++ kernels use.
+
+>>> tg.get_num_threads() >= 1
+True
+)doc"},
 };
 
-// The docstring of the op called `name`; "" for an op without one (the docs test names it).
+// The docstring of the function called `name`; "" for one without (the docs test names it).
 inline const char* op_doc(std::string_view name) {
   for (const OpDoc& d : kOpDocs)
     if (d.name == name) return d.doc;
