@@ -87,3 +87,20 @@ for xb, yb in loader:
 
 X, y = tg.data.load_digits(flatten=True)
 assert_type(X, Tensor)
+
+# max/min: a tensor without dim, (values, indices) with one
+assert_type(tg.max(x), Tensor)
+assert_type(x.min(), Tensor)
+values, indices = tg.max(x, dim=1)
+assert_type(values, Tensor)
+assert_type(x.min(0).indices, Tensor)
+assert_type(tg.max(x, x), Tensor)
+
+# functional API and Adam
+F = tg.nn.functional
+assert_type(F.relu(x), Tensor)
+assert_type(F.mse_loss(x, x), Tensor)
+adam = tg.optim.Adam(model.parameters(), lr=1e-3)
+adam.step()
+assert_type(x.size(0), int)
+assert_type(len(x.size()), int)
