@@ -153,8 +153,9 @@ def grad(
             )
     if retain_graph is None:
         retain_graph = create_graph
-    return tuple(_core._run_backward(outs, grad_outputs, retain_graph, create_graph, ins,
-                                     allow_unused, "grad"))
+    grads = _core._run_backward(outs, grad_outputs, retain_graph, create_graph, ins,
+                                allow_unused, "grad")
+    return tuple(grads)  # type: ignore[arg-type]  # None only with allow_unused, as in PyTorch
 
 
 def backward(tensors: Tensor | Sequence[Tensor],
@@ -218,15 +219,15 @@ def gradcheck(
         raise ValueError("gradcheck: at least one input must require grad")
     rng = np.random.default_rng(seed)
 
-    def outputs():
+    def outputs() -> list[Tensor]:
         out = fn(*ins)
         return [o for o in _as_list(out) if isinstance(o, Tensor)]
 
-    def values():
+    def values() -> list[np.ndarray]:
         with no_grad():
             return [o.detach()._numpy_view().astype(np.float64).copy() for o in outputs()]
 
-    def fail(msg):
+    def fail(msg: str) -> bool:
         if raise_exception:
             raise GradcheckError(msg)
         return False
@@ -288,8 +289,8 @@ def gradcheck(
                 for vi, v in enumerate(vs):
                     nums[vi, j] = float(np.sum(col * v))
             for vi in range(len(vs)):
-                a = analytics[vi][k]
-                a = np.zeros(tuple(t.shape)) if a is None else a._numpy_view().astype(np.float64)
+                ak = analytics[vi][k]
+                a = np.zeros(tuple(t.shape)) if ak is None else ak._numpy_view().astype(np.float64)
                 num = nums[vi].reshape(tuple(t.shape))
                 if not np.allclose(a, num, atol=atol, rtol=rtol, equal_nan=True):
                     err = np.max(np.abs(a - num)) if a.size else 0.0
