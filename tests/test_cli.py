@@ -174,6 +174,22 @@ def test_options_of_other_commands_are_rejected(capsys, argv, flag):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_unwritable_system_directory(capsys):
+    # /proc/sys refuses new entries even for root (the read-only test above skips as root).
+    if not os.path.isdir("/proc/sys") or os.access("/proc/sys", os.W_OK | os.X_OK):
+        pytest.skip("no unwritable /proc/sys here")
+    code, out, err = _run(capsys, "graph", "--out", "/proc/sys/tapegrad-plots")
+    assert code == 2 and out == ""
+    assert err == ("tapegrad: error: graph: cannot write plots to --out "
+                   "'/proc/sys/tapegrad-plots': '/proc/sys' is not writable\n")
+
+
+def test_a_failing_command_leaves_no_out_directory(tmp_path, capsys):
+    out = tmp_path / "new" / "plots"
+    code, _, _ = _run(capsys, "softmax", "--dataset", "mnist", "--out", str(out))
+    assert code == 2 and not (tmp_path / "new").exists()
+
+
 def test_unknown_option_is_a_usage_error(capsys):
     code, _, err = _run(capsys, "graph", "--frobnicate")
     assert code == 2 and "unrecognized arguments: --frobnicate" in err
@@ -193,7 +209,8 @@ def test_unwritable_out_fails_fast_in_one_line(tmp_path, capsys, monkeypatch, co
     blocker.write_text("")
     code, out, err = _run(capsys, command, "--out", str(blocker / "plots"))
     assert code == 2, err
-    assert f"cannot write plots to --out '{blocker / 'plots'}'" in err
+    assert (f"cannot write plots to --out '{blocker / 'plots'}': '{blocker}' is not a directory"
+            in err)
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
@@ -202,8 +219,8 @@ def test_read_only_out_directory(tmp_path, capsys):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
-    code, _, err = _run(capsys, "graph", "--out", str(ro))
-    assert code == 2 and "Permission denied" in err
+    code, _, err = _run(capsys, "graph", "--out", str(ro / "plots"))
+    assert code == 2 and f"'{ro}' is not writable" in err
 
 
 # ----- a closed pipe ends quietly ------------------------------------------------------------

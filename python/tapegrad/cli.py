@@ -168,19 +168,22 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
 
 
 def _check_out(args: argparse.Namespace) -> None:
-    """Fail before any training if ``--out`` cannot hold the plots."""
+    """Fail before any training if ``--out`` cannot hold the plots. Nothing is created here
+    (a command that fails later for another reason leaves no empty directory behind)."""
     out = getattr(args, "out", None)
     if out is None:
         return
-    try:
-        os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, f".tapegrad-write-test-{os.getpid()}")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise _CliError(f"{args.command}: cannot write plots to --out {out!r}: {reason}") from None
+    path = os.path.abspath(out)
+    existing = path  # the nearest part of the path that exists: where makedirs would start
+    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        reason = f"{existing!r} is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system
+        reason = f"{existing!r} is not writable"
+    else:
+        return
+    raise _CliError(f"{args.command}: cannot write plots to --out {out!r}: {reason}")
 
 
 def _cmd_regression(args: argparse.Namespace) -> str:
