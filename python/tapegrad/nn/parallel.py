@@ -1,0 +1,291 @@
+"""Data-parallel training: ``DistributedDataParallel`` (as ``torch.nn.parallel``).
+
+Each rank runs the same model on its own share of every batch; after ``backward()`` the
+gradients are averaged over the ranks, so every rank takes the same optimizer step — the one a
+single process would take on the whole batch.
+
+>>> import tapegrad.distributed as dist
+>>> from tapegrad.nn.parallel import DistributedDataParallel as DDP
+>>> dist.init_process_group("mpi")                       # doctest: +SKIP
+>>> model = DDP(tg.nn.Linear(784, 10))                   # doctest: +SKIP
+>>> loss = F.cross_entropy(model(X_shard), y_shard)      # doctest: +SKIP
+>>> loss.backward()                                      # gradients now averaged  # doctest: +SKIP
+
+Note [when DDP reduces]
+PyTorch starts each bucket's all-reduce from gradient-ready hooks while the backward sweep is
+still running. tapegrad's engine has no such hooks, so the reduction runs right *after* the
+sweep: while at least one DDP model exists, ``Tensor.backward`` and
+``tapegrad.autograd.backward`` are wrapped by a function that calls the original and then lets
+every DDP model whose ``forward`` ran (with grad enabled, outside ``no_sync()``) since the last
+backward average its gradients. The wrappers are installed by the first DDP constructed and
+removed when the last one is garbage-collected, so code that never uses DDP runs the engine's
+own ``backward`` untouched. As in PyTorch, whether a backward reduces is decided by the forward
+that built the graph: ``no_sync()`` must enclose the forward.
+
+What overlap could win is bounded by the reduction's share of a step; bench/distributed.py
+measures it (bench/results/distributed.md): for the 784→256→10 MLP the all-reduce of its
+0.8 MB of gradients takes a small fraction of a batch-128 step on one host, so an engine hook
+would gain little there; it would matter across hosts, where bandwidth is lower.
+
+Note [gradient buckets]
+Parameters that require grad are grouped by dtype, in reverse registration order (the order in
+which a backward produces their gradients — the order overlap would need), into flat NumPy
+buckets of at most ``bucket_cap_mb`` MiB (25 by default, PyTorch's), each reduced by one
+``MPI_Allreduce`` — a few large messages instead of one per parameter. A bucket holds the
+gradients followed by one "has a gradient" flag per parameter: the summed flags tell which
+parameters no rank used (their ``.grad`` stays None, as in PyTorch) and which some rank did
+not use (they get the averaged gradient, to which that rank contributed zeros). Reading
+``.grad`` forms batch-1 factored gradients (Note [factored weight gradients] in the engine), so
+the averaged result is bit for bit the one of the materialised path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .. import autograd as _autograd
+from .. import distributed as dist
+from . import Module
+
+Tensor = _core.Tensor
+
+__all__ = ["DistributedDataParallel"]
+
+_NP = {_core.dtype.float32: np.float32, _core.dtype.float64: np.float64}
+
+# ----- Note [when DDP reduces] -------------------------------------------------------------------
+_live = 0                                            # DDP models alive
+_pending: list[weakref.ref[DistributedDataParallel]] = []  # forward ran, backward not yet
+_originals: dict[str, Any] = {}
+
+
+def _reduce_pending() -> None:
+    todo = [r() for r in _pending]
+    _pending.clear()
+    for ddp in todo:
+        if ddp is not None:
+            ddp._reduce_gradients()
+
+
+def _tensor_backward(self: Tensor, *args: Any, **kwargs: Any) -> None:
+    _originals["Tensor.backward"](self, *args, **kwargs)
+    if _pending:
+        _reduce_pending()
+
+
+def _autograd_backward(*args: Any, **kwargs: Any) -> None:
+    _originals["autograd.backward"](*args, **kwargs)
+    if _pending:
+        _reduce_pending()
+
+
+def _install_hooks() -> None:
+    global _live
+    _live += 1
+    if _live == 1:
+        _originals["Tensor.backward"] = Tensor.backward
+        _originals["autograd.backward"] = _autograd.backward
+        Tensor.backward = _tensor_backward
+        _autograd.backward = _autograd_backward
+
+
+def _remove_hooks() -> None:
+    global _live
+    _live -= 1
+    if _live == 0 and _originals:
+        Tensor.backward = _originals.pop("Tensor.backward")
+        _autograd.backward = _originals.pop("autograd.backward")
+        _pending.clear()
+
+
+class _Bucket:
+    """Flat storage for the gradients of some parameters of one dtype (Note [gradient buckets])."""
+
+    def __init__(self, params: list[tuple[str, Tensor]], np_dtype: Any) -> None:
+        self.names = [n for n, _ in params]
+        self.params = [p for _, p in params]
+        self.sizes = [p.numel() for p in self.params]
+        self.offsets = np.cumsum([0] + self.sizes).tolist()
+        self.numel = self.offsets[-1]
+        self.flat = np.empty(self.numel + len(self.params), dtype=np_dtype)
+
+    def reduce(self, world: int) -> None:
+        flat, n = self.flat, self.numel
+        flags = flat[n:]
+        grads: list[Tensor | None] = []
+        for i, p in enumerate(self.params):
+            g = p.grad  # forms a factored batch-1 gradient (Note [factored weight gradients])
+            grads.append(g)
+            seg = flat[self.offsets[i]: self.offsets[i + 1]]
+            if g is None:
+                seg.fill(0)
+                flags[i] = 0
+            else:
+                np.copyto(seg, g.detach().numpy().reshape(-1))
+                flags[i] = 1
+        dist._allreduce_sum_unchecked(flat)
+        # the mean of the ranks' gradients: sum / world, as one division per element
+        np.divide(flat[:n], world, out=flat[:n])
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            seg = flat[self.offsets[i]: self.offsets[i + 1]]
+            if g is not None:
+                np.copyto(g.detach().numpy().reshape(-1), seg)
+            elif flags[i] > 0:  # used on some other rank: take the average (zeros from here)
+                p.grad = _core.from_numpy(seg.reshape(tuple(p.shape)).copy())
+
+
+class DistributedDataParallel(Module):
+    """Wrap ``module`` for data-parallel training over the ranks of
+    :mod:`tapegrad.distributed` (``torch.nn.parallel.DistributedDataParallel`` on CPU).
+
+    - construction broadcasts rank 0's parameters and buffers to every rank (one message) and
+      checks that every rank wraps a model of the same shapes;
+    - ``forward`` runs ``module``; with ``broadcast_buffers`` (default) rank 0's buffers are
+      broadcast first, as in PyTorch;
+    - the next ``backward()`` averages the gradients over the ranks (Note [when DDP reduces],
+      Note [gradient buckets]); inside ``with ddp.no_sync():`` forwards skip that, so
+      gradients accumulate locally until a forward outside it;
+    - ``ddp.module`` is the wrapped model (save ``ddp.module.state_dict()`` for a checkpoint
+      that loads without DDP).
+
+    ``device_ids`` and ``output_device`` must be None (CPU); ``find_unused_parameters`` is
+    accepted and not needed (parameters without a gradient are always handled);
+    ``gradient_as_bucket_view`` and ``static_graph`` are accepted and change nothing.
+    """
+
+    def __init__(self, module: Module, device_ids: Any = None, output_device: Any = None,
+                 dim: int = 0, broadcast_buffers: bool | None = True, init_sync: bool = True,
+                 process_group: Any = None, bucket_cap_mb: float | None = None,
+                 find_unused_parameters: bool = False, check_reduction: bool = False,
+                 gradient_as_bucket_view: bool = False, static_graph: bool = False) -> None:
+        super().__init__()
+        if not isinstance(module, Module):
+            raise TypeError(f"DistributedDataParallel: module must be a tapegrad.nn.Module, got "
+                            f"{type(module).__name__}")
+        if device_ids is not None or output_device is not None:
+            raise ValueError("DistributedDataParallel: tapegrad runs on the CPU; device_ids and "
+                             "output_device must be None")
+        if bucket_cap_mb is None:
+            bucket_cap_mb = 25.0
+        if not bucket_cap_mb > 0:
+            raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be positive, got "
+                             f"{bucket_cap_mb}")
+        self.process_group = process_group
+        self._world = dist.get_world_size(process_group)  # raises if not initialized
+        self.module = module
+        self.dim = dim
+        self.broadcast_buffers = True if broadcast_buffers is None else bool(broadcast_buffers)
+        self.bucket_cap_mb = float(bucket_cap_mb)
+        self.find_unused_parameters = bool(find_unused_parameters)
+        self.gradient_as_bucket_view = bool(gradient_as_bucket_view)
+        self.static_graph = bool(static_graph)
+        self.require_backward_grad_sync = True
+        named = [(n, p) for n, p in module.named_parameters()]
+        for n, p in named:
+            if p.requires_grad and p.dtype not in _NP:
+                raise TypeError(f"DistributedDataParallel: parameter {n!r} has dtype {p.dtype}; "
+                                "gradients can be averaged for float32 and float64")
+        self._verify_same_model(named)
+        if init_sync:
+            self._sync_states([p for _, p in named] + [b for _, b in module.named_buffers()])
+        self._buckets = self._make_buckets([(n, p) for n, p in named if p.requires_grad])
+        self._finalizer = weakref.finalize(self, _remove_hooks)
+        _install_hooks()
+
+    # -- construction ----------------------------------------------------------------------
+    def _verify_same_model(self, named: list[tuple[str, Tensor]]) -> None:
+        """One Allgather of (count, elements, shape checksum): every rank raises the same error
+        if the models differ, instead of mixing unrelated gradients later."""
+        desc = ";".join(f"{n}:{p.dtype}:{list(p.shape)}:{int(p.requires_grad)}"
+                        for n, p in named).encode()
+        numel = sum(p.numel() for _, p in named)
+        rec = np.array([len(named), numel, zlib.crc32(desc)], dtype=np.int64)
+        table = dist._allgather_records(rec)
+        if not (table == table[0]).all():
+            per_rank = "; ".join(f"rank {r}: {int(t[0])} parameters, {int(t[1])} elements"
+                                 for r, t in enumerate(table))
+            raise RuntimeError("DistributedDataParallel: the wrapped models differ across ranks "
+                               f"({per_rank}; or their names, shapes or dtypes differ); every "
+                               "rank must wrap the same model")
+
+    @staticmethod
+    def _sync_states(tensors: list[Tensor]) -> None:
+        """Rank 0's parameters and buffers, packed as bytes into one broadcast."""
+        if not tensors or dist.get_world_size() == 1:
+            return
+        views = [t.detach().numpy().reshape(-1).view(np.uint8) for t in tensors]
+        packed = np.concatenate(views) if dist.get_rank() == 0 else \
+            np.empty(sum(v.size for v in views), dtype=np.uint8)
+        dist._bcast_bytes_unchecked(packed, 0)
+        if dist.get_rank() != 0:
+            off = 0
+            for v in views:
+                np.copyto(v, packed[off: off + v.size])
+                off += v.size
+
+    def _make_buckets(self, named: list[tuple[str, Tensor]]) -> list[_Bucket]:
+        cap = int(self.bucket_cap_mb * 2**20)
+        buckets: list[_Bucket] = []
+        for dtype, np_dtype in _NP.items():
+            group: list[tuple[str, Tensor]] = []
+            size = 0
+            for n, p in reversed(named):  # the order a backward produces the gradients
+                if p.dtype != dtype:
+                    continue
+                nbytes = p.numel() * np.dtype(np_dtype).itemsize
+                if group and size + nbytes > cap:
+                    buckets.append(_Bucket(group, np_dtype))
+                    group, size = [], 0
+                group.append((n, p))
+                size += nbytes
+            if group:
+                buckets.append(_Bucket(group, np_dtype))
+        return buckets
+
+    # -- training --------------------------------------------------------------------------
+    def forward(self, *inputs: Any, **kwargs: Any) -> Any:
+        if self.broadcast_buffers and self._world > 1 and _autograd.is_grad_enabled() \
+                and self.training:
+            bufs = [b for _, b in self.module.named_buffers()]
+            if bufs:
+                self._sync_states(bufs)
+        out = self.module(*inputs, **kwargs)
+        if self.require_backward_grad_sync and _autograd.is_grad_enabled() and self._buckets:
+            if not any(r() is self for r in _pending):
+                _pending.append(weakref.ref(self))
+        return out
+
+    def _reduce_gradients(self) -> None:
+        if self._world == 1:
+            return
+        for b in self._buckets:
+            b.reduce(self._world)
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Forwards inside skip the gradient averaging of their backward (accumulate locally).
+
+        >>> with ddp.no_sync():                    # doctest: +SKIP
+        ...     loss_fn(ddp(x1), y1).backward()    # local gradients only
+        >>> loss_fn(ddp(x2), y2).backward()        # averages the accumulated sum
+        """
+        old = self.require_backward_grad_sync
+        self.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = old
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def _bucket_summary(self) -> list[tuple[str, int, list[str]]]:
+        """(dtype, elements, parameter names) per bucket, for inspection and tests."""
+        return [(str(b.flat.dtype), b.numel, list(b.names)) for b in self._buckets]
