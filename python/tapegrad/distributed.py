@@ -518,6 +518,12 @@ def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -
     return _run(st, st.comm.Barrier, st.comm.Ibarrier, None, async_op)
 
 
+def _abort(code: int = 1) -> None:
+    """Stop every rank of the job now (``MPI_Abort``), e.g. after an error only this rank saw."""
+    st = _group_state(None)
+    st.MPI.COMM_WORLD.Abort(code)
+
+
 # ----- for DistributedDataParallel (tapegrad.nn.parallel) ----------------------------------------
 def _allreduce_sum_unchecked(buf: np.ndarray) -> None:
     """In-place SUM of a float32/float64 NumPy buffer over all ranks, without the per-call
