@@ -67,7 +67,7 @@ def worker(mode: str, batch: int, samples: int, epochs: int) -> None:
     loss_fn = nn.CrossEntropyLoss()
 
     clock = {"reduce": 0.0, "allreduce": 0.0, "backward": 0.0}
-    reduce_orig = parallel._Bucket.reduce
+    reduce_orig = parallel._DtypeGroup.reduce
     allreduce_orig = dist._allreduce_sum_unchecked
 
     def timed_reduce(self, w):  # noqa: ANN001
@@ -80,7 +80,7 @@ def worker(mode: str, batch: int, samples: int, epochs: int) -> None:
         allreduce_orig(buf)
         clock["allreduce"] += time.perf_counter() - t0
 
-    parallel._Bucket.reduce = timed_reduce
+    parallel._DtypeGroup.reduce = timed_reduce
     dist._allreduce_sum_unchecked = timed_allreduce
 
     best = None

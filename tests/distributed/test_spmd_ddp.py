@@ -79,18 +79,24 @@ def test_ranks_with_a_share_of_the_batch_equal_one_process(kind, per_rank, bucke
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-6)
         np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12)  # in fact: rounding
+    summary = ddp._bucket_summary()  # reverse order; every gradient is small: packed
     if bucket_cap_mb < 1:
-        assert len(ddp._bucket_summary()) == 4  # one bucket per parameter
+        assert [names for _, _, names in summary] == [["2.bias"], ["2.weight"], ["0.bias"],
+                                                      ["0.weight"]]
+    else:
+        assert summary == [("float64", "bucket", ["2.bias", "2.weight", "0.bias", "0.weight"])]
 
 
 def test_float32_factored_batch_one_gradients_average_exactly():
-    X, y = _data(N, dtype=np.float32)
-    net = DDP(_mlp(0, dtype=tg.float32))
+    X, y = _data(N, d_in=300, dtype=np.float32)
+    net = DDP(_mlp(0, dtype=tg.float32, d_in=300, hidden=256))  # 300 KB: averaged in place
+    assert net._bucket_summary() == [("float32", "in place", ["0.weight"]),
+                                     ("float32", "bucket", ["2.bias", "2.weight", "0.bias"])]
     F = nn.CrossEntropyLoss()
     F(net(X[R:R + 1]), y[R:R + 1]).backward()
     grads = {n: p.grad.numpy().copy() for n, p in net.module.named_parameters()}
     # the oracle: every rank's own (materialised) gradient, gathered and averaged here
-    plain = _mlp(0, dtype=tg.float32)
+    plain = _mlp(0, dtype=tg.float32, d_in=300, hidden=256)
     table = []
     for r in range(N):
         plain.zero_grad()
@@ -126,10 +132,13 @@ class _Branches(nn.Module):
         self.a = nn.Parameter(tg.tensor([1.0, 2.0], dtype=tg.float64))
         self.b = nn.Parameter(tg.tensor([3.0], dtype=tg.float64))
         self.c = nn.Parameter(tg.tensor([4.0], dtype=tg.float64))  # never used
+        # the same, large enough to be averaged in place (DIRECT_BYTES)
+        self.d = nn.Parameter(tg.zeros(40000, dtype=tg.float64))
+        self.e = nn.Parameter(tg.zeros(40000, dtype=tg.float64))
 
     def forward(self, x):
         out = (self.a * x).sum()
-        return out + self.b.sum() * x.sum() if R == 0 else out
+        return out + self.b.sum() * x.sum() + self.d.sum() if R == 0 else out
 
 
 def test_parameters_unused_on_some_or_all_ranks():
@@ -140,6 +149,9 @@ def test_parameters_unused_on_some_or_all_ranks():
     np.testing.assert_allclose(m.a.grad.numpy(), [mean, mean])
     np.testing.assert_allclose(m.b.grad.numpy(), [2.0 / N])  # rank 0's 2·1, zeros elsewhere
     assert m.c.grad is None
+    np.testing.assert_array_equal(m.d.grad.numpy(), np.full(40000, 1.0 / N))
+    assert m.e.grad is None
+    assert [kind for _, kind, _ in net._bucket_summary()] == ["in place", "in place", "bucket"]
 
 
 def test_models_that_differ_across_ranks_raise_on_every_rank():

@@ -29,14 +29,19 @@ would gain little there; it would matter across hosts, where bandwidth is lower.
 
 Note [gradient buckets]
 Parameters that require grad are grouped by dtype, in reverse registration order (the order in
-which a backward produces their gradients — the order overlap would need), into flat NumPy
-buckets of at most ``bucket_cap_mb`` MiB (25 by default, PyTorch's), each reduced by one
-``MPI_Allreduce`` — a few large messages instead of one per parameter. A bucket holds the
-gradients followed by one "has a gradient" flag per parameter: the summed flags tell which
+which a backward produces their gradients — the order overlap would need). Gradients of at
+least ``DIRECT_BYTES`` (256 KiB) are averaged in place, one ``MPI_Allreduce`` on the
+gradient's own memory each (Note [collectives in place] in tapegrad.distributed); the smaller
+ones are packed into flat NumPy buckets of at most ``bucket_cap_mb`` MiB (25 by default,
+PyTorch's), one ``MPI_Allreduce`` per bucket — a few large messages instead of one per
+parameter, and no copies of the large gradients (for the 784→256→10 MLP: two collectives, the
+first layer's 0.8 MB weight in place and one bucket for the rest). Each rank contributes
+g·(1/world) (scaled while packing, or in place), so the sum is the mean. The last bucket of a
+dtype also carries one "has a gradient" flag per parameter: the summed flags tell which
 parameters no rank used (their ``.grad`` stays None, as in PyTorch) and which some rank did
-not use (they get the averaged gradient, to which that rank contributed zeros). Reading
-``.grad`` forms batch-1 factored gradients (Note [factored weight gradients] in the engine), so
-the averaged result is bit for bit the one of the materialised path.
+not use (they get the average, to which that rank contributed zeros). Reading ``.grad`` forms
+batch-1 factored gradients (Note [factored weight gradients] in the engine), so the averaged
+result is the one of the materialised path.
 """
 
 from __future__ import annotations
@@ -105,40 +110,92 @@ def _remove_hooks() -> None:
         _pending.clear()
 
 
-class _Bucket:
-    """Flat storage for the gradients of some parameters of one dtype (Note [gradient buckets])."""
+#: Gradients of at least this many bytes are averaged in place in their own memory (one
+#: collective each) rather than copied into a bucket and back: above ~256 KiB the two copies
+#: cost more than one more collective's latency (Note [gradient buckets]).
+DIRECT_BYTES = 256 * 1024
 
-    def __init__(self, params: list[tuple[str, Tensor]], np_dtype: Any) -> None:
-        self.names = [n for n, _ in params]
-        self.params = [p for _, p in params]
-        self.sizes = [p.numel() for p in self.params]
-        self.offsets = np.cumsum([0] + self.sizes).tolist()
+
+class _Segment:
+    """Where one bucket's parameters live in its flat buffer."""
+
+    def __init__(self, indices: list[int], sizes: list[int], np_dtype: Any, flags: int) -> None:
+        self.indices = indices
+        self.offsets = np.cumsum([0] + [sizes[i] for i in indices]).tolist()
         self.numel = self.offsets[-1]
-        self.flat = np.empty(self.numel + len(self.params), dtype=np_dtype)
+        self.flat = np.empty(self.numel + flags, dtype=np_dtype)
+
+
+class _DtypeGroup:
+    """The gradient averaging of all parameters of one dtype (Note [gradient buckets])."""
+
+    def __init__(self, named: list[tuple[str, Tensor]], np_dtype: Any, cap_bytes: int) -> None:
+        self.names = [n for n, _ in named]
+        self.params = [p for _, p in named]
+        self.np_dtype = np_dtype
+        sizes = [p.numel() for p in self.params]
+        item = np.dtype(np_dtype).itemsize
+        self.direct = [i for i, n in enumerate(sizes) if n * item >= DIRECT_BYTES]
+        packed = [i for i, n in enumerate(sizes) if n * item < DIRECT_BYTES]
+        groups: list[list[int]] = []
+        size = 0
+        for i in packed:
+            if groups and size + sizes[i] * item <= cap_bytes:
+                groups[-1].append(i)
+                size += sizes[i] * item
+            else:
+                groups.append([i])
+                size = sizes[i] * item
+        if not groups:
+            groups.append([])  # a bucket for the flags alone
+        # the last bucket also carries one "has a gradient" flag per parameter of this dtype
+        self.buckets = [_Segment(g, sizes, np_dtype, len(self.params) if k == len(groups) - 1
+                                 else 0) for k, g in enumerate(groups)]
 
     def reduce(self, world: int) -> None:
-        flat, n = self.flat, self.numel
-        flags = flat[n:]
-        grads: list[Tensor | None] = []
-        for i, p in enumerate(self.params):
-            g = p.grad  # forms a factored batch-1 gradient (Note [factored weight gradients])
-            grads.append(g)
-            seg = flat[self.offsets[i]: self.offsets[i + 1]]
-            if g is None:
-                seg.fill(0)
-                flags[i] = 0
+        scale = 1.0 / world
+        last = self.buckets[-1]
+        flags = last.flat[last.numel:]
+        # reading .grad forms a factored batch-1 gradient (Note [factored weight gradients])
+        grads = [p.grad for p in self.params]
+        for i, g in enumerate(grads):
+            flags[i] = g is not None
+        # Each rank adds g·(1/world), the mean of the ranks' gradients; for a world size that
+        # is a power of two the scaling is exact, so this is bit for bit sum/world.
+        fresh: dict[int, np.ndarray] = {}
+        for i in self.direct:
+            g = grads[i]
+            if g is None:  # unused here: contribute zeros
+                buf = fresh[i] = np.zeros(self.params[i].numel(), dtype=self.np_dtype)
             else:
-                np.copyto(seg, g.detach().numpy().reshape(-1))
-                flags[i] = 1
-        dist._allreduce_sum_unchecked(flat)
-        # the mean of the ranks' gradients: sum / world, as one division per element
-        np.divide(flat[:n], world, out=flat[:n])
-        for i, (p, g) in enumerate(zip(self.params, grads)):
-            seg = flat[self.offsets[i]: self.offsets[i + 1]]
-            if g is not None:
-                np.copyto(g.detach().numpy().reshape(-1), seg)
-            elif flags[i] > 0:  # used on some other rank: take the average (zeros from here)
-                p.grad = _core.from_numpy(seg.reshape(tuple(p.shape)).copy())
+                buf = g.detach().numpy().reshape(-1)
+                np.multiply(buf, scale, out=buf)
+            dist._allreduce_sum_unchecked(buf)
+        for b in self.buckets:
+            for k, i in enumerate(b.indices):
+                seg = b.flat[b.offsets[k]: b.offsets[k + 1]]
+                g = grads[i]
+                if g is None:
+                    seg.fill(0)
+                else:
+                    np.multiply(g.detach().numpy().reshape(-1), scale, out=seg)
+            dist._allreduce_sum_unchecked(b.flat)
+            for k, i in enumerate(b.indices):
+                seg = b.flat[b.offsets[k]: b.offsets[k + 1]]
+                g = grads[i]
+                if g is not None:
+                    np.copyto(g.detach().numpy().reshape(-1), seg)
+                else:
+                    fresh[i] = seg.copy()
+        for i, buf in fresh.items():
+            if flags[i] > 0:  # used on some other rank: take the average (zeros from here)
+                p = self.params[i]
+                p.grad = _core.from_numpy(buf.reshape(tuple(p.shape)))
+            # else: no rank used it; its .grad stays None, as in PyTorch
+
+    def summary(self) -> list[tuple[str, list[str]]]:
+        out = [("in place", [self.names[i]]) for i in self.direct]
+        return out + [("bucket", [self.names[i] for i in b.indices]) for b in self.buckets]
 
 
 class DistributedDataParallel(Module):
@@ -230,24 +287,15 @@ class DistributedDataParallel(Module):
                 np.copyto(v, packed[off: off + v.size])
                 off += v.size
 
-    def _make_buckets(self, named: list[tuple[str, Tensor]]) -> list[_Bucket]:
+    def _make_buckets(self, named: list[tuple[str, Tensor]]) -> list[_DtypeGroup]:
         cap = int(self.bucket_cap_mb * 2**20)
-        buckets: list[_Bucket] = []
+        groups = []
         for dtype, np_dtype in _NP.items():
-            group: list[tuple[str, Tensor]] = []
-            size = 0
-            for n, p in reversed(named):  # the order a backward produces the gradients
-                if p.dtype != dtype:
-                    continue
-                nbytes = p.numel() * np.dtype(np_dtype).itemsize
-                if group and size + nbytes > cap:
-                    buckets.append(_Bucket(group, np_dtype))
-                    group, size = [], 0
-                group.append((n, p))
-                size += nbytes
-            if group:
-                buckets.append(_Bucket(group, np_dtype))
-        return buckets
+            # reversed: the order in which a backward produces the gradients
+            mine = [(n, p) for n, p in reversed(named) if p.dtype == dtype]
+            if mine:
+                groups.append(_DtypeGroup(mine, np_dtype, cap))
+        return groups
 
     # -- training --------------------------------------------------------------------------
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
@@ -286,6 +334,7 @@ class DistributedDataParallel(Module):
     def extra_repr(self) -> str:
         return ""
 
-    def _bucket_summary(self) -> list[tuple[str, int, list[str]]]:
-        """(dtype, elements, parameter names) per bucket, for inspection and tests."""
-        return [(str(b.flat.dtype), b.numel, list(b.names)) for b in self._buckets]
+    def _bucket_summary(self) -> list[tuple[str, str, list[str]]]:
+        """(dtype, "in place" or "bucket", parameter names) per collective, in their order."""
+        return [(np.dtype(g.np_dtype).name, kind, names) for g in self._buckets
+                for kind, names in g.summary()]
