@@ -32,7 +32,7 @@ import time
 
 def _cpu_name() -> str:
     try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
         for line in out.splitlines():
             if line.startswith("Model name"):
                 return line.split(":", 1)[1].strip()
@@ -44,7 +44,6 @@ def _cpu_name() -> str:
 # ----- one rank -----------------------------------------------------------------------------------
 def worker(mode: str, batch: int, samples: int, epochs: int) -> None:
     import numpy as np
-
     import tapegrad as tg
     import tapegrad.distributed as dist
     from tapegrad import nn, optim
@@ -70,12 +69,12 @@ def worker(mode: str, batch: int, samples: int, epochs: int) -> None:
     reduce_orig = parallel._DtypeGroup.reduce
     allreduce_orig = dist._allreduce_sum_unchecked
 
-    def timed_reduce(self, w):  # noqa: ANN001
+    def timed_reduce(self, w):
         t0 = time.perf_counter()
         reduce_orig(self, w)
         clock["reduce"] += time.perf_counter() - t0
 
-    def timed_allreduce(buf):  # noqa: ANN001
+    def timed_allreduce(buf):
         t0 = time.perf_counter()
         allreduce_orig(buf)
         clock["allreduce"] += time.perf_counter() - t0
@@ -124,7 +123,8 @@ def _launch(n: int, mode: str, batch: int, samples: int, epochs: int) -> dict:
     cmd = [shutil.which("mpiexec") or "mpiexec", "-n", str(n), sys.executable, __file__,
            "--worker", mode, "--batch", str(batch), "--samples", str(samples), "--epochs",
            str(epochs)]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800,
+                       check=False)
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stdout}\n{p.stderr}")
     line = next(ln for ln in p.stdout.splitlines() if ln.startswith("RESULT "))
@@ -164,13 +164,13 @@ def main() -> None:
     lines = [
         "# Data-parallel scaling (bench/distributed.py)",
         "",
-        f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores; {mpi_name}, "
+        (f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores; {mpi_name}, "
         f"mpi4py {mpi4py.__version__}; one kernel thread per process; MLP 784→256→10 (float32, "
         f"SGD), {args.samples} samples per epoch (synthetic), best of {args.epochs} epochs. "
-        f"Load average (1 min) before/after the run: {load:.1f} / {load_after:.1f}.",
+        f"Load average (1 min) before/after the run: {load:.1f} / {load_after:.1f}."),
         "",
-        "| global batch | run | samples/s | speed-up | efficiency | step µs | backward µs "
-        "| averaging µs (MPI) |",
+        ("| global batch | run | samples/s | speed-up | efficiency | step µs | backward µs "
+         "| averaging µs (MPI) |"),
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for batch, label, r, speedup, eff in rows:

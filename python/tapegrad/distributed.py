@@ -58,10 +58,27 @@ from . import _core
 Tensor = _core.Tensor
 
 __all__ = [
-    "ReduceOp", "Backend", "group", "GroupMember", "Work", "is_available", "is_mpi_available",
-    "init_process_group", "is_initialized", "destroy_process_group", "get_rank",
-    "get_world_size", "get_backend", "all_reduce", "reduce", "broadcast", "all_gather",
-    "all_gather_into_tensor", "reduce_scatter", "reduce_scatter_tensor", "barrier",
+    "Backend",
+    "GroupMember",
+    "ReduceOp",
+    "Work",
+    "all_gather",
+    "all_gather_into_tensor",
+    "all_reduce",
+    "barrier",
+    "broadcast",
+    "destroy_process_group",
+    "get_backend",
+    "get_rank",
+    "get_world_size",
+    "group",
+    "init_process_group",
+    "is_available",
+    "is_initialized",
+    "is_mpi_available",
+    "reduce",
+    "reduce_scatter",
+    "reduce_scatter_tensor",
 ]
 
 
@@ -91,7 +108,7 @@ class _World:
         return "<tapegrad.distributed.group.WORLD>"
 
 
-class group:  # noqa: N801 - torch.distributed.group
+class group:
     """``group.WORLD`` names the default process group (the only one tapegrad has)."""
 
     WORLD = _World()
@@ -488,7 +505,7 @@ def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = Redu
     return _reduce_scatter_block(st, packed, out, code, op, async_op)
 
 
-def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM,  # noqa: A002
+def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM,
                           group: Any = None, async_op: bool = False) -> Work | None:
     """``output`` on rank r = ``op`` over all ranks of block r of ``input`` (``input`` holds
     world-size × ``output``'s elements), without copies."""

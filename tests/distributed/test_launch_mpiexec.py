@@ -11,13 +11,12 @@ import textwrap
 import time
 
 import numpy as np
-
 import tapegrad as tg
 
 
 def _mpiexec(n: int, *args: str, timeout: float = 120, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([shutil.which("mpiexec") or "mpiexec", "-n", str(n), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False)
 
 
 FAILING = textwrap.dedent("""
@@ -67,7 +66,7 @@ def test_the_lesson_trains_on_two_processes_like_one(tmp_path):
     assert sorted(state) == ["1.bias", "1.weight"]
 
     one = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert one.returncode == 0, one.stderr
     # the same global batches (DistributedSampler deals batch k's rows round-robin); only the
     # last, padded batch of each epoch differs slightly (1437 rows: one row is repeated)

@@ -10,7 +10,6 @@ import gc
 
 import numpy as np
 import pytest
-
 import tapegrad as tg
 import tapegrad.distributed as dist
 from tapegrad import nn, optim
@@ -102,9 +101,9 @@ def test_float32_factored_batch_one_gradients_average_exactly():
         plain.zero_grad()
         F(plain(X[r:r + 1]), y[r:r + 1]).backward()
         table.append({n: p.grad.numpy().copy() for n, p in plain.named_parameters()})
-    for n in grads:
+    for n, got in grads.items():
         want = np.sum([t[n] for t in table], axis=0, dtype=np.float32) / np.float32(N)
-        np.testing.assert_allclose(grads[n], want, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
 def test_no_sync_accumulates_then_averages():

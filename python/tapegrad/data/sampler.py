@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Sampler", "DistributedSampler"]
+__all__ = ["DistributedSampler", "Sampler"]
 
 
 class Sampler:

@@ -305,9 +305,9 @@ class DistributedDataParallel(Module):
             if bufs:
                 self._sync_states(bufs)
         out = self.module(*inputs, **kwargs)
-        if self.require_backward_grad_sync and _autograd.is_grad_enabled() and self._buckets:
-            if not any(r() is self for r in _pending):
-                _pending.append(weakref.ref(self))
+        if self.require_backward_grad_sync and _autograd.is_grad_enabled() and self._buckets \
+                and not any(r() is self for r in _pending):
+            _pending.append(weakref.ref(self))
         return out
 
     def _reduce_gradients(self) -> None:

@@ -10,4 +10,4 @@
 from ..data.loader import DataLoader, TensorDataset
 from ..data.sampler import DistributedSampler, Sampler
 
-__all__ = ["DataLoader", "TensorDataset", "Sampler", "DistributedSampler"]
+__all__ = ["DataLoader", "DistributedSampler", "Sampler", "TensorDataset"]
