@@ -2,7 +2,7 @@
 
     python bench/distributed.py                  # runs mpiexec itself; writes
                                                  # bench/results/distributed.md
-    python bench/distributed.py --epochs 5 --samples 32768 --batch 64,256
+    python bench/distributed.py --epochs 5 --samples 32768 --batch 256
 
 Every process uses one kernel thread (TAPEGRAD_NUM_THREADS=1). Rows:
 - ``1 process``: plain training, no DDP (the baseline);
@@ -134,7 +134,8 @@ def _launch(n: int, mode: str, batch: int, samples: int, epochs: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", choices=["plain", "ddp"], help=argparse.SUPPRESS)
-    ap.add_argument("--batch", default="64,256", help="global batch sizes (default 64,256)")
+    ap.add_argument("--batch", default="64,256,1024",
+                    help="global batch sizes (default 64,256,1024)")
     ap.add_argument("--samples", type=int, default=16384, help="samples per epoch")
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs (best one reported)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",

@@ -22,10 +22,15 @@ removed when the last one is garbage-collected, so code that never uses DDP runs
 own ``backward`` untouched. As in PyTorch, whether a backward reduces is decided by the forward
 that built the graph: ``no_sync()`` must enclose the forward.
 
-What overlap could win is bounded by the reduction's share of a step; bench/distributed.py
-measures it (bench/results/distributed.md): for the 784→256→10 MLP the all-reduce of its
-0.8 MB of gradients takes a small fraction of a batch-128 step on one host, so an engine hook
-would gain little there; it would matter across hosts, where bandwidth is lower.
+Would overlap pay? Not for the 784→256→10 MLP, and on one host hardly for any model. The first
+layer's 0.8 MB weight gradient — 99 % of the bytes — is the *last* gradient the sweep produces
+and its weight the first one the next forward needs, so there is nothing to run during its
+all-reduce, hooks or not (only the second layer's 10 KB could travel early); and on one host an
+all-reduce is memory copies and additions done by the ranks' own cores, the cores that run the
+backward. bench/distributed.py measures the averaging's share of a step
+(bench/results/distributed.md). Across hosts, for deep models whose gradients are spread over
+many layers, a gradient-ready hook in the engine would let the late layers' buckets travel
+during the sweep; this module's buckets are already in the order that would need.
 
 Note [gradient buckets]
 Parameters that require grad are grouped by dtype, in reverse registration order (the order in
@@ -96,17 +101,19 @@ def _install_hooks() -> None:
     _live += 1
     if _live == 1:
         _originals["Tensor.backward"] = Tensor.backward
-        _originals["autograd.backward"] = _autograd.backward
-        Tensor.backward = _tensor_backward
-        _autograd.backward = _autograd_backward
+        Tensor.backward = _tensor_backward  # type: ignore[method-assign]
+        if hasattr(_autograd, "backward"):
+            _originals["autograd.backward"] = _autograd.backward
+            _autograd.backward = _autograd_backward
 
 
 def _remove_hooks() -> None:
     global _live
     _live -= 1
     if _live == 0 and _originals:
-        Tensor.backward = _originals.pop("Tensor.backward")
-        _autograd.backward = _originals.pop("autograd.backward")
+        Tensor.backward = _originals.pop("Tensor.backward")  # type: ignore[method-assign]
+        if "autograd.backward" in _originals:
+            _autograd.backward = _originals.pop("autograd.backward")
         _pending.clear()
 
 
