@@ -13,9 +13,12 @@ test runs exactly once per CI step that installs the ``mpi`` extra.
 from __future__ import annotations
 
 import faulthandler
+import functools
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -30,6 +33,26 @@ def launched_world_size() -> int:
 
 HAVE_MPI = importlib.util.find_spec("mpi4py") is not None
 UNDER_MPIEXEC = launched_world_size() > 1
+
+
+@functools.lru_cache(maxsize=1)
+def mpiexec_problem() -> str | None:
+    """Why ``mpiexec -n 2`` cannot run an mpi4py job here (None when it can): mpi4py may find
+    no libmpi, or a libmpi of another MPI than the mpiexec on PATH (then every process is rank
+    0 of 1). The tests under mpiexec fail loudly in that case; the launcher tests skip."""
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        return "mpiexec not on PATH"
+    probe = "from mpi4py import MPI; print(MPI.COMM_WORLD.Get_size())"
+    try:
+        p = subprocess.run([mpiexec, "-n", "2", sys.executable, "-c", probe],
+                           capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"mpiexec -n 2 did not run: {exc}"
+    if p.returncode != 0 or p.stdout.split() != ["2", "2"]:
+        last = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"mpiexec -n 2 with mpi4py does not form a 2-process job ({last})"
+    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,8 +72,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = "runs on all ranks: mpiexec -n 2 python -m pytest tests/distributed"
         elif not spmd and UNDER_MPIEXEC:
             reason = "starts mpiexec itself: run without mpiexec"
-        elif not spmd and shutil.which("mpiexec") is None:
-            reason = "mpiexec not on PATH"
+        elif not spmd and mpiexec_problem() is not None:
+            reason = str(mpiexec_problem())
         else:
             continue
         item.add_marker(pytest.mark.skip(reason=reason))
