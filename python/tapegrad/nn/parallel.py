@@ -325,11 +325,12 @@ class DistributedDataParallel(Module):
 
     @contextlib.contextmanager
     def no_sync(self) -> Iterator[None]:
-        """Forwards inside skip the gradient averaging of their backward (accumulate locally).
+        """Forwards inside skip the gradient averaging of their backward (gradients accumulate
+        locally); the backward of the next forward outside averages the accumulated sum.
 
         >>> with ddp.no_sync():                    # doctest: +SKIP
         ...     loss_fn(ddp(x1), y1).backward()    # local gradients only
-        >>> loss_fn(ddp(x2), y2).backward()        # averages the accumulated sum
+        >>> loss_fn(ddp(x2), y2).backward()        # doctest: +SKIP
         """
         old = self.require_backward_grad_sync
         self.require_backward_grad_sync = False
