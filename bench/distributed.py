@@ -138,6 +138,7 @@ def main() -> None:
                     help="global batch sizes (default 64,256,1024)")
     ap.add_argument("--samples", type=int, default=16384, help="samples per epoch")
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs (best one reported)")
+    ap.add_argument("--repeat", type=int, default=3, help="jobs per run (fastest reported)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                   "distributed.md"))
     args = ap.parse_args()
@@ -147,9 +148,15 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows = []
     for batch in [int(b) for b in args.batch.split(",")]:
-        one = _launch(1, "plain", batch, args.samples, args.epochs)
-        two = _launch(2, "ddp", batch, args.samples, args.epochs)
-        free = _launch(2, "plain", batch, args.samples, args.epochs)
+        # the three runs interleaved, args.repeat times; each keeps its fastest job (on a
+        # shared machine the slow ones measure the neighbours)
+        best: dict[tuple[int, str], dict] = {}
+        for _ in range(args.repeat):
+            for n, mode in ((1, "plain"), (2, "ddp"), (2, "plain")):
+                r = _launch(n, mode, batch, args.samples, args.epochs)
+                if (n, mode) not in best or r["samples_per_s"] > best[n, mode]["samples_per_s"]:
+                    best[n, mode] = r
+        one, two, free = best[1, "plain"], best[2, "ddp"], best[2, "plain"]
         for label, r in (("1 process", one), ("2 processes, DDP", two),
                          ("2 processes, no communication", free)):
             speedup = r["samples_per_s"] / one["samples_per_s"]
@@ -167,7 +174,8 @@ def main() -> None:
         "",
         (f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores; {mpi_name}, "
         f"mpi4py {mpi4py.__version__}; one kernel thread per process; MLP 784→256→10 (float32, "
-        f"SGD), {args.samples} samples per epoch (synthetic), best of {args.epochs} epochs. "
+        f"SGD), {args.samples} samples per epoch (synthetic), best epoch of {args.epochs}, best "
+         f"job of {args.repeat}. "
         f"Load average (1 min) before/after the run: {load:.1f} / {load_after:.1f}."),
         "",
         ("| global batch | run | samples/s | speed-up | efficiency | step µs | backward µs "
