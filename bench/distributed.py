@@ -168,15 +168,15 @@ def main() -> None:
     import mpi4py
     from mpi4py import MPI
 
-    mpi_name = MPI.Get_library_version().splitlines()[0].strip()
+    mpi_name = " ".join(MPI.Get_library_version().splitlines()[0].split())
     lines = [
         "# Data-parallel scaling (bench/distributed.py)",
         "",
-        (f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores; {mpi_name}, "
-        f"mpi4py {mpi4py.__version__}; one kernel thread per process; MLP 784→256→10 (float32, "
-        f"SGD), {args.samples} samples per epoch (synthetic), best epoch of {args.epochs}, best "
-         f"job of {args.repeat}. "
-        f"Load average (1 min) before/after the run: {load:.1f} / {load_after:.1f}."),
+        (f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores; {mpi_name}, mpi4py "
+         f"{mpi4py.__version__}; one kernel thread per process; MLP 784→256→10 (float32, SGD), "
+         f"{args.samples} samples per epoch (synthetic), best epoch of {args.epochs}, best job "
+         f"of {args.repeat}. Load average (1 min) before/after the run: {load:.1f} / "
+         f"{load_after:.1f}."),
         "",
         ("| global batch | run | samples/s | speed-up | efficiency | step µs | backward µs "
          "| averaging µs (MPI) |"),
