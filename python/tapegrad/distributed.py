@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import enum
 import importlib.util
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -316,12 +317,9 @@ _RECORD = 16  # collective, argument, dtype, ndim, numel, 11 dims
 
 
 def _record(op: int, arg: int, code: int, shape: Sequence[int]) -> np.ndarray:
-    rec = np.full(_RECORD, -1, dtype=np.int64)
-    rec[0], rec[1], rec[2], rec[3] = op, arg, code, len(shape)
-    rec[4] = int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
-    dims = list(shape)[: _RECORD - 5]
-    rec[5:5 + len(dims)] = dims
-    return rec
+    dims = list(shape)
+    rec = [op, arg, code, len(dims), math.prod(dims)] + dims[: _RECORD - 5]
+    return np.array(rec + [-1] * (_RECORD - len(rec)), dtype=np.int64)
 
 
 _OPS = ["all_reduce", "broadcast", "all_gather", "reduce_scatter", "reduce", "barrier"]
@@ -350,7 +348,8 @@ def _check(st: _State, name: str, op: int, arg: int, code: int, shape: Sequence[
     mine = _record(op, arg, code, shape)
     table = np.empty((st.size, _RECORD), dtype=np.int64)
     st.comm.Allgather([mine, st.MPI.INT64_T], [table, st.MPI.INT64_T])
-    if (table == table[0]).all():
+    raw = table.tobytes()
+    if raw == raw[: mine.nbytes] * st.size:  # every rank's record equals rank 0's
         return
     lines = "; ".join(f"rank {r}: {_describe(table[r])}" for r in range(st.size))
     raise RuntimeError(f"{name}: the ranks' calls do not match ({lines}); every rank must call "
