@@ -219,9 +219,9 @@ def main() -> None:
                and r["world"] > 1 else "–")
         lines.append(f"| {batch} | {label} | {r['samples_per_s']:.0f} | {speedup:.2f}× | "
                      f"{100 * eff:.0f} % | {r['step_us']:.0f} | {r['backward_us']:.0f} | {avg} |")
-    lines += ["", f"The MLP's gradient averaging alone on 2 processes (0.8 MB in place + one "
-              f"10 KB bucket; 500 times, each after a barrier): {alone['p10_us']:.0f} µs "
-              f"(10th percentile), {alone['median_us']:.0f} µs (median)."]
+    lines += ["", (f"The MLP's gradient averaging alone on 2 processes (0.8 MB in place + one "
+                   f"10 KB bucket; 500 times, each after a barrier): {alone['p10_us']:.0f} µs "
+                   f"(10th percentile), {alone['median_us']:.0f} µs (median).")]
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write("\n".join(lines) + "\n")
