@@ -62,7 +62,7 @@ import numpy as np
 from .. import _core
 from .. import autograd as _autograd
 from .. import distributed as dist
-from . import Module
+from .modules import Module
 
 Tensor = _core.Tensor
 
