@@ -176,7 +176,7 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> dict[str, Tensor]:
     return _load(path)
 
 
-from . import data, nn, optim, utils  # noqa: E402
+from . import data, distributed, nn, optim, utils  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:
