@@ -77,7 +77,9 @@ def _positive_float(s: str) -> float:
 
 
 # Which options each command reads: a command's parser accepts exactly these, so its --help
-# lists only what it uses. (name, default shown in --help or None)
+# lists only what it uses ("data" is --dataset/--data-dir/--download, "distributed" is
+# --distributed/--checkpoint). _DEFAULTS: the defaults --help shows; softmax and mlp take theirs
+# from the dataset.
 _OPTIONS: dict[str, tuple[str, ...]] = {
     "regression": ("out", "epochs", "lr", "threads"),
     "linreg": ("epochs", "lr", "batch_size", "seed", "threads"),
@@ -157,9 +159,9 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     args, extra = parser.parse_known_args(argv)
     if extra:
         flag = extra[0].split("=", 1)[0]
-        known = {"--" + o.replace("_", "-") for opts in _OPTIONS.values() for o in opts}
-        known |= {"--dataset", "--data-dir", "--download", "--distributed", "--checkpoint"}
-        sub = _subparser(parser, args.command)
+        subs = _subparsers(parser)
+        known = {o for p in subs.values() for act in p._actions for o in act.option_strings}
+        sub = subs[args.command]
         if flag in known:
             own = [a for act in sub._actions for a in act.option_strings
                    if a.startswith("--") and a != "--help"]
@@ -169,10 +171,10 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     return args
 
 
-def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return action.choices[command]  # type: ignore[no-any-return]
+            return dict(action.choices)
     raise AssertionError("no subparsers")
 
 
