@@ -265,6 +265,8 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype) {
 }
 
 Tensor eye(int64_t n, int64_t m, DType dtype) {
+  if (n < 0) throw ValueError("eye: n must be non-negative, got " + std::to_string(n));
+  if (m < 0) throw ValueError("eye: m must be non-negative, got " + std::to_string(m));
   Tensor t = zeros({n, m}, dtype);
   for (int64_t i = 0; i < std::min(n, m); ++i) {
     switch (dtype) {

@@ -602,4 +602,47 @@ void fill_(const Tensor& self, double value) {
 
 void zero_(const Tensor& self) { fill_(self, 0.0); }
 
+// ----- comparisons by name, ~x and normal samples (the Python surface's TG_FN rows) -----
+Tensor eq(const Tensor& a, const Tensor& b) { return compare(CmpOp::eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare(CmpOp::ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare(CmpOp::lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare(CmpOp::le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare(CmpOp::gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare(CmpOp::ge, a, b); }
+
+Tensor bitwise_not(const Tensor& x) {
+  check_defined(x, "~");
+  if (x->dtype() != DType::b8)
+    throw TypeError(std::string("~ (bitwise not) is only supported for bool tensors here, got ") +
+                    dtype_name(x->dtype()));
+  return logical_not(x);
+}
+
+// z ~ N(0, 1) of mean's shape; mean + std·z without history (sampling is not differentiable).
+Tensor normal(const Tensor& mean, const Tensor& std) {
+  Tensor z = randn(mean->shape(), mean->dtype());
+  GradModeGuard off(false);
+  return add(mean, mul(z, std));
+}
+
+Tensor normal(const Tensor& mean, double std) {
+  Tensor z = randn(mean->shape(), is_float(mean->dtype()) ? mean->dtype() : DType::f32);
+  GradModeGuard off(false);
+  return add(mean, mul(z, scalar_tensor(std, z->dtype())));
+}
+
+Tensor normal(double mean, const Tensor& std) {
+  Tensor z = randn(std->shape(), std->dtype());
+  GradModeGuard off(false);
+  Tensor scaled = mul(z, std);
+  return add(scalar_like(scaled, mean, true), scaled);
+}
+
+Tensor normal(double mean, double std, const Shape& size, DType dtype) {
+  if (std < 0) throw ValueError("normal: std must be non-negative, got " + std::to_string(std));
+  Tensor t = randn(size, dtype);
+  normal_(t, mean, std);
+  return t;
+}
+
 }  // namespace tapegrad

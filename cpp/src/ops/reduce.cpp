@@ -334,4 +334,30 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
   return r->shape() == shape ? r : reshape(r, shape);
 }
 
+// ----- the Python surface's reductions with dtype=, max()/min() and all/any -----
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
+           std::optional<DType> dtype) {
+  Tensor r = sum(x, dims, keepdim);
+  return dtype ? cast(r, *dtype) : r;
+}
+
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
+            std::optional<DType> dtype) {
+  return mean(dtype ? cast(x, *dtype) : x, dims, keepdim);
+}
+
+Tensor max(const Tensor& x) { return amax(x, {}, false); }
+Tensor min(const Tensor& x) { return amin(x, {}, false); }
+
+// all: no zero along dims ⇔ Σ [x == 0] == 0; any: Σ [x ≠ 0] > 0 (counted in int64).
+Tensor all(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  const Tensor zeros = sum(cast(logical_not(cast(x, DType::b8)), DType::i64), dims, keepdim);
+  return compare(CmpOp::eq, zeros, scalar_tensor(0, DType::i64));
+}
+
+Tensor any(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  const Tensor nonzeros = sum(cast(cast(x, DType::b8), DType::i64), dims, keepdim);
+  return compare(CmpOp::gt, nonzeros, scalar_tensor(0, DType::i64));
+}
+
 }  // namespace tapegrad

@@ -315,4 +315,13 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
   return cat(us, d);
 }
 
+// x.t(): PyTorch's matrix transpose, defined for ≤ 2-D only (x.T reverses any number of dims).
+Tensor t_matrix(const Tensor& x) {
+  check_defined(x, "t");
+  if (x->dim() > 2)
+    throw ValueError("t() expects a tensor with <= 2 dimensions, but self is " +
+                     std::to_string(x->dim()) + "D");
+  return t(x);
+}
+
 }  // namespace tapegrad
