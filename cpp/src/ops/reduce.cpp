@@ -205,11 +205,7 @@ std::pair<Tensor, Tensor> value_index(k::Reduce op, const Tensor& x, int64_t dim
   int64_t outer = 1, r = 1, inner = 1;
   if (x->dim() > 0) split3(x->shape(), d, d, outer, r, inner);
   Tensor offsets = empty(idx->shape(), DType::i64);
-  const int64_t* pi = idx->data<int64_t>();
-  int64_t* po = offsets->data<int64_t>();
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t i = 0; i < inner; ++i)
-      po[o * inner + i] = o * r * inner + pi[o * inner + i] * inner + i;
+  k::arg_offsets(outer, r, inner, idx->data<int64_t>(), offsets->data<int64_t>());
   return {gather_flat(x, offsets, idx->shape()), idx};
 }
 }  // namespace
