@@ -8,9 +8,10 @@
 namespace tapegrad {
 
 // What a backward rule sees: the entry (inputs' shapes/dtypes, saved tensors, attributes)
-// and the gradients of its outputs. It returns one gradient per input (nullptr = none) with
-// the input's shape and dtype. Rules are written with the differentiable ops, so under
-// create_graph=True the backward computation itself is recorded (gradients of gradients).
+// and the gradients of its outputs. It returns one gradient per input (nullptr = none) in the
+// shape its formula gives; the sweep sums broadcast dims and casts (grad_to_input). Rules
+// are written with the differentiable ops, so under create_graph=True the backward
+// computation itself is recorded (gradients of gradients).
 struct BwCtx {
   Entry& e;
   std::vector<Tensor>& gout;
@@ -25,7 +26,11 @@ struct BwCtx {
   bool needs(size_t i) const { return e.inputs[i].requires_grad; }
   const Shape& in_shape(size_t i) const { return e.inputs[i].shape; }
   DType in_dtype(size_t i) const { return e.inputs[i].dtype; }
-  const Attrs& attrs() const { return e.attrs; }
+  // The attribute struct the op recorded (Note [typed attributes]): ctx.attrs<MmAttrs>().
+  template <class T>
+  const T& attrs() const {
+    return e.attrs.get<T>();
+  }
   // Hand the gradient of input i over as uᵀ·v (u: 1×m, v: 1×n rows) instead of returning it:
   // true when input i is a leaf without a gradient that takes it factored (Note [factored
   // weight gradients] in tape.cpp); false means the rule must return the gradient as usual.
@@ -36,6 +41,13 @@ struct BwCtx {
 // and under create_graph a tensor carrying the entry's identity, so that second derivatives
 // flow through this entry again (PyTorch unpacks saved outputs the same way).
 Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot);
+
+// A rule's gradient for input `in`, summed to the input's shape and cast to its dtype: the
+// one place that undoes broadcasting in the backward (Note [shape-free rules], ops/common.cpp).
+Tensor reduce_to_input(const Tensor& g, const InputRef& in);
+inline void grad_to_input(Tensor& g, const InputRef& in) {
+  if (g->shape() != in.shape || g->dtype() != in.dtype) g = reduce_to_input(g, in);
+}
 
 using BackwardFn = std::vector<Tensor> (*)(BwCtx&);
 

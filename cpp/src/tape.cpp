@@ -188,7 +188,7 @@ static void check_forward_anomaly(OpCode op, TensorRefs inputs, TensorRefs outpu
 }
 
 Entry& Tape::record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList saved,
-                    Attrs attrs) {
+                    AttrBox attrs) {
   const std::shared_ptr<Tape>& self = current();
   drain_remote();
   if (anomaly_enabled()) check_forward_anomaly(op, inputs, outputs);
@@ -264,7 +264,7 @@ void Tape::decref(int32_t handle) {
     e.saved.clear();
     e.inputs.clear();
     e.outputs.clear();
-    e.attrs = Attrs{};
+    e.attrs.reset();
     for (const InputRef& r : inputs)
       if (r.node >= 0) pending_.push_back(r.node);
     pos_[h] = -1;
@@ -542,6 +542,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
           if (!gin[i]) continue;
           const InputRef& in = e.inputs[i];
           if (!in.requires_grad) continue;
+          grad_to_input(gin[i], in);  // sum_to + cast: Note [shape-free rules]
           if (in.node < 0) {
             route_leaf(in.id, in.leaf.get(), gin[i]);
           } else {
