@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "tapegrad/kernels.h"
+#include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/tape.h"
 #include "tapegrad/tensor.h"

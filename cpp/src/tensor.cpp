@@ -1,4 +1,5 @@
-// Tensors, storage, creation functions, the random generator and grad mode.
+// Tensors and storage, creation functions, the random generator. Nothing here knows the tape:
+// a tensor's autograd state is the tape layer's (Note [autograd meta] in tape/meta.cpp).
 #include "tapegrad/tensor.h"
 
 #include <atomic>
@@ -10,7 +11,6 @@
 #include <new>
 
 #include "tapegrad/kernels.h"
-#include "tapegrad/tape.h"
 
 namespace tapegrad {
 
@@ -106,57 +106,18 @@ Storage::~Storage() {
 }
 
 // ---------------------------------------------------------------------------------------------
-namespace {
-std::atomic<uint64_t> g_next_id{1};
-}
-
 TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, DType dtype)
     : storage_(std::move(storage)),
       offset_(offset),
       shape_(std::move(shape)),
       numel_(shape_numel(shape_)),
-      dtype_(dtype),
-      id_(g_next_id.fetch_add(1, std::memory_order_relaxed)) {}
+      dtype_(dtype) {}
 
 TensorImpl::~TensorImpl() {
   if (is_view_) --storage_->graph_views;
-  if (node_ >= 0 && tape_) tape_->release_output(node_, slot_, this);  // Note [tape threads]
-}
-
-void TensorImpl::set_requires_grad(bool value) {
-  if (value && !is_float(dtype_))
-    throw TypeError(std::string("requires_grad_: only floating-point tensors can require "
-                                "gradients, got dtype ") + dtype_name(dtype_) +
-                    " (convert with .float() first)");
-  if (!value && !is_leaf())
-    throw std::runtime_error(
-        "requires_grad_(False): you can only change requires_grad flags of leaf tensors; use "
-        ".detach() to get a tensor without history");
-  requires_grad_ = value;
-}
-
-void TensorImpl::set_grad(Tensor g) {
-  if (g) {
-    if (g->shape() != shape_)
-      throw ValueError("assigned grad has shape " + shape_str(g->shape()) +
-                       " but the tensor has shape " + shape_str(shape_));
-    if (g->dtype() != dtype_)
-      throw TypeError(std::string("assigned grad has dtype ") + dtype_name(g->dtype()) +
-                      " but the tensor has dtype " + dtype_name(dtype_));
-  }
-  grad_ = std::move(g);
-  outer_grad_.reset();
-}
-
-void TensorImpl::retain_grad() {
-  if (!requires_grad_)
-    throw std::runtime_error("retain_grad: can't retain_grad on a tensor that has requires_grad=False");
-  if (!is_leaf()) retains_grad_ = true;
-}
-
-const char* TensorImpl::grad_fn_name() const {
-  if (node_ < 0 || !tape_) return nullptr;
-  return op_backward_name(tape_->entry(node_).op);
+  // A tensor that took part in a graph hands its autograd state back to the tape layer, which
+  // releases its entry (Note [tape threads]); a plain data tensor has nothing to hand back.
+  if (AutogradMeta* m = meta_.load(std::memory_order_relaxed)) free_autograd_meta(this, m);
 }
 
 double TensorImpl::item_as_double() const {
@@ -278,7 +239,7 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
 }
 
 Tensor detach(const Tensor& x) {
-  return std::make_shared<TensorImpl>(x->storage_, x->offset_, x->shape_, x->dtype_);
+  return std::make_shared<TensorImpl>(x->storage(), x->offset(), x->shape(), x->dtype());
 }
 
 Tensor clone_data(const Tensor& x) {
@@ -428,16 +389,6 @@ void normal_(const Tensor& t, double mean, double std) {
 }
 
 // ---------------------------------------------------------------------------------------------
-namespace {
-thread_local bool t_grad_enabled = true;
-std::atomic<bool> g_anomaly{false};
-}  // namespace
-
-bool grad_enabled() { return t_grad_enabled; }
-void set_grad_enabled(bool on) { t_grad_enabled = on; }
-bool anomaly_enabled() { return g_anomaly.load(std::memory_order_relaxed); }
-void set_anomaly_enabled(bool on) { g_anomaly.store(on); }
-
 // Note [GIL] in tensor.h.
 namespace {
 std::atomic<void* (*)()> g_release{nullptr};

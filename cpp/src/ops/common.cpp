@@ -130,8 +130,8 @@ Tensor reduce_grad(const Tensor& g, const Shape& shape, DType dtype) {
 }
 
 Tensor make_view(const Tensor& base, Shape shape, bool track) {
-  Tensor v = std::make_shared<TensorImpl>(base->storage_, base->offset_, std::move(shape),
-                                          base->dtype_);
+  Tensor v = std::make_shared<TensorImpl>(base->storage(), base->offset(), std::move(shape),
+                                          base->dtype());
   if (track) {
     v->is_view_ = true;
     ++v->storage_->graph_views;

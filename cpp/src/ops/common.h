@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "autograd.h"
 #include "tapegrad/kernels.h"
 #include "tapegrad/ops.h"
+#include "tapegrad/rules.h"
 #include "tapegrad/tape.h"
 
 namespace tapegrad {
@@ -50,6 +50,10 @@ inline Entry& record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList
 
 // The gradient of an input: sum over broadcast dims and cast back to the input's dtype.
 Tensor reduce_grad(const Tensor& g, const Shape& shape, DType dtype);
+
+// Mark `self` as the output of the entry that produced `result` (in-place ops), copying the
+// data of `result` into `self`'s storage. Note [in-place ops] in inplace.cpp.
+void rebase_inplace(const Tensor& self, const Tensor& result);
 
 // A view of `base` with a new shape sharing storage; `track` marks it a graph-carrying view.
 Tensor make_view(const Tensor& base, Shape shape, bool track);

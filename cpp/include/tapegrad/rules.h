@@ -1,6 +1,11 @@
-// Internal: the contract between the reverse sweep and each op's backward rule.
+// The contract between the reverse sweep (the autograd layer, above the ops) and each op's
+// backward rule (the ops): what a rule sees, what it returns, and the rule table that one row
+// of tapegrad/ops.def fills. Part of the tape layer, so the ops can implement it without
+// seeing the sweep. Layers: docs/architecture.md.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "tapegrad/tape.h"
@@ -28,19 +33,25 @@ struct BwCtx {
   const Attrs& attrs() const { return e.attrs; }
   // Hand the gradient of input i over as uᵀ·v (u: 1×m, v: 1×n rows) instead of returning it:
   // true when input i is a leaf without a gradient that takes it factored (Note [factored
-  // weight gradients] in tape.cpp); false means the rule must return the gradient as usual.
+  // weight gradients] in cpp/src/autograd/factored.cpp); false means the rule must return
+  // the gradient as usual.
   bool defer_outer(size_t i, const Tensor& u, const Tensor& v);
 };
 
 // Output `out_slot` of the entry for formulas that use the result: the saved alias normally,
 // and under create_graph a tensor carrying the entry's identity, so that second derivatives
-// flow through this entry again (PyTorch unpacks saved outputs the same way).
+// flow through this entry again (PyTorch unpacks saved outputs the same way). Note [saved
+// outputs] in cpp/src/autograd/checks.cpp.
 Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot);
 
 using BackwardFn = std::vector<Tensor> (*)(BwCtx&);
 
+// One rule per row of the op table, defined next to the op's forward in cpp/src/ops/.
 #define TG_OP(code, name, arity, bind, expose, dunder) std::vector<Tensor> backward_##code(BwCtx& ctx);
 #include "tapegrad/ops.def"
 #undef TG_OP
+
+// The rule of `op` (cpp/src/tape/optable.cpp).
+BackwardFn backward_rule(OpCode op);
 
 }  // namespace tapegrad

@@ -1,0 +1,104 @@
+// The reverse sweep: one backwards loop over the tape (Note [tape lifetime]), calling each
+// entry's rule on the adjoints of its outputs. Where the gradients go is accumulate.cpp's,
+// what is checked is checks.cpp's.
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "accumulate.h"
+#include "checks.h"
+#include "tapegrad/autograd.h"
+#include "tapegrad/ops.h"
+#include "tapegrad/rules.h"
+
+namespace tapegrad {
+
+namespace {
+// The tape every non-leaf root was recorded on (null when all roots are leaves).
+std::shared_ptr<Tape> tape_of(const std::vector<Tensor>& roots) {
+  std::shared_ptr<Tape> tape;
+  for (const Tensor& r : roots) {
+    if (r->node() < 0) continue;
+    if (tape && tape != r->tape())
+      throw std::runtime_error("backward: the outputs were recorded in different threads");
+    tape = r->tape();
+  }
+  return tape;
+}
+
+int64_t last_position(Tape* tape, const std::vector<Tensor>& roots) {
+  int64_t max_pos = -1;
+  for (const Tensor& r : roots)
+    if (!r->is_leaf()) max_pos = std::max<int64_t>(max_pos, tape->position(r->node()));
+  return max_pos;
+}
+
+bool needs_any(const Entry& e) {
+  for (const InputRef& in : e.inputs)
+    if (in.requires_grad) return true;
+  return false;
+}
+
+// Outputs that received no gradient (of a multi-output op) have zero gradient.
+void zero_missing(const Entry& e, std::vector<Tensor>& gout) {
+  for (size_t k = 0; k < e.outputs.size(); ++k)
+    if (!gout[k]) gout[k] = zeros(e.outputs[k].shape, e.outputs[k].dtype);
+}
+}  // namespace
+
+std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
+                                 const std::vector<Tensor>& root_grads, bool retain_graph,
+                                 bool create_graph, const std::vector<Tensor>& capture,
+                                 bool allow_unused) {
+  const std::shared_ptr<Tape> tape = tape_of(roots);
+  Tape::SweepScope scope(tape);  // Note [tape threads]
+  GradModeGuard mode(create_graph);
+  const int64_t max_pos = last_position(tape.get(), roots);
+  Adjoints adj(tape.get(), max_pos, capture, create_graph);
+  for (size_t i = 0; i < roots.size(); ++i) adj.add(Adjoints::of(roots[i]), root_grads[i]);
+
+  // Leaf gradients may be handed over factored only when nobody looks at their values.
+  const bool into_leaves = capture.empty() && !create_graph && !anomaly_enabled();
+  std::vector<Tensor> gout;  // reused across entries
+  for (int64_t pos = max_pos; pos >= 0; --pos) {
+    Entry& e = tape->at(pos);
+    if (!e.alive || !adj.take(pos, e, gout)) continue;
+    check_saved(e);
+    if (needs_any(e)) {
+      zero_missing(e, gout);
+      BwCtx ctx{e, gout, create_graph, tape, into_leaves};
+      const std::vector<Tensor> gin = backward_rule(e.op)(ctx);
+      if (anomaly_enabled()) check_rule_output(e, gin);
+      for (size_t i = 0; i < gin.size() && i < e.inputs.size(); ++i)
+        if (gin[i] && e.inputs[i].requires_grad) adj.add(Adjoints::of(e.inputs[i]), gin[i]);
+    }
+    if (!retain_graph) release_saved(e);
+  }
+  return adj.finish(allow_unused);
+}
+
+void backward(const Tensor& root, const Tensor& gradient, bool retain_graph, bool create_graph) {
+  if (!root->requires_grad())
+    throw std::runtime_error(
+        "backward: element 0 of tensors does not require grad and does not have a grad_fn "
+        "(shape " + shape_str(root->shape()) +
+        "). Did you create the parameters with requires_grad=True, or compute the result "
+        "inside no_grad()?");
+  Tensor g = gradient;
+  if (!g) {
+    if (root->numel() != 1)
+      throw std::runtime_error("backward: grad can be implicitly created only for scalar "
+                               "outputs; this output has shape " + shape_str(root->shape()) +
+                               ". Pass gradient= (a tensor of that shape), or reduce it first "
+                               "(e.g. .sum())");
+    g = full(root->shape(), 1.0, root->dtype());
+  } else {
+    if (g->shape() != root->shape())
+      throw ValueError("backward: gradient has shape " + shape_str(g->shape()) +
+                       " but the output has shape " + shape_str(root->shape()));
+    if (g->dtype() != root->dtype()) g = cast(g, root->dtype());
+  }
+  run_backward({root}, {g}, retain_graph, create_graph, {}, false);
+}
+
+}  // namespace tapegrad
