@@ -151,8 +151,16 @@ class Tape {
   bool owned_by_this_thread() const {
     return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
   }
+  Tape() = default;
+  ~Tape();
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
   TapeStats stats();
   void clear_dead();  // compaction (also automatic)
+  // Recycled autograd metas for recorded outputs (Note [autograd meta]); the owning thread
+  // only. take_meta() gives a fresh identity, or null when the pool is empty.
+  AutogradMeta* take_meta();
+  void recycle_meta(AutogradMeta* m);
   // A strong reference to output `slot` of a live entry, or null when that tensor is gone or
   // being destroyed in another thread (Note [tape threads]).
   Tensor output_tensor(const Entry& e, size_t slot);
@@ -201,6 +209,8 @@ class Tape {
   int in_backward_ = 0;
   int64_t live_ = 0;
   int64_t dead_ = 0;
+  static constexpr size_t kMetaPool = 256;
+  std::vector<AutogradMeta*> meta_pool_;
 };
 
 // The entries that `root`'s value depends on, in recording order (for drawing the DAG).

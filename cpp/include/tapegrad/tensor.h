@@ -104,6 +104,7 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   // ----- autograd state (Note [autograd meta]) -----
   AutogradMeta* autograd_meta() const { return meta_.load(std::memory_order_acquire); }  // null: none
   AutogradMeta& ensure_autograd_meta() const;           // created on first use
+  AutogradMeta& ensure_autograd_meta(Tape& pool) const;  // the same, recycled by `pool`
   bool requires_grad() const;
   bool is_leaf() const;  // not produced by a recorded op
   // Throws (TypeError) for non-float dtypes and (RuntimeError) for non-leaves, as PyTorch.

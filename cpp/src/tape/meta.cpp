@@ -11,9 +11,10 @@
 // assignment, record() (for every output, and for an input that has none yet: its id must
 // name it in the entry, e.g. for tg.viz.graph). Creation publishes the pointer by
 // compare-and-swap, since two threads recording at once may name the same constant input.
-// A recorded op's output gets a meta each time, so metas are recycled through a small
-// thread-local pool instead of going through malloc and free: a tiny op then costs no more
-// than when the fields lived in the tensor. A tensor that dies with a meta releases its entry
+// A recorded op's output gets a meta each time, so record() takes metas from a small pool
+// kept by the tape, and an output that dies in the tape's thread gives its meta back there:
+// no malloc/free and no thread-local lookup per recorded op (a thread_local in the Python
+// module costs a __tls_get_addr call per access). A tensor that dies with a meta releases its entry
 // (Note [tape threads] in threads.cpp) before the meta is recycled.
 #include <atomic>
 #include <string>
@@ -25,61 +26,81 @@ namespace tapegrad {
 namespace {
 std::atomic<uint64_t> g_next_id{1};
 
-// The pool: a fixed array per thread (trivially destructible, so it stays usable while other
-// thread-locals — a tape full of tensors — are destroyed at thread exit); a closer object
-// frees the pooled metas at thread exit and turns the pool off.
-constexpr int kPoolSize = 256;
-thread_local AutogradMeta* t_pool[kPoolSize];
-thread_local int t_pool_n = 0;
-thread_local bool t_pool_closed = false;
-struct PoolCloser {
-  ~PoolCloser() {
-    t_pool_closed = true;
-    while (t_pool_n > 0) delete t_pool[--t_pool_n];
-  }
-};
-
 AutogradMeta* new_meta() {
-  AutogradMeta* m = t_pool_n > 0 ? t_pool[--t_pool_n] : new AutogradMeta();
+  auto* m = new AutogradMeta();
   m->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
   return m;
 }
 
-void recycle(AutogradMeta* m) {
-  // Drop what it references first: that may free other tensors, and re-enter here.
-  m->grad.reset();
-  m->outer_grad.reset();
-  m->tape.reset();
-  if (t_pool_n < kPoolSize && !t_pool_closed) {
-    if (t_pool_n == 0) {
-      thread_local PoolCloser closer;  // constructed by the first recycle in each thread
-      (void)closer;
-    }
-    m->node = -1;
-    m->slot = 0;
-    m->requires_grad = false;
-    m->retains_grad = false;
-    t_pool[t_pool_n++] = m;
-  } else {
-    delete m;
-  }
-}
-
 const std::shared_ptr<Tape> kNoTape;
+
+// Publishes `fresh` as t's meta unless another thread got there first (then returns that one
+// and `fresh` is left to the caller).
+AutogradMeta* install(std::atomic<AutogradMeta*>& slot, AutogradMeta* fresh) {
+  AutogradMeta* seen = nullptr;
+  if (slot.compare_exchange_strong(seen, fresh, std::memory_order_acq_rel)) return fresh;
+  return seen;
+}
 }  // namespace
 
 AutogradMeta& TensorImpl::ensure_autograd_meta() const {
-  AutogradMeta* m = meta_.load(std::memory_order_acquire);
-  if (m) return *m;
+  if (AutogradMeta* m = meta_.load(std::memory_order_acquire)) return *m;
   AutogradMeta* fresh = new_meta();
-  if (meta_.compare_exchange_strong(m, fresh, std::memory_order_acq_rel)) return *fresh;
-  recycle(fresh);  // another thread installed one first
+  AutogradMeta* m = install(meta_, fresh);
+  if (m != fresh) delete fresh;
+  return *m;
+}
+
+AutogradMeta& TensorImpl::ensure_autograd_meta(Tape& pool) const {
+  if (AutogradMeta* m = meta_.load(std::memory_order_acquire)) return *m;
+  AutogradMeta* fresh = pool.take_meta();
+  if (!fresh) fresh = new_meta();
+  AutogradMeta* m = install(meta_, fresh);
+  if (m != fresh) pool.recycle_meta(fresh);
   return *m;
 }
 
 void TensorImpl::free_autograd_meta(TensorImpl* self, AutogradMeta* m) {
-  if (m->node >= 0 && m->tape) m->tape->release_output(m->node, m->slot, self);
-  recycle(m);
+  if (m->node >= 0 && m->tape) {
+    // Held here until the meta is recycled: the tape (and its pool) may die with the release.
+    const std::shared_ptr<Tape> tape = std::move(m->tape);
+    tape->release_output(m->node, m->slot, self);
+    if (tape->owned_by_this_thread()) {
+      tape->recycle_meta(m);
+      return;
+    }
+  }
+  delete m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pool of one tape: only its owning thread touches it, like the entries.
+AutogradMeta* Tape::take_meta() {
+  if (meta_pool_.empty()) return nullptr;
+  AutogradMeta* m = meta_pool_.back();
+  meta_pool_.pop_back();
+  m->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+  return m;
+}
+
+void Tape::recycle_meta(AutogradMeta* m) {
+  // Drop what it references first: that may free other tensors, and re-enter here.
+  m->grad.reset();
+  m->outer_grad.reset();
+  m->tape.reset();
+  if (meta_pool_.size() >= kMetaPool) {
+    delete m;
+    return;
+  }
+  m->node = -1;
+  m->slot = 0;
+  m->requires_grad = false;
+  m->retains_grad = false;
+  meta_pool_.push_back(m);
+}
+
+Tape::~Tape() {
+  for (AutogradMeta* m : meta_pool_) delete m;
 }
 
 bool TensorImpl::requires_grad() const {

@@ -98,7 +98,7 @@ Entry& Tape::record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList 
   e.outputs.resize(outputs.size());
   for (size_t k = 0; k < outputs.size(); ++k) {
     const Tensor& o = *outputs[k];
-    AutogradMeta& m = o->ensure_autograd_meta();
+    AutogradMeta& m = o->ensure_autograd_meta(*this);
     m.node = h;
     m.slot = static_cast<int32_t>(k);
     m.tape = self;
