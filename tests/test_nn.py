@@ -306,3 +306,17 @@ def test_init_functions_fill_in_place_under_no_grad():
         nn.init.uniform_(w, 1.0, 0.0)
     with pytest.raises(ValueError, match="fewer than 2"):
         nn.init.kaiming_uniform_(tg.empty(3))
+
+
+def test_nn_namespace_mirrors_torch_nn_modules():
+    assert set(nn.__all__) >= {"Module", "Parameter", "Linear", "Sequential", "Flatten",
+                               "Identity", "ReLU", "Sigmoid", "Tanh", "MSELoss",
+                               "CrossEntropyLoss", "BCEWithLogitsLoss", "functional", "init"}
+    for name in nn.__all__:
+        assert getattr(nn, name) is not None, name
+    from tapegrad.nn.modules import activation, container, linear, loss, module
+    from tapegrad.nn.parameter import Parameter
+    assert (module.Module, linear.Linear, container.Sequential, activation.ReLU,
+            loss.CrossEntropyLoss, Parameter) == (nn.Module, nn.Linear, nn.Sequential, nn.ReLU,
+                                                  nn.CrossEntropyLoss, nn.Parameter)
+    assert nn.functional is F and nn.init is tg.nn.init

@@ -630,6 +630,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property("grad", [](const Tensor& t) { return t->grad(); },
                     [](const Tensor& t, Tensor g) { t->set_grad(std::move(g)); })
       .def_property_readonly("is_leaf", &TensorImpl::is_leaf)
+      .def_property("_is_parameter", &TensorImpl::is_parameter, &TensorImpl::set_is_parameter)
       .def_property_readonly("grad_fn", [](const Tensor& t) -> py::object {
             const char* n = t->grad_fn_name();
             if (!n) return py::none();

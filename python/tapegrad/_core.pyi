@@ -32,6 +32,8 @@ class Tensor:
     grad: Tensor | None
     @property
     def is_leaf(self) -> bool: ...
+    # Set by tapegrad.nn.Parameter; read by isinstance(t, Parameter).
+    _is_parameter: bool
     @property
     def grad_fn(self) -> str | None: ...
     @property

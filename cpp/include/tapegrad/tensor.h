@@ -109,6 +109,9 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   bool is_leaf() const;  // not produced by a recorded op
   // Throws (TypeError) for non-float dtypes and (RuntimeError) for non-leaves, as PyTorch.
   void set_requires_grad(bool value);
+  // Marks torch.nn.Parameter: Note [Parameter is a marked Tensor] in nn/parameter.py.
+  bool is_parameter() const { return is_parameter_; }
+  void set_is_parameter(bool value) { is_parameter_ = value; }
   // The accumulated gradient. One held factored (Note [factored weight gradients]) is formed
   // here on first access, so no caller ever sees the factored form unless it asks for it.
   const Tensor& grad() const;
@@ -136,6 +139,7 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   Shape shape_;
   int64_t numel_ = 0;
   DType dtype_;
+  bool is_parameter_ = false;  // never copied: detach, clone and op results are plain tensors
   bool is_view_ = false;  // a graph-carrying view of another tensor's storage
   // Owned; installed once by compare-and-swap, since two threads may name the same constant
   // input at once when both record (Note [autograd meta]).

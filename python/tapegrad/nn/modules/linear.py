@@ -1,0 +1,82 @@
+"""Affine layers: ``Linear`` and the pass-through ``Identity``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ... import _core
+from .. import init
+from ..parameter import Parameter
+from .module import Module
+
+Tensor = _core.Tensor
+
+__all__ = ["Linear", "Identity"]
+
+
+class Linear(Module):
+    """y = x·Wᵀ + b with weight (out_features, in_features), PyTorch's default init:
+    W, b ~ U(−1/√in, 1/√in) (kaiming-uniform with a = √5).
+
+    >>> import tapegrad as tg
+    >>> layer = tg.nn.Linear(3, 2)
+    >>> layer
+    Linear(in_features=3, out_features=2, bias=True)
+    >>> layer(tg.ones(5, 3)).shape
+    tapegrad.Size([5, 2])
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if in_features < 0 or out_features < 0:
+            raise ValueError(f"Linear: in_features and out_features must be non-negative, got "
+                             f"({in_features}, {out_features})")
+        self.in_features = in_features
+        self.out_features = out_features
+        dtype = dtype or _core.dtype.float32
+        self.weight = Parameter(_core.empty((out_features, in_features), dtype=dtype))
+        if bias:
+            self.bias = Parameter(_core.empty((out_features,), dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-draw weight and bias with PyTorch's default initialisation."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.in_features
+            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        # The parameter dict is read directly: `self.weight` would first fail the instance lookup
+        # (CPython formats an AttributeError message) before Module.__getattr__ finds it,
+        # which cost more than the whole GEMM of a small layer. A weight replaced by a plain
+        # attribute (not a registered Parameter) is still found through getattr.
+        p = self._parameters
+        weight = p["weight"] if "weight" in p else self.weight
+        bias = p["bias"] if "bias" in p else self.bias
+        try:
+            return _core.linear(input, weight, bias)
+        except ValueError as e:  # name the layer, not the GEMM inside it
+            if isinstance(input, Tensor) and (input.ndim == 0
+                                              or input.shape[-1] != self.in_features):
+                raise ValueError(
+                    f"Linear(in_features={self.in_features}, out_features="
+                    f"{self.out_features}): expected input whose last dimension is "
+                    f"{self.in_features}, got shape {list(input.shape)}") from e
+            raise
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Identity(Module):
+    """Returns its input unchanged."""
+
+    def forward(self, input: Any) -> Any:  # noqa: A002
+        return input

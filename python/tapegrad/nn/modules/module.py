@@ -1,0 +1,328 @@
+"""``Module``: the base class of layers and models (registration, traversal, state dicts)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from ... import _core
+from ...autograd import no_grad
+from ..parameter import _is_parameter
+
+Tensor = _core.Tensor
+
+__all__ = ["Module"]
+
+
+class Module:
+    """Base class of layers and models (``torch.nn.Module``).
+
+    Assigning a :class:`Parameter` or a ``Module`` to an attribute registers it; ``parameters()``
+    walks the tree; ``model(x)`` calls ``forward(x)``.
+
+    >>> import tapegrad as tg
+    >>> class Line(tg.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.m = tg.nn.Parameter(tg.tensor([0.9]))
+    ...         self.b = tg.nn.Parameter(tg.tensor([0.1]))
+    ...     def forward(self, x):
+    ...         return self.m * x + self.b
+    >>> [name for name, _ in Line().named_parameters()]
+    ['m', 'b']
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # -- registration --
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(
+                f"cannot assign {name!r} before Module.__init__() call "
+                f"(call super().__init__() first in {type(self).__name__}.__init__)")
+        params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
+        if _is_parameter(value):
+            self._remove_attr(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._remove_attr(name)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__!r} as parameter {name!r} "
+                                "(tapegrad.nn.Parameter or None expected)")
+            params[name] = None
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__!r} as child module "
+                                f"{name!r} (tapegrad.nn.Module or None expected)")
+            modules[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__!r} as buffer {name!r} "
+                                "(tapegrad.Tensor or None expected)")
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _remove_attr(self, name: str) -> None:
+        for key in ("_parameters", "_buffers", "_modules"):
+            self.__dict__[key].pop(name, None)
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if key in d and name in d[key]:
+                return d[key][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for key in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__.get(key, {}):
+                del self.__dict__[key][name]
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self) -> list[str]:
+        extra = [*self._parameters, *self._buffers, *self._modules]
+        return sorted(set(super().__dir__()) | set(extra))
+
+    def register_parameter(self, name: str, param: Tensor | None) -> None:
+        """Register ``param`` (a Parameter, or None) under ``name``."""
+        if param is not None and not _is_parameter(param):
+            raise TypeError(f"cannot assign {type(param).__name__!r} object to parameter "
+                            f"{name!r} (tapegrad.nn.Parameter or None required)")
+        self._remove_attr(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+        """Register a non-trainable tensor saved in ``state_dict`` (e.g. running statistics)."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign {type(tensor).__name__!r} object to buffer {name!r} "
+                            "(tapegrad.Tensor or None required)")
+        self._remove_attr(name)
+        self._buffers[name] = tensor
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register a child module under ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._remove_attr(name)
+        self._modules[name] = module
+
+    # -- calling --
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
+                                  '"forward" function')
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # -- traversal --
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """Yield ``(name, module)`` for this module and every descendant (each once)."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, mod = stack.pop()
+            if id(mod) in seen:
+                continue
+            seen.add(id(mod))
+            yield name, mod
+            children = [(f"{name}.{k}" if name else k, m) for k, m in mod._modules.items()
+                        if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        """Yield this module and every descendant."""
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Yield ``(name, module)`` for the direct children."""
+        for k, m in self._modules.items():
+            if m is not None:
+                yield k, m
+
+    def children(self) -> Iterator[Module]:
+        """Yield the direct children."""
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, attr: str, prefix: str, recurse: bool) -> Iterator[tuple[str, Tensor]]:
+        seen: set[int] = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, mod in mods:
+            for k, t in getattr(mod, attr).items():
+                if t is None or id(t) in seen:
+                    continue
+                seen.add(id(t))
+                yield (f"{mod_name}.{k}" if mod_name else k), t
+
+    def named_parameters(self, prefix: str = "",
+                         recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """Yield ``(dotted name, parameter)``, each parameter once.
+
+        >>> import tapegrad as tg
+        >>> [n for n, _ in tg.nn.Sequential(tg.nn.Linear(2, 1)).named_parameters()]
+        ['0.weight', '0.bias']
+        """
+        return self._named_members("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Yield the parameters (what an optimizer takes).
+
+        >>> import tapegrad as tg
+        >>> sum(p.numel() for p in tg.nn.Linear(3, 2).parameters())
+        8
+        """
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """Yield ``(dotted name, buffer)``."""
+        return self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Yield the buffers."""
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Call ``fn`` on every descendant, then on this module; returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # -- modes and grads --
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and its descendants; returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode (``train(False)``); returns self."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter; returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the parameters' gradients: to None (default, like PyTorch) or to zeros (one
+        C++ call over all of them)."""
+        _core._zero_grad(list(self.parameters()), set_to_none)
+
+    # -- state --
+    def state_dict(self, prefix: str = "") -> OrderedDict[str, Tensor]:
+        """Name → tensor (detached, sharing storage) for every parameter and buffer.
+
+        >>> import tapegrad as tg
+        >>> list(tg.nn.Linear(2, 1).state_dict())
+        ['weight', 'bias']
+        """
+        out: OrderedDict[str, Tensor] = OrderedDict()
+        for mod_name, mod in self.named_modules(prefix.rstrip(".")):
+            for attr in ("_parameters", "_buffers"):
+                for k, t in getattr(mod, attr).items():
+                    if t is not None:
+                        out[f"{mod_name}.{k}" if mod_name else k] = t.detach()
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any],
+                        strict: bool = True) -> tuple[list[str], list[str]]:
+        """Copy tensors (or arrays) from ``state_dict`` into this module's parameters and buffers.
+
+        With ``strict=True`` (default) missing or unexpected keys raise ``RuntimeError``; a shape
+        mismatch always raises. Returns ``(missing_keys, unexpected_keys)``.
+
+        >>> import tapegrad as tg
+        >>> a, b = tg.nn.Linear(2, 1), tg.nn.Linear(2, 1)
+        >>> b.load_state_dict(a.state_dict())
+        ([], [])
+        >>> a.weight.tolist() == b.weight.tolist()
+        True
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError("Expected state_dict to be dict-like, got "
+                            f"{type(state_dict).__name__}.")
+        own = self.state_dict()
+        targets: dict[str, Tensor] = {}
+        for mod_name, mod in self.named_modules():
+            for attr in ("_parameters", "_buffers"):
+                for k, t in getattr(mod, attr).items():
+                    if t is not None:
+                        targets[f"{mod_name}.{k}" if mod_name else k] = t
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        errors = []
+        if strict:
+            if unexpected:
+                errors.append("Unexpected key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in unexpected) + ".")
+            if missing:
+                errors.append("Missing key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in missing) + ".")
+        sources: dict[str, Tensor] = {}
+        for k, dst in targets.items():
+            if k not in state_dict:
+                continue
+            src = state_dict[k]
+            if not isinstance(src, Tensor):
+                try:
+                    src = _core.tensor(np.asarray(src))
+                except Exception as exc:  # noqa: BLE001 - re-raised with the key's name
+                    errors.append(f"could not convert {k!r} ({type(src).__name__}) to a tensor: "
+                                  f"{exc}")
+                    continue
+            if tuple(src.shape) != tuple(dst.shape):
+                errors.append(f"size mismatch for {k}: copying a param with shape "
+                              f"{list(src.shape)} from checkpoint, the shape in current model "
+                              f"is {list(dst.shape)}.")
+                continue
+            sources[k] = src
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(errors))
+        with no_grad():
+            for k, src in sources.items():
+                dst = targets[k]
+                dst.copy_(src if src.dtype == dst.dtype else src.to(dst.dtype))
+        return missing, unexpected
+
+    # -- printing --
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses in ``repr`` (override in layers)."""
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines = extra.split("\n")
+        for k, m in self._modules.items():
+            child = repr(m).replace("\n", "\n  ")
+            lines.append(f"({k}): {child}")
+        if not self._modules:
+            return f"{self._get_name()}({extra})"
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
