@@ -102,7 +102,8 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   bool is_view() const { return is_view_; }  // a graph-carrying view of another's storage
 
   // ----- autograd state (Note [autograd meta]) -----
-  AutogradMeta* autograd_meta() const { return meta_.load(std::memory_order_acquire); }  // null: none
+  // Null for a tensor without autograd state.
+  AutogradMeta* autograd_meta() const { return meta_.load(std::memory_order_acquire); }
   AutogradMeta& ensure_autograd_meta() const;           // created on first use
   AutogradMeta& ensure_autograd_meta(Tape& pool) const;  // the same, recycled by `pool`
   bool requires_grad() const;

@@ -58,10 +58,18 @@ void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, BinaryFn
 }
 }  // namespace
 
-void add_(const Tensor& self, const Tensor& other) { inplace_binary(self, other, OpCode::Add, &add, "add_"); }
-void sub_(const Tensor& self, const Tensor& other) { inplace_binary(self, other, OpCode::Sub, &sub, "sub_"); }
-void mul_(const Tensor& self, const Tensor& other) { inplace_binary(self, other, OpCode::Mul, &mul, "mul_"); }
-void div_(const Tensor& self, const Tensor& other) { inplace_binary(self, other, OpCode::Div, &div, "div_"); }
+void add_(const Tensor& self, const Tensor& other) {
+  inplace_binary(self, other, OpCode::Add, &add, "add_");
+}
+void sub_(const Tensor& self, const Tensor& other) {
+  inplace_binary(self, other, OpCode::Sub, &sub, "sub_");
+}
+void mul_(const Tensor& self, const Tensor& other) {
+  inplace_binary(self, other, OpCode::Mul, &mul, "mul_");
+}
+void div_(const Tensor& self, const Tensor& other) {
+  inplace_binary(self, other, OpCode::Div, &div, "div_");
+}
 
 void copy_(const Tensor& self, const Tensor& src) {
   check_inplace(self, "copy_");
@@ -111,7 +119,8 @@ void rebase_inplace(const Tensor& self, const Tensor& result_in) {
   AutogradMeta& rm = *result->autograd_meta();
   if (sm.node >= 0) {
     Entry& old = sm.tape->entry(sm.node);
-    if (sm.slot < static_cast<int32_t>(old.outputs.size()) && old.outputs[sm.slot].ptr == self.get())
+    if (sm.slot < static_cast<int32_t>(old.outputs.size()) &&
+        old.outputs[sm.slot].ptr == self.get())
       old.outputs[sm.slot].ptr = nullptr;
     sm.tape->decref(sm.node);
   }

@@ -176,7 +176,8 @@ bool TensorImpl::retains_grad() const {
 
 void TensorImpl::retain_grad() {
   if (!requires_grad())
-    throw std::runtime_error("retain_grad: can't retain_grad on a tensor that has requires_grad=False");
+    throw std::runtime_error(
+        "retain_grad: can't retain_grad on a tensor that has requires_grad=False");
   if (!is_leaf()) ensure_autograd_meta().retains_grad = true;
 }
 
