@@ -258,6 +258,11 @@ for sa, sb in [
     case("matmul", lambda ns, a, b: a @ b, [sa, sb])
 case("matmul", lambda ns, a, b: ns.lib.matmul(a, b.T), [(3, 4), (5, 4)], label="fnT")
 case("matmul", lambda ns, a: a @ a, [(4, 4)], label="same")
+# mm and bmm: the recorded primitives behind matmul, also exposed by name.
+case("mm", lambda ns, a, b: ns.lib.mm(a, b), [(4, 5), (5, 3)])
+case("mm", lambda ns, a, b: a.mm(b), [(7, 9), (9, 0)], label="zero")
+case("bmm", lambda ns, a, b: ns.lib.bmm(a, b), [(2, 4, 5), (2, 5, 3)])
+case("bmm", lambda ns, a, b: a.bmm(b), [(3, 1, 7), (3, 7, 2)], label="row")
 
 # linear: x·Wᵀ + b as one fused entry (1-D, 2-D and N-D inputs, with and without bias).
 for sx, sw in [((4, 5), (3, 5)), ((5,), (3, 5)), ((2, 4, 5), (3, 5)), ((7, 9), (5, 9)),
@@ -297,6 +302,12 @@ case("expand", lambda ns, x: x.expand(2, 3, 5).sin(), [(3, 1)], label="prepend")
 case("expand", lambda ns, x: x.expand(-1, 4), [(3, 1)], label="keep")
 case("expand", lambda ns, x: x.expand(2, 3), [()], label="0d")
 case("expand", lambda ns, x: x.expand(0, 4), [(1, 4)], label="zero")
+case("view_as", lambda ns, a, b: a.view_as(b) * b, [(2, 6), (3, 4)])
+case("reshape_as", lambda ns, a, b: a.reshape_as(b).exp() + b, [(12,), (4, 3)])
+case("expand_as", lambda ns, a, b: a.expand_as(b) * b, [(1, 4), (3, 4)])
+case("expand_as", lambda ns, a, b: a.expand_as(b) + b, [(), (2, 3)], label="0d")
+case("clone", lambda ns, x: x.clone() * 2, [(3, 4)])
+case("clone", lambda ns, x: ns.lib.clone(x), [()], label="fn")
 case("cat", lambda ns, a, b: ns.lib.cat([a, b]), [(2, 3), (4, 3)])
 case("cat", lambda ns, a, b: ns.lib.cat([a, b], dim=1).sin(), [(2, 3), (2, 5)], label="d1")
 case("cat", lambda ns, a, b, c: ns.lib.cat([a, b, a, c], -1), [(7,), (0,), (2,)], label="three")

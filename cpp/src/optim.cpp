@@ -1,68 +1,35 @@
 // Optimizer updates over every parameter in one call (tg.optim), PyTorch's formulas.
-#include <cmath>
 #include <cstring>
-#include <type_traits>
 
 #include "ops/common.h"
 
 namespace tapegrad {
 
 namespace {
-template <class T>
-void sgd_one(const Tensor& p, const Tensor& g, Tensor& buf, double lr, double momentum,
-             double dampening, double wd, bool nesterov) {
-  const int64_t n = p->numel();
-  T* w = p->data<T>();
-  const T* gr = g->data<T>();
-  if (momentum == 0 && wd == 0) {
-    // Plain SGD, p ← p + (−lr)·g with one rounding (the fused axpy), as PyTorch's add_.
-    if constexpr (std::is_same_v<T, float>) k::axpy_f32(n, -static_cast<float>(lr), gr, w);
-    else k::axpy_f64(n, -lr, gr, w);
-    return;
+// The updates themselves are kernels (kernels::sgd_*, kernels::adam_*): PyTorch's formulas and
+// roundings, written once in the reference and matched bit for bit by the SIMD versions.
+void sgd_one(const Tensor& p, const Tensor& g, Tensor& buf, const k::SgdParams& hp) {
+  k::SgdParams h = hp;
+  h.first = false;
+  if (h.momentum != 0 && !buf) {
+    buf = zeros(p->shape(), p->dtype());
+    h.first = true;
   }
-  T* b = nullptr;
-  bool first = false;
-  if (momentum != 0) {
-    if (!buf) {
-      buf = zeros(p->shape(), p->dtype());
-      first = true;
-    }
-    b = buf->data<T>();
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    T d = gr[i];
-    if (wd != 0) d += static_cast<T>(wd) * w[i];
-    if (b) {
-      b[i] = first ? d : static_cast<T>(momentum) * b[i] + static_cast<T>(1 - dampening) * d;
-      d = nesterov ? d + static_cast<T>(momentum) * b[i] : b[i];
-    }
-    // p ← p − lr·d as one fused multiply-add, as PyTorch's add_(d, alpha=−lr) rounds it.
-    w[i] = std::fma(-static_cast<T>(lr), d, w[i]);
-  }
+  if (p->dtype() == DType::f32)
+    k::sgd_f32(p->numel(), p->data<float>(), g->data<float>(), buf ? buf->data<float>() : nullptr, h);
+  else
+    k::sgd_f64(p->numel(), p->data<double>(), g->data<double>(), buf ? buf->data<double>() : nullptr,
+               h);
 }
 
-template <class T>
-void adam_one(const Tensor& p, const Tensor& g, Tensor& m, Tensor& v, int64_t step, double lr,
-              double b1, double b2, double eps, double wd) {
+void adam_one(const Tensor& p, const Tensor& g, Tensor& m, Tensor& v, const k::AdamParams& h) {
   if (!m) m = zeros(p->shape(), p->dtype());
   if (!v) v = zeros(p->shape(), p->dtype());
-  const int64_t n = p->numel();
-  T* w = p->data<T>();
-  const T* gr = g->data<T>();
-  T* pm = m->data<T>();
-  T* pv = v->data<T>();
-  const double bc1 = 1 - std::pow(b1, static_cast<double>(step));
-  const double bc2 = 1 - std::pow(b2, static_cast<double>(step));
-  const T step_size = static_cast<T>(lr / bc1);
-  const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
-  for (int64_t i = 0; i < n; ++i) {
-    T d = gr[i];
-    if (wd != 0) d += static_cast<T>(wd) * w[i];
-    pm[i] = static_cast<T>(b1) * pm[i] + static_cast<T>(1 - b1) * d;
-    pv[i] = static_cast<T>(b2) * pv[i] + static_cast<T>(1 - b2) * d * d;
-    const T denom = std::sqrt(pv[i]) / bc2_sqrt + static_cast<T>(eps);
-    w[i] -= step_size * pm[i] / denom;
-  }
+  if (p->dtype() == DType::f32)
+    k::adam_f32(p->numel(), p->data<float>(), g->data<float>(), m->data<float>(), v->data<float>(), h);
+  else
+    k::adam_f64(p->numel(), p->data<double>(), g->data<double>(), m->data<double>(),
+                v->data<double>(), h);
 }
 
 void check_param(const Tensor& p, const char* op) {
@@ -91,9 +58,7 @@ void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& bufs, doub
       p->bump_version();
       continue;
     }
-    const Tensor& g = p->grad();
-    if (p->dtype() == DType::f32) sgd_one<float>(p, g, bufs[i], lr, momentum, dampening, wd, nesterov);
-    else sgd_one<double>(p, g, bufs[i], lr, momentum, dampening, wd, nesterov);
+    sgd_one(p, p->grad(), bufs[i], {lr, momentum, dampening, wd, nesterov, false});
     p->bump_version();
   }
 }
@@ -125,10 +90,8 @@ void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& m, std::v
     const Tensor& p = params[i];
     check_param(p, "Adam.step");
     if (!p->has_grad()) continue;
-    const Tensor& g = p->grad();
     const int64_t step = ++steps[i];
-    if (p->dtype() == DType::f32) adam_one<float>(p, g, m[i], v[i], step, lr, b1, b2, eps, wd);
-    else adam_one<double>(p, g, m[i], v[i], step, lr, b1, b2, eps, wd);
+    adam_one(p, p->grad(), m[i], v[i], {lr, b1, b2, eps, wd, step});
     p->bump_version();
   }
 }

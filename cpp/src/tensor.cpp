@@ -161,21 +161,12 @@ Tensor zeros(const Shape& shape, DType dtype) {
   return t;
 }
 
-namespace {
-template <class T>
-void fill_typed(const Tensor& t, T v) {
-  T* p = t->data<T>();
-  for (int64_t i = 0; i < t->numel(); ++i) p[i] = v;
-}
-}  // namespace
-
 void fill_raw(const Tensor& t, double value) {
-  switch (t->dtype()) {
-    case DType::f32: fill_typed<float>(t, static_cast<float>(value)); break;
-    case DType::f64: fill_typed<double>(t, value); break;
-    case DType::i64: fill_typed<int64_t>(t, static_cast<int64_t>(value)); break;
-    case DType::b8: fill_typed<uint8_t>(t, value != 0 ? 1 : 0); break;
-  }
+  const kernels::Elem e = t->dtype() == DType::f32   ? kernels::Elem::f32
+                          : t->dtype() == DType::f64 ? kernels::Elem::f64
+                          : t->dtype() == DType::i64 ? kernels::Elem::i64
+                                                     : kernels::Elem::u8;
+  kernels::fill(e, t->numel(), value, t->raw());
 }
 
 Tensor full(const Shape& shape, double value, DType dtype) {
@@ -226,6 +217,8 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype) {
 }
 
 Tensor eye(int64_t n, int64_t m, DType dtype) {
+  if (n < 0) throw ValueError("eye: n must be non-negative, got " + std::to_string(n));
+  if (m < 0) throw ValueError("eye: m must be non-negative, got " + std::to_string(m));
   Tensor t = zeros({n, m}, dtype);
   for (int64_t i = 0; i < std::min(n, m); ++i) {
     switch (dtype) {

@@ -56,6 +56,12 @@ rand = _core.rand
 randn = _core.randn
 randint = _core.randint
 randperm = _core.randperm
+zeros_like = _core.zeros_like
+ones_like = _core.ones_like
+full_like = _core.full_like
+rand_like = _core.rand_like
+randn_like = _core.randn_like
+normal = _core.normal
 initial_seed = _core.initial_seed
 cpu_info = _core.cpu_info
 set_num_threads = _core.set_num_threads
@@ -106,136 +112,23 @@ def manual_seed(seed) -> Generator:
 
 
 
-def zeros_like(t, *, dtype=None, requires_grad=False):
-    return zeros(tuple(t.shape), dtype=dtype or t.dtype, requires_grad=requires_grad)
+# ops as functions: every row of the op table (cpp/include/tapegrad/ops.def) whose `expose`
+# column has F, bound once in C++ (the same callable is the Tensor method where there is one).
+_OP_TABLE = _core._op_table()
+_OP_FUNCTIONS = [row["name"] for row in _OP_TABLE if "F" in row["expose"]]
+globals().update({name: getattr(_core, name) for name in _OP_FUNCTIONS})
 
-
-def ones_like(t, *, dtype=None, requires_grad=False):
-    return ones(tuple(t.shape), dtype=dtype or t.dtype, requires_grad=requires_grad)
-
-
-def full_like(t, fill_value, *, dtype=None, requires_grad=False):
-    return full(tuple(t.shape), fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
-
-
-def rand_like(t, *, dtype=None):
-    return rand(tuple(t.shape), dtype=dtype or t.dtype)
-
-
-def randn_like(t, *, dtype=None):
-    return randn(tuple(t.shape), dtype=dtype or t.dtype)
-
-
-def normal(mean=0.0, std=1.0, size=None, *, dtype=None, generator=None, requires_grad=False):
-    """Normal samples: ``normal(mean_tensor, std)`` or ``normal(mean, std, size)``.
-
-    >>> w = tg.normal(0, 0.01, size=(2, 1), requires_grad=True)   # d2l's initialisation
-    """
-    if isinstance(mean, Tensor):
-        if isinstance(std, Tensor):
-            with no_grad():
-                out = mean + randn_like(mean) * std
-        else:
-            out = _core._normal_tensor(mean, _builtins.float(std))
-    elif isinstance(std, Tensor):
-        with no_grad():
-            out = mean + randn_like(std) * std
-    else:
-        if size is None:
-            raise TypeError("normal: with scalar mean and std, size= is required")
-        out = _core._normal_scalar(_builtins.float(mean), _builtins.float(std), size, dtype)
-    if requires_grad:
-        out.requires_grad_(True)
-    return out
-
-
-# ops as functions (each is also a Tensor method)
-add = _core.add
-sub = _core.sub
-subtract = _core.sub
-mul = _core.mul
-multiply = _core.mul
-div = _core.div
-divide = _core.div
-true_divide = _core.div
-pow = _core.pow  # noqa: A001
-neg = _core.neg
-negative = _core.neg
-exp = _core.exp
-log = _core.log
-sqrt = _core.sqrt
-abs = _core.abs  # noqa: A001
-relu = _core.relu
-sigmoid = _core.sigmoid
-tanh = _core.tanh
-sin = _core.sin
-cos = _core.cos
-sign = _core.sign
-isnan = _core.isnan
-isinf = _core.isinf
-logical_not = _core.logical_not
-logical_and = _core.logical_and
-logical_or = _core.logical_or
-maximum = _core.maximum
-minimum = _core.minimum
-where = _core.where
-matmul = _core.matmul
-mm = _core.mm
-bmm = _core.bmm
-cat = _core.cat
-concat = _core.cat
-concatenate = _core.cat
-stack = _core.stack
-
-
-def _method(name):
-    meth = getattr(Tensor, name)
-
-    def fn(input, *args, **kwargs):  # noqa: A002
-        return meth(input, *args, **kwargs)
-
-    fn.__name__ = name
-    fn.__doc__ = f"``tapegrad.{name}(t, ...)`` is ``t.{name}(...)``."
-    return fn
-
-
-sum = _method("sum")  # noqa: A001
-mean = _method("mean")
-max = _method("max")  # noqa: A001
-min = _method("min")  # noqa: A001
-amax = _method("amax")
-amin = _method("amin")
-argmax = _method("argmax")
-argmin = _method("argmin")
-logsumexp = _method("logsumexp")
-softmax = _method("softmax")
-log_softmax = _method("log_softmax")
-reshape = _method("reshape")
-flatten = _method("flatten")
-squeeze = _method("squeeze")
-unsqueeze = _method("unsqueeze")
-permute = _method("permute")
-transpose = _method("transpose")
-t = _method("t")
-clamp = _method("clamp")
-clip = _method("clamp")
-numel = _method("numel")
-all = _method("all")  # noqa: A001
-any = _method("any")  # noqa: A001
-clone = _method("clone")
-detach = _method("detach")
+# NumPy's and PyTorch's other names for the same functions.
+_ALIASES = {
+    "subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div",
+    "negative": "neg", "clip": "clamp", "concat": "cat", "concatenate": "cat",
+}
+globals().update({alias: getattr(_core, name) for alias, name in _ALIASES.items()})
+_ALIAS_NAMES = list(_ALIASES)
 
 
 def is_tensor(obj) -> _builtins.bool:
     return isinstance(obj, Tensor)
-
-
-def is_floating_point(t) -> _builtins.bool:
-    return t.is_floating_point()
-
-
-def eq(a, b):
-    return a == b
 
 
 def save(obj, path):
@@ -270,13 +163,11 @@ __all__ = [
     "tensor", "from_numpy", "as_tensor", "zeros", "ones", "empty", "full", "zeros_like",
     "ones_like", "full_like", "arange", "linspace", "eye", "rand", "randn", "rand_like",
     "randn_like", "normal", "randint", "randperm", "manual_seed", "initial_seed", "Generator",
-    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid",
-    "tanh", "sin", "cos", "sign", "maximum", "minimum", "where", "clamp", "clip", "isnan", "isinf",
-    "logical_not", "logical_and", "logical_or", "sum", "mean", "max", "min", "amax", "amin",
-    "argmax", "argmin", "logsumexp", "softmax", "log_softmax", "matmul", "mm", "bmm", "reshape",
-    "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "cat", "concat", "stack",
-    "numel", "all", "any", "clone", "detach", "is_tensor", "is_floating_point", "eq",
+    "is_tensor",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad", "gradcheck",
     "GradcheckError", "detect_anomaly", "autograd", "cpu_info", "set_num_threads",
     "get_num_threads", "tape_stats", "save", "load", "__version__",
 ]
+# The op functions and their aliases come from the op table (not a literal by design).
+__all__ += _OP_FUNCTIONS  # noqa: PLE0605
+__all__ += _ALIAS_NAMES  # noqa: PLE0605

@@ -1,5 +1,5 @@
 """Python-side conveniences attached to the C++ Tensor: repr, formatting, NumPy protocol,
-iteration and the named tuples returned by max/min. Nothing here is on a hot path."""
+iteration, and the named tuples that max/min return (registered with the engine). Nothing here is on a hot path."""
 
 from __future__ import annotations
 
@@ -39,20 +39,11 @@ class Size(tuple):
         return math.prod(self)
 
 
-_core._register_size_type(Size)
-
+# What max(dim) / min(dim) return, as PyTorch's torch.return_types.max / min.
 return_types_max = namedtuple("max", ["values", "indices"])
 return_types_min = namedtuple("min", ["values", "indices"])
 
-
-def _max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    r = self._max(dim, keepdim, axis=axis, keepdims=keepdims)
-    return return_types_max(*r) if isinstance(r, tuple) else r
-
-
-def _min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    r = self._min(dim, keepdim, axis=axis, keepdims=keepdims)
-    return return_types_min(*r) if isinstance(r, tuple) else r
+_core._register_types(size=Size, max=return_types_max, min=return_types_min)
 
 
 # ----- repr like PyTorch's ------------------------------------------------------------------
@@ -222,22 +213,6 @@ def _new_tensor(self, data, dtype=None, requires_grad=False):
     return _core.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
 
-def _all(self, dim=None, keepdim=False):
-    """True where every element (along ``dim``) is nonzero; a bool tensor."""
-    return (~self.bool()).long().sum(dim, keepdim) == 0
-
-
-def _any(self, dim=None, keepdim=False):
-    """True where some element (along ``dim``) is nonzero; a bool tensor."""
-    return self.bool().long().sum(dim, keepdim) > 0
-
-
-def _clip(self, min=None, max=None):  # noqa: A002 - PyTorch's names
-    return self.clamp(min, max)
-
-
-Tensor.max = _max
-Tensor.min = _min
 Tensor.__repr__ = _repr
 Tensor.__str__ = _repr
 Tensor.__format__ = _format
@@ -249,7 +224,4 @@ Tensor.__reduce__ = _reduce
 Tensor.tolist = _tolist
 Tensor.element_size = _element_size
 Tensor.new_tensor = _new_tensor
-Tensor.clip = _clip
-Tensor.all = _all
-Tensor.any = _any
 Tensor.__module__ = "tapegrad"

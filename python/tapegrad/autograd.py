@@ -93,28 +93,6 @@ def _as_list(x) -> list:
     return list(x)
 
 
-def _default_grads(outputs, grad_outputs):
-    grads = []
-    for i, o in enumerate(outputs):
-        g = None if grad_outputs is None else grad_outputs[i]
-        if g is None:
-            if o.numel() != 1:
-                raise RuntimeError(
-                    f"grad can be implicitly created only for scalar outputs; output {i} has "
-                    f"shape {list(o.shape)} (pass grad_outputs)"
-                )
-            g = _core.ones(tuple(o.shape), dtype=o.dtype)
-        elif not isinstance(g, Tensor):
-            g = _core.tensor(g, dtype=o.dtype)
-        if list(g.shape) != list(o.shape):
-            raise ValueError(
-                f"grad: grad_outputs[{i}] has shape {list(g.shape)} but output {i} has shape "
-                f"{list(o.shape)}"
-            )
-        grads.append(g)
-    return grads
-
-
 def grad(
     outputs,
     inputs,
@@ -133,16 +111,6 @@ def grad(
     ins = _as_list(inputs)
     if grad_outputs is not None:
         grad_outputs = _as_list(grad_outputs)
-        if len(grad_outputs) != len(outs):
-            raise ValueError(
-                f"grad: got {len(grad_outputs)} grad_outputs for {len(outs)} outputs"
-            )
-    for i, o in enumerate(outs):
-        if not o.requires_grad:
-            raise RuntimeError(
-                f"grad: output {i} (shape {list(o.shape)}) does not require grad and does not "
-                "have a grad_fn"
-            )
     for i, t in enumerate(ins):
         if not isinstance(t, Tensor):
             raise TypeError(f"grad: inputs[{i}] is not a Tensor")
@@ -153,8 +121,8 @@ def grad(
             )
     if retain_graph is None:
         retain_graph = create_graph
-    grads = _default_grads(outs, grad_outputs)
-    return tuple(_core._run_backward(outs, grads, retain_graph, create_graph, ins, allow_unused))
+    return tuple(_core._run_backward(outs, grad_outputs, retain_graph, create_graph, ins,
+                                     allow_unused, "grad"))
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
@@ -164,8 +132,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
         grad_tensors = _as_list(grad_tensors)
     if retain_graph is None:
         retain_graph = create_graph
-    grads = _default_grads(outs, grad_tensors)
-    _core._run_backward(outs, grads, retain_graph, create_graph, [], False)
+    _core._run_backward(outs, grad_tensors, retain_graph, create_graph, [], False, "backward")
 
 
 class GradcheckError(RuntimeError):

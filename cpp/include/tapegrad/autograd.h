@@ -23,4 +23,12 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
 void backward(const Tensor& root, const Tensor& gradient = nullptr, bool retain_graph = false,
               bool create_graph = false);
 
+// The gradients a backward of `outputs` starts from: `grads` (empty, or one per output with
+// null meaning "implied") checked against the outputs' shapes and cast to their dtypes; an
+// implied gradient is ones and needs a one-element output; every output must require grad.
+// `op` and `arg` name the caller in errors ("grad", "grad_outputs").
+std::vector<Tensor> output_grads(const std::vector<Tensor>& outputs,
+                                 const std::vector<Tensor>& grads, const char* op,
+                                 const char* arg);
+
 }  // namespace tapegrad

@@ -5,7 +5,7 @@
 // oracle, namespace tapegrad::kernels::ref) and may have SIMD versions (namespaces
 // tapegrad::kernels::avx2 / ::avx512, in their own translation units — Note [per-ISA
 // translation units] in CMakeLists.txt). The public functions below dispatch through a table
-// chosen once at start-up (see dispatch.cpp); TAPEGRAD_ARCH=generic|avx2|avx512 overrides.
+// chosen once at start-up (see cpu.cpp); TAPEGRAD_ARCH=generic|avx2|avx512 overrides.
 #pragma once
 
 #include <cstddef>
@@ -47,6 +47,10 @@ void gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, doubl
               const double* a, int64_t lda, const double* b, int64_t ldb, double beta,
               double* c, int64_t ldc);
 
+// Integer product C = op(A)·op(B) (no alpha/beta: C is write-only), plain dot products.
+void gemm_i64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const int64_t* a,
+              int64_t lda, const int64_t* b, int64_t ldb, int64_t* c, int64_t ldc);
+
 // ---------------------------------------------------------------------------------------------
 // Elementwise.  Unary: y[i] = f(x[i]) for i < n (x and y may alias).
 enum class Unary : int {
@@ -63,7 +67,8 @@ void binary_f32(Binary op, int64_t n, const float* a, int64_t sa, const float* b
                 float* c);
 void binary_f64(Binary op, int64_t n, const double* a, int64_t sa, const double* b, int64_t sb,
                 double* c);
-// int64 supports add, sub, mul, maximum, minimum (div and pow are float-only in tapegrad).
+// int64 supports add, sub, mul, maximum, minimum and pow (computed in double, rounded to the
+// nearest integer); div is float-only in tapegrad.
 void binary_i64(Binary op, int64_t n, const int64_t* a, int64_t sa, const int64_t* b,
                 int64_t sb, int64_t* c);
 
@@ -131,6 +136,115 @@ void cross_entropy_backward_f32(int64_t n, int64_t c, const float* x, const int6
                                 const float* lse, const float* g, int64_t gs, float* dx);
 void cross_entropy_backward_f64(int64_t n, int64_t c, const double* x, const int64_t* label,
                                 const double* lse, const double* g, int64_t gs, double* dx);
+
+// ---------------------------------------------------------------------------------------------
+// Data movement, selection and small fused rows: the loops the ops would otherwise write
+// themselves. Element types are named by Elem where the arithmetic depends on the type, and by
+// the element size in bytes where only bytes move (copies, gathers).
+enum class Elem : int { f32, f64, i64, u8 };  // u8 holds bool (0 or 1)
+size_t elem_size(Elem t);
+
+// Strided copy, Note [strided walk]: for every index i of `shape` (ndim dims, row-major),
+//   y[i · sy] = x[i · sx]     (element strides; 0 on a broadcast dim of x)
+// covering permute, expand/broadcast assignment, cat and strided slices. y must not overlap x.
+void copy_strided(size_t esize, int ndim, const int64_t* shape, const void* x, const int64_t* sx,
+                  void* y, const int64_t* sy);
+// y[i] = x[off[i]]  /  y[off[i]] = x[i]  /  y[off[i]] = *value, for i < n (element offsets).
+void gather(size_t esize, int64_t n, const void* x, const int64_t* off, void* y);
+void scatter(size_t esize, int64_t n, const void* x, const int64_t* off, void* y);
+void scatter_fill(size_t esize, int64_t n, const void* value, const int64_t* off, void* y);
+// y[off[i]] += x[i] in order i = 0, 1, … (repeated offsets accumulate).  t ∈ {f32, f64, i64}.
+void scatter_add(Elem t, int64_t n, const void* x, const int64_t* off, void* y);
+// Whole rows: row r of y is row idx[r] of x (−size ≤ idx < 0 counts from the end; indices
+// must have been checked, e.g. with find_out_of_range).
+void gather_rows(size_t row_bytes, int64_t rows, int64_t size, const void* x,
+                 const int64_t* idx, void* y);
+
+// Index bookkeeping (int64). find_out_of_range: the first i with idx[i] ∉ [lo, hi), or −1.
+int64_t find_out_of_range(int64_t n, const int64_t* idx, int64_t lo, int64_t hi);
+// off[i] += (idx[i] < 0 ? idx[i] + size : idx[i]) · stride   (idx checked by the caller)
+void add_index_offsets(int64_t n, const int64_t* idx, int64_t size, int64_t stride,
+                       int64_t* off);
+// For every index of `shape` (row-major): off = base + Σ_d i_d · stride_d, except on dim
+// `lookup_dim` (−1 for none), which adds lookup[i_d] instead.
+void index_offsets(int ndim, const int64_t* shape, const int64_t* stride, int lookup_dim,
+                   const int64_t* lookup, int64_t base, int64_t* off);
+// Offsets of the chosen entries of an (outer, r, inner) block: off = (o·r + idx)·inner + i.
+void arg_offsets(int64_t outer, int64_t r, int64_t inner, const int64_t* idx, int64_t* off);
+// Non-zeros of a bool mask of n elements with row-major element strides `st` (ndim dims):
+// count_nonzero counts; nonzero_coords writes coordinate d of the j-th non-zero to cols[d][j].
+int64_t count_nonzero(int64_t n, const uint8_t* mask);
+void nonzero_coords(int ndim, const int64_t* st, int64_t n, const uint8_t* mask,
+                    int64_t* const* cols);
+// y[i·c + label[i]] = 1 for i < n (y zeroed by the caller; labels checked).  t ∈ {f32, f64}.
+void one_hot(Elem t, int64_t n, int64_t c, const int64_t* label, void* y);
+
+// Casts: y[i] = static_cast<to>(x[i]), except to bool, which is x[i] != 0.
+void cast(Elem from, Elem to, int64_t n, const void* x, void* y);
+// y[i] = value converted to t (bool: value != 0).
+void fill(Elem t, int64_t n, double value, void* y);
+
+// Selection over a broadcast shape (Note [strided walk]): out is contiguous with `ndim` dims of
+// sizes `shape`; operands are read with element strides (0 on broadcast dims).
+//   where:   y = cond ? a : b          (cond bool, a/b/y of type t)
+//   compare: y = a ∘ b as 0/1          (a, b of type t)
+//   logical: y = a ∘ b on bools
+enum class Cmp : int { eq, ne, lt, le, gt, ge };
+enum class Logic : int { and_, or_, xor_ };
+void where(Elem t, int ndim, const int64_t* shape, const uint8_t* cond, const int64_t* sc,
+           const void* a, const int64_t* sa, const void* b, const int64_t* sb, void* y);
+void compare(Elem t, Cmp op, int ndim, const int64_t* shape, const void* a, const int64_t* sa,
+             const void* b, const int64_t* sb, uint8_t* y);
+void logical(Logic op, int ndim, const int64_t* shape, const uint8_t* a, const int64_t* sa,
+             const uint8_t* b, const int64_t* sb, uint8_t* y);
+void logical_not(int64_t n, const uint8_t* x, uint8_t* y);
+// y = x with values below lo raised to lo (when has_lo) and above hi lowered to hi (when
+// has_hi), bounds converted to t first; NaN stays NaN, hi wins when lo > hi (as PyTorch).
+// t ∈ {f32, f64, i64}; x and y may alias.
+void clamp(Elem t, int64_t n, const void* x, bool has_lo, double lo, bool has_hi, double hi,
+           void* y);
+// y = isnan(x) / isinf(x) as 0/1 (all 0 for integer types).
+void isnan(Elem t, int64_t n, const void* x, uint8_t* y);
+void isinf(Elem t, int64_t n, const void* x, uint8_t* y);
+// Integer unary: neg, abs, relu, sign (the others are float-only).
+void unary_i64(Unary op, int64_t n, const int64_t* x, int64_t* y);
+// dx[i] = g[i] · [not y[i] ≤ 0]: relu's backward from its output (NaN passes the gradient).
+void relu_backward_f32(int64_t n, const float* y, const float* g, float* dx);
+void relu_backward_f64(int64_t n, const double* y, const double* g, double* dx);
+
+// Loss rows.
+//   accumulate: Σ x[i] in double, left to right (the fused mean/sum of a loss vector)
+//   mse_sum:    Σ (a[i] − b[i])² in double, left to right
+//   scaled_diff: d[i] = c·(a[i] − b[i])       (two roundings, no FMA)
+//   bce_with_logits: l[i] = max(x, 0) − x·y + log1p(exp(−|x|))
+double accumulate_f32(int64_t n, const float* x);
+double accumulate_f64(int64_t n, const double* x);
+double mse_sum_f32(int64_t n, const float* a, const float* b);
+double mse_sum_f64(int64_t n, const double* a, const double* b);
+void scaled_diff_f32(int64_t n, float c, const float* a, const float* b, float* d);
+void scaled_diff_f64(int64_t n, double c, const double* a, const double* b, double* d);
+void bce_with_logits_f32(int64_t n, const float* x, const float* y, float* l);
+void bce_with_logits_f64(int64_t n, const double* x, const double* y, double* l);
+
+// Optimizer updates, PyTorch's formulas and roundings (hyper-parameters are converted to the
+// element type as written below).
+// SGD with momentum/weight decay (buf == nullptr when momentum == 0; first: buf starts as d):
+//   d = g + wd·w;  buf = first ? d : momentum·buf + (1 − dampening)·d;
+//   d = nesterov ? d + momentum·buf : buf;  w = fma(−lr, d, w)
+struct SgdParams {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, first;
+};
+void sgd_f32(int64_t n, float* w, const float* g, float* buf, const SgdParams& p);
+void sgd_f64(int64_t n, double* w, const double* g, double* buf, const SgdParams& p);
+// Adam (step ≥ 1):  d = g + wd·w;  m = b1·m + (1 − b1)·d;  v = b2·v + (1 − b2)·d·d;
+//   w −= (lr / (1 − b1^step))·m / (√v / √(1 − b2^step) + eps)
+struct AdamParams {
+  double lr, beta1, beta2, eps, weight_decay;
+  int64_t step;
+};
+void adam_f32(int64_t n, float* w, const float* g, float* m, float* v, const AdamParams& p);
+void adam_f64(int64_t n, double* w, const double* g, double* m, double* v, const AdamParams& p);
 
 // ---------------------------------------------------------------------------------------------
 // Large buffers (Note [buffer cache] in alloc.cpp): 64-byte aligned memory of at least nbytes;

@@ -135,6 +135,33 @@ void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& exp_avg,
                std::vector<Tensor>& exp_avg_sq, std::vector<int64_t>& steps, double lr,
                double beta1, double beta2, double eps, double weight_decay);
 
+// ----- composites the Python surface exposes (ops.def's TG_FN rows) -----
+// Comparisons by name (compare(CmpOp::…)); bool results, no grad.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor bitwise_not(const Tensor& x);  // ~x: bool tensors only (logical not); TypeError otherwise
+// sum(dtype=): the result cast to dtype; mean(dtype=): the input cast first (PyTorch's rules).
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
+           std::optional<DType> dtype);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
+            std::optional<DType> dtype);
+Tensor max(const Tensor& x);  // x.max() without dim: amax over every element
+Tensor min(const Tensor& x);
+// True where every (some) element along dims is nonzero; bool results. dims empty = all.
+Tensor all(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor any(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor t_matrix(const Tensor& x);  // x.t(): transposes a ≤ 2-D tensor; ValueError above
+// Normal samples (no history): mean + std·N(0, 1) elementwise, with tensor or scalar mean and
+// std; the all-scalar form needs a size and draws as randn followed by normal_.
+Tensor normal(const Tensor& mean, const Tensor& std);
+Tensor normal(const Tensor& mean, double std);
+Tensor normal(double mean, const Tensor& std);
+Tensor normal(double mean, double std, const Shape& size, DType dtype);
+
 // ----- C++ conveniences -----
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

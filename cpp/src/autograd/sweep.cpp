@@ -78,27 +78,48 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
 }
 
 void backward(const Tensor& root, const Tensor& gradient, bool retain_graph, bool create_graph) {
-  if (!root->requires_grad())
-    throw std::runtime_error(
-        "backward: element 0 of tensors does not require grad and does not have a grad_fn "
-        "(shape " + shape_str(root->shape()) +
-        "). Did you create the parameters with requires_grad=True, or compute the result "
-        "inside no_grad()?");
-  Tensor g = gradient;
-  if (!g) {
-    if (root->numel() != 1)
-      throw std::runtime_error("backward: grad can be implicitly created only for scalar "
-                               "outputs; this output has shape " + shape_str(root->shape()) +
-                               ". Pass gradient= (a tensor of that shape), or reduce it first "
-                               "(e.g. .sum())");
-    g = full(root->shape(), 1.0, root->dtype());
-  } else {
-    if (g->shape() != root->shape())
-      throw ValueError("backward: gradient has shape " + shape_str(g->shape()) +
-                       " but the output has shape " + shape_str(root->shape()));
-    if (g->dtype() != root->dtype()) g = cast(g, root->dtype());
-  }
+  const Tensor g = output_grads({root}, {gradient}, "backward", "gradient=")[0];
   run_backward({root}, {g}, retain_graph, create_graph, {}, false);
+}
+
+// The gradients a backward starts from: the given one, cast to the output's dtype, or ones for
+// a one-element output (the only kind whose gradient can be implied: d out/d out = 1). Every
+// output must have history to go back through.
+std::vector<Tensor> output_grads(const std::vector<Tensor>& outputs,
+                                 const std::vector<Tensor>& grads, const char* op,
+                                 const char* arg) {
+  if (!grads.empty() && grads.size() != outputs.size())
+    throw ValueError(std::string(op) + ": got " + std::to_string(grads.size()) + " " + arg +
+                     " for " + std::to_string(outputs.size()) + " outputs");
+  std::vector<Tensor> out;
+  out.reserve(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& o = outputs[i];
+    const std::string which = outputs.size() == 1 ? "this output" : "output " + std::to_string(i);
+    if (!o->requires_grad())
+      throw std::runtime_error(
+          std::string(op) + ": element " + std::to_string(i) + " of tensors does not require "
+          "grad and does not have a grad_fn (shape " + shape_str(o->shape()) + "). Did you "
+          "create the parameters with requires_grad=True, or compute the result inside "
+          "no_grad()?");
+    Tensor g = grads.empty() ? nullptr : grads[i];
+    if (!g) {
+      if (o->numel() != 1)
+        throw std::runtime_error(std::string(op) +
+                                 ": grad can be implicitly created only for scalar outputs; " +
+                                 which + " has shape " + shape_str(o->shape()) + ". Pass " +
+                                 arg + " (a tensor of that shape), or reduce it first (e.g. "
+                                 ".sum())");
+      g = full(o->shape(), 1.0, o->dtype());
+    } else {
+      if (g->shape() != o->shape())
+        throw ValueError(std::string(op) + ": " + arg + " has shape " + shape_str(g->shape()) +
+                         " but " + which + " has shape " + shape_str(o->shape()));
+      if (g->dtype() != o->dtype()) g = cast(g, o->dtype());
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
 }
 
 }  // namespace tapegrad

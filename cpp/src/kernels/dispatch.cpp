@@ -1,149 +1,12 @@
-// CPU detection (once), the active kernel table, and the public kernel entry points.
+// The public kernel entry points (tapegrad/kernels.h): argument checks that make a call a
+// no-op (empty sizes), then one indirect call through the active table (cpu.cpp).
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <mutex>
 #include <stdexcept>
 
 #include "kernels/sum_order.h"
 #include "kernels/table.h"
 
-#if TAPEGRAD_HAVE_X86_SIMD
-#include <cpuid.h>
-#endif
-
 namespace tapegrad::kernels {
-
-namespace {
-
-#if TAPEGRAD_HAVE_X86_SIMD
-uint64_t read_xcr0() {
-  uint32_t eax, edx;
-  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
-  return (uint64_t(edx) << 32) | eax;
-}
-#endif
-
-CpuInfo detect() {
-  CpuInfo info;
-  info.available.push_back(Arch::generic);
-#if TAPEGRAD_HAVE_X86_SIMD
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (__get_cpuid(0, &a, &b, &c, &d)) {
-    char vendor[13];
-    std::memcpy(vendor, &b, 4);
-    std::memcpy(vendor + 4, &d, 4);
-    std::memcpy(vendor + 8, &c, 4);
-    vendor[12] = 0;
-    info.vendor = vendor;
-  }
-  const unsigned max_leaf = a;
-  if (__get_cpuid(1, &a, &b, &c, &d)) {
-    info.sse42 = c & (1u << 20);
-    info.avx = c & (1u << 28);
-    info.fma = c & (1u << 12);
-    info.f16c = c & (1u << 29);
-    const bool osxsave = c & (1u << 27);
-    if (osxsave) {
-      const uint64_t xcr0 = read_xcr0();
-      info.os_avx = (xcr0 & 0x6) == 0x6;            // XMM and YMM state
-      info.os_avx512 = (xcr0 & 0xe6) == 0xe6;       // + opmask, ZMM_Hi256, Hi16_ZMM
-    }
-  }
-  if (max_leaf >= 7) {
-    __cpuid_count(7, 0, a, b, c, d);
-    info.avx2 = b & (1u << 5);
-    info.avx512f = b & (1u << 16);
-    info.avx512dq = b & (1u << 17);
-    info.avx512bw = b & (1u << 30);
-    info.avx512vl = b & (1u << 31);
-  }
-  if (info.avx && info.avx2 && info.fma && info.os_avx) info.available.push_back(Arch::avx2);
-  if (info.avx512f && info.avx512bw && info.avx512dq && info.avx512vl && info.os_avx512 &&
-      info.fma)
-    info.available.push_back(Arch::avx512);
-#endif
-  info.selected = info.available.back();
-  return info;
-}
-
-CpuInfo& info_mut() {
-  static CpuInfo info = detect();
-  return info;
-}
-
-KernelTable build(Arch arch) {
-  KernelTable t{};
-  ref::fill_table(t);
-#if TAPEGRAD_HAVE_X86_SIMD
-  if (arch == Arch::avx2 || arch == Arch::avx512) avx2::fill_table(t);
-  if (arch == Arch::avx512) avx512::fill_table(t);
-#endif
-  return t;
-}
-
-bool supported(Arch arch) {
-  for (Arch a : info_mut().available)
-    if (a == arch) return true;
-  return false;
-}
-
-struct Active {
-  KernelTable table;
-  Active() {
-    CpuInfo& info = info_mut();
-    if (const char* env = std::getenv("TAPEGRAD_ARCH"); env && *env) {
-      // An unknown or unsupported request falls back to the best target rather than crashing
-      // at import; tapegrad.cpu_info() shows what was selected.
-      try {
-        Arch want = parse_arch(env);
-        if (supported(want)) info.selected = want;
-      } catch (const std::invalid_argument&) {
-      }
-    }
-    table = build(info.selected);
-  }
-};
-
-Active& active() {
-  static Active a;
-  return a;
-}
-
-}  // namespace
-
-const KernelTable& table() { return active().table; }
-
-const CpuInfo& cpu_info() {
-  active();
-  return info_mut();
-}
-
-Arch selected_arch() { return cpu_info().selected; }
-
-void set_arch(Arch arch) {
-  if (!supported(arch))
-    throw std::invalid_argument(std::string("set_arch: this CPU cannot run target '") +
-                                arch_name(arch) + "'");
-  active().table = build(arch);
-  info_mut().selected = arch;
-}
-
-const char* arch_name(Arch arch) {
-  switch (arch) {
-    case Arch::generic: return "generic";
-    case Arch::avx2: return "avx2";
-    case Arch::avx512: return "avx512";
-  }
-  return "?";
-}
-
-Arch parse_arch(const std::string& name) {
-  if (name == "generic") return Arch::generic;
-  if (name == "avx2") return Arch::avx2;
-  if (name == "avx512") return Arch::avx512;
-  throw std::invalid_argument("unknown target '" + name + "' (expected generic, avx2 or avx512)");
-}
 
 // ---------------------------------------------------------------------------------------------
 void gemm_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
@@ -155,6 +18,11 @@ void gemm_f64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, c
               int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   table().gemm_f64(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gemm_i64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const int64_t* a, int64_t lda,
+              const int64_t* b, int64_t ldb, int64_t* c, int64_t ldc) {
+  if (m > 0 && n > 0) table().gemm_i64(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
 }
 
 void unary_f32(Unary op, int64_t n, const float* x, float* y) {
@@ -174,96 +42,6 @@ void binary_f64(Binary op, int64_t n, const double* a, int64_t sa, const double*
 void binary_i64(Binary op, int64_t n, const int64_t* a, int64_t sa, const int64_t* b,
                 int64_t sb, int64_t* c) {
   if (n > 0) table().binary_i64(op, n, a, sa, b, sb, c);
-}
-
-namespace {
-// Broadcasting driver: collapse adjacent dims that are contiguous for out, a and b alike,
-// then walk the outer index space with an odometer and hand the innermost run to the run
-// kernel (strides 0/1 there give the vector-scalar / scalar-vector fast paths).
-template <class T, class Run>
-void bcast(int ndim, const int64_t* shape, const T* a, const int64_t* sa, const T* b,
-           const int64_t* sb, T* c, Run run) {
-  int64_t dims[16], as[16], bs[16];
-  int nd = 0;
-  int64_t total = 1;
-  for (int i = 0; i < ndim; ++i) total *= shape[i];
-  if (total == 0) return;
-  for (int i = 0; i < ndim; ++i) {
-    if (shape[i] == 1) continue;  // size-1 dims contribute nothing
-    if (nd > 0 && as[nd - 1] == sa[i] * shape[i] && bs[nd - 1] == sb[i] * shape[i]) {
-      dims[nd - 1] *= shape[i];
-      as[nd - 1] = sa[i];
-      bs[nd - 1] = sb[i];
-    } else {
-      dims[nd] = shape[i];
-      as[nd] = sa[i];
-      bs[nd] = sb[i];
-      ++nd;
-    }
-  }
-  if (nd == 0) {
-    run(1, a, 0, b, 0, c);
-    return;
-  }
-  const int64_t inner = dims[nd - 1];
-  const int64_t ia = as[nd - 1], ib = bs[nd - 1];
-  if ((ia == 0 || ia == 1) && (ib == 0 || ib == 1)) {
-    int64_t idx[16] = {0};
-    const int64_t outer = total / inner;
-    int64_t oa = 0, ob = 0;
-    for (int64_t o = 0; o < outer; ++o) {
-      run(inner, a + oa, ia, b + ob, ib, c + o * inner);
-      for (int d = nd - 2; d >= 0; --d) {
-        oa += as[d];
-        ob += bs[d];
-        if (++idx[d] < dims[d]) break;
-        oa -= as[d] * dims[d];
-        ob -= bs[d] * dims[d];
-        idx[d] = 0;
-      }
-    }
-  } else {
-    // Inner strides other than 0/1 cannot come from contiguous broadcasting; handle generally.
-    int64_t idx[16] = {0};
-    int64_t oa = 0, ob = 0;
-    for (int64_t o = 0; o < total; ++o) {
-      run(1, a + oa, 0, b + ob, 0, c + o);
-      for (int d = nd - 1; d >= 0; --d) {
-        oa += as[d];
-        ob += bs[d];
-        if (++idx[d] < dims[d]) break;
-        oa -= as[d] * dims[d];
-        ob -= bs[d] * dims[d];
-        idx[d] = 0;
-      }
-    }
-  }
-}
-}  // namespace
-
-void binary_bcast_f32(Binary op, int ndim, const int64_t* shape, const float* a,
-                      const int64_t* sa, const float* b, const int64_t* sb, float* c) {
-  auto fn = table().binary_f32;
-  bcast(ndim, shape, a, sa, b, sb, c,
-        [&](int64_t n, const float* x, int64_t sx, const float* y, int64_t sy, float* z) {
-          fn(op, n, x, sx, y, sy, z);
-        });
-}
-void binary_bcast_f64(Binary op, int ndim, const int64_t* shape, const double* a,
-                      const int64_t* sa, const double* b, const int64_t* sb, double* c) {
-  auto fn = table().binary_f64;
-  bcast(ndim, shape, a, sa, b, sb, c,
-        [&](int64_t n, const double* x, int64_t sx, const double* y, int64_t sy, double* z) {
-          fn(op, n, x, sx, y, sy, z);
-        });
-}
-void binary_bcast_i64(Binary op, int ndim, const int64_t* shape, const int64_t* a,
-                      const int64_t* sa, const int64_t* b, const int64_t* sb, int64_t* c) {
-  auto fn = table().binary_i64;
-  bcast(ndim, shape, a, sa, b, sb, c,
-        [&](int64_t n, const int64_t* x, int64_t sx, const int64_t* y, int64_t sy, int64_t* z) {
-          fn(op, n, x, sx, y, sy, z);
-        });
 }
 
 void affine_f32(int64_t n, const float* x, float alpha, float beta, float* y) {
@@ -353,6 +131,136 @@ void cross_entropy_backward_f32(int64_t n, int64_t c, const float* x, const int6
 void cross_entropy_backward_f64(int64_t n, int64_t c, const double* x, const int64_t* label,
                                 const double* lse, const double* g, int64_t gs, double* dx) {
   if (n > 0) table().cross_entropy_backward_f64(n, c, x, label, lse, g, gs, dx);
+}
+
+// ---------------------------------------------------------------------------------------------
+size_t elem_size(Elem t) {
+  switch (t) {
+    case Elem::f32: return 4;
+    case Elem::f64: return 8;
+    case Elem::i64: return 8;
+    case Elem::u8: return 1;
+  }
+  return 0;
+}
+
+void copy_strided(size_t esize, int ndim, const int64_t* shape, const void* x, const int64_t* sx,
+                  void* y, const int64_t* sy) {
+  table().copy_strided(esize, ndim, shape, x, sx, y, sy);
+}
+void gather(size_t esize, int64_t n, const void* x, const int64_t* off, void* y) {
+  if (n > 0) table().gather(esize, n, x, off, y);
+}
+void scatter(size_t esize, int64_t n, const void* x, const int64_t* off, void* y) {
+  if (n > 0) table().scatter(esize, n, x, off, y);
+}
+void scatter_fill(size_t esize, int64_t n, const void* value, const int64_t* off, void* y) {
+  if (n > 0) table().scatter_fill(esize, n, value, off, y);
+}
+void scatter_add(Elem t, int64_t n, const void* x, const int64_t* off, void* y) {
+  if (n > 0) table().scatter_add(t, n, x, off, y);
+}
+void gather_rows(size_t row_bytes, int64_t rows, int64_t size, const void* x,
+                 const int64_t* idx, void* y) {
+  if (rows > 0 && row_bytes > 0) table().gather_rows(row_bytes, rows, size, x, idx, y);
+}
+int64_t find_out_of_range(int64_t n, const int64_t* idx, int64_t lo, int64_t hi) {
+  return n > 0 ? table().find_out_of_range(n, idx, lo, hi) : -1;
+}
+void add_index_offsets(int64_t n, const int64_t* idx, int64_t size, int64_t stride,
+                       int64_t* off) {
+  if (n > 0) table().add_index_offsets(n, idx, size, stride, off);
+}
+void index_offsets(int ndim, const int64_t* shape, const int64_t* stride, int lookup_dim,
+                   const int64_t* lookup, int64_t base, int64_t* off) {
+  table().index_offsets(ndim, shape, stride, lookup_dim, lookup, base, off);
+}
+void arg_offsets(int64_t outer, int64_t r, int64_t inner, const int64_t* idx, int64_t* off) {
+  if (outer > 0 && inner > 0) table().arg_offsets(outer, r, inner, idx, off);
+}
+int64_t count_nonzero(int64_t n, const uint8_t* mask) {
+  return n > 0 ? table().count_nonzero(n, mask) : 0;
+}
+void nonzero_coords(int ndim, const int64_t* st, int64_t n, const uint8_t* mask,
+                    int64_t* const* cols) {
+  if (n > 0) table().nonzero_coords(ndim, st, n, mask, cols);
+}
+void one_hot(Elem t, int64_t n, int64_t c, const int64_t* label, void* y) {
+  if (n > 0) table().one_hot(t, n, c, label, y);
+}
+void cast(Elem from, Elem to, int64_t n, const void* x, void* y) {
+  if (n > 0) table().cast(from, to, n, x, y);
+}
+void fill(Elem t, int64_t n, double value, void* y) {
+  if (n > 0) table().fill(t, n, value, y);
+}
+void where(Elem t, int ndim, const int64_t* shape, const uint8_t* cond, const int64_t* sc,
+           const void* a, const int64_t* sa, const void* b, const int64_t* sb, void* y) {
+  table().where(t, ndim, shape, cond, sc, a, sa, b, sb, y);
+}
+void compare(Elem t, Cmp op, int ndim, const int64_t* shape, const void* a, const int64_t* sa,
+             const void* b, const int64_t* sb, uint8_t* y) {
+  table().compare(t, op, ndim, shape, a, sa, b, sb, y);
+}
+void logical(Logic op, int ndim, const int64_t* shape, const uint8_t* a, const int64_t* sa,
+             const uint8_t* b, const int64_t* sb, uint8_t* y) {
+  table().logical(op, ndim, shape, a, sa, b, sb, y);
+}
+void logical_not(int64_t n, const uint8_t* x, uint8_t* y) {
+  if (n > 0) table().logical_not(n, x, y);
+}
+void clamp(Elem t, int64_t n, const void* x, bool has_lo, double lo, bool has_hi, double hi,
+           void* y) {
+  if (n > 0) table().clamp(t, n, x, has_lo, lo, has_hi, hi, y);
+}
+void isnan(Elem t, int64_t n, const void* x, uint8_t* y) {
+  if (n > 0) table().isnan(t, n, x, y);
+}
+void isinf(Elem t, int64_t n, const void* x, uint8_t* y) {
+  if (n > 0) table().isinf(t, n, x, y);
+}
+void unary_i64(Unary op, int64_t n, const int64_t* x, int64_t* y) {
+  if (op != Unary::neg && op != Unary::abs && op != Unary::relu && op != Unary::sign)
+    throw std::invalid_argument("unary_i64: only neg, abs, relu and sign take integers");
+  if (n > 0) table().unary_i64(op, n, x, y);
+}
+void relu_backward_f32(int64_t n, const float* y, const float* g, float* dx) {
+  if (n > 0) table().relu_backward_f32(n, y, g, dx);
+}
+void relu_backward_f64(int64_t n, const double* y, const double* g, double* dx) {
+  if (n > 0) table().relu_backward_f64(n, y, g, dx);
+}
+double accumulate_f32(int64_t n, const float* x) { return n > 0 ? table().accumulate_f32(n, x) : 0.0; }
+double accumulate_f64(int64_t n, const double* x) { return n > 0 ? table().accumulate_f64(n, x) : 0.0; }
+double mse_sum_f32(int64_t n, const float* a, const float* b) {
+  return n > 0 ? table().mse_sum_f32(n, a, b) : 0.0;
+}
+double mse_sum_f64(int64_t n, const double* a, const double* b) {
+  return n > 0 ? table().mse_sum_f64(n, a, b) : 0.0;
+}
+void scaled_diff_f32(int64_t n, float c, const float* a, const float* b, float* d) {
+  if (n > 0) table().scaled_diff_f32(n, c, a, b, d);
+}
+void scaled_diff_f64(int64_t n, double c, const double* a, const double* b, double* d) {
+  if (n > 0) table().scaled_diff_f64(n, c, a, b, d);
+}
+void bce_with_logits_f32(int64_t n, const float* x, const float* y, float* l) {
+  if (n > 0) table().bce_with_logits_f32(n, x, y, l);
+}
+void bce_with_logits_f64(int64_t n, const double* x, const double* y, double* l) {
+  if (n > 0) table().bce_with_logits_f64(n, x, y, l);
+}
+void sgd_f32(int64_t n, float* w, const float* g, float* buf, const SgdParams& p) {
+  if (n > 0) table().sgd_f32(n, w, g, buf, p);
+}
+void sgd_f64(int64_t n, double* w, const double* g, double* buf, const SgdParams& p) {
+  if (n > 0) table().sgd_f64(n, w, g, buf, p);
+}
+void adam_f32(int64_t n, float* w, const float* g, float* m, float* v, const AdamParams& p) {
+  if (n > 0) table().adam_f32(n, w, g, m, v, p);
+}
+void adam_f64(int64_t n, double* w, const double* g, double* m, double* v, const AdamParams& p) {
+  if (n > 0) table().adam_f64(n, w, g, m, v, p);
 }
 
 }  // namespace tapegrad::kernels

@@ -37,6 +37,17 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   }
 }
 
+void gemm_i64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const int64_t* a, int64_t lda,
+              const int64_t* b, int64_t ldb, int64_t* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t s = 0;
+      for (int64_t p = 0; p < k; ++p)
+        s += (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+      c[i * ldc + j] = s;
+    }
+}
+
 template <class T>
 T sigmoid(T x) {
   // Stable on both tails: never evaluates exp of a large positive number.
@@ -79,8 +90,9 @@ inline T apply(Binary op, T a, T b) {
     case Binary::mul: return a * b;
     case Binary::div: return a / b;
     case Binary::pow:
+      // Integer powers are computed in double and rounded to the nearest integer.
       if constexpr (std::is_floating_point_v<T>) return std::pow(a, b);
-      else return T(0);
+      else return static_cast<T>(std::llround(std::pow(static_cast<double>(a), static_cast<double>(b))));
     case Binary::maximum:
       if constexpr (std::is_floating_point_v<T>) {
         if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
@@ -136,7 +148,7 @@ inline bool better(Reduce op, T cand, T best) {
 // 1e-3); NumPy and PyTorch sum pairwise, so tapegrad must be at least as accurate. The
 // reference accumulates float32 in double (one rounding at the end) and float64 with
 // Neumaier's compensated summation; the SIMD kernels sum blocked-pairwise (simd/
-// elementwise.inc). The fused softmax family keeps the sum of the non-maximal terms apart,
+// reduce-inl.h). The fused softmax family keeps the sum of the non-maximal terms apart,
 // see Note [softmax rounding].
 template <class T>
 struct SumAcc {
@@ -296,6 +308,7 @@ void cross_entropy_backward(int64_t n, int64_t c, const T* x, const int64_t* lab
 void fill_table(KernelTable& t) {
   t.gemm_f32 = gemm<float>;
   t.gemm_f64 = gemm<double>;
+  t.gemm_i64 = gemm_i64;
   t.unary_f32 = unary<float>;
   t.unary_f64 = unary<double>;
   t.binary_f32 = binary<float>;
@@ -323,6 +336,8 @@ void fill_table(KernelTable& t) {
   t.cross_entropy_f64 = cross_entropy<double>;
   t.cross_entropy_backward_f32 = cross_entropy_backward<float>;
   t.cross_entropy_backward_f64 = cross_entropy_backward<double>;
+  fill_data(t);
+  fill_rows(t);
 }
 
 const KernelTable& table() {

@@ -33,8 +33,55 @@ struct KernelTable {
   using CeBwdFn = void (*)(int64_t, int64_t, const T*, const int64_t*, const T*, const T*,
                            int64_t, T*);
 
+  // Data movement and selection (reference_data.cpp).
+  using CopyStridedFn = void (*)(size_t, int, const int64_t*, const void*, const int64_t*,
+                                 void*, const int64_t*);
+  using ByOffsetFn = void (*)(size_t, int64_t, const void*, const int64_t*, void*);
+  using ScatterAddFn = void (*)(Elem, int64_t, const void*, const int64_t*, void*);
+  using GatherRowsFn = void (*)(size_t, int64_t, int64_t, const void*, const int64_t*, void*);
+  using FindOutOfRangeFn = int64_t (*)(int64_t, const int64_t*, int64_t, int64_t);
+  using AddIndexOffsetsFn = void (*)(int64_t, const int64_t*, int64_t, int64_t, int64_t*);
+  using IndexOffsetsFn = void (*)(int, const int64_t*, const int64_t*, int, const int64_t*,
+                                  int64_t, int64_t*);
+  using ArgOffsetsFn = void (*)(int64_t, int64_t, int64_t, const int64_t*, int64_t*);
+  using CountNonzeroFn = int64_t (*)(int64_t, const uint8_t*);
+  using NonzeroCoordsFn = void (*)(int, const int64_t*, int64_t, const uint8_t*,
+                                   int64_t* const*);
+  using OneHotFn = void (*)(Elem, int64_t, int64_t, const int64_t*, void*);
+  using CastFn = void (*)(Elem, Elem, int64_t, const void*, void*);
+  using FillFn = void (*)(Elem, int64_t, double, void*);
+  using WhereFn = void (*)(Elem, int, const int64_t*, const uint8_t*, const int64_t*,
+                           const void*, const int64_t*, const void*, const int64_t*, void*);
+  using CompareFn = void (*)(Elem, Cmp, int, const int64_t*, const void*, const int64_t*,
+                             const void*, const int64_t*, uint8_t*);
+  using LogicalFn = void (*)(Logic, int, const int64_t*, const uint8_t*, const int64_t*,
+                             const uint8_t*, const int64_t*, uint8_t*);
+  using LogicalNotFn = void (*)(int64_t, const uint8_t*, uint8_t*);
+  using ClampFn = void (*)(Elem, int64_t, const void*, bool, double, bool, double, void*);
+  using ClassifyFn = void (*)(Elem, int64_t, const void*, uint8_t*);
+  using UnaryI64Fn = void (*)(Unary, int64_t, const int64_t*, int64_t*);
+  // Rows of losses and optimizers (reference_rows.cpp).
+  template <class T>
+  using ReluBwdFn = void (*)(int64_t, const T*, const T*, T*);
+  template <class T>
+  using AccumulateFn = double (*)(int64_t, const T*);
+  template <class T>
+  using MseSumFn = double (*)(int64_t, const T*, const T*);
+  template <class T>
+  using ScaledDiffFn = void (*)(int64_t, T, const T*, const T*, T*);
+  template <class T>
+  using BceFn = void (*)(int64_t, const T*, const T*, T*);
+  template <class T>
+  using SgdFn = void (*)(int64_t, T*, const T*, T*, const SgdParams&);
+  template <class T>
+  using AdamFn = void (*)(int64_t, T*, const T*, T*, T*, const AdamParams&);
+
+  using GemmI64 = void (*)(bool, bool, int64_t, int64_t, int64_t, const int64_t*, int64_t,
+                           const int64_t*, int64_t, int64_t*, int64_t);
+
   GemmF32 gemm_f32;
   GemmF64 gemm_f64;
+  GemmI64 gemm_i64;
   UnaryFn<float> unary_f32;
   UnaryFn<double> unary_f64;
   BinaryFn<float> binary_f32;
@@ -58,6 +105,42 @@ struct KernelTable {
   CeFn<double> cross_entropy_f64;
   CeBwdFn<float> cross_entropy_backward_f32;
   CeBwdFn<double> cross_entropy_backward_f64;
+
+  CopyStridedFn copy_strided;
+  ByOffsetFn gather, scatter, scatter_fill;
+  ScatterAddFn scatter_add;
+  GatherRowsFn gather_rows;
+  FindOutOfRangeFn find_out_of_range;
+  AddIndexOffsetsFn add_index_offsets;
+  IndexOffsetsFn index_offsets;
+  ArgOffsetsFn arg_offsets;
+  CountNonzeroFn count_nonzero;
+  NonzeroCoordsFn nonzero_coords;
+  OneHotFn one_hot;
+  CastFn cast;
+  FillFn fill;
+  WhereFn where;
+  CompareFn compare;
+  LogicalFn logical;
+  LogicalNotFn logical_not;
+  ClampFn clamp;
+  ClassifyFn isnan, isinf;
+  UnaryI64Fn unary_i64;
+
+  ReluBwdFn<float> relu_backward_f32;
+  ReluBwdFn<double> relu_backward_f64;
+  AccumulateFn<float> accumulate_f32;
+  AccumulateFn<double> accumulate_f64;
+  MseSumFn<float> mse_sum_f32;
+  MseSumFn<double> mse_sum_f64;
+  ScaledDiffFn<float> scaled_diff_f32;
+  ScaledDiffFn<double> scaled_diff_f64;
+  BceFn<float> bce_with_logits_f32;
+  BceFn<double> bce_with_logits_f64;
+  SgdFn<float> sgd_f32;
+  SgdFn<double> sgd_f64;
+  AdamFn<float> adam_f32;
+  AdamFn<double> adam_f64;
 };
 
 // The active table (set once at start-up, or by set_arch in tests).
@@ -65,6 +148,8 @@ const KernelTable& table();
 
 namespace ref {
 void fill_table(KernelTable& t);
+void fill_data(KernelTable& t);  // reference_data.cpp
+void fill_rows(KernelTable& t);  // reference_rows.cpp
 // The reference table itself, whatever target is active: SIMD kernels call it for the cases
 // they do not vectorise (e.g. sin, pow, strided rows), and tests use it as the oracle.
 const KernelTable& table();

@@ -68,25 +68,9 @@ std::vector<int64_t> norm_dims(const std::vector<int64_t>& dims, const Shape& sh
   return out;
 }
 
-namespace {
-template <class D, class S>
-void convert_loop(const S* s, D* d, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_same_v<D, uint8_t>) d[i] = s[i] != S(0);
-    else d[i] = static_cast<D>(s[i]);
-  }
-}
-}  // namespace
-
 Tensor convert(const Tensor& x, DType dtype) {
   Tensor out = empty(x->shape(), dtype);
-  dispatch_all(x->dtype(), [&](auto s) {
-    using S = decltype(s);
-    dispatch_all(dtype, [&](auto d) {
-      using D = decltype(d);
-      convert_loop<D, S>(x->data<S>(), out->data<D>(), x->numel());
-    });
-  });
+  k::cast(elem(x->dtype()), elem(dtype), x->numel(), x->raw(), out->raw());
   return out;
 }
 
@@ -103,24 +87,9 @@ void assign_broadcast(const Tensor& dst, const Tensor& src_in) {
     throw ValueError("copy_: a value of shape " + shape_str(src->shape()) +
                      " cannot be broadcast to the destination shape " + shape_str(out));
   const std::vector<int64_t> st = bcast_strides(src->shape(), out);
-  const int64_t n = dst->numel();
-  const int nd = static_cast<int>(out.size());
-  dispatch_all(dst->dtype(), [&](auto z) {
-    using T = decltype(z);
-    const T* s = src->data<T>();
-    T* d = dst->data<T>();
-    std::vector<int64_t> idx(nd, 0);
-    int64_t off = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      d[i] = s[off];
-      for (int k = nd - 1; k >= 0; --k) {
-        off += st[k];
-        if (++idx[k] < out[k]) break;
-        off -= st[k] * out[k];
-        idx[k] = 0;
-      }
-    }
-  });
+  const std::vector<int64_t> dst_st = contiguous_strides(out);
+  k::copy_strided(itemsize(dst->dtype()), static_cast<int>(out.size()), out.data(), src->raw(),
+                  st.data(), dst->raw(), dst_st.data());
 }
 
 Tensor reduce_grad(const Tensor& g, const Shape& shape, DType dtype) {

@@ -58,16 +58,16 @@ void rebase_inplace(const Tensor& self, const Tensor& result);
 // A view of `base` with a new shape sharing storage; `track` marks it a graph-carrying view.
 Tensor make_view(const Tensor& base, Shape shape, bool track);
 
-// dtype dispatch: calls f(T{}) with T = float/double/int64_t/uint8_t.
-template <class F>
-decltype(auto) dispatch_all(DType t, F&& f) {
+// The kernel layer's name for a dtype. Ops hand pointers to kernels (tapegrad/kernels.h) and
+// never loop over elements themselves.
+inline k::Elem elem(DType t) {
   switch (t) {
-    case DType::f32: return f(float{});
-    case DType::f64: return f(double{});
-    case DType::i64: return f(int64_t{});
+    case DType::f32: return k::Elem::f32;
+    case DType::f64: return k::Elem::f64;
+    case DType::i64: return k::Elem::i64;
     case DType::b8: break;
   }
-  return f(uint8_t{});
+  return k::Elem::u8;
 }
 
 [[noreturn]] void throw_dtype(const char* op, const Tensor& t, const char* expected);

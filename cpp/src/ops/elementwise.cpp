@@ -1,32 +1,12 @@
 // Elementwise ops: binary arithmetic with NumPy broadcasting, unary math, where, clamp, casts,
 // comparisons. Forward and backward side by side (in-place updates: inplace.cpp).
-#include <cmath>
-
 #include "ops/common.h"
 
 namespace tapegrad {
 
 // ---------------------------------------------------------------------------------------------
-// Helpers: broadcasting maps for ops that are not in the kernel layer (comparisons, where).
+// Helpers.
 namespace {
-
-template <class F>
-void bcast_map(const Shape& out, const std::vector<const TensorImpl*>& ins, F f) {
-  const int nd = static_cast<int>(out.size());
-  const int64_t n = shape_numel(out);
-  std::vector<std::vector<int64_t>> st;
-  for (const TensorImpl* t : ins) st.push_back(bcast_strides(t->shape(), out));
-  std::vector<int64_t> idx(nd, 0), off(ins.size(), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    f(i, off.data());
-    for (int d = nd - 1; d >= 0; --d) {
-      for (size_t j = 0; j < ins.size(); ++j) off[j] += st[j][d];
-      if (++idx[d] < out[d]) break;
-      for (size_t j = 0; j < ins.size(); ++j) off[j] -= st[j][d] * out[d];
-      idx[d] = 0;
-    }
-  }
-}
 
 Tensor as_dtype(const Tensor& t, DType d) { return t->dtype() == d ? t : convert(t, d); }
 
@@ -95,12 +75,6 @@ Tensor binary(OpCode op, const Tensor& a, const Tensor& b) {
                       shape_str(b->shape()) + ")");
     c = convert(binary_values(to_kernel(op), as_dtype(a, DType::i64), as_dtype(b, DType::i64),
                               DType::i64, out), DType::b8);
-  } else if (dt == DType::i64 && op == OpCode::Pow) {
-    Tensor r = binary_values(k::Binary::pow, as_dtype(a, DType::f64), as_dtype(b, DType::f64),
-                             DType::f64, out);
-    c = empty(out, DType::i64);
-    for (int64_t i = 0; i < c->numel(); ++i)
-      c->data<int64_t>()[i] = static_cast<int64_t>(std::llround(r->data<double>()[i]));
   } else {
     c = binary_values(to_kernel(op), as_dtype(a, dt), as_dtype(b, dt), dt, out);
   }
@@ -254,20 +228,7 @@ Tensor unary(OpCode op, k::Unary kop, const Tensor& x, bool float_only, Save sav
       k::unary_f64(kop, n, xin->data<double>(), y->data<double>());
       break;
     }
-    case DType::i64: {
-      const int64_t* p = xin->data<int64_t>();
-      int64_t* q = y->data<int64_t>();
-      for (int64_t i = 0; i < n; ++i) {
-        switch (kop) {
-          case k::Unary::neg: q[i] = -p[i]; break;
-          case k::Unary::abs: q[i] = p[i] < 0 ? -p[i] : p[i]; break;
-          case k::Unary::relu: q[i] = p[i] < 0 ? 0 : p[i]; break;
-          case k::Unary::sign: q[i] = (p[i] > 0) - (p[i] < 0); break;
-          default: throw std::runtime_error("internal: integer unary op");
-        }
-      }
-      break;
-    }
+    case DType::i64: k::unary_i64(kop, n, xin->data<int64_t>(), y->data<int64_t>()); break;
     default: break;
   }
   if (should_record({&x})) {
@@ -316,14 +277,10 @@ std::vector<Tensor> backward_Relu(BwCtx& ctx) {
     // branch: the mask is random, so branches mispredict) keeps the values of the
     // composite form exactly.
     Tensor dx = empty(y->shape(), y->dtype());
-    dispatch_all(y->dtype(), [&](auto z) {
-      using T = decltype(z);
-      const T* __restrict py = y->data<T>();
-      const T* __restrict pg = g->data<T>();
-      T* __restrict pd = dx->data<T>();
-      const int64_t n = dx->numel();
-      for (int64_t i = 0; i < n; ++i) pd[i] = pg[i] * static_cast<T>(!(py[i] <= T(0)));
-    });
+    if (y->dtype() == DType::f32)
+      k::relu_backward_f32(dx->numel(), y->data<float>(), g->data<float>(), dx->data<float>());
+    else
+      k::relu_backward_f64(dx->numel(), y->data<double>(), g->data<double>(), dx->data<double>());
     return {dx};
   }
   return {mul(ctx.g(), cast(logical_not(compare(CmpOp::le, y, scalar_tensor(0.0, y->dtype()))),
@@ -375,15 +332,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const DType dt = promote(a->dtype(), b->dtype());
   Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
   Tensor y = empty(out, dt);
-  dispatch_all(dt, [&](auto z) {
-    using T = decltype(z);
-    const uint8_t* pc = cond->data<uint8_t>();
-    const T* pa = A->data<T>();
-    const T* pb = B->data<T>();
-    T* py = y->data<T>();
-    bcast_map(out, {cond.get(), A.get(), B.get()},
-              [&](int64_t i, const int64_t* off) { py[i] = pc[off[0]] ? pa[off[1]] : pb[off[2]]; });
-  });
+  const auto sc = bcast_strides(cond->shape(), out), sa = bcast_strides(A->shape(), out),
+             sb = bcast_strides(B->shape(), out);
+  k::where(elem(dt), static_cast<int>(out.size()), out.data(), cond->data<uint8_t>(), sc.data(),
+           A->raw(), sa.data(), B->raw(), sb.data(), y->raw());
   if (should_record({&a, &b})) record(OpCode::Where, {&cond, &a, &b}, {&y}, {cond});
   return y;
 }
@@ -401,16 +353,10 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   check_defined(x, "clamp");
   if (!lo && !hi) throw ValueError("clamp: at least one of min and max must be given");
   if (x->dtype() == DType::b8) throw TypeError("clamp: not supported for bool tensors");
-  Tensor y = clone_data(x);
-  dispatch_all(x->dtype(), [&](auto z) {
-    using T = decltype(z);
-    T* p = y->data<T>();
-    for (int64_t i = 0; i < y->numel(); ++i) {
-      // NaN stays NaN; hi wins when lo > hi (as PyTorch).
-      if (lo && p[i] < static_cast<T>(*lo)) p[i] = static_cast<T>(*lo);
-      if (hi && p[i] > static_cast<T>(*hi)) p[i] = static_cast<T>(*hi);
-    }
-  });
+  Tensor y = empty(x->shape(), x->dtype());
+  // NaN stays NaN; hi wins when lo > hi (as PyTorch).
+  k::clamp(elem(x->dtype()), y->numel(), x->raw(), lo.has_value(), lo.value_or(0),
+           hi.has_value(), hi.value_or(0), y->raw());
   if (should_record({&x})) {
     Attrs at;
     at.b0 = lo.has_value();
@@ -461,76 +407,95 @@ Tensor compare(CmpOp op, const Tensor& a, const Tensor& b) {
   const DType dt = promote(a->dtype(), b->dtype());
   Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
   Tensor y = empty(out, DType::b8);
-  uint8_t* py = y->data<uint8_t>();
-  dispatch_all(dt, [&](auto z) {
-    using T = decltype(z);
-    const T* pa = A->data<T>();
-    const T* pb = B->data<T>();
-    bcast_map(out, {A.get(), B.get()}, [&](int64_t i, const int64_t* off) {
-      const T u = pa[off[0]], v = pb[off[1]];
-      bool r = false;
-      switch (op) {
-        case CmpOp::eq: r = u == v; break;
-        case CmpOp::ne: r = u != v; break;
-        case CmpOp::lt: r = u < v; break;
-        case CmpOp::le: r = u <= v; break;
-        case CmpOp::gt: r = u > v; break;
-        case CmpOp::ge: r = u >= v; break;
-      }
-      py[i] = r;
-    });
-  });
+  const auto sa = bcast_strides(A->shape(), out), sb = bcast_strides(B->shape(), out);
+  static_assert(int(CmpOp::eq) == int(k::Cmp::eq) && int(CmpOp::ge) == int(k::Cmp::ge),
+                "CmpOp and kernels::Cmp list the comparisons in the same order");
+  k::compare(elem(dt), static_cast<k::Cmp>(op), static_cast<int>(out.size()), out.data(),
+             A->raw(), sa.data(), B->raw(), sb.data(), y->data<uint8_t>());
   return y;
 }
 
 namespace {
-Tensor logical2(const Tensor& a, const Tensor& b, const char* name, int which) {
+Tensor logical2(const Tensor& a, const Tensor& b, const char* name, k::Logic op) {
   check_defined(a, name);
   check_defined(b, name);
   const Shape out = broadcast_shapes(a->shape(), b->shape(), name);
   Tensor A = as_dtype(a, DType::b8), B = as_dtype(b, DType::b8);
   Tensor y = empty(out, DType::b8);
-  const uint8_t* pa = A->data<uint8_t>();
-  const uint8_t* pb = B->data<uint8_t>();
-  uint8_t* py = y->data<uint8_t>();
-  bcast_map(out, {A.get(), B.get()}, [&](int64_t i, const int64_t* off) {
-    const bool u = pa[off[0]], v = pb[off[1]];
-    py[i] = which == 0 ? (u && v) : which == 1 ? (u || v) : (u != v);
-  });
+  const auto sa = bcast_strides(A->shape(), out), sb = bcast_strides(B->shape(), out);
+  k::logical(op, static_cast<int>(out.size()), out.data(), A->data<uint8_t>(), sa.data(),
+             B->data<uint8_t>(), sb.data(), y->data<uint8_t>());
   return y;
 }
 }  // namespace
 
-Tensor logical_and(const Tensor& a, const Tensor& b) { return logical2(a, b, "logical_and", 0); }
-Tensor logical_or(const Tensor& a, const Tensor& b) { return logical2(a, b, "logical_or", 1); }
-Tensor logical_xor(const Tensor& a, const Tensor& b) { return logical2(a, b, "logical_xor", 2); }
+Tensor logical_and(const Tensor& a, const Tensor& b) { return logical2(a, b, "logical_and", k::Logic::and_); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return logical2(a, b, "logical_or", k::Logic::or_); }
+Tensor logical_xor(const Tensor& a, const Tensor& b) { return logical2(a, b, "logical_xor", k::Logic::xor_); }
 
 Tensor logical_not(const Tensor& x) {
   check_defined(x, "logical_not");
   Tensor X = as_dtype(x, DType::b8);
   Tensor y = empty(x->shape(), DType::b8);
-  for (int64_t i = 0; i < y->numel(); ++i) y->data<uint8_t>()[i] = !X->data<uint8_t>()[i];
+  k::logical_not(y->numel(), X->data<uint8_t>(), y->data<uint8_t>());
   return y;
 }
 
 Tensor isnan(const Tensor& x) {
   check_defined(x, "isnan");
-  Tensor y = zeros(x->shape(), DType::b8);
-  if (x->dtype() == DType::f32)
-    for (int64_t i = 0; i < x->numel(); ++i) y->data<uint8_t>()[i] = std::isnan(x->data<float>()[i]);
-  if (x->dtype() == DType::f64)
-    for (int64_t i = 0; i < x->numel(); ++i) y->data<uint8_t>()[i] = std::isnan(x->data<double>()[i]);
+  Tensor y = empty(x->shape(), DType::b8);
+  k::isnan(elem(x->dtype()), y->numel(), x->raw(), y->data<uint8_t>());
   return y;
 }
 
 Tensor isinf(const Tensor& x) {
   check_defined(x, "isinf");
-  Tensor y = zeros(x->shape(), DType::b8);
-  if (x->dtype() == DType::f32)
-    for (int64_t i = 0; i < x->numel(); ++i) y->data<uint8_t>()[i] = std::isinf(x->data<float>()[i]);
-  if (x->dtype() == DType::f64)
-    for (int64_t i = 0; i < x->numel(); ++i) y->data<uint8_t>()[i] = std::isinf(x->data<double>()[i]);
+  Tensor y = empty(x->shape(), DType::b8);
+  k::isinf(elem(x->dtype()), y->numel(), x->raw(), y->data<uint8_t>());
   return y;
+}
+
+// ----- comparisons by name, ~x and normal samples (the Python surface's TG_FN rows) -----
+Tensor eq(const Tensor& a, const Tensor& b) { return compare(CmpOp::eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare(CmpOp::ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare(CmpOp::lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare(CmpOp::le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare(CmpOp::gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare(CmpOp::ge, a, b); }
+
+Tensor bitwise_not(const Tensor& x) {
+  check_defined(x, "~");
+  if (x->dtype() != DType::b8)
+    throw TypeError(std::string("~ (bitwise not) is only supported for bool tensors here, got ") +
+                    dtype_name(x->dtype()));
+  return logical_not(x);
+}
+
+// z ~ N(0, 1) of mean's shape; mean + std·z without history (sampling is not differentiable).
+Tensor normal(const Tensor& mean, const Tensor& std) {
+  Tensor z = randn(mean->shape(), mean->dtype());
+  GradModeGuard off(false);
+  return add(mean, mul(z, std));
+}
+
+Tensor normal(const Tensor& mean, double std) {
+  Tensor z = randn(mean->shape(), is_float(mean->dtype()) ? mean->dtype() : DType::f32);
+  GradModeGuard off(false);
+  return add(mean, mul(z, scalar_tensor(std, z->dtype())));
+}
+
+Tensor normal(double mean, const Tensor& std) {
+  Tensor z = randn(std->shape(), std->dtype());
+  GradModeGuard off(false);
+  Tensor scaled = mul(z, std);
+  return add(scalar_like(scaled, mean, true), scaled);
+}
+
+Tensor normal(double mean, double std, const Shape& size, DType dtype) {
+  if (std < 0) throw ValueError("normal: std must be non-negative, got " + std::to_string(std));
+  Tensor t = randn(size, dtype);
+  normal_(t, mean, std);
+  return t;
 }
 
 }  // namespace tapegrad

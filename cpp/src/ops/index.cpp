@@ -50,20 +50,14 @@ void adjust_slice(const IndexItem& it, int64_t size, int64_t& start, int64_t& le
 Tensor nonzero_dims(const Tensor& mask, std::vector<Tensor>& out_cols) {
   const int64_t nd = mask->dim();
   const uint8_t* p = mask->data<uint8_t>();
-  int64_t nnz = 0;
-  for (int64_t i = 0; i < mask->numel(); ++i) nnz += p[i] != 0;
+  const int64_t nnz = k::count_nonzero(mask->numel(), p);
   const std::vector<int64_t> st = contiguous_strides(mask->shape());
-  for (int64_t d = 0; d < nd; ++d) out_cols.push_back(empty({nnz}, DType::i64));
-  int64_t j = 0;
-  for (int64_t i = 0; i < mask->numel(); ++i) {
-    if (!p[i]) continue;
-    int64_t rem = i;
-    for (int64_t d = 0; d < nd; ++d) {
-      out_cols[d]->data<int64_t>()[j] = rem / st[d];
-      rem %= st[d];
-    }
-    ++j;
+  std::vector<int64_t*> cols;
+  for (int64_t d = 0; d < nd; ++d) {
+    out_cols.push_back(empty({nnz}, DType::i64));
+    cols.push_back(out_cols.back()->data<int64_t>());
   }
+  k::nonzero_coords(static_cast<int>(nd), st.data(), mask->numel(), p, cols.data());
   return nullptr;
 }
 
@@ -164,11 +158,12 @@ Plan make_plan(const Tensor& x, const std::vector<IndexItem>& items, const char*
       Tensor expanded = empty(bshape, DType::i64);
       assign_broadcast(expanded, a.t);
       const int64_t* v = expanded->data<int64_t>();
-      for (int64_t i = 0; i < bn; ++i) {
-        int64_t vi = v[i];
-        if (a.dim >= 0) vi = wrap_index(vi, a.size, a.dim, xs);
-        ao[i] += vi * a.stride;
+      if (a.dim >= 0) {
+        const int64_t bad = k::find_out_of_range(bn, v, -a.size, a.size);
+        if (bad >= 0) wrap_index(v[bad], a.size, a.dim, xs);  // throws, naming the index
       }
+      // (a.dim < 0: the zeros of x[True] / x[False], never out of range)
+      k::add_index_offsets(bn, v, a.size, a.stride, ao);
     }
   }
   // Result layout: the advanced block goes where the advanced dims were if they are adjacent.
@@ -195,22 +190,17 @@ Plan make_plan(const Tensor& x, const std::vector<IndexItem>& items, const char*
     plan.out.push_back(dims[i].size);
     it_dims.push_back({dims[i].size, dims[i].stride});
   }
-  const int64_t n = shape_numel(plan.out);
   plan.offsets = empty(plan.out, DType::i64);
-  int64_t* po = plan.offsets->data<int64_t>();
-  const int64_t* ao = advoff ? advoff->data<int64_t>() : nullptr;
-  const int nit = static_cast<int>(it_dims.size());
-  std::vector<int64_t> idx(nit, 0);
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t off = base;
-    for (int d = 0; d < nit; ++d)
-      off += it_dims[d].second == kAdv ? ao[idx[d]] : idx[d] * it_dims[d].second;
-    po[i] = off;
-    for (int d = nit - 1; d >= 0; --d) {
-      if (++idx[d] < it_dims[d].first) break;
-      idx[d] = 0;
-    }
+  std::vector<int64_t> it_size, it_stride;
+  int lookup_dim = -1;
+  for (const auto& [size, stride] : it_dims) {
+    if (stride == kAdv) lookup_dim = static_cast<int>(it_size.size());
+    it_size.push_back(size);
+    it_stride.push_back(stride == kAdv ? 0 : stride);
   }
+  k::index_offsets(static_cast<int>(it_size.size()), it_size.data(), it_stride.data(), lookup_dim,
+                   advoff ? advoff->data<int64_t>() : nullptr, base,
+                   plan.offsets->data<int64_t>());
   return plan;
 }
 
@@ -219,13 +209,7 @@ Plan make_plan(const Tensor& x, const std::vector<IndexItem>& items, const char*
 // ---------------------------------------------------------------------------------------------
 Tensor gather_flat(const Tensor& x, const Tensor& offsets, const Shape& out_shape) {
   Tensor y = empty(out_shape, x->dtype());
-  const int64_t* off = offsets->data<int64_t>();
-  dispatch_all(x->dtype(), [&](auto z) {
-    using T = decltype(z);
-    const T* src = x->data<T>();
-    T* dst = y->data<T>();
-    for (int64_t i = 0; i < y->numel(); ++i) dst[i] = src[off[i]];
-  });
+  k::gather(itemsize(x->dtype()), y->numel(), x->raw(), offsets->data<int64_t>(), y->raw());
   if (should_record({&x})) record(OpCode::Gather, {&x}, {&y}, {offsets});
   return y;
 }
@@ -236,13 +220,7 @@ std::vector<Tensor> backward_Gather(BwCtx& ctx) {
 
 Tensor scatter_add_flat(const Tensor& g, const Tensor& offsets, const Shape& out_shape) {
   Tensor y = zeros(out_shape, g->dtype());
-  const int64_t* off = offsets->data<int64_t>();
-  dispatch_all(g->dtype(), [&](auto z) {
-    using T = decltype(z);
-    const T* src = g->data<T>();
-    T* dst = y->data<T>();
-    for (int64_t i = 0; i < g->numel(); ++i) dst[off[i]] += src[i];
-  });
+  k::scatter_add(elem(g->dtype()), g->numel(), g->raw(), offsets->data<int64_t>(), y->raw());
   if (should_record({&g})) record(OpCode::ScatterAdd, {&g}, {&y}, {offsets});
   return y;
 }
@@ -266,12 +244,9 @@ Tensor index(const Tensor& x, const std::vector<IndexItem>& items) {
     Tensor y = empty(out, x->dtype());
     const size_t row_bytes = n0 ? x->nbytes() / static_cast<size_t>(n0) : 0;
     const int64_t* pi = idx->data<int64_t>();
-    const char* src = static_cast<const char*>(x->raw());
-    char* dst = static_cast<char*>(y->raw());
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t i = wrap_index(pi[r], n0, 0, x->shape());
-      if (row_bytes) std::memcpy(dst + r * row_bytes, src + i * row_bytes, row_bytes);
-    }
+    const int64_t bad = k::find_out_of_range(rows, pi, -n0, n0);
+    if (bad >= 0) wrap_index(pi[bad], n0, 0, x->shape());  // throws, naming the index
+    k::gather_rows(row_bytes, rows, n0, x->raw(), pi, y->raw());
     return y;
   }
   Plan plan = make_plan(x, items, "index");
@@ -294,14 +269,9 @@ void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tens
                      shape_str(value->shape()) + " cannot be broadcast to the indexing result of shape " +
                      shape_str(plan.out) + " (tensor shape " + shape_str(x->shape()) + ")");
   assign_broadcast(v, value);
-  const int64_t* off = plan.offsets->data<int64_t>();
   auto write = [&](const Tensor& dst) {
-    dispatch_all(x->dtype(), [&](auto z) {
-      using T = decltype(z);
-      const T* src = v->data<T>();
-      T* d = dst->data<T>();
-      for (int64_t i = 0; i < v->numel(); ++i) d[off[i]] = src[i];
-    });
+    k::scatter(itemsize(x->dtype()), v->numel(), v->raw(), plan.offsets->data<int64_t>(),
+               dst->raw());
   };
   if (should_record({&x, &value})) {
     Tensor r = clone_data(x);
@@ -322,11 +292,9 @@ std::vector<Tensor> backward_IndexPut(BwCtx& ctx) {
   Tensor dx, dv;
   if (ctx.needs(0)) {
     Tensor keep = full(g->shape(), 1.0, g->dtype());
-    const int64_t* po = off->data<int64_t>();
-    dispatch_all(g->dtype(), [&](auto z) {
-      using T = decltype(z);
-      for (int64_t i = 0; i < off->numel(); ++i) keep->data<T>()[po[i]] = T(0);
-    });
+    Tensor zero = scalar_tensor(0.0, g->dtype());
+    k::scatter_fill(itemsize(g->dtype()), off->numel(), zero->raw(), off->data<int64_t>(),
+                    keep->raw());
     dx = mul(g, keep);
   }
   if (ctx.needs(1))

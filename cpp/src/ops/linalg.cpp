@@ -37,19 +37,10 @@ void gemm_any(DType dt, bool ta, bool tb, int64_t m, int64_t n, int64_t kk, cons
       k::gemm_f64(ta, tb, m, n, kk, 1.0, static_cast<const double*>(a), lda,
                   static_cast<const double*>(b), ldb, beta, static_cast<double*>(c), n);
       break;
-    case DType::i64: {
-      const int64_t* A = static_cast<const int64_t*>(a);
-      const int64_t* B = static_cast<const int64_t*>(b);
-      int64_t* C = static_cast<int64_t*>(c);
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) {
-          int64_t s = 0;
-          for (int64_t p = 0; p < kk; ++p)
-            s += (ta ? A[p * lda + i] : A[i * lda + p]) * (tb ? B[j * ldb + p] : B[p * ldb + j]);
-          C[i * n + j] = s;
-        }
+    case DType::i64:
+      k::gemm_i64(ta, tb, m, n, kk, static_cast<const int64_t*>(a), lda,
+                  static_cast<const int64_t*>(b), ldb, static_cast<int64_t*>(c), n);
       break;
-    }
     default: break;
   }
 }
@@ -160,9 +151,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   out_shape.push_back(out_f);
   const Tensor x2 = x->dim() == 2 ? x : reshape(x, {n, in});
   Tensor y = empty({n, out_f}, x->dtype());
-  const size_t row = static_cast<size_t>(out_f) * itemsize(x->dtype());
-  if (b && row)
-    for (int64_t i = 0; i < n; ++i) std::memcpy(static_cast<char*>(y->raw()) + i * row, b->raw(), row);
+  if (b) {  // every row of y starts as the bias (the GEMM then accumulates with beta = 1)
+    const int64_t rows[2] = {n, out_f}, bst[2] = {0, 1}, yst[2] = {out_f, 1};
+    k::copy_strided(itemsize(x->dtype()), 2, rows, b->raw(), bst, y->raw(), yst);
+  }
   if (n && out_f) {
     if (in == 0) {
       if (!b) std::memset(y->raw(), 0, y->nbytes());

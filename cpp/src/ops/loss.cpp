@@ -1,8 +1,6 @@
 // Losses: fused, stable cross-entropy on logits with int64 class targets; binary
 // cross-entropy with logits; mean squared error (fused for mean/sum; reduction='none' is the
 // composite (x − y)²).
-#include <cmath>
-
 #include "ops/common.h"
 
 namespace tapegrad {
@@ -52,11 +50,10 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, Reduction
                      std::to_string(logits->shape()[0]) + "])");
   const int64_t n = logits->shape()[0], c = logits->shape()[1];
   const int64_t* lab = target->data<int64_t>();
-  for (int64_t i = 0; i < n; ++i)
-    if (lab[i] < 0 || lab[i] >= c)
-      throw IndexError("cross_entropy: target " + std::to_string(lab[i]) + " at position " +
-                       std::to_string(i) + " is out of bounds for " + std::to_string(c) +
-                       " classes (logits shape " + shape_str(logits_in->shape()) + ")");
+  if (const int64_t i = k::find_out_of_range(n, lab, 0, c); i >= 0)
+    throw IndexError("cross_entropy: target " + std::to_string(lab[i]) + " at position " +
+                     std::to_string(i) + " is out of bounds for " + std::to_string(c) +
+                     " classes (logits shape " + shape_str(logits_in->shape()) + ")");
   Tensor loss = empty({n}, logits->dtype());
   Tensor lse = empty({n}, logits->dtype());
   if (logits->dtype() == DType::f32)
@@ -65,11 +62,8 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, Reduction
     k::cross_entropy_f64(n, c, logits->data<double>(), lab, loss->data<double>(), lse->data<double>());
   if (reduction != Reduction::none) {
     // mean/sum fused into the same entry (attrs.i0 = 1 mean, 2 sum): one entry per loss call.
-    double acc = 0;
-    dispatch_all(loss->dtype(), [&](auto z) {
-      using T = decltype(z);
-      for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(loss->data<T>()[i]);
-    });
+    double acc = loss->dtype() == DType::f32 ? k::accumulate_f32(n, loss->data<float>())
+                                             : k::accumulate_f64(n, loss->data<double>());
     if (reduction == Reduction::mean) acc /= static_cast<double>(n);  // n = 0 gives NaN, as PyTorch
     Tensor r = scalar_tensor(acc, logits->dtype());
     if (should_record({&logits})) {
@@ -94,10 +88,7 @@ std::vector<Tensor> backward_CrossEntropy(BwCtx& ctx) {
   const double scale = red == 1 ? 1.0 / static_cast<double>(n) : 1.0;
   if (ctx.create_graph || g->requires_grad()) {
     Tensor onehot = zeros(x->shape(), x->dtype());
-    dispatch_all(x->dtype(), [&](auto z) {
-      using T = decltype(z);
-      for (int64_t i = 0; i < n; ++i) onehot->data<T>()[i * c + y->data<int64_t>()[i]] = T(1);
-    });
+    k::one_hot(elem(x->dtype()), n, c, y->data<int64_t>(), onehot->raw());
     Tensor gl = red == 0 ? unsqueeze(g, 1)
                          : (red == 1 ? mul(g, scalar_tensor(scale, g->dtype())) : g);
     return {mul(sub(softmax(x, 1), onehot), gl)};
@@ -133,16 +124,9 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   }
   // mean/sum: one fused entry (attrs.i0 = 1 mean, 2 sum), accumulated in double.
   const int64_t n = input->numel();
-  double acc = 0;
-  dispatch_all(input->dtype(), [&](auto z) {
-    using T = decltype(z);
-    const T* a = input->data<T>();
-    const T* b = target->data<T>();
-    for (int64_t i = 0; i < n; ++i) {
-      const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
-      acc += d * d;
-    }
-  });
+  double acc = input->dtype() == DType::f32
+                   ? k::mse_sum_f32(n, input->data<float>(), target->data<float>())
+                   : k::mse_sum_f64(n, input->data<double>(), target->data<double>());
   if (reduction == Reduction::mean) acc /= static_cast<double>(n);  // n = 0 gives NaN, as PyTorch
   Tensor r = scalar_tensor(acc, input->dtype());
   if (should_record({&input, &target})) {
@@ -163,14 +147,12 @@ std::vector<Tensor> backward_MseLoss(BwCtx& ctx) {
     dx = mul(sub(x, y), mul(g, scalar_tensor(s2, g->dtype())));
   } else {
     dx = empty(x->shape(), x->dtype());
-    dispatch_all(x->dtype(), [&](auto z) {
-      using T = decltype(z);
-      const T* a = x->data<T>();
-      const T* b = y->data<T>();
-      T* d = dx->data<T>();
-      const T c = static_cast<T>(static_cast<double>(*g->data<T>()) * s2);
-      for (int64_t i = 0; i < x->numel(); ++i) d[i] = c * (a[i] - b[i]);
-    });
+    if (x->dtype() == DType::f32)
+      k::scaled_diff_f32(x->numel(), static_cast<float>(static_cast<double>(*g->data<float>()) * s2),
+                         x->data<float>(), y->data<float>(), dx->data<float>());
+    else
+      k::scaled_diff_f64(x->numel(), *g->data<double>() * s2, x->data<double>(), y->data<double>(),
+                         dx->data<double>());
   }
   return {ctx.needs(0) ? dx : nullptr, ctx.needs(1) ? neg(dx) : nullptr};
 }
@@ -184,17 +166,11 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduct
                      " must be the same as input size " + shape_str(x->shape()));
   Tensor yt = is_float(y->dtype()) ? cast(y, x->dtype()) : convert(y, x->dtype());
   Tensor l = empty(x->shape(), x->dtype());
-  dispatch_all(x->dtype(), [&](auto z) {
-    using T = decltype(z);
-    if constexpr (std::is_floating_point_v<T>) {
-      const T* px = x->data<T>();
-      const T* py = yt->data<T>();
-      T* pl = l->data<T>();
-      // ℓ = max(x, 0) − x·y + log(1 + e^−|x|): never overflows.
-      for (int64_t i = 0; i < x->numel(); ++i)
-        pl[i] = std::max(px[i], T(0)) - px[i] * py[i] + std::log1p(std::exp(-std::fabs(px[i])));
-    }
-  });
+  // ℓ = max(x, 0) − x·y + log(1 + e^−|x|): never overflows.
+  if (x->dtype() == DType::f32)
+    k::bce_with_logits_f32(x->numel(), x->data<float>(), yt->data<float>(), l->data<float>());
+  else
+    k::bce_with_logits_f64(x->numel(), x->data<double>(), yt->data<double>(), l->data<double>());
   if (should_record({&x, &yt})) record(OpCode::BceWithLogits, {&x, &yt}, {&l}, {x, yt});
   return reduce_loss(l, reduction);
 }

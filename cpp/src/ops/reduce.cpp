@@ -205,11 +205,7 @@ std::pair<Tensor, Tensor> value_index(k::Reduce op, const Tensor& x, int64_t dim
   int64_t outer = 1, r = 1, inner = 1;
   if (x->dim() > 0) split3(x->shape(), d, d, outer, r, inner);
   Tensor offsets = empty(idx->shape(), DType::i64);
-  const int64_t* pi = idx->data<int64_t>();
-  int64_t* po = offsets->data<int64_t>();
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t i = 0; i < inner; ++i)
-      po[o * inner + i] = o * r * inner + pi[o * inner + i] * inner + i;
+  k::arg_offsets(outer, r, inner, idx->data<int64_t>(), offsets->data<int64_t>());
   return {gather_flat(x, offsets, idx->shape()), idx};
 }
 }  // namespace
@@ -332,6 +328,32 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
     if (shape[i] == 1 && g->shape()[lead + i] != 1) dims.push_back(lead + static_cast<int64_t>(i));
   Tensor r = dims.empty() ? g : sum(g, dims, true);
   return r->shape() == shape ? r : reshape(r, shape);
+}
+
+// ----- the Python surface's reductions with dtype=, max()/min() and all/any -----
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
+           std::optional<DType> dtype) {
+  Tensor r = sum(x, dims, keepdim);
+  return dtype ? cast(r, *dtype) : r;
+}
+
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
+            std::optional<DType> dtype) {
+  return mean(dtype ? cast(x, *dtype) : x, dims, keepdim);
+}
+
+Tensor max(const Tensor& x) { return amax(x, {}, false); }
+Tensor min(const Tensor& x) { return amin(x, {}, false); }
+
+// all: no zero along dims ⇔ Σ [x == 0] == 0; any: Σ [x ≠ 0] > 0 (counted in int64).
+Tensor all(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  const Tensor zeros = sum(cast(logical_not(cast(x, DType::b8)), DType::i64), dims, keepdim);
+  return compare(CmpOp::eq, zeros, scalar_tensor(0, DType::i64));
+}
+
+Tensor any(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  const Tensor nonzeros = sum(cast(cast(x, DType::b8), DType::i64), dims, keepdim);
+  return compare(CmpOp::gt, nonzeros, scalar_tensor(0, DType::i64));
 }
 
 }  // namespace tapegrad

@@ -115,33 +115,9 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
     st[i] = xs[dims[i]];
   }
   Tensor y = empty(out, x->dtype());
-  const int64_t n = y->numel();
-  dispatch_all(x->dtype(), [&](auto z) {
-    using T = decltype(z);
-    const T* src = x->data<T>();
-    T* dst = y->data<T>();
-    if (nd == 2 && n > 0) {
-      // Blocked 2-D transpose: both sides stay in cache.
-      const int64_t R = out[0], C = out[1];
-      constexpr int64_t B = 32;
-      for (int64_t i0 = 0; i0 < R; i0 += B)
-        for (int64_t j0 = 0; j0 < C; j0 += B)
-          for (int64_t i = i0; i < std::min(R, i0 + B); ++i)
-            for (int64_t j = j0; j < std::min(C, j0 + B); ++j) dst[i * C + j] = src[i * st[0] + j * st[1]];
-      return;
-    }
-    std::vector<int64_t> idx(nd, 0);
-    int64_t off = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      dst[i] = src[off];
-      for (int64_t d = nd - 1; d >= 0; --d) {
-        off += st[d];
-        if (++idx[d] < out[d]) break;
-        off -= st[d] * out[d];
-        idx[d] = 0;
-      }
-    }
-  });
+  const std::vector<int64_t> yst = contiguous_strides(out);
+  k::copy_strided(itemsize(x->dtype()), static_cast<int>(nd), out.data(), x->raw(), st.data(),
+                  y->raw(), yst.data());
   if (should_record({&x})) {
     Attrs at;
     at.ints = dims;
@@ -256,10 +232,10 @@ Tensor cat(const std::vector<Tensor>& xs_in, int64_t dim) {
   std::vector<int64_t> sizes;
   for (const Tensor& x0 : xs) {
     Tensor x = x0->dtype() == dt ? x0 : convert(x0, dt);
+    // x as an (outer, w) block into columns [col, col + w) of y's (outer, row) rows.
     const int64_t w = x->shape()[d] * inner;
-    for (int64_t o = 0; o < outer; ++o)
-      if (w) std::memcpy(static_cast<char*>(y->raw()) + (o * row + col) * isz,
-                         static_cast<const char*>(x->raw()) + o * w * isz, w * isz);
+    const int64_t block[2] = {outer, w}, xst[2] = {w, 1}, yst[2] = {row, 1};
+    k::copy_strided(isz, 2, block, x->raw(), xst, static_cast<char*>(y->raw()) + col * isz, yst);
     col += w;
     sizes.push_back(x0->shape()[d]);
   }
@@ -313,6 +289,15 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
     us.push_back(unsqueeze(xs[i], d));
   }
   return cat(us, d);
+}
+
+// x.t(): PyTorch's matrix transpose, defined for ≤ 2-D only (x.T reverses any number of dims).
+Tensor t_matrix(const Tensor& x) {
+  check_defined(x, "t");
+  if (x->dim() > 2)
+    throw ValueError("t() expects a tensor with <= 2 dimensions, but self is " +
+                     std::to_string(x->dim()) + "D");
+  return t(x);
 }
 
 }  // namespace tapegrad

@@ -12,7 +12,7 @@ struct OpInfo {
   BackwardFn backward;
 };
 const OpInfo kOps[] = {
-#define TG_OP(code, name, arity, bind, expose, dunder) {name, #code "Backward0", &backward_##code},
+#define TG_OP(code, name, arity, bind, expose, dunder) {#name, #code "Backward0", &backward_##code},
 #include "tapegrad/ops.def"
 #undef TG_OP
 };

@@ -19,13 +19,10 @@ Tensor = _core.Tensor
 __all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "mse_loss",
            "cross_entropy", "binary_cross_entropy_with_logits"]
 
-_REDUCTIONS = ("none", "mean", "sum")
-
 
 def _check_reduction(op: str, reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of 'none', 'mean', 'sum', got {reduction!r}")
-
+    """Raise ValueError unless ``reduction`` is 'none', 'mean' or 'sum' (the engine's check)."""
+    _core._check_reduction(reduction, op)
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
     """y = x·Wᵀ + b with ``weight`` of shape (out, in), as ``torch.nn.functional.linear``:
@@ -95,7 +92,6 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor: 
     >>> mse_loss(tg.tensor([1.0, 2.0]), tg.tensor([0.0, 0.0])).item()
     2.5
     """
-    _check_reduction("mse_loss", reduction)
     return _core.mse_loss(input, target, reduction)
 
 
@@ -108,7 +104,6 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
     >>> [round(v, 4) for v in cross_entropy(p.log(), tg.tensor([0, 2]), "none").tolist()]
     [2.3026, 0.6931]
     """
-    _check_reduction("cross_entropy", reduction)
     return _core.cross_entropy(input, target, reduction)
 
 
@@ -120,5 +115,4 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
     >>> round(binary_cross_entropy_with_logits(tg.tensor([0.0]), tg.tensor([1.0])).item(), 4)
     0.6931
     """
-    _check_reduction("binary_cross_entropy_with_logits", reduction)
     return _core.binary_cross_entropy_with_logits(input, target, reduction)

@@ -1,4 +1,4 @@
-// avx2 elementwise, reduction and fused row kernels (shared source: simd/elementwise.inc).
+// avx2 elementwise, reduction, fused row and update kernels (shared sources: simd/*-inl.h).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -11,7 +11,11 @@
 
 namespace tapegrad::kernels::avx2 {
 
-#include "kernels/simd/elementwise.inc"
+#include "kernels/simd/math-inl.h"
+#include "kernels/simd/elementwise-inl.h"
+#include "kernels/simd/reduce-inl.h"
+#include "kernels/simd/rows-inl.h"
+#include "kernels/simd/update-inl.h"
 
 void fill_elementwise(KernelTable& t) {
   t.unary_f32 = unary_f32_impl<F32>;
@@ -36,6 +40,14 @@ void fill_elementwise(KernelTable& t) {
   t.cross_entropy_f64 = cross_entropy<F64>;
   t.cross_entropy_backward_f32 = cross_entropy_backward<F32>;
   t.cross_entropy_backward_f64 = cross_entropy_backward<F64>;
+  t.relu_backward_f32 = relu_backward<F32>;
+  t.relu_backward_f64 = relu_backward<F64>;
+  t.scaled_diff_f32 = scaled_diff<F32>;
+  t.scaled_diff_f64 = scaled_diff<F64>;
+  t.sgd_f32 = sgd<F32>;
+  t.sgd_f64 = sgd<F64>;
+  t.adam_f32 = adam<F32>;
+  t.adam_f64 = adam<F64>;
 }
 
 }  // namespace tapegrad::kernels::avx2

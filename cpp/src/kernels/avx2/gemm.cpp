@@ -1,4 +1,4 @@
-// AVX2+FMA GEMM: configs and named micro-kernels around the shared loop nest (simd/gemm.inc).
+// AVX2+FMA GEMM: configs around the shared loop nest and micro-kernel (simd/gemm-inl.h).
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -27,17 +27,7 @@ struct DgemmConfig {
   static constexpr int DOT_R = 2, DOT_J = 4;  // dot-path tile (gemm_dot)
 };
 
-#include "kernels/simd/gemm.inc"
-
-// Named instantiations (what the profiler and objdump show).
-void sgemm_avx2_6x16(int64_t kc, const float* a, const float* b, float alpha, float beta,
-                     float* c, int64_t ldc) {
-  micro_kernel<SgemmConfig>(kc, a, b, alpha, beta, c, ldc);
-}
-void dgemm_avx2_6x8(int64_t kc, const double* a, const double* b, double alpha, double beta,
-                    double* c, int64_t ldc) {
-  micro_kernel<DgemmConfig>(kc, a, b, alpha, beta, c, ldc);
-}
+#include "kernels/simd/gemm-inl.h"
 
 void fill_gemm(KernelTable& t) {
   t.gemm_f32 = gemm<SgemmConfig, float>;

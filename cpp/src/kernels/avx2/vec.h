@@ -1,4 +1,4 @@
-// AVX2+FMA vector traits for the shared SIMD sources (kernels/simd/*.inc).
+// AVX2+FMA vector traits for the shared SIMD sources (kernels/simd/*-inl.h).
 // Included only by translation units in this directory (compiled with -mavx2 -mfma); everything
 // here lives in tapegrad::kernels::avx2 (Note [per-ISA translation units]). Same interface as
 // avx512/vec.h.

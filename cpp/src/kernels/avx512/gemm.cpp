@@ -1,4 +1,4 @@
-// AVX-512 GEMM: configs and named micro-kernels around the shared loop nest (simd/gemm.inc).
+// AVX-512 GEMM: configs around the shared loop nest and micro-kernel (simd/gemm-inl.h).
 // GCC 12 warns inside its own AVX-512 intrinsic headers (_mm512_undefined_* operands).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -32,17 +32,7 @@ struct DgemmConfig {
   static constexpr int DOT_R = 4, DOT_J = 5;  // dot-path tile (gemm_dot)
 };
 
-#include "kernels/simd/gemm.inc"
-
-// Named instantiations (what the profiler and objdump show).
-void sgemm_avx512_14x32(int64_t kc, const float* a, const float* b, float alpha, float beta,
-                        float* c, int64_t ldc) {
-  micro_kernel<SgemmConfig>(kc, a, b, alpha, beta, c, ldc);
-}
-void dgemm_avx512_14x16(int64_t kc, const double* a, const double* b, double alpha, double beta,
-                        double* c, int64_t ldc) {
-  micro_kernel<DgemmConfig>(kc, a, b, alpha, beta, c, ldc);
-}
+#include "kernels/simd/gemm-inl.h"
 
 void fill_gemm(KernelTable& t) {
   t.gemm_f32 = gemm<SgemmConfig, float>;

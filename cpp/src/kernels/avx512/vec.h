@@ -1,4 +1,4 @@
-// AVX-512 vector traits for the shared SIMD sources (kernels/simd/*.inc).
+// AVX-512 vector traits for the shared SIMD sources (kernels/simd/*-inl.h).
 // Included only by translation units in this directory (compiled with -mavx512f/bw/dq/vl);
 // everything here lives in tapegrad::kernels::avx512 (Note [per-ISA translation units]).
 #pragma once

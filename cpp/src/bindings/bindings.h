@@ -1,0 +1,85 @@
+// Between the files of tapegrad._core (the only files that include pybind11):
+//   convert.cpp   Python values ↔ tensors, shapes, dims, dtypes, index keys, NumPy
+//   tensor.cpp    the Tensor class: properties, conversions, Python protocols, indexing, in-place
+//   ops.cpp       every op of tapegrad/ops.def, bound once: the UNARY/BINARY rows from the table,
+//                 the MANUAL rows by hand; methods, functions and operators as the row says
+//   module.cpp    the module: creation, autograd, optimizers, kernels, and PYBIND11_MODULE
+// They translate and nothing else: defaults, dims and composed formulas live in the engine.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/autograd.h"
+#include "tapegrad/ops.h"
+#include "tapegrad/tensor.h"
+
+namespace tapegrad::bind {
+
+namespace py = pybind11;
+using TensorClass = py::class_<TensorImpl, std::shared_ptr<TensorImpl>>;
+
+// The Python type of Tensor, set when the class is registered. An operand of this type is read
+// straight from its holder: py::isinstance + cast look the C++ type up by name in pybind11's
+// registry twice, a measurable share of a tiny op.
+extern PyTypeObject* g_tensor_type;
+// Python types registered by the package: tapegrad.Size and the (values, indices) named tuples
+// that max/min return.
+extern py::object g_size_type;
+extern py::object g_max_type;
+extern py::object g_min_type;
+
+// The tensor a Python object holds, or null when it is not a tensor. Valid while `h` lives.
+inline const Tensor* tensor_ptr(py::handle h) {
+  PyObject* o = h.ptr();
+  if (Py_TYPE(o) != g_tensor_type && !PyObject_TypeCheck(o, g_tensor_type)) return nullptr;
+  return &reinterpret_cast<py::detail::instance*>(o)->get_value_and_holder().holder<Tensor>();
+}
+inline bool is_tensor(py::handle h) { return tensor_ptr(h) != nullptr; }
+inline py::object not_implemented() {
+  return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+}
+
+// ----- numbers and dtypes -----
+int64_t to_i64(py::handle h);
+double to_f64(py::handle h);
+double scalar_arg(py::handle h, const char* op);  // a number or a one-element tensor
+// None → nullopt; tapegrad dtypes, Python's float/int/bool and NumPy dtypes → DType.
+std::optional<DType> parse_dtype(py::handle h);
+
+// ----- data -----
+Tensor from_numpy(py::array a);                     // shares memory
+py::array to_numpy(const Tensor& t, bool check_grad);  // shares memory
+// Nested lists, numbers, NumPy arrays and scalars, tensors → a new tensor (a copy).
+Tensor tensor_from_py(py::handle data, std::optional<DType> dtype, const char* op = "tensor");
+Tensor as_tensor_from_py(py::handle data, std::optional<DType> dtype);  // shares when it can
+
+// ----- operands -----
+// A Python operand next to tensor `like`: tensors pass through; Python numbers become 0-d
+// tensors of the dtype PyTorch gives the result (scalar_like); lists and arrays are converted.
+// Null when the operand is not something tapegrad can combine (→ NotImplemented).
+Tensor operand(py::handle h, const Tensor& like);
+// Both operands of a binary op, either of which may be a Python number; TypeError otherwise.
+std::pair<Tensor, Tensor> operands(py::handle a, py::handle b, const char* op);
+
+// ----- shapes, dims, keys -----
+Shape shape_from(py::args args, const char* op);  // f(2, 3) or f((2, 3))
+Shape shape_arg(py::handle h, const char* op);
+std::vector<int64_t> dims_from(py::handle dim, const char* op);  // None, int or sequence
+py::object dim_or_axis(py::object dim, py::object axis, const char* op);  // NumPy's alias
+bool keepdim_or_keepdims(bool keepdim, py::handle keepdims);
+std::vector<IndexItem> items_from(py::handle key);
+py::object size_of(const Tensor& t);  // tapegrad.Size
+
+// ----- registration -----
+void bind_tensor(TensorClass& T);
+void bind_ops(py::module_& m, TensorClass& T);
+void bind_functions(py::module_& m);
+
+}  // namespace tapegrad::bind

@@ -1,0 +1,305 @@
+// The tapegrad._core module: creation and random functions, autograd, the optimizers' one-call
+// updates, kernel selection and threads; and PYBIND11_MODULE, which registers the dtype, the
+// Tensor class (tensor.cpp) and the ops (ops.cpp).
+#include "bindings/bindings.h"
+#include "tapegrad/kernels.h"
+#include "tapegrad/tape.h"
+
+#ifndef TAPEGRAD_VERSION
+#define TAPEGRAD_VERSION "0.0.0"
+#endif
+
+namespace tapegrad::bind {
+namespace {
+
+// zeros(2, 3), zeros((2, 3)), zeros(size=(2, 3)); dtype= and requires_grad= as keywords.
+Shape size_from(py::args args, py::kwargs kw, const char* op) {
+  if (kw.contains("size")) return shape_arg(kw["size"], op);
+  return shape_from(args, op);
+}
+DType dtype_from(py::kwargs kw) {
+  return kw.contains("dtype") ? parse_dtype(kw["dtype"]).value_or(DType::f32) : DType::f32;
+}
+Tensor with_grad(Tensor t, bool requires_grad) {
+  if (requires_grad) t->set_requires_grad(true);
+  return t;
+}
+bool requires_grad_from(py::kwargs kw) {
+  return kw.contains("requires_grad") && kw["requires_grad"].cast<bool>();
+}
+
+Tensor creation(py::args args, py::kwargs kw, const char* op, double value, bool use_value) {
+  Shape s = size_from(args, kw, op);
+  for (int64_t d : s)
+    if (d < 0)
+      throw ValueError(std::string(op) + ": negative dimension " + std::to_string(d) +
+                       " in size " + shape_str(s));
+  const DType dt = dtype_from(kw);
+  return with_grad(use_value ? full(s, value, dt) : zeros(s, dt), requires_grad_from(kw));
+}
+
+}  // namespace
+
+void bind_functions(py::module_& m) {
+  // ----- creation -----
+  m.def("tensor", [](py::object data, py::object dtype, bool requires_grad) {
+        return with_grad(tensor_from_py(data, parse_dtype(dtype)), requires_grad);
+      }, py::arg("data"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("from_numpy", &from_numpy, py::arg("ndarray"));
+  m.def("as_tensor", [](py::object data, py::object dtype) { return as_tensor_from_py(data, parse_dtype(dtype)); },
+        py::arg("data"), py::arg("dtype") = py::none());
+  m.def("zeros", [](py::args a, py::kwargs k) { return creation(a, k, "zeros", 0, false); });
+  m.def("ones", [](py::args a, py::kwargs k) { return creation(a, k, "ones", 1, true); });
+  m.def("empty", [](py::args a, py::kwargs k) { return creation(a, k, "empty", 0, false); });
+  m.def("full", [](py::object size, py::object value, py::object dtype, bool rg) {
+        // The fill value's Python type gives the default dtype (bool, int64, float32).
+        DType dt = DType::f32;
+        if (PyBool_Check(value.ptr())) dt = DType::b8;
+        else if (PyLong_Check(value.ptr())) dt = DType::i64;
+        if (auto d = parse_dtype(dtype)) dt = *d;
+        return with_grad(full(shape_arg(size, "full"), scalar_arg(value, "full"), dt), rg);
+      }, py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  // *_like: the shape of `input`, its dtype unless dtype= says otherwise.
+  m.def("zeros_like", [](const Tensor& x, py::object dtype, bool rg) {
+        return with_grad(zeros(x->shape(), parse_dtype(dtype).value_or(x->dtype())), rg);
+      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("ones_like", [](const Tensor& x, py::object dtype, bool rg) {
+        return with_grad(full(x->shape(), 1, parse_dtype(dtype).value_or(x->dtype())), rg);
+      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("full_like", [](const Tensor& x, py::object value, py::object dtype, bool rg) {
+        return with_grad(full(x->shape(), scalar_arg(value, "full_like"), parse_dtype(dtype).value_or(x->dtype())), rg);
+      }, py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("rand_like", [](const Tensor& x, py::object dtype) {
+        return rand(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
+      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none());
+  m.def("randn_like", [](const Tensor& x, py::object dtype) {
+        return randn(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
+      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none());
+  m.def("arange", [](py::object a, py::object b, py::object step, py::object dtype, bool rg) {
+        double start = 0, end;
+        if (b.is_none()) end = scalar_arg(a, "arange");
+        else {
+          start = scalar_arg(a, "arange");
+          end = scalar_arg(b, "arange");
+        }
+        const double st = step.is_none() ? 1.0 : scalar_arg(step, "arange");
+        // All-integer arguments give int64 (PyTorch's rule), anything else float32.
+        bool all_int = PyLong_Check(a.ptr()) && (b.is_none() || PyLong_Check(b.ptr())) && (step.is_none() || PyLong_Check(step.ptr()));
+        DType dt = all_int ? DType::i64 : DType::f32;
+        if (auto d = parse_dtype(dtype)) dt = *d;
+        return with_grad(arange(start, end, st, dt), rg);
+      }, py::arg("start"), py::arg("end") = py::none(), py::arg("step") = py::none(), py::kw_only(),
+      py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("linspace", [](double s, double e, int64_t n, py::object dtype, bool rg) {
+        return with_grad(linspace(s, e, n, parse_dtype(dtype).value_or(DType::f32)), rg);
+      }, py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+  m.def("eye", [](int64_t n, py::object cols, py::object dtype) {
+        return eye(n, cols.is_none() ? n : to_i64(cols), parse_dtype(dtype).value_or(DType::f32));
+      }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none());
+
+  // ----- random -----
+  m.def("rand", [](py::args a, py::kwargs k) {
+        return with_grad(rand(size_from(a, k, "rand"), dtype_from(k)), requires_grad_from(k));
+      });
+  m.def("randn", [](py::args a, py::kwargs k) {
+        return with_grad(randn(size_from(a, k, "randn"), dtype_from(k)), requires_grad_from(k));
+      });
+  m.def("randint", [](int64_t lo, py::object hi, py::object size) {
+        if (hi.is_none()) throw py::type_error("randint: expected randint(low, high, size) or randint(high, size)");
+        if (size.is_none()) return randint(0, lo, shape_arg(hi, "randint"));
+        return randint(lo, hi.cast<int64_t>(), shape_arg(size, "randint"));
+      }, py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none());
+  m.def("randperm", [](int64_t n) { return randperm(n); }, py::arg("n"));
+  m.def("manual_seed", [](int64_t s) { manual_seed(static_cast<uint64_t>(s)); }, py::arg("seed"));
+  m.def("initial_seed", &initial_seed);
+  m.def("normal", [](py::object mean, py::object std, py::object size, py::object dtype,
+                     py::object /*generator*/, bool rg) {
+        const Tensor* tm = tensor_ptr(mean);
+        const Tensor* ts = tensor_ptr(std);
+        Tensor out;
+        if (tm && ts) out = normal(*tm, *ts);
+        else if (tm) out = normal(*tm, to_f64(std));
+        else if (ts) out = normal(to_f64(mean), *ts);
+        else if (size.is_none()) throw py::type_error("normal: with scalar mean and std, size= is required");
+        else out = normal(to_f64(mean), to_f64(std), shape_arg(size, "normal"), parse_dtype(dtype).value_or(DType::f32));
+        return with_grad(out, rg);
+      }, py::arg("mean") = 0.0, py::arg("std") = 1.0, py::arg("size") = py::none(), py::kw_only(),
+      py::arg("dtype") = py::none(), py::arg("generator") = py::none(), py::arg("requires_grad") = false,
+      "Normal samples: normal(mean_tensor, std) or normal(mean, std, size).\n\n"
+      ">>> w = tg.normal(0, 0.01, size=(2, 1), requires_grad=True)   # d2l's initialisation");
+
+  // autograd
+  m.def("is_grad_enabled", &grad_enabled);
+  m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"));
+  m.def("is_anomaly_enabled", &anomaly_enabled);
+  m.def("set_anomaly_enabled", &set_anomaly_enabled, py::arg("mode"));
+  // tg.grad / tg.autograd.backward: grad_outputs is None or one entry per output (None: implied,
+  // a tensor, or data converted to the output's dtype); the engine defaults and checks them.
+  m.def("_run_backward", [](const std::vector<Tensor>& outputs, py::object grad_outputs,
+                            bool retain_graph, bool create_graph, const std::vector<Tensor>& inputs,
+                            bool allow_unused, const std::string& op) {
+        std::vector<Tensor> given;
+        const char* arg = op == "grad" ? "grad_outputs" : "grad_tensors";
+        if (!grad_outputs.is_none()) {
+          for (py::handle g : py::reinterpret_borrow<py::sequence>(grad_outputs)) {
+            const size_t i = given.size();
+            if (g.is_none()) given.emplace_back();
+            else if (const Tensor* t = tensor_ptr(g)) given.push_back(*t);
+            else given.push_back(tensor_from_py(g, i < outputs.size() ? std::optional(outputs[i]->dtype()) : std::nullopt, op.c_str()));
+          }
+        }
+        const std::vector<Tensor> grads = output_grads(outputs, given, op.c_str(), arg);
+        return run_backward(outputs, grads, retain_graph, create_graph, inputs, allow_unused);
+      }, py::arg("outputs"), py::arg("grad_outputs"), py::arg("retain_graph"), py::arg("create_graph"),
+      py::arg("inputs"), py::arg("allow_unused"), py::arg("op"));
+  m.def("_graph", [](const Tensor& root) {
+        // The DAG behind `root`: ops in recording order, each with its input and output
+        // tensors (id, shape, dtype, whether a leaf, whether it requires grad).
+        py::list ops;
+        for (const Entry* e : reachable_entries(root)) {
+          py::list ins, outs;
+          for (const InputRef& in : e->inputs) {
+            py::dict d;
+            d["id"] = in.id;
+            d["shape"] = py::tuple(py::cast(in.shape));
+            d["dtype"] = dtype_name(in.dtype);
+            d["leaf"] = in.node < 0;
+            d["requires_grad"] = in.requires_grad;
+            ins.append(d);
+          }
+          for (const OutputRef& o : e->outputs) {
+            py::dict d;
+            d["id"] = o.id;
+            d["shape"] = py::tuple(py::cast(o.shape));
+            d["dtype"] = dtype_name(o.dtype);
+            outs.append(d);
+          }
+          py::dict op;
+          op["op"] = op_name(e->op);
+          op["backward"] = op_backward_name(e->op);
+          op["inputs"] = ins;
+          op["outputs"] = outs;
+          ops.append(op);
+        }
+        py::dict g;
+        g["root"] = root->id();
+        g["ops"] = ops;
+        return g;
+      }, py::arg("tensor"));
+  m.def("tape_stats", [] {
+        TapeStats s = Tape::current()->stats();
+        py::dict d;
+        d["entries"] = s.entries;
+        d["live_entries"] = s.live_entries;
+        d["saved_bytes"] = s.saved_bytes;
+        return d;
+      });
+
+  // optimizers
+  m.def("_sgd_step", [](py::list params, py::object bufs, double lr, double momentum,
+                        double dampening, double wd, bool nesterov) -> py::object {
+        // Plain SGD has no state: the buffer list is neither converted nor rebuilt (that
+        // round trip was most of a small model's optimizer step).
+        std::vector<Tensor> ps;
+        ps.reserve(params.size());
+        for (py::handle h : params) ps.push_back(h.cast<Tensor>());
+        if (momentum == 0) {
+          std::vector<Tensor> none;
+          sgd_step(ps, none, lr, momentum, dampening, wd, nesterov);
+          return bufs;
+        }
+        auto b = bufs.cast<std::vector<Tensor>>();
+        sgd_step(ps, b, lr, momentum, dampening, wd, nesterov);
+        return py::cast(b);
+      });
+  m.def("_zero_grad", [](const std::vector<Tensor>& params, bool set_to_none) { zero_grad(params, set_to_none); },
+        py::arg("params"), py::arg("set_to_none") = true);
+  m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> m1, std::vector<Tensor> m2,
+                         std::vector<int64_t> steps, double lr, double b1, double b2, double eps, double wd) {
+        adam_step(params, m1, m2, steps, lr, b1, b2, eps, wd);
+        return py::make_tuple(m1, m2, steps);
+      });
+
+  // kernels: targets and threads
+  m.def("cpu_info", [] {
+        const kernels::CpuInfo& c = kernels::cpu_info();
+        py::dict d;
+        d["vendor"] = c.vendor;
+        py::list feats;
+        auto add_feat = [&](bool on, const char* n) { if (on) feats.append(n); };
+        add_feat(c.sse42, "sse4.2");
+        add_feat(c.avx, "avx");
+        add_feat(c.avx2, "avx2");
+        add_feat(c.fma, "fma");
+        add_feat(c.f16c, "f16c");
+        add_feat(c.avx512f, "avx512f");
+        add_feat(c.avx512bw, "avx512bw");
+        add_feat(c.avx512dq, "avx512dq");
+        add_feat(c.avx512vl, "avx512vl");
+        d["features"] = feats;
+        d["os_avx"] = c.os_avx;
+        d["os_avx512"] = c.os_avx512;
+        py::list avail;
+        for (auto a : c.available) avail.append(kernels::arch_name(a));
+        d["available"] = avail;
+        d["selected"] = kernels::arch_name(c.selected);
+        d["num_threads"] = kernels::get_num_threads();
+        return d;
+      });
+  m.def("_set_arch", [](const std::string& name) { kernels::set_arch(kernels::parse_arch(name)); });
+  m.def("set_num_threads", [](int n) { kernels::set_num_threads(n); }, py::arg("n"));
+  m.def("get_num_threads", &kernels::get_num_threads);
+}
+
+}  // namespace tapegrad::bind
+
+PYBIND11_MODULE(_core, m) {
+  namespace py = pybind11;
+  using namespace tapegrad;
+  m.doc() = "tapegrad's C++ engine: tensors, the tape, ops and kernels";
+  m.attr("__version__") = TAPEGRAD_VERSION;
+  m.attr("__version__") = TAPEGRAD_VERSION;
+  // Note [GIL] (tensor.h): large kernels let other Python threads run.
+  set_allow_threads_hooks(
+      []() -> void* { return PyGILState_Check() ? PyEval_SaveThread() : nullptr; },
+      [](void* state) { PyEval_RestoreThread(static_cast<PyThreadState*>(state)); });
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const tapegrad::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const tapegrad::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const tapegrad::IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const std::invalid_argument& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const tapegrad::OutOfMemory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    } catch (const std::bad_alloc&) {
+      PyErr_SetString(PyExc_MemoryError, "tapegrad: out of memory (the requested tensor is too large)");
+    }
+  });
+
+  py::enum_<DType>(m, "dtype")
+      .value("float32", DType::f32)
+      .value("float64", DType::f64)
+      .value("int64", DType::i64)
+      .value("bool", DType::b8)
+      .def("__repr__", [](DType d) { return std::string("tapegrad.") + dtype_name(d); })
+      .def("__str__", [](DType d) { return std::string("tapegrad.") + dtype_name(d); })
+      .def_property_readonly("is_floating_point", [](DType d) { return is_float(d); })
+      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
+
+  bind::TensorClass T(m, "Tensor");
+  bind::g_tensor_type = reinterpret_cast<PyTypeObject*>(T.ptr());
+  m.def("_register_types", [](py::object size, py::object max, py::object min) {
+        bind::g_size_type = size;
+        bind::g_max_type = max;
+        bind::g_min_type = min;
+      }, py::arg("size"), py::arg("max"), py::arg("min"));
+  bind::bind_tensor(T);
+  bind::bind_ops(m, T);
+  bind::bind_functions(m);
+}

@@ -1,0 +1,368 @@
+// Every op of tapegrad/ops.def, bound once. A UNARY or BINARY row is registered from the row
+// itself (method and/or function as its `expose` says, operators from its `dunder` stem, with
+// Python numbers accepted as operands); a MANUAL row is bound by hand below, once, and the same
+// callable serves as method and function. Import fails if a MANUAL row is left unbound.
+#include <string_view>
+
+#include "bindings/bindings.h"
+#include "tapegrad/tape.h"
+
+namespace tapegrad::bind {
+namespace {
+
+enum class Bind : uint8_t { UNARY, BINARY, MANUAL, INTERNAL };
+enum class Expose : uint8_t { N = 0, M = 1, F = 2, MF = 3 };
+enum class Grad : uint8_t { GRAD, NOGRAD };
+
+struct Row {
+  const char* name;
+  int code;  // OpCode of a recorded primitive; -1 for a composite (TG_FN)
+  int arity;
+  Bind bind;
+  Expose expose;
+  const char* dunder;  // "_": none
+  bool grad;
+};
+
+constexpr Row kRows[] = {
+#define TG_OP(code, name, arity, bind, expose, dunder) \
+  {#name, static_cast<int>(OpCode::code), arity, Bind::bind, Expose::expose, #dunder, true},
+#define TG_FN(name, bind, expose, dunder, grad) \
+  {#name, -1, -1, Bind::bind, Expose::expose, #dunder, Grad::grad == Grad::GRAD},
+#include "tapegrad/ops.def"
+#undef TG_FN
+#undef TG_OP
+};
+constexpr size_t kNumRows = sizeof(kRows) / sizeof(kRows[0]);
+
+bool has_method(const Row& r) { return r.expose == Expose::M || r.expose == Expose::MF; }
+bool has_function(const Row& r) { return r.expose == Expose::F || r.expose == Expose::MF; }
+bool has_dunder(const Row& r) { return std::string_view(r.dunder) != "_"; }
+
+// Rich comparisons have no reflected form (Python swaps a < b to b > a itself).
+bool is_comparison(std::string_view stem) {
+  return stem == "eq" || stem == "ne" || stem == "lt" || stem == "le" || stem == "gt" ||
+         stem == "ge";
+}
+
+using UnaryFn = Tensor (*)(const Tensor&);
+using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
+using InplaceFn = void (*)(const Tensor&, const Tensor&);
+
+// The engine's in-place forms (x += y, x.add_(y)); a row without one gets none, and Python
+// falls back to x = x + y for the augmented operator.
+struct Inplace {
+  InplaceFn fn;
+  const char* method;
+};
+Inplace inplace_form(std::string_view name) {
+  if (name == "add") return {&add_, "add_"};
+  if (name == "sub") return {&sub_, "sub_"};
+  if (name == "mul") return {&mul_, "mul_"};
+  if (name == "div") return {&div_, "div_"};
+  return {nullptr, nullptr};
+}
+
+std::string type_name(py::handle h) { return Py_TYPE(h.ptr())->tp_name; }
+
+class Registrar {
+ public:
+  Registrar(py::module_& m, TensorClass& T) : m_(m), T_(T) {}
+
+  void unary(const Row& r, UnaryFn fn) {
+    auto f = [fn](const Tensor& x) { return fn(x); };
+    if (has_method(r)) T_.def(r.name, f);
+    if (has_function(r)) m_.def(r.name, f, py::arg("input"));
+    if (has_dunder(r)) T_.def(dunder(r.dunder).c_str(), f);
+  }
+
+  void binary(const Row& r, BinaryFn fn) {
+    const char* name = r.name;
+    // Method and function: either operand may be a Python number (tg.pow(2, x)).
+    auto named = [fn, name](py::handle a, py::handle b) {
+      auto [x, y] = operands(a, b, name);
+      return fn(x, y);
+    };
+    if (has_method(r)) T_.def(name, named, py::arg("other"));
+    if (has_function(r)) m_.def(name, named, py::arg("input"), py::arg("other"));
+    if (!has_dunder(r)) return;
+    // Operators: an operand tapegrad cannot combine gives NotImplemented, so Python tries the
+    // other side (and raises its usual TypeError).
+    const std::string stem = r.dunder;
+    T_.def(dunder(stem).c_str(), [fn](py::handle self, py::handle other) -> py::object {
+          const Tensor* a = tensor_ptr(self);
+          if (!a) return not_implemented();
+          Tensor o = operand(other, *a);
+          if (!o) return not_implemented();
+          return py::cast(fn(*a, o));
+        }, py::is_operator());
+    if (is_comparison(stem)) return;
+    T_.def(dunder("r" + stem).c_str(), [fn](py::handle self, py::handle other) -> py::object {
+          const Tensor* a = tensor_ptr(self);
+          if (!a) return not_implemented();
+          Tensor o = operand(other, *a);
+          if (!o) return not_implemented();
+          return py::cast(fn(o, *a));
+        }, py::is_operator());
+    if (const Inplace in = inplace_form(name); in.fn) {
+      const InplaceFn ip = in.fn;
+      const char* method = in.method;
+      auto inplace = [ip, method](const Tensor& self, py::handle other) {
+        Tensor o = operand(other, self);
+        if (!o)
+          throw py::type_error(std::string(method) + ": unsupported operand type " + type_name(other));
+        ip(self, o);
+        return self;
+      };
+      T_.def(dunder("i" + stem).c_str(), inplace, py::is_operator());
+      T_.def(method, inplace);
+    }
+  }
+
+  // A MANUAL row whose callable takes the tensor first: method and/or function as the row says
+  // (one callable; as a function its first argument is called `input`).
+  template <class Fn, class... Extra>
+  void manual(const char* name, Fn&& f, const Extra&... extra) {
+    const Row& r = claim(name);
+    if (has_method(r)) T_.def(name, f, extra...);
+    if (has_function(r)) {
+      constexpr bool named = (std::is_base_of_v<py::arg, Extra> || ...);
+      if constexpr (named) m_.def(name, f, py::arg("input"), extra...);
+      else m_.def(name, f, extra...);
+    }
+  }
+
+  // A MANUAL row exposed as a function only, whose arguments need not start with a tensor
+  // (cat's list, where's condition).
+  template <class Fn, class... Extra>
+  void manual_function(const char* name, Fn&& f, const Extra&... extra) {
+    const Row& r = claim(name);
+    if (r.expose != Expose::F)
+      throw std::logic_error(std::string("ops.def: ") + name + " is bound as a function only but its row exposes a method");
+    m_.def(name, f, extra...);
+  }
+
+  void check_all_bound() const {
+    for (size_t i = 0; i < kNumRows; ++i)
+      if (kRows[i].bind == Bind::MANUAL && kRows[i].expose != Expose::N && !bound_[i])
+        throw std::logic_error(std::string("ops.def: the MANUAL row ") + kRows[i].name +
+                               " has no binding in cpp/src/bindings/ops.cpp");
+  }
+
+ private:
+  const Row& claim(const char* name) {
+    const size_t i = find(name);
+    if (kRows[i].bind != Bind::MANUAL)
+      throw std::logic_error(std::string("ops.def: ") + name + " is bound by hand but its row is not MANUAL");
+    if (bound_[i]) throw std::logic_error(std::string("ops.def: ") + name + " is bound twice");
+    bound_[i] = true;
+    return kRows[i];
+  }
+  static std::string dunder(const std::string& stem) { return "__" + stem + "__"; }
+  static size_t find(const char* name) {
+    for (size_t i = 0; i < kNumRows; ++i)
+      if (std::string_view(kRows[i].name) == name) return i;
+    throw std::logic_error(std::string("ops.def has no row ") + name);
+  }
+  py::module_& m_;
+  TensorClass& T_;
+  bool bound_[kNumRows] = {};
+};
+
+// ----- argument translation shared by the MANUAL rows -----
+std::vector<int64_t> reduce_dims(py::object dim, py::object axis, const char* op) {
+  return dims_from(dim_or_axis(std::move(dim), std::move(axis), op), op);
+}
+
+int64_t required_dim(py::object dim, py::object axis, const char* op) {
+  if (!axis.is_none()) dim = axis;
+  if (dim.is_none()) throw py::type_error(std::string(op) + ": missing the required argument dim");
+  return to_i64(dim);
+}
+
+std::optional<int64_t> optional_dim(py::object dim, py::object axis, const char* op) {
+  dim = dim_or_axis(std::move(dim), std::move(axis), op);
+  if (dim.is_none()) return std::nullopt;
+  return to_i64(dim);
+}
+
+// x.max(), x.max(dim) → (values, indices), x.max(other) = maximum(x, other), as in PyTorch.
+py::object max_min(const Tensor& x, py::object dim, bool keepdim, py::object axis,
+                   py::handle keepdims, bool is_max) {
+  if (const Tensor* other = tensor_ptr(dim)) return py::cast(is_max ? maximum(x, *other) : minimum(x, *other));
+  const char* op = is_max ? "max" : "min";
+  const std::vector<int64_t> dims = reduce_dims(std::move(dim), std::move(axis), op);
+  if (dims.empty()) return py::cast(is_max ? max(x) : min(x));
+  if (dims.size() != 1)
+    throw py::type_error(std::string(op) + ": dim must be a single int (use amax/amin for several dims)");
+  auto r = is_max ? max_dim(x, dims[0], keepdim_or_keepdims(keepdim, keepdims))
+                  : min_dim(x, dims[0], keepdim_or_keepdims(keepdim, keepdims));
+  return (is_max ? g_max_type : g_min_type)(r.first, r.second);
+}
+
+}  // namespace
+
+void bind_ops(py::module_& m, TensorClass& T) {
+  Registrar reg(m, T);
+
+  // ----- UNARY and BINARY rows: registered from the table -----
+#define TG_BIND_UNARY(name) reg.unary(row, [](const Tensor& x) { return tapegrad::name(x); });
+#define TG_BIND_BINARY(name) \
+  reg.binary(row, [](const Tensor& a, const Tensor& b) { return tapegrad::name(a, b); });
+#define TG_BIND_MANUAL(name)
+#define TG_BIND_INTERNAL(name)
+  {
+    size_t i = 0;
+#define TG_ROW(name, bind)          \
+  {                                 \
+    const Row& row = kRows[i++];    \
+    (void)row;                      \
+    TG_BIND_##bind(name)            \
+  }
+#define TG_OP(code, name, arity, bind, expose, dunder) TG_ROW(name, bind)
+#define TG_FN(name, bind, expose, dunder, grad) TG_ROW(name, bind)
+#include "tapegrad/ops.def"
+#undef TG_FN
+#undef TG_OP
+#undef TG_ROW
+  }
+#undef TG_BIND_INTERNAL
+#undef TG_BIND_MANUAL
+#undef TG_BIND_BINARY
+#undef TG_BIND_UNARY
+
+  // ----- MANUAL rows: one binding each -----
+  const auto dim = py::arg("dim") = py::none();
+  const auto keepdim = py::arg("keepdim") = false;
+  const auto axis = py::arg("axis") = py::none();
+  const auto keepdims = py::arg("keepdims") = py::none();
+
+  reg.manual_function("where", [](py::handle cond, py::handle a, py::handle b) {
+        const Tensor* c = tensor_ptr(cond);
+        if (!c) throw py::type_error("where: condition must be a tensor, got " + type_name(cond));
+        auto [x, y] = operands(a, b, "where");
+        return where(*c, x, y);
+      }, py::arg("condition"), py::arg("input"), py::arg("other"));
+  reg.manual("clamp", [](const Tensor& x, py::object lo, py::object hi) {
+        std::optional<double> l, h;
+        if (!lo.is_none()) l = scalar_arg(lo, "clamp");
+        if (!hi.is_none()) h = scalar_arg(hi, "clamp");
+        return clamp(x, l, h);
+      }, py::arg("min") = py::none(), py::arg("max") = py::none());
+  T.attr("clip") = T.attr("clamp");
+  reg.manual("to", [](const Tensor& x, py::object dtype) {
+        auto dt = parse_dtype(dtype);
+        return dt ? cast(x, *dt) : x;
+      }, py::arg("dtype"));
+
+  // reductions (dim/keepdim with NumPy's axis/keepdims)
+  reg.manual("sum", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds, py::object dtype) {
+        return sum(x, reduce_dims(d, ax, "sum"), keepdim_or_keepdims(kd, kds), parse_dtype(dtype));
+      }, dim, keepdim, py::kw_only(), axis, keepdims, py::arg("dtype") = py::none());
+  reg.manual("mean", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds, py::object dtype) {
+        return mean(x, reduce_dims(d, ax, "mean"), keepdim_or_keepdims(kd, kds), parse_dtype(dtype));
+      }, dim, keepdim, py::kw_only(), axis, keepdims, py::arg("dtype") = py::none());
+  reg.manual("max", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
+        return max_min(x, d, kd, ax, kds, true);
+      }, dim, keepdim, py::kw_only(), axis, keepdims);
+  reg.manual("min", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
+        return max_min(x, d, kd, ax, kds, false);
+      }, dim, keepdim, py::kw_only(), axis, keepdims);
+  reg.manual("amax", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
+        return amax(x, reduce_dims(d, ax, "amax"), keepdim_or_keepdims(kd, kds));
+      }, dim, keepdim, py::kw_only(), axis, keepdims);
+  reg.manual("amin", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
+        return amin(x, reduce_dims(d, ax, "amin"), keepdim_or_keepdims(kd, kds));
+      }, dim, keepdim, py::kw_only(), axis, keepdims);
+  reg.manual("argmax", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
+        return argmax(x, optional_dim(d, ax, "argmax"), keepdim_or_keepdims(kd, kds));
+      }, dim, keepdim, py::kw_only(), axis, keepdims);
+  reg.manual("argmin", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
+        return argmin(x, optional_dim(d, ax, "argmin"), keepdim_or_keepdims(kd, kds));
+      }, dim, keepdim, py::kw_only(), axis, keepdims);
+  reg.manual("logsumexp", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
+        return logsumexp(x, reduce_dims(d, ax, "logsumexp"), keepdim_or_keepdims(kd, kds));
+      }, dim, keepdim, py::kw_only(), axis, keepdims);
+  reg.manual("all", [](const Tensor& x, py::object d, bool kd) { return all(x, dims_from(d, "all"), kd); },
+             dim, keepdim);
+  reg.manual("any", [](const Tensor& x, py::object d, bool kd) { return any(x, dims_from(d, "any"), kd); },
+             dim, keepdim);
+  reg.manual("softmax", [](const Tensor& x, py::object d, py::object ax) {
+        return softmax(x, required_dim(d, ax, "softmax"));
+      }, dim, py::kw_only(), axis);
+  reg.manual("log_softmax", [](const Tensor& x, py::object d, py::object ax) {
+        return log_softmax(x, required_dim(d, ax, "log_softmax"));
+      }, dim, py::kw_only(), axis);
+
+  // linear algebra
+  reg.manual("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, py::arg("other"));
+  reg.manual("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("other"));
+  reg.manual_function("linear", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); },
+             py::arg("input"), py::arg("weight"), py::arg("bias") = nullptr);
+
+  // shapes
+  reg.manual("reshape", [](const Tensor& x, py::args shape) { return reshape(x, shape_from(shape, "reshape")); });
+  reg.manual("view", [](const Tensor& x, py::args shape) { return view(x, shape_from(shape, "view")); });
+  reg.manual("view_as", [](const Tensor& x, const Tensor& o) { return view(x, o->shape()); }, py::arg("other"));
+  reg.manual("reshape_as", [](const Tensor& x, const Tensor& o) { return reshape(x, o->shape()); }, py::arg("other"));
+  reg.manual("expand", [](const Tensor& x, py::args sizes) { return expand(x, shape_from(sizes, "expand")); });
+  reg.manual("expand_as", [](const Tensor& x, const Tensor& o) { return expand(x, o->shape()); }, py::arg("other"));
+  reg.manual("permute", [](const Tensor& x, py::args dims) { return permute(x, shape_from(dims, "permute")); });
+  reg.manual("flatten", [](const Tensor& x, int64_t s, int64_t e) { return flatten(x, s, e); },
+             py::arg("start_dim") = 0, py::arg("end_dim") = -1);
+  reg.manual("squeeze", [](const Tensor& x, py::object d) {
+        return squeeze(x, d.is_none() ? std::nullopt : std::optional<int64_t>(to_i64(d)));
+      }, dim);
+  reg.manual("unsqueeze", [](const Tensor& x, int64_t d) { return unsqueeze(x, d); }, py::arg("dim"));
+  reg.manual("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); },
+             py::arg("dim0"), py::arg("dim1"));
+  reg.manual("t", [](const Tensor& x) { return t_matrix(x); });
+  reg.manual_function("cat", [](const std::vector<Tensor>& xs, int64_t d) { return cat(xs, d); },
+             py::arg("tensors"), py::arg("dim") = 0);
+  reg.manual_function("stack", [](const std::vector<Tensor>& xs, int64_t d) { return stack(xs, d); },
+             py::arg("tensors"), py::arg("dim") = 0);
+
+  // losses (reduction names are checked by the engine)
+  reg.manual_function("cross_entropy", [](const Tensor& x, const Tensor& y, const std::string& red) {
+        return cross_entropy(x, y, parse_reduction(red, "cross_entropy"));
+      }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  reg.manual_function("mse_loss", [](const Tensor& x, const Tensor& y, const std::string& red) {
+        return mse_loss(x, y, parse_reduction(red, "mse_loss"));
+      }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  reg.manual_function("binary_cross_entropy_with_logits", [](const Tensor& x, const Tensor& y, const std::string& red) {
+        return binary_cross_entropy_with_logits(x, y, parse_reduction(red, "binary_cross_entropy_with_logits"));
+      }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+
+  // A loss module checks its reduction when it is built, before any call.
+  m.def("_check_reduction", [](const std::string& reduction, const std::string& op) {
+        parse_reduction(reduction, op.c_str());
+      }, py::arg("reduction"), py::arg("op"));
+
+  // queries
+  reg.manual("detach", [](const Tensor& x) { return detach(x); });
+  reg.manual("numel", [](const Tensor& x) { return x->numel(); });
+  reg.manual("is_floating_point", [](const Tensor& x) { return is_float(x->dtype()); });
+
+  reg.check_all_bound();
+
+  // The table itself, for tapegrad/__init__.py (its exports) and tests/test_op_table.py.
+  m.def("_op_table", [] {
+    static const char* const kBind[] = {"UNARY", "BINARY", "MANUAL", "INTERNAL"};
+    static const char* const kExpose[] = {"N", "M", "F", "MF"};
+    py::list rows;
+    for (const Row& r : kRows) {
+      py::dict d;
+      d["name"] = r.name;
+      d["primitive"] = r.code >= 0;
+      d["arity"] = r.arity;
+      d["bind"] = kBind[static_cast<int>(r.bind)];
+      d["expose"] = kExpose[static_cast<int>(r.expose)];
+      d["dunder"] = has_dunder(r) ? py::object(py::str(r.dunder)) : py::object(py::none());
+      d["grad"] = r.grad;
+      rows.append(d);
+    }
+    return rows;
+  });
+}
+
+}  // namespace tapegrad::bind

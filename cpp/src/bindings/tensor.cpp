@@ -1,0 +1,119 @@
+// The Tensor class as Python sees it, apart from its ops (ops.cpp): shape and autograd state,
+// dtype conversions, Python's number/sequence protocols, indexing and the in-place fills.
+#include "bindings/bindings.h"
+#include "tapegrad/tape.h"
+
+namespace tapegrad::bind {
+
+void bind_tensor(TensorClass& T) {
+  T.def_property_readonly("shape", &size_of)
+      .def("size", [](const Tensor& t, py::object dim) -> py::object {
+            if (dim.is_none()) return size_of(t);
+            const int64_t nd = std::max<int64_t>(t->dim(), 1);
+            int64_t d = to_i64(dim);
+            if (d < -nd || d >= nd)
+              throw py::index_error("size: dimension " + std::to_string(d) + " is out of range for a tensor of shape " + shape_str(t->shape()));
+            if (t->dim() == 0) return py::int_(1);
+            return py::int_(t->shape()[d < 0 ? d + t->dim() : d]);
+          }, py::arg("dim") = py::none())
+      .def_property_readonly("ndim", &TensorImpl::dim)
+      .def("dim", &TensorImpl::dim)
+      .def_property_readonly("dtype", &TensorImpl::dtype)
+      // ----- autograd state -----
+      .def_property("requires_grad", &TensorImpl::requires_grad,
+                    [](const Tensor& t, bool v) { t->set_requires_grad(v); })
+      .def_property("grad", [](const Tensor& t) { return t->grad(); },
+                    [](const Tensor& t, Tensor g) { t->set_grad(std::move(g)); })
+      .def_property_readonly("is_leaf", &TensorImpl::is_leaf)
+      .def_property("_is_parameter", &TensorImpl::is_parameter, &TensorImpl::set_is_parameter)
+      .def_property_readonly("grad_fn", [](const Tensor& t) -> py::object {
+            const char* n = t->grad_fn_name();
+            if (!n) return py::none();
+            return py::str(n);
+          })
+      .def_property_readonly("_version", &TensorImpl::version)
+      .def_property_readonly("_id", &TensorImpl::id)
+      .def("requires_grad_", [](const Tensor& t, bool v) { t->set_requires_grad(v); return t; },
+           py::arg("requires_grad") = true)
+      .def("retain_grad", [](const Tensor& t) { t->retain_grad(); })
+      .def_property_readonly("retains_grad", &TensorImpl::retains_grad)
+      .def("detach_", [](const Tensor& t) {
+            if (!t->is_leaf()) throw std::runtime_error("detach_: only leaf tensors can be detached in place here; use detach()");
+            t->set_requires_grad(false);
+            return t;
+          })
+      .def("backward", [](const Tensor& t, Tensor gradient, py::object retain_graph, bool create_graph) {
+            // retain_graph=None means "as create_graph" (PyTorch's default).
+            const bool retain = retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
+            backward(t, gradient, retain, create_graph);
+          }, py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(),
+          py::arg("create_graph") = false)
+      // ----- the transposes as properties (T reverses the dims; mT swaps the last two) -----
+      .def_property_readonly("T", [](const Tensor& x) { return t(x); })
+      .def_property_readonly("mT", [](const Tensor& x) { return transpose(x, -2, -1); })
+      // ----- storage and conversions -----
+      .def("contiguous", [](const Tensor& t) { return t; })
+      .def("is_contiguous", [](const Tensor&) { return true; })
+      .def("item", [](const Tensor& t) -> py::object {
+            const double v = t->item_as_double();
+            if (t->dtype() == DType::i64) return py::int_(*t->data<int64_t>());
+            if (t->dtype() == DType::b8) return py::bool_(v != 0);
+            return py::float_(v);
+          })
+      .def("numpy", [](const Tensor& t) { return to_numpy(t, true); })
+      .def("_numpy_view", [](const Tensor& t) { return to_numpy(t, false); })
+      .def("type", [](const Tensor& x, py::object dtype) -> py::object {
+            if (dtype.is_none()) return py::str(std::string("tapegrad.") + dtype_name(x->dtype()));
+            return py::cast(cast(x, *parse_dtype(dtype)));
+          }, py::arg("dtype") = py::none())
+      .def("float", [](const Tensor& x) { return cast(x, DType::f32); })
+      .def("double", [](const Tensor& x) { return cast(x, DType::f64); })
+      .def("long", [](const Tensor& x) { return cast(x, DType::i64); })
+      .def("int", [](const Tensor& x) { return cast(x, DType::i64); })
+      .def("bool", [](const Tensor& x) { return cast(x, DType::b8); })
+      // ----- Python protocols -----
+      .def("__pos__", [](const Tensor& a) { return a; })
+      .def("__hash__", [](const Tensor& a) { return reinterpret_cast<intptr_t>(a.get()) >> 4; })
+      .def("__len__", [](const Tensor& a) {
+            if (a->dim() == 0) throw py::type_error("len() of a 0-d tensor");
+            return a->shape()[0];
+          })
+      .def("__bool__", [](const Tensor& a) {
+            if (a->numel() != 1)
+              throw std::runtime_error("Boolean value of Tensor with " + std::to_string(a->numel()) + " values (shape " + shape_str(a->shape()) + ") is ambiguous");
+            return a->item_as_double() != 0;
+          })
+      .def("__float__", [](const Tensor& a) { return a->item_as_double(); })
+      .def("__int__", [](const Tensor& a) { return static_cast<int64_t>(a->item_as_double()); })
+      .def("__index__", [](const Tensor& a) {
+            if (a->dtype() != DType::i64 || a->numel() != 1)
+              throw py::type_error("only integer tensors of a single element can be converted to an index");
+            return *a->data<int64_t>();
+          })
+      // ----- indexing -----
+      .def("__getitem__", [](const Tensor& x, py::object key) { return index(x, items_from(key)); })
+      .def("__setitem__", [](const Tensor& x, py::object key, py::object value) {
+            std::vector<IndexItem> items = items_from(key);
+            Tensor v;
+            if (const Tensor* tv = tensor_ptr(value)) v = *tv;
+            else if (PyFloat_Check(value.ptr()) || PyLong_Check(value.ptr()) || PyBool_Check(value.ptr()))
+              v = scalar_tensor(to_f64(value), x->dtype());
+            else v = tensor_from_py(value, x->dtype(), "__setitem__");
+            index_put_(x, items, v);
+          })
+      // ----- in-place fills (the arithmetic ones come with their ops) -----
+      .def("zero_", [](const Tensor& a) { zero_(a); return a; })
+      .def("fill_", [](const Tensor& a, py::object v) { check_inplace(a, "fill_"); fill_(a, scalar_arg(v, "fill_")); return a; })
+      .def("copy_", [](const Tensor& a, py::object src) {
+            Tensor s = operand(src, a);
+            if (!s) throw py::type_error("copy_: expected a tensor");
+            copy_(a, s);
+            return a;
+          })
+      .def("normal_", [](const Tensor& a, double mean, double std) { check_inplace(a, "normal_"); normal_(a, mean, std); return a; },
+           py::arg("mean") = 0.0, py::arg("std") = 1.0)
+      .def("uniform_", [](const Tensor& a, double lo, double hi) { check_inplace(a, "uniform_"); uniform_(a, lo, hi); return a; },
+           py::arg("a") = 0.0, py::arg("b") = 1.0);
+}
+
+}  // namespace tapegrad::bind

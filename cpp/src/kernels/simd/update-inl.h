@@ -1,0 +1,101 @@
+// Relu's backward, the MSE gradient row and the SGD / Adam updates written once for every SIMD
+// target. Each matches its reference (reference_rows.cpp) bit for bit: the same IEEE operations
+// in the same order — add, mul, div and sqrt are correctly rounded in every lane, and FMA is
+// used exactly where the reference calls std::fma.
+//
+// Textually included inside a target's namespace by that target's elementwise.cpp, after
+// simd/elementwise-inl.h (map2, maybe_parallel); do not include headers from here.
+
+// dx = g · [not y ≤ 0] (a NaN y passes the gradient).
+template <class F>
+void relu_backward(int64_t n, const typename F::T* y, const typename F::T* g,
+                   typename F::T* dx) {
+  using V = typename F::V;
+  map2<F>(n, y, 1, g, 1, dx, [](V yv, V gv) {
+    return F::mul(gv, F::select(F::le(yv, F::zero()), F::zero(), F::set1(1)));
+  });
+}
+
+// d = c·(a − b)
+template <class F>
+void scaled_diff(int64_t n, typename F::T c, const typename F::T* a, const typename F::T* b,
+                 typename F::T* d) {
+  using V = typename F::V;
+  const V vc = F::set1(c);
+  map2<F>(n, a, 1, b, 1, d, [=](V x, V y) { return F::mul(vc, F::sub(x, y)); });
+}
+
+// Runs body(i, tail_mask_or_none) over [i0, i1) in whole vectors, then one masked tail; body
+// gets load/store functions for the current block.
+template <class F, class Body>
+void blocks(int64_t i0, int64_t i1, Body body) {
+  using T = typename F::T;
+  using V = typename F::V;
+  constexpr int W = F::W;
+  int64_t i = i0;
+  for (; i + W <= i1; i += W)
+    body(i, [](const T* p) { return F::load(p); }, [](T* p, V v) { F::store(p, v); });
+  if (i < i1) {
+    const auto tm = F::tail(i1 - i);
+    body(i, [tm](const T* p) { return F::load(p, tm); }, [tm](T* p, V v) { F::store(p, v, tm); });
+  }
+}
+
+template <class F>
+void sgd(int64_t n, typename F::T* w, const typename F::T* g, typename F::T* buf,
+         const SgdParams& p) {
+  using T = typename F::T;
+  using V = typename F::V;
+  if (p.momentum == 0 && p.weight_decay == 0) {
+    // Plain SGD: the fused axpy, w ← fma(−lr, g, w).
+    if constexpr (sizeof(T) == 4) kernels::axpy_f32(n, -static_cast<float>(p.lr), g, w);
+    else kernels::axpy_f64(n, -p.lr, g, w);
+    return;
+  }
+  const V wd = F::set1(static_cast<T>(p.weight_decay)), mom = F::set1(static_cast<T>(p.momentum));
+  const V damp = F::set1(static_cast<T>(1 - p.dampening));
+  const V neg_lr = F::set1(-static_cast<T>(p.lr));
+  const bool decay = p.weight_decay != 0, first = p.first, nesterov = p.nesterov;
+  maybe_parallel(n, [&](int64_t i0, int64_t i1) {
+    blocks<F>(i0, i1, [&](int64_t i, auto ld, auto st) {
+      const V wv = ld(w + i);
+      V d = ld(g + i);
+      if (decay) d = F::add(d, F::mul(wd, wv));
+      if (buf) {
+        const V b = first ? d : F::add(F::mul(mom, ld(buf + i)), F::mul(damp, d));
+        st(buf + i, b);
+        d = nesterov ? F::add(d, F::mul(mom, b)) : b;
+      }
+      st(w + i, F::fma(neg_lr, d, wv));
+    });
+  });
+}
+
+template <class F>
+void adam(int64_t n, typename F::T* w, const typename F::T* g, typename F::T* m,
+          typename F::T* v, const AdamParams& p) {
+  using T = typename F::T;
+  using V = typename F::V;
+  // Scalars exactly as the reference forms them.
+  const double bc1 = 1 - std::pow(p.beta1, static_cast<double>(p.step));
+  const double bc2 = 1 - std::pow(p.beta2, static_cast<double>(p.step));
+  const V step_size = F::set1(static_cast<T>(p.lr / bc1));
+  const V bc2_sqrt = F::set1(static_cast<T>(std::sqrt(bc2)));
+  const V wd = F::set1(static_cast<T>(p.weight_decay)), eps = F::set1(static_cast<T>(p.eps));
+  const V b1 = F::set1(static_cast<T>(p.beta1)), b2 = F::set1(static_cast<T>(p.beta2));
+  const V c1 = F::set1(static_cast<T>(1 - p.beta1)), c2 = F::set1(static_cast<T>(1 - p.beta2));
+  const bool decay = p.weight_decay != 0;
+  maybe_parallel(n, [&](int64_t i0, int64_t i1) {
+    blocks<F>(i0, i1, [&](int64_t i, auto ld, auto st) {
+      const V wv = ld(w + i);
+      V d = ld(g + i);
+      if (decay) d = F::add(d, F::mul(wd, wv));
+      const V mv = F::add(F::mul(b1, ld(m + i)), F::mul(c1, d));
+      const V vv = F::add(F::mul(b2, ld(v + i)), F::mul(F::mul(c2, d), d));
+      st(m + i, mv);
+      st(v + i, vv);
+      const V denom = F::add(F::div(F::sqrt(vv), bc2_sqrt), eps);
+      st(w + i, F::sub(wv, F::div(F::mul(step_size, mv), denom)));
+    });
+  });
+}
