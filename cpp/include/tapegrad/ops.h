@@ -23,6 +23,8 @@ Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor abs(const Tensor& x);
 Tensor relu(const Tensor& x);
+// relu's derivative dy·[y > 0] given its output y, as a differentiable op (relu's backward).
+Tensor relu_backward(const Tensor& grad, const Tensor& y);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sin(const Tensor& x);
@@ -61,7 +63,7 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 // Reduce a broadcast gradient back to `shape` (the one central place that undoes
-// broadcasting; every binary op's backward calls it).
+// broadcasting: the backward sweep calls it on every rule's input gradients).
 Tensor sum_to(const Tensor& g, const Shape& shape);
 
 // ----- linear algebra -----
@@ -111,6 +113,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction);
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
                                         Reduction reduction);
+// The fused derivatives of the losses (recorded by their backward rules and differentiable
+// themselves; `grad` is the loss's gradient, `lse` the row log-sum-exps of the forward).
+Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target,
+                              const Tensor& lse, Reduction reduction);
+Tensor mse_loss_backward(const Tensor& grad, const Tensor& input, const Tensor& target,
+                         Reduction reduction);
 
 // ----- in-place (bump the version counter; recorded when grad is needed) -----
 void add_(const Tensor& self, const Tensor& other);

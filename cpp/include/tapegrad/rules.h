@@ -13,9 +13,11 @@
 namespace tapegrad {
 
 // What a backward rule sees: the entry (inputs' shapes/dtypes, saved tensors, attributes)
-// and the gradients of its outputs. It returns one gradient per input (nullptr = none) with
-// the input's shape and dtype. Rules are written with the differentiable ops, so under
-// create_graph=True the backward computation itself is recorded (gradients of gradients).
+// and the gradients of its outputs. It returns one gradient per input (nullptr = none) in the
+// shape its formula gives; the sweep sums broadcast dims and casts (Note [shape-free
+// rules] in cpp/src/autograd/sweep.cpp). Rules
+// are written with the differentiable ops, so under create_graph=True the backward
+// computation itself is recorded (gradients of gradients).
 struct BwCtx {
   Entry& e;
   std::vector<Tensor>& gout;
@@ -30,7 +32,11 @@ struct BwCtx {
   bool needs(size_t i) const { return e.inputs[i].requires_grad; }
   const Shape& in_shape(size_t i) const { return e.inputs[i].shape; }
   DType in_dtype(size_t i) const { return e.inputs[i].dtype; }
-  const Attrs& attrs() const { return e.attrs; }
+  // The attribute struct the op recorded (Note [typed attributes]): ctx.attrs<MmAttrs>().
+  template <class T>
+  const T& attrs() const {
+    return e.attrs.get<T>();
+  }
   // Hand the gradient of input i over as uᵀ·v (u: 1×m, v: 1×n rows) instead of returning it:
   // true when input i is a leaf without a gradient that takes it factored (Note [factored
   // weight gradients] in cpp/src/autograd/factored.cpp); false means the rule must return

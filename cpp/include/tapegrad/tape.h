@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "tapegrad/attrs.h"
 #include "tapegrad/grad_mode.h"
 #include "tapegrad/small_vec.h"
 #include "tapegrad/tensor.h"
@@ -55,14 +56,6 @@ struct AutogradMeta {
 // The tensors a recorded op saves for its backward (brace lists or vectors).
 using SavedList = SmallVec<Tensor, 3>;
 
-// Small attribute record carried by an entry (dims, flags, scalars).
-struct Attrs {
-  std::vector<int64_t> ints;
-  double d0 = 0, d1 = 0;
-  int64_t i0 = 0, i1 = 0;
-  bool b0 = false, b1 = false;
-};
-
 // What an entry keeps of each input: enough to route its gradient, never the input itself
 // (a strong reference is kept only for leaves that accumulate .grad).
 struct InputRef {
@@ -97,7 +90,7 @@ struct Entry {
   SmallVec<InputRef, 3> inputs;  // Note [entry storage]
   SmallVec<OutputRef, 1> outputs;
   SmallVec<SavedTensor, 3> saved;
-  Attrs attrs;
+  AttrBox attrs;  // the op's own attribute struct (Note [typed attributes])
 };
 
 // The tensors an op passes to record(): brace lists ({&a, &b}) are copied into an inline
@@ -138,7 +131,7 @@ class Tape {
   // Record one op. Outputs become non-leaves that require grad; `saved` tensors are kept
   // (with their version) for the backward. Returns the new entry.
   Entry& record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList saved,
-                Attrs attrs);
+                AttrBox attrs);
 
   Entry& entry(int32_t handle) { return entries_[pos_[handle]]; }
   int64_t position(int32_t handle) const { return pos_[handle]; }

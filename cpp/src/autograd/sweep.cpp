@@ -39,6 +39,19 @@ bool needs_any(const Entry& e) {
   return false;
 }
 
+// Note [shape-free rules]
+// A backward rule returns each input's gradient in whatever shape its formula produces —
+// for a broadcasting op, the output's shape — and in the dtype it computed in. The sweep then
+// hands every returned gradient to to_input_grad below, which sums the broadcast dims
+// away (sum_to) and casts to the input's dtype, from the shape and dtype the entry recorded for
+// that input. So no rule carries the broadcasting bookkeeping, and a new broadcasting op gets
+// it for free. Under create_graph sum_to and cast are themselves recorded, as they were inside
+// the rules.
+void to_input_grad(Tensor& g, const InputRef& in) {
+  if (g->shape() != in.shape) g = sum_to(g, in.shape);
+  if (g->dtype() != in.dtype) g = cast(g, in.dtype);
+}
+
 // Outputs that received no gradient (of a multi-output op) have zero gradient.
 void zero_missing(const Entry& e, std::vector<Tensor>& gout) {
   for (size_t k = 0; k < e.outputs.size(); ++k)
@@ -67,10 +80,13 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
     if (needs_any(e)) {
       zero_missing(e, gout);
       BwCtx ctx{e, gout, create_graph, tape, into_leaves};
-      const std::vector<Tensor> gin = backward_rule(e.op)(ctx);
+      std::vector<Tensor> gin = backward_rule(e.op)(ctx);
       if (anomaly_enabled()) check_rule_output(e, gin);
-      for (size_t i = 0; i < gin.size() && i < e.inputs.size(); ++i)
-        if (gin[i] && e.inputs[i].requires_grad) adj.add(Adjoints::of(e.inputs[i]), gin[i]);
+      for (size_t i = 0; i < gin.size() && i < e.inputs.size(); ++i) {
+        if (!gin[i] || !e.inputs[i].requires_grad) continue;
+        to_input_grad(gin[i], e.inputs[i]);  // Note [shape-free rules]
+        adj.add(Adjoints::of(e.inputs[i]), gin[i]);
+      }
     }
     if (!retain_graph) release_saved(e);
   }

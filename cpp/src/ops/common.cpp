@@ -92,12 +92,6 @@ void assign_broadcast(const Tensor& dst, const Tensor& src_in) {
                   st.data(), dst->raw(), dst_st.data());
 }
 
-Tensor reduce_grad(const Tensor& g, const Shape& shape, DType dtype) {
-  Tensor r = g->shape() == shape ? g : sum_to(g, shape);
-  if (r->dtype() != dtype) r = cast(r, dtype);
-  return r;
-}
-
 Tensor make_view(const Tensor& base, Shape shape, bool track) {
   Tensor v = std::make_shared<TensorImpl>(base->storage(), base->offset(), std::move(shape),
                                           base->dtype());

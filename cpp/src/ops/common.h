@@ -43,13 +43,21 @@ inline bool should_record(std::initializer_list<const Tensor*> ins) {
     if (*t && (*t)->requires_grad()) return true;
   return false;
 }
+// Record one entry: `saved` is what the op's backward reads, `attrs` the op's own attribute
+// struct (any type; Note [typed attributes] in tapegrad/attrs.h).
 inline Entry& record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList saved = {},
-                     Attrs attrs = {}) {
+                     AttrBox attrs = {}) {
   return Tape::current()->record(op, inputs, outputs, std::move(saved), std::move(attrs));
 }
 
-// The gradient of an input: sum over broadcast dims and cast back to the input's dtype.
-Tensor reduce_grad(const Tensor& g, const Shape& shape, DType dtype);
+// The saved list of an op, each tensor copied once (a braced list copies each twice; the
+// reference-count traffic shows on tiny ops). Null entries keep their slot.
+template <class... Ts>
+SavedList save_for_backward(Ts&&... ts) {
+  SavedList s;
+  (s.push_back(std::forward<Ts>(ts)), ...);
+  return s;
+}
 
 // Mark `self` as the output of the entry that produced `result` (in-place ops), copying the
 // data of `result` into `self`'s storage. Note [in-place ops] in inplace.cpp.

@@ -52,7 +52,9 @@ Tensor binary_values(k::Binary kop, const Tensor& a, const Tensor& b, DType dt, 
   return c;
 }
 
-Tensor binary(OpCode op, const Tensor& a, const Tensor& b) {
+// The value of a binary op (broadcasting, promotion, bool and integer-pow rules); each op
+// records its own entry and saved list beside its forward below.
+Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
   check_defined(a, op_name(op));
   check_defined(b, op_name(op));
   const char* name = op_name(op);
@@ -78,32 +80,6 @@ Tensor binary(OpCode op, const Tensor& a, const Tensor& b) {
   } else {
     c = binary_values(to_kernel(op), as_dtype(a, dt), as_dtype(b, dt), dt, out);
   }
-  if (should_record({&a, &b})) {
-    SavedList saved;
-    // Save only what the backward reads (as PyTorch): x *= 2 must not pin x's old value.
-    switch (op) {
-      // (push_back, not a braced list: each saved tensor is copied once, not twice)
-      case OpCode::Mul:
-        saved.push_back(b->requires_grad() ? a : nullptr);
-        saved.push_back(a->requires_grad() ? b : nullptr);
-        break;
-      case OpCode::Div:
-        saved.push_back(b->requires_grad() ? a : nullptr);
-        saved.push_back(b);
-        break;
-      case OpCode::Maximum: case OpCode::Minimum:
-        saved.push_back(a);
-        saved.push_back(b);
-        break;
-      case OpCode::Pow:
-        saved.push_back(a);
-        saved.push_back(b);
-        saved.push_back(detach(c));
-        break;
-      default: break;
-    }
-    record(op, {&a, &b}, {&c}, std::move(saved));
-  }
   return c;
 }
 
@@ -122,42 +98,68 @@ Tensor scalar_like(const Tensor& t, double v, bool is_float_, bool is_bool) {
 }
 
 // ---------------------------------------------------------------------------------------------
-Tensor add(const Tensor& a, const Tensor& b) { return binary(OpCode::Add, a, b); }
-// c = a + b  ⇒  da += sum_to(dc) ; db += sum_to(dc)
+// Broadcast dims of the input gradients are summed centrally (Note [shape-free rules] in
+// cpp/src/autograd/sweep.cpp): these rules are written as if every operand had the output's
+// shape.
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Add, a, b);
+  if (should_record({&a, &b})) record(OpCode::Add, {&a, &b}, {&c});
+  return c;
+}
+// c = a + b  ⇒  da += dc ; db += dc
 std::vector<Tensor> backward_Add(BwCtx& ctx) {
-  return {ctx.needs(0) ? reduce_grad(ctx.g(), ctx.in_shape(0), ctx.in_dtype(0)) : nullptr,
-          ctx.needs(1) ? reduce_grad(ctx.g(), ctx.in_shape(1), ctx.in_dtype(1)) : nullptr};
+  return {ctx.needs(0) ? ctx.g() : nullptr, ctx.needs(1) ? ctx.g() : nullptr};
 }
 
-Tensor sub(const Tensor& a, const Tensor& b) { return binary(OpCode::Sub, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Sub, a, b);
+  if (should_record({&a, &b})) record(OpCode::Sub, {&a, &b}, {&c});
+  return c;
+}
 // c = a − b  ⇒  da += dc ; db −= dc
 std::vector<Tensor> backward_Sub(BwCtx& ctx) {
-  return {ctx.needs(0) ? reduce_grad(ctx.g(), ctx.in_shape(0), ctx.in_dtype(0)) : nullptr,
-          ctx.needs(1) ? reduce_grad(neg(ctx.g()), ctx.in_shape(1), ctx.in_dtype(1)) : nullptr};
+  return {ctx.needs(0) ? ctx.g() : nullptr, ctx.needs(1) ? neg(ctx.g()) : nullptr};
 }
 
-Tensor mul(const Tensor& a, const Tensor& b) { return binary(OpCode::Mul, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Mul, a, b);
+  // Each factor is saved only for the other's gradient (as PyTorch): x *= 2 must not pin
+  // x's old value.
+  if (should_record({&a, &b}))
+    record(OpCode::Mul, {&a, &b}, {&c},
+           save_for_backward(b->requires_grad() ? a : nullptr, a->requires_grad() ? b : nullptr));
+  return c;
+}
 // c = a·b  ⇒  da += dc·b ; db += dc·a
 std::vector<Tensor> backward_Mul(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
-  return {ctx.needs(0) ? reduce_grad(mul(ctx.g(), b), ctx.in_shape(0), ctx.in_dtype(0)) : nullptr,
-          ctx.needs(1) ? reduce_grad(mul(ctx.g(), a), ctx.in_shape(1), ctx.in_dtype(1)) : nullptr};
+  return {ctx.needs(0) ? mul(ctx.g(), b) : nullptr, ctx.needs(1) ? mul(ctx.g(), a) : nullptr};
 }
 
-Tensor div(const Tensor& a, const Tensor& b) { return binary(OpCode::Div, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Div, a, b);
+  // b is needed by both gradients; a only by b's.
+  if (should_record({&a, &b}))
+    record(OpCode::Div, {&a, &b}, {&c}, save_for_backward(b->requires_grad() ? a : nullptr, b));
+  return c;
+}
 // c = a / b  ⇒  da += dc / b ; db −= dc·a / b²
 std::vector<Tensor> backward_Div(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
   Tensor da, db;
-  if (ctx.needs(0)) da = reduce_grad(div(ctx.g(), b), ctx.in_shape(0), ctx.in_dtype(0));
-  if (ctx.needs(1))
-    db = reduce_grad(neg(div(mul(ctx.g(), a), mul(b, b))), ctx.in_shape(1), ctx.in_dtype(1));
+  if (ctx.needs(0)) da = div(ctx.g(), b);
+  if (ctx.needs(1)) db = neg(div(mul(ctx.g(), a), mul(b, b)));
   return {da, db};
 }
 
-Tensor pow(const Tensor& a, const Tensor& b) { return binary(OpCode::Pow, a, b); }
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Pow, a, b);
+  if (should_record({&a, &b}))
+    record(OpCode::Pow, {&a, &b}, {&c}, save_for_backward(a, b, detach(c)));
+  return c;
+}
 // c = aᵇ  ⇒  da += dc·b·aᵇ⁻¹ (0 where b = 0) ; db += dc·aᵇ·log a (0 where a = 0 and b ≥ 0)
 std::vector<Tensor> backward_Pow(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
@@ -167,20 +169,28 @@ std::vector<Tensor> backward_Pow(BwCtx& ctx) {
     Tensor one = scalar_tensor(1.0, b->dtype());
     Tensor d = mul(ctx.g(), mul(b, pow(a, sub(b, one))));
     Tensor b_zero = compare(CmpOp::eq, b, zero_like_scalar(b));
-    da = reduce_grad(where(b_zero, zero_like_scalar(d), d), ctx.in_shape(0), ctx.in_dtype(0));
+    da = where(b_zero, zero_like_scalar(d), d);
   }
   if (ctx.needs(1)) {
-    Tensor c = ctx.create_graph ? pow(a, b) : ctx.saved(2);
-    Tensor d = mul(ctx.g(), mul(c, log(a)));
+    Tensor d = mul(ctx.g(), mul(result_for_backward(ctx, 2, 0), log(a)));
     Tensor mask = logical_and(compare(CmpOp::eq, a, zero_like_scalar(a)),
                               compare(CmpOp::ge, b, zero_like_scalar(b)));
-    db = reduce_grad(where(mask, zero_like_scalar(d), d), ctx.in_shape(1), ctx.in_dtype(1));
+    db = where(mask, zero_like_scalar(d), d);
   }
   return {da, db};
 }
 
-Tensor maximum(const Tensor& a, const Tensor& b) { return binary(OpCode::Maximum, a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return binary(OpCode::Minimum, a, b); }
+// Both save both operands: each gradient compares them.
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Maximum, a, b);
+  if (should_record({&a, &b})) record(OpCode::Maximum, {&a, &b}, {&c}, save_for_backward(a, b));
+  return c;
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Minimum, a, b);
+  if (should_record({&a, &b})) record(OpCode::Minimum, {&a, &b}, {&c}, save_for_backward(a, b));
+  return c;
+}
 // c = max(a, b)  ⇒  da += dc·(1 − [a < b] − ½[a = b]) ; db += dc·(1 − [a > b] − ½[a = b])
 // (ties split evenly; a NaN on either side passes the gradient to both — PyTorch's rule;
 // min mirrors it)
@@ -194,20 +204,21 @@ static std::vector<Tensor> minmax_backward(BwCtx& ctx, CmpOp wins) {
     return sub(cast(logical_not(compare(beaten, a, b)), dt), half_tie);
   };
   Tensor da, db;
-  if (ctx.needs(0)) da = reduce_grad(mul(ctx.g(), weight(loses)), ctx.in_shape(0), ctx.in_dtype(0));
-  if (ctx.needs(1)) db = reduce_grad(mul(ctx.g(), weight(wins)), ctx.in_shape(1), ctx.in_dtype(1));
+  if (ctx.needs(0)) da = mul(ctx.g(), weight(loses));
+  if (ctx.needs(1)) db = mul(ctx.g(), weight(wins));
   return {da, db};
 }
+// c = max(a, b)  ⇒  the rule above, a winning where a > b
 std::vector<Tensor> backward_Maximum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::gt); }
+// c = min(a, b)  ⇒  the rule above mirrored, a winning where a < b
 std::vector<Tensor> backward_Minimum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::lt); }
 
 // ---------------------------------------------------------------------------------------------
 // Unary ops. `float_only` ops turn int/bool inputs into float32 (as PyTorch); the others keep
 // the dtype and refuse bool where PyTorch does.
 namespace {
-enum class Save { none, input, output };
-
-Tensor unary(OpCode op, k::Unary kop, const Tensor& x, bool float_only, Save save) {
+// The value of a unary op; each op records its entry and saved list beside its forward below.
+Tensor unary_forward(OpCode op, k::Unary kop, const Tensor& x, bool float_only) {
   check_defined(x, op_name(op));
   DType dt = x->dtype();
   if (float_only && !is_float(dt)) dt = DType::f32;
@@ -231,64 +242,95 @@ Tensor unary(OpCode op, k::Unary kop, const Tensor& x, bool float_only, Save sav
     case DType::i64: k::unary_i64(kop, n, xin->data<int64_t>(), y->data<int64_t>()); break;
     default: break;
   }
-  if (should_record({&x})) {
-    SavedList saved;
-    if (save == Save::input) saved = {x};
-    if (save == Save::output) saved = {detach(y)};
-    record(op, {&x}, {&y}, std::move(saved));
-  }
   return y;
 }
 }  // namespace
 
-Tensor neg(const Tensor& x) { return unary(OpCode::Neg, k::Unary::neg, x, false, Save::none); }
+// Each unary op saves what its rule reads: nothing, its input, or its output (a detached
+// alias: an entry never keeps itself alive, Note [tape lifetime] in tape.cpp).
+Tensor neg(const Tensor& x) {
+  Tensor y = unary_forward(OpCode::Neg, k::Unary::neg, x, /*float_only=*/false);
+  if (should_record({&x})) record(OpCode::Neg, {&x}, {&y});
+  return y;
+}
 // y = −x  ⇒  dx −= dy
 std::vector<Tensor> backward_Neg(BwCtx& ctx) { return {neg(ctx.g())}; }
 
-Tensor exp(const Tensor& x) { return unary(OpCode::Exp, k::Unary::exp, x, true, Save::output); }
+Tensor exp(const Tensor& x) {
+  Tensor y = unary_forward(OpCode::Exp, k::Unary::exp, x, /*float_only=*/true);
+  if (should_record({&x})) record(OpCode::Exp, {&x}, {&y}, save_for_backward(detach(y)));
+  return y;
+}
 // y = eˣ  ⇒  dx += dy·y
 std::vector<Tensor> backward_Exp(BwCtx& ctx) { return {mul(ctx.g(), result_for_backward(ctx, 0, 0))}; }
 
-Tensor log(const Tensor& x) { return unary(OpCode::Log, k::Unary::log, x, true, Save::input); }
+Tensor log(const Tensor& x) {
+  Tensor y = unary_forward(OpCode::Log, k::Unary::log, x, /*float_only=*/true);
+  if (should_record({&x})) record(OpCode::Log, {&x}, {&y}, save_for_backward(x));
+  return y;
+}
 // y = log x  ⇒  dx += dy / x
 std::vector<Tensor> backward_Log(BwCtx& ctx) { return {div(ctx.g(), ctx.saved(0))}; }
 
-Tensor sqrt(const Tensor& x) { return unary(OpCode::Sqrt, k::Unary::sqrt, x, true, Save::output); }
+Tensor sqrt(const Tensor& x) {
+  Tensor y = unary_forward(OpCode::Sqrt, k::Unary::sqrt, x, /*float_only=*/true);
+  if (should_record({&x})) record(OpCode::Sqrt, {&x}, {&y}, save_for_backward(detach(y)));
+  return y;
+}
 // y = √x  ⇒  dx += dy / (2y)
 std::vector<Tensor> backward_Sqrt(BwCtx& ctx) {
   Tensor y = result_for_backward(ctx, 0, 0);
   return {div(ctx.g(), mul(y, scalar_tensor(2.0, y->dtype())))};
 }
 
-Tensor abs(const Tensor& x) { return unary(OpCode::Abs, k::Unary::abs, x, false, Save::input); }
+Tensor abs(const Tensor& x) {
+  Tensor y = unary_forward(OpCode::Abs, k::Unary::abs, x, /*float_only=*/false);
+  if (should_record({&x})) record(OpCode::Abs, {&x}, {&y}, save_for_backward(x));
+  return y;
+}
 // y = |x|  ⇒  dx += dy·sign(x)   (sign(0) = 0)
 std::vector<Tensor> backward_Abs(BwCtx& ctx) { return {mul(ctx.g(), sign(ctx.saved(0)))}; }
 
-Tensor relu(const Tensor& x) { return unary(OpCode::Relu, k::Unary::relu, x, false, Save::output); }
+Tensor relu(const Tensor& x) {
+  Tensor y = unary_forward(OpCode::Relu, k::Unary::relu, x, /*float_only=*/false);
+  if (should_record({&x})) record(OpCode::Relu, {&x}, {&y}, save_for_backward(detach(y)));
+  return y;
+}
 // y = max(x, 0)  ⇒  dx += dy·[y > 0]
-std::vector<Tensor> backward_Relu(BwCtx& ctx) {
-  // [y > 0] written as not [y ≤ 0], so a NaN passes its gradient through (as PyTorch).
-  const Tensor& y = ctx.saved(0);
-  const Tensor& g = ctx.g();
-  if (!ctx.create_graph && !g->requires_grad() && is_float(y->dtype()) &&
-      g->dtype() == y->dtype() && g->shape() == y->shape()) {
+std::vector<Tensor> backward_Relu(BwCtx& ctx) { return {relu_backward(ctx.g(), ctx.saved(0))}; }
+
+// relu's derivative as a primitive of its own, so the one fused pass serves backward() and
+// create_graph alike. [y > 0] is written as not [y ≤ 0], so a NaN passes its gradient through
+// (as PyTorch).
+Tensor relu_backward(const Tensor& g, const Tensor& y) {
+  Tensor dx;
+  if (is_float(y->dtype()) && g->dtype() == y->dtype() && g->shape() == y->shape()) {
     // One pass, dy·[not y ≤ 0], instead of four temporaries (compare, not, cast, mul) — the
     // mask passes were a sixth of an MLP step at batch 256. Multiplying by the 0/1 mask (not a
     // branch: the mask is random, so branches mispredict) keeps the values of the
     // composite form exactly.
-    Tensor dx = empty(y->shape(), y->dtype());
+    dx = empty(y->shape(), y->dtype());
     if (y->dtype() == DType::f32)
       k::relu_backward_f32(dx->numel(), y->data<float>(), g->data<float>(), dx->data<float>());
     else
       k::relu_backward_f64(dx->numel(), y->data<double>(), g->data<double>(), dx->data<double>());
-    return {dx};
+  } else {
+    GradModeGuard off(false);  // mixed dtypes or shapes: the same product, composed
+    dx = mul(g, cast(logical_not(compare(CmpOp::le, y, scalar_tensor(0.0, y->dtype()))),
+                     g->dtype()));
   }
-  return {mul(ctx.g(), cast(logical_not(compare(CmpOp::le, y, scalar_tensor(0.0, y->dtype()))),
-                            ctx.g()->dtype()))};
+  if (should_record({&g, &y})) record(OpCode::ReluBackward, {&g, &y}, {&dx}, save_for_backward(y));
+  return dx;
+}
+// z = dy·[y > 0]  ⇒  d(dy) += dz·[y > 0] ; dy's mask y is piecewise constant: no gradient
+std::vector<Tensor> backward_ReluBackward(BwCtx& ctx) {
+  return {relu_backward(ctx.g(), ctx.saved(0)), nullptr};
 }
 
 Tensor sigmoid(const Tensor& x) {
-  return unary(OpCode::Sigmoid, k::Unary::sigmoid, x, true, Save::output);
+  Tensor y = unary_forward(OpCode::Sigmoid, k::Unary::sigmoid, x, /*float_only=*/true);
+  if (should_record({&x})) record(OpCode::Sigmoid, {&x}, {&y}, save_for_backward(detach(y)));
+  return y;
 }
 // y = σ(x)  ⇒  dx += dy·y·(1 − y)
 std::vector<Tensor> backward_Sigmoid(BwCtx& ctx) {
@@ -296,18 +338,30 @@ std::vector<Tensor> backward_Sigmoid(BwCtx& ctx) {
   return {mul(ctx.g(), mul(y, sub(scalar_tensor(1.0, y->dtype()), y)))};
 }
 
-Tensor tanh(const Tensor& x) { return unary(OpCode::Tanh, k::Unary::tanh, x, true, Save::output); }
+Tensor tanh(const Tensor& x) {
+  Tensor y = unary_forward(OpCode::Tanh, k::Unary::tanh, x, /*float_only=*/true);
+  if (should_record({&x})) record(OpCode::Tanh, {&x}, {&y}, save_for_backward(detach(y)));
+  return y;
+}
 // y = tanh x  ⇒  dx += dy·(1 − y²)
 std::vector<Tensor> backward_Tanh(BwCtx& ctx) {
   Tensor y = result_for_backward(ctx, 0, 0);
   return {mul(ctx.g(), sub(scalar_tensor(1.0, y->dtype()), mul(y, y)))};
 }
 
-Tensor sin(const Tensor& x) { return unary(OpCode::Sin, k::Unary::sin, x, true, Save::input); }
+Tensor sin(const Tensor& x) {
+  Tensor y = unary_forward(OpCode::Sin, k::Unary::sin, x, /*float_only=*/true);
+  if (should_record({&x})) record(OpCode::Sin, {&x}, {&y}, save_for_backward(x));
+  return y;
+}
 // y = sin x  ⇒  dx += dy·cos x
 std::vector<Tensor> backward_Sin(BwCtx& ctx) { return {mul(ctx.g(), cos(ctx.saved(0)))}; }
 
-Tensor cos(const Tensor& x) { return unary(OpCode::Cos, k::Unary::cos, x, true, Save::input); }
+Tensor cos(const Tensor& x) {
+  Tensor y = unary_forward(OpCode::Cos, k::Unary::cos, x, /*float_only=*/true);
+  if (should_record({&x})) record(OpCode::Cos, {&x}, {&y}, save_for_backward(x));
+  return y;
+}
 // y = cos x  ⇒  dx −= dy·sin x
 std::vector<Tensor> backward_Cos(BwCtx& ctx) { return {neg(mul(ctx.g(), sin(ctx.saved(0))))}; }
 
@@ -315,7 +369,7 @@ Tensor sign(const Tensor& x) {
   check_defined(x, "sign");
   if (x->dtype() == DType::b8) return clone_data(x);
   GradModeGuard off(false);  // derivative is zero almost everywhere: never recorded
-  return unary(OpCode::Neg, k::Unary::sign, x, false, Save::none);
+  return unary_forward(OpCode::Neg, k::Unary::sign, x, false);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,18 +390,26 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
              sb = bcast_strides(B->shape(), out);
   k::where(elem(dt), static_cast<int>(out.size()), out.data(), cond->data<uint8_t>(), sc.data(),
            A->raw(), sa.data(), B->raw(), sb.data(), y->raw());
-  if (should_record({&a, &b})) record(OpCode::Where, {&cond, &a, &b}, {&y}, {cond});
+  if (should_record({&a, &b}))
+    record(OpCode::Where, {&cond, &a, &b}, {&y}, save_for_backward(cond));
   return y;
 }
-// y = cond ? a : b  ⇒  da += sum_to(cond ? dy : 0) ; db += sum_to(cond ? 0 : dy)
+// y = cond ? a : b  ⇒  da += cond ? dy : 0 ; db += cond ? 0 : dy
 std::vector<Tensor> backward_Where(BwCtx& ctx) {
   const Tensor& cond = ctx.saved(0);
   Tensor zero = scalar_tensor(0.0, ctx.g()->dtype());
   Tensor da, db;
-  if (ctx.needs(1)) da = reduce_grad(where(cond, ctx.g(), zero), ctx.in_shape(1), ctx.in_dtype(1));
-  if (ctx.needs(2)) db = reduce_grad(where(cond, zero, ctx.g()), ctx.in_shape(2), ctx.in_dtype(2));
+  if (ctx.needs(1)) da = where(cond, ctx.g(), zero);
+  if (ctx.needs(2)) db = where(cond, zero, ctx.g());
   return {nullptr, da, db};
 }
+
+namespace {
+// clamp's bounds; an absent bound does not clip.
+struct ClampAttrs {
+  std::optional<double> lo, hi;
+};
+}  // namespace
 
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
   check_defined(x, "clamp");
@@ -357,23 +419,17 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   // NaN stays NaN; hi wins when lo > hi (as PyTorch).
   k::clamp(elem(x->dtype()), y->numel(), x->raw(), lo.has_value(), lo.value_or(0),
            hi.has_value(), hi.value_or(0), y->raw());
-  if (should_record({&x})) {
-    Attrs at;
-    at.b0 = lo.has_value();
-    at.b1 = hi.has_value();
-    at.d0 = lo.value_or(0);
-    at.d1 = hi.value_or(0);
-    record(OpCode::Clamp, {&x}, {&y}, {x}, at);
-  }
+  if (should_record({&x}))
+    record(OpCode::Clamp, {&x}, {&y}, save_for_backward(x), ClampAttrs{lo, hi});
   return y;
 }
 // y = clamp(x, lo, hi)  ⇒  dx += dy·[lo ≤ x ≤ hi]
 std::vector<Tensor> backward_Clamp(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
-  const Attrs& at = ctx.attrs();
+  const ClampAttrs& at = ctx.attrs<ClampAttrs>();
   Tensor mask = full(x->shape(), 1.0, DType::b8);
-  if (at.b0) mask = logical_and(mask, compare(CmpOp::ge, x, scalar_tensor(at.d0, x->dtype())));
-  if (at.b1) mask = logical_and(mask, compare(CmpOp::le, x, scalar_tensor(at.d1, x->dtype())));
+  if (at.lo) mask = logical_and(mask, compare(CmpOp::ge, x, scalar_tensor(*at.lo, x->dtype())));
+  if (at.hi) mask = logical_and(mask, compare(CmpOp::le, x, scalar_tensor(*at.hi, x->dtype())));
   return {mul(ctx.g(), cast(mask, ctx.g()->dtype()))};
 }
 

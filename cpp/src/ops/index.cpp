@@ -210,7 +210,7 @@ Plan make_plan(const Tensor& x, const std::vector<IndexItem>& items, const char*
 Tensor gather_flat(const Tensor& x, const Tensor& offsets, const Shape& out_shape) {
   Tensor y = empty(out_shape, x->dtype());
   k::gather(itemsize(x->dtype()), y->numel(), x->raw(), offsets->data<int64_t>(), y->raw());
-  if (should_record({&x})) record(OpCode::Gather, {&x}, {&y}, {offsets});
+  if (should_record({&x})) record(OpCode::Gather, {&x}, {&y}, save_for_backward(offsets));
   return y;
 }
 // y[i] = x[off[i]]  ⇒  dx[off[i]] += dy[i]
@@ -221,7 +221,7 @@ std::vector<Tensor> backward_Gather(BwCtx& ctx) {
 Tensor scatter_add_flat(const Tensor& g, const Tensor& offsets, const Shape& out_shape) {
   Tensor y = zeros(out_shape, g->dtype());
   k::scatter_add(elem(g->dtype()), g->numel(), g->raw(), offsets->data<int64_t>(), y->raw());
-  if (should_record({&g})) record(OpCode::ScatterAdd, {&g}, {&y}, {offsets});
+  if (should_record({&g})) record(OpCode::ScatterAdd, {&g}, {&y}, save_for_backward(offsets));
   return y;
 }
 // y[off[i]] += g[i]  ⇒  dg[i] += dy[off[i]]
@@ -253,6 +253,13 @@ Tensor index(const Tensor& x, const std::vector<IndexItem>& items) {
   return gather_flat(x, plan.offsets, plan.out);
 }
 
+namespace {
+// x[...] = v: the shape of the indexed region (v is broadcast to it).
+struct IndexPutAttrs {
+  Shape indexed_shape;
+};
+}  // namespace
+
 void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tensor& value) {
   check_inplace(x, "__setitem__");
   check_defined(value, "__setitem__");
@@ -276,16 +283,15 @@ void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tens
   if (should_record({&x, &value})) {
     Tensor r = clone_data(x);
     write(r);
-    Attrs at;
-    at.ints = plan.out;
-    record(OpCode::IndexPut, {&x, &value}, {&r}, {plan.offsets}, at);
+    record(OpCode::IndexPut, {&x, &value}, {&r}, save_for_backward(plan.offsets),
+           IndexPutAttrs{plan.out});
     rebase_inplace(x, r);
     return;
   }
   write(x);
   x->bump_version();
 }
-// y = x with y[off] = v  ⇒  dx += dy with zeros at off ; dv += sum_to(dy[off])
+// y = x with y[off] = v  ⇒  dx += dy with zeros at off ; dv += dy[off]
 std::vector<Tensor> backward_IndexPut(BwCtx& ctx) {
   const Tensor& off = ctx.saved(0);
   const Tensor& g = ctx.g();
@@ -298,7 +304,7 @@ std::vector<Tensor> backward_IndexPut(BwCtx& ctx) {
     dx = mul(g, keep);
   }
   if (ctx.needs(1))
-    dv = reduce_grad(gather_flat(g, off, ctx.attrs().ints), ctx.in_shape(1), ctx.in_dtype(1));
+    dv = gather_flat(g, off, ctx.attrs<IndexPutAttrs>().indexed_shape);
   return {dx, dv};
 }
 

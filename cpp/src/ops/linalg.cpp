@@ -6,6 +6,11 @@ namespace tapegrad {
 
 namespace {
 
+// mm, bmm: whether each operand is read transposed (op(x) = xᵀ).
+struct MmAttrs {
+  bool trans_a, trans_b;
+};
+
 void check_mm_dtypes(const Tensor& a, const Tensor& b, const char* op) {
   if (a->dtype() != b->dtype())
     throw TypeError(std::string(op) + ": expected both operands to have the same dtype, got " +
@@ -71,12 +76,8 @@ Tensor mm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   mm_dims(a->shape(), b->shape(), ta, tb, m, kk, n, "matmul");
   Tensor c = empty({m, n}, a->dtype());
   gemm_any(a->dtype(), ta, tb, m, n, kk, a->raw(), a->shape()[1], b->raw(), b->shape()[1], c->raw());
-  if (should_record({&a, &b})) {
-    Attrs at;
-    at.b0 = ta;
-    at.b1 = tb;
-    record(OpCode::Mm, {&a, &b}, {&c}, {a, b}, at);
-  }
+  if (should_record({&a, &b}))
+    record(OpCode::Mm, {&a, &b}, {&c}, save_for_backward(a, b), MmAttrs{ta, tb});
   return c;
 }
 // C = op(A)·op(B)  ⇒  dA += dC·op(B)ᵀ (or its transpose when A was used transposed) ;
@@ -84,7 +85,7 @@ Tensor mm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 std::vector<Tensor> backward_Mm(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
-  const bool ta = ctx.attrs().b0, tb = ctx.attrs().b1;
+  const bool ta = ctx.attrs<MmAttrs>().trans_a, tb = ctx.attrs<MmAttrs>().trans_b;
   const Tensor& g = ctx.g();
   Tensor da, db;
   if (ctx.needs(0)) da = ta ? mm(b, g, tb, true) : mm(g, b, false, !tb);
@@ -109,19 +110,15 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     gemm_any(a->dtype(), ta, tb, m, n, kk, static_cast<const char*>(a->raw()) + i * sa * isz,
              a->shape()[2], static_cast<const char*>(b->raw()) + i * sb * isz, b->shape()[2],
              static_cast<char*>(c->raw()) + i * m * n * isz);
-  if (should_record({&a, &b})) {
-    Attrs at;
-    at.b0 = ta;
-    at.b1 = tb;
-    record(OpCode::Bmm, {&a, &b}, {&c}, {a, b}, at);
-  }
+  if (should_record({&a, &b}))
+    record(OpCode::Bmm, {&a, &b}, {&c}, save_for_backward(a, b), MmAttrs{ta, tb});
   return c;
 }
-// The batched twin of mm's rule.
+// Cᵢ = op(Aᵢ)·op(Bᵢ) for each batch i  ⇒  mm's rule per batch, as bmm calls with GEMM flags
 std::vector<Tensor> backward_Bmm(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
-  const bool ta = ctx.attrs().b0, tb = ctx.attrs().b1;
+  const bool ta = ctx.attrs<MmAttrs>().trans_a, tb = ctx.attrs<MmAttrs>().trans_b;
   const Tensor& g = ctx.g();
   Tensor da, db;
   if (ctx.needs(0)) da = ta ? bmm(b, g, tb, true) : bmm(g, b, false, !tb);
@@ -163,9 +160,11 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                b ? 1.0 : 0.0);
     }
   }
+  // X is read only by dW's rule and W only by dX's: each is saved when the other needs it.
   if (should_record({&x2, &w, &b}))
     record(OpCode::Linear, {&x2, &w, &b}, {&y},
-           {w->requires_grad() ? x2 : nullptr, x2->requires_grad() ? w : nullptr});
+           save_for_backward(w->requires_grad() ? x2 : nullptr,
+                             x2->requires_grad() ? w : nullptr));
   return x->dim() == 2 ? y : reshape(y, out_shape);
 }
 // Y = X·Wᵀ + b  ⇒  dX += dY·W ; dW += dYᵀ·X ; db += Σ_rows dY   (GEMM flags, no transposes)

@@ -9,6 +9,17 @@ namespace tapegrad {
 
 namespace {
 
+// sum, amax, amin, logsumexp: the normalised, sorted dims reduced, and whether they were kept.
+struct ReduceAttrs {
+  std::vector<int64_t> dims;
+  bool keepdim;
+};
+
+// softmax, log_softmax: the normalised dim (0 for a 0-d input).
+struct SoftmaxAttrs {
+  int64_t dim;
+};
+
 Shape kept_shape(const Shape& s, const std::vector<int64_t>& dims) {
   Shape k = s;
   for (int64_t d : dims) k[d] = 1;
@@ -89,19 +100,15 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   const std::vector<int64_t> dims = norm_dims(dims_in, x->shape(), "sum");
   const DType dt = is_float(x->dtype()) ? x->dtype() : DType::i64;
   Tensor y = finish_shape(reduce_keep(k::Reduce::sum, x, dims, dt), x->shape(), dims, keepdim);
-  if (should_record({&x})) {
-    Attrs at;
-    at.ints = dims;
-    at.b0 = keepdim;
-    record(OpCode::Sum, {&x}, {&y}, {}, at);
-  }
+  if (should_record({&x})) record(OpCode::Sum, {&x}, {&y}, {}, ReduceAttrs{dims, keepdim});
   return y;
 }
 // y = Σ_dims x  ⇒  dx += expand(dy)
 std::vector<Tensor> backward_Sum(BwCtx& ctx) {
+  const ReduceAttrs& at = ctx.attrs<ReduceAttrs>();
   const Shape& in = ctx.in_shape(0);
   Tensor g = ctx.g();
-  if (!ctx.attrs().b0) g = reshape(g, kept_shape(in, ctx.attrs().ints));
+  if (!at.keepdim) g = reshape(g, kept_shape(in, at.dims));
   return {expand(g, in)};
 }
 
@@ -130,27 +137,25 @@ Tensor amax_amin(OpCode op, const Tensor& x, const std::vector<int64_t>& dims_in
     throw ValueError(std::string(name) + ": cannot reduce an empty tensor");
   const k::Reduce rop = op == OpCode::Amax ? k::Reduce::max : k::Reduce::min;
   Tensor y = finish_shape(reduce_keep(rop, x, dims, x->dtype()), x->shape(), dims, keepdim);
-  if (should_record({&x})) {
-    Attrs at;
-    at.ints = dims;
-    at.b0 = keepdim;
-    record(op, {&x}, {&y}, {x, detach(y)}, at);
-  }
+  // Both the input and the result: the gradient goes to the elements equal to the result.
+  if (should_record({&x}))
+    record(op, {&x}, {&y}, save_for_backward(x, detach(y)), ReduceAttrs{dims, keepdim});
   return y;
 }
 
 // y = max_dims x  ⇒  dx += dy·[x = y] / #{x = y}   (ties share the gradient evenly)
 std::vector<Tensor> amax_amin_backward(BwCtx& ctx) {
+  const ReduceAttrs& at = ctx.attrs<ReduceAttrs>();
   const Tensor& x = ctx.saved(0);
   Tensor y = ctx.saved(1);
   Tensor g = ctx.g();
-  const Shape keep = kept_shape(x->shape(), ctx.attrs().ints);
-  if (!ctx.attrs().b0) {
+  const Shape keep = kept_shape(x->shape(), at.dims);
+  if (!at.keepdim) {
     y = reshape(y, keep);
     g = reshape(g, keep);
   }
   Tensor mask = cast(compare(CmpOp::eq, x, y), g->dtype());
-  Tensor count = sum(mask, ctx.attrs().ints, true);
+  Tensor count = sum(mask, at.dims, true);
   return {div(mul(g, mask), count)};
 }
 }  // namespace
@@ -161,7 +166,9 @@ Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   return amax_amin(OpCode::Amin, x, dims, keepdim);
 }
+// y = max_dims x  ⇒  the rule above
 std::vector<Tensor> backward_Amax(BwCtx& ctx) { return amax_amin_backward(ctx); }
+// y = min_dims x  ⇒  the same rule: [x = y] marks the minima
 std::vector<Tensor> backward_Amin(BwCtx& ctx) { return amax_amin_backward(ctx); }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,21 +259,19 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims_in, bool keep
     if (r == 0) fill_raw(kept, -std::numeric_limits<double>::infinity());
     y = finish_shape(kept, x->shape(), dims, keepdim);
   }
-  if (should_record({&x})) {
-    Attrs at;
-    at.ints = dims;
-    at.b0 = keepdim;
-    record(OpCode::Logsumexp, {&x}, {&y}, {x, detach(y)}, at);
-  }
+  if (should_record({&x}))
+    record(OpCode::Logsumexp, {&x}, {&y}, save_for_backward(x, detach(y)),
+           ReduceAttrs{dims, keepdim});
   return y;
 }
 // y = log Σ exp x  ⇒  dx += dy·exp(x − y)   (= dy·softmax x)
 std::vector<Tensor> backward_Logsumexp(BwCtx& ctx) {
+  const ReduceAttrs& at = ctx.attrs<ReduceAttrs>();
   const Tensor& x = ctx.saved(0);
   Tensor y = result_for_backward(ctx, 1, 0);
   Tensor g = ctx.g();
-  if (!ctx.attrs().b0) {
-    const Shape keep = kept_shape(x->shape(), ctx.attrs().ints);
+  if (!at.keepdim) {
+    const Shape keep = kept_shape(x->shape(), at.dims);
     y = reshape(y, keep);
     g = reshape(g, keep);
   }
@@ -289,11 +294,9 @@ Tensor softmax_family(OpCode op, const Tensor& x, int64_t dim) {
     if (x->dtype() == DType::f32) k::log_softmax_f32(outer, r, inner, x->data<float>(), y->data<float>());
     else k::log_softmax_f64(outer, r, inner, x->data<double>(), y->data<double>());
   }
-  if (should_record({&x})) {
-    Attrs at;
-    at.i0 = x->dim() > 0 ? d : 0;
-    record(op, {&x}, {&y}, {detach(y)}, at);
-  }
+  // Only the result: both gradients are written in terms of y.
+  if (should_record({&x}))
+    record(op, {&x}, {&y}, save_for_backward(detach(y)), SoftmaxAttrs{x->dim() > 0 ? d : 0});
   return y;
 }
 }  // namespace
@@ -302,10 +305,9 @@ Tensor softmax(const Tensor& x, int64_t dim) { return softmax_family(OpCode::Sof
 // y = softmax x  ⇒  dx += y·(dy − Σ_dim dy·y)
 std::vector<Tensor> backward_Softmax(BwCtx& ctx) {
   Tensor y = result_for_backward(ctx, 0, 0);
-  const std::vector<int64_t> d = y->dim() > 0 ? std::vector<int64_t>{ctx.attrs().i0} : std::vector<int64_t>{};
   Tensor gy = mul(ctx.g(), y);
   if (y->dim() == 0) return {sub(gy, mul(gy, y))};
-  return {sub(gy, mul(y, sum(gy, d, true)))};
+  return {sub(gy, mul(y, sum(gy, {ctx.attrs<SoftmaxAttrs>().dim}, true)))};
 }
 
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_family(OpCode::LogSoftmax, x, dim); }
@@ -313,7 +315,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_family(OpCode:
 std::vector<Tensor> backward_LogSoftmax(BwCtx& ctx) {
   Tensor y = result_for_backward(ctx, 0, 0);
   if (y->dim() == 0) return {sub(ctx.g(), mul(exp(y), ctx.g()))};
-  return {sub(ctx.g(), mul(exp(y), sum(ctx.g(), {ctx.attrs().i0}, true)))};
+  return {sub(ctx.g(), mul(exp(y), sum(ctx.g(), {ctx.attrs<SoftmaxAttrs>().dim}, true)))};
 }
 
 // ---------------------------------------------------------------------------------------------

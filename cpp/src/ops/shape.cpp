@@ -91,6 +91,13 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 }
 
 // ---------------------------------------------------------------------------------------------
+namespace {
+// permute: the normalised permutation (output dim i reads input dim dims[i]).
+struct PermuteAttrs {
+  std::vector<int64_t> dims;
+};
+}  // namespace
+
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
   check_defined(x, "permute");
   const int64_t nd = x->dim();
@@ -118,16 +125,13 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
   const std::vector<int64_t> yst = contiguous_strides(out);
   k::copy_strided(itemsize(x->dtype()), static_cast<int>(nd), out.data(), x->raw(), st.data(),
                   y->raw(), yst.data());
-  if (should_record({&x})) {
-    Attrs at;
-    at.ints = dims;
-    record(OpCode::Permute, {&x}, {&y}, {}, at);
-  }
+  if (should_record({&x}))
+    record(OpCode::Permute, {&x}, {&y}, {}, PermuteAttrs{std::move(dims)});
   return y;
 }
 // y = permute(x, p)  ⇒  dx += permute(dy, p⁻¹)
 std::vector<Tensor> backward_Permute(BwCtx& ctx) {
-  const std::vector<int64_t>& p = ctx.attrs().ints;
+  const std::vector<int64_t>& p = ctx.attrs<PermuteAttrs>().dims;
   std::vector<int64_t> inv(p.size());
   for (size_t i = 0; i < p.size(); ++i) inv[p[i]] = static_cast<int64_t>(i);
   return {permute(ctx.g(), inv)};
@@ -196,6 +200,14 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) { return expand(x, shap
 Tensor contiguous_copy(const Tensor& x) { return clone(x); }
 
 // ---------------------------------------------------------------------------------------------
+namespace {
+// cat: each input's extent along the concatenated dim, and that dim.
+struct CatAttrs {
+  std::vector<int64_t> sizes;
+  int64_t dim;
+};
+}  // namespace
+
 Tensor cat(const std::vector<Tensor>& xs_in, int64_t dim) {
   if (xs_in.empty()) throw ValueError("cat: expected a non-empty list of tensors");
   for (const Tensor& x : xs_in) check_defined(x, "cat");
@@ -244,20 +256,18 @@ Tensor cat(const std::vector<Tensor>& xs_in, int64_t dim) {
   if (rec && grad_enabled()) {
     std::vector<const Tensor*> ins;
     for (const Tensor& x : xs) ins.push_back(&x);
-    Attrs at;
-    at.ints = sizes;
-    at.i0 = d;
-    record(OpCode::Cat, ins, {&y}, {}, at);
+    record(OpCode::Cat, ins, {&y}, {}, CatAttrs{std::move(sizes), d});
   }
   return y;
 }
 // y = cat(xᵢ, d)  ⇒  dxᵢ += dy[..., offᵢ : offᵢ + nᵢ, ...]
 std::vector<Tensor> backward_Cat(BwCtx& ctx) {
-  const int64_t d = ctx.attrs().i0;
+  const CatAttrs& at = ctx.attrs<CatAttrs>();
+  const int64_t d = at.dim;
   std::vector<Tensor> out;
   int64_t start = 0;
-  for (size_t i = 0; i < ctx.attrs().ints.size(); ++i) {
-    const int64_t n = ctx.attrs().ints[i];
+  for (size_t i = 0; i < at.sizes.size(); ++i) {
+    const int64_t n = at.sizes[i];
     if (ctx.needs(i)) {
       std::vector<IndexItem> items(d);
       for (auto& it : items) it.kind = IndexItem::Slice;
@@ -267,7 +277,7 @@ std::vector<Tensor> backward_Cat(BwCtx& ctx) {
       s.stop = start + n;
       s.has_start = s.has_stop = true;
       items.push_back(s);
-      out.push_back(cast(index(ctx.g(), items), ctx.in_dtype(i)));
+      out.push_back(index(ctx.g(), items));  // cast to xᵢ's dtype centrally
     } else {
       out.push_back(nullptr);
     }

@@ -56,7 +56,7 @@ static void check_forward_anomaly(OpCode op, TensorRefs inputs, TensorRefs outpu
 }
 
 Entry& Tape::record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList saved,
-                    Attrs attrs) {
+                    AttrBox attrs) {
   const std::shared_ptr<Tape>& self = current();
   drain_remote();
   if (anomaly_enabled()) check_forward_anomaly(op, inputs, outputs);
@@ -135,7 +135,7 @@ void Tape::decref(int32_t handle) {
     e.saved.clear();
     e.inputs.clear();
     e.outputs.clear();
-    e.attrs = Attrs{};
+    e.attrs.reset();
     for (const InputRef& r : inputs)
       if (r.node >= 0) pending_.push_back(r.node);
     pos_[h] = -1;
