@@ -145,7 +145,7 @@ def load(path):
     return _load(path)
 
 
-from . import data, nn, optim, utils  # noqa: E402
+from . import data, distributed, nn, optim, utils  # noqa: E402
 
 
 def __getattr__(name: str):

@@ -5,6 +5,7 @@
     tapegrad softmax                 # softmax regression on the embedded digits
     tapegrad softmax --dataset fashion-mnist --data-dir ~/data --download
     tapegrad mlp                     # one hidden ReLU layer
+    mpiexec -n 2 tapegrad softmax --distributed   # data-parallel on 2 processes (tapegrad[mpi])
     tapegrad graph                   # the tape's DAG of y = m·x + b
     tapegrad bench                   # µs per training step
 
@@ -106,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(default ~/.tapegrad/fashion-mnist)")
             p.add_argument("--download", action="store_true",
                            help="download missing Fashion-MNIST files (MD5-checked)")
+            p.add_argument("--distributed", action="store_true",
+                           help="data-parallel training on every process started by mpiexec "
+                                "(mpiexec -n 2 tapegrad softmax --distributed; needs "
+                                "tapegrad[mpi]); --batch-size is the global batch; only rank 0 "
+                                "prints and writes files")
+            p.add_argument("--checkpoint", metavar="FILE", default=None,
+                           help="save the trained model's state dict to FILE (tg.save, .npz)")
     return parser
 
 
@@ -149,10 +157,39 @@ def _cmd_classifier(args: argparse.Namespace) -> str:
     if args.dataset == "digits" and (args.download or args.data_dir is not None):
         raise _CliError(f"{args.command}: --data-dir/--download are for fashion-mnist; the "
                         "digits are embedded in tapegrad")
-    r = softmax.run(args.command, args.dataset, data_dir=args.data_dir, download=args.download,
-                    epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                    out=args.out, progress=True)
-    h = r.history
+    if not args.distributed:
+        r = softmax.run(args.command, args.dataset, data_dir=args.data_dir,
+                        download=args.download, epochs=args.epochs, lr=args.lr,
+                        batch_size=args.batch_size, seed=args.seed, out=args.out, progress=True,
+                        checkpoint=args.checkpoint)
+        return _classifier_summary(args, r.history)
+    import tapegrad as tg
+    import tapegrad.distributed as dist
+
+    dist.init_process_group("mpi")
+    if args.threads is not None:  # init_process_group shares the cores out; the flag wins
+        tg.set_num_threads(args.threads)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    try:
+        r = softmax.run(args.command, args.dataset, data_dir=args.data_dir,
+                        download=args.download, epochs=args.epochs, lr=args.lr,
+                        batch_size=args.batch_size, seed=args.seed, out=args.out, progress=True,
+                        distributed=True, checkpoint=args.checkpoint)
+    except Exception as exc:
+        if world > 1:  # the other ranks may be waiting in a collective: stop them all
+            print(f"tapegrad {args.command}: error on rank {rank} of {world}: {exc}",
+                  file=sys.stderr, flush=True)
+            dist._abort(1)
+        raise
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if rank != 0:
+        return ""
+    return _classifier_summary(args, r.history) + f" ({world} process{'es' if world > 1 else ''})"
+
+
+def _classifier_summary(args: argparse.Namespace, h: dict[str, list[float]]) -> str:
     if not h["loss"]:
         return f"{args.command} {args.dataset}: 0 epochs, nothing trained"
     return (f"{args.command} {args.dataset}: test acc {h['test acc'][-1]:.4f}, train acc "
@@ -208,7 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             tg.set_num_threads(args.threads)
         t0 = time.perf_counter()
         summary = _HANDLERS[args.command](args)
-        print(f"{summary} [{time.perf_counter() - t0:.1f} s]")
+        if summary:  # empty on the ranks > 0 of a --distributed run
+            print(f"{summary} [{time.perf_counter() - t0:.1f} s]")
         return 0
     except _CliError as exc:
         print(f"tapegrad: error: {exc}", file=sys.stderr)

@@ -111,6 +111,11 @@ def _collate(samples: Sequence[Any]) -> Any:
 class DataLoader:
     """Iterate over a dataset in mini-batches (``torch.utils.data.DataLoader`` without workers).
 
+    ``sampler`` (e.g. :class:`~tapegrad.utils.data.DistributedSampler`) gives the order of the
+    indices instead of ``shuffle`` (the two are mutually exclusive, as in PyTorch);
+    ``batch_sampler`` yields whole lists of indices; ``collate_fn`` turns a list of samples
+    into a batch. Arguments after ``batch_sampler`` are keyword-only.
+
     For a :class:`TensorDataset` each batch is gathered in C++ with one int64 index tensor (no
     Python loop per example); ``next(iter(loader))`` costs O(batch_size) plus, when shuffling,
     one NumPy/C++ permutation of the indices. Any other dataset with ``__len__`` and
@@ -127,53 +132,91 @@ class DataLoader:
     2
     """
 
-    def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False, seed: int | None = None) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+    def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool | None = None,
+                 sampler: Any = None, batch_sampler: Any = None, *, num_workers: int = 0,
+                 collate_fn: Any = None, pin_memory: bool = False, drop_last: bool = False,
+                 seed: int | None = None) -> None:
+        if batch_sampler is not None:
+            # batch_size=1 is the default: with a batch sampler it must be left alone
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("batch_sampler option is mutually exclusive with batch_size, "
+                                 "shuffle, sampler, and drop_last")
+        elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size <= 0:
             raise ValueError(f"batch_size should be a positive integer value, but got "
                              f"batch_size={batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
+        for name, s in (("sampler", sampler), ("batch_sampler", batch_sampler)):
+            if s is not None and not hasattr(s, "__iter__"):
+                raise TypeError(f"DataLoader: {name} must be an iterable of indices, got "
+                                f"{type(s).__name__}")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) \
+                or num_workers < 0:
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
+                             "disable multiprocessing.")
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__, got "
                             f"{type(dataset).__name__}")
         self.dataset = dataset
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_sampler is not None else int(batch_size)
         self.shuffle = bool(shuffle)
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        # Batches are gathered in this process (one C++ gather per batch is faster than
+        # shipping tensors between worker processes), so num_workers and pin_memory are
+        # accepted for scripts written for PyTorch and change nothing.
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
+        self.collate_fn = collate_fn
         self.drop_last = bool(drop_last)
         self.seed = seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self, n: int) -> np.ndarray | None:
+        if self.sampler is not None:
+            take = getattr(self.sampler, "_indices", None)  # DistributedSampler: NumPy order
+            if take is not None:
+                return take()
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         if not self.shuffle:
             return None
         if self._rng is not None:
             return self._rng.permutation(n).astype(np.int64, copy=False)
         return _core.randperm(n).numpy()
 
+    def _batch(self, ids: Any) -> Any:
+        """One batch from the dataset indices ``ids`` (an int64 array, or a range)."""
+        if self.collate_fn is None and isinstance(self.dataset, TensorDataset):
+            if isinstance(ids, range):
+                return tuple(t[ids.start:ids.stop] for t in self.dataset.tensors)
+            return self.dataset[_core.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))]
+        samples = [self.dataset[i] for i in (ids if isinstance(ids, range) else ids.tolist())]
+        return (self.collate_fn or _collate)(samples)
+
     def __iter__(self) -> Iterator[Any]:
+        if self.batch_sampler is not None:
+            for ids in self.batch_sampler:
+                yield self._batch(np.asarray(list(ids), dtype=np.int64))
+            return
         n = len(self.dataset)
         order = self._order(n)
-        stop = (n // self.batch_size) * self.batch_size if self.drop_last else n
-        fast = isinstance(self.dataset, TensorDataset)
+        m = n if order is None else len(order)
+        stop = (m // self.batch_size) * self.batch_size if self.drop_last else m
         for start in range(0, stop, self.batch_size):
-            end = min(start + self.batch_size, n)
-            if fast:
-                if order is None:
-                    yield tuple(t[start:end] for t in self.dataset.tensors)
-                else:
-                    idx = _core.from_numpy(order[start:end])
-                    yield self.dataset[idx]
-            else:
-                ids = range(start, end) if order is None else order[start:end].tolist()
-                yield _collate([self.dataset[i] for i in ids])
+            end = min(start + self.batch_size, m)
+            yield self._batch(range(start, end) if order is None else order[start:end])
 
     def __repr__(self) -> str:
+        extra = f", sampler={self.sampler!r}" if self.sampler is not None else ""
         return (f"DataLoader(batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, len={len(self)})")
+                f"drop_last={self.drop_last}{extra}, len={len(self)})")
 
 
 def train_test_split(*tensors: Any, test_size: float = 0.2,

@@ -8,6 +8,12 @@ initialisation W ~ N(0, 0.01²), b = 0; loss: softmax cross-entropy (fused); opt
 >>> r = train(data, epochs=3, lr=0.5, batch_size=64, seed=0, log=lambda s: None)
 >>> r.history["test acc"][-1] > 0.85
 True
+
+With ``distributed=True`` (``mpiexec -n 2 python -m tapegrad softmax --distributed``) every
+process started by ``mpiexec`` trains the same model on its share of each batch: the model is
+wrapped in ``DistributedDataParallel``, a ``DistributedSampler`` deals the rows of every batch
+of ``batch_size`` (the *global* batch) round-robin to the ranks, the loss and accuracies are
+summed over the ranks with ``all_reduce``, and only rank 0 logs, draws and saves.
 """
 
 from __future__ import annotations
@@ -85,10 +91,21 @@ def make_model(in_features: int, hidden: int | None = None, num_classes: int = 1
     return net
 
 
-def accuracy(net: nn.Module, X: tg.Tensor, y: tg.Tensor) -> float:
-    """Fraction of rows of ``X`` whose arg-max logit equals the label."""
+def accuracy(net: nn.Module, X: tg.Tensor, y: tg.Tensor, distributed: bool = False) -> float:
+    """Fraction of rows of ``X`` whose arg-max logit equals the label; with ``distributed``,
+    each rank counts its slice of the rows and the counts are summed over the ranks."""
+    if not distributed:
+        with tg.no_grad():
+            return (net(X).argmax(1) == y).float().mean().item()
+    import tapegrad.distributed as dist
+
+    n, rank, world = X.shape[0], dist.get_rank(), dist.get_world_size()
+    lo, hi = n * rank // world, n * (rank + 1) // world
     with tg.no_grad():
-        return (net(X).argmax(1) == y).float().mean().item()
+        correct = (net(X[lo:hi]).argmax(1) == y[lo:hi]).double().sum().item() if hi > lo else 0.0
+    counts = tg.tensor([correct, float(hi - lo)], dtype=tg.float64)
+    dist.all_reduce(counts)
+    return counts[0].item() / max(counts[1].item(), 1.0)
 
 
 @dataclass
@@ -101,18 +118,41 @@ class TrainResult:
 
 def train(data: Data, *, hidden: int | None = None, epochs: int = 30, lr: float = 0.5,
           batch_size: int = 64, seed: int = 0, model: nn.Module | None = None,
-          progress: bool = False, log: Callable[[str], None] = print) -> TrainResult:
+          progress: bool = False, log: Callable[[str], None] = print,
+          distributed: bool = False) -> TrainResult:
     """Minibatch SGD on the mean cross-entropy, reshuffling each epoch with a generator seeded
-    by ``seed``; logs ``epoch k: loss …, train acc …, test acc …``."""
+    by ``seed``; logs ``epoch k: loss …, train acc …, test acc …``.
+
+    ``distributed=True`` trains data-parallel over the initialised process group (see the
+    module docstring); ``batch_size`` is then the global batch and must divide by the number
+    of processes. The returned model is the plain (unwrapped) one."""
     tg.manual_seed(seed)
     in_features = 1
     for s in data.X_train.shape[1:]:
         in_features *= s
     net = model if model is not None else make_model(in_features, hidden)
     loss_fn = nn.CrossEntropyLoss()
+    dataset = TensorDataset(data.X_train, data.y_train)
+    sampler: Any = None
+    rank, world = 0, 1
+    if distributed:
+        import tapegrad.distributed as dist
+        from tapegrad.nn.parallel import DistributedDataParallel
+        from tapegrad.utils.data import DistributedSampler
+
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if batch_size % world:
+            raise ValueError(f"the batch size {batch_size} does not divide by the {world} "
+                             f"processes (each takes batch size / {world} rows of every batch)")
+        plain, net = net, DistributedDataParallel(net)
+        sampler = DistributedSampler(dataset, shuffle=True, seed=seed)
+        loader = DataLoader(dataset, batch_size=batch_size // world, sampler=sampler)
+        if rank != 0:
+            log, progress = (lambda s: None), False
+    else:
+        plain = net
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, seed=seed)
     opt = optim.SGD(net.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(data.X_train, data.y_train), batch_size=batch_size,
-                        shuffle=True, seed=seed)
     history: dict[str, list[float]] = {"loss": [], "train acc": [], "test acc": []}
     bar: Any = None
     if progress:
@@ -123,6 +163,8 @@ def train(data: Data, *, hidden: int | None = None, epochs: int = 30, lr: float 
     try:
         for epoch in range(epochs):
             net.train()
+            if sampler is not None:
+                sampler.set_epoch(epoch)
             total, count = 0.0, 0
             for X, y in loader:
                 loss = loss_fn(net(X), y)
@@ -135,9 +177,13 @@ def train(data: Data, *, hidden: int | None = None, epochs: int = 30, lr: float 
                 if bar is not None:
                     bar.update(1)
             net.eval()
+            if distributed:
+                sums = tg.tensor([total, float(count)], dtype=tg.float64)
+                dist.all_reduce(sums)
+                total, count = sums[0].item(), int(sums[1].item())
             history["loss"].append(total / max(count, 1))
-            history["train acc"].append(accuracy(net, data.X_train, data.y_train))
-            history["test acc"].append(accuracy(net, data.X_test, data.y_test))
+            history["train acc"].append(accuracy(plain, data.X_train, data.y_train, distributed))
+            history["test acc"].append(accuracy(plain, data.X_test, data.y_test, distributed))
             msg = (f"epoch {epoch + 1:>3}: loss {history['loss'][-1]:.4f}, train acc "
                    f"{history['train acc'][-1]:.4f}, test acc {history['test acc'][-1]:.4f}")
             if bar is not None:
@@ -147,17 +193,34 @@ def train(data: Data, *, hidden: int | None = None, epochs: int = 30, lr: float 
     finally:
         if bar is not None:
             bar.close()
-    return TrainResult(net, history)
+    return TrainResult(plain, history)
 
 
 def run(kind: str = "softmax", dataset: str = "digits", *, data_dir: str | None = None,
         download: bool = False, epochs: int | None = None, lr: float | None = None,
         batch_size: int | None = None, seed: int = 0, out: str | os.PathLike | None = None,
-        progress: bool = False, log: Callable[[str], None] = print) -> TrainResult:
+        progress: bool = False, log: Callable[[str], None] = print, distributed: bool = False,
+        checkpoint: str | os.PathLike | None = None) -> TrainResult:
     """Load the data, train ``kind`` ("softmax" or "mlp") with the dataset's defaults unless
-    overridden, and write ``{kind}_{dataset}_history.png`` and ``…_predictions.png`` to ``out``."""
+    overridden, and write ``{kind}_{dataset}_history.png`` and ``…_predictions.png`` to ``out``
+    and the trained model's state dict to ``checkpoint`` (``tg.save``) when given.
+
+    ``distributed=True``: data-parallel over the initialised process group; only rank 0 logs
+    and writes files."""
     if kind not in ("softmax", "mlp"):
         raise ValueError(f"unknown model {kind!r}; choose 'softmax' or 'mlp'")
+    rank, world = 0, 1
+    if distributed:
+        import tapegrad.distributed as dist
+
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if rank != 0:
+            log, out, checkpoint = (lambda s: None), None, None
+        if download:  # one download, by rank 0; the others read its files
+            if rank == 0:
+                load(dataset, data_dir, True, seed)
+            dist.barrier()
+            download = False
     data = load(dataset, data_dir, download, seed)
     d = DEFAULTS[(kind, dataset)]
     epochs = d["epochs"] if epochs is None else epochs
@@ -167,8 +230,16 @@ def run(kind: str = "softmax", dataset: str = "digits", *, data_dir: str | None 
     log(f"{kind} on {dataset}: {data.X_train.shape[0]} train / {data.X_test.shape[0]} test "
         f"images of {'×'.join(map(str, data.X_train.shape[1:]))}; epochs {epochs}, lr {lr}, "
         f"batch {batch_size}" + (f", hidden {hidden}" if hidden else ""))
+    if distributed:
+        log(f"data-parallel over {world} processes: {batch_size // max(world, 1)} rows of every "
+            f"batch of {batch_size} per process")
     result = train(data, hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                   progress=progress, log=log)
+                   progress=progress, log=log, distributed=distributed)
+    if checkpoint is not None:
+        folder = os.path.dirname(os.fspath(checkpoint))
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        tg.save(result.model.state_dict(), checkpoint)
     if out is not None:
         from tapegrad import viz
 

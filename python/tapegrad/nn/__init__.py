@@ -28,9 +28,10 @@ from .modules import (
     Tanh,
 )
 from .parameter import Parameter
+from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 
 Tensor = _core.Tensor
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity", "ReLU",
            "Sigmoid", "Tanh", "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
-           "init"]
+           "init", "parallel"]

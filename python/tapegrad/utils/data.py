@@ -1,5 +1,5 @@
-"""``from tapegrad.utils.data import DataLoader, TensorDataset`` (as in ``torch.utils.data``);
-the implementations live in :mod:`tapegrad.data`.
+"""``from tapegrad.utils.data import DataLoader, TensorDataset, DistributedSampler`` (as in
+``torch.utils.data``); the implementations live in :mod:`tapegrad.data`.
 
 >>> from tapegrad.utils.data import DataLoader, TensorDataset
 >>> import tapegrad as tg
@@ -8,5 +8,6 @@ the implementations live in :mod:`tapegrad.data`.
 """
 
 from ..data.loader import DataLoader, TensorDataset
+from ..data.sampler import DistributedSampler, Sampler
 
-__all__ = ["DataLoader", "TensorDataset"]
+__all__ = ["DataLoader", "DistributedSampler", "Sampler", "TensorDataset"]
