@@ -135,3 +135,153 @@ def test_console_script(tmp_path):
         pytest.skip("the tapegrad console script is not on PATH (package not installed)")
     p = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and p.stdout.startswith("tapegrad ")
+
+
+# ----- each command takes only its own options -------------------------------------------------
+_OWN = {
+    "regression": {"--out", "--epochs", "--lr", "--threads"},
+    "linreg": {"--epochs", "--lr", "--batch-size", "--seed", "--threads"},
+    "softmax": {"--out", "--epochs", "--lr", "--batch-size", "--seed", "--threads", "--dataset",
+                "--data-dir", "--download", "--distributed", "--checkpoint"},
+    "graph": {"--out"},
+    "bench": {"--threads"},
+}
+
+
+@pytest.mark.parametrize("command", sorted(_OWN))
+def test_help_lists_exactly_the_options_a_command_uses(capsys, command):
+    import re
+
+    code, out, _ = _run(capsys, command, "--help")
+    assert code == 0
+    listed = set(re.findall(r"(--[a-z][a-z-]*)", out)) - {"--help"}
+    assert listed == _OWN[command], out
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["graph", "--epochs", "3"], "--epochs"),
+    (["graph", "--lr", "0.1"], "--lr"),
+    (["bench", "--seed", "5"], "--seed"),
+    (["bench", "--out", "x"], "--out"),
+    (["linreg", "--out", "x"], "--out"),
+    (["regression", "--seed", "1"], "--seed"),
+])
+def test_options_of_other_commands_are_rejected(capsys, argv, flag):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert f"{flag} does not apply to this command" in err and f"tapegrad {argv[0]}" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unwritable_system_directory(capsys):
+    # /proc/sys refuses new entries even for root (the read-only test above skips as root).
+    if not os.path.isdir("/proc/sys") or os.access("/proc/sys", os.W_OK | os.X_OK):
+        pytest.skip("no unwritable /proc/sys here")
+    code, out, err = _run(capsys, "graph", "--out", "/proc/sys/tapegrad-plots")
+    assert code == 2 and out == ""
+    assert err == ("tapegrad: error: graph: cannot write plots to --out "
+                   "'/proc/sys/tapegrad-plots': '/proc/sys' is not writable\n")
+
+
+def test_a_failing_command_leaves_no_out_directory(tmp_path, capsys):
+    out = tmp_path / "new" / "plots"
+    code, _, _ = _run(capsys, "softmax", "--dataset", "mnist", "--out", str(out))
+    assert code == 2 and not (tmp_path / "new").exists()
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    code, _, err = _run(capsys, "graph", "--frobnicate")
+    assert code == 2 and "unrecognized arguments: --frobnicate" in err
+
+
+# ----- --out is checked before any training ----------------------------------------------------
+@pytest.mark.parametrize("command", ["regression", "softmax", "mlp", "graph"])
+def test_unwritable_out_fails_fast_in_one_line(tmp_path, capsys, monkeypatch, command):
+    from tapegrad.examples import graph, regression, softmax
+
+    def boom(*a, **k):
+        raise AssertionError("trained before checking --out")
+
+    for mod in (graph, regression, softmax):
+        monkeypatch.setattr(mod, "run", boom)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, out, err = _run(capsys, command, "--out", str(blocker / "plots"))
+    assert code == 2, err
+    assert (f"cannot write plots to --out '{blocker / 'plots'}': '{blocker}' is not a directory"
+            in err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_read_only_out_directory(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    code, _, err = _run(capsys, "graph", "--out", str(ro / "plots"))
+    assert code == 2 and f"'{ro}' is not writable" in err
+
+
+# ----- a closed pipe ends quietly ------------------------------------------------------------
+def test_closed_stdout_pipe_is_quiet(tmp_path):
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first line, like `tapegrad graph | head -0`
+    try:
+        p = subprocess.run([sys.executable, "-m", "tapegrad", "graph", "--out", str(tmp_path)],
+                           stdout=w, stderr=subprocess.PIPE, text=True, timeout=120,
+                           env=dict(os.environ, MPLBACKEND="Agg"))
+    finally:
+        os.close(w)
+    assert p.returncode == 141, p.stderr
+    assert p.stderr == ""
+
+
+def test_pipe_into_head(tmp_path):
+    if shutil.which("head") is None:
+        pytest.skip("no head(1)")
+    p = subprocess.run(f"{sys.executable} -m tapegrad graph --out {tmp_path} | head -1",
+                       shell=True, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, MPLBACKEND="Agg"))
+    assert p.returncode == 0 and p.stdout.count("\n") == 1
+    assert p.stderr == ""
+
+
+# ----- TAPEGRAD_ARCH ---------------------------------------------------------------------------
+def _arch_run(value):
+    code = "import tapegrad as tg; (tg.ones(3) + 1).sum(); print(tg.cpu_info()['selected'])"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, TAPEGRAD_ARCH=value))
+
+
+@pytest.mark.parametrize("value", ["bogus", "AVX512"])
+def test_unknown_arch_says_what_it_chose(value):
+    import tapegrad as tg
+
+    best = tg.cpu_info()["available"][-1]
+    p = _arch_run(value)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == best
+    assert p.stderr == (f"tapegrad: TAPEGRAD_ARCH={value} is not a target (expected generic, "
+                        f"avx2 or avx512); using {best}\n")
+
+
+def test_unavailable_arch_says_what_it_chose():
+    import tapegrad as tg
+
+    missing = [a for a in ("avx2", "avx512") if a not in tg.cpu_info()["available"]]
+    if not missing:
+        pytest.skip("this CPU runs every target")
+    best = tg.cpu_info()["available"][-1]
+    p = _arch_run(missing[-1])
+    assert p.stdout.strip() == best
+    assert f"TAPEGRAD_ARCH={missing[-1]} is not available on this CPU; using {best}" in p.stderr
+
+
+@pytest.mark.parametrize("value", ["generic", "avx2"])
+def test_known_arch_is_quiet(value):
+    import tapegrad as tg
+
+    if value not in tg.cpu_info()["available"]:
+        pytest.skip(f"this CPU cannot run {value}")
+    p = _arch_run(value)
+    assert p.returncode == 0 and p.stdout.strip() == value and p.stderr == ""

@@ -13,6 +13,9 @@
 from __future__ import annotations
 
 import builtins as _builtins
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import _core
 from ._tensor import Size, Tensor
@@ -68,7 +71,7 @@ set_num_threads = _core.set_num_threads
 get_num_threads = _core.get_num_threads
 
 
-def tape_stats() -> dict[str, int]:
+def tape_stats() -> dict[str, _builtins.int]:
     """What the calling thread's tape holds, for debugging memory leaks.
 
     - ``entries``: recorded ops in the tape's arrays, live ones plus dead ones waiting to be
@@ -80,8 +83,9 @@ def tape_stats() -> dict[str, int]:
     - ``saved_bytes``: bytes of the tensors those live entries keep for the backward.
 
     >>> x = tapegrad.ones(3, requires_grad=True)
+    >>> before = tapegrad.tape_stats()["live_entries"]
     >>> y = (x * 2).exp()
-    >>> tapegrad.tape_stats()["live_entries"]
+    >>> tapegrad.tape_stats()["live_entries"] - before
     2
     """
     return dict(_core.tape_stats())
@@ -89,23 +93,34 @@ def tape_stats() -> dict[str, int]:
 
 
 class Generator:
-    """What ``manual_seed`` returns (PyTorch returns its default generator)."""
+    """What ``manual_seed`` returns (PyTorch returns its default generator).
 
-    def __init__(self, seed: int):
+    >>> tapegrad.manual_seed(3).initial_seed()
+    3
+    """
+
+    def __init__(self, seed: _builtins.int) -> None:
         self._seed = seed
 
-    def initial_seed(self) -> int:
+    def initial_seed(self) -> _builtins.int:
+        """The seed this generator was made with."""
         return self._seed
 
-    def manual_seed(self, seed: int) -> "Generator":
+    def manual_seed(self, seed: _builtins.int) -> Generator:
+        """Reseed tapegrad's generator (same as :func:`tapegrad.manual_seed`)."""
         return manual_seed(seed)
 
     def __repr__(self) -> str:
         return f"<tapegrad.Generator seed={self._seed}>"
 
 
-def manual_seed(seed) -> Generator:
-    """Seed tapegrad's random generator; returns a generator-like object."""
+def manual_seed(seed: _builtins.int) -> Generator:
+    """Seed tapegrad's random generator; returns a generator-like object.
+
+    >>> _ = tapegrad.manual_seed(0); a = tapegrad.rand(2)
+    >>> _ = tapegrad.manual_seed(0); (tapegrad.rand(2) == a).all().item()
+    True
+    """
     seed = _builtins.int(seed)
     _core.manual_seed(seed)
     return Generator(seed)
@@ -126,20 +141,36 @@ _ALIASES = {
 globals().update({alias: getattr(_core, name) for alias, name in _ALIASES.items()})
 _ALIAS_NAMES = list(_ALIASES)
 
+def is_tensor(obj: object) -> _builtins.bool:
+    """Whether ``obj`` is a :class:`Tensor` (parameters included).
 
-def is_tensor(obj) -> _builtins.bool:
+    >>> tapegrad.is_tensor(tapegrad.ones(2)), tapegrad.is_tensor([1.0])
+    (True, False)
+    """
     return isinstance(obj, Tensor)
 
 
-def save(obj, path):
-    """Save a state dict (name → tensor) to ``path`` as ``.npz`` (see ``tapegrad.serialization``)."""
+def save(obj: Mapping[str, Any], path: str | os.PathLike[str] | BinaryIO) -> None:
+    """Save a state dict (name → tensor) to ``path`` as ``.npz`` (see ``tapegrad.serialization``).
+
+    >>> import io
+    >>> buf = io.BytesIO(); tapegrad.save({"w": tapegrad.ones(2)}, buf); _ = buf.seek(0)
+    >>> tapegrad.load(buf)["w"]
+    tensor([1., 1.])
+    """
     from .serialization import save as _save
 
     return _save(obj, path)
 
 
-def load(path):
-    """Load a state dict saved by :func:`save`; never unpickles."""
+def load(path: str | os.PathLike[str] | BinaryIO) -> dict[str, Tensor]:
+    """Load a state dict saved by :func:`save`; never unpickles.
+
+    >>> import io
+    >>> buf = io.BytesIO(); tapegrad.save({"b": tapegrad.zeros(1)}, buf); _ = buf.seek(0)
+    >>> list(tapegrad.load(buf))
+    ['b']
+    """
     from .serialization import load as _load
 
     return _load(path)
@@ -148,7 +179,7 @@ def load(path):
 from . import data, distributed, nn, optim, utils  # noqa: E402
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # viz pulls in matplotlib: import it only when someone asks for it.
     if name == "viz":
         import importlib
@@ -169,5 +200,39 @@ __all__ = [
     "get_num_threads", "tape_stats", "save", "load", "__version__",
 ]
 # The op functions and their aliases come from the op table (not a literal by design).
-__all__ += _OP_FUNCTIONS  # noqa: PLE0605
-__all__ += _ALIAS_NAMES  # noqa: PLE0605
+if TYPE_CHECKING:
+    # The same names, spelled out for type checkers and editors, which cannot run
+    # _core._op_table(); their signatures come from _core.pyi. tests/test_typing.py checks that
+    # this list is exactly the table's F rows plus the aliases, so it cannot drift.
+    from ._core import (  # noqa: F401
+        add, sub, mul, div, pow, maximum, minimum, neg, exp, log, sqrt, abs, relu,
+        sigmoid, tanh, sin, cos, where, clamp, clone, sum, amax, amin, logsumexp,
+        softmax, log_softmax, mm, bmm, linear, reshape, permute, cat, cross_entropy,
+        binary_cross_entropy_with_logits, mse_loss, mean, max, min, matmul, flatten,
+        squeeze, unsqueeze, transpose, t, stack, argmax, argmin, all, any, sign, isnan,
+        isinf, logical_not, logical_and, logical_or, eq, detach, numel,
+        is_floating_point,
+    )
+
+    subtract = sub
+    multiply = mul
+    divide = div
+    true_divide = div
+    negative = neg
+    clip = clamp
+    concat = cat
+    concatenate = cat
+
+    __all__ += [
+        "add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "exp", "log",
+        "sqrt", "abs", "relu", "sigmoid", "tanh", "sin", "cos", "where", "clamp", "clone",
+        "sum", "amax", "amin", "logsumexp", "softmax", "log_softmax", "mm", "bmm", "linear",
+        "reshape", "permute", "cat", "cross_entropy", "binary_cross_entropy_with_logits",
+        "mse_loss", "mean", "max", "min", "matmul", "flatten", "squeeze", "unsqueeze",
+        "transpose", "t", "stack", "argmax", "argmin", "all", "any", "sign", "isnan",
+        "isinf", "logical_not", "logical_and", "logical_or", "eq", "detach", "numel",
+        "is_floating_point", "subtract", "multiply", "divide", "true_divide", "negative",
+        "clip", "concat", "concatenate",
+    ]
+else:
+    __all__ += _OP_FUNCTIONS + _ALIAS_NAMES  # noqa: PLE0605

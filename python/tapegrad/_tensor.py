@@ -30,7 +30,13 @@ _core.dtype.__str__ = _dtype_repr
 
 
 class Size(tuple):
-    """The shape of a tensor: a tuple that prints like PyTorch's ``torch.Size``."""
+    """The shape of a tensor: a tuple that prints like PyTorch's ``torch.Size``.
+
+    >>> import tapegrad as tg
+    >>> s = tg.zeros(2, 3).shape
+    >>> s, s == (2, 3), s.numel()
+    (tapegrad.Size([2, 3]), True, 6)
+    """
 
     def __repr__(self) -> str:
         return f"tapegrad.Size({list(self)})"

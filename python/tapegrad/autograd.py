@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from . import _core
 
 Tensor = _core.Tensor
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = [
     "no_grad",
@@ -35,20 +37,19 @@ class _GradMode:
 
     _mode = True
 
-    def __enter__(self):
+    def __enter__(self) -> _GradMode:
         self._prev = _core.is_grad_enabled()
         _core.set_grad_enabled(self._mode)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         _core.set_grad_enabled(self._prev)
-        return False
 
-    def __call__(self, fn: Callable) -> Callable:
+    def __call__(self, fn: _F) -> _F:
         mode = self._mode
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             prev = _core.is_grad_enabled()
             _core.set_grad_enabled(mode)
             try:
@@ -56,56 +57,87 @@ class _GradMode:
             finally:
                 _core.set_grad_enabled(prev)
 
-        return wrapper
+        return wrapper  # type: ignore[return-value]
 
 
 class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
-    """Disable recording: ``with tg.no_grad(): w -= lr * w.grad``. Also a decorator."""
+    """Disable recording: ``with tg.no_grad(): w -= lr * w.grad``. Also a decorator.
+
+    >>> import tapegrad as tg
+    >>> w = tg.ones(2, requires_grad=True)
+    >>> with tg.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
 
     _mode = False
 
 
 class enable_grad(_GradMode):  # noqa: N801
-    """Re-enable recording inside ``no_grad``. Also a decorator."""
+    """Re-enable recording inside ``no_grad``. Also a decorator.
+
+    >>> import tapegrad as tg
+    >>> w = tg.ones(2, requires_grad=True)
+    >>> with tg.no_grad():
+    ...     with tg.enable_grad():
+    ...         y = w * 2
+    >>> y.requires_grad
+    True
+    """
 
     _mode = True
 
 
 class set_grad_enabled(_GradMode):  # noqa: N801
-    """``with tg.set_grad_enabled(False): ...`` or a plain call ``tg.set_grad_enabled(False)``."""
+    """``with tg.set_grad_enabled(False): ...`` or a plain call ``tg.set_grad_enabled(False)``.
 
-    def __init__(self, mode: bool):
+    >>> import tapegrad as tg
+    >>> with tg.set_grad_enabled(False):
+    ...     tg.is_grad_enabled()
+    False
+    >>> tg.is_grad_enabled()
+    True
+    """
+
+    def __init__(self, mode: bool) -> None:
         self._mode = bool(mode)
         self._prev = _core.is_grad_enabled()
         _core.set_grad_enabled(self._mode)
 
-    def __enter__(self):
+    def __enter__(self) -> set_grad_enabled:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         _core.set_grad_enabled(self._prev)
-        return False
 
 
-def _as_list(x) -> list:
+def _as_list(x: Any) -> list[Any]:
     if isinstance(x, Tensor):
         return [x]
     return list(x)
 
 
 def grad(
-    outputs,
-    inputs,
-    grad_outputs=None,
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
     allow_unused: bool = False,
-):
+) -> tuple[Tensor, ...]:
     """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
 
+    One gradient per input; an input that ``outputs`` does not depend on is an error, or
+    ``None`` with ``allow_unused=True`` (typed ``Tensor`` as in PyTorch).
+
+    >>> import tapegrad as tg
     >>> x = tg.tensor(3.0, requires_grad=True)
-    >>> (dx,) = tg.grad(x * x, x, create_graph=True)   # 6
-    >>> tg.grad(dx, x)[0]                               # 2
+    >>> (dx,) = tg.grad(x * x, x, create_graph=True)
+    >>> dx
+    tensor(6., grad_fn=<AddBackward0>)
+    >>> tg.grad(dx, x)[0]
+    tensor(2.)
     """
     outs = _as_list(outputs)
     ins = _as_list(inputs)
@@ -121,12 +153,21 @@ def grad(
             )
     if retain_graph is None:
         retain_graph = create_graph
-    return tuple(_core._run_backward(outs, grad_outputs, retain_graph, create_graph, ins,
-                                     allow_unused, "grad"))
+    grads = _core._run_backward(outs, grad_outputs, retain_graph, create_graph, ins,
+                                allow_unused, "grad")
+    return tuple(grads)  # type: ignore[arg-type]  # None only with allow_unused, as in PyTorch
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
-    """Accumulate gradients of ``tensors`` into the leaves' ``.grad`` (``tg.autograd.backward``)."""
+def backward(tensors: Tensor | Sequence[Tensor],
+             grad_tensors: Tensor | Sequence[Tensor | None] | None = None,
+             retain_graph: bool | None = None, create_graph: bool = False) -> None:
+    """Accumulate gradients of ``tensors`` into the leaves' ``.grad`` (``tg.autograd.backward``).
+
+    >>> import tapegrad as tg
+    >>> x = tg.ones(2, requires_grad=True)
+    >>> tg.autograd.backward([(3 * x).sum()]); x.grad
+    tensor([3., 3.])
+    """
     outs = _as_list(tensors)
     if grad_tensors is not None:
         grad_tensors = _as_list(grad_tensors)
@@ -136,11 +177,20 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
 
 
 class GradcheckError(RuntimeError):
-    """Raised by :func:`gradcheck` when analytical and numerical gradients disagree."""
+    """Raised by :func:`gradcheck` when analytical and numerical gradients disagree.
+
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([1.0], dtype=tg.float64, requires_grad=True)
+    >>> try:
+    ...     tg.gradcheck(lambda t: (t * t).detach() * t, [x])
+    ... except tg.GradcheckError:
+    ...     print("mismatch found")
+    mismatch found
+    """
 
 
 def gradcheck(
-    fn: Callable,
+    fn: Callable[..., Any],
     inputs: Sequence[Tensor] | Tensor,
     eps: float = 1e-6,
     atol: float = 1e-5,
@@ -169,15 +219,15 @@ def gradcheck(
         raise ValueError("gradcheck: at least one input must require grad")
     rng = np.random.default_rng(seed)
 
-    def outputs():
+    def outputs() -> list[Tensor]:
         out = fn(*ins)
         return [o for o in _as_list(out) if isinstance(o, Tensor)]
 
-    def values():
+    def values() -> list[np.ndarray]:
         with no_grad():
             return [o.detach()._numpy_view().astype(np.float64).copy() for o in outputs()]
 
-    def fail(msg):
+    def fail(msg: str) -> bool:
         if raise_exception:
             raise GradcheckError(msg)
         return False
@@ -239,8 +289,8 @@ def gradcheck(
                 for vi, v in enumerate(vs):
                     nums[vi, j] = float(np.sum(col * v))
             for vi in range(len(vs)):
-                a = analytics[vi][k]
-                a = np.zeros(tuple(t.shape)) if a is None else a._numpy_view().astype(np.float64)
+                ak = analytics[vi][k]
+                a = np.zeros(tuple(t.shape)) if ak is None else ak._numpy_view().astype(np.float64)
                 num = nums[vi].reshape(tuple(t.shape))
                 if not np.allclose(a, num, atol=atol, rtol=rtol, equal_nan=True):
                     err = np.max(np.abs(a - num)) if a.size else 0.0
@@ -283,26 +333,30 @@ class detect_anomaly:  # noqa: N801
     without one) raises, naming the op and shapes; and a backward formula that produces NaN
     or Inf raises, naming its backward (``'SqrtBackward0' returned nan or inf values``).
 
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([-1.0], requires_grad=True)
     >>> with tg.detect_anomaly():
-    ...     loss.backward()
+    ...     tg.sqrt(x)
+    Traceback (most recent call last):
+    ...
+    RuntimeError: ...
     """
 
-    def __init__(self, check_nan: bool = True):
+    def __init__(self, check_nan: bool = True) -> None:
         self._on = check_nan
 
-    def __enter__(self):
+    def __enter__(self) -> detect_anomaly:
         self._prev = _core.is_anomaly_enabled()
         _core.set_anomaly_enabled(self._on)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         _core.set_anomaly_enabled(self._prev)
-        return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             with detect_anomaly(self._on):
                 return fn(*args, **kwargs)
 
-        return wrapper
+        return wrapper  # type: ignore[return-value]

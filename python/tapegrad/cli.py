@@ -76,20 +76,70 @@ def _positive_float(s: str) -> float:
     return v
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of the ``tapegrad`` command."""
-    common = argparse.ArgumentParser(add_help=False)
-    g = common.add_argument_group("common options")
-    g.add_argument("--out", metavar="DIR", default="tapegrad-out",
-                   help="directory for plots (default: ./tapegrad-out)")
-    g.add_argument("--epochs", type=_non_negative_int, default=None, help="training epochs")
-    g.add_argument("--lr", type=_positive_float, default=None, help="learning rate")
-    g.add_argument("--batch-size", type=_positive_int("batch size"), default=None,
-                   help="minibatch size")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--threads", type=_positive_int("threads"), default=None,
-                   help="threads for the C++ kernels (default: tapegrad's choice)")
+# Which options each command reads: a command's parser accepts exactly these, so its --help
+# lists only what it uses ("data" is --dataset/--data-dir/--download, "distributed" is
+# --distributed/--checkpoint). _DEFAULTS: the defaults --help shows; softmax and mlp take theirs
+# from the dataset.
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "regression": ("out", "epochs", "lr", "threads"),
+    "linreg": ("epochs", "lr", "batch_size", "seed", "threads"),
+    "softmax": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed"),
+    "mlp": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed"),
+    "graph": ("out",),
+    "bench": ("threads",),
+}
+_DEFAULTS = {
+    "regression": {"epochs": "1000", "lr": "0.01"},
+    "linreg": {"epochs": "3", "lr": "0.03", "batch_size": "10"},
+}
 
+
+def _add_option(p: argparse.ArgumentParser, command: str, name: str) -> None:
+    default = _DEFAULTS.get(command, {}).get(name, "the dataset's")
+    if name == "out":
+        p.add_argument("--out", metavar="DIR", default="tapegrad-out",
+                       help="directory for plots (default: ./tapegrad-out)")
+    elif name == "epochs":
+        p.add_argument("--epochs", type=_non_negative_int, default=None,
+                       help=f"training epochs (default: {default})")
+    elif name == "lr":
+        p.add_argument("--lr", type=_positive_float, default=None,
+                       help=f"learning rate (default: {default})")
+    elif name == "batch_size":
+        p.add_argument("--batch-size", type=_positive_int("batch size"), default=None,
+                       help=f"minibatch size (default: {default})")
+    elif name == "seed":
+        p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    elif name == "threads":
+        p.add_argument("--threads", type=_positive_int("threads"), default=None,
+                       help="threads for the C++ kernels (default: tapegrad's choice)")
+    elif name == "data":
+        p.add_argument("--dataset", default="digits", metavar="NAME",
+                       help="digits (embedded, default) or fashion-mnist")
+        p.add_argument("--data-dir", metavar="D", default=None,
+                       help="directory with the Fashion-MNIST IDX files "
+                            "(default ~/.tapegrad/fashion-mnist)")
+        p.add_argument("--download", action="store_true",
+                       help="download missing Fashion-MNIST files (MD5-checked)")
+    elif name == "distributed":
+        p.add_argument("--distributed", action="store_true",
+                       help="data-parallel training on every process started by mpiexec "
+                            "(mpiexec -n 2 tapegrad softmax --distributed; needs "
+                            "tapegrad[mpi]); --batch-size is the global batch; only rank 0 "
+                            "prints and writes files")
+        p.add_argument("--checkpoint", metavar="FILE", default=None,
+                       help="save the trained model's state dict to FILE (tg.save, .npz)")
+    else:  # pragma: no cover - a typo in _OPTIONS
+        raise AssertionError(name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the ``tapegrad`` command: one subparser per command, each with
+    only the options that command uses.
+
+    >>> build_parser().parse_args(["linreg", "--epochs", "2"]).epochs
+    2
+    """
     parser = _Parser(prog="tapegrad", description="tapegrad's lessons, runnable.",
                      epilog="Run 'tapegrad COMMAND --help' for a command's options.")
     from tapegrad import __version__
@@ -98,36 +148,58 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, help_ in _COMMANDS.items():
-        p = sub.add_parser(name, help=help_, description=help_, parents=[common])
-        if name in ("softmax", "mlp"):
-            p.add_argument("--dataset", default="digits", metavar="NAME",
-                           help="digits (embedded, default) or fashion-mnist")
-            p.add_argument("--data-dir", metavar="D", default=None,
-                           help="directory with the Fashion-MNIST IDX files "
-                                "(default ~/.tapegrad/fashion-mnist)")
-            p.add_argument("--download", action="store_true",
-                           help="download missing Fashion-MNIST files (MD5-checked)")
-            p.add_argument("--distributed", action="store_true",
-                           help="data-parallel training on every process started by mpiexec "
-                                "(mpiexec -n 2 tapegrad softmax --distributed; needs "
-                                "tapegrad[mpi]); --batch-size is the global batch; only rank 0 "
-                                "prints and writes files")
-            p.add_argument("--checkpoint", metavar="FILE", default=None,
-                           help="save the trained model's state dict to FILE (tg.save, .npz)")
+        p = sub.add_parser(name, help=help_, description=help_)
+        for option in _OPTIONS[name]:
+            _add_option(p, name, option)
     return parser
 
 
-def _reject(args: argparse.Namespace, *names: str) -> None:
-    for n in names:
-        if getattr(args, n) is not None:
-            flag = "--" + n.replace("_", "-")
-            raise _CliError(f"{args.command}: {flag} does not apply to this command")
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """parse_args, but an option that belongs to another command gets a message that says so."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        flag = extra[0].split("=", 1)[0]
+        subs = _subparsers(parser)
+        known = {o for p in subs.values() for act in p._actions for o in act.option_strings}
+        sub = subs[args.command]
+        if flag in known:
+            own = [a for act in sub._actions for a in act.option_strings
+                   if a.startswith("--") and a != "--help"]
+            sub.error(f"{flag} does not apply to this command (its options: "
+                      f"{', '.join(own) or 'none'})")
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    raise AssertionError("no subparsers")
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """Fail before any training if ``--out`` cannot hold the plots. Nothing is created here
+    (a command that fails later for another reason leaves no empty directory behind)."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    path = os.path.abspath(out)
+    existing = path  # the nearest part of the path that exists: where makedirs would start
+    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        reason = f"{existing!r} is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):  # also false on a read-only file system
+        reason = f"{existing!r} is not writable"
+    else:
+        return
+    raise _CliError(f"{args.command}: cannot write plots to --out {out!r}: {reason}")
 
 
 def _cmd_regression(args: argparse.Namespace) -> str:
     from tapegrad.examples import regression
 
-    _reject(args, "batch_size")
     epochs = 1000 if args.epochs is None else args.epochs
     lr = 0.01 if args.lr is None else args.lr
     r = regression.run(epochs=epochs, lr=lr, out=args.out)
@@ -200,7 +272,6 @@ def _classifier_summary(args: argparse.Namespace, h: dict[str, list[float]]) -> 
 def _cmd_graph(args: argparse.Namespace) -> str:
     from tapegrad.examples import graph
 
-    _reject(args, "epochs", "lr", "batch_size")
     g = graph.run(out=args.out)
     n_ops = sum(n.kind == "op" for n in g.nodes)
     return f"graph: {len(g.nodes)} nodes ({n_ops} ops); wrote graph.png and graph.dot in {args.out}"
@@ -209,7 +280,6 @@ def _cmd_graph(args: argparse.Namespace) -> str:
 def _cmd_bench(args: argparse.Namespace) -> str:
     from tapegrad.examples import bench
 
-    _reject(args, "epochs", "lr", "batch_size")
     import tapegrad as tg
 
     r = bench.run()
@@ -235,19 +305,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     try:
         import tapegrad as tg
 
-        if args.threads is not None:
+        _check_out(args)
+        if getattr(args, "threads", None) is not None:
             tg.set_num_threads(args.threads)
         t0 = time.perf_counter()
         summary = _HANDLERS[args.command](args)
         if summary:  # empty on the ranks > 0 of a --distributed run
-            print(f"{summary} [{time.perf_counter() - t0:.1f} s]")
+            print(f"{summary} [{time.perf_counter() - t0:.1f} s]", flush=True)
         return 0
+    except BrokenPipeError:
+        # The reader went away (`tapegrad graph | head -1`): stop quietly, as `cat` does. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # stdout is not a file descriptor (captured, embedded)
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer stopped by a closed pipe
     except _CliError as exc:
         print(f"tapegrad: error: {exc}", file=sys.stderr)
         return 2

@@ -25,6 +25,13 @@ class Optimizer:
     """Base class: holds a flat list of parameters and the hyper-parameters in ``defaults``.
 
     Parameter groups with different settings are not supported (pass one iterable of tensors).
+    Subclasses implement ``step()``.
+
+    >>> import tapegrad as tg
+    >>> w = tg.ones(2, requires_grad=True)
+    >>> opt = tg.optim.SGD([w], lr=0.5)
+    >>> isinstance(opt, tg.optim.Optimizer), opt.defaults["lr"]
+    (True, 0.5)
     """
 
     def __init__(self, params: Iterable[Tensor], defaults: dict[str, Any]) -> None:

@@ -49,7 +49,7 @@ def _to_array(key: str, value: Any) -> np.ndarray:
                     "arrays and numbers can be saved (state dicts: name -> tensor)")
 
 
-def save(obj: Mapping[str, Any], f: str | os.PathLike | BinaryIO) -> None:
+def save(obj: Mapping[str, Any], f: str | os.PathLike[str] | BinaryIO) -> None:
     """Write the state dict ``obj`` (str → Tensor/array) to ``f`` (a path or binary file) as
     ``.npz``. Nothing is pickled; nested objects are refused with ``TypeError``.
 
@@ -76,7 +76,7 @@ def save(obj: Mapping[str, Any], f: str | os.PathLike | BinaryIO) -> None:
         np.savez(f, **arrays)
 
 
-def load(f: str | os.PathLike | BinaryIO) -> OrderedDict[str, Tensor]:
+def load(f: str | os.PathLike[str] | BinaryIO) -> OrderedDict[str, Tensor]:
     """Read a state dict written by :func:`save` (or any ``.npz`` of numeric arrays) as an
     ordered dict of tensors. Files holding pickled Python objects are refused (``ValueError``);
     files that are not ``.npz`` archives raise ``ValueError`` naming the path.

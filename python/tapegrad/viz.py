@@ -296,7 +296,14 @@ def _log_norm(lo: float, hi: float) -> Any:
 @dataclass
 class GraphNode:
     """One node of a :class:`Graph`: a tensor (kind "input", "parameter", "constant",
-    "output") or an op (kind "op")."""
+    "output") or an op (kind "op").
+
+    >>> import tapegrad as tg
+    >>> from tapegrad import viz
+    >>> m = tg.tensor([2.0], requires_grad=True)
+    >>> sorted({n.kind for n in viz.graph(m * 3).nodes})
+    ['constant', 'op', 'output', 'parameter']
+    """
 
     key: str
     kind: str

@@ -2,6 +2,7 @@
 // updates, kernel selection and threads; and PYBIND11_MODULE, which registers the dtype, the
 // Tensor class (tensor.cpp) and the ops (ops.cpp).
 #include "bindings/bindings.h"
+#include "bindings/op_docs.h"
 #include "tapegrad/kernels.h"
 #include "tapegrad/tape.h"
 
@@ -44,13 +45,13 @@ void bind_functions(py::module_& m) {
   // ----- creation -----
   m.def("tensor", [](py::object data, py::object dtype, bool requires_grad) {
         return with_grad(tensor_from_py(data, parse_dtype(dtype)), requires_grad);
-      }, py::arg("data"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
-  m.def("from_numpy", &from_numpy, py::arg("ndarray"));
+      }, py::arg("data"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("tensor"));
+  m.def("from_numpy", &from_numpy, py::arg("ndarray"), op_doc("from_numpy"));
   m.def("as_tensor", [](py::object data, py::object dtype) { return as_tensor_from_py(data, parse_dtype(dtype)); },
-        py::arg("data"), py::arg("dtype") = py::none());
-  m.def("zeros", [](py::args a, py::kwargs k) { return creation(a, k, "zeros", 0, false); });
-  m.def("ones", [](py::args a, py::kwargs k) { return creation(a, k, "ones", 1, true); });
-  m.def("empty", [](py::args a, py::kwargs k) { return creation(a, k, "empty", 0, false); });
+        py::arg("data"), py::arg("dtype") = py::none(), op_doc("as_tensor"));
+  m.def("zeros", [](py::args a, py::kwargs k) { return creation(a, k, "zeros", 0, false); }, op_doc("zeros"));
+  m.def("ones", [](py::args a, py::kwargs k) { return creation(a, k, "ones", 1, true); }, op_doc("ones"));
+  m.def("empty", [](py::args a, py::kwargs k) { return creation(a, k, "empty", 0, false); }, op_doc("empty"));
   m.def("full", [](py::object size, py::object value, py::object dtype, bool rg) {
         // The fill value's Python type gives the default dtype (bool, int64, float32).
         DType dt = DType::f32;
@@ -58,23 +59,23 @@ void bind_functions(py::module_& m) {
         else if (PyLong_Check(value.ptr())) dt = DType::i64;
         if (auto d = parse_dtype(dtype)) dt = *d;
         return with_grad(full(shape_arg(size, "full"), scalar_arg(value, "full"), dt), rg);
-      }, py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+      }, py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full"));
   // *_like: the shape of `input`, its dtype unless dtype= says otherwise.
   m.def("zeros_like", [](const Tensor& x, py::object dtype, bool rg) {
         return with_grad(zeros(x->shape(), parse_dtype(dtype).value_or(x->dtype())), rg);
-      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("zeros_like"));
   m.def("ones_like", [](const Tensor& x, py::object dtype, bool rg) {
         return with_grad(full(x->shape(), 1, parse_dtype(dtype).value_or(x->dtype())), rg);
-      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("ones_like"));
   m.def("full_like", [](const Tensor& x, py::object value, py::object dtype, bool rg) {
         return with_grad(full(x->shape(), scalar_arg(value, "full_like"), parse_dtype(dtype).value_or(x->dtype())), rg);
-      }, py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+      }, py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full_like"));
   m.def("rand_like", [](const Tensor& x, py::object dtype) {
         return rand(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
-      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none());
+      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("rand_like"));
   m.def("randn_like", [](const Tensor& x, py::object dtype) {
         return randn(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
-      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none());
+      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("randn_like"));
   m.def("arange", [](py::object a, py::object b, py::object step, py::object dtype, bool rg) {
         double start = 0, end;
         if (b.is_none()) end = scalar_arg(a, "arange");
@@ -89,29 +90,29 @@ void bind_functions(py::module_& m) {
         if (auto d = parse_dtype(dtype)) dt = *d;
         return with_grad(arange(start, end, st, dt), rg);
       }, py::arg("start"), py::arg("end") = py::none(), py::arg("step") = py::none(), py::kw_only(),
-      py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+      py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("arange"));
   m.def("linspace", [](double s, double e, int64_t n, py::object dtype, bool rg) {
         return with_grad(linspace(s, e, n, parse_dtype(dtype).value_or(DType::f32)), rg);
-      }, py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
+      }, py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("linspace"));
   m.def("eye", [](int64_t n, py::object cols, py::object dtype) {
         return eye(n, cols.is_none() ? n : to_i64(cols), parse_dtype(dtype).value_or(DType::f32));
-      }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none());
+      }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), op_doc("eye"));
 
   // ----- random -----
   m.def("rand", [](py::args a, py::kwargs k) {
         return with_grad(rand(size_from(a, k, "rand"), dtype_from(k)), requires_grad_from(k));
-      });
+      }, op_doc("rand"));
   m.def("randn", [](py::args a, py::kwargs k) {
         return with_grad(randn(size_from(a, k, "randn"), dtype_from(k)), requires_grad_from(k));
-      });
+      }, op_doc("randn"));
   m.def("randint", [](int64_t lo, py::object hi, py::object size) {
         if (hi.is_none()) throw py::type_error("randint: expected randint(low, high, size) or randint(high, size)");
         if (size.is_none()) return randint(0, lo, shape_arg(hi, "randint"));
         return randint(lo, hi.cast<int64_t>(), shape_arg(size, "randint"));
-      }, py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none());
-  m.def("randperm", [](int64_t n) { return randperm(n); }, py::arg("n"));
+      }, py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), op_doc("randint"));
+  m.def("randperm", [](int64_t n) { return randperm(n); }, py::arg("n"), op_doc("randperm"));
   m.def("manual_seed", [](int64_t s) { manual_seed(static_cast<uint64_t>(s)); }, py::arg("seed"));
-  m.def("initial_seed", &initial_seed);
+  m.def("initial_seed", &initial_seed, op_doc("initial_seed"));
   m.def("normal", [](py::object mean, py::object std, py::object size, py::object dtype,
                      py::object /*generator*/, bool rg) {
         const Tensor* tm = tensor_ptr(mean);
@@ -126,10 +127,10 @@ void bind_functions(py::module_& m) {
       }, py::arg("mean") = 0.0, py::arg("std") = 1.0, py::arg("size") = py::none(), py::kw_only(),
       py::arg("dtype") = py::none(), py::arg("generator") = py::none(), py::arg("requires_grad") = false,
       "Normal samples: normal(mean_tensor, std) or normal(mean, std, size).\n\n"
-      ">>> w = tg.normal(0, 0.01, size=(2, 1), requires_grad=True)   # d2l's initialisation");
+      ">>> w = tg.normal(0, 0.01, size=(2, 1), requires_grad=True)   # d2l's initialisation", op_doc("normal"));
 
   // autograd
-  m.def("is_grad_enabled", &grad_enabled);
+  m.def("is_grad_enabled", &grad_enabled, op_doc("is_grad_enabled"));
   m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"));
   m.def("is_anomaly_enabled", &anomaly_enabled);
   m.def("set_anomaly_enabled", &set_anomaly_enabled, py::arg("mode"));
@@ -245,10 +246,10 @@ void bind_functions(py::module_& m) {
         d["selected"] = kernels::arch_name(c.selected);
         d["num_threads"] = kernels::get_num_threads();
         return d;
-      });
+      }, op_doc("cpu_info"));
   m.def("_set_arch", [](const std::string& name) { kernels::set_arch(kernels::parse_arch(name)); });
-  m.def("set_num_threads", [](int n) { kernels::set_num_threads(n); }, py::arg("n"));
-  m.def("get_num_threads", &kernels::get_num_threads);
+  m.def("set_num_threads", [](int n) { kernels::set_num_threads(n); }, py::arg("n"), op_doc("set_num_threads"));
+  m.def("get_num_threads", &kernels::get_num_threads, op_doc("get_num_threads"));
 }
 
 }  // namespace tapegrad::bind
@@ -282,7 +283,13 @@ PYBIND11_MODULE(_core, m) {
     }
   });
 
-  py::enum_<DType>(m, "dtype")
+  py::enum_<DType>(m, "dtype", R"doc(The element type of a tensor: ``tapegrad.float32`` (the default for
+floats), ``float64``, ``int64`` (the default for integers) or ``bool``.
+
+>>> import tapegrad as tg
+>>> tg.tensor([1, 2]).dtype, tg.tensor([1, 2]).float().dtype.itemsize
+(tapegrad.int64, 4)
+)doc")
       .value("float32", DType::f32)
       .value("float64", DType::f64)
       .value("int64", DType::i64)
@@ -292,7 +299,20 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("is_floating_point", [](DType d) { return is_float(d); })
       .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
 
-  bind::TensorClass T(m, "Tensor");
+  bind::TensorClass T(m, "Tensor", R"doc(An n-dimensional array of float32, float64, int64 or bool that records
+its operations on the tape when it (or an input) requires grad.
+
+Make one with ``tapegrad.tensor``, ``zeros``, ``randn``, ``from_numpy`` ... (``Tensor``
+itself has no constructor). Every op is a method and a ``tapegrad`` function; operators
+broadcast as in NumPy and PyTorch.
+
+>>> import tapegrad as tg
+>>> w = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> loss = (w @ tg.ones(2)).sum()
+>>> loss.backward(); w.grad
+tensor([[1., 1.],
+        [1., 1.]])
+)doc");
   bind::g_tensor_type = reinterpret_cast<PyTypeObject*>(T.ptr());
   m.def("_register_types", [](py::object size, py::object max, py::object min) {
         bind::g_size_type = size;

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "bindings/bindings.h"
+#include "bindings/op_docs.h"
 #include "tapegrad/tape.h"
 
 namespace tapegrad::bind {
@@ -71,8 +72,8 @@ class Registrar {
 
   void unary(const Row& r, UnaryFn fn) {
     auto f = [fn](const Tensor& x) { return fn(x); };
-    if (has_method(r)) T_.def(r.name, f);
-    if (has_function(r)) m_.def(r.name, f, py::arg("input"));
+    if (has_method(r)) T_.def(r.name, f, op_doc(r.name));
+    if (has_function(r)) m_.def(r.name, f, py::arg("input"), op_doc(r.name));
     if (has_dunder(r)) T_.def(dunder(r.dunder).c_str(), f);
   }
 
@@ -83,8 +84,8 @@ class Registrar {
       auto [x, y] = operands(a, b, name);
       return fn(x, y);
     };
-    if (has_method(r)) T_.def(name, named, py::arg("other"));
-    if (has_function(r)) m_.def(name, named, py::arg("input"), py::arg("other"));
+    if (has_method(r)) T_.def(name, named, py::arg("other"), op_doc(name));
+    if (has_function(r)) m_.def(name, named, py::arg("input"), py::arg("other"), op_doc(name));
     if (!has_dunder(r)) return;
     // Operators: an operand tapegrad cannot combine gives NotImplemented, so Python tries the
     // other side (and raises its usual TypeError).
@@ -124,11 +125,11 @@ class Registrar {
   template <class Fn, class... Extra>
   void manual(const char* name, Fn&& f, const Extra&... extra) {
     const Row& r = claim(name);
-    if (has_method(r)) T_.def(name, f, extra...);
+    if (has_method(r)) T_.def(name, f, extra..., op_doc(name));
     if (has_function(r)) {
       constexpr bool named = (std::is_base_of_v<py::arg, Extra> || ...);
-      if constexpr (named) m_.def(name, f, py::arg("input"), extra...);
-      else m_.def(name, f, extra...);
+      if constexpr (named) m_.def(name, f, py::arg("input"), extra..., op_doc(name));
+      else m_.def(name, f, extra..., op_doc(name));
     }
   }
 
@@ -139,7 +140,7 @@ class Registrar {
     const Row& r = claim(name);
     if (r.expose != Expose::F)
       throw std::logic_error(std::string("ops.def: ") + name + " is bound as a function only but its row exposes a method");
-    m_.def(name, f, extra...);
+    m_.def(name, f, extra..., op_doc(name));
   }
 
   void check_all_bound() const {

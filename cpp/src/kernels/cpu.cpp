@@ -1,5 +1,6 @@
 // CPU detection (once), the choice of target (TAPEGRAD_ARCH, set_arch) and the active kernel
 // table. The public entry points that go through it are in dispatch.cpp.
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -93,11 +94,22 @@ struct Active {
     CpuInfo& info = info_mut();
     if (const char* env = std::getenv("TAPEGRAD_ARCH"); env && *env) {
       // An unknown or unsupported request falls back to the best target rather than crashing
-      // at import; tapegrad.cpu_info() shows what was selected.
+      // at import, and says so on stderr (the engine has no Python to warn through; a silent
+      // fallback would make an A/B timing compare the same kernels twice).
+      // tapegrad.cpu_info() shows what was selected.
       try {
         Arch want = parse_arch(env);
-        if (supported(want)) info.selected = want;
+        if (supported(want))
+          info.selected = want;
+        else
+          std::fprintf(stderr,
+                       "tapegrad: TAPEGRAD_ARCH=%s is not available on this CPU; using %s\n",
+                       env, arch_name(info.selected));
       } catch (const std::invalid_argument&) {
+        std::fprintf(stderr,
+                     "tapegrad: TAPEGRAD_ARCH=%s is not a target (expected generic, avx2 or "
+                     "avx512); using %s\n",
+                     env, arch_name(info.selected));
       }
     }
     table = build(info.selected);

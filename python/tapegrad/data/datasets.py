@@ -68,7 +68,7 @@ def _read_bytes(path: Path) -> bytes:
     return raw
 
 
-def read_idx(path: str | os.PathLike) -> Tensor:
+def read_idx(path: str | os.PathLike[str]) -> Tensor:
     """Read an IDX file (gzip-compressed or raw) as used by MNIST and Fashion-MNIST.
 
     Image files (magic 2051, header: 4 big-endian int32 = magic, count, rows, cols) become
@@ -179,7 +179,7 @@ def _download(name: str, md5: str, root: Path, mirrors: Sequence[str], timeout: 
     raise RuntimeError(f"load_fashion_mnist: could not download {name}: " + "; ".join(errors))
 
 
-def load_fashion_mnist(root: str | os.PathLike, train: bool = True, download: bool = False,
+def load_fashion_mnist(root: str | os.PathLike[str], train: bool = True, download: bool = False,
                        *, mirrors: Sequence[str] = FASHION_MNIST_MIRRORS,
                        timeout: float = 60.0) -> tuple[Tensor, Tensor]:
     """Fashion-MNIST (Zalando, MIT licence) from the four IDX files in ``root``.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 
 from .. import _core
 
 Tensor = _core.Tensor
+_Batch = TypeVar("_Batch")
 
 __all__ = ["synthetic_data", "TensorDataset", "DataLoader", "train_test_split"]
 
@@ -108,7 +109,7 @@ def _collate(samples: Sequence[Any]) -> Any:
     raise TypeError(f"DataLoader: cannot batch samples of type {type(first).__name__}")
 
 
-class DataLoader:
+class DataLoader(Generic[_Batch]):
     """Iterate over a dataset in mini-batches (``torch.utils.data.DataLoader`` without workers).
 
     ``sampler`` (e.g. :class:`~tapegrad.utils.data.DistributedSampler`) gives the order of the
@@ -132,6 +133,19 @@ class DataLoader:
     2
     """
 
+    # A TensorDataset's batches (without collate_fn) are tuples of tensors, so that
+    # `for X, y in loader` types X and y as Tensor; other batches are whatever collation makes.
+    @overload
+    def __init__(self: DataLoader[tuple[Tensor, ...]], dataset: TensorDataset,
+                 batch_size: int = 1, shuffle: bool | None = None, sampler: Any = None,
+                 batch_sampler: Any = None, *, num_workers: int = 0, collate_fn: None = None,
+                 pin_memory: bool = False, drop_last: bool = False,
+                 seed: int | None = None) -> None: ...
+    @overload
+    def __init__(self: DataLoader[Any], dataset: Any, batch_size: int = 1,
+                 shuffle: bool | None = None, sampler: Any = None, batch_sampler: Any = None, *,
+                 num_workers: int = 0, collate_fn: Any = None, pin_memory: bool = False,
+                 drop_last: bool = False, seed: int | None = None) -> None: ...
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool | None = None,
                  sampler: Any = None, batch_sampler: Any = None, *, num_workers: int = 0,
                  collate_fn: Any = None, pin_memory: bool = False, drop_last: bool = False,
@@ -200,7 +214,10 @@ class DataLoader:
         samples = [self.dataset[i] for i in (ids if isinstance(ids, range) else ids.tolist())]
         return (self.collate_fn or _collate)(samples)
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[_Batch]:
+        return self._batches()
+
+    def _batches(self) -> Iterator[Any]:
         if self.batch_sampler is not None:
             for ids in self.batch_sampler:
                 yield self._batch(np.asarray(list(ids), dtype=np.int64))

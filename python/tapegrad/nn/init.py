@@ -81,7 +81,7 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
 
 
 def calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
-    """``(fan_in, fan_out)`` of a weight of shape (out, in, *receptive field).
+    """``(fan_in, fan_out)`` of a weight of shape ``(out, in, *receptive_field)``.
 
     >>> import tapegrad as tg
     >>> tg.nn.init.calculate_fan_in_and_fan_out(tg.empty(3, 5))

@@ -76,7 +76,12 @@ class Linear(Module):
 
 
 class Identity(Module):
-    """Returns its input unchanged."""
+    """Returns its input unchanged (a placeholder layer).
+
+    >>> import tapegrad as tg
+    >>> tg.nn.Identity()(tg.ones(2))
+    tensor([1., 1.])
+    """
 
     def forward(self, input: Any) -> Any:  # noqa: A002
         return input

@@ -126,8 +126,11 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   '"forward" function')
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        # Typed Tensor, not Any, so `model(x)` checks in user code: every tapegrad layer
+        # returns a tensor. A forward that returns something else still works at run time.
+        out: Tensor = self.forward(*args, **kwargs)
+        return out
 
     # -- traversal --
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
