@@ -1,5 +1,5 @@
 """Batch-1 Linear weight gradients held as an outer product (Note [factored weight gradients]
-in cpp/src/tape.cpp): every observable result must equal the eager path's bit for bit.
+in cpp/src/autograd/factored.cpp): every observable result must equal the eager path's bit for bit.
 
 The oracles: NumPy's float32 outer product (one rounded product per element, as the GEMM);
 the same training run with `.grad` read before every step (which forms the matrix, so the

@@ -1,5 +1,5 @@
 """Bounded memory: long loops keep resident memory and the tape flat (DESIGN §2, "bounded
-memory"; Note [tape lifetime] in cpp/src/tape.cpp). Each loop runs 20k iterations after a
+memory"; Note [tape lifetime] in cpp/src/tape/tape.cpp). Each loop runs 20k iterations after a
 warm-up; resident memory (from /proc/self/statm) may grow by at most a few MB, and
 tg.tape_stats() must stay small."""
 

@@ -1,4 +1,4 @@
-"""Threads and processes: the tape is per thread (Note [tape threads] in cpp/src/tape.cpp),
+"""Threads and processes: the tape is per thread (Note [tape threads] in cpp/src/tape/threads.cpp),
 large kernels release the GIL (Note [GIL] in tensor.h), and the kernel thread pool survives
 fork."""
 

@@ -1,4 +1,6 @@
-// Tensors, storage, creation functions, the random generator and grad mode.
+// Tensors and storage, creation functions (the random ones: random.cpp). Nothing here knows
+// the tape: a tensor's autograd state is the tape layer's (Note [autograd meta] in
+// cpp/src/tape/meta.cpp).
 #include "tapegrad/tensor.h"
 
 #include <atomic>
@@ -6,11 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <mutex>
 #include <new>
 
 #include "tapegrad/kernels.h"
-#include "tapegrad/tape.h"
 
 namespace tapegrad {
 
@@ -106,57 +106,18 @@ Storage::~Storage() {
 }
 
 // ---------------------------------------------------------------------------------------------
-namespace {
-std::atomic<uint64_t> g_next_id{1};
-}
-
 TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, DType dtype)
     : storage_(std::move(storage)),
       offset_(offset),
       shape_(std::move(shape)),
       numel_(shape_numel(shape_)),
-      dtype_(dtype),
-      id_(g_next_id.fetch_add(1, std::memory_order_relaxed)) {}
+      dtype_(dtype) {}
 
 TensorImpl::~TensorImpl() {
   if (is_view_) --storage_->graph_views;
-  if (node_ >= 0 && tape_) tape_->release_output(node_, slot_, this);  // Note [tape threads]
-}
-
-void TensorImpl::set_requires_grad(bool value) {
-  if (value && !is_float(dtype_))
-    throw TypeError(std::string("requires_grad_: only floating-point tensors can require "
-                                "gradients, got dtype ") + dtype_name(dtype_) +
-                    " (convert with .float() first)");
-  if (!value && !is_leaf())
-    throw std::runtime_error(
-        "requires_grad_(False): you can only change requires_grad flags of leaf tensors; use "
-        ".detach() to get a tensor without history");
-  requires_grad_ = value;
-}
-
-void TensorImpl::set_grad(Tensor g) {
-  if (g) {
-    if (g->shape() != shape_)
-      throw ValueError("assigned grad has shape " + shape_str(g->shape()) +
-                       " but the tensor has shape " + shape_str(shape_));
-    if (g->dtype() != dtype_)
-      throw TypeError(std::string("assigned grad has dtype ") + dtype_name(g->dtype()) +
-                      " but the tensor has dtype " + dtype_name(dtype_));
-  }
-  grad_ = std::move(g);
-  outer_grad_.reset();
-}
-
-void TensorImpl::retain_grad() {
-  if (!requires_grad_)
-    throw std::runtime_error("retain_grad: can't retain_grad on a tensor that has requires_grad=False");
-  if (!is_leaf()) retains_grad_ = true;
-}
-
-const char* TensorImpl::grad_fn_name() const {
-  if (node_ < 0 || !tape_) return nullptr;
-  return op_backward_name(tape_->entry(node_).op);
+  // A tensor that took part in a graph hands its autograd state back to the tape layer, which
+  // releases its entry (Note [tape threads]); a plain data tensor has nothing to hand back.
+  if (AutogradMeta* m = meta_.load(std::memory_order_relaxed)) free_autograd_meta(this, m);
 }
 
 double TensorImpl::item_as_double() const {
@@ -271,7 +232,7 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
 }
 
 Tensor detach(const Tensor& x) {
-  return std::make_shared<TensorImpl>(x->storage_, x->offset_, x->shape_, x->dtype_);
+  return std::make_shared<TensorImpl>(x->storage(), x->offset(), x->shape(), x->dtype());
 }
 
 Tensor clone_data(const Tensor& x) {
@@ -281,156 +242,6 @@ Tensor clone_data(const Tensor& x) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Random numbers: xoshiro256** seeded through splitmix64; normals by Box–Muller.
-namespace {
-struct Rng {
-  uint64_t s[4];
-  uint64_t seed = 0;
-  bool has_spare = false;
-  double spare = 0;
-  explicit Rng(uint64_t sd) { reseed(sd); }
-  void reseed(uint64_t sd) {
-    seed = sd;
-    uint64_t z = sd;
-    for (auto& w : s) {
-      z += 0x9e3779b97f4a7c15ULL;
-      uint64_t x = z;
-      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-      w = x ^ (x >> 31);
-    }
-    has_spare = false;
-  }
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t next() {
-    const uint64_t result = rotl(s[1] * 5, 7) * 9;
-    const uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  double normal() {
-    if (has_spare) {
-      has_spare = false;
-      return spare;
-    }
-    double u1 = uniform();
-    while (u1 <= 0) u1 = uniform();
-    const double u2 = uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    spare = r * std::sin(2 * M_PI * u2);
-    has_spare = true;
-    return r * std::cos(2 * M_PI * u2);
-  }
-  uint64_t below(uint64_t n) {  // unbiased integer in [0, n)
-    const uint64_t limit = std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
-    uint64_t v;
-    do v = next(); while (v >= limit);
-    return v % n;
-  }
-};
-
-// One process-wide generator (like torch's default generator), so manual_seed in the main
-// thread also fixes numbers drawn elsewhere. Guarded: random calls are not a hot path.
-Rng& rng() {
-  static Rng r(0x5eed);
-  return r;
-}
-std::mutex& rng_mutex() {
-  static std::mutex m;
-  return m;
-}
-}  // namespace
-
-void manual_seed(uint64_t seed) {
-  std::lock_guard<std::mutex> lock(rng_mutex());
-  rng().reseed(seed);
-}
-uint64_t initial_seed() {
-  std::lock_guard<std::mutex> lock(rng_mutex());
-  return rng().seed;
-}
-
-namespace {
-template <class F>
-void fill_with(const Tensor& t, F draw) {
-  std::lock_guard<std::mutex> lock(rng_mutex());
-  const int64_t n = t->numel();
-  switch (t->dtype()) {
-    case DType::f32:
-      for (int64_t i = 0; i < n; ++i) t->data<float>()[i] = static_cast<float>(draw());
-      break;
-    case DType::f64:
-      for (int64_t i = 0; i < n; ++i) t->data<double>()[i] = draw();
-      break;
-    default:
-      throw TypeError(std::string("random fill: expected a floating-point tensor, got ") +
-                      dtype_name(t->dtype()));
-  }
-}
-}  // namespace
-
-Tensor rand(const Shape& shape, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  fill_with(t, [] { return rng().uniform(); });
-  return t;
-}
-
-Tensor randn(const Shape& shape, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  fill_with(t, [] { return rng().normal(); });
-  return t;
-}
-
-Tensor randint(int64_t low, int64_t high, const Shape& shape) {
-  if (high <= low)
-    throw ValueError("randint: expected low < high, got low=" + std::to_string(low) +
-                     ", high=" + std::to_string(high));
-  Tensor t = empty(shape, DType::i64);
-  std::lock_guard<std::mutex> lock(rng_mutex());
-  const uint64_t span = static_cast<uint64_t>(high - low);
-  for (int64_t i = 0; i < t->numel(); ++i)
-    t->data<int64_t>()[i] = low + static_cast<int64_t>(rng().below(span));
-  return t;
-}
-
-Tensor randperm(int64_t n) {
-  if (n < 0) throw ValueError("randperm: n must be non-negative, got " + std::to_string(n));
-  Tensor t = empty({n}, DType::i64);
-  int64_t* p = t->data<int64_t>();
-  for (int64_t i = 0; i < n; ++i) p[i] = i;
-  std::lock_guard<std::mutex> lock(rng_mutex());
-  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[rng().below(static_cast<uint64_t>(i + 1))]);
-  return t;
-}
-
-void uniform_(const Tensor& t, double low, double high) {
-  fill_with(t, [&] { return low + (high - low) * rng().uniform(); });
-  t->bump_version();
-}
-
-void normal_(const Tensor& t, double mean, double std) {
-  if (std < 0) throw ValueError("normal_: std must be non-negative, got " + std::to_string(std));
-  fill_with(t, [&] { return mean + std * rng().normal(); });
-  t->bump_version();
-}
-
-// ---------------------------------------------------------------------------------------------
-namespace {
-thread_local bool t_grad_enabled = true;
-std::atomic<bool> g_anomaly{false};
-}  // namespace
-
-bool grad_enabled() { return t_grad_enabled; }
-void set_grad_enabled(bool on) { t_grad_enabled = on; }
-bool anomaly_enabled() { return g_anomaly.load(std::memory_order_relaxed); }
-void set_anomaly_enabled(bool on) { g_anomaly.store(on); }
-
 // Note [GIL] in tensor.h.
 namespace {
 std::atomic<void* (*)()> g_release{nullptr};

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/tape.h"
 

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/tape.h"
 

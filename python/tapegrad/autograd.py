@@ -1,7 +1,7 @@
 """Autograd front end: grad modes, ``grad``, ``backward``, ``gradcheck``, ``detect_anomaly``.
 
-The tape and the reverse sweep live in C++ (``cpp/src/tape.cpp``); this module only shapes
-arguments the way PyTorch users expect.
+The tape and the reverse sweep live in C++ (``cpp/src/tape/``, ``cpp/src/autograd/``); this
+module only shapes arguments the way PyTorch users expect.
 """
 
 from __future__ import annotations

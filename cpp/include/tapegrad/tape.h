@@ -1,15 +1,23 @@
-// The tape: a thread-local Wengert list of tensor ops, and the reverse sweep over it.
+// The tape layer: each tensor's autograd state (AutogradMeta), and the thread-local Wengert
+// list of tensor ops — entries, record, reference counts, compaction, thread ownership — with
+// the op table's lookups. It sits between the tensors and the ops; the reverse sweep over it
+// is the autograd layer's (tapegrad/autograd.h). Layers: docs/architecture.md.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <initializer_list>
+#include <memory>
 #include <mutex>
-#include <optional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "tapegrad/attrs.h"
+#include "tapegrad/grad_mode.h"
+#include "tapegrad/small_vec.h"
 #include "tapegrad/tensor.h"
 
 namespace tapegrad {
@@ -24,99 +32,25 @@ enum class OpCode : uint16_t {
 const char* op_name(OpCode op);           // "mul"
 const char* op_backward_name(OpCode op);  // "MulBackward0"
 
-// Note [entry storage]
-// Profiling a tiny recorded op (a * c on 4 floats) showed malloc/free as the largest cost
-// after the Python dispatch: an entry held three std::vectors (inputs, outputs, saved), each a
-// heap allocation per recorded op. SmallVec keeps the first N elements inline (N covers every
-// primitive but cat), spilling to the heap only beyond that. Unused inline slots are kept in
-// their default (empty) state, so clearing releases every tensor they referenced.
-template <class T, size_t N>
-class SmallVec {
- public:
-  SmallVec() = default;
-  SmallVec(std::initializer_list<T> l) {
-    for (const T& v : l) push_back(v);
-  }
-  SmallVec(std::vector<T>&& v) {  // NOLINT(google-explicit-constructor): callers pass vectors
-    for (T& x : v) push_back(std::move(x));
-  }
-  SmallVec(SmallVec&& o) noexcept { take(o); }
-  SmallVec& operator=(SmallVec&& o) noexcept {
-    if (this != &o) {
-      clear();
-      take(o);
-    }
-    return *this;
-  }
-  SmallVec(const SmallVec&) = delete;
-  SmallVec& operator=(const SmallVec&) = delete;
+// A leaf's gradient held as the outer product uᵀ·v of two rows, u (1×m) and v (1×n), for an
+// m×n parameter: Note [factored weight gradients] in cpp/src/autograd/factored.cpp. u and v
+// are private copies.
+struct OuterGrad {
+  Tensor u, v;
+};
 
-  size_t size() const { return n_; }
-  bool empty() const { return n_ == 0; }
-  T* data() { return spilled_ ? heap_.data() : inline_; }
-  const T* data() const { return spilled_ ? heap_.data() : inline_; }
-  T& operator[](size_t i) { return data()[i]; }
-  const T& operator[](size_t i) const { return data()[i]; }
-  T* begin() { return data(); }
-  T* end() { return data() + n_; }
-  const T* begin() const { return data(); }
-  const T* end() const { return data() + n_; }
-  void reserve(size_t) {}
-  void push_back(T v) {
-    if (!spilled_ && n_ < N) {
-      inline_[n_++] = std::move(v);
-      return;
-    }
-    spill();
-    heap_.push_back(std::move(v));
-    ++n_;
-  }
-  void resize(size_t k) {
-    if (!spilled_ && k <= N) {
-      for (size_t i = k; i < n_; ++i) inline_[i] = T{};
-      n_ = k;
-      return;
-    }
-    spill();
-    heap_.resize(k);
-    n_ = k;
-  }
-  void clear() {
-    for (size_t i = 0; i < N && i < n_; ++i) inline_[i] = T{};
-    if (spilled_) std::vector<T>().swap(heap_);
-    spilled_ = false;
-    n_ = 0;
-  }
-
- private:
-  void spill() {
-    if (spilled_) return;
-    heap_.reserve(n_ + 1);
-    for (size_t i = 0; i < n_; ++i) {
-      heap_.push_back(std::move(inline_[i]));
-      inline_[i] = T{};
-    }
-    spilled_ = true;
-  }
-  void take(SmallVec& o) {
-    if (o.spilled_) {
-      heap_ = std::move(o.heap_);
-      spilled_ = true;
-    } else {
-      for (size_t i = 0; i < o.n_; ++i) {
-        inline_[i] = std::move(o.inline_[i]);
-        o.inline_[i] = T{};
-      }
-    }
-    n_ = o.n_;
-    o.n_ = 0;
-    o.spilled_ = false;
-    o.heap_.clear();
-  }
-  T inline_[N] = {};
-  std::vector<T> heap_;
-  size_t n_ = 0;
-  bool spilled_ = false;
+// Everything autograd knows of one tensor (Note [autograd meta] in cpp/src/tape/meta.cpp).
+// Created when a tensor first takes part in a graph: requires_grad_(True), recorded as an op's
+// output or input, given a .grad; plain data tensors have none.
+struct AutogradMeta {
+  uint64_t id = 0;     // identity in entries; kept across in-place rebasing
+  int32_t node = -1;   // producing entry's handle; -1 for a leaf (Note [tape lifetime])
+  int32_t slot = 0;    // which output of that entry
+  bool requires_grad = false;
+  bool retains_grad = false;
+  std::shared_ptr<Tape> tape;  // the tape holding `node`
+  Tensor grad;
+  std::unique_ptr<OuterGrad> outer_grad;  // the factored form of `grad`, when held so
 };
 
 // The tensors a recorded op saves for its backward (brace lists or vectors).
@@ -159,20 +93,27 @@ struct Entry {
   AttrBox attrs;  // the op's own attribute struct (Note [typed attributes])
 };
 
-// A borrowed list of tensor pointers: record() takes brace lists ({&a, &b}) and vectors
-// without building a std::vector per recorded op.
+// The tensors an op passes to record(): brace lists ({&a, &b}) are copied into an inline
+// array (never a pointer into the list's temporary array, which GCC rightly flags with
+// -Winit-list-lifetime in user code); vectors are borrowed. No allocation either way.
 class TensorRefs {
  public:
-  TensorRefs(std::initializer_list<const Tensor*> l) : p_(l.begin()), n_(l.size()) {}
-  TensorRefs(const std::vector<const Tensor*>& v) : p_(v.data()), n_(v.size()) {}
-  const Tensor* const* begin() const { return p_; }
-  const Tensor* const* end() const { return p_ + n_; }
+  static constexpr size_t kInline = 4;  // the longest brace list an op passes
+  TensorRefs(std::initializer_list<const Tensor*> l) : n_(l.size()) {
+    if (n_ > kInline) throw std::length_error("TensorRefs: pass more than 4 tensors as a vector");
+    size_t i = 0;
+    for (const Tensor* t : l) inline_[i++] = t;
+  }
+  TensorRefs(const std::vector<const Tensor*>& v) : ext_(v.data()), n_(v.size()) {}
+  const Tensor* const* begin() const { return ext_ ? ext_ : inline_; }
+  const Tensor* const* end() const { return begin() + n_; }
   size_t size() const { return n_; }
   bool empty() const { return n_ == 0; }
-  const Tensor* operator[](size_t i) const { return p_[i]; }
+  const Tensor* operator[](size_t i) const { return begin()[i]; }
 
  private:
-  const Tensor* const* p_;
+  const Tensor* inline_[kInline] = {};
+  const Tensor* const* ext_ = nullptr;
   size_t n_;
 };
 
@@ -181,12 +122,6 @@ struct TapeStats {
   int64_t live_entries = 0;
   int64_t saved_bytes = 0;   // bytes held by saved tensors of live entries
 };
-
-class Tape;
-std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
-                                 const std::vector<Tensor>& root_grads, bool retain_graph,
-                                 bool create_graph, const std::vector<Tensor>& capture,
-                                 bool allow_unused);
 
 class Tape {
  public:
@@ -200,20 +135,46 @@ class Tape {
 
   Entry& entry(int32_t handle) { return entries_[pos_[handle]]; }
   int64_t position(int32_t handle) const { return pos_[handle]; }
+  // The entry at a position (stable while a SweepScope is held: no compaction then).
+  Entry& at(int64_t pos) { return entries_[static_cast<size_t>(pos)]; }
   void decref(int32_t handle);
   // ~TensorImpl of an output of entry `handle`: decref now when called from the thread that
-  // owns the tape, otherwise defer it to that thread (Note [tape threads] in tape.cpp).
+  // owns the tape, otherwise defer it to that thread (Note [tape threads] in threads.cpp).
   void release_output(int32_t handle, int32_t slot, TensorImpl* ptr);
   bool owned_by_this_thread() const {
     return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
   }
+  Tape() = default;
+  ~Tape();
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
   TapeStats stats();
   void clear_dead();  // compaction (also automatic)
+  // Recycled autograd metas for recorded outputs (Note [autograd meta]); the owning thread
+  // only. take_meta() gives a fresh identity, or null when the pool is empty.
+  AutogradMeta* take_meta();
+  void recycle_meta(AutogradMeta* m);
+  // A strong reference to output `slot` of a live entry, or null when that tensor is gone or
+  // being destroyed in another thread (Note [tape threads]).
+  Tensor output_tensor(const Entry& e, size_t slot);
+
+  // Held by a reverse sweep for its whole length: makes the calling thread the tape's user
+  // (adopting the tape of a thread that has exited, Note [tape threads]), drains queued
+  // releases, and holds off compaction so that entry positions stay stable. A null tape
+  // (every root a leaf) holds nothing.
+  class SweepScope {
+   public:
+    explicit SweepScope(const std::shared_ptr<Tape>& tape);
+    ~SweepScope();
+    SweepScope(const SweepScope&) = delete;
+    SweepScope& operator=(const SweepScope&) = delete;
+
+   private:
+    Tape* tape_;
+    bool adopted_ = false;
+  };
 
  private:
-  friend std::vector<const Entry*> reachable_entries(const Tensor& root);
-  friend std::vector<Tensor> run_backward(const std::vector<Tensor>&, const std::vector<Tensor>&,
-                                          bool, bool, const std::vector<Tensor>&, bool);
   int32_t new_handle();
   void maybe_compact();
   // Cross-thread releases (Note [tape threads]).
@@ -228,7 +189,6 @@ class Tape {
   void drain_remote_slow();
   bool try_adopt();        // claim an orphaned tape for this thread
   void release_adopted();  // give it back (and drain what arrived meanwhile)
-  Tensor output_tensor(const Entry& e, size_t slot);  // strong ref to a live output, or null
   friend struct TapeOwner;
   std::atomic<std::thread::id> owner_{std::this_thread::get_id()};
   std::mutex remote_mu_;
@@ -242,32 +202,11 @@ class Tape {
   int in_backward_ = 0;
   int64_t live_ = 0;
   int64_t dead_ = 0;
+  static constexpr size_t kMetaPool = 256;
+  std::vector<AutogradMeta*> meta_pool_;
 };
-
-// Reverse-mode sweep. `roots` with `root_grads` (undefined entries mean ones for scalars).
-// When `capture` is non-empty, gradients of those tensors are returned instead of being
-// accumulated into .grad (tg.grad); otherwise leaves accumulate into .grad (backward()).
-std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
-                                 const std::vector<Tensor>& root_grads, bool retain_graph,
-                                 bool create_graph, const std::vector<Tensor>& capture,
-                                 bool allow_unused);
 
 // The entries that `root`'s value depends on, in recording order (for drawing the DAG).
 std::vector<const Entry*> reachable_entries(const Tensor& root);
-
-// tensor.backward(gradient, retain_graph, create_graph)
-void backward(const Tensor& root, const Tensor& gradient = nullptr, bool retain_graph = false,
-              bool create_graph = false);
-
-// The gradients a backward of `outputs` starts from: `grads` (empty, or one per output with
-// null meaning "implied") checked against the outputs' shapes and cast to their dtypes; an
-// implied gradient is ones and needs a one-element output; every output must require grad. `op` and `arg` name the caller in
-// errors ("grad", "grad_outputs").
-std::vector<Tensor> output_grads(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grads,
-                                 const char* op, const char* arg);
-
-// Mark `self` as the output of the entry that produced `result` (in-place ops), copying the
-// data of `result` into `self`'s storage. Note [in-place ops] in tape.cpp.
-void rebase_inplace(const Tensor& self, const Tensor& result);
 
 }  // namespace tapegrad

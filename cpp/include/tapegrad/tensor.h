@@ -1,6 +1,7 @@
 // tapegrad tensors: dtype, shared storage, and the TensorImpl that Python holds directly.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -45,8 +46,8 @@ std::string shape_str(const Shape& s);  // "[2, 3]"
 int64_t shape_numel(const Shape& s);     // throws ValueError on negative dims / overflow
 
 // Reference-counted, 64-byte aligned buffer. `version` counts in-place writes (all views of a
-// storage share it: Note [version counters] in tape.cpp). `owner` keeps foreign memory alive
-// (a NumPy array the storage borrows).
+// storage share it: Note [version counters] in cpp/src/autograd/checks.cpp). `owner` keeps
+// foreign memory alive (a NumPy array the storage borrows).
 // Small buffers live inside the Storage object itself (one allocation for the tensor's data),
 // large ones are recycled through a bounded cache: Note [storage allocation] in tensor.cpp.
 struct Storage {
@@ -66,18 +67,19 @@ struct Storage {
 };
 
 class Tape;
-struct Entry;
 class TensorImpl;
 using Tensor = std::shared_ptr<TensorImpl>;
+// The autograd state of a tensor (identity, producing entry, requires_grad, .grad): defined by
+// the tape layer (tapegrad/tape.h), Note [autograd meta] in cpp/src/tape/meta.cpp.
+struct AutogradMeta;
+// A gradient held factored as uᵀ·v (tapegrad/tape.h; Note [factored weight gradients]).
+struct OuterGrad;
 
-// A leaf's gradient held as the outer product uᵀ·v of two rows, u (1×m) and v (1×n), for an
-// m×n parameter: Note [factored weight gradients] in tape.cpp. u and v are private copies.
-struct OuterGrad {
-  Tensor u, v;
-};
-
-// A row-major contiguous tensor. The autograd identity (id_, node_, slot_) says which tape
-// entry produced it; node_ < 0 means a leaf. Note [tape lifetime] in tape.cpp.
+// A row-major contiguous tensor: storage, offset, shape and dtype. Everything autograd knows
+// of it sits behind one pointer to an AutogradMeta, null for a tensor that never took part in
+// a graph — so plain data tensors (gradients in a backward, optimizer state, batches) neither
+// allocate nor carry autograd state. The accessors below the storage part are defined by the
+// tape layer (cpp/src/tape/meta.cpp) and, for grad(), the autograd layer.
 class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
  public:
   TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, DType dtype);
@@ -97,9 +99,15 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   int64_t offset() const { return offset_; }
   uint64_t version() const { return storage_->version; }
   void bump_version() { ++storage_->version; }
+  bool is_view() const { return is_view_; }  // a graph-carrying view of another's storage
 
-  bool requires_grad() const { return requires_grad_; }
-  bool is_leaf() const { return node_ < 0; }
+  // ----- autograd state (Note [autograd meta]) -----
+  // Null for a tensor without autograd state.
+  AutogradMeta* autograd_meta() const { return meta_.load(std::memory_order_acquire); }
+  AutogradMeta& ensure_autograd_meta() const;           // created on first use
+  AutogradMeta& ensure_autograd_meta(Tape& pool) const;  // the same, recycled by `pool`
+  bool requires_grad() const;
+  bool is_leaf() const;  // not produced by a recorded op
   // Throws (TypeError) for non-float dtypes and (RuntimeError) for non-leaves, as PyTorch.
   void set_requires_grad(bool value);
   // Marks torch.nn.Parameter: Note [Parameter is a marked Tensor] in nn/parameter.py.
@@ -107,54 +115,37 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   void set_is_parameter(bool value) { is_parameter_ = value; }
   // The accumulated gradient. One held factored (Note [factored weight gradients]) is formed
   // here on first access, so no caller ever sees the factored form unless it asks for it.
-  const Tensor& grad() const {
-    if (outer_grad_) materialize_grad();
-    return grad_;
-  }
-  bool has_grad() const { return grad_ || outer_grad_; }
-  const OuterGrad* outer_grad() const { return outer_grad_.get(); }  // null unless factored
-  void set_outer_grad(Tensor u, Tensor v);  // the engine only; the tensor has no grad yet
+  const Tensor& grad() const;
+  bool has_grad() const;
+  const OuterGrad* outer_grad() const;  // null unless factored
   void set_grad(Tensor g);  // checks shape and dtype
-  bool retains_grad() const { return retains_grad_; }
+  bool retains_grad() const;
   void retain_grad();
-  uint64_t id() const { return id_; }
-  int32_t node() const { return node_; }
-  int32_t slot() const { return slot_; }
-  const std::shared_ptr<Tape>& tape() const { return tape_; }
+  // The autograd identity: which tensor an entry's input or output is (kept across in-place
+  // rebasing), the producing entry's handle (node < 0: a leaf), its output slot, its tape.
+  uint64_t id() const;
+  int32_t node() const;
+  int32_t slot() const;
+  const std::shared_ptr<Tape>& tape() const;
   const char* grad_fn_name() const;  // "MulBackward0" or nullptr for leaves
-  bool is_view() const { return is_view_; }
 
   // Data access for tests and bindings.
   double item_as_double() const;  // one element; ValueError otherwise
 
  private:
-  friend class Tape;
-  friend struct Recorder;
   friend Tensor make_view(const Tensor& base, Shape shape, bool track);
-  friend void rebase_inplace(const Tensor& self, const Tensor& result);
-  friend Tensor detach(const Tensor& x);
-  friend Tensor resurrect_output(Entry& e, size_t slot, const std::shared_ptr<Tape>& tape,
-                                 const Tensor& alias);
+  static void free_autograd_meta(TensorImpl* self, AutogradMeta* meta);  // the tape layer's
   std::shared_ptr<Storage> storage_;
   int64_t offset_ = 0;  // in elements
   Shape shape_;
   int64_t numel_ = 0;
   DType dtype_;
-  bool requires_grad_ = false;
   bool is_parameter_ = false;  // never copied: detach, clone and op results are plain tensors
-  bool retains_grad_ = false;
   bool is_view_ = false;  // a graph-carrying view of another tensor's storage
-  void materialize_grad() const;
-  mutable Tensor grad_;
-  mutable std::unique_ptr<OuterGrad> outer_grad_;
-  uint64_t id_;
-  int32_t node_ = -1;
-  int32_t slot_ = 0;
-  std::shared_ptr<Tape> tape_;
+  // Owned; installed once by compare-and-swap, since two threads may name the same constant
+  // input at once when both record (Note [autograd meta]).
+  mutable std::atomic<AutogradMeta*> meta_{nullptr};
 };
-
-Tensor resurrect_output(Entry& e, size_t slot, const std::shared_ptr<Tape>& tape,
-                       const Tensor& alias);
 
 // ---------------------------------------------------------------------------------------------
 // Creation.
@@ -180,21 +171,6 @@ void uniform_(const Tensor& t, double low, double high);               // in pla
 void normal_(const Tensor& t, double mean, double std);                // in place, no grad
 
 // ---------------------------------------------------------------------------------------------
-// Grad mode (thread-local), as torch.no_grad / enable_grad.
-bool grad_enabled();
-void set_grad_enabled(bool on);
-struct GradModeGuard {
-  explicit GradModeGuard(bool on) : prev_(grad_enabled()) { set_grad_enabled(on); }
-  ~GradModeGuard() { set_grad_enabled(prev_); }
-  GradModeGuard(const GradModeGuard&) = delete;
-  GradModeGuard& operator=(const GradModeGuard&) = delete;
-
- private:
-  bool prev_;
-};
-bool anomaly_enabled();
-void set_anomaly_enabled(bool on);
-
 // Note [GIL]: large kernels (GEMM, elementwise and reductions over many elements) run inside
 // an AllowThreads scope. The engine knows nothing of Python: the bindings install `release`
 // (drop the interpreter lock if this thread holds it; returns a token, or null) and `restore`

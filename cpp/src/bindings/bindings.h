@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/tensor.h"
 

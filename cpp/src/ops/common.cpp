@@ -92,23 +92,9 @@ void assign_broadcast(const Tensor& dst, const Tensor& src_in) {
                   st.data(), dst->raw(), dst_st.data());
 }
 
-// Note [shape-free rules]
-// A backward rule returns each input's gradient in whatever shape its formula produces —
-// for a broadcasting op, the output's shape — and in the dtype it computed in. The sweep then
-// hands every returned gradient to grad_to_input (autograd.h), which sums the broadcast dims
-// away (sum_to) and casts to the input's dtype, from the shape and dtype the entry recorded for
-// that input. So no rule carries the broadcasting bookkeeping, and a new broadcasting op gets
-// it for free. Under create_graph sum_to and cast are themselves recorded, as they were inside
-// the rules.
-Tensor reduce_to_input(const Tensor& g, const InputRef& in) {
-  Tensor r = g->shape() == in.shape ? g : sum_to(g, in.shape);
-  if (r->dtype() != in.dtype) r = cast(r, in.dtype);
-  return r;
-}
-
 Tensor make_view(const Tensor& base, Shape shape, bool track) {
-  Tensor v = std::make_shared<TensorImpl>(base->storage_, base->offset_, std::move(shape),
-                                          base->dtype_);
+  Tensor v = std::make_shared<TensorImpl>(base->storage(), base->offset(), std::move(shape),
+                                          base->dtype());
   if (track) {
     v->is_view_ = true;
     ++v->storage_->graph_views;

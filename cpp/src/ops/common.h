@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "autograd.h"
 #include "tapegrad/kernels.h"
 #include "tapegrad/ops.h"
+#include "tapegrad/rules.h"
 #include "tapegrad/tape.h"
 
 namespace tapegrad {
@@ -58,6 +58,10 @@ SavedList save_for_backward(Ts&&... ts) {
   (s.push_back(std::forward<Ts>(ts)), ...);
   return s;
 }
+
+// Mark `self` as the output of the entry that produced `result` (in-place ops), copying the
+// data of `result` into `self`'s storage. Note [in-place ops] in inplace.cpp.
+void rebase_inplace(const Tensor& self, const Tensor& result);
 
 // A view of `base` with a new shape sharing storage; `track` marks it a graph-carrying view.
 Tensor make_view(const Tensor& base, Shape shape, bool track);

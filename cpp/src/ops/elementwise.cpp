@@ -1,5 +1,5 @@
 // Elementwise ops: binary arithmetic with NumPy broadcasting, unary math, where, clamp, casts,
-// comparisons and in-place updates. Forward and backward side by side.
+// comparisons. Forward and backward side by side (in-place updates: inplace.cpp).
 #include "ops/common.h"
 
 namespace tapegrad {
@@ -99,7 +99,8 @@ Tensor scalar_like(const Tensor& t, double v, bool is_float_, bool is_bool) {
 
 // ---------------------------------------------------------------------------------------------
 // Broadcast dims of the input gradients are summed centrally (Note [shape-free rules] in
-// ops/common.cpp): these rules are written as if every operand had the output's shape.
+// cpp/src/autograd/sweep.cpp): these rules are written as if every operand had the output's
+// shape.
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor c = binary_forward(OpCode::Add, a, b);
   if (should_record({&a, &b})) record(OpCode::Add, {&a, &b}, {&c});
@@ -509,85 +510,6 @@ Tensor isinf(const Tensor& x) {
   k::isinf(elem(x->dtype()), y->numel(), x->raw(), y->data<uint8_t>());
   return y;
 }
-
-// ---------------------------------------------------------------------------------------------
-// In-place updates (Note [in-place ops] in tape.cpp).
-void check_inplace(const Tensor& self, const char* op) {
-  check_defined(self, op);
-  if (grad_enabled() && self->requires_grad() && self->is_leaf())
-    throw std::runtime_error(
-        std::string(op) + ": a leaf Variable that requires grad (shape " +
-        shape_str(self->shape()) +
-        ") is being used in an in-place operation. Update parameters inside `with "
-        "tapegrad.no_grad():`");
-}
-
-namespace {
-void check_inplace_shape(const Tensor& self, const Tensor& other, const char* op) {
-  if (other->shape() == self->shape()) return;
-  const Shape b = broadcast_shapes(self->shape(), other->shape(), op);
-  if (b != self->shape())
-    throw ValueError(std::string(op) + ": output with shape " + shape_str(self->shape()) +
-                     " doesn't match the broadcast shape " + shape_str(b) + " (other has shape " +
-                     shape_str(other->shape()) + ")");
-}
-
-// The out-of-place op an in-place update computes and records.
-Tensor binary(OpCode op, const Tensor& a, const Tensor& b) {
-  switch (op) {
-    case OpCode::Sub: return sub(a, b);
-    case OpCode::Mul: return mul(a, b);
-    case OpCode::Div: return div(a, b);
-    default: return add(a, b);
-  }
-}
-
-void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, const char* name) {
-  check_inplace(self, name);
-  check_defined(other, name);
-  check_inplace_shape(self, other, name);
-  const DType dt = promote(self->dtype(), other->dtype());
-  if ((is_float(dt) && !is_float(self->dtype())) || (op == OpCode::Div && !is_float(self->dtype())))
-    throw TypeError(std::string(name) + ": result type " +
-                    dtype_name(op == OpCode::Div && !is_float(dt) ? DType::f32 : dt) +
-                    " can't be cast to the desired output type " + dtype_name(self->dtype()) +
-                    " (shape " + shape_str(self->shape()) + ")");
-  // mul_/div_ save self's old value for the other operand's gradient, and the result is
-  // about to overwrite it: they work on a recorded copy (PyTorch's "original self"), which
-  // also keeps that path differentiable under create_graph.
-  Tensor a = self, b = other;
-  if ((op == OpCode::Mul || op == OpCode::Div) && grad_enabled() && other->requires_grad()) {
-    a = clone(self);
-    if (other.get() == self.get()) b = a;
-  }
-  rebase_inplace(self, binary(op, a, b));
-}
-}  // namespace
-
-void add_(const Tensor& self, const Tensor& other) { inplace_binary(self, other, OpCode::Add, "add_"); }
-void sub_(const Tensor& self, const Tensor& other) { inplace_binary(self, other, OpCode::Sub, "sub_"); }
-void mul_(const Tensor& self, const Tensor& other) { inplace_binary(self, other, OpCode::Mul, "mul_"); }
-void div_(const Tensor& self, const Tensor& other) { inplace_binary(self, other, OpCode::Div, "div_"); }
-
-void copy_(const Tensor& self, const Tensor& src) {
-  check_inplace(self, "copy_");
-  check_defined(src, "copy_");
-  check_inplace_shape(self, src, "copy_");
-  if (should_record({&self, &src})) {
-    // A differentiable copy: where(true, src, self) routes dy to src and zero to self.
-    Tensor all = full(self->shape(), 1.0, DType::b8);
-    rebase_inplace(self, where(all, cast(src, self->dtype()), self));
-    return;
-  }
-  assign_broadcast(self, src);
-  self->bump_version();
-}
-
-void fill_(const Tensor& self, double value) {
-  copy_(self, scalar_tensor(value, self->dtype()));
-}
-
-void zero_(const Tensor& self) { fill_(self, 0.0); }
 
 // ----- comparisons by name, ~x and normal samples (the Python surface's TG_FN rows) -----
 Tensor eq(const Tensor& a, const Tensor& b) { return compare(CmpOp::eq, a, b); }

@@ -1,6 +1,11 @@
-// Internal: the contract between the reverse sweep and each op's backward rule.
+// The contract between the reverse sweep (the autograd layer, above the ops) and each op's
+// backward rule (the ops): what a rule sees, what it returns, and the rule table that one row
+// of tapegrad/ops.def fills. Part of the tape layer, so the ops can implement it without
+// seeing the sweep. Layers: docs/architecture.md.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "tapegrad/tape.h"
@@ -9,7 +14,8 @@ namespace tapegrad {
 
 // What a backward rule sees: the entry (inputs' shapes/dtypes, saved tensors, attributes)
 // and the gradients of its outputs. It returns one gradient per input (nullptr = none) in the
-// shape its formula gives; the sweep sums broadcast dims and casts (grad_to_input). Rules
+// shape its formula gives; the sweep sums broadcast dims and casts (Note [shape-free
+// rules] in cpp/src/autograd/sweep.cpp). Rules
 // are written with the differentiable ops, so under create_graph=True the backward
 // computation itself is recorded (gradients of gradients).
 struct BwCtx {
@@ -33,26 +39,25 @@ struct BwCtx {
   }
   // Hand the gradient of input i over as uᵀ·v (u: 1×m, v: 1×n rows) instead of returning it:
   // true when input i is a leaf without a gradient that takes it factored (Note [factored
-  // weight gradients] in tape.cpp); false means the rule must return the gradient as usual.
+  // weight gradients] in cpp/src/autograd/factored.cpp); false means the rule must return
+  // the gradient as usual.
   bool defer_outer(size_t i, const Tensor& u, const Tensor& v);
 };
 
 // Output `out_slot` of the entry for formulas that use the result: the saved alias normally,
 // and under create_graph a tensor carrying the entry's identity, so that second derivatives
-// flow through this entry again (PyTorch unpacks saved outputs the same way).
+// flow through this entry again (PyTorch unpacks saved outputs the same way). Note [saved
+// outputs] in cpp/src/autograd/checks.cpp.
 Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot);
-
-// A rule's gradient for input `in`, summed to the input's shape and cast to its dtype: the
-// one place that undoes broadcasting in the backward (Note [shape-free rules], ops/common.cpp).
-Tensor reduce_to_input(const Tensor& g, const InputRef& in);
-inline void grad_to_input(Tensor& g, const InputRef& in) {
-  if (g->shape() != in.shape || g->dtype() != in.dtype) g = reduce_to_input(g, in);
-}
 
 using BackwardFn = std::vector<Tensor> (*)(BwCtx&);
 
+// One rule per row of the op table, defined next to the op's forward in cpp/src/ops/.
 #define TG_OP(code, name, arity, bind, expose, dunder) std::vector<Tensor> backward_##code(BwCtx& ctx);
 #include "tapegrad/ops.def"
 #undef TG_OP
+
+// The rule of `op` (cpp/src/tape/optable.cpp).
+BackwardFn backward_rule(OpCode op);
 
 }  // namespace tapegrad

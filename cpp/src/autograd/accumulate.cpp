@@ -1,0 +1,125 @@
+// The one route by which the reverse sweep accumulates a gradient: adjoints of non-leaves,
+// .grad of leaves and of tensors that retain their grad, tg.grad's captured results.
+//
+// Note [adjoint table]
+// Adjoints are indexed by the producing entry's tape position (stable during a backward: no
+// compaction) — slot 0 in a flat array sized once, the rare other outputs of multi-output
+// entries in a side map — instead of a hash map keyed by tensor id that allocated a node per
+// gradient. Adjoints are created lazily and always accumulate (+=); an entry whose outputs
+// received none is skipped without running its rule.
+#include "accumulate.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "tapegrad/kernels.h"
+#include "tapegrad/ops.h"
+
+namespace tapegrad {
+
+Adjoints::Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture,
+                   bool create_graph)
+    : tape_(tape), create_graph_(create_graph), first_(static_cast<size_t>(max_pos + 1)),
+      capture_(capture), captured_(capture.size()) {
+  for (size_t i = 0; i < capture.size(); ++i) capture_idx_.emplace(capture[i]->id(), i);
+}
+
+void Adjoints::sum_into(Tensor& slot, const Tensor& g) { slot = slot ? tapegrad::add(slot, g) : g; }
+
+Tensor& Adjoints::at(int64_t pos, int32_t slot) {
+  return slot == 0 ? first_[static_cast<size_t>(pos)] : more_[{pos, slot}];
+}
+
+void Adjoints::add(const Target& t, const Tensor& g) {
+  if (t.node >= 0) {
+    sum_into(at(tape_->position(t.node), t.slot), g);
+  } else {
+    sink(t.id, t.leaf, g);
+  }
+}
+
+void Adjoints::sink(uint64_t id, TensorImpl* holder, const Tensor& g) {
+  if (!capture_.empty()) {
+    auto it = capture_idx_.find(id);
+    if (it != capture_idx_.end()) sum_into(captured_[it->second], g);
+  } else if (holder) {
+    accumulate_grad(holder, g, create_graph_);
+  }
+}
+
+bool Adjoints::take(int64_t pos, Entry& e, std::vector<Tensor>& gout) {
+  bool any = static_cast<bool>(first_[static_cast<size_t>(pos)]);
+  if (!any && !more_.empty())
+    for (size_t k = 1; k < e.outputs.size() && !any; ++k)
+      any = more_.count({pos, static_cast<int32_t>(k)}) > 0;
+  if (!any) return false;
+  gout.clear();
+  gout.resize(e.outputs.size());
+  gout[0] = std::move(first_[static_cast<size_t>(pos)]);
+  first_[static_cast<size_t>(pos)] = nullptr;
+  for (size_t k = 1; k < e.outputs.size(); ++k) {
+    auto it = more_.find({pos, static_cast<int32_t>(k)});
+    if (it == more_.end()) continue;
+    gout[k] = std::move(it->second);
+    more_.erase(it);
+  }
+  for (size_t k = 0; k < e.outputs.size(); ++k) {
+    if (!gout[k]) continue;
+    if (!capture_.empty()) {
+      sink(e.outputs[k].id, nullptr, gout[k]);
+    } else if (Tensor o = tape_->output_tensor(e, k); o && o->retains_grad()) {
+      sink(e.outputs[k].id, o.get(), gout[k]);
+    }
+  }
+  return true;
+}
+
+std::vector<Tensor> Adjoints::finish(bool allow_unused) {
+  for (size_t i = 0; i < captured_.size(); ++i) {
+    if (!captured_[i] && !allow_unused)
+      throw std::runtime_error(
+          "grad: one of the differentiated tensors (input " + std::to_string(i) + ", shape " +
+          shape_str(capture_[i]->shape()) +
+          ") appears to not have been used in the graph. Set allow_unused=True if this is "
+          "the desired behavior.");
+    if (captured_[i] && !create_graph_ && captured_[i]->requires_grad())
+      captured_[i] = detach(captured_[i]);
+  }
+  return std::move(captured_);
+}
+
+namespace {
+// dst += src in place (same shape and float dtype), a new version of dst.
+void add_into(const Tensor& dst, const Tensor& src) {
+  switch (dst->dtype()) {
+    case DType::f32:
+      kernels::axpy_f32(dst->numel(), 1.0f, src->data<float>(), dst->data<float>());
+      break;
+    case DType::f64:
+      kernels::axpy_f64(dst->numel(), 1.0, src->data<double>(), dst->data<double>());
+      break;
+    default: throw std::runtime_error("internal: gradient of a non-float tensor");
+  }
+  dst->bump_version();
+}
+}  // namespace
+
+// The first gradient is taken (stolen when nothing else holds it, copied otherwise); later
+// ones are added, in place unless create_graph asks for a differentiable sum.
+void accumulate_grad(TensorImpl* t, const Tensor& g, bool create_graph) {
+  if (!t->has_grad()) {
+    if (create_graph) {
+      t->set_grad(g);
+    } else if (g.use_count() == 1 && g->storage().use_count() == 1 && g->is_leaf()) {
+      t->set_grad(detach(g));
+    } else {
+      t->set_grad(clone_data(g));
+    }
+  } else if (create_graph || t->grad()->requires_grad()) {
+    t->set_grad(add(t->grad(), g));
+  } else {
+    add_into(t->grad(), g);
+  }
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,61 @@
+// Where the gradients of one reverse sweep go (accumulate.cpp).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "tapegrad/tape.h"
+
+namespace tapegrad {
+
+// Every gradient the sweep produces — the seeds, each rule's input gradients — enters through
+// add(), the one route: a gradient of a non-leaf is summed into its adjoint (Note [adjoint
+// table]); a gradient of a leaf, or the complete adjoint of a non-leaf once take() hands it to
+// its entry's rule, goes to the same sink: the captured result under tg.grad, else the
+// tensor's .grad if it is a leaf that requires grad or retains its grad.
+class Adjoints {
+ public:
+  // The tensor a gradient belongs to, as an entry names it.
+  struct Target {
+    uint64_t id;
+    int32_t node;      // producing entry's handle; < 0 for a leaf
+    int32_t slot;
+    TensorImpl* leaf;  // a leaf that accumulates .grad (null: none)
+  };
+  static Target of(const InputRef& in) { return {in.id, in.node, in.slot, in.leaf.get()}; }
+  static Target of(const Tensor& t) {
+    return {t->id(), t->node(), t->slot(), t->requires_grad() ? t.get() : nullptr};
+  }
+
+  // `max_pos`: the highest tape position a root occupies (-1: every root is a leaf).
+  Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture, bool create_graph);
+
+  void add(const Target& t, const Tensor& g);
+  // The adjoints of entry e at `pos`, moved into gout (one per output, null where none);
+  // false when e received none (the sweep skips it). Each is first handed to the sink
+  // (retain_grad or tg.grad's capture).
+  bool take(int64_t pos, Entry& e, std::vector<Tensor>& gout);
+  // tg.grad's results, in the order of `capture`.
+  std::vector<Tensor> finish(bool allow_unused);
+
+ private:
+  void sink(uint64_t id, TensorImpl* holder, const Tensor& g);
+  static void sum_into(Tensor& slot, const Tensor& g);
+  Tensor& at(int64_t pos, int32_t slot);
+
+  Tape* tape_;
+  bool create_graph_;
+  std::vector<Tensor> first_;                                 // slot 0, by position
+  std::map<std::pair<int64_t, int32_t>, Tensor> more_;       // other slots
+  const std::vector<Tensor>& capture_;
+  std::unordered_map<uint64_t, size_t> capture_idx_;
+  std::vector<Tensor> captured_;
+};
+
+// Accumulate `g` into t's .grad as PyTorch does (accumulate.cpp).
+void accumulate_grad(TensorImpl* t, const Tensor& g, bool create_graph);
+
+}  // namespace tapegrad

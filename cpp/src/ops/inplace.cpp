@@ -1,0 +1,145 @@
+// In-place updates (add_, sub_, mul_, div_, copy_, fill_, zero_) and the rebasing that makes
+// the written tensor the output of the entry that computed its new value.
+//
+// Note [in-place ops]
+// An in-place op computes its result out of place (recording as usual), copies the values
+// into self's storage, and — when an entry was recorded — makes self the output of that entry
+// (rebase_inplace). The old identity of self stays referenced as the entry's input, so the
+// history before the in-place op is intact. Every in-place write bumps the storage's version
+// (Note [version counters] in cpp/src/autograd/checks.cpp).
+#include <cstring>
+
+#include "ops/common.h"
+
+namespace tapegrad {
+
+void check_inplace(const Tensor& self, const char* op) {
+  check_defined(self, op);
+  if (grad_enabled() && self->requires_grad() && self->is_leaf())
+    throw std::runtime_error(
+        std::string(op) + ": a leaf Variable that requires grad (shape " +
+        shape_str(self->shape()) +
+        ") is being used in an in-place operation. Update parameters inside `with "
+        "tapegrad.no_grad():`");
+}
+
+namespace {
+void check_inplace_shape(const Tensor& self, const Tensor& other, const char* op) {
+  if (other->shape() == self->shape()) return;
+  const Shape b = broadcast_shapes(self->shape(), other->shape(), op);
+  if (b != self->shape())
+    throw ValueError(std::string(op) + ": output with shape " + shape_str(self->shape()) +
+                     " doesn't match the broadcast shape " + shape_str(b) + " (other has shape " +
+                     shape_str(other->shape()) + ")");
+}
+
+using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
+
+void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, BinaryFn fn,
+                    const char* name) {
+  check_inplace(self, name);
+  check_defined(other, name);
+  check_inplace_shape(self, other, name);
+  const DType dt = promote(self->dtype(), other->dtype());
+  if ((is_float(dt) && !is_float(self->dtype())) || (op == OpCode::Div && !is_float(self->dtype())))
+    throw TypeError(std::string(name) + ": result type " +
+                    dtype_name(op == OpCode::Div && !is_float(dt) ? DType::f32 : dt) +
+                    " can't be cast to the desired output type " + dtype_name(self->dtype()) +
+                    " (shape " + shape_str(self->shape()) + ")");
+  // mul_/div_ save self's old value for the other operand's gradient, and the result is
+  // about to overwrite it: they work on a recorded copy (PyTorch's "original self"), which
+  // also keeps that path differentiable under create_graph.
+  Tensor a = self, b = other;
+  if ((op == OpCode::Mul || op == OpCode::Div) && grad_enabled() && other->requires_grad()) {
+    a = clone(self);
+    if (other.get() == self.get()) b = a;
+  }
+  rebase_inplace(self, fn(a, b));
+}
+}  // namespace
+
+void add_(const Tensor& self, const Tensor& other) {
+  inplace_binary(self, other, OpCode::Add, &add, "add_");
+}
+void sub_(const Tensor& self, const Tensor& other) {
+  inplace_binary(self, other, OpCode::Sub, &sub, "sub_");
+}
+void mul_(const Tensor& self, const Tensor& other) {
+  inplace_binary(self, other, OpCode::Mul, &mul, "mul_");
+}
+void div_(const Tensor& self, const Tensor& other) {
+  inplace_binary(self, other, OpCode::Div, &div, "div_");
+}
+
+void copy_(const Tensor& self, const Tensor& src) {
+  check_inplace(self, "copy_");
+  check_defined(src, "copy_");
+  check_inplace_shape(self, src, "copy_");
+  if (should_record({&self, &src})) {
+    // A differentiable copy: where(true, src, self) routes dy to src and zero to self.
+    Tensor all = full(self->shape(), 1.0, DType::b8);
+    rebase_inplace(self, where(all, cast(src, self->dtype()), self));
+    return;
+  }
+  assign_broadcast(self, src);
+  self->bump_version();
+}
+
+void fill_(const Tensor& self, double value) {
+  copy_(self, scalar_tensor(value, self->dtype()));
+}
+
+void zero_(const Tensor& self) { fill_(self, 0.0); }
+
+// ---------------------------------------------------------------------------------------------
+void rebase_inplace(const Tensor& self, const Tensor& result_in) {
+  Tensor result = result_in;
+  if (result->shape() != self->shape())
+    throw ValueError("in-place operation: the result has shape " + shape_str(result->shape()) +
+                     " but the tensor written to has shape " + shape_str(self->shape()) +
+                     " (in-place ops cannot change a tensor's shape)");
+  if (result->dtype() != self->dtype()) {
+    if (is_float(result->dtype()) && !is_float(self->dtype()))
+      throw TypeError(std::string("in-place operation: result type ") +
+                      dtype_name(result->dtype()) + " can't be cast to the desired output type " +
+                      dtype_name(self->dtype()));
+    result = cast(result, self->dtype());
+  }
+  if (result->node() >= 0 && (self->is_view() || self->storage()->graph_views > 0))
+    throw std::runtime_error(
+        "in-place operation on a tensor of shape " + shape_str(self->shape()) +
+        " that shares memory with a view while gradients are recorded is not supported; use "
+        "the out-of-place form (x = x + y)");
+  if (self->nbytes() && self->raw() != result->raw())
+    std::memmove(self->raw(), result->raw(), self->nbytes());
+  self->bump_version();
+  if (result->node() < 0) return;
+  // Transfer the autograd identity of `result` to `self`.
+  AutogradMeta& sm = self->ensure_autograd_meta();
+  AutogradMeta& rm = *result->autograd_meta();
+  if (sm.node >= 0) {
+    Entry& old = sm.tape->entry(sm.node);
+    if (sm.slot < static_cast<int32_t>(old.outputs.size()) &&
+        old.outputs[sm.slot].ptr == self.get())
+      old.outputs[sm.slot].ptr = nullptr;
+    sm.tape->decref(sm.node);
+  }
+  Entry& e = rm.tape->entry(rm.node);
+  e.outputs[rm.slot].ptr = self.get();
+  sm.node = rm.node;
+  sm.slot = rm.slot;
+  sm.id = rm.id;
+  sm.tape = rm.tape;
+  sm.requires_grad = true;  // retains_grad stays: .grad is then w.r.t. the new value
+  // The saved alias of the result (if the op saved its output) now lives in self's storage
+  // only through the copy above; keep the entry's saved alias valid by pointing it at self.
+  for (SavedTensor& st : e.saved)
+    if (st.tensor && st.tensor->storage() == result->storage()) {
+      st.tensor = detach(self);
+      st.version = self->version();
+    }
+  rm.node = -1;
+  rm.tape.reset();
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,25 @@
+// The op table's lookups: name, backward-node name and backward rule of every recorded op,
+// one row of tapegrad/ops.def each.
+#include "tapegrad/rules.h"
+#include "tapegrad/tape.h"
+
+namespace tapegrad {
+
+namespace {
+struct OpInfo {
+  const char* name;
+  const char* backward_name;
+  BackwardFn backward;
+};
+const OpInfo kOps[] = {
+#define TG_OP(code, name, arity, bind, expose, dunder) {#name, #code "Backward0", &backward_##code},
+#include "tapegrad/ops.def"
+#undef TG_OP
+};
+}  // namespace
+
+const char* op_name(OpCode op) { return kOps[static_cast<int>(op)].name; }
+const char* op_backward_name(OpCode op) { return kOps[static_cast<int>(op)].backward_name; }
+BackwardFn backward_rule(OpCode op) { return kOps[static_cast<int>(op)].backward; }
+
+}  // namespace tapegrad

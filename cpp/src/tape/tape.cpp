@@ -1,0 +1,205 @@
+// The tape: recording entries, reference counts, the cascade of releases, compaction.
+//
+// Note [tape lifetime]
+// Each thread records into its own Tape: a deque of entries in recording order (a topological
+// order), so backward is one reverse loop — no DFS, no sort, no recursion. An entry is kept
+// alive by a reference count = live output tensors + live downstream entries that read one of
+// its outputs. When the count reaches zero the entry dies: its saved tensors are dropped and
+// the counts of its producers are decremented, iteratively through a worklist (a chain of 100k
+// entries dies without recursion). Dead entries are compacted out of the arrays when they
+// outnumber the live ones (never during a backward, so positions stay stable there). Tensors
+// name their entry by a handle that survives compaction (pos_ maps handle → position). Saved
+// *outputs* are stored as detached aliases so an entry never keeps itself alive.
+#include "tapegrad/tape.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <unordered_set>
+
+namespace tapegrad {
+
+int32_t Tape::new_handle() {
+  if (!free_handles_.empty()) {
+    const int32_t h = free_handles_.back();
+    free_handles_.pop_back();
+    return h;
+  }
+  pos_.push_back(-1);
+  return static_cast<int32_t>(pos_.size() - 1);
+}
+
+// Under detect_anomaly, the first recorded op whose output holds a NaN is named at once
+// (the backward check then names the first backward formula that makes one): Note [anomaly
+// mode] in cpp/src/autograd/checks.cpp.
+static void check_forward_anomaly(OpCode op, TensorRefs inputs, TensorRefs outputs) {
+  auto has_nan = [](const Tensor& t) {
+    if (!t || !is_float(t->dtype())) return false;
+    for (int64_t i = 0; i < t->numel(); ++i)
+      if (t->dtype() == DType::f32 ? std::isnan(t->data<float>()[i])
+                                   : std::isnan(t->data<double>()[i]))
+        return true;
+    return false;
+  };
+  for (const Tensor* in : inputs)
+    if (in && has_nan(*in)) return;  // not produced here
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    if (!has_nan(*outputs[k])) continue;
+    std::string shapes;
+    for (const Tensor* in : inputs)
+      if (in && *in) shapes += (shapes.empty() ? "" : ", ") + shape_str((*in)->shape());
+    throw std::runtime_error(std::string("detect_anomaly: '") + op_name(op) +
+                             "' produced NaN in its output " + std::to_string(k) + " (shape " +
+                             shape_str((*outputs[k])->shape()) + ") from inputs of shape " +
+                             shapes + " that held no NaN");
+  }
+}
+
+Entry& Tape::record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList saved,
+                    AttrBox attrs) {
+  const std::shared_ptr<Tape>& self = current();
+  drain_remote();
+  if (anomaly_enabled()) check_forward_anomaly(op, inputs, outputs);
+  for (const Tensor* tp : inputs) {
+    const Tensor& t = *tp;
+    if (t && t->node() >= 0 && t->tape().get() != this)
+      throw std::runtime_error(std::string(op_name(op)) +
+                               ": an input of shape " + shape_str(t->shape()) +
+                               " carries gradient history recorded in another thread; each "
+                               "thread has its own tape — detach() it or compute it in this "
+                               "thread");
+  }
+  maybe_compact();
+  const int32_t h = new_handle();
+  entries_.emplace_back();
+  pos_[h] = static_cast<int64_t>(entries_.size() - 1);
+  Entry& e = entries_.back();
+  e.op = op;
+  e.handle = h;
+  e.inputs.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = *inputs[i];
+    InputRef& r = e.inputs[i];
+    if (!t) continue;  // optional input absent
+    // A constant input gets its identity here, so the entry can name it (Note [autograd meta]).
+    const AutogradMeta& m = t->ensure_autograd_meta();
+    r.id = m.id;
+    r.node = m.node;
+    r.dtype = t->dtype();
+    r.requires_grad = m.requires_grad;
+    r.slot = m.slot;
+    r.shape = t->shape();
+    if (m.node >= 0) {
+      ++entry(m.node).refcount;
+    } else if (m.requires_grad) {
+      r.leaf = t;
+    }
+  }
+  e.outputs.resize(outputs.size());
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const Tensor& o = *outputs[k];
+    AutogradMeta& m = o->ensure_autograd_meta(*this);
+    m.node = h;
+    m.slot = static_cast<int32_t>(k);
+    m.tape = self;
+    m.requires_grad = true;
+    e.outputs[k] = OutputRef{m.id, o.get(), o->dtype(), o->shape()};
+    ++e.refcount;
+  }
+  e.had_saved = !saved.empty();
+  e.saved.reserve(saved.size());
+  for (Tensor& s : saved) {
+    const uint64_t v = s ? s->version() : 0;
+    e.saved.push_back(SavedTensor{std::move(s), v});
+  }
+  e.attrs = std::move(attrs);
+  ++live_;
+  return e;
+}
+
+void Tape::decref(int32_t handle) {
+  pending_.push_back(handle);
+  if (draining_) return;
+  draining_ = true;
+  while (!pending_.empty()) {
+    const int32_t h = pending_.back();
+    pending_.pop_back();
+    Entry& e = entry(h);
+    if (--e.refcount > 0) continue;
+    e.alive = false;
+    --live_;
+    ++dead_;
+    // Moving these out first: destroying them may re-enter decref (queued, since draining_).
+    auto saved = std::move(e.saved);
+    auto inputs = std::move(e.inputs);
+    e.saved.clear();
+    e.inputs.clear();
+    e.outputs.clear();
+    e.attrs.reset();
+    for (const InputRef& r : inputs)
+      if (r.node >= 0) pending_.push_back(r.node);
+    pos_[h] = -1;
+    e.handle = -1;
+    free_handles_.push_back(h);
+    saved.clear();
+    inputs.clear();
+  }
+  draining_ = false;
+}
+
+void Tape::maybe_compact() {
+  if (in_backward_ > 0 || draining_) return;
+  if (live_ == 0 && !entries_.empty()) {
+    entries_.clear();
+    dead_ = 0;
+    return;
+  }
+  if (dead_ > 256 && dead_ > live_) clear_dead();
+}
+
+void Tape::clear_dead() {
+  if (in_backward_ > 0 || draining_) return;
+  std::deque<Entry> kept;
+  for (Entry& e : entries_) {
+    if (!e.alive) continue;
+    pos_[e.handle] = static_cast<int64_t>(kept.size());
+    kept.push_back(std::move(e));
+  }
+  entries_.swap(kept);
+  dead_ = 0;
+}
+
+TapeStats Tape::stats() {
+  if (owned_by_this_thread()) drain_remote();
+  TapeStats s;
+  s.entries = static_cast<int64_t>(entries_.size());
+  s.live_entries = live_;
+  for (const Entry& e : entries_) {
+    if (!e.alive) continue;
+    for (const SavedTensor& st : e.saved)
+      if (st.tensor) s.saved_bytes += static_cast<int64_t>(st.tensor->nbytes());
+  }
+  return s;
+}
+
+std::vector<const Entry*> reachable_entries(const Tensor& root) {
+  std::vector<const Entry*> out;
+  if (root->node() < 0) return out;
+  Tape& tape = *root->tape();
+  std::vector<int32_t> stack{root->node()};
+  std::vector<int64_t> positions;
+  std::unordered_set<int32_t> seen;
+  while (!stack.empty()) {
+    const int32_t h = stack.back();
+    stack.pop_back();
+    if (!seen.insert(h).second) continue;
+    positions.push_back(tape.position(h));
+    for (const InputRef& in : tape.entry(h).inputs)
+      if (in.node >= 0) stack.push_back(in.node);
+  }
+  std::sort(positions.begin(), positions.end());
+  for (int64_t p : positions) out.push_back(&tape.at(p));
+  return out;
+}
+
+}  // namespace tapegrad
