@@ -1,7 +1,8 @@
 # ctest script (cmake -P): install this build into a scratch prefix, then configure, build and
 # run the separate project cpp/tests/consumer against it through find_package(tapegrad).
 # Inputs: TAPEGRAD_BUILD_DIR, CONSUMER_SOURCE_DIR, WORK_DIR, CONFIG, GENERATOR, CXX_COMPILER,
-# EXPECTED_VERSION (the version find_package must accept exactly).
+# EXPECTED_VERSION (the version find_package must accept exactly); EMULATOR ('|'-joined command
+# that runs a cross-built binary, e.g. qemu-aarch64|-L|/usr/aarch64-linux-gnu; empty natively).
 foreach(var TAPEGRAD_BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER EXPECTED_VERSION)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "install_consumer_test.cmake: ${var} is not set")
@@ -32,7 +33,8 @@ run(configure ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${build} -G ${GENERA
     -DTAPEGRAD_EXPECTED_VERSION=${EXPECTED_VERSION}
     -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
     -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF
-    -DCMAKE_FIND_PACKAGE_PREFER_CONFIG=ON)
+    -DCMAKE_FIND_PACKAGE_PREFER_CONFIG=ON
+    -DTAPEGRAD_CONSUMER_WERROR=ON)
 
 # The package found must be the one just installed.
 file(STRINGS ${build}/CMakeCache.txt found REGEX "^tapegrad_DIR:")
@@ -46,4 +48,5 @@ endif()
 
 run(build ${CMAKE_COMMAND} --build ${build} --config ${CONFIG})
 find_program(consumer tapegrad_consumer PATHS ${build} ${build}/${CONFIG} NO_DEFAULT_PATH REQUIRED)
-run(run ${consumer})
+string(REPLACE "|" ";" emulator "${EMULATOR}")
+run(run ${emulator} ${consumer})

@@ -9,6 +9,23 @@
 
 namespace tapegrad {
 
+// Every UNARY and BINARY row of the op table declares its function here, from the row itself:
+// `Tensor name(const Tensor&)` / `Tensor name(const Tensor&, const Tensor&)`. (Many are also
+// declared below with a comment; a new uniform op needs no line in this file.)
+#define TG_DECL_UNARY(name) Tensor name(const Tensor& x);
+#define TG_DECL_BINARY(name) Tensor name(const Tensor& a, const Tensor& b);
+#define TG_DECL_MANUAL(name)
+#define TG_DECL_INTERNAL(name)
+#define TG_OP(code, name, arity, bind, expose, dunder) TG_DECL_##bind(name)
+#define TG_FN(name, bind, expose, dunder, grad) TG_DECL_##bind(name)
+#include "tapegrad/ops.def"
+#undef TG_FN
+#undef TG_OP
+#undef TG_DECL_INTERNAL
+#undef TG_DECL_MANUAL
+#undef TG_DECL_BINARY
+#undef TG_DECL_UNARY
+
 // ----- elementwise (NumPy broadcasting; PyTorch dtype promotion) -----
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);

@@ -502,7 +502,19 @@ True
 };
 
 // The docstring of the function called `name`; "" for one without (the docs test names it).
+// Docstrings written beside their rows in tapegrad/ops.def (TG_DOC); they take precedence.
+inline constexpr OpDoc kRowDocs[] = {
+#define TG_OP(...)
+#define TG_DOC(name, text) {#name, text},
+#include "tapegrad/ops.def"
+#undef TG_DOC
+#undef TG_OP
+    {"", ""},  // keeps the array non-empty
+};
+
 inline const char* op_doc(std::string_view name) {
+  for (const OpDoc& d : kRowDocs)
+    if (!name.empty() && d.name == name) return d.doc;
   for (const OpDoc& d : kOpDocs)
     if (d.name == name) return d.doc;
   return "";
