@@ -79,6 +79,8 @@ def _draw(domain: str, shape, rng: np.random.Generator) -> np.ndarray:
         return rng.standard_normal(shape)
     if domain == "pos":  # log, sqrt, pow bases
         return rng.uniform(0.5, 2.0, shape)
+    if domain == "above-1":  # log1p: (-1, ∞), small values included
+        return rng.uniform(-0.9, 2.0, shape)
     if domain == "nonzero":  # abs, relu: off the kink at 0
         return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.2, 2.0, shape)
     if domain == "distinct":  # max/min/amax/amin: no ties, gaps far above gradcheck's eps
@@ -150,6 +152,7 @@ for s in UNARY_SHAPES:
     case("neg", lambda ns, x: -x, [s])
     case("exp", lambda ns, x: x.exp(), [s])
     case("log", lambda ns, x: x.log(), [s], "pos")
+    case("log1p", lambda ns, x: x.log1p(), [s], "above-1")
     case("sqrt", lambda ns, x: x.sqrt(), [s], "pos")
     case("abs", lambda ns, x: x.abs(), [s], "nonzero")
     case("relu", lambda ns, x: x.relu(), [s], "nonzero")
@@ -162,6 +165,7 @@ case("exp", lambda ns, x: ns.lib.exp(x), [(45, 65)], label="odd")
 case("tanh", lambda ns, x: ns.lib.tanh(x), [(64, 99)], label="odd")
 case("sigmoid", lambda ns, x: ns.lib.sigmoid(x), [(7,)], label="fn")
 case("log", lambda ns, x: ns.lib.log(x), [(7,)], "pos", label="fn")
+case("log1p", lambda ns, x: ns.lib.log1p(x), [(45, 65)], "above-1", label="odd")
 case("clamp", lambda ns, x: x.clamp(min=-0.5), [(3, 4)], "clampable", label="min")
 case("clamp", lambda ns, x: x.clamp(max=0.5), [(3, 4)], "clampable", label="max")
 case("clamp", lambda ns, x: ns.lib.clamp(x, -0.5, 0.5), [(45, 65)], "clampable", label="odd")

@@ -205,7 +205,7 @@ if TYPE_CHECKING:
     # _core._op_table(); their signatures come from _core.pyi. tests/test_typing.py checks that
     # this list is exactly the table's F rows plus the aliases, so it cannot drift.
     from ._core import (  # noqa: F401
-        add, sub, mul, div, pow, maximum, minimum, neg, exp, log, sqrt, abs, relu,
+        add, sub, mul, div, pow, maximum, minimum, neg, exp, log, log1p, sqrt, abs, relu,
         sigmoid, tanh, sin, cos, where, clamp, clone, sum, amax, amin, logsumexp,
         softmax, log_softmax, mm, bmm, linear, reshape, permute, cat, cross_entropy,
         binary_cross_entropy_with_logits, mse_loss, mean, max, min, matmul, flatten,
@@ -224,7 +224,7 @@ if TYPE_CHECKING:
     concatenate = cat
 
     __all__ += [
-        "add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "exp", "log",
+        "add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "exp", "log", "log1p",
         "sqrt", "abs", "relu", "sigmoid", "tanh", "sin", "cos", "where", "clamp", "clone",
         "sum", "amax", "amin", "logsumexp", "softmax", "log_softmax", "mm", "bmm", "linear",
         "reshape", "permute", "cat", "cross_entropy", "binary_cross_entropy_with_logits",

@@ -272,6 +272,17 @@ Tensor log(const Tensor& x) {
 // y = log x  ⇒  dx += dy / x
 std::vector<Tensor> backward_Log(BwCtx& ctx) { return {div(ctx.g(), ctx.saved(0))}; }
 
+Tensor log1p(const Tensor& x) {
+  Tensor y = unary_forward(OpCode::Log1p, k::Unary::log1p, x, /*float_only=*/true);
+  if (should_record({&x})) record(OpCode::Log1p, {&x}, {&y}, save_for_backward(x));
+  return y;
+}
+// y = log(1 + x)  ⇒  dx += dy / (1 + x)
+std::vector<Tensor> backward_Log1p(BwCtx& ctx) {
+  const Tensor& x = ctx.saved(0);
+  return {div(ctx.g(), add(x, scalar_tensor(1.0, x->dtype())))};
+}
+
 Tensor sqrt(const Tensor& x) {
   Tensor y = unary_forward(OpCode::Sqrt, k::Unary::sqrt, x, /*float_only=*/true);
   if (should_record({&x})) record(OpCode::Sqrt, {&x}, {&y}, save_for_backward(detach(y)));
