@@ -29,6 +29,8 @@ std::vector<int64_t> norm_dims(const std::vector<int64_t>& dims, const Shape& sh
                                const char* op);
 // Copy x (any dtype) into a new tensor of `dtype` (no history).
 Tensor convert(const Tensor& x, DType dtype);
+// x itself when it already has `dtype`, else a converted copy (no history).
+inline Tensor as_dtype(const Tensor& t, DType d) { return t->dtype() == d ? t : convert(t, d); }
 // Copy src into dst, broadcasting src to dst's shape and casting to dst's dtype (no history).
 void assign_broadcast(const Tensor& dst, const Tensor& src);
 

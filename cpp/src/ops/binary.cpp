@@ -1,0 +1,215 @@
+// Elementwise binary arithmetic with NumPy broadcasting and PyTorch's dtype promotion: add,
+// sub, mul, div, pow, maximum, minimum, and the Python-scalar rules. Forward and backward side
+// by side (in-place forms: inplace.cpp; unary math: unary.cpp; selection and logic: select.cpp).
+#include "ops/common.h"
+
+namespace tapegrad {
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+namespace {
+
+k::Binary to_kernel(OpCode op) {
+  switch (op) {
+    case OpCode::Add: return k::Binary::add;
+    case OpCode::Sub: return k::Binary::sub;
+    case OpCode::Mul: return k::Binary::mul;
+    case OpCode::Div: return k::Binary::div;
+    case OpCode::Pow: return k::Binary::pow;
+    case OpCode::Maximum: return k::Binary::maximum;
+    case OpCode::Minimum: return k::Binary::minimum;
+    default: return k::Binary::add;
+  }
+}
+
+// Forward of a binary op on already-promoted inputs; picks the contiguous fast paths.
+Tensor binary_values(k::Binary kop, const Tensor& a, const Tensor& b, DType dt, const Shape& out) {
+  Tensor c = empty(out, dt);
+  if (c->numel() == 0) return c;
+  const bool a_full = a->shape() == out, b_full = b->shape() == out;
+  const int64_t n = c->numel();
+  auto run = [&](auto z, auto run1, auto runb) {
+    using T = decltype(z);
+    const T* pa = a->data<T>();
+    const T* pb = b->data<T>();
+    T* pc = c->data<T>();
+    if (a_full && b_full) run1(kop, n, pa, 1, pb, 1, pc);
+    else if (a_full && b->numel() == 1) run1(kop, n, pa, 1, pb, 0, pc);
+    else if (b_full && a->numel() == 1) run1(kop, n, pa, 0, pb, 1, pc);
+    else {
+      const auto sa = bcast_strides(a->shape(), out), sb = bcast_strides(b->shape(), out);
+      runb(kop, static_cast<int>(out.size()), out.data(), pa, sa.data(), pb, sb.data(), pc);
+    }
+  };
+  AllowThreads nogil(n);  // Note [GIL]
+  switch (dt) {
+    case DType::f32: run(float{}, k::binary_f32, k::binary_bcast_f32); break;
+    case DType::f64: run(double{}, k::binary_f64, k::binary_bcast_f64); break;
+    case DType::i64: run(int64_t{}, k::binary_i64, k::binary_bcast_i64); break;
+    default: throw std::runtime_error("internal: binary_values on bool");
+  }
+  return c;
+}
+
+// The value of a binary op (broadcasting, promotion, bool and integer-pow rules); each op
+// records its own entry and saved list beside its forward below.
+Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
+  check_defined(a, op_name(op));
+  check_defined(b, op_name(op));
+  const char* name = op_name(op);
+  // The common cases (same shape, a 0-d operand) borrow an input's shape: no Shape is built.
+  Shape bcast;
+  const Shape* outp = &a->shape();
+  if (a->shape() != b->shape()) {
+    if (a->dim() == 0) outp = &b->shape();
+    else if (b->dim() != 0) outp = &(bcast = broadcast_shapes(a->shape(), b->shape(), name));
+  }
+  const Shape& out = *outp;
+  DType dt = promote(a->dtype(), b->dtype());
+  if ((op == OpCode::Div) && !is_float(dt)) dt = DType::f32;  // true division
+  Tensor c;
+  if (dt == DType::b8) {
+    // bool arithmetic: computed on int64, the result converted back (True + True = True).
+    if (op == OpCode::Sub)
+      throw TypeError("sub: subtraction of two bool tensors is not supported; use "
+                      "logical_xor or ~ instead (shapes " + shape_str(a->shape()) + " and " +
+                      shape_str(b->shape()) + ")");
+    c = convert(binary_values(to_kernel(op), as_dtype(a, DType::i64), as_dtype(b, DType::i64),
+                              DType::i64, out), DType::b8);
+  } else {
+    c = binary_values(to_kernel(op), as_dtype(a, dt), as_dtype(b, dt), dt, out);
+  }
+  return c;
+}
+
+Tensor zero_like_scalar(const Tensor& like) { return scalar_tensor(0.0, like->dtype()); }
+
+}  // namespace
+
+DType scalar_result_dtype(DType t, bool scalar_is_float, bool scalar_is_bool) {
+  if (scalar_is_float) return is_float(t) ? t : DType::f32;
+  if (scalar_is_bool) return t;
+  return t == DType::b8 ? DType::i64 : t;
+}
+
+Tensor scalar_like(const Tensor& t, double v, bool is_float_, bool is_bool) {
+  return scalar_tensor(v, scalar_result_dtype(t->dtype(), is_float_, is_bool));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broadcast dims of the input gradients are summed centrally (Note [shape-free rules] in
+// cpp/src/autograd/sweep.cpp): these rules are written as if every operand had the output's
+// shape.
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Add, a, b);
+  if (should_record({&a, &b})) record(OpCode::Add, {&a, &b}, {&c});
+  return c;
+}
+// c = a + b  ⇒  da += dc ; db += dc
+std::vector<Tensor> backward_Add(BwCtx& ctx) {
+  return {ctx.needs(0) ? ctx.g() : nullptr, ctx.needs(1) ? ctx.g() : nullptr};
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Sub, a, b);
+  if (should_record({&a, &b})) record(OpCode::Sub, {&a, &b}, {&c});
+  return c;
+}
+// c = a − b  ⇒  da += dc ; db −= dc
+std::vector<Tensor> backward_Sub(BwCtx& ctx) {
+  return {ctx.needs(0) ? ctx.g() : nullptr, ctx.needs(1) ? neg(ctx.g()) : nullptr};
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Mul, a, b);
+  // Each factor is saved only for the other's gradient (as PyTorch): x *= 2 must not pin
+  // x's old value.
+  if (should_record({&a, &b}))
+    record(OpCode::Mul, {&a, &b}, {&c},
+           save_for_backward(b->requires_grad() ? a : nullptr, a->requires_grad() ? b : nullptr));
+  return c;
+}
+// c = a·b  ⇒  da += dc·b ; db += dc·a
+std::vector<Tensor> backward_Mul(BwCtx& ctx) {
+  const Tensor& a = ctx.saved(0);
+  const Tensor& b = ctx.saved(1);
+  return {ctx.needs(0) ? mul(ctx.g(), b) : nullptr, ctx.needs(1) ? mul(ctx.g(), a) : nullptr};
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Div, a, b);
+  // b is needed by both gradients; a only by b's.
+  if (should_record({&a, &b}))
+    record(OpCode::Div, {&a, &b}, {&c}, save_for_backward(b->requires_grad() ? a : nullptr, b));
+  return c;
+}
+// c = a / b  ⇒  da += dc / b ; db −= dc·a / b²
+std::vector<Tensor> backward_Div(BwCtx& ctx) {
+  const Tensor& a = ctx.saved(0);
+  const Tensor& b = ctx.saved(1);
+  Tensor da, db;
+  if (ctx.needs(0)) da = div(ctx.g(), b);
+  if (ctx.needs(1)) db = neg(div(mul(ctx.g(), a), mul(b, b)));
+  return {da, db};
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Pow, a, b);
+  if (should_record({&a, &b}))
+    record(OpCode::Pow, {&a, &b}, {&c}, save_for_backward(a, b, detach(c)));
+  return c;
+}
+// c = aᵇ  ⇒  da += dc·b·aᵇ⁻¹ (0 where b = 0) ; db += dc·aᵇ·log a (0 where a = 0 and b ≥ 0)
+std::vector<Tensor> backward_Pow(BwCtx& ctx) {
+  const Tensor& a = ctx.saved(0);
+  const Tensor& b = ctx.saved(1);
+  Tensor da, db;
+  if (ctx.needs(0)) {
+    Tensor one = scalar_tensor(1.0, b->dtype());
+    Tensor d = mul(ctx.g(), mul(b, pow(a, sub(b, one))));
+    Tensor b_zero = compare(CmpOp::eq, b, zero_like_scalar(b));
+    da = where(b_zero, zero_like_scalar(d), d);
+  }
+  if (ctx.needs(1)) {
+    Tensor d = mul(ctx.g(), mul(result_for_backward(ctx, 2, 0), log(a)));
+    Tensor mask = logical_and(compare(CmpOp::eq, a, zero_like_scalar(a)),
+                              compare(CmpOp::ge, b, zero_like_scalar(b)));
+    db = where(mask, zero_like_scalar(d), d);
+  }
+  return {da, db};
+}
+
+// Both save both operands: each gradient compares them.
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Maximum, a, b);
+  if (should_record({&a, &b})) record(OpCode::Maximum, {&a, &b}, {&c}, save_for_backward(a, b));
+  return c;
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  Tensor c = binary_forward(OpCode::Minimum, a, b);
+  if (should_record({&a, &b})) record(OpCode::Minimum, {&a, &b}, {&c}, save_for_backward(a, b));
+  return c;
+}
+// c = max(a, b)  ⇒  da += dc·(1 − [a < b] − ½[a = b]) ; db += dc·(1 − [a > b] − ½[a = b])
+// (ties split evenly; a NaN on either side passes the gradient to both — PyTorch's rule;
+// min mirrors it)
+static std::vector<Tensor> minmax_backward(BwCtx& ctx, CmpOp wins) {
+  const Tensor& a = ctx.saved(0);
+  const Tensor& b = ctx.saved(1);
+  const DType dt = ctx.g()->dtype();
+  const CmpOp loses = wins == CmpOp::gt ? CmpOp::lt : CmpOp::gt;
+  const Tensor half_tie = mul(cast(compare(CmpOp::eq, a, b), dt), scalar_tensor(0.5, dt));
+  auto weight = [&](CmpOp beaten) {
+    return sub(cast(logical_not(compare(beaten, a, b)), dt), half_tie);
+  };
+  Tensor da, db;
+  if (ctx.needs(0)) da = mul(ctx.g(), weight(loses));
+  if (ctx.needs(1)) db = mul(ctx.g(), weight(wins));
+  return {da, db};
+}
+// c = max(a, b)  ⇒  the rule above, a winning where a > b
+std::vector<Tensor> backward_Maximum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::gt); }
+// c = min(a, b)  ⇒  the rule above mirrored, a winning where a < b
+std::vector<Tensor> backward_Minimum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::lt); }
+
+}  // namespace tapegrad

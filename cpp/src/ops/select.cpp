@@ -1,0 +1,189 @@
+// Selection, casts and logic: where, clamp, cast, clone, comparisons, logical ops, isnan/isinf,
+// ~x, and normal samples from tensor parameters. Forward and backward side by side.
+#include "ops/common.h"
+
+namespace tapegrad {
+
+// ---------------------------------------------------------------------------------------------
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_defined(cond, "where");
+  check_defined(a, "where");
+  check_defined(b, "where");
+  if (cond->dtype() != DType::b8)
+    throw TypeError("where: the condition must be a bool tensor, got dtype " +
+                    std::string(dtype_name(cond->dtype())) + " (shape " +
+                    shape_str(cond->shape()) + "); compare first, e.g. x > 0");
+  const Shape out = broadcast_shapes(broadcast_shapes(cond->shape(), a->shape(), "where"),
+                                     b->shape(), "where");
+  const DType dt = promote(a->dtype(), b->dtype());
+  Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
+  Tensor y = empty(out, dt);
+  const auto sc = bcast_strides(cond->shape(), out), sa = bcast_strides(A->shape(), out),
+             sb = bcast_strides(B->shape(), out);
+  k::where(elem(dt), static_cast<int>(out.size()), out.data(), cond->data<uint8_t>(), sc.data(),
+           A->raw(), sa.data(), B->raw(), sb.data(), y->raw());
+  if (should_record({&a, &b}))
+    record(OpCode::Where, {&cond, &a, &b}, {&y}, save_for_backward(cond));
+  return y;
+}
+// y = cond ? a : b  ⇒  da += cond ? dy : 0 ; db += cond ? 0 : dy
+std::vector<Tensor> backward_Where(BwCtx& ctx) {
+  const Tensor& cond = ctx.saved(0);
+  Tensor zero = scalar_tensor(0.0, ctx.g()->dtype());
+  Tensor da, db;
+  if (ctx.needs(1)) da = where(cond, ctx.g(), zero);
+  if (ctx.needs(2)) db = where(cond, zero, ctx.g());
+  return {nullptr, da, db};
+}
+
+namespace {
+// clamp's bounds; an absent bound does not clip.
+struct ClampAttrs {
+  std::optional<double> lo, hi;
+};
+}  // namespace
+
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
+  check_defined(x, "clamp");
+  if (!lo && !hi) throw ValueError("clamp: at least one of min and max must be given");
+  if (x->dtype() == DType::b8) throw TypeError("clamp: not supported for bool tensors");
+  Tensor y = empty(x->shape(), x->dtype());
+  // NaN stays NaN; hi wins when lo > hi (as PyTorch).
+  k::clamp(elem(x->dtype()), y->numel(), x->raw(), lo.has_value(), lo.value_or(0),
+           hi.has_value(), hi.value_or(0), y->raw());
+  if (should_record({&x}))
+    record(OpCode::Clamp, {&x}, {&y}, save_for_backward(x), ClampAttrs{lo, hi});
+  return y;
+}
+// y = clamp(x, lo, hi)  ⇒  dx += dy·[lo ≤ x ≤ hi]
+std::vector<Tensor> backward_Clamp(BwCtx& ctx) {
+  const Tensor& x = ctx.saved(0);
+  const ClampAttrs& at = ctx.attrs<ClampAttrs>();
+  Tensor mask = full(x->shape(), 1.0, DType::b8);
+  if (at.lo) mask = logical_and(mask, compare(CmpOp::ge, x, scalar_tensor(*at.lo, x->dtype())));
+  if (at.hi) mask = logical_and(mask, compare(CmpOp::le, x, scalar_tensor(*at.hi, x->dtype())));
+  return {mul(ctx.g(), cast(mask, ctx.g()->dtype()))};
+}
+
+Tensor cast(const Tensor& x, DType dtype) {
+  check_defined(x, "to");
+  if (x->dtype() == dtype) return x;
+  Tensor y = convert(x, dtype);
+  if (is_float(dtype) && should_record({&x})) record(OpCode::Cast, {&x}, {&y});
+  return y;
+}
+// y = x.to(T)  ⇒  dx += dy.to(x's dtype)
+std::vector<Tensor> backward_Cast(BwCtx& ctx) { return {cast(ctx.g(), ctx.in_dtype(0))}; }
+
+Tensor clone(const Tensor& x) {
+  check_defined(x, "clone");
+  Tensor y = clone_data(x);
+  if (should_record({&x})) record(OpCode::Clone, {&x}, {&y});
+  return y;
+}
+// y = x (copied)  ⇒  dx += dy
+std::vector<Tensor> backward_Clone(BwCtx& ctx) { return {ctx.g()}; }
+
+// ---------------------------------------------------------------------------------------------
+// Comparisons and logic: bool results, never recorded.
+Tensor compare(CmpOp op, const Tensor& a, const Tensor& b) {
+  static const char* names[] = {"eq", "ne", "lt", "le", "gt", "ge"};
+  const char* name = names[static_cast<int>(op)];
+  check_defined(a, name);
+  check_defined(b, name);
+  const Shape out = broadcast_shapes(a->shape(), b->shape(), name);
+  const DType dt = promote(a->dtype(), b->dtype());
+  Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
+  Tensor y = empty(out, DType::b8);
+  const auto sa = bcast_strides(A->shape(), out), sb = bcast_strides(B->shape(), out);
+  static_assert(int(CmpOp::eq) == int(k::Cmp::eq) && int(CmpOp::ge) == int(k::Cmp::ge),
+                "CmpOp and kernels::Cmp list the comparisons in the same order");
+  k::compare(elem(dt), static_cast<k::Cmp>(op), static_cast<int>(out.size()), out.data(),
+             A->raw(), sa.data(), B->raw(), sb.data(), y->data<uint8_t>());
+  return y;
+}
+
+namespace {
+Tensor logical2(const Tensor& a, const Tensor& b, const char* name, k::Logic op) {
+  check_defined(a, name);
+  check_defined(b, name);
+  const Shape out = broadcast_shapes(a->shape(), b->shape(), name);
+  Tensor A = as_dtype(a, DType::b8), B = as_dtype(b, DType::b8);
+  Tensor y = empty(out, DType::b8);
+  const auto sa = bcast_strides(A->shape(), out), sb = bcast_strides(B->shape(), out);
+  k::logical(op, static_cast<int>(out.size()), out.data(), A->data<uint8_t>(), sa.data(),
+             B->data<uint8_t>(), sb.data(), y->data<uint8_t>());
+  return y;
+}
+}  // namespace
+
+Tensor logical_and(const Tensor& a, const Tensor& b) { return logical2(a, b, "logical_and", k::Logic::and_); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return logical2(a, b, "logical_or", k::Logic::or_); }
+Tensor logical_xor(const Tensor& a, const Tensor& b) { return logical2(a, b, "logical_xor", k::Logic::xor_); }
+
+Tensor logical_not(const Tensor& x) {
+  check_defined(x, "logical_not");
+  Tensor X = as_dtype(x, DType::b8);
+  Tensor y = empty(x->shape(), DType::b8);
+  k::logical_not(y->numel(), X->data<uint8_t>(), y->data<uint8_t>());
+  return y;
+}
+
+Tensor isnan(const Tensor& x) {
+  check_defined(x, "isnan");
+  Tensor y = empty(x->shape(), DType::b8);
+  k::isnan(elem(x->dtype()), y->numel(), x->raw(), y->data<uint8_t>());
+  return y;
+}
+
+Tensor isinf(const Tensor& x) {
+  check_defined(x, "isinf");
+  Tensor y = empty(x->shape(), DType::b8);
+  k::isinf(elem(x->dtype()), y->numel(), x->raw(), y->data<uint8_t>());
+  return y;
+}
+
+// ----- comparisons by name, ~x and normal samples (the Python surface's TG_FN rows) -----
+Tensor eq(const Tensor& a, const Tensor& b) { return compare(CmpOp::eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare(CmpOp::ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare(CmpOp::lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare(CmpOp::le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare(CmpOp::gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare(CmpOp::ge, a, b); }
+
+Tensor bitwise_not(const Tensor& x) {
+  check_defined(x, "~");
+  if (x->dtype() != DType::b8)
+    throw TypeError(std::string("~ (bitwise not) is only supported for bool tensors here, got ") +
+                    dtype_name(x->dtype()));
+  return logical_not(x);
+}
+
+// z ~ N(0, 1) of mean's shape; mean + std·z without history (sampling is not differentiable).
+Tensor normal(const Tensor& mean, const Tensor& std) {
+  Tensor z = randn(mean->shape(), mean->dtype());
+  GradModeGuard off(false);
+  return add(mean, mul(z, std));
+}
+
+Tensor normal(const Tensor& mean, double std) {
+  Tensor z = randn(mean->shape(), is_float(mean->dtype()) ? mean->dtype() : DType::f32);
+  GradModeGuard off(false);
+  return add(mean, mul(z, scalar_tensor(std, z->dtype())));
+}
+
+Tensor normal(double mean, const Tensor& std) {
+  Tensor z = randn(std->shape(), std->dtype());
+  GradModeGuard off(false);
+  Tensor scaled = mul(z, std);
+  return add(scalar_like(scaled, mean, true), scaled);
+}
+
+Tensor normal(double mean, double std, const Shape& size, DType dtype) {
+  if (std < 0) throw ValueError("normal: std must be non-negative, got " + std::to_string(std));
+  Tensor t = randn(size, dtype);
+  normal_(t, mean, std);
+  return t;
+}
+
+}  // namespace tapegrad
