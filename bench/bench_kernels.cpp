@@ -5,7 +5,7 @@
 //   TAPEGRAD_ARCH=avx2 ./bench_kernels      # force a target
 //
 // The context block prints the selected target; GEMM rows carry `peak_frac`, the fraction of
-// the single-core float32 peak (kPeakGflops, 2-core Zen 4 of DESIGN.md §5: 116 GFLOP/s;
+// a nominal single-core float32 peak (kPeakGflops: 116 GFLOP/s, an early Zen 4 estimate;
 // float64 peak is half) times the thread count.
 #include <benchmark/benchmark.h>
 

@@ -1,6 +1,6 @@
 """Kernel throughput: tapegrad vs NumPy (OpenBLAS) vs PyTorch (when installed), one run.
 
-Same-run comparisons only (DESIGN.md §5: these machines are noisy). Writes
+Same-run comparisons only (docs/speed.md: these machines are noisy). Writes
 ``bench/results/kernels.md`` (a table with ratios) and ``bench/results/kernels.png``.
 
 Example::

@@ -4,7 +4,7 @@ What a user feels is the time of a training step, not a kernel's GFLOP/s (issue 
 benchmark runs in its own subprocess per framework, so the peak resident memory (ru_maxrss) of
 that process is the benchmark's peak memory, imports included. Every framework is pinned to one
 thread and, through the CPU affinity of its process, to one core. Times are the best mean over
-several timed blocks (same-run comparisons only: these machines are noisy, DESIGN.md §5).
+several timed blocks (same-run comparisons only: these machines are noisy, docs/speed.md).
 
 Benchmarks (forward, loss, backward, optimizer update, gradient reset — everything a loop does):
   tiny      one recorded op on a 4-element tensor that requires grad, a * c (JAX: a jitted

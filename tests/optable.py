@@ -4,7 +4,7 @@ Every case is ``fn(ns, *inputs)``: the same expression evaluated with tapegrad o
 ``ns`` giving the few things that differ between them (constants, dtypes, the losses). Inputs
 are float64 arrays drawn from a per-input *domain* that keeps them off the kinks and outside
 the singularities of the op (positive for log/sqrt, distinct values for max/min, away from 0
-for abs/relu). Shapes follow DESIGN.md §6: scalars, vectors, matrices, broadcast pairs,
+for abs/relu). Shapes follow docs/architecture.md, "Tests": scalars, vectors, matrices, broadcast pairs,
 odd sizes that are not SIMD multiples (7, 45×65, 64×99; only on a few ops, gradcheck costs
 two forwards per input element), and zero-size.
 
@@ -24,7 +24,7 @@ import numpy as np
 
 import tapegrad as tg
 
-# The op set of DESIGN.md §2 (the differentiable part) plus the indexing forms: the table must
+# The op set of docs/architecture.md (the differentiable part) plus the indexing forms: the table must
 # cover every one of these names (test_table_covers_the_op_set).
 OP_SET = [
     "add", "sub", "mul", "div", "neg", "pow_tt", "pow_ts", "pow_st", "exp", "log", "sqrt",

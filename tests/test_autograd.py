@@ -1,4 +1,4 @@
-"""The tape's semantics (DESIGN.md §2), one test each: .grad accumulation, retain_grad,
+"""The tape's semantics (docs/architecture.md), one test each: .grad accumulation, retain_grad,
 backward(gradient=), retain_graph, create_graph, grad modes, detach, tg.grad, deep chains,
 bounded memory, version counters and detect_anomaly."""
 

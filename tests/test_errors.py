@@ -82,7 +82,7 @@ ERRORS = [
      r"cross_entropy.*\[2, 3\].*\[3\]"),
     ("ce-reduction", lambda: F.cross_entropy(_leaf(2, 3), tg.tensor([0, 1]), reduction="avg"),
      ValueError, r"cross_entropy.*avg"),
-    # DESIGN.md wins over PyTorch here: mismatched shapes raise instead of broadcasting.
+    # tapegrad deliberately differs from PyTorch here: mismatched shapes raise instead of broadcasting.
     ("mse-shapes", lambda: F.mse_loss(_leaf(2, 3), tg.ones(3)), ValueError,
      r"mse_loss.*\[2, 3\].*\[3\]"),
     ("mse-shapes-2", lambda: F.mse_loss(_leaf(4, 1), tg.ones(4)), ValueError,

@@ -1,4 +1,4 @@
-"""Every SIMD kernel target against the portable reference, from Python (DESIGN.md §6).
+"""Every SIMD kernel target against the portable reference, from Python (docs/architecture.md, "Tests").
 
 Each test runs the same public-API computation under the reference target ("generic") and under
 every target this CPU can run (``tg.cpu_info()['available']``, switched with

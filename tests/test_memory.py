@@ -1,4 +1,4 @@
-"""Bounded memory: long loops keep resident memory and the tape flat (DESIGN §2, "bounded
+"""Bounded memory: long loops keep resident memory and the tape flat (docs/architecture.md, "bounded
 memory"; Note [tape lifetime] in cpp/src/tape/tape.cpp). Each loop runs 20k iterations after a
 warm-up; resident memory (from /proc/self/statm) may grow by at most a few MB, and
 tg.tape_stats() must stay small."""

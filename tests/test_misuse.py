@@ -1,5 +1,5 @@
 """Misuse of the public API, one table: every case must raise the documented exception type
-with a message that names the op and the shapes/values involved (DESIGN §6), and afterwards
+with a message that names the op and the shapes/values involved (docs/architecture.md, "Tests"), and afterwards
 the engine must still compute correct gradients (the tape is not left in a broken state).
 
 tests/test_errors.py covers the engine's bad-input paths op by op; this table follows what a

@@ -1,5 +1,5 @@
 """Float64 gradcheck (central differences + a random direction) of every op in the table of
-optable.py over DESIGN.md §6's shape matrix."""
+optable.py over docs/architecture.md, "Tests"'s shape matrix."""
 
 from __future__ import annotations
 

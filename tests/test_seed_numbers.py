@@ -1,4 +1,4 @@
-"""DESIGN.md §4: the seed notebook's numbers (Krohn, ML Foundations, regression-in-pytorch)
+"""docs/lessons.md: the seed notebook's numbers (Krohn, ML Foundations, regression-in-pytorch)
 in float32 and float64, and the calculus examples."""
 
 from __future__ import annotations

@@ -300,7 +300,7 @@ def test_logsumexp_and_softmax_are_stable():
 
 
 def test_cross_entropy_seed_numbers():
-    # DESIGN.md §4 (d2l): cross-entropy of probabilities [[0.1,0.3,0.6],[0.3,0.2,0.5]], y=[0,2]
+    # docs/lessons.md (d2l): cross-entropy of probabilities [[0.1,0.3,0.6],[0.3,0.2,0.5]], y=[0,2]
     p = tg.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]])
     y = tg.tensor([0, 2])
     np.testing.assert_allclose((-p[tg.arange(2), y].log()).numpy(), [2.3026, 0.6931], atol=1e-4)

@@ -1,5 +1,5 @@
 // The engine from C++ alone: no Python. Builds the seed's line y = m·x + b on eight points,
-// the mean squared error, backpropagates, and takes 1001 gradient steps (DESIGN.md §4).
+// the mean squared error, backpropagates, and takes 1001 gradient steps (docs/lessons.md).
 #include <cmath>
 #include <cstdio>
 

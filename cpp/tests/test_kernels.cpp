@@ -1,5 +1,5 @@
 // Every kernel slot of every target this CPU can run, against the reference kernels
-// (DESIGN.md §6): GEMM to 1e-5 (f32) / 1e-12 (f64) relative to Σ|a||b|, exact equality for the
+// (docs/architecture.md, "Tests"): GEMM to 1e-5 (f32) / 1e-12 (f64) relative to Σ|a||b|, exact equality for the
 // exactly-rounded elementwise ops, ULP bounds for the math functions (with a sweep over the
 // float32 bit patterns), plus the thread pool (nesting, exceptions, fork).
 //
@@ -516,7 +516,7 @@ void test_rows(tk::Arch arch) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Thread pool (Note [thread pool] in threads.cpp). parallel_for is internal, so it is driven
+// Thread pool (Note [thread pool] in cpp/src/kernels/threads.cpp). parallel_for is internal, so it is driven
 // through kernels that split: large GEMMs and long elementwise runs.
 
 void test_threads() {

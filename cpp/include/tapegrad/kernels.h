@@ -259,7 +259,7 @@ size_t cached_buffer_bytes();  // bytes currently held by the cache
 void release_buffer_cache();   // return every cached block to the OS
 
 // ---------------------------------------------------------------------------------------------
-// Threads (Note [thread pool] in threads.cpp). Kernels split work above a size threshold.
+// Threads (Note [thread pool] in cpp/src/kernels/threads.cpp). Kernels split work above a size threshold.
 int get_num_threads();
 void set_num_threads(int n);  // n >= 1
 

@@ -139,7 +139,7 @@ class Tape {
   Entry& at(int64_t pos) { return entries_[static_cast<size_t>(pos)]; }
   void decref(int32_t handle);
   // ~TensorImpl of an output of entry `handle`: decref now when called from the thread that
-  // owns the tape, otherwise defer it to that thread (Note [tape threads] in threads.cpp).
+  // owns the tape, otherwise defer it to that thread (Note [tape threads] in cpp/src/tape/threads.cpp).
   void release_output(int32_t handle, int32_t slot, TensorImpl* ptr);
   bool owned_by_this_thread() const {
     return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();

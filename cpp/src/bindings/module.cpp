@@ -126,8 +126,7 @@ void bind_functions(py::module_& m) {
         return with_grad(out, rg);
       }, py::arg("mean") = 0.0, py::arg("std") = 1.0, py::arg("size") = py::none(), py::kw_only(),
       py::arg("dtype") = py::none(), py::arg("generator") = py::none(), py::arg("requires_grad") = false,
-      "Normal samples: normal(mean_tensor, std) or normal(mean, std, size).\n\n"
-      ">>> w = tg.normal(0, 0.01, size=(2, 1), requires_grad=True)   # d2l's initialisation", op_doc("normal"));
+      op_doc("normal"));
 
   // autograd
   m.def("is_grad_enabled", &grad_enabled, op_doc("is_grad_enabled"));
@@ -258,7 +257,6 @@ PYBIND11_MODULE(_core, m) {
   namespace py = pybind11;
   using namespace tapegrad;
   m.doc() = "tapegrad's C++ engine: tensors, the tape, ops and kernels";
-  m.attr("__version__") = TAPEGRAD_VERSION;
   m.attr("__version__") = TAPEGRAD_VERSION;
   // Note [GIL] (tensor.h): large kernels let other Python threads run.
   set_allow_threads_hooks(

@@ -38,7 +38,7 @@ Tensor unary_forward(OpCode op, k::Unary kop, const Tensor& x, bool float_only) 
 }  // namespace
 
 // Each unary op saves what its rule reads: nothing, its input, or its output (a detached
-// alias: an entry never keeps itself alive, Note [tape lifetime] in tape.cpp).
+// alias: an entry never keeps itself alive, Note [tape lifetime] in cpp/src/tape/tape.cpp).
 Tensor neg(const Tensor& x) {
   Tensor y = unary_forward(OpCode::Neg, k::Unary::neg, x, /*float_only=*/false);
   if (should_record({&x})) record(OpCode::Neg, {&x}, {&y});

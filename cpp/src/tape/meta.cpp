@@ -15,7 +15,7 @@
 // kept by the tape, and an output that dies in the tape's thread gives its meta back there:
 // no malloc/free and no thread-local lookup per recorded op (a thread_local in the Python
 // module costs a __tls_get_addr call per access). A tensor that dies with a meta releases its entry
-// (Note [tape threads] in threads.cpp) before the meta is recycled.
+// (Note [tape threads] in cpp/src/tape/threads.cpp) before the meta is recycled.
 #include <atomic>
 #include <string>
 

@@ -3,9 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-#if __has_include("tapegrad/autograd.h")  // the reverse sweep's own header, where present
 #include "tapegrad/autograd.h"
-#endif
 #include "tapegrad/kernels.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/tape.h"

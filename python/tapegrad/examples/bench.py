@@ -1,4 +1,4 @@
-"""Microseconds per training step of the two small models the design targets (DESIGN.md §5):
+"""Microseconds per training step of the two small models the design targets (docs/speed.md):
 the seed's 8-point regression step and a softmax-regression step 256×784 → 10 (forward,
 cross-entropy, backward, SGD update). A quick look, not a benchmark suite (see bench/).
 
