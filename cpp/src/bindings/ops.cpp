@@ -75,7 +75,9 @@ std::string type_name(py::handle h) { return Py_TYPE(h.ptr())->tp_name; }
 class Registrar {
  public:
   Registrar(py::module_& m, TensorClass& T)
-      : m_(m), nn_(m.def_submodule("_nn", "torch.nn.functional-only ops (see tapegrad.nn.functional)")), T_(T) {}
+      : m_(m),
+        nn_(m.def_submodule("_nn", "torch.nn.functional-only ops (see tapegrad.nn.functional)")),
+        T_(T) {}
 
   void unary(const Row& r, UnaryFn fn) {
     auto f = [fn](const Tensor& x) { return fn(x); };
@@ -308,14 +310,16 @@ void bind_ops(py::module_& m, TensorClass& T) {
   // activations (torch.nn.functional's; exposed N: functions of _core._nn)
   reg.manual("gelu", [](const Tensor& x, const std::string& approximate) {
         if (approximate != "none" && approximate != "tanh")
-          throw py::value_error("gelu: approximate must be 'none' or 'tanh', got '" + approximate + "'");
+          throw py::value_error("gelu: approximate must be 'none' or 'tanh', got '" + approximate +
+                                "'");
         return gelu(x, approximate == "tanh");
       }, py::arg("approximate") = "none");
   reg.manual("leaky_relu", [](const Tensor& x, py::object slope) {
         return leaky_relu(x, scalar_arg(slope, "leaky_relu"));
       }, py::arg("negative_slope") = 0.01);
-  reg.manual("elu", [](const Tensor& x, py::object alpha) { return elu(x, scalar_arg(alpha, "elu")); },
-             py::arg("alpha") = 1.0);
+  reg.manual("elu", [](const Tensor& x, py::object alpha) {
+        return elu(x, scalar_arg(alpha, "elu"));
+      }, py::arg("alpha") = 1.0);
   reg.manual("softplus", [](const Tensor& x, py::object beta, py::object threshold) {
         return softplus(x, scalar_arg(beta, "softplus"), scalar_arg(threshold, "softplus"));
       }, py::arg("beta") = 1.0, py::arg("threshold") = 20.0);

@@ -6,7 +6,8 @@
 namespace tapegrad {
 
 namespace {
-// <cmath>'s M_* constants are POSIX, not standard C++: the same values (PyTorch's kernels use them).
+// <cmath>'s M_* constants are POSIX, not standard C++: the same values, as PyTorch's kernels
+// use them.
 constexpr double k2OverSqrtPi = 1.12837916709551257390;  // 2/√π   (M_2_SQRTPI)
 constexpr double kSqrt2 = 1.41421356237309504880;        // √2     (M_SQRT2)
 constexpr double kSqrtHalf = 0.70710678118654752440;     // 1/√2   (M_SQRT1_2)
@@ -238,7 +239,8 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
     GradModeGuard off(false);
     Tensor half_x = mul(x, scalar_of(x, 0.5));
     y = tanh_approximation ? mul(half_x, add(scalar_of(x, 1.0), gelu_tanh_inner(x)))
-                           : mul(half_x, add(scalar_of(x, 1.0), erf(mul(x, scalar_of(x, kSqrtHalf)))));
+                           : mul(half_x, add(scalar_of(x, 1.0),
+                                             erf(mul(x, scalar_of(x, kSqrtHalf)))));
   }
   if (should_record({&x}))
     record(OpCode::Gelu, {&x}, {&y}, save_for_backward(x), GeluAttrs{tanh_approximation});
@@ -256,7 +258,8 @@ std::vector<Tensor> backward_Gelu(BwCtx& ctx) {
     Tensor right = mul(mul(mul(scalar_of(x, 0.5), x), sub(scalar_of(x, 1.0), mul(t, t))), dinner);
     return {mul(ctx.g(), add(left, right))};
   }
-  Tensor pdf = mul(exp(mul(scalar_of(x, -0.5), mul(x, x))), scalar_of(x, k2OverSqrtPi * kSqrtHalf * 0.5));
+  Tensor pdf = mul(exp(mul(scalar_of(x, -0.5), mul(x, x))),
+                   scalar_of(x, k2OverSqrtPi * kSqrtHalf * 0.5));  // 1/√(2π)
   return {mul(ctx.g(), add(normal_cdf(x), mul(x, pdf)))};
 }
 
@@ -380,7 +383,8 @@ struct HardtanhAttrs {
 Tensor hardtanh(const Tensor& x, double min_val, double max_val) {
   check_defined(x, "hardtanh");
   if (x->dtype() == DType::b8)
-    throw TypeError("hardtanh: not supported for bool tensors (shape " + shape_str(x->shape()) + ")");
+    throw TypeError("hardtanh: not supported for bool tensors (shape " + shape_str(x->shape()) +
+                    ")");
   if (min_val > max_val)
     throw ValueError("hardtanh: min_val (" + std::to_string(min_val) +
                      ") cannot be greater than max_val (" + std::to_string(max_val) + ")");

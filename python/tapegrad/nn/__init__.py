@@ -40,6 +40,7 @@ from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 Tensor = _core.Tensor
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity", "ReLU",
-           "Sigmoid", "Tanh", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid", "Hardtanh",
+           "Sigmoid", "Tanh", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid",
+           "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
            "init", "parallel"]

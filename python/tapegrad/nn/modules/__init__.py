@@ -1,6 +1,17 @@
 """The layers of :mod:`tapegrad.nn`, one file per kind, as ``torch.nn.modules``."""
 
-from .activation import ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, ReLU, Sigmoid, SiLU, Softplus, Tanh
+from .activation import (
+    ELU,
+    GELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softplus,
+    Tanh,
+)
 from .container import Sequential
 from .flatten import Flatten
 from .linear import Identity, Linear

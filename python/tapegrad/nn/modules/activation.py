@@ -173,7 +173,8 @@ class Hardtanh(Module):
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
         super().__init__()
         if min_val > max_val:
-            raise ValueError(f"Hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+            raise ValueError(f"Hardtanh: min_val ({min_val}) cannot be greater than "
+                             f"max_val ({max_val})")
         self.min_val = min_val
         self.max_val = max_val
 
