@@ -507,6 +507,19 @@ void test_clamp_classify(tk::Arch arch) {
       }
       CHECK(ok, "isnan/isinf %d n=%ld: naive", which, long(n));
     }
+    // any_nonfinite: the first prefix of x holding a NaN (or ±inf) flips the answer.
+    for (int nan_only = 0; nan_only < 2; ++nan_only) {
+      bool want = false;
+      tk::set_arch(arch);
+      for (int64_t i = 0; i <= n; ++i) {
+        CHECK(tk::any_nonfinite(elem_of<T>(), i, x.data(), nan_only) == want,
+              "any_nonfinite nan_only=%d prefix %ld of n=%ld", nan_only, long(i), long(n));
+        if (i < n) {
+          if constexpr (std::is_floating_point_v<T>)
+            want |= nan_only ? std::isnan(x[size_t(i)]) : !std::isfinite(x[size_t(i)]);
+        }
+      }
+    }
   }
 }
 

@@ -207,6 +207,8 @@ void clamp(Elem t, int64_t n, const void* x, bool has_lo, double lo, bool has_hi
 // y = isnan(x) / isinf(x) as 0/1 (all 0 for integer types).
 void isnan(Elem t, int64_t n, const void* x, uint8_t* y);
 void isinf(Elem t, int64_t n, const void* x, uint8_t* y);
+// Whether x holds a NaN (nan_only) or any NaN/±inf (anomaly mode's scans); false for integers.
+bool any_nonfinite(Elem t, int64_t n, const void* x, bool nan_only);
 // Integer unary: neg, abs, relu, sign (the others are float-only).
 void unary_i64(Unary op, int64_t n, const int64_t* x, int64_t* y);
 // dx[i] = g[i] · [not y[i] ≤ 0]: relu's backward from its output (NaN passes the gradient).

@@ -27,29 +27,13 @@ namespace tapegrad {
 #undef TG_DECL_UNARY
 
 // ----- elementwise (NumPy broadcasting; PyTorch dtype promotion) -----
-Tensor add(const Tensor& a, const Tensor& b);
-Tensor sub(const Tensor& a, const Tensor& b);
-Tensor mul(const Tensor& a, const Tensor& b);
-Tensor div(const Tensor& a, const Tensor& b);
-Tensor pow(const Tensor& a, const Tensor& b);
-Tensor maximum(const Tensor& a, const Tensor& b);
-Tensor minimum(const Tensor& a, const Tensor& b);
-Tensor neg(const Tensor& x);
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor sqrt(const Tensor& x);
-Tensor abs(const Tensor& x);
-Tensor relu(const Tensor& x);
+// add sub mul div pow maximum minimum, neg exp log log1p sqrt abs relu sigmoid tanh sin cos
+// clone: declared from their rows above.
 // relu's derivative dy·[y > 0] given its output y, as a differentiable op (relu's backward).
 Tensor relu_backward(const Tensor& grad, const Tensor& y);
-Tensor sigmoid(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor sin(const Tensor& x);
-Tensor cos(const Tensor& x);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
 Tensor cast(const Tensor& x, DType dtype);  // x.to(dtype); returns x itself when equal
-Tensor clone(const Tensor& x);
 
 // ----- activations (torch.nn.functional's; silu, log_sigmoid and erf come from their rows) -----
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);
@@ -66,12 +50,7 @@ Tensor scalar_like(const Tensor& t, double v, bool is_float, bool is_bool = fals
 // ----- comparisons and logic (bool results, no grad) -----
 enum class CmpOp { eq, ne, lt, le, gt, ge };
 Tensor compare(CmpOp op, const Tensor& a, const Tensor& b);
-Tensor logical_not(const Tensor& x);
-Tensor logical_and(const Tensor& a, const Tensor& b);
-Tensor logical_or(const Tensor& a, const Tensor& b);
-Tensor logical_xor(const Tensor& a, const Tensor& b);
-Tensor isnan(const Tensor& x);
-Tensor isinf(const Tensor& x);
+// eq ne lt le gt ge, logical_not/and/or/xor, isnan, isinf: declared from their rows above.
 Tensor sign(const Tensor& x);  // no grad needed: derivative 0 almost everywhere
 
 // ----- reductions; dims empty = all dims -----
@@ -95,8 +74,8 @@ Tensor sum_to(const Tensor& g, const Shape& shape);
 Tensor mm(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 // Batched 3-D version with equal batch sizes.
 Tensor bmm(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
-// NumPy/PyTorch matmul: 1-D, 2-D, batched with broadcast batch dims.
-Tensor matmul(const Tensor& a, const Tensor& b);
+// matmul (declared from its row): NumPy/PyTorch matmul, 1-D, 2-D, batched with broadcast
+// batch dims.
 // y = x·Wᵀ + b (torch.nn.functional.linear): one fused entry; `b` may be null.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 
@@ -110,10 +89,8 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
 Tensor t(const Tensor& x);  // .T: reverses dims (1-D unchanged)
 Tensor expand(const Tensor& x, const Shape& shape);  // -1 keeps a dim
-Tensor broadcast_to(const Tensor& x, const Shape& shape);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
-Tensor contiguous_copy(const Tensor& x);
 
 // ----- indexing -----
 struct IndexItem {
@@ -169,12 +146,6 @@ void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& exp_avg,
 
 // ----- composites the Python surface exposes (ops.def's TG_FN rows) -----
 // Comparisons by name (compare(CmpOp::…)); bool results, no grad.
-Tensor eq(const Tensor& a, const Tensor& b);
-Tensor ne(const Tensor& a, const Tensor& b);
-Tensor lt(const Tensor& a, const Tensor& b);
-Tensor le(const Tensor& a, const Tensor& b);
-Tensor gt(const Tensor& a, const Tensor& b);
-Tensor ge(const Tensor& a, const Tensor& b);
 Tensor bitwise_not(const Tensor& x);  // ~x: bool tensors only (logical not); TypeError otherwise
 // sum(dtype=): the result cast to dtype; mean(dtype=): the input cast first (PyTorch's rules).
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,

@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "tapegrad/kernels.h"
 #include "tapegrad/rules.h"
 
 namespace tapegrad {
@@ -59,16 +60,8 @@ void release_saved(Entry& e) {
 namespace {
 bool has_nonfinite(const Tensor& t) {
   if (!t || !is_float(t->dtype())) return false;
-  if (t->dtype() == DType::f32) {
-    const float* p = t->data<float>();
-    for (int64_t i = 0; i < t->numel(); ++i)
-      if (!std::isfinite(p[i])) return true;
-  } else {
-    const double* p = t->data<double>();
-    for (int64_t i = 0; i < t->numel(); ++i)
-      if (!std::isfinite(p[i])) return true;
-  }
-  return false;
+  const auto e = t->dtype() == DType::f32 ? kernels::Elem::f32 : kernels::Elem::f64;
+  return kernels::any_nonfinite(e, t->numel(), t->raw(), /*nan_only=*/false);
 }
 }  // namespace
 

@@ -216,6 +216,9 @@ void clamp(Elem t, int64_t n, const void* x, bool has_lo, double lo, bool has_hi
 void isnan(Elem t, int64_t n, const void* x, uint8_t* y) {
   if (n > 0) table().isnan(t, n, x, y);
 }
+bool any_nonfinite(Elem t, int64_t n, const void* x, bool nan_only) {
+  return n > 0 && table().any_nonfinite(t, n, x, nan_only);
+}
 void isinf(Elem t, int64_t n, const void* x, uint8_t* y) {
   if (n > 0) table().isinf(t, n, x, y);
 }

@@ -387,6 +387,20 @@ void classify(Elem t, int64_t n, const void* x, uint8_t* y) {
   });
 }
 
+// Whether x holds a NaN (nan_only) or a NaN/±inf; integer types never do. Stops at the first.
+bool any_nonfinite(Elem t, int64_t n, const void* x, bool nan_only) {
+  bool found = false;
+  with_elem(t, [&](auto z) {
+    using T = decltype(z);
+    if constexpr (std::is_floating_point_v<T>) {
+      const T* p = static_cast<const T*>(x);
+      for (int64_t i = 0; i < n && !found; ++i)
+        found = nan_only ? std::isnan(p[i]) : !std::isfinite(p[i]);
+    }
+  });
+  return found;
+}
+
 void unary_i64(Unary op, int64_t n, const int64_t* p, int64_t* q) {
   switch (op) {
     case Unary::neg: for (int64_t i = 0; i < n; ++i) q[i] = -p[i]; break;
@@ -422,6 +436,7 @@ void fill_data(KernelTable& t) {
   t.clamp = clamp;
   t.isnan = classify<true>;
   t.isinf = classify<false>;
+  t.any_nonfinite = any_nonfinite;
   t.unary_i64 = unary_i64;
 }
 

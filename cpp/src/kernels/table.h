@@ -59,6 +59,7 @@ struct KernelTable {
   using LogicalNotFn = void (*)(int64_t, const uint8_t*, uint8_t*);
   using ClampFn = void (*)(Elem, int64_t, const void*, bool, double, bool, double, void*);
   using ClassifyFn = void (*)(Elem, int64_t, const void*, uint8_t*);
+  using AnyNonfiniteFn = bool (*)(Elem, int64_t, const void*, bool nan_only);
   using UnaryI64Fn = void (*)(Unary, int64_t, const int64_t*, int64_t*);
   // Rows of losses and optimizers (reference_rows.cpp).
   template <class T>
@@ -125,6 +126,7 @@ struct KernelTable {
   LogicalNotFn logical_not;
   ClampFn clamp;
   ClassifyFn isnan, isinf;
+  AnyNonfiniteFn any_nonfinite;
   UnaryI64Fn unary_i64;
 
   ReluBwdFn<float> relu_backward_f32;

@@ -195,10 +195,6 @@ Tensor expand(const Tensor& x, const Shape& shape_in) {
 // y = expand(x)  ⇒  dx += sum_to(dy, x.shape)
 std::vector<Tensor> backward_Expand(BwCtx& ctx) { return {sum_to(ctx.g(), ctx.in_shape(0))}; }
 
-Tensor broadcast_to(const Tensor& x, const Shape& shape) { return expand(x, shape); }
-
-Tensor contiguous_copy(const Tensor& x) { return clone(x); }
-
 // ---------------------------------------------------------------------------------------------
 namespace {
 // cat: each input's extent along the concatenated dim, and that dim.

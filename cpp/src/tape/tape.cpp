@@ -11,6 +11,7 @@
 // name their entry by a handle that survives compaction (pos_ maps handle → position). Saved
 // *outputs* are stored as detached aliases so an entry never keeps itself alive.
 #include "tapegrad/tape.h"
+#include "tapegrad/kernels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -35,11 +36,8 @@ int32_t Tape::new_handle() {
 static void check_forward_anomaly(OpCode op, TensorRefs inputs, TensorRefs outputs) {
   auto has_nan = [](const Tensor& t) {
     if (!t || !is_float(t->dtype())) return false;
-    for (int64_t i = 0; i < t->numel(); ++i)
-      if (t->dtype() == DType::f32 ? std::isnan(t->data<float>()[i])
-                                   : std::isnan(t->data<double>()[i]))
-        return true;
-    return false;
+    const auto e = t->dtype() == DType::f32 ? kernels::Elem::f32 : kernels::Elem::f64;
+    return kernels::any_nonfinite(e, t->numel(), t->raw(), /*nan_only=*/true);
   };
   for (const Tensor* in : inputs)
     if (in && has_nan(*in)) return;  // not produced here
