@@ -49,6 +49,7 @@ def _tg_ns():
         cross_entropy=core.cross_entropy,
         linear=core.linear,
         bce_with_logits=core.binary_cross_entropy_with_logits,
+        F=tg.nn.functional,
     )
 
 
@@ -69,6 +70,7 @@ def torch_ns():
         cross_entropy=F.cross_entropy,
         linear=F.linear,
         bce_with_logits=F.binary_cross_entropy_with_logits,
+        F=F,
     )
 
 
@@ -88,6 +90,14 @@ def _draw(domain: str, shape, rng: np.random.Generator) -> np.ndarray:
     if domain == "clampable":  # clamp(-0.5, 0.5): off both bounds
         v = rng.uniform(-1.5, 1.5, shape)
         return np.where(np.abs(np.abs(v) - 0.5) < 0.05, v + 0.1, v)
+    if domain == "wide":  # softplus/log_sigmoid: far tails, where the naive forms overflow
+        return rng.uniform(-60.0, 60.0, shape)
+    if domain == "off-unit":  # hardtanh(-1, 1): off both kinks
+        v = rng.uniform(-2.0, 2.0, shape)
+        return np.where(np.abs(np.abs(v) - 1.0) < 0.05, v * 0.9, v)
+    if domain == "off-half":  # softplus(beta=2, threshold=1): off β·x = threshold at x = 0.5
+        v = rng.uniform(-1.5, 1.5, shape)
+        return np.where(np.abs(v - 0.5) < 0.05, v + 0.1, v)
     raise ValueError(domain)
 
 
@@ -166,6 +176,35 @@ case("tanh", lambda ns, x: ns.lib.tanh(x), [(64, 99)], label="odd")
 case("sigmoid", lambda ns, x: ns.lib.sigmoid(x), [(7,)], label="fn")
 case("log", lambda ns, x: ns.lib.log(x), [(7,)], "pos", label="fn")
 case("log1p", lambda ns, x: ns.lib.log1p(x), [(45, 65)], "above-1", label="odd")
+
+# activations (torch.nn.functional's): domains off their kinks (0 for leaky_relu/elu, ±1 for
+# hardtanh, β·x = threshold for softplus)
+for s in UNARY_SHAPES:
+    case("erf", lambda ns, x: x.erf(), [s])
+    case("gelu", lambda ns, x: ns.F.gelu(x), [s])
+    case("gelu", lambda ns, x: ns.F.gelu(x, approximate="tanh"), [s], label="tanh")
+    case("silu", lambda ns, x: ns.F.silu(x), [s])
+    case("leaky_relu", lambda ns, x: ns.F.leaky_relu(x), [s], "nonzero")
+    case("elu", lambda ns, x: ns.F.elu(x), [s], "nonzero")
+    case("softplus", lambda ns, x: ns.F.softplus(x), [s])
+    case("log_sigmoid", lambda ns, x: ns.F.logsigmoid(x), [s])
+    case("hardtanh", lambda ns, x: ns.F.hardtanh(x), [s], "off-unit")
+case("erf", lambda ns, x: ns.lib.erf(x), [(45, 65)], label="odd")
+case("gelu", lambda ns, x: ns.F.gelu(x), [(45, 65)], label="odd")
+case("gelu", lambda ns, x: ns.F.gelu(x, approximate="tanh"), [(64, 99)], "wide", label="tanh-odd")
+case("silu", lambda ns, x: ns.F.silu(x), [(45, 65)], "wide", label="odd")
+case("leaky_relu", lambda ns, x: ns.F.leaky_relu(x, 0.2), [(3, 4)], "nonzero", label="slope")
+case("leaky_relu", lambda ns, x: ns.F.leaky_relu(x, negative_slope=-0.5), [(7,)], "nonzero",
+     label="negslope")
+case("elu", lambda ns, x: ns.F.elu(x, alpha=0.5), [(3, 4)], "nonzero", label="alpha")
+case("elu", lambda ns, x: ns.F.elu(x, 2.0), [(45, 65)], "nonzero", label="odd")
+case("softplus", lambda ns, x: ns.F.softplus(x), [(7,)], "wide", label="wide")
+case("softplus", lambda ns, x: ns.F.softplus(x, beta=2, threshold=1), [(3, 4)], "off-half",
+     label="threshold")
+case("softplus", lambda ns, x: ns.F.softplus(x, 0.5), [(45, 65)], "wide", label="odd")
+case("log_sigmoid", lambda ns, x: ns.F.logsigmoid(x), [(45, 65)], "wide", label="odd")
+case("hardtanh", lambda ns, x: ns.F.hardtanh(x, -0.5, 0.5), [(3, 4)], "clampable", label="bounds")
+case("hardtanh", lambda ns, x: ns.F.hardtanh(x), [(45, 65)], "off-unit", label="odd")
 case("clamp", lambda ns, x: x.clamp(min=-0.5), [(3, 4)], "clampable", label="min")
 case("clamp", lambda ns, x: x.clamp(max=0.5), [(3, 4)], "clampable", label="max")
 case("clamp", lambda ns, x: ns.lib.clamp(x, -0.5, 0.5), [(45, 65)], "clampable", label="odd")

@@ -39,6 +39,12 @@ def test_docstring_examples_run(name):
                 doc = getattr(tg.Tensor, row["name"]).__doc__ or ""
                 tests.append(parser.get_doctest(doc, {}, f"tapegrad.Tensor.{row['name']}",
                                                 None, 0))
+            # the torch.nn.functional-only rows (exposed N): functions of _core._nn
+            elif (row["expose"] == "N" and row["bind"] != "INTERNAL"
+                  and row["dunder"] is None):
+                doc = getattr(tg._core._nn, row["name"]).__doc__ or ""
+                tests.append(parser.get_doctest(doc, {}, f"tapegrad._core._nn.{row['name']}",
+                                                None, 0))
     failed: list[str] = []
     for t in tests:
         t.globs.update(globs)
@@ -66,8 +72,11 @@ def test_every_op_has_an_example():
     missing = []
     for row in tg._OP_TABLE:
         if row["expose"] == "N":
-            continue
-        fn = getattr(tg, row["name"], None) or getattr(tg.Tensor, row["name"])
+            if row["bind"] == "INTERNAL" or row["dunder"] is not None:
+                continue
+            fn = getattr(tg._core._nn, row["name"])  # torch.nn.functional-only ops
+        else:
+            fn = getattr(tg, row["name"], None) or getattr(tg.Tensor, row["name"])
         if ">>>" not in (fn.__doc__ or ""):
             missing.append(row["name"])
     assert not missing

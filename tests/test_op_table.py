@@ -71,6 +71,19 @@ def test_exposed_row_is_reachable(row):
             assert callable(getattr(tg.Tensor, f"__r{stem}__", None))
 
 
+NN_ONLY = [r for r in EXPOSED if r["expose"] == "N" and r["dunder"] is None]
+
+
+@pytest.mark.parametrize("row", NN_ONLY, ids=_ids(NN_ONLY))
+def test_nn_functional_rows_are_functions_of_core_nn(row):
+    # PyTorch has these only in torch.nn.functional: neither tapegrad.<name> nor a method.
+    name = row["name"]
+    assert callable(getattr(tg._core._nn, name, None)), f"_core._nn.{name} is missing"
+    assert not hasattr(tg, name) and not hasattr(tg.Tensor, name)
+    f_name = {"log_sigmoid": "logsigmoid"}.get(name, name)
+    assert f_name in tg.nn.functional.__all__, f"tapegrad.nn.functional.{f_name} is missing"
+
+
 def test_internal_rows_are_not_exposed():
     for r in ROWS:
         if r["bind"] == "INTERNAL":

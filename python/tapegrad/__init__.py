@@ -205,8 +205,8 @@ if TYPE_CHECKING:
     # _core._op_table(); their signatures come from _core.pyi. tests/test_typing.py checks that
     # this list is exactly the table's F rows plus the aliases, so it cannot drift.
     from ._core import (  # noqa: F401
-        add, sub, mul, div, pow, maximum, minimum, neg, exp, log, log1p, sqrt, abs, relu,
-        sigmoid, tanh, sin, cos, where, clamp, clone, sum, amax, amin, logsumexp,
+        add, sub, mul, div, pow, maximum, minimum, neg, exp, log, log1p, erf, sqrt, abs,
+        relu, sigmoid, tanh, sin, cos, where, clamp, clone, sum, amax, amin, logsumexp,
         softmax, log_softmax, mm, bmm, linear, reshape, permute, cat, cross_entropy,
         binary_cross_entropy_with_logits, mse_loss, mean, max, min, matmul, flatten,
         squeeze, unsqueeze, transpose, t, stack, argmax, argmin, all, any, sign, isnan,
@@ -225,7 +225,7 @@ if TYPE_CHECKING:
 
     __all__ += [
         "add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "exp", "log", "log1p",
-        "sqrt", "abs", "relu", "sigmoid", "tanh", "sin", "cos", "where", "clamp", "clone",
+        "erf", "sqrt", "abs", "relu", "sigmoid", "tanh", "sin", "cos", "where", "clamp", "clone",
         "sum", "amax", "amin", "logsumexp", "softmax", "log_softmax", "mm", "bmm", "linear",
         "reshape", "permute", "cat", "cross_entropy", "binary_cross_entropy_with_logits",
         "mse_loss", "mean", "max", "min", "matmul", "flatten", "squeeze", "unsqueeze",

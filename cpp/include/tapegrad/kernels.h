@@ -55,6 +55,7 @@ void gemm_i64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const
 // Elementwise.  Unary: y[i] = f(x[i]) for i < n (x and y may alias).
 enum class Unary : int {
   neg, exp, log, sqrt, abs, relu, sigmoid, tanh, sin, cos, sign, square, reciprocal, log1p,
+  erf, expm1,
   count_
 };
 void unary_f32(Unary op, int64_t n, const float* x, float* y);

@@ -35,6 +35,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
 Tensor cast(const Tensor& x, DType dtype);  // x.to(dtype); returns x itself when equal
 
+// ----- activations (torch.nn.functional's; silu, log_sigmoid and erf come from their rows) -----
+Tensor gelu(const Tensor& x, bool tanh_approximation = false);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor elu(const Tensor& x, double alpha = 1.0);
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+Tensor hardtanh(const Tensor& x, double min_val = -1.0, double max_val = 1.0);
+
 // Python scalars: wrapped as 0-d tensors of the dtype PyTorch would give the result
 // (a float scalar with an int tensor gives float32; scalars never widen float32 to float64).
 DType scalar_result_dtype(DType tensor_dtype, bool scalar_is_float, bool scalar_is_bool = false);

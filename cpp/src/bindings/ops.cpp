@@ -2,6 +2,9 @@
 // itself (method and/or function as its `expose` says, operators from its `dunder` stem, with
 // Python numbers accepted as operands); a MANUAL row is bound by hand below, once, and the same
 // callable serves as method and function. Import fails if a MANUAL row is left unbound.
+// A row exposed N without an operator (the activations, which PyTorch has only in
+// torch.nn.functional) is bound as a function of the submodule _core._nn, which
+// tapegrad.nn.functional wraps.
 #include <string_view>
 
 #include "bindings/bindings.h"
@@ -39,6 +42,9 @@ constexpr size_t kNumRows = sizeof(kRows) / sizeof(kRows[0]);
 bool has_method(const Row& r) { return r.expose == Expose::M || r.expose == Expose::MF; }
 bool has_function(const Row& r) { return r.expose == Expose::F || r.expose == Expose::MF; }
 bool has_dunder(const Row& r) { return std::string_view(r.dunder) != "_"; }
+bool is_nn_function(const Row& r) {
+  return r.expose == Expose::N && r.bind != Bind::INTERNAL && !has_dunder(r);
+}
 
 // Rich comparisons have no reflected form (Python swaps a < b to b > a itself).
 bool is_comparison(std::string_view stem) {
@@ -68,12 +74,16 @@ std::string type_name(py::handle h) { return Py_TYPE(h.ptr())->tp_name; }
 
 class Registrar {
  public:
-  Registrar(py::module_& m, TensorClass& T) : m_(m), T_(T) {}
+  Registrar(py::module_& m, TensorClass& T)
+      : m_(m),
+        nn_(m.def_submodule("_nn", "torch.nn.functional-only ops (see tapegrad.nn.functional)")),
+        T_(T) {}
 
   void unary(const Row& r, UnaryFn fn) {
     auto f = [fn](const Tensor& x) { return fn(x); };
     if (has_method(r)) T_.def(r.name, f, op_doc(r.name));
     if (has_function(r)) m_.def(r.name, f, py::arg("input"), op_doc(r.name));
+    if (is_nn_function(r)) nn_.def(r.name, f, py::arg("input"), op_doc(r.name));
     if (has_dunder(r)) T_.def(dunder(r.dunder).c_str(), f);
   }
 
@@ -131,6 +141,7 @@ class Registrar {
       if constexpr (named) m_.def(name, f, py::arg("input"), extra..., op_doc(name));
       else m_.def(name, f, extra..., op_doc(name));
     }
+    if (is_nn_function(r)) nn_.def(name, f, py::arg("input"), extra..., op_doc(name));
   }
 
   // A MANUAL row exposed as a function only, whose arguments need not start with a tensor
@@ -145,7 +156,7 @@ class Registrar {
 
   void check_all_bound() const {
     for (size_t i = 0; i < kNumRows; ++i)
-      if (kRows[i].bind == Bind::MANUAL && kRows[i].expose != Expose::N && !bound_[i])
+      if (kRows[i].bind == Bind::MANUAL && !bound_[i])
         throw std::logic_error(std::string("ops.def: the MANUAL row ") + kRows[i].name +
                                " has no binding in cpp/src/bindings/ops.cpp");
   }
@@ -166,6 +177,7 @@ class Registrar {
     throw std::logic_error(std::string("ops.def has no row ") + name);
   }
   py::module_& m_;
+  py::module_ nn_;
   TensorClass& T_;
   bool bound_[kNumRows] = {};
 };
@@ -294,6 +306,26 @@ void bind_ops(py::module_& m, TensorClass& T) {
   reg.manual("log_softmax", [](const Tensor& x, py::object d, py::object ax) {
         return log_softmax(x, required_dim(d, ax, "log_softmax"));
       }, dim, py::kw_only(), axis);
+
+  // activations (torch.nn.functional's; exposed N: functions of _core._nn)
+  reg.manual("gelu", [](const Tensor& x, const std::string& approximate) {
+        if (approximate != "none" && approximate != "tanh")
+          throw py::value_error("gelu: approximate must be 'none' or 'tanh', got '" + approximate +
+                                "'");
+        return gelu(x, approximate == "tanh");
+      }, py::arg("approximate") = "none");
+  reg.manual("leaky_relu", [](const Tensor& x, py::object slope) {
+        return leaky_relu(x, scalar_arg(slope, "leaky_relu"));
+      }, py::arg("negative_slope") = 0.01);
+  reg.manual("elu", [](const Tensor& x, py::object alpha) {
+        return elu(x, scalar_arg(alpha, "elu"));
+      }, py::arg("alpha") = 1.0);
+  reg.manual("softplus", [](const Tensor& x, py::object beta, py::object threshold) {
+        return softplus(x, scalar_arg(beta, "softplus"), scalar_arg(threshold, "softplus"));
+      }, py::arg("beta") = 1.0, py::arg("threshold") = 20.0);
+  reg.manual("hardtanh", [](const Tensor& x, py::object lo, py::object hi) {
+        return hardtanh(x, scalar_arg(lo, "hardtanh"), scalar_arg(hi, "hardtanh"));
+      }, py::arg("min_val") = -1.0, py::arg("max_val") = 1.0);
 
   // linear algebra
   reg.manual("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, py::arg("other"));

@@ -79,6 +79,8 @@ void unary(Unary op, int64_t n, const T* x, T* y) {
     case Unary::square: for (int64_t i = 0; i < n; ++i) y[i] = x[i] * x[i]; break;
     case Unary::reciprocal: for (int64_t i = 0; i < n; ++i) y[i] = T(1) / x[i]; break;
     case Unary::log1p: for (int64_t i = 0; i < n; ++i) y[i] = std::log1p(x[i]); break;
+    case Unary::erf: for (int64_t i = 0; i < n; ++i) y[i] = std::erf(x[i]); break;
+    case Unary::expm1: for (int64_t i = 0; i < n; ++i) y[i] = std::expm1(x[i]); break;
     case Unary::count_: break;
   }
 }

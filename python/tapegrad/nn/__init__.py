@@ -17,6 +17,11 @@ from . import functional, init
 from .modules import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
+    ELU,
+    GELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
     Flatten,
     Identity,
     Linear,
@@ -25,6 +30,8 @@ from .modules import (
     ReLU,
     Sequential,
     Sigmoid,
+    SiLU,
+    Softplus,
     Tanh,
 )
 from .parameter import Parameter
@@ -33,5 +40,7 @@ from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 Tensor = _core.Tensor
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity", "ReLU",
-           "Sigmoid", "Tanh", "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
+           "Sigmoid", "Tanh", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid",
+           "Hardtanh",
+           "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
            "init", "parallel"]

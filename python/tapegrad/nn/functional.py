@@ -12,12 +12,19 @@ gets one entry per call.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import _core
 
 Tensor = _core.Tensor
 
-__all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "mse_loss",
-           "cross_entropy", "binary_cross_entropy_with_logits"]
+# The ops PyTorch has only in torch.nn.functional (the activations) are functions of the
+# submodule _core._nn (their op-table rows are exposed N), as torch._C._nn.
+_nn: Any = getattr(_core, "_nn")
+
+__all__ = ["linear", "relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "elu", "softplus",
+           "logsigmoid", "hardtanh", "softmax", "log_softmax", "mse_loss", "cross_entropy",
+           "binary_cross_entropy_with_logits"]
 
 
 def _check_reduction(op: str, reduction: str) -> None:
@@ -63,6 +70,86 @@ def tanh(input: Tensor) -> Tensor:  # noqa: A002
     [0.0]
     """
     return _core.tanh(input)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
+    """x·Φ(x) (Φ the standard normal CDF, by erf); ``approximate='tanh'`` uses
+    0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as ``torch.nn.functional.gelu``.
+
+    >>> import tapegrad as tg
+    >>> [round(v, 4) for v in gelu(tg.tensor([-1.0, 0.0, 1.0])).tolist()]
+    [-0.1587, 0.0, 0.8413]
+    >>> [round(v, 4) for v in gelu(tg.tensor([1.0]), approximate="tanh").tolist()]
+    [0.8412]
+    """
+    out: Tensor = _nn.gelu(input, approximate)
+    return out
+
+
+def silu(input: Tensor) -> Tensor:  # noqa: A002
+    """x·σ(x) elementwise (swish).
+
+    >>> import tapegrad as tg
+    >>> [round(v, 4) for v in silu(tg.tensor([-1.0, 0.0, 1.0])).tolist()]
+    [-0.2689, 0.0, 0.7311]
+    """
+    out: Tensor = _nn.silu(input)
+    return out
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+    """x where x > 0, else negative_slope·x.
+
+    >>> import tapegrad as tg
+    >>> [round(v, 4) for v in leaky_relu(tg.tensor([-2.0, 3.0]), 0.1).tolist()]
+    [-0.2, 3.0]
+    """
+    out: Tensor = _nn.leaky_relu(input, negative_slope)
+    return out
+
+
+def elu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """x where x > 0, else alpha·(eˣ − 1).
+
+    >>> import tapegrad as tg
+    >>> [round(v, 4) for v in elu(tg.tensor([-1.0, 2.0])).tolist()]
+    [-0.6321, 2.0]
+    """
+    out: Tensor = _nn.elu(input, alpha)
+    return out
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
+    """log(1 + e^(β·x))/β, and x itself where β·x > threshold (as PyTorch).
+
+    >>> import tapegrad as tg
+    >>> [round(v, 4) for v in softplus(tg.tensor([0.0, 30.0])).tolist()]
+    [0.6931, 30.0]
+    """
+    out: Tensor = _nn.softplus(input, beta, threshold)
+    return out
+
+
+def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    """log σ(x) = min(x, 0) − log(1 + e^(−|x|)), stable for large |x|.
+
+    >>> import tapegrad as tg
+    >>> [round(v, 4) for v in logsigmoid(tg.tensor([-100.0, 0.0])).tolist()]
+    [-100.0, -0.6931]
+    """
+    out: Tensor = _nn.log_sigmoid(input)
+    return out
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+    """x clamped to [min_val, max_val]; the gradient is zero outside the open interval.
+
+    >>> import tapegrad as tg
+    >>> hardtanh(tg.tensor([-2.0, 0.5, 3.0])).tolist()
+    [-1.0, 0.5, 1.0]
+    """
+    out: Tensor = _nn.hardtanh(input, min_val, max_val)
+    return out
 
 
 def softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002

@@ -1,6 +1,17 @@
 """The layers of :mod:`tapegrad.nn`, one file per kind, as ``torch.nn.modules``."""
 
-from .activation import ReLU, Sigmoid, Tanh
+from .activation import (
+    ELU,
+    GELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softplus,
+    Tanh,
+)
 from .container import Sequential
 from .flatten import Flatten
 from .linear import Identity, Linear
@@ -8,4 +19,5 @@ from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import Module
 
 __all__ = ["Module", "Linear", "Identity", "Sequential", "Flatten", "ReLU", "Sigmoid", "Tanh",
+           "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid", "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss"]

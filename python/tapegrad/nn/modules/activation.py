@@ -8,7 +8,8 @@ from .module import Module
 
 Tensor = _core.Tensor
 
-__all__ = ["ReLU", "Sigmoid", "Tanh"]
+__all__ = ["ReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid",
+           "Hardtanh"]
 
 
 class ReLU(Module):
@@ -46,3 +47,139 @@ class Tanh(Module):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return functional.tanh(input)
+
+
+class GELU(Module):
+    """x·Φ(x) elementwise (``approximate='tanh'`` for the tanh form), as ``torch.nn.GELU``.
+
+    >>> import tapegrad as tg
+    >>> tg.nn.GELU()
+    GELU(approximate='none')
+    >>> [round(v, 4) for v in tg.nn.GELU()(tg.tensor([1.0])).tolist()]
+    [0.8413]
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return functional.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x·σ(x) elementwise.
+
+    >>> import tapegrad as tg
+    >>> [round(v, 4) for v in tg.nn.SiLU()(tg.tensor([1.0])).tolist()]
+    [0.7311]
+    """
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return functional.silu(input)
+
+
+class LeakyReLU(Module):
+    """x where x > 0, else negative_slope·x.
+
+    >>> import tapegrad as tg
+    >>> tg.nn.LeakyReLU()
+    LeakyReLU(negative_slope=0.01)
+    >>> tg.nn.LeakyReLU(0.5)(tg.tensor([-2.0, 2.0])).tolist()
+    [-1.0, 2.0]
+    """
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return functional.leaky_relu(input, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """x where x > 0, else alpha·(eˣ − 1).
+
+    >>> import tapegrad as tg
+    >>> tg.nn.ELU()
+    ELU(alpha=1.0)
+    >>> [round(v, 4) for v in tg.nn.ELU()(tg.tensor([-1.0, 2.0])).tolist()]
+    [-0.6321, 2.0]
+    """
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return functional.elu(input, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Softplus(Module):
+    """log(1 + e^(β·x))/β, linear where β·x > threshold.
+
+    >>> import tapegrad as tg
+    >>> tg.nn.Softplus()
+    Softplus(beta=1.0, threshold=20.0)
+    >>> [round(v, 4) for v in tg.nn.Softplus()(tg.tensor([0.0])).tolist()]
+    [0.6931]
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return functional.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class LogSigmoid(Module):
+    """log σ(x) elementwise, stable for large |x|.
+
+    >>> import tapegrad as tg
+    >>> [round(v, 4) for v in tg.nn.LogSigmoid()(tg.tensor([0.0])).tolist()]
+    [-0.6931]
+    """
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return functional.logsigmoid(input)
+
+
+class Hardtanh(Module):
+    """x clamped to [min_val, max_val].
+
+    >>> import tapegrad as tg
+    >>> tg.nn.Hardtanh()
+    Hardtanh(min_val=-1.0, max_val=1.0)
+    >>> tg.nn.Hardtanh()(tg.tensor([-2.0, 0.5])).tolist()
+    [-1.0, 0.5]
+    """
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        super().__init__()
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh: min_val ({min_val}) cannot be greater than "
+                             f"max_val ({max_val})")
+        self.min_val = min_val
+        self.max_val = max_val
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return functional.hardtanh(input, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
