@@ -31,6 +31,9 @@ std::vector<int64_t> norm_dims(const std::vector<int64_t>& dims, const Shape& sh
 Tensor convert(const Tensor& x, DType dtype);
 // x itself when it already has `dtype`, else a converted copy (no history).
 inline Tensor as_dtype(const Tensor& t, DType d) { return t->dtype() == d ? t : convert(t, d); }
+// The value of the unary kernel `kop` on x (no recording; ops/unary.cpp). `float_only` ops turn
+// int/bool inputs into float32 (as PyTorch); the others keep the dtype and refuse bool.
+Tensor unary_forward(OpCode op, k::Unary kop, const Tensor& x, bool float_only);
 // Copy src into dst, broadcasting src to dst's shape and casting to dst's dtype (no history).
 void assign_broadcast(const Tensor& dst, const Tensor& src);
 
