@@ -131,7 +131,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 
 def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
-    """log σ(x) = min(x, 0) − log(1 + e^(−|x|)), stable for large |x|.
+    """``log σ(x) = min(x, 0) − log(1 + e^(−|x|))``, stable for large ``|x|``.
 
     >>> import tapegrad as tg
     >>> [round(v, 4) for v in logsigmoid(tg.tensor([-100.0, 0.0])).tolist()]

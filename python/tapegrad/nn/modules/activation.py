@@ -149,7 +149,7 @@ class Softplus(Module):
 
 
 class LogSigmoid(Module):
-    """log σ(x) elementwise, stable for large |x|.
+    """``log σ(x)`` elementwise, stable for large ``|x|``.
 
     >>> import tapegrad as tg
     >>> [round(v, 4) for v in tg.nn.LogSigmoid()(tg.tensor([0.0])).tolist()]
