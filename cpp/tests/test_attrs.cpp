@@ -7,16 +7,9 @@
 #include <memory>
 #include <vector>
 
-using namespace tapegrad;
+#include "check.h"
 
-static int failures = 0;
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
-      ++failures;                                                       \
-    }                                                                   \
-  } while (0)
+using namespace tapegrad;
 
 namespace {
 struct Flags {

@@ -12,16 +12,9 @@
 #include "tapegrad/ops.h"
 #include "tapegrad/tape.h"
 
-using namespace tapegrad;
+#include "check.h"
 
-static int failures = 0;
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
-      ++failures;                                                     \
-    }                                                                 \
-  } while (0)
+using namespace tapegrad;
 
 int main() {
   // Data tensors and results computed without grad: no meta.

@@ -14,16 +14,9 @@
 #include "tapegrad/ops.h"
 #include "tapegrad/tape.h"
 
-using namespace tapegrad;
+#include "check.h"
 
-static int failures = 0;
-#define CHECK(cond)                                                  \
-  do {                                                               \
-    if (!(cond)) {                                                   \
-      std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);    \
-      ++failures;                                                    \
-    }                                                                \
-  } while (0)
+using namespace tapegrad;
 
 // Thread A records graphs and hands their results to thread B, which drops them; A keeps
 // recording and running backward meanwhile, and drains B's releases as it goes.
