@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer, _check_lr, _no_differentiable, _states, _store
+from .optimizer import Optimizer, _check_lr, _column, _entries, _no_differentiable, _store
 
 Tensor = _core.Tensor
 
@@ -60,8 +60,9 @@ class Adagrad(Optimizer):
         state = self.state
         for g in self.param_groups:
             params = g["params"]
+            entries = _entries(state, params)
             sums, steps = _core._adagrad_step(
-                params, _states(state, params, "sum"), _states(state, params, "step"), g["lr"],
+                params, _column(entries, "sum"), _column(entries, "step"), g["lr"],
                 g["lr_decay"], g["weight_decay"], g["eps"], g["maximize"])
-            _store(state, params, {"sum": sums, "step": steps})
+            _store(state, params, entries, {"sum": sums, "step": steps})
         return loss

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer, _check_lr, _no_differentiable, _states, _store
+from .optimizer import Optimizer, _check_lr, _column, _entries, _no_differentiable, _store
 
 Tensor = _core.Tensor
 
@@ -65,16 +65,17 @@ class Adam(Optimizer):
             params = g["params"]
             b1, b2 = g["betas"]
             amsgrad = bool(g["amsgrad"])
+            entries = _entries(state, params)
             out = _core._adam_step(
-                params, _states(state, params, "exp_avg"), _states(state, params, "exp_avg_sq"),
-                _states(state, params, "max_exp_avg_sq") if amsgrad else [],
-                _states(state, params, "step"), g["lr"], b1, b2, g["eps"], g["weight_decay"],
+                params, _column(entries, "exp_avg"), _column(entries, "exp_avg_sq"),
+                _column(entries, "max_exp_avg_sq") if amsgrad else [],
+                _column(entries, "step"), g["lr"], b1, b2, g["eps"], g["weight_decay"],
                 amsgrad, g["maximize"], g["decoupled_weight_decay"])
             m, v, vmax, steps = out
             cols = {"step": steps, "exp_avg": m, "exp_avg_sq": v}
             if amsgrad:
                 cols["max_exp_avg_sq"] = vmax
-            _store(state, params, cols)
+            _store(state, params, entries, cols)
         return loss
 
 

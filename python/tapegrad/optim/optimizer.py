@@ -251,22 +251,31 @@ def _no_differentiable(name: str, differentiable: bool) -> None:
                                   "runs in C++ outside the tape)")
 
 
-def _states(state: defaultdict[Tensor, dict[str, Any]], params: list[Tensor],
-            key: str) -> list[Any]:
-    """``state[p][key]`` (or None) for each parameter, without creating entries."""
-    return [state[p].get(key) if p in state else None for p in params]
+def _entries(state: defaultdict[Tensor, dict[str, Any]],
+             params: list[Tensor]) -> list[dict[str, Any] | None]:
+    """Each parameter's state dict, or None, without creating entries. (One dict lookup per
+    parameter: hashing a tensor goes through the bindings, so the step does it once.)"""
+    get = state.get
+    return [get(p) for p in params]
+
+
+def _column(entries: list[dict[str, Any] | None], key: str) -> list[Any]:
+    """``entry[key]`` (or None) for each parameter."""
+    return [d.get(key) if d is not None else None for d in entries]
 
 
 def _store(state: defaultdict[Tensor, dict[str, Any]], params: list[Tensor],
-           columns: dict[str, list[Any]]) -> None:
-    """Write back what a C++ step returned: a parameter gets an entry once it has state."""
-    keys = list(columns)
-    for i, p in enumerate(params):
-        first = columns[keys[0]][i]
-        if first is None:
+           entries: list[dict[str, Any] | None], columns: dict[str, list[Any]]) -> None:
+    """Write back what a C++ step returned: a parameter gets an entry once it has state (the
+    first column is filled exactly for the parameters that were updated)."""
+    items = list(columns.items())
+    first = items[0][1]
+    for i, d in enumerate(entries):
+        if first[i] is None:
             continue
-        d = state[p]
-        for k in keys:
-            v = columns[k][i]
+        if d is None:
+            d = state[params[i]]
+        for k, col in items:
+            v = col[i]
             if v is not None:
                 d[k] = v

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer, _check_lr, _no_differentiable, _states, _store
+from .optimizer import Optimizer, _check_lr, _column, _entries, _no_differentiable, _store
 
 Tensor = _core.Tensor
 
@@ -67,8 +67,9 @@ class SGD(Optimizer):
                 _core._sgd_step(params, None, g["lr"], 0.0, g["dampening"], g["weight_decay"],
                                 g["nesterov"], g["maximize"])
                 continue
-            bufs = _core._sgd_step(params, _states(self.state, params, "momentum_buffer"),
-                                   g["lr"], g["momentum"], g["dampening"], g["weight_decay"],
+            entries = _entries(self.state, params)
+            bufs = _core._sgd_step(params, _column(entries, "momentum_buffer"), g["lr"],
+                                   g["momentum"], g["dampening"], g["weight_decay"],
                                    g["nesterov"], g["maximize"])
-            _store(self.state, params, {"momentum_buffer": bufs})
+            _store(self.state, params, entries, {"momentum_buffer": bufs})
         return loss
