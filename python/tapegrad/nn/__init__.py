@@ -44,3 +44,9 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
            "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
            "init", "parallel"]
+
+# -- training utilities: containers and nn.utils (clip_grad_norm_, parameters_to_vector, ...) --
+from . import utils  # noqa: E402
+from .modules import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: E402
+
+__all__ += ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "utils"]

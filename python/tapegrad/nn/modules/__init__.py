@@ -21,3 +21,8 @@ from .module import Module
 __all__ = ["Module", "Linear", "Identity", "Sequential", "Flatten", "ReLU", "Sigmoid", "Tanh",
            "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid", "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss"]
+
+# -- containers (ModuleList, ModuleDict, ParameterList, ParameterDict) --
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: E402
+
+__all__ += ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
