@@ -26,6 +26,16 @@ def _abs_index(idx: Any, n: int, kind: str) -> int:
     return idx % n if n else idx
 
 
+def _put(container: Module, key: str, module: Module | None) -> None:
+    """Register ``module`` under ``key``; replacing keeps the key's position (PyTorch)."""
+    if key in container._modules:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        container._modules[key] = module
+    else:
+        container.add_module(key, module)
+
+
 def _renumber(module: Module) -> None:
     # Keys stay "0", "1", … after a deletion or insertion, as PyTorch keeps them.
     object.__setattr__(module, "_modules",
@@ -86,8 +96,7 @@ class Sequential(Module):
         return items[self._index(idx)][1]
 
     def __setitem__(self, idx: int, module: Module) -> None:
-        key = list(self._modules)[self._index(idx)]
-        self.add_module(key, module)
+        _put(self, list(self._modules)[self._index(idx)], module)
 
     def __delitem__(self, idx: int | slice) -> None:
         keys = list(self._modules)
@@ -175,7 +184,7 @@ class ModuleList(Module):
         return self._modules[self._key(idx)]
 
     def __setitem__(self, idx: int, module: Module) -> None:
-        self.add_module(self._key(idx), module)
+        _put(self, self._key(idx), module)
 
     def __delitem__(self, idx: int | slice) -> None:
         if isinstance(idx, slice):
@@ -255,7 +264,7 @@ class ModuleDict(Module):
         return self._modules[key]
 
     def __setitem__(self, key: str, module: Module) -> None:
-        self.add_module(key, module)
+        _put(self, key, module)
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]

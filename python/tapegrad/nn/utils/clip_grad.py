@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable
-from typing import Any
 
 from ... import _core
 from ...autograd import no_grad
@@ -30,6 +29,10 @@ def _vector_norm(x: Tensor, p: float) -> Tensor:
     """‖x‖_p of all elements (0-d): max |x| for ∞, min |x| for −∞, the count of non-zeros for 0."""
     a = x.abs().reshape(-1)
     if a.shape[0] == 0:
+        if math.isinf(p):
+            raise RuntimeError(f"cannot compute the {p} norm of an empty tensor (shape "
+                               f"{list(x.shape)}) because the operation does not have an "
+                               "identity")
         return _core.zeros((), dtype=x.dtype)
     if p == math.inf:
         return a.amax()
