@@ -390,14 +390,17 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
   for (int64_t i = 0; i < npad; ++i) {
     const int64_t d = nd - 1 - i, lo = pads[size_t(2 * i)], hi = pads[size_t(2 * i + 1)];
     const int64_t len = y->shape()[size_t(d)];
-    const bool ok = mode == "circular" ? (lo <= len && hi <= len)
+    // circular wraps around the kept (cropped) part; reflect and replicate index the input.
+    const int64_t keep_lo = std::max<int64_t>(-lo, 0),
+                  kept = len + std::min<int64_t>(lo, 0) + std::min<int64_t>(hi, 0);
+    const bool ok = mode == "circular" ? (kept > 0 && lo <= kept && hi <= kept)
                     : mode == "reflect" ? (lo < len && hi < len)
                                         : len > 0;
     if (!ok)
       conv_error("pad", "padding (" + std::to_string(lo) + ", " + std::to_string(hi) +
                             ") at dimension " + std::to_string(d) + " of input " +
                             shape_str(x->shape()) + " is too large for mode '" + mode +
-                            "' (reflect needs padding < size, circular padding <= size)");
+                            "' (reflect needs padding < size, circular padding <= the kept size)");
     Shape out = y->shape();
     out[size_t(d)] = len + lo + hi;
     if (out[size_t(d)] < 0)
@@ -410,7 +413,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
       int64_t j = o - lo;
       if (mode == "reflect") j = j < 0 ? -j : (j >= len ? 2 * (len - 1) - j : j);
       else if (mode == "replicate") j = std::clamp<int64_t>(j, 0, len - 1);
-      else j = ((j % len) + len) % len;
+      else j = keep_lo + ((o - std::max<int64_t>(lo, 0)) % kept + kept) % kept;
       lk[o] = j * st[size_t(d)];
     }
     Tensor off = empty(out, DType::i64);
