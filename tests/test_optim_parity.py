@@ -99,7 +99,9 @@ def test_groups_and_lr_written_between_steps_match_torch():
     a0, b0 = rng.standard_normal(6), rng.standard_normal((3, 2))
     a, b = tg.tensor(a0, requires_grad=True), tg.tensor(b0, requires_grad=True)
     ta, tb = torch.tensor(a0, requires_grad=True), torch.tensor(b0, requires_grad=True)
-    groups = lambda x, y: [{"params": [x]}, {"params": y, "lr": 0.3, "betas": (0.5, 0.9)}]  # noqa: E731
+    def groups(x, y):
+        return [{"params": [x]}, {"params": y, "lr": 0.3, "betas": (0.5, 0.9)}]
+
     opt = optim.Adam(groups(a, b), lr=0.1, amsgrad=True)
     topt = torch.optim.Adam(groups(ta, tb), lr=0.1, amsgrad=True)
     for step in range(10):

@@ -642,8 +642,10 @@ void test_rows(tk::Arch arch) {
         for (int64_t step = 1; step <= 3; ++step) {
           const tk::AdamParams p{1e-3, step == 2 ? 0.3 : 0.9, 0.999, 1e-8, wd, step, maximize,
                                  decoupled};
-          if constexpr (f32) tk::adam_f32(n, st.data(), g.data(), st.data() + s, st.data() + 2 * s, vmax, p);
-          else tk::adam_f64(n, st.data(), g.data(), st.data() + s, st.data() + 2 * s, vmax, p);
+          T* m = st.data() + s;
+          T* v = st.data() + 2 * s;
+          if constexpr (f32) tk::adam_f32(n, st.data(), g.data(), m, v, vmax, p);
+          else tk::adam_f64(n, st.data(), g.data(), m, v, vmax, p);
         }
       }, "adam", n);
     }

@@ -116,9 +116,10 @@ class Optimizer:
             # PyTorch warns and would update such a parameter twice per step; we keep one.
             warnings.warn("optimizer contains a parameter group with duplicate parameters; "
                           "only the first occurrence is kept", stacklevel=3)
-            seen: set[int] = set()
-            param_group["params"] = [p for p in plist
-                                     if id(p) not in seen and not seen.add(id(p))]  # type: ignore[func-returns-value]
+            unique: dict[int, Tensor] = {}
+            for p in plist:
+                unique.setdefault(id(p), p)
+            param_group["params"] = list(unique.values())
         existing = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in existing for p in param_group["params"]):
             raise ValueError("some parameters appear in more than one parameter group")
