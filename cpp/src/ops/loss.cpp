@@ -509,8 +509,9 @@ namespace {
 void check_elementwise_weight(const Tensor& w, const Shape& shape, const char* op,
                               const char* what) {
   if (!w) return;
-  require_float(w, (std::string(op) + " (" + what + ")").c_str());
-  if (broadcast_shapes(w->shape(), shape, op) != shape)
+  const std::string named = std::string(op) + " (" + what + ")";
+  require_float(w, named.c_str());
+  if (broadcast_shapes(w->shape(), shape, named.c_str()) != shape)
     throw ValueError(std::string(op) + ": " + what + " of shape " + shape_str(w->shape()) +
                      " does not broadcast to the target's shape " + shape_str(shape));
 }
