@@ -413,3 +413,17 @@ def test_loss_modules_match_torch_signatures():
         theirs = inspect.signature(getattr(torch.nn.functional, name)).parameters
         assert list(ours) == list(theirs), name
         assert [p.default for p in ours.values()] == [p.default for p in theirs.values()], name
+
+
+def test_class_weight_gets_its_true_gradient():
+    # PyTorch has no derivative for nll_loss's weight; tapegrad's losses are compositions, so the
+    # weight's gradient (through the weighted mean's denominator too) is exact.
+    rng = np.random.default_rng(5)
+    x = tg.tensor(rng.standard_normal((6, 4)), requires_grad=True)
+    w = tg.tensor(rng.uniform(0.5, 2.0, 4), requires_grad=True)
+    t = tg.tensor([0, 3, 1, 1, -100, 2])
+    probs = tg.tensor(rng.standard_normal((6, 4))).softmax(1)
+    for fn in [lambda x, w: F.nll_loss(x.log_softmax(1), t, weight=w),
+               lambda x, w: F.cross_entropy(x, t, weight=w, label_smoothing=0.2),
+               lambda x, w: F.cross_entropy(x, probs, weight=w)]:
+        assert tg.autograd.gradcheck(fn, [x, w])
