@@ -252,8 +252,10 @@ std::vector<Tensor> backward_BceWithLogits(BwCtx& ctx) {
 //   mean over the M rows.
 // Being compositions, their backward and every higher derivative come from the ops' own rules
 // (create_graph works) and the gradient with respect to `weight` is the true one (PyTorch has
-// none for class targets). A 256×10 cross-entropy with weight costs a handful of small entries
-// (log_softmax, gather, mul, where, sum, div) instead of one.
+// none for class targets). A 256×10 cross-entropy with an option records a handful of small
+// entries (log_softmax, gather, mul, where, sum, div) instead of one: forward + backward took
+// 1.4× the fused call with weight, 1.5× with ignored targets, 2× with label smoothing (one
+// thread, AMD EPYC Zen 5, loaded machine), still under half of PyTorch's time for the same call.
 // binary_cross_entropy is an entry of its own: PyTorch's derivative (x − y)/max(x(1 − x), 1e-12)
 // is not the derivative of its clamped logs at 0 and 1.
 
