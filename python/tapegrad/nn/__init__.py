@@ -34,6 +34,7 @@ from .modules import (
     Softplus,
     Tanh,
 )
+from .modules import Conv1d, Conv2d  # convolution
 from .modules import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .parameter import Parameter
 from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
@@ -44,6 +45,6 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
            "Sigmoid", "Tanh", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid",
            "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
-           "init", "parallel",
-           # losses
-           "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]
+           "init", "parallel"]
+__all__ += ["Conv1d", "Conv2d"]  # convolution
+__all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses
