@@ -329,7 +329,9 @@ ClassTarget class_target(const Tensor& x, const Tensor& target, int64_t ignore_i
   const int64_t* lab = ct.rows->data<int64_t>();
   const bool ignorable = ignore_index >= 0 && ignore_index < c;
   if (k::find_out_of_range(m, lab, 0, c) < 0 && !ignorable) return ct;  // nothing to ignore
-  Tensor keep = compare(CmpOp::ne, ct.rows, scalar_tensor(static_cast<double>(ignore_index), DType::i64));
+  Tensor ignored = empty({}, DType::i64);  // exact for any int64 (a double is not past 2⁵³)
+  *ignored->data<int64_t>() = ignore_index;
+  Tensor keep = compare(CmpOp::ne, ct.rows, ignored);
   Tensor safe = where(keep, ct.rows, zeros({}, DType::i64));
   if (const int64_t i = k::find_out_of_range(m, safe->data<int64_t>(), 0, c); i >= 0)
     throw IndexError(o + ": target " + std::to_string(lab[i]) + " at position " +
