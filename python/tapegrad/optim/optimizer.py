@@ -256,8 +256,7 @@ def _entries(state: defaultdict[Tensor, dict[str, Any]],
              params: list[Tensor]) -> list[dict[str, Any] | None]:
     """Each parameter's state dict, or None, without creating entries. (One dict lookup per
     parameter: hashing a tensor goes through the bindings, so the step does it once.)"""
-    get = state.get
-    return [get(p) for p in params]
+    return list(map(state.get, params))
 
 
 def _column(entries: list[dict[str, Any] | None], key: str) -> list[Any]:
