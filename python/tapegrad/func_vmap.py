@@ -164,15 +164,6 @@ class BatchedTensor:
                            "need one value per sample; compute it outside vmap or keep it a "
                            "tensor")
 
-    def item(self) -> Any:
-        return self._no_data("item()")
-
-    def tolist(self) -> Any:
-        return self._no_data("tolist()")
-
-    def numpy(self) -> Any:
-        return self._no_data("numpy()")
-
     def __array__(self, *a: Any, **k: Any) -> Any:
         return self._no_data("conversion to a NumPy array")
 
@@ -193,7 +184,12 @@ class BatchedTensor:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names the class does not define: a Tensor method without a rule.
-        if not name.startswith("__") and hasattr(Tensor, name):
+        # The data-dependent ones raise AttributeError, so that C++ argument conversion (which
+        # asks for ``item`` to recognise NumPy scalars) passes a batched tensor by.
+        if name in ("item", "tolist", "numpy"):
+            raise AttributeError(f"vmap: {name}() on a batched tensor would need one value per "
+                                 "sample; compute it outside vmap or keep it a tensor")
+        if not name.startswith("_") and hasattr(Tensor, name):
             def missing(*a: Any, **k: Any) -> Any:
                 raise _no_rule(f"Tensor.{name}")
             return missing
@@ -451,6 +447,9 @@ def _fill_rule(op: str, level: int, x: Any, *args: Any) -> Any:
 
 
 BATCH_RULES["zero_"] = functools.partial(_fill_rule, "zero_")
+# Metadata: the per-sample answer is the same for every sample.
+BATCH_RULES["numel"] = lambda level, x: x.numel()
+BATCH_RULES["is_floating_point"] = lambda level, x: x.is_floating_point()
 BATCH_RULES["fill_"] = functools.partial(_fill_rule, "fill_")
 
 
@@ -734,8 +733,13 @@ def _pointwise_loss_rule(op: str, level: int, input: Any, target: Any,  # noqa: 
     # Elementwise loss on the batch, then the per-sample reduction over the logical dims.
     if kwargs:
         raise _no_rule(op, f"arguments {sorted(kwargs)}")
-    out = _elementwise_rule(op, level, input, target, reduction="none")
-    return _wrap(_reduce_per_sample(out._value, reduction, op), level)
+    # tapegrad's losses take equal shapes (no broadcasting): an unbatched operand is expanded.
+    vals = []
+    for t in (input, target):
+        v, b = _bv(t, level)
+        vals.append(v if b or not _is_tensor(t) else _lift(v, level))
+    out = _call(op, *vals, reduction="none")
+    return _wrap(_reduce_per_sample(out, reduction, op), level)
 
 
 for _n in ["mse_loss", "binary_cross_entropy_with_logits"]:
@@ -867,6 +871,9 @@ _RANDOM = ["rand", "randn", "rand_like", "randn_like", "normal", "randint", "ran
 _RANDOM_METHODS = ["normal_", "uniform_", "bernoulli_", "random_", "exponential_"]
 
 
+_RANDOM_ORIGINALS = {n: getattr(_core, n) for n in _RANDOM if hasattr(_core, n)}
+
+
 def _random_wrapper(name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
     def w(*args: Any, **kwargs: Any) -> Any:
         levels = _stack_levels()
@@ -883,7 +890,7 @@ def _random_wrapper(name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
             args = (*x.shape,) if isinstance(x, BatchedTensor) else (*x.shape,)
             kwargs.setdefault("dtype", x.dtype)
             name_ = name[:-5]
-            fn = _ORIGINALS.get(name_) or getattr(_core, name_)
+            fn = _RANDOM_ORIGINALS[name_]
         else:
             fn = orig
             name_ = name
