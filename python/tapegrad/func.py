@@ -33,13 +33,30 @@ from typing import Any
 from . import _core
 from .autograd import enable_grad
 from .autograd import grad as _autograd_grad
-from .func_vmap import BatchedTensor, vmap
-from .func_vmap import _active_levels, _call, _from_physical, _level_size, _levels_of, _to_physical
+from .func_vmap import (
+    BatchedTensor,
+    _active_levels,
+    _call,
+    _from_physical,
+    _level_size,
+    _levels_of,
+    _to_physical,
+    vmap,
+)
 
 Tensor = _core.Tensor
 
-__all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call"]
+__all__ = [
+    "functional_call",
+    "grad",
+    "grad_and_value",
+    "hessian",
+    "jacfwd",
+    "jacrev",
+    "jvp",
+    "vjp",
+    "vmap",
+]
 
 
 # ----- pytrees ---------------------------------------------------------------------------------
@@ -205,7 +222,8 @@ def _argnums_tuple(argnums: int | tuple[int, ...], nargs: int, who: str) -> tupl
     out = []
     for a in nums:
         if not isinstance(a, int):
-            raise RuntimeError(f"{who}: argnums must be int or tuple of int, got {argnums!r}")
+            raise RuntimeError(  # noqa: TRY004 - torch.func raises RuntimeError
+                f"{who}: argnums must be int or tuple of int, got {argnums!r}")
         if not -nargs <= a < nargs:
             raise RuntimeError(f"{who}: got argnums={argnums!r} but only {nargs} positional "
                                "arguments")
@@ -314,8 +332,8 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
 
 def grad_and_value(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0,
                    has_aux: bool = False) -> Callable[..., Any]:
-    """Like :func:`grad`, returning ``(gradient, value)`` (``((gradient, aux), value)`` …
-    as ``torch.func.grad_and_value``: ``(gradient, (value, aux))`` with ``has_aux``).
+    """Like :func:`grad`, also returning the value: ``(gradient, value)``, and
+    ``(gradient, (value, aux))`` with ``has_aux``, as ``torch.func.grad_and_value``.
 
     >>> import tapegrad as tg
     >>> g, v = grad_and_value(lambda t: (t * t).sum())(tg.tensor([3.0]))
@@ -410,7 +428,8 @@ def jvp(func: Callable[..., Any], primals: tuple[Any, ...], tangents: tuple[Any,
     [2.0, 0.0]
     """
     if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
-        raise RuntimeError("jvp: primals and tangents must be tuples")
+        raise RuntimeError(  # noqa: TRY004 - torch.func raises RuntimeError
+            "jvp: primals and tangents must be tuples")
     pl, ps = _flatten(primals)
     tl, ts = _flatten(tangents)
     if ps != ts:

@@ -52,7 +52,7 @@ from ._tensor import Size
 
 Tensor = _core.Tensor
 
-__all__ = ["vmap", "BatchedTensor", "BATCH_RULES"]
+__all__ = ["BATCH_RULES", "BatchedTensor", "vmap"]
 
 
 # ----- levels ----------------------------------------------------------------------------------
@@ -85,13 +85,16 @@ class BatchedTensor:
 
     >>> import tapegrad as tg
     >>> from tapegrad.func import vmap
-    >>> vmap(lambda r: (type(r).__name__, tuple(r.shape)) and r.shape[0] + r)(tg.zeros(3, 2))
+    >>> seen = []
+    >>> vmap(lambda r: seen.append((type(r).__name__, r.shape)) or r * 2)(tg.ones(3, 2))
     tensor([[2., 2.],
             [2., 2.],
             [2., 2.]])
+    >>> seen
+    [('BatchedTensor', tapegrad.Size([2]))]
     """
 
-    __slots__ = ("_value", "_level")
+    __slots__ = ("_level", "_value")
     __array_priority__ = 2000  # NumPy defers to our reflected operators
 
     def __init__(self, value: Any, level: int) -> None:
@@ -148,7 +151,7 @@ class BatchedTensor:
         return int(self.dtype.itemsize)
 
     @property
-    def T(self) -> BatchedTensor:  # noqa: N802 - PyTorch's name
+    def T(self) -> BatchedTensor:
         return _dispatch("permute", (self, *range(self.ndim - 1, -1, -1)), {})
 
     def requires_grad_(self, requires_grad: bool = True) -> BatchedTensor:
@@ -190,6 +193,9 @@ class BatchedTensor:
             raise AttributeError(f"vmap: {name}() on a batched tensor would need one value per "
                                  "sample; compute it outside vmap or keep it a tensor")
         if not name.startswith("_") and hasattr(Tensor, name):
+            if not callable(getattr(Tensor, name)):
+                raise _no_rule(f"Tensor.{name}")
+
             def missing(*a: Any, **k: Any) -> Any:
                 raise _no_rule(f"Tensor.{name}")
             return missing
@@ -326,7 +332,7 @@ _ORIG_METHODS: dict[str, Any] = {}
 
 
 def _save_originals() -> None:
-    nn = getattr(_core, "_nn")
+    nn = _core._nn
     for row in _core._op_table():
         name = row["name"]
         if "F" in row["expose"] and hasattr(_core, name):
@@ -485,11 +491,11 @@ def _reduction_rule(op: str, level: int, x: Any, dim: Any = None, keepdim: Any =
     v, _ = _bv(x, level)
     nd = x.ndim
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0 and op != "logsumexp"):
-        flat = v.reshape(tuple(v.shape)[0], -1)
+        flat = v.reshape(v.shape[0], -1)
         fop = {"max": "amax", "min": "amin"}.get(op, op)
         out = _call(fop, flat, 1, **kwargs)
         if keepdim:
-            out = out.reshape(tuple(out.shape)[0], *([1] * nd))
+            out = out.reshape(out.shape[0], *([1] * nd))
         return _wrap(out, level)
     if nd == 0:  # a 0-d tensor has one reducible dim (0 or -1) of size 1
         dims = dim if isinstance(dim, (tuple, list)) else (dim,)
@@ -571,7 +577,7 @@ for _n in ["matmul", "mm", "bmm"]:
 
 def _linear_rule(level: int, x: Any, weight: Any, bias: Any = None) -> Any:
     # y = x·Wᵀ + b: one fused op on the batch when only x is batched, else through matmul.
-    xv, xb = _bv(x, level)
+    xv, _ = _bv(x, level)
     wv, wb = _bv(weight, level)
     bv, bb = _bv(bias, level)
     if not wb and not bb:
@@ -601,7 +607,7 @@ def _reshape_rule(op: str, level: int, x: Any, *shape: Any, **kwargs: Any) -> An
         raise _no_rule(op, f"arguments {sorted(kwargs)}")
     v, _ = _bv(x, level)
     s = _sizes(shape)
-    return _wrap(getattr(v, op)(tuple(v.shape)[0], *s), level)
+    return _wrap(getattr(v, op)(v.shape[0], *s), level)
 
 
 BATCH_RULES["reshape"] = functools.partial(_reshape_rule, "reshape")
@@ -631,14 +637,14 @@ def _expand_rule(level: int, x: Any, *sizes: Any) -> Any:
         raise RuntimeError(f"expand: the number of sizes ({len(s)}) must be at least the number "
                            f"of dims ({nd}) of the tensor of shape {list(x.shape)}")
     v = _pad(v, nd, len(s))
-    return _wrap(v.expand(tuple(v.shape)[0], *s), level)
+    return _wrap(v.expand(v.shape[0], *s), level)
 
 
 @_rule("flatten")
 def _flatten_rule(level: int, x: Any, start_dim: int = 0, end_dim: int = -1) -> Any:
     v, _ = _bv(x, level)
     if x.ndim == 0:
-        return _wrap(v.reshape(tuple(v.shape)[0], 1), level)
+        return _wrap(v.reshape(v.shape[0], 1), level)
     s = _norm_dim(start_dim, x.ndim, "flatten") + 1
     e = _norm_dim(end_dim, x.ndim, "flatten") + 1
     return _wrap(v.flatten(s, e), level)
@@ -694,7 +700,7 @@ def _squeeze_rule(level: int, x: Any, dim: Any = None) -> Any:
         dims = [_norm_dim(d, x.ndim, "squeeze") for d in ds]
         dims = [d for d in dims if shape[d] == 1]
     keep = [s for i, s in enumerate(shape) if i not in dims]
-    return _wrap(v.reshape(tuple(v.shape)[0], *keep), level)
+    return _wrap(v.reshape(v.shape[0], *keep), level)
 
 
 def _cat_like(op: str, level: int, tensors: Any, dim: int = 0) -> Any:
@@ -720,7 +726,7 @@ BATCH_RULES["stack"] = functools.partial(_cat_like, "stack")
 def _reduce_per_sample(out: Any, reduction: str, op: str) -> Any:
     if reduction == "none":
         return out
-    flat = out.reshape(tuple(out.shape)[0], -1)
+    flat = out.reshape(out.shape[0], -1)
     if reduction == "mean":
         return flat.mean(1)
     if reduction == "sum":
@@ -728,7 +734,7 @@ def _reduce_per_sample(out: Any, reduction: str, op: str) -> Any:
     raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
 
 
-def _pointwise_loss_rule(op: str, level: int, input: Any, target: Any,  # noqa: A002
+def _pointwise_loss_rule(op: str, level: int, input: Any, target: Any,
                          reduction: str = "mean", **kwargs: Any) -> Any:
     # Elementwise loss on the batch, then the per-sample reduction over the logical dims.
     if kwargs:
@@ -747,7 +753,7 @@ for _n in ["mse_loss", "binary_cross_entropy_with_logits"]:
 
 
 @_rule("cross_entropy")
-def _cross_entropy_rule(level: int, input: Any, target: Any,  # noqa: A002
+def _cross_entropy_rule(level: int, input: Any, target: Any,
                         reduction: str = "mean", **kwargs: Any) -> Any:
     # Logits (N, C) and targets (N,) per sample become (B·N, C) and (B·N,) for one fused
     # call with reduction='none'; the reduction then runs per sample.
@@ -887,7 +893,7 @@ def _random_wrapper(name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
         different = [lv for lv, _, m in levels if m == "different"]
         if name in ("rand_like", "randn_like"):
             x = args[0]
-            args = (*x.shape,) if isinstance(x, BatchedTensor) else (*x.shape,)
+            args = (*x.shape,)
             kwargs.setdefault("dtype", x.dtype)
             name_ = name[:-5]
             fn = _RANDOM_ORIGINALS[name_]
@@ -942,7 +948,7 @@ def _fn_wrapper(name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
 def _targets() -> list[tuple[Any, str, Callable[..., Any]]]:
     import tapegrad
 
-    nn = getattr(_core, "_nn")
+    nn = _core._nn
     out: list[tuple[Any, str, Callable[..., Any]]] = []
     fnames, mnames = set(), set()
     for row in _core._op_table():
@@ -1067,7 +1073,7 @@ def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0,
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .func import _flatten, _unflatten
+        from .func import _flatten
 
         if isinstance(in_dims, (tuple, list)) and len(in_dims) != len(args):
             raise ValueError(f"vmap: in_dims has {len(in_dims)} entries but the function got "
