@@ -410,11 +410,21 @@ for _n in _UNARY:
     BATCH_RULES[_n] = functools.partial(_unary_rule, _n)
 
 
+def _as_operand(a: Any) -> Any:
+    """Lists and arrays as tensors (their rank decides how the batch is aligned)."""
+    if isinstance(a, (list, tuple, np.ndarray)):
+        return _core.tensor(a)
+    return a
+
+
 def _elementwise_rule(op: str, level: int, *args: Any, **kwargs: Any) -> Any:
     # Broadcasting ops: batched operands get unit dims after the batch up to the largest logical
     # rank; unbatched ones broadcast against (B, ...) from the right as they would per sample.
     if any(_is_tensor(a) for a in kwargs.values()):
         raise _no_rule(op, "tensor keyword arguments")
+    if op == "where" and len(args) != 3:  # where(cond) alone is nonzero: data-dependent shape
+        raise _no_rule(op, "where(condition) without the two values")
+    args = tuple(_as_operand(a) for a in args)
     r = max((a.ndim for a in args if _is_tensor(a)), default=0)
     new = []
     for a in args:
@@ -453,6 +463,15 @@ def _fill_rule(op: str, level: int, x: Any, *args: Any) -> Any:
 
 
 BATCH_RULES["zero_"] = functools.partial(_fill_rule, "zero_")
+
+
+def _copy_data_rule(op: str, level: int, *args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError(f"vmap: tapegrad.{op}() of a batched tensor would copy one sample's data "
+                       "at a time; use x.clone() or x.detach() instead")
+
+
+BATCH_RULES["tensor"] = functools.partial(_copy_data_rule, "tensor")
+BATCH_RULES["as_tensor"] = functools.partial(_copy_data_rule, "as_tensor")
 # Metadata: the per-sample answer is the same for every sample.
 BATCH_RULES["numel"] = lambda level, x: x.numel()
 BATCH_RULES["is_floating_point"] = lambda level, x: x.is_floating_point()
@@ -547,11 +566,13 @@ def _matmul_rule(op: str, level: int, a: Any, b: Any) -> Any:
         raise RuntimeError(f"mm: expected 2-D tensors, got {list(a.shape)} and {list(b.shape)}")
     if op == "bmm" and (a.ndim != 3 or b.ndim != 3):
         raise RuntimeError(f"bmm: expected 3-D tensors, got {list(a.shape)} and {list(b.shape)}")
+    a, b = _as_operand(a), _as_operand(b)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"{op}: both arguments need at least 1 dim, got {list(a.shape)} and "
                            f"{list(b.shape)}")
     av, ab = _bv(a, level)
     bv, bb = _bv(b, level)
+    av, bv = _as_operand(av), _as_operand(bv)
     a_vec, b_vec = a.ndim == 1, b.ndim == 1
     if a_vec:
         av = av.unsqueeze(-2)
@@ -958,7 +979,7 @@ def _targets() -> list[tuple[Any, str, Callable[..., Any]]]:
             out.append((nn, row["name"], _fn_wrapper(row["name"], getattr(nn, row["name"]))))
         if "M" in row["expose"]:
             mnames.add(row["name"])
-    fnames |= {"zeros_like", "ones_like", "full_like", "empty_like"}
+    fnames |= {"zeros_like", "ones_like", "full_like", "empty_like", "tensor", "as_tensor"}
     for owner in (tapegrad, _core):
         for name in sorted(fnames):
             if hasattr(owner, name):
