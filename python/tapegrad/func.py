@@ -152,7 +152,7 @@ def _fresh_input(x: Any, create: bool) -> Any:
     if create and phys.requires_grad:
         phys = phys.clone()
     else:
-        phys = phys.detach().clone() if levels else phys.detach()
+        phys = phys.detach()  # a new tensor object: the flag below stays off the user's one
         phys.requires_grad_(True)
     return _from_physical(phys, levels)
 

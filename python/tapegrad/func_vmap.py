@@ -605,10 +605,22 @@ def _linear_rule(level: int, x: Any, weight: Any, bias: Any = None) -> Any:
         if x.ndim == 0:
             raise RuntimeError(f"linear: input must have at least 1 dim, got {list(x.shape)}")
         return _wrap(_call("linear", xv, wv, bv), level)
-    if weight.ndim != 2:
-        raise RuntimeError(f"linear: weight must be 2-D, got {list(weight.shape)}")
-    y = _matmul_rule("matmul", level, x, weight.transpose(0, 1) if wb else weight.T)
-    return y if bias is None else y + bias
+    if weight.ndim != 2 or x.ndim == 0:
+        raise RuntimeError(f"linear: expected input (..., in) and weight (out, in), got "
+                           f"{list(x.shape)} and {list(weight.shape)}")
+    if not wb:
+        y = _matmul_rule("matmul", level, x, weight.T)
+        return y if bias is None else y + bias
+    # A weight per sample (per-sample gradients): y = (W · xᵀ)ᵀ on (B, out, in) · (B, in, M),
+    # so neither the forward nor the backward moves a weight-sized tensor; only the
+    # activations are transposed.
+    n = _level_size(level)
+    lead = tuple(x.shape)[:-1]
+    xv = xv if _bv(x, level)[1] else _lift(xv, level)
+    x2 = xv.reshape(n, math.prod(lead), x.shape[-1]).transpose(1, 2)
+    y = _call("matmul", wv, x2).transpose(1, 2).reshape(n, *lead, weight.shape[0])
+    out = _wrap(y, level)
+    return out if bias is None else out + bias
 
 
 BATCH_RULES["linear"] = _linear_rule
@@ -1003,11 +1015,16 @@ def _targets() -> list[tuple[Any, str, Callable[..., Any]]]:
     return out
 
 
+_targets_cache: list[tuple[Any, str, Callable[..., Any]]] = []
+
+
 def _enter() -> None:
     global _patch_count
     with _patch_lock:
         if _patch_count == 0:
-            for owner, name, wrapper in _targets():
+            if not _targets_cache:
+                _targets_cache.extend(_targets())
+            for owner, name, wrapper in _targets_cache:
                 _patched.append((owner, name, owner.__dict__[name] if owner is Tensor
                                  else getattr(owner, name)))
                 setattr(owner, name, wrapper)
