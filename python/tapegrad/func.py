@@ -350,9 +350,7 @@ def grad_and_value(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0,
             raise RuntimeError(f"grad: expected f(*args) to return a scalar Tensor, got {shape}")
         if not out.is_floating_point():
             raise RuntimeError(f"grad: f(*args) must be floating point, got {out.dtype}")
-        seed = _core.ones_like(_to_physical(out, []).detach()) if not isinstance(
-            out, BatchedTensor) else _core.ones((), dtype=out.dtype)
-        grads = rec.pullback([seed])
+        grads = rec.pullback([_core.ones((), dtype=out.dtype)])  # lifted to out's vmap levels
         g = rec.finish(rec.grads_tree(grads, single=isinstance(argnums, int)))
         value = rec.finish(out)
         if has_aux:
@@ -518,8 +516,8 @@ def _zeros_shape(like: Any, shape: tuple[int, ...]) -> Any:
     return _from_physical(_core.zeros(*lead, *shape, dtype=phys.dtype), lv)
 
 
-def jacfwd(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0, *,
-           has_aux: bool = False, randomness: str = "error") -> Callable[..., Any]:
+def jacfwd(func: Callable[..., Any], argnums: int | tuple[int, ...] = 0,
+           has_aux: bool = False, *, randomness: str = "error") -> Callable[..., Any]:
     """The Jacobian column by column (one Jacobian-vector product per input element), as
     ``torch.func.jacfwd``; same shapes as :func:`jacrev`. The products come from the double-vjp
     trick (Note [jvp by two reverse sweeps]): one recorded reverse sweep, then one more sweep
