@@ -551,3 +551,47 @@ def test_vmap_errors_are_clear():
     assert seen == [BatchedTensor]
     # the op functions are themselves again after vmap returns
     assert tg.exp is tg._core.exp and type(tg.Tensor.__dict__["exp"]).__name__ != "function"
+
+
+_R = np.random.default_rng(8)
+_X = _R.standard_normal((3, 4, 5))
+_I = np.array([[1, 0], [2, 2], [0, 3]])           # a batched index tensor (3 samples of 2)
+EXTRA = {
+    "sum-none-keep": (lambda x: x.sum(keepdim=True, dim=None) * x, [_X]),
+    "mean-tuple": (lambda x: x.mean(dim=(0, -1)), [_X]),
+    "argmax": (lambda x: x.argmax(), [_X]),
+    "argmin-dim": (lambda x: tg.argmin(x, dim=1, keepdim=True), [_X]),
+    "all-any": (lambda x: ((x > 0).all(1), (x > 0).any()), [_X]),
+    "compare": (lambda x, y: (x < y, x >= 0.5, x != y, x == y), [_X, _X[::-1].copy()]),
+    "logical": (lambda x: ((x > 0) & (x < 1)) | ~(x > -1), [_X]),
+    "T-t": (lambda x: (x.T, x[0].t(), x.transpose(-1, 0)), [_X]),
+    "squeeze-dims": (lambda x: x[:, :1, None].squeeze(1).squeeze(-2), [_X]),
+    "max-other": (lambda x, y: x.max(y), [_X, _X[::-1].copy()]),
+    "zeros_like": (lambda x: tg.zeros_like(x) + tg.ones_like(x) * x, [_X]),
+    "gather-batched": (lambda x, i: x[i], [_X, _I]),
+    "gather-batched-slice": (lambda x, i: x[:, i], [_X, _I]),
+    "gather-batched-pair": (lambda x, i: x[i, i], [_X, _I]),
+    "setitem": (lambda x: _setitem(x), [_X]),
+    "cat-unbatched": (lambda x: tg.cat([x, tg.ones(1, 5, dtype=tg.float64)]), [_X]),
+    "stack-neg": (lambda x: tg.stack([x, x * 2], dim=-1), [_X]),
+    "expand": (lambda x: x[:1].expand(2, 3, 5), [_X]),
+    "view_as": (lambda x: x.reshape(20).view_as(tg.zeros(5, 4)), [_X]),
+    "linear-batched-weight": (lambda x: tg.nn.functional.linear(x[:2], x, x[1, :4]), [_X]),
+    "bmm": (lambda x: tg.bmm(x.unsqueeze(0), x.T.unsqueeze(0)), [_X]),
+}
+
+
+def _setitem(x):
+    y = x * 1.0
+    y[1:3, ::2] = x[0, 0]
+    y[0] = 7.0
+    return y
+
+
+@pytest.mark.parametrize("name", list(EXTRA))
+def test_vmap_more_ops_against_a_loop(name):
+    fn, arrays = EXTRA[name]
+    got = _outs(tf.vmap(fn)(*[tg.tensor(a) for a in arrays]))
+    loop = [_outs(fn(*[tg.tensor(a[k]) for a in arrays])) for k in range(len(arrays[0]))]
+    for i, g in enumerate(got):
+        np.testing.assert_array_equal(g.numpy(), tg.stack([o[i] for o in loop]).numpy(), name)
