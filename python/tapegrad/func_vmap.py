@@ -809,6 +809,64 @@ def _cross_entropy_rule(level: int, input: Any, target: Any,
     return _wrap(_reduce_per_sample(out.reshape(n, -1), reduction, "cross_entropy"), level)
 
 
+# -- convolution and padding --
+def _conv_rule(op: str, level: int, input: Any, weight: Any, bias: Any = None,  # noqa: A002
+               stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Any:
+    # Only the input batched: the batch joins the conv's own batch dim, (B, N, C, ...) →
+    # (B·N, C, ...). A weight per sample: the samples become groups of one conv, input
+    # (N, B·C, ...) against weight (B·O, C/g, ...) with groups B·g, and back.
+    spatial = 1 if op == "conv1d" else 2
+    if input.ndim not in (spatial + 1, spatial + 2):
+        raise RuntimeError(f"{op}: expected a {spatial + 1}-D or {spatial + 2}-D input, got "
+                           f"{list(input.shape)}")
+    xv, xb = _bv(input, level)
+    wv, wb = _bv(weight, level)
+    bv, bb = _bv(bias, level)
+    n = _level_size(level)
+    unbatched = input.ndim == spatial + 1
+    if not xb:
+        xv = _lift(xv, level)
+    if unbatched:  # (B, C, ...) is already a batched input
+        xv = xv.unsqueeze(1)
+    shape = tuple(xv.shape)  # (B, N, C, *spatial)
+    if not wb and not bb:
+        out = _call(op, xv.reshape(n * shape[1], *shape[2:]), wv, bv, stride, padding,
+                    dilation, groups)
+        out = out.reshape(n, shape[1], *tuple(out.shape)[1:])
+    else:
+        if not wb:
+            wv = _lift(wv, level)
+        if bias is not None and not bb:
+            bv = _lift(bv, level)
+        ws = tuple(wv.shape)  # (B, O, C/g, *kernel)
+        x2 = xv.transpose(0, 1).reshape(shape[1], n * shape[2], *shape[3:])
+        w2 = wv.reshape(n * ws[1], *ws[2:])
+        b2 = None if bias is None else bv.reshape(n * ws[1])
+        out = _call(op, x2, w2, b2, stride, padding, dilation, groups * n)
+        os_ = tuple(out.shape)  # (N, B·O, *spatial)
+        out = out.reshape(os_[0], n, ws[1], *os_[2:]).transpose(0, 1)
+    return _wrap(out.squeeze(1) if unbatched else out, level)
+
+
+for _n in ["conv1d", "conv2d"]:
+    BATCH_RULES[_n] = functools.partial(_conv_rule, _n)
+
+
+@_rule("pad")
+def _pad_rule(level: int, input: Any, pad: Any, mode: str = "constant",  # noqa: A002
+              value: Any = None) -> Any:
+    # Padding works from the last dim, so the batch in front is left alone; the modes other
+    # than 'constant' take a fixed rank, so the batch is merged into the first logical dim
+    # when there is one to spare.
+    v, _ = _bv(input, level)
+    k = len(pad) // 2
+    if mode == "constant" or input.ndim <= k:
+        return _wrap(_call("pad", v, pad, mode, value), level)
+    shape = tuple(v.shape)
+    out = _call("pad", v.reshape(shape[0] * shape[1], *shape[2:]), pad, mode, value)
+    return _wrap(out.reshape(shape[0], shape[1], *tuple(out.shape)[1:]), level)
+
+
 # -- indexing --
 def _key_tuple(key: Any) -> tuple[Any, ...]:
     return key if isinstance(key, tuple) else (key,)
