@@ -810,7 +810,7 @@ def _cross_entropy_rule(level: int, input: Any, target: Any,
 
 
 # -- convolution and padding --
-def _conv_rule(op: str, level: int, input: Any, weight: Any, bias: Any = None,  # noqa: A002
+def _conv_rule(op: str, level: int, input: Any, weight: Any, bias: Any = None,
                stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Any:
     # Only the input batched: the batch joins the conv's own batch dim, (B, N, C, ...) →
     # (B·N, C, ...). A weight per sample: the samples become groups of one conv, input
@@ -853,7 +853,7 @@ for _n in ["conv1d", "conv2d"]:
 
 
 @_rule("pad")
-def _pad_rule(level: int, input: Any, pad: Any, mode: str = "constant",  # noqa: A002
+def _pad_rule(level: int, input: Any, pad: Any, mode: str = "constant",
               value: Any = None) -> Any:
     # Padding works from the last dim, so the batch in front is left alone; the modes other
     # than 'constant' take a fixed rank, so the batch is merged into the first logical dim
