@@ -71,7 +71,7 @@ def _flatten(tree: Any) -> tuple[list[Any], Any]:
     """Leaves in order and a spec that :func:`_unflatten` turns back into the same structure."""
     if isinstance(tree, (tuple, list)):
         leaves: list[Any] = []
-        specs = []
+        specs: list[Any] = []
         for t in tree:
             lv, sp = _flatten(t)
             leaves += lv
@@ -166,11 +166,11 @@ def _sweep(outputs: list[Any], inputs: list[Any], seeds: list[Any], create: bool
     in_levels = set().union(*(_levels_of(x) for x in inputs)) if inputs else set()
     extra = sorted(set().union(*(_levels_of(s) for s in seeds if s is not None)) - in_levels)
     if extra:
-        lv = extra[-1]
-        n = _level_size(lv)
-        per = [_sweep(outputs, inputs, [None if s is None else _select(s, lv, i) for s in seeds],
-                      create) for i in range(n)]
-        return [_stack_level([p[k] for p in per], lv) for k in range(len(inputs))]
+        level = extra[-1]
+        per = [_sweep(outputs, inputs,
+                      [None if s is None else _select(s, level, i) for s in seeds], create)
+               for i in range(_level_size(level))]
+        return [_stack_level([p[k] for p in per], level) for k in range(len(inputs))]
     pairs = [(o, s) for o, s in zip(outputs, seeds)
              if s is not None and _is_tensor(o) and o.requires_grad]
     result: list[Any] = [None] * len(inputs)

@@ -126,7 +126,7 @@ class BatchedTensor:
 
     def __iter__(self) -> Any:
         for i in range(len(self)):
-            yield self[i]
+            yield _dispatch("getitem", (self, i), {})
 
     @property
     def dtype(self) -> Any:
@@ -332,7 +332,7 @@ _ORIG_METHODS: dict[str, Any] = {}
 
 
 def _save_originals() -> None:
-    nn = _core._nn
+    nn: Any = getattr(_core, "_nn")  # noqa: B009 - a pybind11 submodule the stub omits
     for row in _core._op_table():
         name = row["name"]
         if "F" in row["expose"] and hasattr(_core, name):
@@ -901,18 +901,19 @@ def _getitem_rule(level: int, x: Any, key: Any) -> Any:
     if any(isinstance(k, bool) for k in key):
         raise _no_rule("getitem", "bool index")
     xv, xb = _bv(x, level)
-    batched_keys = [k for k in key if isinstance(k, BatchedTensor) and k._level == level]
+    batched_keys: list[BatchedTensor] = [k for k in key
+                                         if isinstance(k, BatchedTensor) and k._level == level]
     if not batched_keys:
         out = xv[(slice(None), *key)]
         if not _adjacent_advanced(key):
             # NumPy put the index dims first, before the batch: move the batch back in front.
-            k = _adv_ndim(key)
-            out = out.permute(k, *range(k), *range(k + 1, len(out.shape)))
+            m = _adv_ndim(key)
+            out = out.permute(m, *range(m), *range(m + 1, len(out.shape)))
         return _wrap(out, level)
     # A batched index tensor: gather per sample with an arange over the batch, which is
     # supported when the index tensors (and ints) follow only full slices.
-    for k in batched_keys:
-        if k.dtype == _core.dtype.bool:
+    for bk in batched_keys:
+        if bk.dtype == _core.dtype.bool:
             raise RuntimeError("vmap: indexing with a batched boolean mask has a data-dependent "
                                "shape per sample")
     if not xb:
@@ -1039,7 +1040,7 @@ def _fn_wrapper(name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
 def _targets() -> list[tuple[Any, str, Callable[..., Any]]]:
     import tapegrad
 
-    nn = _core._nn
+    nn: Any = getattr(_core, "_nn")  # noqa: B009 - a pybind11 submodule the stub omits
     out: list[tuple[Any, str, Callable[..., Any]]] = []
     fnames, mnames = set(), set()
     for row in _core._op_table():
@@ -1238,9 +1239,10 @@ def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0,
                  kwargs: dict[str, Any]) -> Any:
         from .func import _flatten, _unflatten
 
+        step = chunk_size or size
         parts = []
-        for s in range(0, size, chunk_size):
-            e = min(s + chunk_size, size)
+        for s in range(0, size, step):
+            e = min(s + step, size)
             sl = [x if d is None else x[(slice(None),) * d + (slice(s, e),)]
                   for x, d in zip(leaves, dims)]
             parts.append(_flatten(_run(sl, spec, dims, e - s, kwargs)))
