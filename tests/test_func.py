@@ -358,7 +358,8 @@ MUST_BATCH = {
     "permute", "T", "squeeze", "unsqueeze", "expand", "view_as", "reshape_as", "expand_as",
     "clone", "cat", "stack", "index_int", "index_slice", "index_none", "index_ellipsis",
     "index_gather", "index_mask", "setitem", "inplace", "mse_loss", "cross_entropy",
-    "bce_with_logits", "to", "conv2d", "conv1d", "pad",
+    "bce_with_logits", "to", "conv2d", "conv1d", "pad", "nll_loss", "l1_loss", "smooth_l1_loss",
+    "huber_loss", "binary_cross_entropy", "kl_div",
 }
 EXPECTED_TO_RAISE = {"index_mask-data[7]"}
 

@@ -756,7 +756,9 @@ BATCH_RULES["stack"] = functools.partial(_cat_like, "stack")
 
 
 # -- losses --
-def _reduce_per_sample(out: Any, reduction: str, op: str) -> Any:
+def _reduce_per_sample(out: Any, reduction: str, op: str, first: int | None = None) -> Any:
+    """The loss's reduction over each sample's elements of ``out`` = (B, ...) ('none' values).
+    ``batchmean`` (kl_div) divides the sum by the sample's first logical dim ``first``."""
     if reduction == "none":
         return out
     flat = out.reshape(out.shape[0], -1)
@@ -764,49 +766,113 @@ def _reduce_per_sample(out: Any, reduction: str, op: str) -> Any:
         return flat.mean(1)
     if reduction == "sum":
         return flat.sum(1)
+    if reduction == "batchmean" and first is not None:
+        return flat.sum(1) / first
     raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
 
 
-def _pointwise_loss_rule(op: str, level: int, input: Any, target: Any,
-                         reduction: str = "mean", **kwargs: Any) -> Any:
-    # Elementwise loss on the batch, then the per-sample reduction over the logical dims.
-    if kwargs:
-        raise _no_rule(op, f"arguments {sorted(kwargs)}")
-    # tapegrad's losses take equal shapes (no broadcasting): an unbatched operand is expanded.
-    vals = []
-    for t in (input, target):
-        v, b = _bv(t, level)
-        vals.append(v if b or not _is_tensor(t) else _lift(v, level))
-    out = _call(op, *vals, reduction="none")
+def _lifted(x: Any, level: int) -> Any:
+    v, b = _bv(x, level)
+    return v if b else _lift(v, level)
+
+
+def _pointwise_loss_rule(op: str, level: int, input: Any, target: Any,  # noqa: A002
+                         reduction: str = "mean", *extra: Any, **kwargs: Any) -> Any:
+    # ℓ elementwise on the batch ('none'), then the reduction per sample. tapegrad's losses
+    # take equal shapes (no broadcasting), so an unbatched operand is expanded.
+    if any(_is_tensor(a) for a in _iter_args(extra, kwargs)):
+        raise _no_rule(op, "tensor options")
+    out = _call(op, _lifted(input, level), _lifted(target, level), "none", *extra, **kwargs)
+    first = input.shape[0] if input.ndim else 1
+    return _wrap(_reduce_per_sample(out, reduction, op, first), level)
+
+
+for _n in ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div"]:
+    BATCH_RULES[_n] = functools.partial(_pointwise_loss_rule, _n)
+
+# Positional parameters after (input, target), as bound in C++, with their defaults.
+_LOSS_PARAMS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "binary_cross_entropy_with_logits": (("weight", None), ("reduction", "mean"),
+                                         ("pos_weight", None)),
+    "binary_cross_entropy": (("weight", None), ("reduction", "mean")),
+    "cross_entropy": (("weight", None), ("ignore_index", -100), ("reduction", "mean"),
+                      ("label_smoothing", 0.0)),
+    "nll_loss": (("weight", None), ("ignore_index", -100), ("reduction", "mean")),
+}
+
+
+def _loss_options(op: str, rest: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    params = _LOSS_PARAMS[op]
+    if len(rest) > len(params) or set(kwargs) - {n for n, _ in params}:
+        raise _no_rule(op, "unexpected arguments")
+    opts = {n: d for n, d in params}
+    opts.update(zip([n for n, _ in params], rest))
+    opts.update(kwargs)
+    return opts
+
+
+def _weighted_pointwise_rule(op: str, level: int, input: Any, target: Any,  # noqa: A002
+                             *rest: Any, **kwargs: Any) -> Any:
+    # Binary cross-entropies: per-element ``weight`` (broadcast to the input) and per-class
+    # ``pos_weight`` (broadcast to the target) are brought to the batch and expanded, so the
+    # per-element values are the per-sample ones; then the reduction runs per sample.
+    opts = _loss_options(op, rest, kwargs)
+    x, t = _lifted(input, level), _lifted(target, level)
+    for name, like, lv in (("weight", input, x), ("pos_weight", target, t)):
+        w = opts.get(name)
+        if w is None:
+            continue
+        wv, wb = _bv(w, level)
+        wv = _pad(wv, w.ndim, like.ndim) if wb else _lift(wv, level)
+        opts[name] = wv.expand(*lv.shape)
+    reduction = opts.pop("reduction")
+    out = _call(op, x, t, **opts, reduction="none")
     return _wrap(_reduce_per_sample(out, reduction, op), level)
 
 
-for _n in ["mse_loss", "binary_cross_entropy_with_logits"]:
-    BATCH_RULES[_n] = functools.partial(_pointwise_loss_rule, _n)
+for _n in ["binary_cross_entropy_with_logits", "binary_cross_entropy"]:
+    BATCH_RULES[_n] = functools.partial(_weighted_pointwise_rule, _n)
 
 
-@_rule("cross_entropy")
-def _cross_entropy_rule(level: int, input: Any, target: Any,
-                        reduction: str = "mean", **kwargs: Any) -> Any:
-    # Logits (N, C) and targets (N,) per sample become (B·N, C) and (B·N,) for one fused
-    # call with reduction='none'; the reduction then runs per sample.
-    if kwargs:
-        raise _no_rule("cross_entropy", f"arguments {sorted(kwargs)}")
-    if input.ndim not in (1, 2) or target.is_floating_point():
-        raise _no_rule("cross_entropy", f"input of shape {list(input.shape)} with target of "
-                       f"dtype {target.dtype}")
-    xv, xb = _bv(input, level)
-    tv, tb = _bv(target, level)
-    if not xb:
-        xv = _lift(xv, level)
-    if not tb:
-        tv = _lift(tv, level)
+def _class_loss_rule(op: str, level: int, input: Any, target: Any,  # noqa: A002
+                     *rest: Any, **kwargs: Any) -> Any:
+    # Logits/log-probabilities (N, C, d...) per sample become (B·N, C, d...) for one call with
+    # reduction='none' (class weights, ignore_index, label smoothing applied per element); the
+    # mean then divides each sample's sum by its own Σ weight[target] over the kept targets.
+    opts = _loss_options(op, rest, kwargs)
+    weight = opts["weight"]
+    if isinstance(weight, BatchedTensor) and weight._level == level:
+        raise _no_rule(op, "class weights per sample")
+    reduction = opts.pop("reduction")
+    probs = target.is_floating_point()
+    x, t = _lifted(input, level), _lifted(target, level)
+    if input.ndim == 1:  # unbatched (C,): one element per sample
+        x, t = x.unsqueeze(1), t.unsqueeze(1)
     n = _level_size(level)
-    c = input.shape[-1]
-    out = _call("cross_entropy", xv.reshape(-1, c), tv.reshape(-1), "none")
-    if input.ndim == 1:
-        return _wrap(out, level)
-    return _wrap(_reduce_per_sample(out.reshape(n, -1), reduction, "cross_entropy"), level)
+    xs, ts = tuple(x.shape), tuple(t.shape)
+    out = _call(op, x.reshape(n * xs[1], *xs[2:]), t.reshape(n * ts[1], *ts[2:]), **opts,
+                reduction="none")
+    out = out.reshape(n, *xs[1:2], *tuple(out.shape)[1:])
+    if reduction == "none":
+        return _wrap(out.squeeze(1) if input.ndim == 1 else out, level)
+    if reduction == "sum" or probs:
+        if probs and reduction == "mean" and weight is not None:
+            raise _no_rule(op, "mean over probability targets with class weights")
+        return _wrap(_reduce_per_sample(out, reduction, op), level)
+    if reduction != "mean":
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    keep = t != opts["ignore_index"]
+    if weight is None:
+        den = keep.to(out.dtype)
+    else:
+        safe = _call("where", keep, t, _core.zeros((), dtype=t.dtype))
+        den = weight[safe] * keep.to(out.dtype)
+    total = out.reshape(n, -1).sum(1)
+    return _wrap(total / den.reshape(n, -1).sum(1), level)
+
+
+for _n in ["cross_entropy", "nll_loss"]:
+    BATCH_RULES[_n] = functools.partial(_class_loss_rule, _n)
 
 
 # -- convolution and padding --
