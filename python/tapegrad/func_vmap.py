@@ -776,7 +776,7 @@ def _lifted(x: Any, level: int) -> Any:
     return v if b else _lift(v, level)
 
 
-def _pointwise_loss_rule(op: str, level: int, input: Any, target: Any,  # noqa: A002
+def _pointwise_loss_rule(op: str, level: int, input: Any, target: Any,
                          reduction: str = "mean", *extra: Any, **kwargs: Any) -> Any:
     # ℓ elementwise on the batch ('none'), then the reduction per sample. tapegrad's losses
     # take equal shapes (no broadcasting), so an unbatched operand is expanded.
@@ -811,7 +811,7 @@ def _loss_options(op: str, rest: tuple[Any, ...], kwargs: dict[str, Any]) -> dic
     return opts
 
 
-def _weighted_pointwise_rule(op: str, level: int, input: Any, target: Any,  # noqa: A002
+def _weighted_pointwise_rule(op: str, level: int, input: Any, target: Any,
                              *rest: Any, **kwargs: Any) -> Any:
     # Binary cross-entropies: per-element ``weight`` (broadcast to the input) and per-class
     # ``pos_weight`` (broadcast to the target) are brought to the batch and expanded, so the
@@ -834,7 +834,7 @@ for _n in ["binary_cross_entropy_with_logits", "binary_cross_entropy"]:
     BATCH_RULES[_n] = functools.partial(_weighted_pointwise_rule, _n)
 
 
-def _class_loss_rule(op: str, level: int, input: Any, target: Any,  # noqa: A002
+def _class_loss_rule(op: str, level: int, input: Any, target: Any,
                      *rest: Any, **kwargs: Any) -> Any:
     # Logits/log-probabilities (N, C, d...) per sample become (B·N, C, d...) for one call with
     # reduction='none' (class weights, ignore_index, label smoothing applied per element); the
