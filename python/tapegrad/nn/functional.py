@@ -232,7 +232,8 @@ def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  #
 def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
             reduce: bool | None = None, reduction: str = "mean",
             weight: Tensor | None = None) -> Tensor:
-    """Mean (or sum, or none) of |input − target|; with ``weight``, Σ w·|x − y| / Σ w.
+    """Mean (or sum, or none) of ``|input − target|``; with ``weight``,
+    ``Σ w·|x − y| / Σ w``.
 
     >>> import tapegrad as tg
     >>> l1_loss(tg.tensor([1.0, -2.0]), tg.tensor([0.0, 0.0])).item()
@@ -249,7 +250,8 @@ def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # 
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
                    reduce: bool | None = None, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
-    """0.5·d²/β where |d| < β, |d| − 0.5·β elsewhere (d = input − target); β = 0 is l1_loss.
+    """``0.5·d²/β`` where ``|d| < β``, ``|d| − 0.5·β`` elsewhere
+    (``d = input − target``); β = 0 is l1_loss.
 
     >>> import tapegrad as tg
     >>> smooth_l1_loss(tg.tensor([0.5, 3.0]), tg.tensor([0.0, 0.0]), reduction="none").tolist()
@@ -262,7 +264,8 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = No
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
                delta: float = 1.0, weight: Tensor | None = None) -> Tensor:
-    """0.5·d² where |d| < δ, δ·(|d| − 0.5·δ) elsewhere (d = input − target).
+    """``0.5·d²`` where ``|d| < δ``, ``δ·(|d| − 0.5·δ)`` elsewhere
+    (``d = input − target``).
 
     >>> import tapegrad as tg
     >>> huber_loss(tg.tensor([0.5, 3.0]), tg.tensor([0.0, 0.0]), reduction="none").tolist()
