@@ -44,6 +44,19 @@ class FunctionCtx:
     backward go through :meth:`save_for_backward` (version-checked; an output saved this way
     does not keep itself alive); a tensor stored as a plain attribute is kept as long as the
     graph, and an output stored so keeps its own graph alive — save outputs, don't assign them.
+
+    >>> import tapegrad as tg
+    >>> class Scale(tg.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x, k):
+    ...         ctx.k = k                      # a non-tensor argument, kept as an attribute
+    ...         print(ctx.needs_input_grad)
+    ...         return x * k
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         return g * ctx.k, None         # None for the non-tensor argument
+    >>> y = Scale.apply(tg.ones(2, requires_grad=True), 3.0)
+    (True, False)
     """
 
     needs_input_grad: tuple[bool, ...]
@@ -104,6 +117,21 @@ class Function:
     ``ctx.needs_input_grad``). Written with tapegrad ops, the backward is itself
     differentiable (``create_graph=True``); :func:`once_differentiable` forbids that instead.
     Check a new Function with :func:`tapegrad.gradcheck`.
+
+    >>> import tapegrad as tg
+    >>> class Exp(tg.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         y = tg.exp(x)
+    ...         ctx.save_for_backward(y)       # an output: saved without keeping itself alive
+    ...         return y
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (y,) = ctx.saved_tensors
+    ...         return g * y                   # d eˣ/dx = eˣ
+    >>> x = tg.tensor([0.0, 1.0], dtype=tg.float64, requires_grad=True)
+    >>> tg.gradcheck(Exp.apply, [x])
+    True
     """
 
     setup_context: Callable[..., Any] = staticmethod(_default_setup_context)
