@@ -209,9 +209,12 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], out: A
     materialize = ctx._materialize_grads
     recorded_set = set(recorded)
     n_args = len(args)
+    n_outs, n_saved = len(outs), len(saved)
 
+    # The closure must not reach an output (nor ctx hold one): the entry owns this closure
+    # and an output owns the entry, a cycle no collector could break.
     def backward(saved_list: list[Tensor], grads: list[Tensor | None]) -> list[Tensor | None]:
-        full: list[Any] = [None] * len(outs)
+        full: list[Any] = [None] * n_outs
         it = iter(grads)
         for j in tensor_outs:
             if j in recorded_set:
@@ -220,7 +223,7 @@ def _record(cls: type[Function], ctx: FunctionCtx, args: tuple[Any, ...], out: A
                 shape, dtype = out_meta[j]
                 if dtype.is_floating_point:
                     full[j] = _core.zeros(shape, dtype=dtype)
-        restored: list[Tensor | None] = [None] * len(saved)
+        restored: list[Tensor | None] = [None] * n_saved
         for i, t in zip(saved_pos, saved_list):
             restored[i] = t
         ctx._saved = tuple(restored)
