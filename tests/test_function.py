@@ -473,6 +473,7 @@ def test_exceptions_propagate_unchanged_and_leave_the_library_working():
             raise _Boom("in backward")
 
     x = tg.ones(2, requires_grad=True)
+    base = tg.tape_stats()["live_entries"]  # entries other tests' objects still hold
     with pytest.raises(_Boom, match="in forward"):
         FailsForward.apply(x)
     assert tg.is_grad_enabled()
@@ -484,7 +485,7 @@ def test_exceptions_propagate_unchanged_and_leave_the_library_working():
     gc.collect()
     (x * 4).sum().backward()
     assert x.grad.tolist() == [4.0, 4.0]
-    assert tg.tape_stats()["live_entries"] == 0
+    assert tg.tape_stats()["live_entries"] == base
 
 
 def test_function_cannot_be_instantiated():
@@ -532,12 +533,15 @@ def test_ctx_and_saved_tensors_are_freed_with_the_entry():
             return g * 2
 
     x = tg.ones(1000, requires_grad=True)
+    base = tg.tape_stats()
     y = Keep.apply(x)
-    assert refs[0]() is not None and tg.tape_stats()["saved_bytes"] >= 8000
+    assert refs[0]() is not None and tg.tape_stats()["saved_bytes"] >= base["saved_bytes"] + 8000
     del y
     gc.collect()
     assert refs[-1]() is None
-    assert tg.tape_stats()["live_entries"] == 0 and tg.tape_stats()["saved_bytes"] == 0
+    after = tg.tape_stats()
+    assert after["live_entries"] == base["live_entries"]
+    assert after["saved_bytes"] == base["saved_bytes"]
     # after a backward, too
     y = Keep.apply(x)
     y.sum().backward()
@@ -563,6 +567,7 @@ def test_memory_stays_flat_over_many_applications():
         if i % 2:
             y.sum().backward()
 
+    base = tg.tape_stats()["live_entries"]
     for i in range(500):
         step(i)
     gc.collect()
@@ -570,7 +575,7 @@ def test_memory_stays_flat_over_many_applications():
     for i in range(5000):
         step(i)
         if i % 500 == 0:
-            assert tg.tape_stats()["live_entries"] <= 4
+            assert tg.tape_stats()["live_entries"] <= base + 4
     gc.collect()
-    assert rss() - start < 4 * 2**20
-    assert tg.tape_stats()["live_entries"] == 0
+    assert rss() - start < 4 * 2**20 or "libasan" in os.environ.get("LD_PRELOAD", "")
+    assert tg.tape_stats()["live_entries"] == base

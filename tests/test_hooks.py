@@ -82,10 +82,11 @@ def test_handle_does_not_keep_the_tensor_alive():
     import weakref
 
     x = tg.ones(2, requires_grad=True)
+    base = tg.tape_stats()["live_entries"]
     h = (x * 2).register_hook(lambda g: g)  # a non-leaf that dies at once
     gc.collect()
-    h.remove()
-    assert tg.tape_stats()["live_entries"] == 0
+    assert tg.tape_stats()["live_entries"] == base
+    h.remove()  # a no-op now
     del weakref
 
 
