@@ -97,8 +97,9 @@ def test_post_accumulate_grad_hook():
         p = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
         p.grad = lib.tensor([10.0, 10.0], dtype=lib.float64)
         log = seen.setdefault(lib.__name__, [])
-        p.register_hook(lambda g: log.append(("pre", g.tolist())))
-        p.register_post_accumulate_grad_hook(lambda t: log.append(("post", t.grad.tolist())))
+        p.register_hook(lambda g, log=log: log.append(("pre", g.tolist())))
+        p.register_post_accumulate_grad_hook(
+            lambda t, log=log: log.append(("post", t.grad.tolist())))
         (p * p).sum().backward()
     assert seen["tapegrad"] == seen["torch"]
 
@@ -200,7 +201,8 @@ def test_backward_hook_when_no_input_requires_grad():
     for lib in (tg, torch):
         lin = lib.nn.Linear(2, 2)
         got = []
-        lin.register_full_backward_hook(lambda m, gin, gout: got.append((gin, len(gout))))
+        lin.register_full_backward_hook(
+            lambda m, gin, gout, got=got: got.append((gin, len(gout))))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PyTorch warns that the hook fires at the outputs
             lin(lib.ones(3, 2)).sum().backward()

@@ -127,6 +127,10 @@ def _params(init_w: tg.Tensor) -> tuple[tg.Tensor, tg.Tensor]:
     return init_w.clone().requires_grad_(), tg.zeros(1, dtype=tg.float64, requires_grad=True)
 
 
+def fmt(state: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:+.6f}" for v in state) + ")"
+
+
 def _state(w: tg.Tensor, b: tg.Tensor) -> tuple[float, float, float]:
     v = w.detach().reshape((2,)).tolist()
     return (v[0], v[1], b.item())
@@ -207,7 +211,6 @@ def run(epochs: int = 3, lr: float = 0.03, batch_size: int = 10, num_examples: i
         result.autodiff.append(_state(w_a, b_a))
         result.function.append(_state(w_f, b_f))
         result.formulas.append(_state(w_m, b_m))
-        fmt = lambda s: "(" + ", ".join(f"{v:+.6f}" for v in s) + ")"  # noqa: E731
         log(f"{epoch + 1:>5}  {fmt(result.autodiff[-1]):>30}  {fmt(result.function[-1]):>30}  "
             f"{fmt(result.formulas[-1]):>30}")
     result.max_difference = max(
