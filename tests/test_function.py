@@ -579,3 +579,44 @@ def test_memory_stays_flat_over_many_applications():
     gc.collect()
     assert rss() - start < 4 * 2**20 or "libasan" in os.environ.get("LD_PRELOAD", "")
     assert tg.tape_stats()["live_entries"] == base
+
+
+def test_backward_that_runs_its_own_backward_like_checkpointing():
+    # torch.utils.checkpoint's pattern: forward without a graph, backward recomputes with one
+    # and differentiates it (a sweep inside a sweep on the same tape).
+    class Checkpoint(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return tg.tanh(tg.exp(x) * x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            with tg.enable_grad():
+                xd = x.detach().requires_grad_()
+                y = tg.tanh(tg.exp(xd) * xd)
+                (gx,) = tg.grad(y, xd, grad_outputs=g)
+            return gx
+
+    a = np.linspace(-1, 1, 6)
+    x = tg.tensor(a, requires_grad=True)
+    (Checkpoint.apply(x) * 2).sum().backward()
+    u = np.exp(a) * a
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (1 - np.tanh(u) ** 2) * np.exp(a) * (1 + a),
+                               rtol=1e-12)
+
+
+def test_backward_in_another_thread_than_the_recording_one():
+    box = {}
+
+    def record():
+        x = tg.tensor([1.0, 2.0], requires_grad=True)
+        box["x"], box["y"] = x, TG["P3"].apply(x).sum()
+
+    t = threading.Thread(target=record)
+    t.start()
+    t.join()
+    box["y"].backward()  # the finished thread's tape is adopted
+    np.testing.assert_allclose(box["x"].grad.numpy(), 1.5 * (5 * np.array([1.0, 2.0]) ** 2 - 1))
+    box.clear()

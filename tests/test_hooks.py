@@ -216,3 +216,17 @@ def test_backward_hook_can_replace_grad_input():
     x = tg.ones(3, 2, requires_grad=True)
     lin(x).sum().backward()
     assert not np.any(x.grad.numpy()) and np.any(lin.weight.grad.numpy())
+
+
+def test_non_leaf_hook_outlives_its_tensor():
+    torch = pytest.importorskip("torch")
+    got = []
+    for lib in (tg, torch):
+        x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        h = x * 2
+        h.register_hook(lambda g: g * 5)
+        z = h * 3
+        del h  # PyTorch keeps the hook on the grad_fn; so does tapegrad's entry
+        z.sum().backward()
+        got.append(x.grad.tolist())
+    assert got[0] == got[1] == [30.0, 30.0]

@@ -93,5 +93,9 @@ using PostAccumulateGradHook = std::function<void(const Tensor& leaf)>;
 int64_t register_hook(const Tensor& t, GradHook fn);
 int64_t register_post_accumulate_grad_hook(const Tensor& t, PostAccumulateGradHook fn);
 void remove_hook(const Tensor& t, int64_t id);
+// Where t's gradient hooks live (created on first use): a leaf's in its autograd state, a
+// non-leaf's in its producing entry — so they run even after the tensor itself is gone.
+struct TensorHooks;
+std::shared_ptr<TensorHooks> tensor_hooks(const Tensor& t);
 
 }  // namespace tapegrad

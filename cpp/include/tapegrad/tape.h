@@ -110,6 +110,9 @@ struct Entry {
   SmallVec<OutputRef, 1> outputs;
   SmallVec<SavedTensor, 3> saved;
   AttrBox attrs;  // the op's own attribute struct (Note [typed attributes])
+  // Gradient hooks of the outputs, by slot; null unless one was registered (they live with
+  // the entry, so a hook outlives its tensor as in PyTorch: Note [custom functions]).
+  std::unique_ptr<std::vector<std::shared_ptr<TensorHooks>>> hooks;
 };
 
 // The tensors an op passes to record(): brace lists ({&a, &b}) are copied into an inline

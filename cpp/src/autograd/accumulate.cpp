@@ -78,15 +78,12 @@ bool Adjoints::take(int64_t pos, Entry& e, std::vector<Tensor>& gout) {
   }
   for (size_t k = 0; k < e.outputs.size(); ++k) {
     if (!gout[k]) continue;
-    if (capture_.empty() || hooks_) {
-      Tensor o = tape_->output_tensor(e, k);
-      if (o && hooks_) gout[k] = run_grad_hooks(o.get(), std::move(gout[k]));
-      if (capture_.empty()) {
-        if (o && o->retains_grad()) deliver(e.outputs[k].id, o.get(), gout[k]);
-        continue;
-      }
+    if (e.hooks && (*e.hooks)[k]) gout[k] = run_grad_hooks((*e.hooks)[k].get(), std::move(gout[k]));
+    if (!capture_.empty()) {
+      deliver(e.outputs[k].id, nullptr, gout[k]);
+    } else if (Tensor o = tape_->output_tensor(e, k); o && o->retains_grad()) {
+      deliver(e.outputs[k].id, o.get(), gout[k]);
     }
-    deliver(e.outputs[k].id, nullptr, gout[k]);
   }
   return true;
 }
@@ -96,7 +93,8 @@ std::vector<Tensor> Adjoints::finish(bool allow_unused) {
   // backward; these are this sweep's own.)
   std::vector<Deferred> deferred = std::move(deferred_);
   for (Deferred& d : deferred) {
-    Tensor g = run_grad_hooks(d.leaf.get(), std::move(d.g));
+    const AutogradMeta* m = d.leaf->autograd_meta();
+    Tensor g = run_grad_hooks(m ? m->hooks.get() : nullptr, std::move(d.g));
     deliver(d.id, d.leaf.get(), g);
     if (capture_.empty()) run_post_accumulate_hooks(d.leaf);
   }

@@ -68,7 +68,7 @@ class Adjoints {
 // Tensor hooks (custom.cpp).
 bool any_hooks_registered();
 bool has_hooks(const TensorImpl* t);
-Tensor run_grad_hooks(const TensorImpl* t, Tensor g);
+Tensor run_grad_hooks(const TensorHooks* hooks, Tensor g);
 void run_post_accumulate_hooks(const Tensor& t);
 
 // Accumulate `g` into t's .grad as PyTorch does (accumulate.cpp).

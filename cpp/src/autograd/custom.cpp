@@ -16,10 +16,12 @@
 // it a Python ctx, is freed when the entry dies (Note [tape lifetime]): a loop of
 // applications that drops its results holds nothing.
 //
-// Hooks live in the tensor's AutogradMeta. A non-leaf's hooks run in Adjoints::take, on
-// the complete adjoint before its entry's rule reads it; a leaf's gradients are summed first
-// and its hooks run once on the total at the end of the sweep, before .grad accumulates
-// (PyTorch runs a leaf's hooks once per backward too), then its post-accumulate hooks.
+// A leaf's hooks live in its AutogradMeta, a non-leaf's in its producing entry (by output
+// slot), so they outlive the tensor as PyTorch's live on its grad_fn. A non-leaf's hooks run
+// in Adjoints::take, on the complete adjoint before the entry's rule reads it; a leaf's
+// gradients are summed first and its hooks run once on the total at the end of the sweep,
+// before .grad accumulates (PyTorch runs a leaf's hooks once per backward too), then its
+// post-accumulate hooks.
 #include "tapegrad/custom.h"
 
 #include <atomic>
@@ -173,14 +175,29 @@ std::vector<Tensor> backward_Custom(BwCtx& ctx) {
 }
 
 // ----- hooks -----
+std::shared_ptr<TensorHooks> tensor_hooks(const Tensor& t) {
+  AutogradMeta& m = t->ensure_autograd_meta();
+  if (m.node < 0) {
+    if (!m.hooks) m.hooks = std::make_shared<TensorHooks>();
+    return m.hooks;
+  }
+  if (!m.tape->owned_by_this_thread())
+    throw std::runtime_error("register_hook: the tensor's graph was recorded in another thread; "
+                             "register its hooks in that thread");
+  Entry& e = m.tape->entry(m.node);
+  if (!e.hooks)
+    e.hooks = std::make_unique<std::vector<std::shared_ptr<TensorHooks>>>(e.outputs.size());
+  std::shared_ptr<TensorHooks>& h = (*e.hooks)[static_cast<size_t>(m.slot)];
+  if (!h) h = std::make_shared<TensorHooks>();
+  return h;
+}
+
 int64_t register_hook(const Tensor& t, GradHook fn) {
   if (!t->requires_grad())
     throw std::runtime_error("register_hook: cannot register a hook on a tensor that doesn't "
                              "require gradient (shape " + shape_str(t->shape()) + ")");
-  AutogradMeta& m = t->ensure_autograd_meta();
-  if (!m.hooks) m.hooks = std::make_shared<TensorHooks>();
   const int64_t id = ++g_hook_ids;
-  m.hooks->pre.push_back({id, std::move(fn)});
+  tensor_hooks(t)->pre.push_back({id, std::move(fn)});
   ++g_hooks_alive;
   return id;
 }
@@ -190,27 +207,23 @@ int64_t register_post_accumulate_grad_hook(const Tensor& t, PostAccumulateGradHo
     throw std::runtime_error("register_post_accumulate_grad_hook: post accumulate grad hooks "
                              "cannot be registered on non-leaf tensors or tensors that don't "
                              "require grad (shape " + shape_str(t->shape()) + ")");
-  AutogradMeta& m = t->ensure_autograd_meta();
-  if (!m.hooks) m.hooks = std::make_shared<TensorHooks>();
   const int64_t id = ++g_hook_ids;
-  m.hooks->post.push_back({id, std::move(fn)});
+  tensor_hooks(t)->post.push_back({id, std::move(fn)});
   ++g_hooks_alive;
   return id;
 }
 
 void remove_hook(const Tensor& t, int64_t id) {
-  AutogradMeta* m = t->autograd_meta();
-  if (!m || !m->hooks) return;
-  auto& pre = m->hooks->pre;
-  for (auto it = pre.begin(); it != pre.end(); ++it)
+  if (!t->autograd_meta()) return;
+  TensorHooks& h = *tensor_hooks(t);
+  for (auto it = h.pre.begin(); it != h.pre.end(); ++it)
     if (it->id == id) {
-      pre.erase(it);
+      h.pre.erase(it);
       return;
     }
-  auto& post = m->hooks->post;
-  for (auto it = post.begin(); it != post.end(); ++it)
+  for (auto it = h.post.begin(); it != h.post.end(); ++it)
     if (it->id == id) {
-      post.erase(it);
+      h.post.erase(it);
       return;
     }
 }
@@ -222,19 +235,17 @@ bool has_hooks(const TensorImpl* t) {
   return m && m->hooks && (!m->hooks->pre.empty() || !m->hooks->post.empty());
 }
 
-Tensor run_grad_hooks(const TensorImpl* t, Tensor g) {
-  const AutogradMeta* m = t->autograd_meta();
-  if (!m || !m->hooks || m->hooks->pre.empty()) return g;
+Tensor run_grad_hooks(const TensorHooks* hooks, Tensor g) {
+  if (!hooks || hooks->pre.empty()) return g;
   // A copy: a hook may register or remove hooks.
-  const std::vector<TensorHooks::Pre> hooks = m->hooks->pre;
-  for (const TensorHooks::Pre& h : hooks) {
+  const std::vector<TensorHooks::Pre> pre = hooks->pre;
+  for (const TensorHooks::Pre& h : pre) {
     Tensor r = h.fn(g);
     if (!r) continue;
     if (r->shape() != g->shape())
-      throw std::runtime_error("hook: a gradient hook of a tensor of shape " +
-                               shape_str(t->shape()) + " returned a gradient of shape " +
-                               shape_str(r->shape()) + "; it must keep the shape " +
-                               shape_str(g->shape()));
+      throw std::runtime_error("hook: a gradient hook returned a gradient of shape " +
+                               shape_str(r->shape()) + " for a tensor of shape " +
+                               shape_str(g->shape()) + "; it must keep the shape");
     if (r->dtype() != g->dtype()) r = cast(r, g->dtype());
     g = std::move(r);
   }

@@ -92,7 +92,7 @@ struct HookHandle {
 };
 
 HookHandle handle_of(const Tensor& t, int64_t id) {
-  return HookHandle{t->autograd_meta()->hooks, id};
+  return HookHandle{tensor_hooks(t), id};
 }
 }  // namespace
 
