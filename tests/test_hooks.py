@@ -85,7 +85,7 @@ def test_handle_does_not_keep_the_tensor_alive():
     base = tg.tape_stats()["live_entries"]
     h = (x * 2).register_hook(lambda g: g)  # a non-leaf that dies at once
     gc.collect()
-    assert tg.tape_stats()["live_entries"] == base
+    assert tg.tape_stats()["live_entries"] <= base
     h.remove()  # a no-op now
     del weakref
 
