@@ -120,6 +120,47 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Te
                               const Tensor& lse, Reduction reduction);
 Tensor mse_loss_backward(const Tensor& grad, const Tensor& input, const Tensor& target,
                          Reduction reduction);
+// PyTorch's other losses and options (torch.nn.functional's names, arguments and defaults;
+// a null tensor is PyTorch's None; Note [loss options] in cpp/src/ops/loss.cpp).
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = nullptr,
+                int64_t ignore_index = -100, Reduction reduction = Reduction::mean);
+// Class-index targets (int64, the input's shape without the class dim) or class
+// probabilities (floating point, the input's shape); inputs (N, C), (C,) or (N, C, d1, ...).
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
+                     int64_t ignore_index, Reduction reduction, double label_smoothing = 0.0);
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target,
+                      Reduction reduction = Reduction::mean, double beta = 1.0);
+Tensor huber_loss(const Tensor& input, const Tensor& target,
+                  Reduction reduction = Reduction::mean, double delta = 1.0);
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target,
+                            const Tensor& weight = nullptr, Reduction reduction = Reduction::mean);
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        const Tensor& weight, const Tensor& pos_weight,
+                                        Reduction reduction = Reduction::mean);
+// reduction: 'mean', 'batchmean', 'sum' or 'none'
+Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& reduction = "mean",
+              bool log_target = false);
+
+// ----- convolution and padding (cpp/src/ops/conv.cpp; torch.nn.functional's) -----
+// padding of a convolution: sizes (one for every spatial dim, or one per dim; the same before
+// and after), or the name 'same' / 'valid' when `name` is not empty.
+struct ConvPadding {
+  std::vector<int64_t> sizes;
+  std::string name;
+};
+// NCHW input (or unbatched CHW), weight (out, in/groups, kH, kW); stride and dilation: one
+// value or one per spatial dim. conv1d: (N, C, L) input, (out, in/groups, K) weight.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const std::vector<int64_t>& stride,
+              const ConvPadding& padding, const std::vector<int64_t>& dilation, int64_t groups);
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, const std::vector<int64_t>& stride,
+              const ConvPadding& padding, const std::vector<int64_t>& dilation, int64_t groups);
+// F.pad: pads = (before, after) pairs from the last dim backwards; negative sizes crop.
+// mode 'constant' (any number of dims, `value` or 0) or 'reflect'/'replicate'/'circular' (the
+// last 1 or 2 dims).
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string& mode,
+           std::optional<double> value);
+Tensor constant_pad(const Tensor& x, const std::vector<int64_t>& pads, double value);
 
 // ----- in-place (bump the version counter; recorded when grad is needed) -----
 void add_(const Tensor& self, const Tensor& other);

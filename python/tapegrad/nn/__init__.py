@@ -34,6 +34,8 @@ from .modules import (
     Softplus,
     Tanh,
 )
+from .modules import Conv1d, Conv2d  # convolution
+from .modules import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .parameter import Parameter
 from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 
@@ -44,3 +46,5 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
            "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
            "init", "parallel"]
+__all__ += ["Conv1d", "Conv2d"]  # convolution
+__all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses
