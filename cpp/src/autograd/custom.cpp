@@ -27,6 +27,7 @@
 #include <atomic>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "accumulate.h"
 #include "ops/common.h"
@@ -55,7 +56,7 @@ bool expandable_to(const Shape& shape, const Shape& target) {
 }
 
 std::atomic<int64_t> g_hook_ids{0};
-std::atomic<int64_t> g_hooks_alive{0};
+std::atomic<int64_t> g_hooks_registered{0};
 }  // namespace
 
 bool record_custom(std::shared_ptr<CustomBackward> node, const std::vector<Tensor>& inputs,
@@ -144,32 +145,38 @@ std::vector<Tensor> backward_Custom(BwCtx& ctx) {
                           ? result_for_backward(ctx, i, static_cast<size_t>(slot))
                           : e.saved[i].tensor);
   }
-  c.needs_input_grad.resize(e.inputs.size());
-  for (size_t i = 0; i < e.inputs.size(); ++i) c.needs_input_grad[i] = ctx.needs(i);
+  // What the checks below need of the inputs, copied: the user's code may run anything.
+  const size_t n_in = e.inputs.size();
+  std::vector<std::pair<Shape, DType>> in_meta;
+  in_meta.reserve(n_in);
+  c.needs_input_grad.resize(n_in);
+  for (size_t i = 0; i < n_in; ++i) {
+    c.needs_input_grad[i] = ctx.needs(i);
+    in_meta.emplace_back(e.inputs[i].shape, e.inputs[i].dtype);
+  }
 
   std::vector<Tensor> gin = node->backward(c);
   const std::string& name = node->name();
-  if (gin.size() != e.inputs.size())
+  if (gin.size() != n_in)
     throw std::runtime_error("function " + name +
                              " returned an incorrect number of gradients (expected " +
-                             std::to_string(e.inputs.size()) + ", got " +
-                             std::to_string(gin.size()) + ")");
+                             std::to_string(n_in) + ", got " + std::to_string(gin.size()) + ")");
   for (size_t i = 0; i < gin.size(); ++i) {
     Tensor& g = gin[i];
     if (!g) continue;
-    const InputRef& in = e.inputs[i];
-    if (!in.requires_grad) {
+    const auto& [in_shape, in_dtype] = in_meta[i];
+    if (!c.needs_input_grad[i]) {
       g = nullptr;  // nothing to route it to (PyTorch drops it too)
       continue;
     }
     if (!is_float(g->dtype()))
       throw TypeError("function " + name + " returned an invalid gradient at index " +
                       std::to_string(i) + " - expected a floating-point dtype (the input is " +
-                      dtype_name(in.dtype) + "), got " + dtype_name(g->dtype()));
-    if (g->shape() != in.shape && !expandable_to(in.shape, g->shape()))
+                      dtype_name(in_dtype) + "), got " + dtype_name(g->dtype()));
+    if (g->shape() != in_shape && !expandable_to(in_shape, g->shape()))
       throw std::runtime_error("function " + name + " returned an invalid gradient at index " +
                                std::to_string(i) + " - got " + shape_str(g->shape()) +
-                               " but expected shape compatible with " + shape_str(in.shape));
+                               " but expected shape compatible with " + shape_str(in_shape));
   }
   return gin;
 }
@@ -198,7 +205,7 @@ int64_t register_hook(const Tensor& t, GradHook fn) {
                              "require gradient (shape " + shape_str(t->shape()) + ")");
   const int64_t id = ++g_hook_ids;
   tensor_hooks(t)->pre.push_back({id, std::move(fn)});
-  ++g_hooks_alive;
+  ++g_hooks_registered;
   return id;
 }
 
@@ -209,7 +216,7 @@ int64_t register_post_accumulate_grad_hook(const Tensor& t, PostAccumulateGradHo
                              "require grad (shape " + shape_str(t->shape()) + ")");
   const int64_t id = ++g_hook_ids;
   tensor_hooks(t)->post.push_back({id, std::move(fn)});
-  ++g_hooks_alive;
+  ++g_hooks_registered;
   return id;
 }
 
@@ -228,7 +235,7 @@ void remove_hook(const Tensor& t, int64_t id) {
     }
 }
 
-bool any_hooks_registered() { return g_hooks_alive.load(std::memory_order_relaxed) > 0; }
+bool any_hooks_registered() { return g_hooks_registered.load(std::memory_order_relaxed) > 0; }
 
 bool has_hooks(const TensorImpl* t) {
   const AutogradMeta* m = t->autograd_meta();
