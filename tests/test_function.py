@@ -620,3 +620,11 @@ def test_backward_in_another_thread_than_the_recording_one():
     box["y"].backward()  # the finished thread's tape is adopted
     np.testing.assert_allclose(box["x"].grad.numpy(), 1.5 * (5 * np.array([1.0, 2.0]) ** 2 - 1))
     box.clear()
+
+
+def test_vmap_over_a_function_raises_clearly_and_func_grad_works():
+    x = tg.tensor(np.linspace(-1, 1, 4))
+    with pytest.raises(RuntimeError, match="vmap: Softplus.apply: a custom autograd.Function has no batch rule"):
+        tg.func.vmap(TG["Softplus"].apply)(tg.stack([x, x]))
+    g = tg.func.grad(lambda t: TG["Softplus"].apply(t).sum())(x)
+    np.testing.assert_allclose(g.numpy(), 1 / (1 + np.exp(-x.numpy())), rtol=1e-12)

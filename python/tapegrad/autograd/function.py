@@ -26,6 +26,7 @@ tensor([2., 6.])
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -157,6 +158,12 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` on ``args`` and record one tape entry whose backward is ``backward``."""
+        vmap = sys.modules.get("tapegrad.func_vmap")  # loaded only when tapegrad.func is used
+        if vmap is not None and any(isinstance(a, vmap.BatchedTensor) for a in args):
+            raise RuntimeError(
+                f"vmap: {cls.__name__}.apply: a custom autograd.Function has no batch rule "
+                "(PyTorch needs a vmap staticmethod or generate_vmap_rule=True, which tapegrad "
+                "does not have); write the function with tapegrad ops, or loop over the batch")
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         prev = _core.is_grad_enabled()
