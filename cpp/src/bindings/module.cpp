@@ -176,7 +176,7 @@ void bind_functions(py::module_& m) {
           }
           py::dict op;
           op["op"] = op_name(e->op);
-          op["backward"] = op_backward_name(e->op);
+          op["backward"] = entry_backward_name(*e);
           op["inputs"] = ins;
           op["outputs"] = outs;
           ops.append(op);
@@ -340,4 +340,5 @@ tensor([[1., 1.],
   bind::bind_tensor(T);
   bind::bind_ops(m, T);
   bind::bind_functions(m);
+  bind::bind_custom(m, T);
 }
