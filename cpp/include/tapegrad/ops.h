@@ -121,6 +121,29 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Te
 Tensor mse_loss_backward(const Tensor& grad, const Tensor& input, const Tensor& target,
                          Reduction reduction);
 
+// ----- normalization, dropout, embeddings (ops/norm.cpp; torch.nn.functional's) -----
+// Null running statistics, weight or bias mean "none". With `training` the batch statistics
+// normalise and the running statistics (when given) are updated in place.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps);
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps);
+// `feature`: one draw per channel (the first two dims) instead of per element (dropout1d/2d).
+Tensor dropout(const Tensor& x, double p, bool training, bool inplace, bool feature = false);
+Tensor embedding(const Tensor& indices, const Tensor& weight,
+                 std::optional<int64_t> padding_idx = std::nullopt);
+// The fused derivatives (recorded by the backward rules, differentiable themselves): dx and,
+// when `weight` is given, dweight. mean and rstd are the forward's per-channel (per-row) ones.
+std::vector<Tensor> batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                        const Tensor& mean, const Tensor& rstd, bool training,
+                                        double eps);
+std::vector<Tensor> layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                        const Tensor& mean, const Tensor& rstd, int64_t norm_dims,
+                                        double eps);
+Tensor embedding_backward(const Tensor& grad, const Tensor& indices, int64_t num_weights,
+                          int64_t padding_idx);
+
 // ----- in-place (bump the version counter; recorded when grad is needed) -----
 void add_(const Tensor& self, const Tensor& other);
 void sub_(const Tensor& self, const Tensor& other);
