@@ -129,8 +129,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                   double eps);
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps);
-// `feature`: one draw per channel (the first two dims) instead of per element (dropout1d/2d).
-Tensor dropout(const Tensor& x, double p, bool training, bool inplace, bool feature = false);
+// channel_dims > 0: one draw per index of the leading channel_dims dims, broadcast over the
+// rest (channel-wise dropout1d/2d: 2 for (N, C, *), 1 for an unbatched (C, *)).
+Tensor dropout(const Tensor& x, double p, bool training, bool inplace, int64_t channel_dims = 0);
 Tensor embedding(const Tensor& indices, const Tensor& weight,
                  std::optional<int64_t> padding_idx = std::nullopt);
 // The fused derivatives (recorded by the backward rules, differentiable themselves): dx and,

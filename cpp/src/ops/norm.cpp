@@ -3,6 +3,8 @@
 // derivative that is itself a recorded, differentiable op (batch_norm_backward,
 // layer_norm_backward, embedding_backward), so gradients of gradients work through them.
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 #include "ops/common.h"
 
@@ -25,6 +27,19 @@ void require_shape(const Tensor& t, const Shape& want, const char* op, const cha
     throw ValueError(std::string(op) + ": expected " + what + " of shape " + shape_str(want) +
                      " for input of shape " + shape_str(x->shape()) + ", got " +
                      shape_str(t->shape()));
+}
+
+// A double as Python prints a float in most cases (0.5, 1.5, -0.1): shortest of 17 digits.
+std::string fmt_double(double v) {
+  std::ostringstream os;
+  os << std::setprecision(17) << v;
+  std::string s = os.str();
+  for (int prec = 1; prec < 17; ++prec) {
+    std::ostringstream t;
+    t << std::setprecision(prec) << v;
+    if (std::stod(t.str()) == v) return t.str().find_first_of(".en") == std::string::npos ? t.str() + ".0" : t.str();
+  }
+  return s;
 }
 
 // Σ over `dims` (none: t itself; sum() would read an empty list as "every dim").
@@ -395,22 +410,23 @@ std::vector<Tensor> backward_LayerNormBackward(BwCtx& ctx) {
 }
 
 // ===== dropout =============================================================================
-Tensor dropout(const Tensor& x, double p, bool training, bool inplace, bool feature) {
-  const char* op = feature ? "feature_dropout" : "dropout";
+Tensor dropout(const Tensor& x, double p, bool training, bool inplace, int64_t channel_dims) {
+  const char* op = channel_dims ? "feature_dropout" : "dropout";
   check_defined(x, op);
   if (!(p >= 0.0 && p <= 1.0))
-    throw ValueError("dropout probability has to be between 0 and 1, but got " + std::to_string(p));
+    throw ValueError("dropout probability has to be between 0 and 1, but got " + fmt_double(p));
   if (!training) return x;
   require_float(x, op);
-  if (feature && x->dim() < 2)
-    throw ValueError(std::string(op) + ": expected input with at least 2 dims (N, C, *), got " +
-                     shape_str(x->shape()));
+  if (channel_dims < 0 || channel_dims > x->dim())
+    throw ValueError(std::string(op) + ": channel_dims=" + std::to_string(channel_dims) +
+                     " is out of range for input of shape " + shape_str(x->shape()));
   if (inplace) check_inplace(x, "dropout_");
-  // The mask is 1/(1 − p) where kept, 0 where dropped (p = 1: all dropped, no 1/0); feature
-  // dropout draws one value per (n, c) and broadcasts it over the remaining dims.
+  // The mask is 1/(1 − p) where kept, 0 where dropped (p = 1: all dropped, no 1/0). Channel
+  // (feature) dropout draws one value per index of the leading `channel_dims` dims and
+  // broadcasts it over the rest.
   Shape ms = x->shape();
-  if (feature)
-    for (size_t d = 2; d < ms.size(); ++d) ms[d] = 1;
+  if (channel_dims)
+    for (size_t d = static_cast<size_t>(channel_dims); d < ms.size(); ++d) ms[d] = 1;
   Tensor mask = p == 1.0 ? zeros(ms, x->dtype()) : bernoulli(ms, 1.0 - p, x->dtype());
   if (p != 1.0 && p != 0.0) {
     const double scale = 1.0 / (1.0 - p);

@@ -35,6 +35,18 @@ from .modules import (
     Tanh,
 )
 from .parameter import Parameter
+
+# normalization, dropout, embeddings
+from .modules import (  # noqa: E402
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Embedding,
+    LayerNorm,
+)
 from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 
 Tensor = _core.Tensor
@@ -44,3 +56,6 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
            "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
            "init", "parallel"]
+# normalization, dropout, embeddings
+__all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Dropout", "Dropout1d",
+            "Dropout2d", "Embedding"]
