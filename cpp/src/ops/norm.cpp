@@ -56,7 +56,7 @@ T* out_or_null(const Tensor& t) {
   return t ? t->data<T>() : nullptr;
 }
 
-// ----- Note [normalization double backward] -----------------------------------------------
+// Note [normalization double backward]
 // Batch norm and layer norm share one second derivative. With x̂ = (x − μ)·r over a
 // normalisation set of M elements (a channel for batch norm, a row for layer norm), r =
 // 1/√(var + eps), h = g·γ and the projection P(v) = v − mean(v) − x̂·mean(v·x̂) (means over the
