@@ -253,3 +253,42 @@ def test_norm_kernels_under_every_target(arch, dtype, rng):
             _check_grads(yl, tyl, [xl, wl], [txl, twl], rng, tol * 10)
     finally:
         tg._core._set_arch(previous)
+
+
+@pytest.mark.parametrize("arch", [t for t in TARGETS if t != "generic"] or ["generic"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_simd_norm_kernels_match_the_reference(arch, dtype, rng):
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+
+    def run(target, fn):
+        previous = tg.cpu_info()["selected"]
+        tg._core._set_arch(target)
+        try:
+            return [_np(t) for t in fn()]
+        finally:
+            tg._core._set_arch(previous)
+
+    for l in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 1000]:
+        x0, w0 = rng.standard_normal((3, 2, l)) * 4 + 2, rng.standard_normal(2)
+        g0 = rng.standard_normal((3, 2, l))
+        wl0 = rng.standard_normal(l)
+
+        def bn(training):
+            x, w = tg.tensor(x0.astype(dtype), requires_grad=True), tg.tensor(w0.astype(dtype),
+                                                                              requires_grad=True)
+            rm, rv = tg.zeros(2, dtype=x.dtype), tg.ones(2, dtype=x.dtype)
+            y = F.batch_norm(x, rm, rv, w, w * 2, training)
+            return [y, *tg.grad([y], [x, w], grad_outputs=[tg.tensor(g0.astype(dtype))]), rm, rv]
+
+        def ln():
+            x = tg.tensor(x0.reshape(6, l).astype(dtype), requires_grad=True)
+            w = tg.tensor(wl0.astype(dtype), requires_grad=True)
+            y = F.layer_norm(x, l, w, w * 0.5) if l else F.layer_norm(x, l)
+            ins = [x, w] if l else [x]
+            return [y, *tg.grad([y], ins, grad_outputs=[tg.tensor(g0.reshape(6, l).astype(dtype))],
+                                allow_unused=True)]
+
+        for fn in (lambda: bn(True), lambda: bn(False), ln):
+            for a, b in zip(run("generic", fn), run(arch, fn)):
+                np.testing.assert_allclose(b, a, rtol=tol, atol=tol * max(1.0, np.abs(a).max(initial=0)),
+                                           err_msg=f"l={l}")
