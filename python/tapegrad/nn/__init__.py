@@ -34,6 +34,7 @@ from .modules import (
     Softplus,
     Tanh,
 )
+from .modules import Conv1d, Conv2d  # convolution
 from .parameter import Parameter
 
 # normalization, dropout, embeddings
@@ -59,3 +60,4 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
 # normalization, dropout, embeddings
 __all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Dropout", "Dropout1d",
             "Dropout2d", "Embedding"]
+__all__ += ["Conv1d", "Conv2d"]  # convolution

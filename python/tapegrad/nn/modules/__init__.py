@@ -13,6 +13,7 @@ from .activation import (
     Tanh,
 )
 from .container import Sequential
+from .conv import Conv1d, Conv2d  # convolution
 from .flatten import Flatten
 from .linear import Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -30,3 +31,4 @@ __all__ = ["Module", "Linear", "Identity", "Sequential", "Flatten", "ReLU", "Sig
 # normalization, dropout, embeddings
 __all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Dropout", "Dropout1d",
             "Dropout2d", "Embedding"]
+__all__ += ["Conv1d", "Conv2d"]  # convolution
