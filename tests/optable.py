@@ -581,6 +581,7 @@ case("embedding", _embedding(np.zeros((2, 0))), [(4, 2)], label="empty")
 case("embedding", _embedding(np.arange(60) % 45), [(45, 65)], label="odd")
 case("embedding", lambda ns, w: ns.F.embedding(ns.const(np.array([1, 0, 1])), w * w),
      [(2, 3)], label="composed")
+
 # ----- convolution and padding (torch.nn.functional's) -------------------------------------
 # Small geometries; the full shape matrix (odd sizes, all stride/padding/dilation/groups
 # combinations, float32) is swept in test_conv.py.

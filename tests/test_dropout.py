@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import tapegrad as tg
 import tapegrad.nn.functional as F
 

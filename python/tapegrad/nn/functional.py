@@ -338,6 +338,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # 
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse=True are "
                                   "not supported by tapegrad")
     out: Tensor = _nn.embedding(input, weight, padding_idx)
+    return out
+
+
 # ----- convolution and padding ------------------------------------------------------------------
 _IntOrPair = int | tuple[int, ...]
 
