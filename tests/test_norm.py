@@ -272,14 +272,14 @@ def test_simd_norm_kernels_match_the_reference(arch, dtype, rng):
         g0 = rng.standard_normal((3, 2, l))
         wl0 = rng.standard_normal(l)
 
-        def bn(training):
+        def bn(training, x0=x0, w0=w0, g0=g0):
             x, w = tg.tensor(x0.astype(dtype), requires_grad=True), tg.tensor(w0.astype(dtype),
                                                                               requires_grad=True)
             rm, rv = tg.zeros(2, dtype=x.dtype), tg.ones(2, dtype=x.dtype)
             y = F.batch_norm(x, rm, rv, w, w * 2, training)
             return [y, *tg.grad([y], [x, w], grad_outputs=[tg.tensor(g0.astype(dtype))]), rm, rv]
 
-        def ln():
+        def ln(x0=x0, wl0=wl0, g0=g0, l=l):
             x = tg.tensor(x0.reshape(6, l).astype(dtype), requires_grad=True)
             w = tg.tensor(wl0.astype(dtype), requires_grad=True)
             y = F.layer_norm(x, l, w, w * 0.5) if l else F.layer_norm(x, l)
