@@ -14,7 +14,7 @@ import tapegrad.nn.functional as F
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
-BN_SHAPES = [(8, 3), (5, 4, 7), (4, 3, 5, 6), (2, 16, 9, 9), (33, 5)]
+BN_SHAPES = [(8, 3), (5, 4, 7), (4, 3, 5, 6), (2, 16, 9, 9), (33, 5), (37, 40), (130, 16)]
 LN_SHAPES = [((4, 7), (7,)), ((2, 3, 5), (3, 5)), ((9, 130), (130,)), ((3, 1), (1,))]
 
 
@@ -287,7 +287,17 @@ def test_simd_norm_kernels_match_the_reference(arch, dtype, rng):
             return [y, *tg.grad([y], ins, grad_outputs=[tg.tensor(g0.reshape(6, l).astype(dtype))],
                                 allow_unused=True)]
 
-        for fn in (lambda: bn(True), lambda: bn(False), ln):
+        def bn_cols(training, l=l):  # (n, c) input: the channels are the columns
+            a = np.sin(np.arange(37 * l) * 0.37 + 0.1 * l).reshape(37, l) * 3 + 1
+            x = tg.tensor(a.astype(dtype), requires_grad=True)
+            w = tg.tensor(np.linspace(-1, 2, l).astype(dtype), requires_grad=True)
+            y = F.batch_norm(x, None, None, w, w * 3, training) if training else F.batch_norm(
+                x, tg.zeros(l, dtype=x.dtype), tg.ones(l, dtype=x.dtype) * 2, w, None)
+            v = tg.tensor(np.cos(np.arange(37 * l)).reshape(37, l).astype(dtype))
+            return [y, *tg.grad([y], [x, w], grad_outputs=[v])]
+
+        cols = [lambda: bn_cols(True), lambda: bn_cols(False)] if l > 1 else []
+        for fn in (lambda: bn(True), lambda: bn(False), ln, *cols):
             for a, b in zip(run("generic", fn), run(arch, fn)):
                 np.testing.assert_allclose(b, a, rtol=tol, atol=tol * max(1.0, np.abs(a).max(initial=0)),
                                            err_msg=f"l={l}")

@@ -98,6 +98,25 @@ NormOut<T> run_norm(tk::Arch arch, int64_t n, int64_t c, int64_t l, const std::v
   return o;
 }
 
+// (n, c) input of an MLP's BatchNorm1d: c channels as the columns of n rows (l = 1).
+template <class T>
+void test_norm_columns(tk::Arch arch) {
+  for (int64_t c : kSizes) {
+    if (c == 0) continue;
+    g_ctx = std::string(tk::arch_name(arch)) + (sizeof(T) == 4 ? " f32" : " f64") +
+            " columns c=" + std::to_string(c);
+    const int64_t n = 37;
+    const auto x = randv<T>(n * c), g = randv<T>(n * c), w = randv<T>(c), b = randv<T>(c);
+    const NormOut<T> r = run_norm<T>(tk::Arch::generic, n, c, 1, x, w, b, g);
+    const NormOut<T> s = run_norm<T>(arch, n, c, 1, x, w, b, g);
+    near(s.mean, r.mean, c, "mean");
+    near(s.var, r.var, c, "var");
+    near(s.y, r.y, n * c, "y");
+    near(s.dx, r.dx, n * c, "dx");
+    near(s.dw, r.dw, c, "dw");
+  }
+}
+
 template <class T>
 void test_norm(tk::Arch arch) {
   const int64_t n = 3, c = 2;
@@ -171,6 +190,8 @@ int main() {
   for (tk::Arch arch : info.available) {
     test_norm<float>(arch);
     test_norm<double>(arch);
+    test_norm_columns<float>(arch);
+    test_norm_columns<double>(arch);
     test_embedding<float>(arch);
     test_embedding<double>(arch);
   }

@@ -6,9 +6,9 @@
 // translation units]); do not include headers from here. F is the target's vector traits.
 //
 // Assumptions: rows are contiguous runs of at least one vector (a batch-norm row is the l
-// spatial elements of one (sample, channel); a layer-norm row is n elements); shorter rows, the
-// (N, C) batch norm of an MLP among them, take the reference kernel, whose loops are no slower
-// there. Sums: each row is summed in four vector accumulators and its horizontal sum is added
+// spatial elements of one (sample, channel); a layer-norm row is n elements), or, for batch
+// norm of (N, C) input (l = 1), at least one vector of channels per row (the sums then run down
+// the columns); other short rows take the reference kernel. Sums: each row is summed in four vector accumulators and its horizontal sum is added
 // to a double, so a lane adds at most l/(4·W) terms before the rounding into double
 // (Note [accurate sums]).
 namespace norm {
@@ -58,11 +58,88 @@ void over(int64_t count, int64_t work, Fn fn) {
     for (int64_t i = 0; i < count; ++i) fn(i);
 }
 
+// Batch norm of (n, c) input (l = 1, an MLP's BatchNorm1d): the channels are the contiguous
+// columns, so the sums run down the rows with one vector per W channels. col_sums adds
+// term(a_row, b_row) into acc (c doubles) through float partial sums flushed every 64 rows.
+template <class F, class Term>
+void col_sums(int64_t n, int64_t c, const typename F::T* a, const typename F::T* b,
+              std::vector<double>& acc, Term term) {
+  using T = typename F::T;
+  std::vector<T> part(static_cast<size_t>(c));
+  for (int64_t r0 = 0; r0 < n; r0 += 64) {
+    std::fill(part.begin(), part.end(), T(0));
+    for (int64_t i = r0; i < std::min(n, r0 + 64); ++i)
+      row_map<F>(c, a + i * c, b + i * c, part.data(), [&](typename F::V u, typename F::V v,
+                                                            int64_t j) {
+        const int64_t left = c - j;
+        const typename F::V p = left >= F::W ? F::load(part.data() + j)
+                                             : F::load(part.data() + j, F::tail(left));
+        return F::add(p, term(u, v, j));
+      });
+    for (int64_t j = 0; j < c; ++j) acc[static_cast<size_t>(j)] += double(part[static_cast<size_t>(j)]);
+  }
+}
+
+// A per-channel vector at column j of a row of c (the tail masked).
+template <class F>
+typename F::V col_load(const typename F::T* p, int64_t c, int64_t j) {
+  return c - j >= F::W ? F::load(p + j) : F::load(p + j, F::tail(c - j));
+}
+
+template <class F>
+void batch_norm_stats_cols(int64_t n, int64_t c, const typename F::T* x, double eps,
+                           typename F::T* mean, typename F::T* var, typename F::T* rstd) {
+  using T = typename F::T;
+  using V = typename F::V;
+  std::vector<double> s(static_cast<size_t>(c), 0.0), q(static_cast<size_t>(c), 0.0);
+  col_sums<F>(n, c, x, x, s, [](V u, V, int64_t) { return u; });
+  for (int64_t j = 0; j < c; ++j) mean[j] = T(s[static_cast<size_t>(j)] / double(n));
+  col_sums<F>(n, c, x, x, q, [&](V u, V, int64_t j) {
+    const V d = F::sub(u, col_load<F>(mean, c, j));
+    return F::mul(d, d);
+  });
+  for (int64_t j = 0; j < c; ++j) {
+    const double v = q[static_cast<size_t>(j)] / double(n);
+    var[j] = T(v);
+    rstd[j] = T(1.0 / std::sqrt(v + eps));
+  }
+}
+
+template <class F>
+void batch_norm_backward_cols(const BatchNormArgs<typename F::T>& a, bool training,
+                              const typename F::T* g, typename F::T* dx, typename F::T* dw) {
+  using T = typename F::T;
+  using V = typename F::V;
+  const int64_t n = a.n, c = a.c;
+  std::vector<double> sg(static_cast<size_t>(c), 0.0), sgxc(static_cast<size_t>(c), 0.0);
+  col_sums<F>(n, c, g, g, sg, [](V u, V, int64_t) { return u; });
+  col_sums<F>(n, c, g, a.x, sgxc, [&](V u, V v, int64_t j) {
+    return F::mul(u, F::sub(v, col_load<F>(a.mean, c, j)));
+  });
+  std::vector<T> scale(static_cast<size_t>(c)), gmean(static_cast<size_t>(c)), k(static_cast<size_t>(c));
+  for (int64_t j = 0; j < c; ++j) {
+    const size_t u = static_cast<size_t>(j);
+    const double r = a.rstd[j];
+    if (dw) dw[j] = T(sgxc[u] * r);
+    scale[u] = T(r * (a.w ? double(a.w[j]) : 1.0));
+    gmean[u] = T(training ? sg[u] / double(n) : 0.0);
+    k[u] = T(training ? sgxc[u] * r * r / double(n) : 0.0);
+  }
+  if (!dx) return;
+  for (int64_t i = 0; i < n; ++i)
+    row_map<F>(c, g + i * c, a.x + i * c, dx + i * c, [&](V u, V v, int64_t j) {
+      const V d = F::sub(v, col_load<F>(a.mean, c, j));
+      return F::mul(F::fnma(d, col_load<F>(k.data(), c, j), F::sub(u, col_load<F>(gmean.data(), c, j))),
+                    col_load<F>(scale.data(), c, j));
+    });
+}
+
 template <class F>
 void batch_norm_stats(int64_t n, int64_t c, int64_t l, const typename F::T* x, double eps,
                       typename F::T* mean, typename F::T* var, typename F::T* rstd) {
   using T = typename F::T;
   using V = typename F::V;
+  if (l == 1 && c >= F::W) return batch_norm_stats_cols<F>(n, c, x, eps, mean, var, rstd);
   if (l < F::W) {
     if constexpr (sizeof(T) == 4) return ref::table().batch_norm_stats_f32(n, c, l, x, eps, mean, var, rstd);
     else return ref::table().batch_norm_stats_f64(n, c, l, x, eps, mean, var, rstd);
@@ -95,6 +172,18 @@ void batch_norm_apply(const BatchNormArgs<typename F::T>& a, const typename F::T
                       typename F::T* y) {
   using T = typename F::T;
   using V = typename F::V;
+  if (a.l == 1 && a.c >= F::W) {  // (n, c): per-channel α, β vectors across each row
+    std::vector<T> al(static_cast<size_t>(a.c)), be(static_cast<size_t>(a.c));
+    for (int64_t ch = 0; ch < a.c; ++ch) {
+      al[static_cast<size_t>(ch)] = a.rstd[ch] * (a.w ? a.w[ch] : T(1));
+      be[static_cast<size_t>(ch)] = (b ? b[ch] : T(0)) - a.mean[ch] * al[static_cast<size_t>(ch)];
+    }
+    for (int64_t i = 0; i < a.n; ++i)
+      row_map<F>(a.c, a.x + i * a.c, a.x + i * a.c, y + i * a.c, [&](V v, V, int64_t j) {
+        return F::fma(v, col_load<F>(al.data(), a.c, j), col_load<F>(be.data(), a.c, j));
+      });
+    return;
+  }
   if (a.l < F::W) {
     if constexpr (sizeof(T) == 4) return ref::table().batch_norm_apply_f32(a, b, y);
     else return ref::table().batch_norm_apply_f64(a, b, y);
@@ -115,6 +204,7 @@ void batch_norm_backward(const BatchNormArgs<typename F::T>& a, bool training,
                          const typename F::T* g, typename F::T* dx, typename F::T* dw) {
   using T = typename F::T;
   using V = typename F::V;
+  if (a.l == 1 && a.c >= F::W) return batch_norm_backward_cols<F>(a, training, g, dx, dw);
   if (a.l < F::W) {
     if constexpr (sizeof(T) == 4) return ref::table().batch_norm_backward_f32(a, training, g, dx, dw);
     else return ref::table().batch_norm_backward_f64(a, training, g, dx, dw);
