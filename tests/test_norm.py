@@ -301,3 +301,16 @@ def test_simd_norm_kernels_match_the_reference(arch, dtype, rng):
             for a, b in zip(run("generic", fn), run(arch, fn)):
                 np.testing.assert_allclose(b, a, rtol=tol, atol=tol * max(1.0, np.abs(a).max(initial=0)),
                                            err_msg=f"l={l}")
+
+
+def test_float32_statistics_of_long_rows_are_accurate(rng):
+    # 2·10⁵ elements with |mean| ≫ std: the sums must be as accurate as float32 allows.
+    a = (rng.standard_normal((2, 200_000)) + 1000).astype(np.float32)
+    exact = (a - a.astype(np.float64).mean(1, keepdims=True)) / a.astype(np.float64).std(
+        1, keepdims=True)
+    np.testing.assert_allclose(F.layer_norm(tg.tensor(a), 200_000, eps=0.0).numpy(), exact,
+                               rtol=0, atol=5e-4)  # |x − mean|·ulp(1000)/std ≈ 6e-5 per element
+    x = a.reshape(2, 1, 200_000)  # one channel of 4·10⁵
+    y = F.batch_norm(tg.tensor(x), None, None, training=True, eps=0.0).numpy()
+    ex = (x - x.astype(np.float64).mean()) / x.astype(np.float64).std()
+    np.testing.assert_allclose(y, ex, rtol=0, atol=5e-4)

@@ -8,31 +8,39 @@
 // Assumptions: rows are contiguous runs of at least one vector (a batch-norm row is the l
 // spatial elements of one (sample, channel); a layer-norm row is n elements), or, for batch
 // norm of (N, C) input (l = 1), at least one vector of channels per row (the sums then run down
-// the columns); other short rows take the reference kernel. Sums: each row is summed in four vector accumulators and its horizontal sum is added
-// to a double, so a lane adds at most l/(4·W) terms before the rounding into double
-// (Note [accurate sums]).
+// the columns); other short rows take the reference kernel. Sums (Note [accurate sums]): rows
+// in blocks whose vector sums are added in double (row_sum); columns (l = 1) through float
+// partial sums flushed into double every 64 rows (col_sums).
 namespace norm {
 
 constexpr int64_t kParallelMin = int64_t(1) << 17;
 
 // Σ term(a[j], b[j]) over one row (b may equal a); lanes past n load `fa`/`fb`, which term
-// must map to 0. term is called on the row's vectors in order, left to right.
+// must map to 0. term is called on the row's vectors in order, left to right. The row is summed
+// in blocks of 64 vectors, four accumulators each, and the blocks' sums are added in double:
+// a lane adds at most 16 terms before a rounding into double, however long the row.
 template <class F, class Term>
 double row_sum(int64_t n, const typename F::T* a, const typename F::T* b, typename F::V fa,
                typename F::V fb, Term term) {
   using V = typename F::V;
   constexpr int W = F::W;
-  V acc[4] = {F::zero(), F::zero(), F::zero(), F::zero()};
-  int64_t j = 0;
-  for (; j + 4 * W <= n; j += 4 * W)
-    for (int u = 0; u < 4; ++u)
-      acc[u] = F::add(acc[u], term(F::load(a + j + u * W), F::load(b + j + u * W)));
-  for (int u = 0; j + W <= n; j += W, ++u) acc[u] = F::add(acc[u], term(F::load(a + j), F::load(b + j)));
-  if (j < n) {
-    const auto tm = F::tail(n - j);
-    acc[3] = F::add(acc[3], term(F::load_or(a + j, tm, fa), F::load_or(b + j, tm, fb)));
+  double total = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += 64 * W) {
+    const int64_t e = std::min(n, j0 + 64 * W);
+    V acc[4] = {F::zero(), F::zero(), F::zero(), F::zero()};
+    int64_t j = j0;
+    for (; j + 4 * W <= e; j += 4 * W)
+      for (int u = 0; u < 4; ++u)
+        acc[u] = F::add(acc[u], term(F::load(a + j + u * W), F::load(b + j + u * W)));
+    for (int u = 0; j + W <= e; j += W, ++u)
+      acc[u] = F::add(acc[u], term(F::load(a + j), F::load(b + j)));
+    if (j < e) {
+      const auto tm = F::tail(e - j);
+      acc[3] = F::add(acc[3], term(F::load_or(a + j, tm, fa), F::load_or(b + j, tm, fb)));
+    }
+    total += double(F::hsum(F::add(F::add(acc[0], acc[1]), F::add(acc[2], acc[3]))));
   }
-  return double(F::hsum(F::add(F::add(acc[0], acc[1]), F::add(acc[2], acc[3]))));
+  return total;
 }
 
 // y[j] = op(a[j], b[j]) over one row; the tail is one masked vector.
