@@ -35,6 +35,7 @@ from .modules import (
     Tanh,
 )
 from .modules import Conv1d, Conv2d  # convolution
+from .modules import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .parameter import Parameter
 
 # normalization, dropout, embeddings
@@ -61,3 +62,4 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
 __all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Dropout", "Dropout1d",
             "Dropout2d", "Embedding"]
 __all__ += ["Conv1d", "Conv2d"]  # convolution
+__all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses

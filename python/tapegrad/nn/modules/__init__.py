@@ -17,6 +17,7 @@ from .conv import Conv1d, Conv2d  # convolution
 from .flatten import Flatten
 from .linear import Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .loss import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .module import Module
 
 # normalization, dropout, embeddings
@@ -32,3 +33,4 @@ __all__ = ["Module", "Linear", "Identity", "Sequential", "Flatten", "ReLU", "Sig
 __all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Dropout", "Dropout1d",
             "Dropout2d", "Embedding"]
 __all__ += ["Conv1d", "Conv2d"]  # convolution
+__all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses
