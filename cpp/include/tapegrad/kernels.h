@@ -279,6 +279,53 @@ void adagrad_f32(int64_t n, float* w, const float* g, float* sum, const AdagradP
 void adagrad_f64(int64_t n, double* w, const double* g, double* sum, const AdagradParams& p);
 
 // ---------------------------------------------------------------------------------------------
+// Normalization and embedding rows (batch norm, layer norm, embedding; ops/norm.cpp).
+// Sums run in double (one rounding at the end), as Note [accurate sums] asks of every sum.
+// Batch norm over x of shape (n, c, l) (l = the product of the spatial dims), per channel:
+//   stats:    mean[ch] = Σ x / (n·l),  var[ch] = Σ (x − mean)² / (n·l)   (biased, two passes),
+//             rstd[ch] = 1/√(var + eps)
+//   apply:    y = x·α + β with α = rstd·w, β = b − mean·α  (w, b may be null: 1 and 0)
+//   backward: dw[ch] = Σ g·x̂ (when dw), x̂ = (x − mean)·rstd; with training
+//             dx = (g − Σg/m − x̂·Σ(g·x̂)/m)·rstd·w (m = n·l), else dx = g·rstd·w
+template <class T>
+struct BatchNormArgs {
+  int64_t n, c, l;
+  const T* x;
+  const T* mean;
+  const T* rstd;
+  const T* w;  // may be null (1)
+};
+void batch_norm_stats_f32(int64_t n, int64_t c, int64_t l, const float* x, double eps,
+                          float* mean, float* var, float* rstd);
+void batch_norm_stats_f64(int64_t n, int64_t c, int64_t l, const double* x, double eps,
+                          double* mean, double* var, double* rstd);
+void batch_norm_apply_f32(const BatchNormArgs<float>& a, const float* b, float* y);
+void batch_norm_apply_f64(const BatchNormArgs<double>& a, const double* b, double* y);
+void batch_norm_backward_f32(const BatchNormArgs<float>& a, bool training, const float* g,
+                             float* dx, float* dw);
+void batch_norm_backward_f64(const BatchNormArgs<double>& a, bool training, const double* g,
+                             double* dx, double* dw);
+// Layer norm over rows of x (m rows of n, contiguous), w and b (n, may be null):
+//   forward:  mean[r], rstd[r] = 1/√(var[r] + eps) (biased var); y = (x − mean)·rstd·w + b
+//   backward: h = g·w; dx = rstd·(h − Σh/n − x̂·Σ(h·x̂)/n); dw = Σ_rows g·x̂ (when dw)
+void layer_norm_f32(int64_t m, int64_t n, const float* x, const float* w, const float* b,
+                    double eps, float* y, float* mean, float* rstd);
+void layer_norm_f64(int64_t m, int64_t n, const double* x, const double* w, const double* b,
+                    double eps, double* y, double* mean, double* rstd);
+void layer_norm_backward_f32(int64_t m, int64_t n, const float* g, const float* x,
+                             const float* mean, const float* rstd, const float* w, float* dx,
+                             float* dw);
+void layer_norm_backward_f64(int64_t m, int64_t n, const double* g, const double* x,
+                             const double* mean, const double* rstd, const double* w,
+                             double* dx, double* dw);
+// Embedding rows (d elements each; indices checked by the caller, 0 ≤ idx < rows of w):
+//   gather:      y[r] = w[idx[r]], or zeros where idx[r] == pad (pad < 0: none)
+//   scatter_add: dw[idx[r]] += g[r] in order r = 0, 1, … except where idx[r] == pad
+// t ∈ {f32, f64}.
+void embedding_gather(Elem t, int64_t n, int64_t d, const void* w, const int64_t* idx,
+                      int64_t pad, void* y);
+void embedding_scatter_add(Elem t, int64_t n, int64_t d, const void* g, const int64_t* idx,
+                           int64_t pad, void* dw);
 // Convolution, 2-D, NCHW input (n, c_in, h, w), OIHW weight (c_out, c_in/groups, kh, kw),
 // output (n, c_out, oh, ow); conv1d runs as h = 1. The top/left padding is pad_h/pad_w; the
 // bottom/right padding is implied by oh/ow (so asymmetric padding='same' needs no copy).
