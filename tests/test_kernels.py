@@ -200,6 +200,39 @@ def test_cross_entropy_forward_and_backward(simd, dtype, rng):
             np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * 1e-2, err_msg=f"c={c}")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_narrow_rows_blocks_and_specials(simd, dtype, rng):
+    """Rows of at most 32 values go through the transposed blocks of Note [narrow rows]: row
+    counts around the block size, widths around the vector widths and the 32 limit, rows with
+    NaN, +inf, all −inf, ties at the maximum and one dominant logit."""
+    rtol = 4e-6 if dtype == np.float32 else 1e-13
+    for c in (1, 2, 3, 8, 10, 16, 17, 31, 32, 33):
+        for n in (1, 7, 16, 17, 33):
+            x = (sample(rng, n * c, dtype) * 6).reshape(n, c)
+            specials = [np.nan, np.inf, -np.inf, 60.0]
+            for i in range(min(n, 4)):
+                x[i, (i * 3) % c] = specials[i]
+            if n > 4:
+                x[4, :] = -np.inf
+            if n > 5 and c > 1:
+                x[5, :2] = 2.5  # a tie at the maximum
+            y = (np.arange(n) * 5) % c
+            g = np.linspace(-1, 1, n).astype(dtype)
+
+            def run():
+                xt = tg.tensor(x, requires_grad=True)
+                loss = tg.nn.functional.cross_entropy(xt, tg.tensor(y), reduction="none")
+                (loss * tg.tensor(g)).sum().backward()
+                xs = tg.tensor(x)
+                return (loss, xt.grad, tg.softmax(xs, 1), tg.log_softmax(xs, 1),
+                        tg.logsumexp(xs, 1))
+
+            want, got = against_reference(simd, run)
+            for name, w, o in zip(("loss", "grad", "softmax", "log_softmax", "lse"), want, got):
+                np.testing.assert_allclose(o, w, rtol=rtol, atol=rtol * 1e-2,
+                                           err_msg=f"{name} n={n} c={c}")
+
+
 # ----- GEMM ---------------------------------------------------------------------------------------
 def _gemm_shapes():
     shapes = [(s, s, s) for s in SIZES if s <= 127]

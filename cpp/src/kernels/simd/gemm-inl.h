@@ -9,8 +9,20 @@
 //
 // A config struct per (target, dtype) carries everything that differs:
 //   using F = F32/F64 (vector traits); MR, NV (tile is MR × NR, NR = NV·W);
-//   KC, MC, NC (cache blocks: B̃ micro-panel KC×NR lives in L1/L2, Ã block MC×KC in L2,
-//   B̃ block KC×NC in L3); DR (rows of the direct kernel).
+//   DR1, DR2 (rows of the direct kernel); DOT_R, DOT_J (dot-path tile).
+// The cache blocks kc, mc, nc are not in the config: they are derived once at start-up from
+// the caches this CPU reports and the tile shape (Note [GEMM blocking], cpu.cpp).
+
+template <class Cfg>
+const GemmBlocks& blocks() {
+  static const GemmBlocks b =
+      derive_gemm_blocks(Cfg::MR, Cfg::NV * Cfg::F::W, int(sizeof(typename Cfg::F::T)));
+  return b;
+}
+template <class Cfg>
+GemmBlocks blocks_value() {  // for the table's gemm_blocks_f32 / _f64 slots
+  return blocks<Cfg>();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Packing buffers: one pair per thread and config, grown on demand, 64-byte aligned.
@@ -188,7 +200,8 @@ template <class Cfg, class T>
 void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   constexpr int MR = Cfg::MR, NR = Cfg::NV * Cfg::F::W;
-  constexpr int64_t KC = Cfg::KC, MC = Cfg::MC, NC = Cfg::NC;
+  const GemmBlocks& bl = blocks<Cfg>();
+  const int64_t KC = bl.kc, MC = bl.mc, NC = bl.nc;
   auto& bufs = GemmBuffers<Cfg>::local();
   const int64_t nc_max = std::min<int64_t>(NC, (n + NR - 1) / NR * NR);
   const int64_t mc_max = std::min<int64_t>(MC, (m + MR - 1) / MR * MR);
