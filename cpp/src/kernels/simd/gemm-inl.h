@@ -13,6 +13,13 @@
 // The cache blocks kc, mc, nc are not in the config: they are derived once at start-up from
 // the caches this CPU reports and the tile shape (Note [GEMM blocking], cpu.cpp).
 
+#ifndef TG_GEMM_PREFETCH_C
+#define TG_GEMM_PREFETCH_C 1
+#endif
+#ifndef TG_GEMM_PREFETCH_A
+#define TG_GEMM_PREFETCH_A 0
+#endif
+
 template <class Cfg>
 const GemmBlocks& blocks() {
   static const GemmBlocks b =
@@ -133,27 +140,41 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t j0, int64_t kc
 //   - c: a full MR×NR tile with row stride ldc; beta == 0 never reads C.
 // The MR·NV accumulators stay in registers for the whole k loop (MR·NV + NV + 1 ≤ number of
 // vector registers); loops over r and v are fully unrolled so that they can.
-template <class Cfg>
+// MR here is the number of rows computed (the tile's Cfg::MR, or fewer for the last rows of a
+// block: edge_tile); the packed A panel always has Cfg::MR values per k step. Each C value
+// sees the same FMAs in the same order whatever MR is, so edge rows round exactly as full ones.
+template <class Cfg, int MR = Cfg::MR>
 void micro_kernel(int64_t kc, const typename Cfg::F::T* __restrict a,
                   const typename Cfg::F::T* __restrict b, typename Cfg::F::T alpha,
                   typename Cfg::F::T beta, typename Cfg::F::T* __restrict c, int64_t ldc) {
   using F = typename Cfg::F;
   using V = typename F::V;
   using T = typename F::T;
-  constexpr int MR = Cfg::MR, NV = Cfg::NV, W = F::W, NR = NV * W;
+  constexpr int AS = Cfg::MR, NV = Cfg::NV, W = F::W, NR = NV * W;
   V acc[MR][NV];
 #pragma GCC unroll 32
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = F::zero();
+  // Note [GEMM prefetch]: the C tile is read (beta ≠ 0) or written only after the k loop; ask
+  // for its lines now, so that the kc steps hide the misses. The A micro-panel streams from L2
+  // (the B micro-panel is reused from L1): fetch it kPrefA steps ahead.
+  if (TG_GEMM_PREFETCH_C) {
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r) {
+      __builtin_prefetch(c + r * ldc, 1, 3);
+      __builtin_prefetch(c + r * ldc + NR - 1, 1, 3);
+    }
+  }
 #pragma GCC unroll 2
   for (int64_t p = 0; p < kc; ++p) {
+    if (TG_GEMM_PREFETCH_A) __builtin_prefetch(a + (p + TG_GEMM_PREFETCH_A) * AS, 0, 3);
     V bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = F::load(b + p * NR + v * W);
 #pragma GCC unroll 32
     for (int r = 0; r < MR; ++r) {
-      const V ar = F::bcast(a + p * MR + r);
+      const V ar = F::bcast(a + p * AS + r);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = F::fma(ar, bv[v], acc[r][v]);
     }
@@ -176,13 +197,26 @@ void micro_kernel(int64_t kc, const typename Cfg::F::T* __restrict a,
   }
 }
 
-// Edge tile (mr < MR or nr < NR): run the full micro-kernel into a local tile, then merge.
+// The micro-kernel for exactly mr ≤ R rows (one instantiation per row count).
+template <class Cfg, int R, class T>
+void kernel_rows(int64_t mr, int64_t kc, const T* a, const T* b, T alpha, T beta, T* c,
+                 int64_t ldc) {
+  if constexpr (R > 1) {
+    if (mr < R) return kernel_rows<Cfg, R - 1>(mr, kc, a, b, alpha, beta, c, ldc);
+  }
+  micro_kernel<Cfg, R>(kc, a, b, alpha, beta, c, ldc);
+}
+
+// Edge tile (mr < MR or nr < NR). Only the mr live rows are computed (m = 256 with MR = 14
+// would otherwise spend 10 of every 266 rows' FMAs on zero padding); a partial width runs the
+// full width into a local tile and merges the nr live columns.
 template <class Cfg, class T>
 void edge_tile(int64_t kc, const T* a, const T* b, T alpha, T beta, T* c, int64_t ldc,
                int64_t mr, int64_t nr) {
   constexpr int NR = Cfg::NV * Cfg::F::W;
+  if (nr == NR) return kernel_rows<Cfg, Cfg::MR>(mr, kc, a, b, alpha, beta, c, ldc);
   alignas(64) T tile[Cfg::MR * NR];
-  micro_kernel<Cfg>(kc, a, b, alpha, T(0), tile, NR);
+  kernel_rows<Cfg, Cfg::MR>(mr, kc, a, b, alpha, T(0), tile, NR);
   for (int64_t r = 0; r < mr; ++r) {
     T* crow = c + r * ldc;
     const T* trow = tile + r * NR;
@@ -201,7 +235,11 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   constexpr int MR = Cfg::MR, NR = Cfg::NV * Cfg::F::W;
   const GemmBlocks& bl = blocks<Cfg>();
-  const int64_t KC = bl.kc, MC = bl.mc, NC = bl.nc;
+  // k in equal slices near bl.kc (rounded to the nearest count, not up): k = 256 with a
+  // model kc of 216 runs as one slice of 256 rather than 216 + 40, whose short slice would
+  // pay a full C-tile load and store for a sixth of the work; a slice stays within 1.5·kc.
+  const int64_t slices = std::max<int64_t>(1, (k + bl.kc / 2) / bl.kc);
+  const int64_t KC = (k + slices - 1) / slices, MC = bl.mc, NC = bl.nc;
   auto& bufs = GemmBuffers<Cfg>::local();
   const int64_t nc_max = std::min<int64_t>(NC, (n + NR - 1) / NR * NR);
   const int64_t mc_max = std::min<int64_t>(MC, (m + MR - 1) / MR * MR);
