@@ -1,7 +1,10 @@
 """Kernel throughput: tapegrad vs NumPy (OpenBLAS) vs PyTorch (when installed), one run.
 
 Same-run comparisons only (docs/speed.md: these machines are noisy). Writes
-``bench/results/kernels.md`` (a table with ratios) and ``bench/results/kernels.png``.
+``bench/results/kernels-<cpu kind>.md`` (a table with ratios) and ``kernels-<cpu kind>.png``,
+one pair per machine class (``fma_peak.cpu_kind``: e.g. ``amd-family26``), so a run on one CPU
+never overwrites another's table. The header names the CPU, its caches, the GEMM blocking and
+the measured FMA limit of one core; SGEMM rows also give their fraction of that limit.
 
 Example::
 
@@ -32,6 +35,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import tapegrad as tg  # noqa: E402
+from fma_peak import cpu_kind, fma_limit, machine_header  # noqa: E402  (bench/ is on sys.path)
 
 try:
     import torch  # noqa: E402
@@ -158,6 +162,91 @@ def run_elementwise(rows: list[Row], n: int, threads_list, budget, repeats) -> N
             print(format_row(rows[-1]), flush=True)
 
 
+# ----- narrow rows (Note [narrow rows]): kernel time vs Python-call time -------------------------
+@dataclass
+class NarrowRow:
+    name: str
+    shape: str
+    kernel_us: float  # the C++ kernel alone (tapegrad._core._time_row_kernel)
+    call_us: dict[str, float]  # library -> µs per Python call (incl. autograd for fwd+bwd)
+
+
+def run_narrow(out: list[NarrowRow], n: int = 256, c: int = 10, repeats: int = 5) -> None:
+    import tapegrad.nn.functional as F
+
+    tg.set_num_threads(1)
+    rng = np.random.default_rng(2)
+    xn = rng.standard_normal((n, c)).astype(np.float32)
+    yn = (np.arange(n) * 7) % c
+    x, y = tg.tensor(xn), tg.tensor(yn)
+    xg = tg.tensor(xn, requires_grad=True)
+
+    def tg_ce_fb():
+        F.cross_entropy(xg, y).backward()
+
+    cases = {
+        "cross_entropy fwd+bwd": ("cross_entropy_fwd_bwd", tg_ce_fb),
+        "cross_entropy fwd": ("cross_entropy", lambda: F.cross_entropy(x, y)),
+        "softmax": ("softmax", lambda: F.softmax(x, dim=1)),
+        "log_softmax": ("log_softmax", lambda: F.log_softmax(x, dim=1)),
+    }
+    if torch is not None:
+        torch.set_num_threads(1)
+        px, py = torch.from_numpy(xn), torch.from_numpy(yn)
+        pxg = torch.from_numpy(xn.copy()).requires_grad_()
+
+        def torch_ce_fb():
+            torch.nn.functional.cross_entropy(pxg, py).backward()
+
+        torch_fns = {
+            "cross_entropy fwd+bwd": torch_ce_fb,
+            "cross_entropy fwd": lambda: torch.nn.functional.cross_entropy(px, py),
+            "softmax": lambda: torch.softmax(px, dim=1),
+            "log_softmax": lambda: torch.log_softmax(px, dim=1),
+        }
+    for name, (kernel, fn) in cases.items():
+        kernel_us = min(tg._core._time_row_kernel(kernel, n, c, 200) for _ in range(repeats)) / 1e3
+        fns = {"tapegrad": fn}
+        if torch is not None:
+            fns["torch"] = torch_fns[name]
+        times = best_times(fns, 0.05, repeats)
+        out.append(NarrowRow(name, f"{n}×{c}", kernel_us,
+                             {k: v * 1e6 for k, v in times.items()}))
+        print(f"{name:<22} {n}×{c}  kernel {kernel_us:6.2f} µs  call "
+              + "  ".join(f"{k} {v * 1e6:6.2f} µs" for k, v in times.items()), flush=True)
+
+
+def narrow_markdown(rows: list[NarrowRow]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["## Narrow rows, float32, 1 thread (µs)", "",
+             "Kernel: the C++ row kernel alone, best of many calls. Call: one Python call "
+             "(tensor allocation, dispatch and, for fwd+bwd, the tape and `backward`).", "",
+             "| op | shape | tapegrad kernel | tapegrad call | PyTorch call |",
+             "|---|---|---:|---:|---:|"]
+    for r in rows:
+        torch_us = f"{r.call_us['torch']:.2f}" if "torch" in r.call_us else "–"
+        lines.append(f"| {r.name} | {r.shape} | {r.kernel_us:.2f} | "
+                     f"{r.call_us['tapegrad']:.2f} | {torch_us} |")
+    return lines + [""]
+
+
+def fraction_markdown(rows: list[Row], limit: float) -> list[str]:
+    sel = [r for r in rows if r.kind == "gemm" and r.dtype == "float32" and "×" in r.shape
+           and r.shape.split(" @ ")[0].split("×")[0] == r.shape.split(" @ ")[0].split("×")[-1]]
+    if not sel or not limit:
+        return []
+    lines = [f"## SGEMM against the FMA limit ({limit:.0f} GFLOP/s per core, measured)", "",
+             "| shape | threads | tapegrad GFLOP/s | fraction of threads × limit | "
+             "tapegrad time / min(NumPy, PyTorch) |", "|---|---|---:|---:|---:|"]
+    for r in sel:
+        others = [r.times[k] for k in ("numpy", "torch") if k in r.times]
+        rel = f"{r.times['tapegrad'] / min(others):.2f}×" if others else "–"
+        lines.append(f"| {r.shape} | {r.threads} | {r.rate('tapegrad'):.1f} | "
+                     f"{100 * r.rate('tapegrad') / (limit * r.threads):.0f} % | {rel} |")
+    return lines + [""]
+
+
 def format_row(r: Row) -> str:
     unit = "GFLOP/s" if r.kind == "gemm" else "Gelem/s"
     parts = [f"{r.name:<8} {r.shape:<24} {r.dtype:<8} t={r.threads}"]
@@ -173,14 +262,17 @@ def ratio(r: Row, other: str) -> str:
     return f"{r.times[other] / r.times['tapegrad']:.2f}×"
 
 
-def write_markdown(rows: list[Row], path: Path, info: dict, load: str) -> None:
+def write_markdown(rows: list[Row], path: Path, info: dict, load: str, header: str = "",
+                   extra: list[str] | None = None) -> None:
     libs = ["tapegrad", "numpy"] + (["torch"] if torch is not None else [])
     names = {"tapegrad": "tapegrad", "numpy": "NumPy", "torch": "PyTorch"}
     lines = [
         "# Kernel benchmarks",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average at start {load}; tapegrad target **{info.get('selected')}** "
+        header or f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} "
+        f"CPUs, load average at start {load}.",
+        "",
+        f"tapegrad target **{info.get('selected')}** "
         f"(available: {', '.join(info.get('available', []))}); NumPy {np.__version__}"
         + (f"; PyTorch {torch.__version__}" if torch is not None else "") + ".",
         "",
@@ -206,6 +298,7 @@ def write_markdown(rows: list[Row], path: Path, info: dict, load: str) -> None:
             cells += [ratio(r, lib) for lib in libs[1:]]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += extra or []
     path.write_text("\n".join(lines))
 
 
@@ -256,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
 
     info = tg.cpu_info()
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"load average {load}")
-    print(f"tapegrad target {info.get('selected')} (available {info.get('available')})")
+    limit = fma_limit()
+    header = machine_header(info, limit)
+    print(header)
     sizes = [256, 512] if args.quick else [256, 512, 1024, 2048]
     shapes = [(f"{s}×{s} @ {s}×{s}", (s, s, s, False, False)) for s in sizes]
     shapes += [
@@ -271,13 +365,17 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     run_gemm(rows, shapes, [np.float32, np.float64], threads_list, budget, repeats)
     run_elementwise(rows, 1 << 20, threads_list, budget, repeats)
+    narrow: list[NarrowRow] = []
+    run_narrow(narrow, repeats=repeats)
     if saved is not None:
         tg.set_num_threads(saved)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    write_markdown(rows, args.out / "kernels.md", info, load)
-    write_plot(rows, args.out / "kernels.png")
-    print(f"wrote {args.out / 'kernels.md'} and {args.out / 'kernels.png'}")
+    stem = f"kernels-{cpu_kind(info)}"
+    extra = fraction_markdown(rows, limit) + narrow_markdown(narrow)
+    write_markdown(rows, args.out / f"{stem}.md", info, load, header, extra)
+    write_plot(rows, args.out / f"{stem}.png")
+    print(f"wrote {args.out / (stem + '.md')} and {args.out / (stem + '.png')}")
     return 0
 
 
