@@ -75,27 +75,47 @@ void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
 
 // Ã: op(A)[i0 : i0+mc, p0 : p0+kc] as ceil(mc/MR) micro-panels; panel q holds rows
 // q·MR .. q·MR+MR-1, stored p-major: dst[q·MR·kc + p·MR + r]. Rows past mc are zero.
+// Note [transposing packs]
+// Packing A when it is not transposed (the forward of every Linear layer, X·Wᵀ) and B when it
+// is are transposes: the panel wants MR (NR) values of one k index side by side, memory has
+// them a row stride apart. A scalar copy moves about one value per cycle, which for shapes
+// like 256×256×784 is a tenth of the GEMM's time. Instead W rows × W values of k are loaded as
+// W vectors, transposed in registers (F::transpose: unpacks and lane shuffles) and stored as W
+// columns; k past the last whole W and rows past the panel's live rows go the scalar way.
 template <class Cfg, class T>
 void pack_a(bool ta, const T* a, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc,
             T* dst) {
-  constexpr int MR = Cfg::MR;
+  using F = typename Cfg::F;
+  using V = typename F::V;
+  constexpr int MR = Cfg::MR, W = F::W;
   for (int64_t q = 0; q < mc; q += MR, dst += MR * kc) {
     const int64_t mr = std::min<int64_t>(MR, mc - q);
     if (ta) {  // op(A)(i, p) = a[p·lda + i]: the MR values of one p are contiguous
-      for (int64_t p = 0; p < kc; ++p) {
-        const T* src = a + (p0 + p) * lda + i0 + q;
-        T* d = dst + p * MR;
-        int64_t r = 0;
-        for (; r < mr; ++r) d[r] = src[r];
-        for (; r < MR; ++r) d[r] = T(0);
+      for (int r0 = 0; r0 < MR; r0 += W) {
+        const auto in = F::tail(std::clamp<int64_t>(mr - r0, 0, W));  // zeros past mr
+        const auto out = F::tail(std::min(W, MR - r0));
+        const T* src = a + p0 * lda + i0 + q + r0;
+        for (int64_t p = 0; p < kc; ++p)
+          F::store(dst + p * MR + r0, F::load(src + p * lda, in), out);
       }
-    } else {  // op(A)(i, p) = a[i·lda + p]: walk each row contiguously
-      for (int64_t r = 0; r < mr; ++r) {
-        const T* src = a + (i0 + q + r) * lda + p0;
-        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = src[p];
+    } else {  // op(A)(i, p) = a[i·lda + p]: a transpose (Note [transposing packs])
+      const T* src = a + (i0 + q) * lda + p0;
+      const int64_t kv = kc / W * W;
+      for (int r0 = 0; r0 < MR; r0 += W) {
+        const int64_t live = std::min<int64_t>(W, mr - r0);  // rows read (≤ 0: all zero)
+        const auto out = F::tail(std::min(W, MR - r0));        // lanes kept of each column
+        for (int64_t p = 0; p < kv; p += W) {
+          V blk[W];
+#pragma GCC unroll 16
+          for (int r = 0; r < W; ++r)
+            blk[r] = r < live ? F::load(src + (r0 + r) * lda + p) : F::zero();
+          F::transpose(blk);
+#pragma GCC unroll 16
+          for (int pp = 0; pp < W; ++pp) F::store(dst + (p + pp) * MR + r0, blk[pp], out);
+        }
       }
-      for (int64_t r = mr; r < MR; ++r)
-        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = T(0);
+      for (int64_t r = 0; r < MR; ++r)
+        for (int64_t p = kv; p < kc; ++p) dst[p * MR + r] = r < mr ? src[r * lda + p] : T(0);
     }
   }
 }
@@ -121,13 +141,25 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t j0, int64_t kc
           for (; j < NR; ++j) d[j] = T(0);
         }
       }
-    } else {  // op(B)(p, j) = b[j·ldb + p]
-      for (int64_t j = 0; j < nr; ++j) {
-        const T* src = b + (j0 + q + j) * ldb + p0;
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[p];
+    } else {  // op(B)(p, j) = b[j·ldb + p]: a transpose (Note [transposing packs])
+      using V = typename F::V;
+      constexpr int W = F::W;
+      const T* src = b + (j0 + q) * ldb + p0;
+      const int64_t kv = kc / W * W;
+      for (int v = 0; v < Cfg::NV; ++v) {
+        const int64_t live = std::min<int64_t>(W, nr - v * W);
+        for (int64_t p = 0; p < kv; p += W) {
+          V blk[W];
+#pragma GCC unroll 16
+          for (int jj = 0; jj < W; ++jj)
+            blk[jj] = jj < live ? F::load(src + (v * W + jj) * ldb + p) : F::zero();
+          F::transpose(blk);
+#pragma GCC unroll 16
+          for (int pp = 0; pp < W; ++pp) F::store(dst + (p + pp) * NR + v * W, blk[pp]);
+        }
       }
-      for (int64_t j = nr; j < NR; ++j)
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = T(0);
+      for (int64_t j = 0; j < NR; ++j)
+        for (int64_t p = kv; p < kc; ++p) dst[p * NR + j] = j < nr ? src[j * ldb + p] : T(0);
     }
   }
 }
