@@ -237,6 +237,9 @@ def test_narrow_rows_blocks_and_specials(simd, dtype, rng):
 def _gemm_shapes():
     shapes = [(s, s, s) for s in SIZES if s <= 127]
     shapes += [(1000, 17, 64), (9, 1000, 65), (63, 64, 1000), (256, 10, 784), (7, 1, 1000)]
+    # Packed path: primes and every row count of a last, partial micro-tile (m mod 14 and
+    # mod 6 run through many values), k past whole vectors (transposing packs' scalar tail).
+    shapes += [(97, 131, 67), (83, 61, 129), (45, 64, 33), (131, 47, 251)]
     return shapes
 
 
@@ -253,6 +256,57 @@ def test_gemm_matches_reference(simd, dtype, trans, rng):
         want, got = against_reference(simd, lambda: opa(tg.tensor(a)) @ opb(tg.tensor(b)))
         bound = rel * (np.abs(na) @ np.abs(nb)) + 1e-30
         assert np.all(np.abs(got[0] - want[0]) <= bound), (trans, m, n, k)
+
+
+_SMALL_BLOCKS_SCRIPT = r"""
+import numpy as np, tapegrad as tg
+rng = np.random.default_rng(5)
+for arch in tg.cpu_info()["available"]:
+    tg._core._set_arch(arch)
+    for dtype, rel in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        for m, n, k in ((97, 131, 67), (61, 200, 150), (150, 59, 173)):
+            for ta in (False, True):
+                for tb in (False, True):
+                    a = rng.uniform(-1, 1, (k, m) if ta else (m, k)).astype(dtype)
+                    b = rng.uniform(-1, 1, (n, k) if tb else (k, n)).astype(dtype)
+                    na, nb = (a.T if ta else a), (b.T if tb else b)
+                    x, y = tg.tensor(a), tg.tensor(b)
+                    got = ((x.T if ta else x) @ (y.T if tb else y)).numpy()
+                    want = na.astype(np.float64) @ nb.astype(np.float64)
+                    bound = rel * (np.abs(na) @ np.abs(nb)) + 1e-30
+                    assert np.all(np.abs(got - want) <= bound), (arch, dtype, m, n, k, ta, tb)
+print("ok")
+"""
+
+
+def test_gemm_with_small_cache_blocks():
+    """TAPEGRAD_GEMM_BLOCKS=kc,mc,nc forces blocks much smaller than the shapes, so every loop
+    of the packed GEMM (several jc, pc and ic blocks, partial last blocks) runs; results against
+    float64 NumPy on every target. Also checks that cpu_info() reports the override."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TAPEGRAD_GEMM_BLOCKS": "24,30,40", "TAPEGRAD_NUM_THREADS": "1"}
+    code = ("import tapegrad as tg; g = tg.cpu_info()['gemm']['float32'];"
+            "assert g['kc'] == 24 or g['mr'] == 0, g\n" + _SMALL_BLOCKS_SCRIPT)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
+
+
+def test_cpu_info_reports_caches_and_blocks():
+    info = tg.cpu_info()
+    for level in ("L1d", "L2", "L3"):
+        assert set(info["caches"][level]) == {"size", "ways", "line", "sets", "shared_by"}
+    assert info["caches"]["source"] in ("cpuid", "sysfs", "cpuid+sysfs", "default")
+    for dtype in ("float32", "float64"):
+        g = info["gemm"][dtype]
+        if info["selected"] == "generic":
+            assert g["mr"] == 0
+            continue
+        assert g["mr"] > 0 and g["nr"] > 0 and g["kc"] >= 8
+        assert g["mc"] % g["mr"] == 0 and g["nc"] % g["nr"] == 0
+    assert isinstance(info["model_name"], str) and info["family"] >= 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
