@@ -34,6 +34,7 @@ from .modules import (
     Softplus,
     Tanh,
 )
+from .modules import Conv1d, Conv2d  # convolution
 from .parameter import Parameter
 from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 
@@ -44,3 +45,4 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
            "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
            "init", "parallel"]
+__all__ += ["Conv1d", "Conv2d"]  # convolution

@@ -13,6 +13,7 @@ from .activation import (
     Tanh,
 )
 from .container import Sequential
+from .conv import Conv1d, Conv2d  # convolution
 from .flatten import Flatten
 from .linear import Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -21,3 +22,4 @@ from .module import Module
 __all__ = ["Module", "Linear", "Identity", "Sequential", "Flatten", "ReLU", "Sigmoid", "Tanh",
            "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid", "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss"]
+__all__ += ["Conv1d", "Conv2d"]  # convolution
