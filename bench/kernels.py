@@ -35,7 +35,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import tapegrad as tg  # noqa: E402
-from fma_peak import cpu_kind, fma_limit, machine_header  # noqa: E402  (bench/ is on sys.path)
+from fma_peak import cpu_kind, fma_limit, machine_header  # bench/ is on sys.path
 
 try:
     import torch  # noqa: E402
@@ -228,8 +228,8 @@ def narrow_markdown(rows: list[NarrowRow]) -> list[str]:
     if not rows:
         return []
     lines = ["## Narrow rows, float32, 1 thread (µs)", "",
-             "Kernel: the C++ row kernel alone, best of many calls. Call: one Python call "
-             "(tensor allocation, dispatch and, for fwd+bwd, the tape and `backward`).", "",
+             ("Kernel: the C++ row kernel alone, best of many calls. Call: one Python call "
+              "(tensor allocation, dispatch and, for fwd+bwd, the tape and `backward`)."), "",
              "| op | shape | tapegrad kernel | tapegrad call | PyTorch call |",
              "|---|---|---:|---:|---:|"]
     for r in rows:
@@ -245,8 +245,8 @@ def fraction_markdown(rows: list[Row], limit: float) -> list[str]:
     if not sel or not limit:
         return []
     lines = [f"## SGEMM against the FMA limit ({limit:.0f} GFLOP/s per core, measured)", "",
-             "| shape | threads | tapegrad GFLOP/s | fraction of threads × limit | "
-             "tapegrad time / min(NumPy, PyTorch) |", "|---|---|---:|---:|---:|"]
+             ("| shape | threads | tapegrad GFLOP/s | fraction of threads × limit | "
+              "tapegrad time / min(NumPy, PyTorch) |"), "|---|---|---:|---:|---:|"]
     for r in sel:
         others = [r.times[k] for k in ("numpy", "torch") if k in r.times]
         rel = f"{r.times['tapegrad'] / min(others):.2f}×" if others else "–"
