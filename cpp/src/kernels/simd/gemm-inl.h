@@ -127,21 +127,28 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t j0, int64_t kc
             T* dst) {
   using F = typename Cfg::F;
   constexpr int NR = Cfg::NV * F::W;
+  if (!tb) {  // op(B)(p, j) = b[p·ldb + j]
+    // Row by row (p outer): each source row segment is read as one contiguous stream and
+    // scattered to the panels. Panel by panel (q outer) would read NR values from each of kc
+    // rows in turn — a new page every row, which the hardware prefetchers cannot follow, and
+    // with ldb a multiple of 4 KiB all of those lines fall in one L1 set.
+    const int64_t nfull = nc / NR * NR;
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = b + (p0 + p) * ldb + j0;
+      T* d = dst + p * NR;
+      for (int64_t q = 0; q < nfull; q += NR, src += NR, d += NR * kc)
+        for (int v = 0; v < Cfg::NV; ++v) F::store(d + v * F::W, F::load(src + v * F::W));
+      if (nfull < nc) {
+        int64_t j = 0;
+        for (; j < nc - nfull; ++j) d[j] = src[j];
+        for (; j < NR; ++j) d[j] = T(0);
+      }
+    }
+    return;
+  }
   for (int64_t q = 0; q < nc; q += NR, dst += NR * kc) {
     const int64_t nr = std::min<int64_t>(NR, nc - q);
-    if (!tb) {  // op(B)(p, j) = b[p·ldb + j]: NR contiguous values per p
-      for (int64_t p = 0; p < kc; ++p) {
-        const T* src = b + (p0 + p) * ldb + j0 + q;
-        T* d = dst + p * NR;
-        if (nr == NR) {
-          for (int v = 0; v < Cfg::NV; ++v) F::store(d + v * F::W, F::load(src + v * F::W));
-        } else {
-          int64_t j = 0;
-          for (; j < nr; ++j) d[j] = src[j];
-          for (; j < NR; ++j) d[j] = T(0);
-        }
-      }
-    } else {  // op(B)(p, j) = b[j·ldb + p]: a transpose (Note [transposing packs])
+    {  // op(B)(p, j) = b[j·ldb + p]: a transpose (Note [transposing packs])
       using V = typename F::V;
       constexpr int W = F::W;
       const T* src = b + (j0 + q) * ldb + p0;
@@ -189,27 +196,46 @@ void micro_kernel(int64_t kc, const typename Cfg::F::T* __restrict a,
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = F::zero();
   // Note [GEMM prefetch]: the C tile is read (beta ≠ 0) or written only after the k loop; ask
-  // for its lines now, so that the kc steps hide the misses. The A micro-panel streams from L2
-  // (the B micro-panel is reused from L1): fetch it kPrefA steps ahead.
-  if (TG_GEMM_PREFETCH_C) {
+  // for its lines ahead of time, so that the k steps hide the misses. Normally at the start.
+  // But when the row stride is a multiple of 2 KiB the MR rows fall in two or four L1 sets
+  // (48 KiB 12-way: a set every 4 KiB), more rows than a set has ways once the B̃ panel's
+  // lines are counted, so lines fetched at the start are evicted by each other and by the
+  // streaming Ã before they are used (n = 1024, 2048 ran 10 % slower than n = 1000, 2064).
+  // Then the prefetch is issued kPrefLate steps before the end instead: late enough that the
+  // lines survive, early enough (~1000 cycles of FMAs) to cover a miss to L3 or memory.
+  // Measured both ways: the late prefetch loses a few % when the rows do not alias.
+  // The A micro-panel streams from L2 (the B micro-panel is reused from L1): fetch it
+  // kPrefA steps ahead.
+  constexpr int64_t kPrefLate = 80;
+  const bool late = TG_GEMM_PREFETCH_C && (ldc * int64_t(sizeof(T))) % 2048 == 0;
+  const int64_t ksplit = late ? std::max<int64_t>(0, kc - kPrefLate) : kc;
+  auto prefetch_c = [&] {
 #pragma GCC unroll 32
     for (int r = 0; r < MR; ++r) {
       __builtin_prefetch(c + r * ldc, 1, 3);
       __builtin_prefetch(c + r * ldc + NR - 1, 1, 3);
     }
-  }
+  };
+  if (TG_GEMM_PREFETCH_C && !late) prefetch_c();
+  auto steps = [&](int64_t p0, int64_t p1) {
 #pragma GCC unroll 2
-  for (int64_t p = 0; p < kc; ++p) {
-    if (TG_GEMM_PREFETCH_A) __builtin_prefetch(a + (p + TG_GEMM_PREFETCH_A) * AS, 0, 3);
-    V bv[NV];
+    for (int64_t p = p0; p < p1; ++p) {
+      if (TG_GEMM_PREFETCH_A) __builtin_prefetch(a + (p + TG_GEMM_PREFETCH_A) * AS, 0, 3);
+      V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = F::load(b + p * NR + v * W);
+      for (int v = 0; v < NV; ++v) bv[v] = F::load(b + p * NR + v * W);
 #pragma GCC unroll 32
-    for (int r = 0; r < MR; ++r) {
-      const V ar = F::bcast(a + p * AS + r);
+      for (int r = 0; r < MR; ++r) {
+        const V ar = F::bcast(a + p * AS + r);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = F::fma(ar, bv[v], acc[r][v]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = F::fma(ar, bv[v], acc[r][v]);
+      }
     }
+  };
+  steps(0, ksplit);
+  if (late) {
+    prefetch_c();
+    steps(ksplit, kc);
   }
   const V va = F::set1(alpha);
   if (beta == 0) {
