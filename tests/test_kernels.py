@@ -258,6 +258,23 @@ def test_gemm_matches_reference(simd, dtype, trans, rng):
         assert np.all(np.abs(got[0] - want[0]) <= bound), (trans, m, n, k)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans", ["nn", "tn"])
+def test_gemm_power_of_two_row_stride(simd, dtype, trans, rng):
+    """C rows a multiple of 2 KiB apart take the late C-tile prefetch (Note [GEMM prefetch]):
+    k shorter than the prefetch distance, one k slice, and several slices (C re-read)."""
+    rel = 1e-5 if dtype == np.float32 else 1e-12
+    n = 2048 // np.dtype(dtype).itemsize
+    for m, k in ((30, 50), (29, 300), (43, 700)):
+        a = sample(rng, m * k, dtype, -1, 1).reshape((k, m) if trans[0] == "t" else (m, k))
+        b = sample(rng, k * n, dtype, -1, 1).reshape(k, n)
+        na = a.T if trans[0] == "t" else a
+        want, got = against_reference(
+            simd, lambda: (tg.tensor(a).T if trans[0] == "t" else tg.tensor(a)) @ tg.tensor(b))
+        bound = rel * (np.abs(na) @ np.abs(b)) + 1e-30
+        assert np.all(np.abs(got[0] - want[0]) <= bound), (trans, m, n, k)
+
+
 _SMALL_BLOCKS_SCRIPT = r"""
 import numpy as np, tapegrad as tg
 rng = np.random.default_rng(5)
