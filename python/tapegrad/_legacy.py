@@ -1,0 +1,222 @@
+"""PyTorch's everyday surface beyond the op table: dtype names tapegrad cannot store, the legacy
+typed constructors, ``.data``, ``new_*`` and a few composite functions (``meshgrid``, ``sinh``,
+``cosh``) written with differentiable ops.
+
+>>> import tapegrad as tg
+>>> tg.FloatTensor([1, 2]), tg.LongTensor(2).shape
+(tensor([1., 2.]), tapegrad.Size([2]))
+>>> x = tg.ones(2, requires_grad=True)
+>>> x.data.requires_grad, x.new_zeros(3)
+(False, tensor([0., 0., 0.]))
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from . import _core
+
+Tensor = _core.Tensor
+_STORED = (_core.dtype.float32, _core.dtype.float64, _core.dtype.int64, _core.dtype.bool)
+
+
+class UnsupportedDtype:
+    """A PyTorch dtype tapegrad names but cannot store (tensors hold float32, float64, int64 or
+    bool). Using one raises a TypeError naming the op and the dtype; values are never
+    reinterpreted in another type."""
+
+    def __init__(self, name: str, is_floating_point: bool, itemsize: int) -> None:
+        self.name = name
+        self.is_floating_point = is_floating_point
+        self.is_complex = False
+        self.itemsize = itemsize
+
+    def __repr__(self) -> str:
+        return f"tapegrad.{self.name}"
+
+    def __reduce__(self) -> str:
+        return self.name
+
+
+int32 = UnsupportedDtype("int32", False, 4)
+int16 = UnsupportedDtype("int16", False, 2)
+int8 = UnsupportedDtype("int8", False, 1)
+uint8 = UnsupportedDtype("uint8", False, 1)
+float16 = UnsupportedDtype("float16", True, 2)
+bfloat16 = UnsupportedDtype("bfloat16", True, 2)
+
+
+def unsupported(op: str, dtype: Any) -> TypeError:
+    return TypeError(f"{op}: dtype {dtype!r} is not supported; tapegrad tensors store float32, "
+                     f"float64, int64 or bool")
+
+
+def check_dtype(op: str, dtype: Any) -> None:
+    if isinstance(dtype, UnsupportedDtype):
+        raise unsupported(op, dtype)
+
+
+def get_default_dtype() -> Any:
+    """The dtype of floating-point tensors made from Python floats: float32."""
+    return _core.dtype.float32
+
+
+def set_default_dtype(d: Any) -> None:
+    """Only float32 (the default) is accepted: creation functions make float32 tensors from
+    Python floats and have no switch for that."""
+    if d is not _core.dtype.float32:
+        raise NotImplementedError(
+            f"set_default_dtype({d!r}): tapegrad's default floating dtype is fixed at float32; "
+            f"pass dtype= to the creation function instead")
+
+
+# ----- legacy typed constructors: FloatTensor([1, 2]), LongTensor(2, 3) -----------------------
+class _LegacyType(type):
+    _dtype: Any
+
+    def __call__(cls, *args: Any) -> Tensor:
+        if len(args) == 1 and not isinstance(args[0], (builtins.int, builtins.float)) \
+                and not isinstance(args[0], tuple):
+            data = args[0]
+            if isinstance(data, Tensor):
+                return data.to(cls._dtype)
+            return _core.tensor(data, dtype=cls._dtype)
+        sizes = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
+        return _core.empty(tuple(sizes), dtype=cls._dtype)
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype == cls._dtype
+
+
+class FloatTensor(metaclass=_LegacyType):
+    """``FloatTensor(data)`` → a float32 tensor of ``data``; ``FloatTensor(*sizes)`` → an
+    uninitialised one of that shape. ``isinstance(t, FloatTensor)`` checks the dtype."""
+
+    _dtype = _core.dtype.float32
+
+
+class DoubleTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, float64."""
+
+    _dtype = _core.dtype.float64
+
+
+class LongTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, int64."""
+
+    _dtype = _core.dtype.int64
+
+
+class BoolTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, bool."""
+
+    _dtype = _core.dtype.bool
+
+
+# ----- composites built from differentiable ops -----------------------------------------------
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors (``indexing="ij"``, PyTorch's default, or ``"xy"``);
+    differentiable (each grid is a reshape then broadcast of its input).
+
+    >>> import tapegrad as tg
+    >>> X, Y = tg.meshgrid(tg.arange(2), tg.arange(3), indexing="ij")
+    >>> X.tolist(), Y.tolist()
+    ([[0, 0, 0], [1, 1, 1]], [[0, 1, 2], [0, 1, 2]])
+    """
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in tensors:
+        if not isinstance(t, Tensor) or t.dim() > 1:
+            raise ValueError("meshgrid: expects 0-D or 1-D tensors")
+    ts = [t.reshape(-1) for t in tensors]
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = tuple(t.shape[0] for t in ts)
+    n = len(ts)
+    grids = [t.reshape(tuple(-1 if j == i else 1 for j in range(n))).expand(*shape)
+             for i, t in enumerate(ts)]
+    if swap:
+        grids[0], grids[1] = grids[1], grids[0]
+        grids = [g.transpose(0, 1) for g in grids]
+    return tuple(grids)
+
+
+def sinh(input: Tensor) -> Tensor:  # noqa: A002
+    """sinh(x) = (eˣ − e⁻ˣ)/2, differentiable through exp.
+
+    >>> import tapegrad as tg
+    >>> round(tg.sinh(tg.tensor([1.0], dtype=tg.float64)).item(), 6)
+    1.175201
+    """
+    return (input.exp() - (-input).exp()) * 0.5
+
+
+def cosh(input: Tensor) -> Tensor:  # noqa: A002
+    """cosh(x) = (eˣ + e⁻ˣ)/2, differentiable through exp.
+
+    >>> import tapegrad as tg
+    >>> round(tg.cosh(tg.tensor([1.0], dtype=tg.float64)).item(), 6)
+    1.543081
+    """
+    return (input.exp() + (-input).exp()) * 0.5
+
+
+# ----- Tensor methods -------------------------------------------------------------------------
+def _new_kw(self: Tensor, dtype: Any) -> Any:
+    check_dtype("new_*", dtype)
+    return self.dtype if dtype is None else dtype
+
+
+def _sizes(size: Any) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def install() -> None:
+    from ._device import _check_device
+
+    T = Tensor
+    core_to = T.to
+
+    def data(self: Tensor) -> Tensor:
+        return self.detach()
+
+    T.data = property(data, doc="This tensor's values without its history (shares storage).")
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        _check_device(device, "new_tensor")
+        return _core.tensor(data, dtype=_new_kw(self, dtype), requires_grad=requires_grad)
+
+    def make(fill):
+        def new(self, *size, dtype=None, device=None, requires_grad=False, pin_memory=False):
+            _check_device(device, "new_*")
+            out = fill(_sizes(size), _new_kw(self, dtype))
+            return out.requires_grad_() if requires_grad else out
+        return new
+
+    T.new_tensor = new_tensor
+    T.new_zeros = make(lambda s, d: _core.zeros(s, dtype=d))
+    T.new_ones = make(lambda s, d: _core.ones(s, dtype=d))
+    T.new_empty = make(lambda s, d: _core.empty(s, dtype=d))
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False,
+                 pin_memory=False):
+        _check_device(device, "new_full")
+        return _core.full(tuple(size), fill_value, dtype=_new_kw(self, dtype),
+                          requires_grad=requires_grad)
+
+    T.new_full = new_full
+
+    def half(self, memory_format=None):
+        raise unsupported("half", float16)
+
+    T.half = half
+    T.swapaxes = T.swapdims = lambda self, a, b: self.transpose(a, b)
+    T.sinh = sinh
+    T.cosh = cosh
+    del core_to
