@@ -182,8 +182,8 @@ from . import data, distributed, nn, optim, utils  # noqa: E402
 from . import _device, _legacy  # noqa: E402
 from ._device import backends, cuda, device, get_default_device, set_default_device  # noqa: E402
 from ._legacy import (  # noqa: E402
-    BoolTensor, DoubleTensor, FloatTensor, LongTensor, bfloat16, cosh, float16, get_default_dtype,
-    int8, int16, int32, meshgrid, set_default_dtype, sinh, uint8,
+    BoolTensor, DoubleTensor, FloatTensor, LongTensor, bfloat16, cosh, cumsum, dot, float16,
+    get_default_dtype, int8, int16, int32, meshgrid, mv, norm, set_default_dtype, sinh, uint8,
 )
 
 half = float16
@@ -204,7 +204,7 @@ __surface__ = [
     "device", "cuda", "backends", "get_default_device", "set_default_device", "FloatTensor",
     "DoubleTensor", "LongTensor", "BoolTensor", "int32", "int16", "int8", "uint8", "float16",
     "bfloat16", "half", "short", "get_default_dtype", "set_default_dtype", "meshgrid", "sinh",
-    "cosh",
+    "cosh", "cumsum", "dot", "mv", "norm",
 ]
 
 

@@ -139,9 +139,8 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     n = len(ts)
     grids = [t.reshape(tuple(-1 if j == i else 1 for j in range(n))).expand(*shape)
              for i, t in enumerate(ts)]
-    if swap:
+    if swap:  # "xy" is "ij" on (y, x, ...) with the first two grids handed back swapped
         grids[0], grids[1] = grids[1], grids[0]
-        grids = [g.transpose(0, 1) for g in grids]
     return tuple(grids)
 
 
@@ -220,3 +219,87 @@ def install() -> None:
     T.sinh = sinh
     T.cosh = cosh
     del core_to
+    _install_composites()
+
+
+# ----- reductions and products the preliminaries chapters use (composites) ---------------------
+def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:  # noqa: A002
+    """Running sums along ``dim``: a product with an upper-triangular matrix of ones, so it is
+    differentiable for floating tensors (integer and bool tensors are summed in NumPy, as they
+    carry no gradient).
+
+    >>> import tapegrad as tg
+    >>> tg.cumsum(tg.tensor([[1., 2.], [3., 4.]]), dim=0).tolist()
+    [[1.0, 2.0], [4.0, 6.0]]
+    """
+    check_dtype("cumsum", dtype)
+    x = input if dtype is None else input.to(dtype)
+    if x.dim() == 0:
+        return x.clone()
+    d = dim % x.dim()
+    if not x.is_floating_point():
+        import numpy as np
+
+        return _core.from_numpy(np.ascontiguousarray(np.cumsum(x.numpy(), axis=d)))
+    n = x.shape[d]
+    tri = _core.ones((n, n), dtype=x.dtype).triu() if hasattr(Tensor, "triu") else None
+    if tri is None:
+        import numpy as np
+
+        tri = _core.from_numpy(np.triu(np.ones((n, n)))).to(x.dtype)
+    return (x.transpose(d, -1) @ tri).transpose(d, -1)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Inner product of two 1-D tensors of the same length.
+
+    >>> import tapegrad as tg
+    >>> tg.dot(tg.tensor([1., 2.]), tg.tensor([3., 4.])).item()
+    11.0
+    """
+    if input.dim() != 1 or other.dim() != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.dim()}D and {other.dim()}D tensors")
+    if input.shape[0] != other.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{input.shape[0]}] and src "
+                           f"[{other.shape[0]}] to have the same number of elements, but got "
+                           f"{input.shape[0]} and {other.shape[0]} elements respectively")
+    return (input * other).sum()
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002
+    """Matrix × vector: ``input`` (n, m), ``vec`` (m,) → (n,).
+
+    >>> import tapegrad as tg
+    >>> tg.mv(tg.eye(2), tg.tensor([3., 4.])).tolist()
+    [3.0, 4.0]
+    """
+    if input.dim() != 2 or vec.dim() != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {input.dim()}, {vec.dim()}")
+    return input @ vec
+
+
+def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,  # noqa: A002
+         dtype: Any = None) -> Tensor:
+    """The p-norm (``p=2``/``"fro"`` by default) of all elements, or along ``dim``.
+
+    >>> import tapegrad as tg
+    >>> tg.norm(tg.tensor([3., -4.])).item(), tg.tensor([3., -4.]).norm(p=1).item()
+    (5.0, 7.0)
+    """
+    check_dtype("norm", dtype)
+    x = input if dtype is None else input.to(dtype)
+    kw: dict[str, Any] = {} if dim is None else {"dim": dim, "keepdim": keepdim}
+    if p in ("fro", 2, 2.0):
+        return (x * x).sum(**kw).sqrt()
+    if p == float("inf"):
+        return x.abs().amax(**kw) if dim is not None else x.abs().max()
+    if p == 1:
+        return x.abs().sum(**kw)
+    return (x.abs() ** p).sum(**kw) ** (1.0 / p)
+
+
+def _install_composites() -> None:
+    Tensor.cumsum = lambda self, dim, *, dtype=None: cumsum(self, dim, dtype=dtype)
+    Tensor.dot = dot
+    Tensor.mv = mv
+    Tensor.norm = norm
