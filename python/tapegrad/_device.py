@@ -26,7 +26,12 @@ _NO_CUDA = "Torch not compiled with CUDA enabled"
 
 class device:  # noqa: N801 - PyTorch's name
     """A device: ``device("cpu")``, ``device("cpu", 0)``, ``device("cuda:0")`` (which can be
-    named, as in PyTorch's CPU build, but not used)."""
+    named, as in PyTorch's CPU build, but not used).
+
+    >>> import tapegrad as tg
+    >>> tg.device("cpu", 0), str(tg.device("cuda:1")), tg.device("cpu") == "cpu"
+    (device(type='cpu', index=0), 'cuda:1', True)
+    """
 
     __slots__ = ("type", "index")
 
@@ -89,12 +94,22 @@ def _check_device(dev: Any, op: str) -> None:
 
 
 def set_default_device(dev: Any) -> None:
-    """Set the device new tensors are created on; only the CPU exists (None resets it)."""
+    """Set the device new tensors are created on; only the CPU exists (None resets it).
+
+    >>> import tapegrad as tg
+    >>> tg.set_default_device("cpu"); tg.get_default_device()
+    device(type='cpu')
+    """
     _check_device(dev, "set_default_device")
 
 
 def get_default_device() -> device:
-    """The device new tensors are created on: always the CPU."""
+    """The device new tensors are created on: always the CPU.
+
+    >>> import tapegrad as tg
+    >>> tg.get_default_device()
+    device(type='cpu')
+    """
     return _default_device
 
 
@@ -137,7 +152,6 @@ def with_torch_keywords(fn: Callable[..., Any], name: str, native_requires_grad:
         out = fn(*args, **kwargs)
         return out.requires_grad_() if rg else out
 
-    creation.__module__ = "tapegrad"
     return creation
 
 
@@ -147,7 +161,12 @@ _core_to = _core.Tensor.to
 
 def _tensor_to(self: Any, *args: Any, **kwargs: Any) -> Any:
     """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` and the keywords
-    ``device=``, ``dtype=``, ``non_blocking=``, ``copy=`` as in PyTorch (the device is the CPU)."""
+    ``device=``, ``dtype=``, ``non_blocking=``, ``copy=`` as in PyTorch (the device is the CPU).
+
+    >>> import tapegrad as tg
+    >>> tg.tensor([1.7, -2.]).to("cpu", tg.int64)
+    tensor([ 1, -2])
+    """
     dev = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     kwargs.pop("non_blocking", None)

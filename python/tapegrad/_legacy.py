@@ -58,13 +58,23 @@ def check_dtype(op: str, dtype: Any) -> None:
 
 
 def get_default_dtype() -> Any:
-    """The dtype of floating-point tensors made from Python floats: float32."""
+    """The dtype of floating-point tensors made from Python floats: float32.
+
+    >>> import tapegrad as tg
+    >>> tg.get_default_dtype()
+    tapegrad.float32
+    """
     return _core.dtype.float32
 
 
 def set_default_dtype(d: Any) -> None:
     """Only float32 (the default) is accepted: creation functions make float32 tensors from
-    Python floats and have no switch for that."""
+    Python floats and have no switch for that.
+
+    >>> import tapegrad as tg
+    >>> tg.set_default_dtype(tg.float32); tg.tensor([1.0]).dtype
+    tapegrad.float32
+    """
     if d is not _core.dtype.float32:
         raise NotImplementedError(
             f"set_default_dtype({d!r}): tapegrad's default floating dtype is fixed at float32; "
@@ -91,25 +101,45 @@ class _LegacyType(type):
 
 class FloatTensor(metaclass=_LegacyType):
     """``FloatTensor(data)`` → a float32 tensor of ``data``; ``FloatTensor(*sizes)`` → an
-    uninitialised one of that shape. ``isinstance(t, FloatTensor)`` checks the dtype."""
+    uninitialised one of that shape. ``isinstance(t, FloatTensor)`` checks the dtype.
+
+    >>> import tapegrad as tg
+    >>> tg.FloatTensor([1, 2]), tg.FloatTensor(2, 3).shape, isinstance(tg.ones(1), tg.FloatTensor)
+    (tensor([1., 2.]), tapegrad.Size([2, 3]), True)
+    """
 
     _dtype = _core.dtype.float32
 
 
 class DoubleTensor(metaclass=_LegacyType):
-    """As :class:`FloatTensor`, float64."""
+    """As :class:`FloatTensor`, float64.
+
+    >>> import tapegrad as tg
+    >>> tg.DoubleTensor([1]).dtype
+    tapegrad.float64
+    """
 
     _dtype = _core.dtype.float64
 
 
 class LongTensor(metaclass=_LegacyType):
-    """As :class:`FloatTensor`, int64."""
+    """As :class:`FloatTensor`, int64.
+
+    >>> import tapegrad as tg
+    >>> tg.LongTensor([1.7]).tolist()
+    [1]
+    """
 
     _dtype = _core.dtype.int64
 
 
 class BoolTensor(metaclass=_LegacyType):
-    """As :class:`FloatTensor`, bool."""
+    """As :class:`FloatTensor`, bool.
+
+    >>> import tapegrad as tg
+    >>> tg.BoolTensor([0, 2]).tolist()
+    [False, True]
+    """
 
     _dtype = _core.dtype.bool
 
@@ -198,7 +228,6 @@ def install() -> None:
             return out.requires_grad_() if requires_grad else out
         return new
 
-    T.new_tensor = new_tensor
     T.new_zeros = make(lambda s, d: _core.zeros(s, dtype=d))
     T.new_ones = make(lambda s, d: _core.ones(s, dtype=d))
     T.new_empty = make(lambda s, d: _core.empty(s, dtype=d))
@@ -216,14 +245,15 @@ def install() -> None:
 
     T.half = half
     T.swapaxes = T.swapdims = lambda self, a, b: self.transpose(a, b)
-    T.sinh = sinh
-    T.cosh = cosh
+    T.sinh = lambda self: sinh(self)
+    T.cosh = lambda self: cosh(self)
     del core_to
     _install_composites()
 
 
 # ----- reductions and products the preliminaries chapters use (composites) ---------------------
-def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:  # noqa: A002
+def cumsum(input: Tensor, dim: int | None = None, *, dtype: Any = None,  # noqa: A002
+           axis: int | None = None) -> Tensor:
     """Running sums along ``dim``: a product with an upper-triangular matrix of ones, so it is
     differentiable for floating tensors (integer and bool tensors are summed in NumPy, as they
     carry no gradient).
@@ -233,6 +263,10 @@ def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:  # noqa: A0
     [[1.0, 2.0], [4.0, 6.0]]
     """
     check_dtype("cumsum", dtype)
+    if dim is None:
+        if axis is None:
+            raise TypeError("cumsum() missing required argument 'dim'")
+        dim = axis
     x = input if dtype is None else input.to(dtype)
     if x.dim() == 0:
         return x.clone()
@@ -299,7 +333,8 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, 
 
 
 def _install_composites() -> None:
-    Tensor.cumsum = lambda self, dim, *, dtype=None: cumsum(self, dim, dtype=dtype)
-    Tensor.dot = dot
-    Tensor.mv = mv
-    Tensor.norm = norm
+    Tensor.cumsum = lambda self, dim=None, *, dtype=None, axis=None: cumsum(self, dim, dtype=dtype, axis=axis)
+    Tensor.dot = lambda self, other: dot(self, other)
+    Tensor.mv = lambda self, vec: mv(self, vec)
+    Tensor.norm = lambda self, p="fro", dim=None, keepdim=False, dtype=None: norm(
+        self, p, dim, keepdim, dtype)
