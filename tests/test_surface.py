@@ -230,3 +230,70 @@ def test_loader_worker_options_single_process():
         DataLoader(ds, persistent_workers=True)
     with pytest.raises(TypeError, match="unexpected keyword"):
         DataLoader(ds, workers=2)
+
+
+# ----- the composite ops: PyTorch parity (float64, 1e-9) and gradcheck -------------------------
+_X = (3, 4)
+COMPOSITES = [
+    # (name, tapegrad call, torch call, differentiable)
+    ("square", lambda m, x: m.square(x), True),
+    ("reciprocal", lambda m, x: m.reciprocal(x + 3), True),
+    ("rsqrt", lambda m, x: m.rsqrt(x.abs() + 0.5), True),
+    ("log2", lambda m, x: m.log2(x.abs() + 0.5), True),
+    ("log10", lambda m, x: m.log10(x.abs() + 0.5), True),
+    ("outer", lambda m, x: m.outer(x[0], x[1]), True),
+    ("narrow", lambda m, x: m.narrow(x, 1, 1, 2), True),
+    ("narrow-neg", lambda m, x: x.narrow(-1, -3, 2), True),
+    ("split", lambda m, x: m.cat(list(m.split(x, 3, 1))[::-1], 1), True),
+    ("split-sizes", lambda m, x: m.split(x, [1, 2], 0)[1], True),
+    ("chunk", lambda m, x: m.stack([c.sum() for c in m.chunk(x, 3, -1)]), True),
+    ("chunk-method", lambda m, x: x.chunk(2)[1], True),
+    ("unbind", lambda m, x: m.unbind(x, 1)[2], True),
+    ("index_select", lambda m, x: m.index_select(x, 1, m.tensor([3, 0, 3])), True),
+    ("flip", lambda m, x: m.flip(x, [0, 1]), True),
+    ("flip-method", lambda m, x: x.flip(1), True),
+    ("roll", lambda m, x: m.roll(x, 1, 0), True),
+    ("roll-2", lambda m, x: m.roll(x, (-1, 5), (0, 1)), True),
+    ("roll-flat", lambda m, x: m.roll(x, 5), True),
+    ("movedim", lambda m, x: m.movedim(x.reshape(3, 2, 2), 0, -1), True),
+    ("movedim-many", lambda m, x: m.movedim(x.reshape(3, 2, 2), (0, 1), (2, 0)), True),
+    ("masked_fill", lambda m, x: m.masked_fill(x, x > 0, -1.5), True),
+    ("var", lambda m, x: m.var(x), True),
+    ("var-dim", lambda m, x: m.var(x, 1, keepdim=True), True),
+    ("var-c0", lambda m, x: x.var(0, correction=0), True),
+    ("std", lambda m, x: m.std(x, 0), True),
+    ("std-unbiased", lambda m, x: x.std(unbiased=False), True),
+    ("normalize", lambda m, x: m.nn.functional.normalize(x, dim=1), True),
+    ("normalize-p1", lambda m, x: m.nn.functional.normalize(x, p=1, dim=0), True),
+    ("isfinite", lambda m, x: m.isfinite(m.log(x)), False),
+    ("isclose", lambda m, x: m.isclose(x, x + 1e-6), False),
+    ("one_hot", lambda m, x: m.nn.functional.one_hot(m.tensor([0, 3, 1]), 5), False),
+    ("one_hot-auto", lambda m, x: m.nn.functional.one_hot(m.tensor([[0, 2], [1, 1]])), False),
+]
+
+
+@pytest.mark.parametrize("name,fn,diff", COMPOSITES, ids=[c[0] for c in COMPOSITES])
+def test_composite_parity_and_gradcheck(name, fn, diff):
+    torch = pytest.importorskip("torch")
+    x = _rand(*_X)
+    got = fn(tg, x)
+    ref = fn(torch, torch.from_numpy(x.numpy()))
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-9, atol=1e-12)
+    assert str(got.dtype).split(".")[-1] == str(ref.dtype).split(".")[-1]
+    if diff:
+        assert tg.gradcheck(lambda t: fn(tg, t), (x.requires_grad_(),))
+
+
+def test_composite_errors_and_allclose():
+    x = tg.ones(2, 3)
+    assert tg.allclose(x, x + 1e-9) and not tg.allclose(x, x + 1)
+    with pytest.raises(IndexError, match="narrow"):
+        tg.narrow(x, 1, 2, 2)
+    with pytest.raises(RuntimeError, match="split_with_sizes"):
+        tg.split(x, [1, 1], 1)
+    with pytest.raises(TypeError, match="boolean"):
+        tg.masked_fill(x, tg.ones(2, 3), 0.0)
+    with pytest.raises(IndexError, match="flip"):
+        tg.flip(x, [2])
+    with pytest.raises(RuntimeError, match="one_hot"):
+        tg.nn.functional.one_hot(tg.tensor([3]), 2)

@@ -188,8 +188,15 @@ from ._legacy import (  # noqa: E402
 
 half = float16
 short = int16
+from . import _composites  # noqa: E402
+from ._composites import (  # noqa: E402
+    allclose, chunk, flip, index_select, isclose, isfinite, log2, log10, masked_fill, movedim,
+    narrow, outer, reciprocal, roll, rsqrt, split, square, std, unbind, var,
+)
+
 _device.install()
 _legacy.install()
+_composites.install()
 # creation functions take device=/pin_memory= (and requires_grad= where C++ lacks it)
 for _name, _native_rg in [
     ("tensor", True), ("zeros", True), ("ones", True), ("empty", True), ("full", True),
@@ -228,7 +235,7 @@ __all__ = [
     "GradcheckError", "detect_anomaly", "autograd", "cpu_info", "set_num_threads",
     "get_num_threads", "tape_stats", "save", "load", "__version__",
 ]
-__all__ += __surface__
+__all__ += __surface__ + _composites.FUNCTIONS
 # The op functions and their aliases come from the op table (not a literal by design).
 if TYPE_CHECKING:
     # The same names, spelled out for type checkers and editors, which cannot run

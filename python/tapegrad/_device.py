@@ -24,6 +24,9 @@ from . import _core
 _NO_CUDA = "Torch not compiled with CUDA enabled"
 
 
+_DEVICE_TYPES = ("cpu", "cuda", "mps", "meta", "xpu")
+
+
 class device:  # noqa: N801 - PyTorch's name
     """A device: ``device("cpu")``, ``device("cpu", 0)``, ``device("cuda:0")`` (which can be
     named, as in PyTorch's CPU build, but not used).
@@ -50,7 +53,7 @@ class device:  # noqa: N801 - PyTorch's name
             if not idx.isdigit():
                 raise RuntimeError(f"Invalid device string: {type!r}")
             index = int(idx)
-        if kind not in ("cpu", "cuda", "mps", "meta", "xpu"):
+        if kind not in _DEVICE_TYPES:
             raise RuntimeError(
                 f"Expected one of cpu, cuda, mps, meta, xpu device type at start of device "
                 f"string: {type}")
@@ -177,7 +180,8 @@ def _tensor_to(self: Any, *args: Any, **kwargs: Any) -> Any:
     for a in args:
         if isinstance(a, _core.Tensor):
             dtype = a.dtype
-        elif isinstance(a, (str, device)):
+        elif isinstance(a, device) or (isinstance(a, str)
+                                       and a.partition(":")[0] in _DEVICE_TYPES):
             dev = a
         elif isinstance(a, bool):
             pass  # non_blocking / copy given positionally
