@@ -62,6 +62,12 @@ def test_integer_creation_keywords():
 
 
 def test_legacy_constructors():
+    t = tg.Tensor([[1, 2], [3, 4]])
+    assert t.dtype == tg.float32 and t.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert isinstance(t, tg.Tensor) and t.is_leaf and not t.requires_grad
+    assert tg.Tensor(2, 3).shape == (2, 3) and tg.Tensor().shape == (0,)
+    assert (tg.Tensor(np.arange(3.0)) + 1).tolist() == [1.0, 2.0, 3.0]
+    assert tg.Tensor(3).shape == (3,)  # a single int is a size, as in PyTorch
     for cls, dt in [(tg.FloatTensor, tg.float32), (tg.DoubleTensor, tg.float64),
                     (tg.LongTensor, tg.int64), (tg.BoolTensor, tg.bool)]:
         t = cls([1, 0, 1])

@@ -42,6 +42,7 @@ class dtype:
 
 class Tensor:
     # ----- shape and autograd state (bindings/tensor.cpp) -----
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     @property
     def shape(self) -> tuple[builtins.int, ...]: ...
     @property

@@ -99,6 +99,17 @@ class _LegacyType(type):
         return isinstance(obj, Tensor) and obj.dtype == cls._dtype
 
 
+def tensor_new(*args: Any, **kwargs: Any) -> Tensor:
+    """``Tensor(data)`` / ``Tensor(*sizes)`` / ``Tensor()``: PyTorch's legacy constructor,
+    float32 (called by ``Tensor.__init__``; ``device=`` may name the CPU)."""
+    from ._device import _check_device
+
+    _check_device(kwargs.pop("device", None), "Tensor")
+    if kwargs:
+        raise TypeError(f"Tensor(): unexpected keyword argument {next(iter(kwargs))!r}")
+    return FloatTensor(*args) if args else _core.empty((0,))
+
+
 class FloatTensor(metaclass=_LegacyType):
     """``FloatTensor(data)`` → a float32 tensor of ``data``; ``FloatTensor(*sizes)`` → an
     uninitialised one of that shape. ``isinstance(t, FloatTensor)`` checks the dtype.
