@@ -143,6 +143,14 @@ struct KernelTable {
   SgdFn<double> sgd_f64;
   AdamFn<float> adam_f32;
   AdamFn<double> adam_f64;
+
+  // Pooling (reference_pool.cpp).
+  using MaxPoolFn = void (*)(Elem, int64_t, const PoolWindows&, const void*, void*, int64_t*,
+                             int64_t*);
+  using AvgPoolFn = void (*)(Elem, int64_t, const PoolWindows&, const int64_t*, const int64_t*,
+                             int64_t, const void*, void*);
+  MaxPoolFn max_pool2d;
+  AvgPoolFn avg_pool2d, avg_pool2d_backward;
 };
 
 // The active table (set once at start-up, or by set_arch in tests).
@@ -152,6 +160,7 @@ namespace ref {
 void fill_table(KernelTable& t);
 void fill_data(KernelTable& t);  // reference_data.cpp
 void fill_rows(KernelTable& t);  // reference_rows.cpp
+void fill_pool(KernelTable& t);  // reference_pool.cpp
 // The reference table itself, whatever target is active: SIMD kernels call it for the cases
 // they do not vectorise (e.g. sin, pow, strided rows), and tests use it as the oracle.
 const KernelTable& table();

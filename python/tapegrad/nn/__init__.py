@@ -34,6 +34,18 @@ from .modules import (
     Softplus,
     Tanh,
 )
+# pooling
+from .modules import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    Unflatten,
+)
 from .parameter import Parameter
 from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 
@@ -44,3 +56,6 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
            "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
            "init", "parallel"]
+# pooling
+__all__ += ["Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+            "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
