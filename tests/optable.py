@@ -15,6 +15,7 @@ two forwards per input element), and zero-size.
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -532,6 +533,41 @@ case("avg_pool1d", lambda ns, x: ns.F.avg_pool1d(x, 4, 3, 2, ceil_mode=True), [(
 case("adaptive_avg_pool1d", lambda ns, x: ns.F.adaptive_avg_pool1d(x, 4), [(3, 10)])
 case("adaptive_max_pool1d", lambda ns, x: ns.F.adaptive_max_pool1d(x, 4), [(2, 3, 10)],
      "distinct")
+
+# ----- convolution and padding (torch.nn.functional's) -------------------------------------
+# Small geometries; the full shape matrix (odd sizes, all stride/padding/dilation/groups
+# combinations, float32) is swept in test_conv.py.
+case("conv2d", lambda ns, x, w, b: ns.F.conv2d(x, w, b), [(2, 3, 5, 4), (4, 3, 3, 2), (4,)])
+case("conv2d", lambda ns, x, w, b: ns.F.conv2d(x, w, b, stride=(2, 1), padding=(1, 2),
+                                               dilation=(2, 1), groups=2),
+     [(2, 4, 6, 5), (6, 2, 2, 3), (6,)], label="strided-groups")
+def _same_conv(ns, x, w):
+    # PyTorch warns that an even kernel with padding='same' pads a copy of the input.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return ns.F.conv2d(x, w, padding="same")
+
+
+case("conv2d", _same_conv, [(1, 2, 5, 6), (3, 2, 2, 4)], label="same-even")
+case("conv2d", lambda ns, x, w: ns.F.conv2d(x, w, padding=1, groups=3),
+     [(2, 3, 5, 5), (3, 1, 3, 3)], label="depthwise")
+case("conv2d", lambda ns, x, w, b: ns.F.conv2d(x, w, b), [(2, 3, 4, 5), (4, 3, 1, 1), (4,)],
+     label="1x1")
+case("conv2d", lambda ns, x, w, b: ns.F.conv2d(x, w, b), [(0, 2, 4, 4), (3, 2, 3, 3), (3,)],
+     label="zero-batch")
+case("conv2d", lambda ns, x, w: ns.F.conv2d(x, w, padding="valid", stride=2),
+     [(2, 7, 6), (2, 2, 3, 3)], label="unbatched")
+case("conv1d", lambda ns, x, w, b: ns.F.conv1d(x, w, b, stride=2, padding=1),
+     [(2, 3, 7), (4, 3, 3), (4,)])
+case("conv1d", lambda ns, x, w: ns.F.conv1d(x, w, padding="same", dilation=2),
+     [(3, 9), (2, 3, 2)], label="same-unbatched")
+case("pad", lambda ns, x: ns.F.pad(x, (1, 2, -1, 1), value=0.5), [(2, 3, 4)], label="constant")
+case("pad", lambda ns, x: ns.F.pad(x, (0, 1, 1, 0, 2, 1)), [(2, 3, 4)], label="3dims")
+case("pad", lambda ns, x: ns.F.pad(x, (2, 1), mode="reflect"), [(2, 3, 5)], label="reflect")
+case("pad", lambda ns, x: ns.F.pad(x, (1, 2, 2, 0), mode="replicate"), [(1, 2, 3, 4)],
+     label="replicate")
+case("pad", lambda ns, x: ns.F.pad(x, (2, 1, 1, 3), mode="circular"), [(1, 2, 3, 4)],
+     label="circular")
 
 IDS = [c.id for c in CASES]
 assert len(set(IDS)) == len(IDS), [i for i in IDS if IDS.count(i) > 1]

@@ -276,6 +276,38 @@ void avg_pool2d_backward(Elem t, int64_t planes, const PoolWindows& w, const int
                          const int64_t* div_w, int64_t divisor, const void* g, void* dx);
 
 // ---------------------------------------------------------------------------------------------
+// Convolution, 2-D, NCHW input (n, c_in, h, w), OIHW weight (c_out, c_in/groups, kh, kw),
+// output (n, c_out, oh, ow); conv1d runs as h = 1. The top/left padding is pad_h/pad_w; the
+// bottom/right padding is implied by oh/ow (so asymmetric padding='same' needs no copy).
+// Note [convolution as GEMM] in cpp/src/kernels/conv.cpp.
+struct ConvShape {
+  int64_t n, c_in, h, w;
+  int64_t c_out, kh, kw;
+  int64_t oh, ow;
+  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+};
+// y = conv(x, w) + bias (bias may be null); every output element is written.
+void conv2d_forward_f32(const ConvShape& s, const float* x, const float* w, const float* bias,
+                        float* y);
+void conv2d_forward_f64(const ConvShape& s, const double* x, const double* w,
+                        const double* bias, double* y);
+// gx = ∂⟨gy, conv(x, w)⟩/∂x (written, not accumulated): the transposed convolution of gy.
+void conv2d_backward_input_f32(const ConvShape& s, const float* gy, const float* w, float* gx);
+void conv2d_backward_input_f64(const ConvShape& s, const double* gy, const double* w,
+                               double* gx);
+// gw = ∂⟨gy, conv(x, w)⟩/∂w (written), summed over the images.
+void conv2d_backward_weight_f32(const ConvShape& s, const float* gy, const float* x, float* gw);
+void conv2d_backward_weight_f64(const ConvShape& s, const double* gy, const double* x,
+                                double* gw);
+// The slots under them, for one image: col[(c·kh + i)·kw + j][oy·ow + ox] =
+// x[c][oy·sh − ph + i·dh][ox·sw − pw + j·dw] (0 in the padding) for c < channels; col2im adds
+// each column back into x (x += col2im(col)).
+void im2col_f32(const ConvShape& s, int64_t channels, const float* x, float* col);
+void im2col_f64(const ConvShape& s, int64_t channels, const double* x, double* col);
+void col2im_f32(const ConvShape& s, int64_t channels, const float* col, float* x);
+void col2im_f64(const ConvShape& s, int64_t channels, const double* col, double* x);
+
+// ---------------------------------------------------------------------------------------------
 // Large buffers (Note [buffer cache] in alloc.cpp): 64-byte aligned memory of at least nbytes;
 // blocks of 1 MiB and more are reused through a small size-bucketed cache (≤ 256 MiB held)
 // instead of being unmapped and page-faulted in again. free_buffer takes the nbytes given to

@@ -123,6 +123,26 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Te
 Tensor mse_loss_backward(const Tensor& grad, const Tensor& input, const Tensor& target,
                          Reduction reduction);
 
+// ----- convolution and padding (cpp/src/ops/conv.cpp; torch.nn.functional's) -----
+// padding of a convolution: sizes (one for every spatial dim, or one per dim; the same before
+// and after), or the name 'same' / 'valid' when `name` is not empty.
+struct ConvPadding {
+  std::vector<int64_t> sizes;
+  std::string name;
+};
+// NCHW input (or unbatched CHW), weight (out, in/groups, kH, kW); stride and dilation: one
+// value or one per spatial dim. conv1d: (N, C, L) input, (out, in/groups, K) weight.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const std::vector<int64_t>& stride,
+              const ConvPadding& padding, const std::vector<int64_t>& dilation, int64_t groups);
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, const std::vector<int64_t>& stride,
+              const ConvPadding& padding, const std::vector<int64_t>& dilation, int64_t groups);
+// F.pad: pads = (before, after) pairs from the last dim backwards; negative sizes crop.
+// mode 'constant' (any number of dims, `value` or 0) or 'reflect'/'replicate'/'circular' (the
+// last 1 or 2 dims).
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string& mode,
+           std::optional<double> value);
+Tensor constant_pad(const Tensor& x, const std::vector<int64_t>& pads, double value);
+
 // ----- in-place (bump the version counter; recorded when grad is needed) -----
 void add_(const Tensor& self, const Tensor& other);
 void sub_(const Tensor& self, const Tensor& other);

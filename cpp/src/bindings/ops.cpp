@@ -427,6 +427,45 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return binary_cross_entropy_with_logits(x, y, parse_reduction(red, "binary_cross_entropy_with_logits"));
       }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
 
+  // convolution and padding (torch.nn.functional's; exposed N: functions of _core._nn)
+  auto int_list = [](py::handle h, const char* op, const char* what) {
+    std::vector<int64_t> v;
+    if (PySequence_Check(h.ptr()) && !py::isinstance<py::str>(h)) {
+      for (py::handle e : py::reinterpret_borrow<py::sequence>(h)) v.push_back(to_i64(e));
+    } else if (PyIndex_Check(h.ptr())) {
+      v.push_back(to_i64(h));
+    } else {
+      throw py::type_error(std::string(op) + ": " + what + " must be an int or a tuple of ints, got " +
+                           type_name(h));
+    }
+    return v;
+  };
+  auto conv_padding = [int_list](py::handle h, const char* op) {
+    ConvPadding p;
+    if (py::isinstance<py::str>(h)) p.name = h.cast<std::string>();
+    else p.sizes = int_list(h, op, "padding");
+    return p;
+  };
+  const auto conv_args = std::make_tuple(py::arg("weight"), py::arg("bias") = nullptr,
+                                         py::arg("stride") = 1, py::arg("padding") = 0,
+                                         py::arg("dilation") = 1, py::arg("groups") = 1);
+  reg.manual("conv2d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const Tensor& b,
+                                                 py::object st, py::object pad, py::object dil, int64_t groups) {
+        return conv2d(x, w, b, int_list(st, "conv2d", "stride"), conv_padding(pad, "conv2d"),
+                      int_list(dil, "conv2d", "dilation"), groups);
+      }, std::get<0>(conv_args), std::get<1>(conv_args), std::get<2>(conv_args),
+      std::get<3>(conv_args), std::get<4>(conv_args), std::get<5>(conv_args));
+  reg.manual("conv1d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const Tensor& b,
+                                                 py::object st, py::object pad, py::object dil, int64_t groups) {
+        return conv1d(x, w, b, int_list(st, "conv1d", "stride"), conv_padding(pad, "conv1d"),
+                      int_list(dil, "conv1d", "dilation"), groups);
+      }, std::get<0>(conv_args), std::get<1>(conv_args), std::get<2>(conv_args),
+      std::get<3>(conv_args), std::get<4>(conv_args), std::get<5>(conv_args));
+  reg.manual("pad", [int_list](const Tensor& x, py::object pads, const std::string& mode, py::object value) {
+        return pad(x, int_list(pads, "pad", "pad"), mode,
+                   value.is_none() ? std::nullopt : std::optional<double>(scalar_arg(value, "pad")));
+      }, py::arg("pad"), py::arg("mode") = "constant", py::arg("value") = py::none());
+
   // A loss module checks its reduction when it is built, before any call.
   m.def("_check_reduction", [](const std::string& reduction, const std::string& op) {
         parse_reduction(reduction, op.c_str());

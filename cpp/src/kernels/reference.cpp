@@ -342,6 +342,7 @@ void fill_table(KernelTable& t) {
   fill_data(t);
   fill_rows(t);
   fill_pool(t);
+  fill_conv(t);
 }
 
 const KernelTable& table() {

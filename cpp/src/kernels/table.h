@@ -151,6 +151,11 @@ struct KernelTable {
                              int64_t, const void*, void*);
   MaxPoolFn max_pool2d;
   AvgPoolFn avg_pool2d, avg_pool2d_backward;
+  // Convolution (conv.cpp): im2col / col2im of one image's channels.
+  template <class T>
+  using Im2colFn = void (*)(const ConvShape&, int64_t, const T*, T*);
+  Im2colFn<float> im2col_f32, col2im_f32;
+  Im2colFn<double> im2col_f64, col2im_f64;
 };
 
 // The active table (set once at start-up, or by set_arch in tests).
@@ -161,6 +166,7 @@ void fill_table(KernelTable& t);
 void fill_data(KernelTable& t);  // reference_data.cpp
 void fill_rows(KernelTable& t);  // reference_rows.cpp
 void fill_pool(KernelTable& t);  // reference_pool.cpp
+void fill_conv(KernelTable& t);  // conv.cpp
 // The reference table itself, whatever target is active: SIMD kernels call it for the cases
 // they do not vectorise (e.g. sin, pow, strided rows), and tests use it as the oracle.
 const KernelTable& table();

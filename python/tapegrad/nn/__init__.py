@@ -46,6 +46,7 @@ from .modules import (
     MaxPool2d,
     Unflatten,
 )
+from .modules import Conv1d, Conv2d  # convolution
 from .parameter import Parameter
 from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 
@@ -59,3 +60,4 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
 # pooling
 __all__ += ["Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
             "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
+__all__ += ["Conv1d", "Conv2d"]  # convolution

@@ -29,6 +29,9 @@ __all__ = ["linear", "relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "e
 __all__ += ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
             "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"]
 
+# convolution and padding
+__all__ += ["conv1d", "conv2d", "pad"]
+
 
 def _check_reduction(op: str, reduction: str) -> None:
     """Raise ValueError unless ``reduction`` is 'none', 'mean' or 'sum' (the engine's check)."""
@@ -341,3 +344,53 @@ def adaptive_max_pool1d(input: Tensor, output_size: _Size,  # noqa: A002
     [[3.0, 6.0]]
     """
     return _nn.adaptive_max_pool1d(input, output_size, return_indices)
+
+# ----- convolution and padding ------------------------------------------------------------------
+_IntOrPair = int | tuple[int, ...]
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002
+           stride: _IntOrPair = 1, padding: _IntOrPair | str = 0, dilation: _IntOrPair = 1,
+           groups: int = 1) -> Tensor:
+    """2-D cross-correlation, as ``torch.nn.functional.conv2d``: input (N, C_in, H, W) or
+    unbatched (C_in, H, W), weight (C_out, C_in/groups, kH, kW), optional bias (C_out,);
+    ``padding`` an int, a pair, ``'valid'`` or ``'same'`` (stride 1). One tape entry (im2col
+    + GEMM); its gradients are differentiable again (create_graph works).
+
+    >>> import tapegrad as tg
+    >>> conv2d(tg.ones(2, 3, 8, 8), tg.ones(4, 3, 3, 3), padding="same").shape
+    tapegrad.Size([2, 4, 8, 8])
+    """
+    out: Tensor = _nn.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return out
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002
+           stride: _IntOrPair = 1, padding: _IntOrPair | str = 0, dilation: _IntOrPair = 1,
+           groups: int = 1) -> Tensor:
+    """1-D cross-correlation, as ``torch.nn.functional.conv1d``: input (N, C_in, L) or
+    unbatched (C_in, L), weight (C_out, C_in/groups, K); runs as conv2d with height 1.
+
+    >>> import tapegrad as tg
+    >>> conv1d(tg.ones(2, 3, 10), tg.ones(4, 3, 3), stride=2).shape
+    tapegrad.Size([2, 4, 4])
+    """
+    out: Tensor = _nn.conv1d(input, weight, bias, stride, padding, dilation, groups)
+    return out
+
+
+def pad(input: Tensor, pad: tuple[int, ...], mode: str = "constant",  # noqa: A002
+        value: float | None = None) -> Tensor:
+    """Pad (or, with negative sizes, crop) ``input`` as ``torch.nn.functional.pad``: ``pad``
+    lists (before, after) pairs starting from the last dim. ``mode`` is ``'constant'``
+    (filled with ``value``, default 0; any number of dims) or ``'reflect'``, ``'replicate'``,
+    ``'circular'`` (the last 1 or 2 dims of a batched or unbatched input).
+
+    >>> import tapegrad as tg
+    >>> pad(tg.tensor([[1.0, 2.0]]), (1, 1)).tolist()
+    [[0.0, 1.0, 2.0, 0.0]]
+    >>> pad(tg.tensor([[[1.0, 2.0, 3.0]]]), (1, 1), mode="replicate").tolist()
+    [[[1.0, 1.0, 2.0, 3.0, 3.0]]]
+    """
+    out: Tensor = _nn.pad(input, pad, mode, value)
+    return out
