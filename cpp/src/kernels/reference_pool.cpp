@@ -37,10 +37,10 @@ void max_pool2d_t(int64_t planes, const PoolWindows& w, const T* x, T* y, int64_
             for (int64_t b = 0; b < w.count_w[oj]; ++b) {
               const int64_t i = ih * w.in_w + w.start_w[oj] + b * w.step_w;
               const T v = xp[i];
-              if (v > best || std::isnan(v)) {
-                best = v;
-                at = i;
-              }
+              // Selects, not a branch: on real data which element wins is unpredictable.
+              const bool take = (v > best) | (v != v);
+              best = take ? v : best;
+              at = take ? i : at;
             }
           }
           const int64_t o = p * out_plane + oi * w.out_w + oj;
