@@ -47,6 +47,7 @@ from .modules import (
     Unflatten,
 )
 from .modules import Conv1d, Conv2d  # convolution
+from .modules import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .parameter import Parameter
 from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 
@@ -61,3 +62,4 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
 __all__ += ["Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
             "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
 __all__ += ["Conv1d", "Conv2d"]  # convolution
+__all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses
