@@ -229,25 +229,54 @@ void scaled_diff_f64(int64_t n, double c, const double* a, const double* b, doub
 void bce_with_logits_f32(int64_t n, const float* x, const float* y, float* l);
 void bce_with_logits_f64(int64_t n, const double* x, const double* y, double* l);
 
-// Optimizer updates, PyTorch's formulas and roundings (hyper-parameters are converted to the
-// element type as written below).
+// Optimizer updates, PyTorch's formulas and roundings (Note [optimizer arithmetic] in
+// reference_rows.cpp): hyper-parameters are converted to the element type as written below,
+// fma(a, b, c) = a·b + c rounded once, and d starts as g (−g when maximize).
 // SGD with momentum/weight decay (buf == nullptr when momentum == 0; first: buf starts as d):
-//   d = g + wd·w;  buf = first ? d : momentum·buf + (1 − dampening)·d;
-//   d = nesterov ? d + momentum·buf : buf;  w = fma(−lr, d, w)
+//   d = fma(wd, w, d);  buf = first ? d : fma(1 − dampening, d, momentum·buf);
+//   d = nesterov ? fma(momentum, buf, d) : buf;  w = fma(−lr, d, w)
 struct SgdParams {
   double lr, momentum, dampening, weight_decay;
   bool nesterov, first;
+  bool maximize = false;
 };
 void sgd_f32(int64_t n, float* w, const float* g, float* buf, const SgdParams& p);
 void sgd_f64(int64_t n, double* w, const double* g, double* buf, const SgdParams& p);
-// Adam (step ≥ 1):  d = g + wd·w;  m = b1·m + (1 − b1)·d;  v = b2·v + (1 − b2)·d·d;
-//   w −= (lr / (1 − b1^step))·m / (√v / √(1 − b2^step) + eps)
+// Adam / AdamW (step ≥ 1; vmax == nullptr unless amsgrad):
+//   decoupled (AdamW): w = w·(1 − lr·wd)  else  d = fma(wd, w, d);
+//   m = lerp(m, d, 1 − b1);  v = fma((1 − b2)·d, d, b2·v);  vmax = maximum(vmax, v);
+//   w += (−lr / (1 − b1^step))·m / (√(vmax or v) / √(1 − b2^step) + eps)
+// lerp(a, b, t) = |t| < ½ ? fma(t, b − a, a) : fma(t − 1, b − a, b)  (PyTorch's lerp).
 struct AdamParams {
   double lr, beta1, beta2, eps, weight_decay;
   int64_t step;
+  bool maximize = false, decoupled = false;
 };
-void adam_f32(int64_t n, float* w, const float* g, float* m, float* v, const AdamParams& p);
-void adam_f64(int64_t n, double* w, const double* g, double* m, double* v, const AdamParams& p);
+void adam_f32(int64_t n, float* w, const float* g, float* m, float* v, float* vmax,
+              const AdamParams& p);
+void adam_f64(int64_t n, double* w, const double* g, double* m, double* v, double* vmax,
+              const AdamParams& p);
+// RMSprop (grad_avg == nullptr unless centered, buf == nullptr unless momentum > 0):
+//   d = fma(wd, w, d);  sq = fma((1 − α)·d, d, α·sq);
+//   centered: ga = lerp(ga, d, 1 − α), avg = √fma(−ga, ga, sq)  else avg = √sq;  avg += eps;
+//   momentum: buf = momentum·buf + d / avg, w = fma(−lr, buf, w)  else w += (−lr·d) / avg
+struct RmspropParams {
+  double lr, alpha, eps, weight_decay, momentum;
+  bool maximize = false;
+};
+void rmsprop_f32(int64_t n, float* w, const float* g, float* sq, float* grad_avg, float* buf,
+                 const RmspropParams& p);
+void rmsprop_f64(int64_t n, double* w, const double* g, double* sq, double* grad_avg,
+                 double* buf, const RmspropParams& p);
+// Adagrad (step ≥ 1):  d = fma(wd, w, d);  sum = fma(d, d, sum);
+//   w += (−clr·d) / (√sum + eps),  clr = lr / (1 + (step − 1)·lr_decay)
+struct AdagradParams {
+  double lr, lr_decay, weight_decay, eps;
+  int64_t step;
+  bool maximize = false;
+};
+void adagrad_f32(int64_t n, float* w, const float* g, float* sum, const AdagradParams& p);
+void adagrad_f64(int64_t n, double* w, const double* g, double* sum, const AdagradParams& p);
 
 // ---------------------------------------------------------------------------------------------
 // Pooling over planes (the N·C contiguous H×W blocks of an NCHW tensor). Output row oi reads

@@ -274,11 +274,27 @@ void sgd_f32(int64_t n, float* w, const float* g, float* buf, const SgdParams& p
 void sgd_f64(int64_t n, double* w, const double* g, double* buf, const SgdParams& p) {
   if (n > 0) table().sgd_f64(n, w, g, buf, p);
 }
-void adam_f32(int64_t n, float* w, const float* g, float* m, float* v, const AdamParams& p) {
-  if (n > 0) table().adam_f32(n, w, g, m, v, p);
+void adam_f32(int64_t n, float* w, const float* g, float* m, float* v, float* vmax,
+              const AdamParams& p) {
+  if (n > 0) table().adam_f32(n, w, g, m, v, vmax, p);
 }
-void adam_f64(int64_t n, double* w, const double* g, double* m, double* v, const AdamParams& p) {
-  if (n > 0) table().adam_f64(n, w, g, m, v, p);
+void adam_f64(int64_t n, double* w, const double* g, double* m, double* v, double* vmax,
+              const AdamParams& p) {
+  if (n > 0) table().adam_f64(n, w, g, m, v, vmax, p);
+}
+void rmsprop_f32(int64_t n, float* w, const float* g, float* sq, float* grad_avg, float* buf,
+                 const RmspropParams& p) {
+  if (n > 0) table().rmsprop_f32(n, w, g, sq, grad_avg, buf, p);
+}
+void rmsprop_f64(int64_t n, double* w, const double* g, double* sq, double* grad_avg,
+                 double* buf, const RmspropParams& p) {
+  if (n > 0) table().rmsprop_f64(n, w, g, sq, grad_avg, buf, p);
+}
+void adagrad_f32(int64_t n, float* w, const float* g, float* sum, const AdagradParams& p) {
+  if (n > 0) table().adagrad_f32(n, w, g, sum, p);
+}
+void adagrad_f64(int64_t n, double* w, const double* g, double* sum, const AdagradParams& p) {
+  if (n > 0) table().adagrad_f64(n, w, g, sum, p);
 }
 
 }  // namespace tapegrad::kernels

@@ -75,7 +75,11 @@ struct KernelTable {
   template <class T>
   using SgdFn = void (*)(int64_t, T*, const T*, T*, const SgdParams&);
   template <class T>
-  using AdamFn = void (*)(int64_t, T*, const T*, T*, T*, const AdamParams&);
+  using AdamFn = void (*)(int64_t, T*, const T*, T*, T*, T*, const AdamParams&);
+  template <class T>
+  using RmspropFn = void (*)(int64_t, T*, const T*, T*, T*, T*, const RmspropParams&);
+  template <class T>
+  using AdagradFn = void (*)(int64_t, T*, const T*, T*, const AdagradParams&);
 
   using GemmI64 = void (*)(bool, bool, int64_t, int64_t, int64_t, const int64_t*, int64_t,
                            const int64_t*, int64_t, int64_t*, int64_t);
@@ -143,6 +147,10 @@ struct KernelTable {
   SgdFn<double> sgd_f64;
   AdamFn<float> adam_f32;
   AdamFn<double> adam_f64;
+  RmspropFn<float> rmsprop_f32;
+  RmspropFn<double> rmsprop_f64;
+  AdagradFn<float> adagrad_f32;
+  AdagradFn<double> adagrad_f64;
 
   // Pooling (reference_pool.cpp).
   using MaxPoolFn = void (*)(Elem, int64_t, const PoolWindows&, const void*, void*, int64_t*,

@@ -63,3 +63,9 @@ __all__ += ["Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
             "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
 __all__ += ["Conv1d", "Conv2d"]  # convolution
 __all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses
+
+# -- training utilities: containers and nn.utils (clip_grad_norm_, parameters_to_vector, ...) --
+from . import utils  # noqa: E402
+from .modules import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: E402
+
+__all__ += ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "utils"]

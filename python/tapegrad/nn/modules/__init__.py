@@ -39,3 +39,8 @@ __all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivL
 # pooling
 __all__ += ["Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
             "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
+
+# -- containers (ModuleList, ModuleDict, ParameterList, ParameterDict) --
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: E402
+
+__all__ += ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
