@@ -27,7 +27,6 @@ tapegrad.Size([1437, 1, 28, 28])
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -77,13 +76,6 @@ def load(dataset: str = "digits", data_dir: str | os.PathLike[str] | None = None
                 d.y_test, d.class_names)
 
 
-def _xavier_uniform_(w: tg.Tensor) -> None:
-    # U(−a, a), a = √(6 / (fan_in + fan_out)): Glorot & Bengio's variance-preserving range.
-    fan_in, fan_out = nn.init.calculate_fan_in_and_fan_out(w)
-    a = math.sqrt(6.0 / (fan_in + fan_out))
-    nn.init.uniform_(w, -a, a)
-
-
 def make_lenet(activation: str = "relu", pool: str = "avg", num_classes: int = 10) -> nn.Module:
     """d2l's LeNet-5 (see the module docstring) with Xavier-uniform weights."""
     if activation not in ACTIVATIONS:
@@ -107,7 +99,7 @@ def make_lenet(activation: str = "relu", pool: str = "avg", num_classes: int = 1
         nn.Linear(84, num_classes))
     for m in net:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            _xavier_uniform_(m.weight)
+            nn.init.xavier_uniform_(m.weight)
     return net
 
 
