@@ -4,10 +4,11 @@
     tapegrad linreg                  # d2l's synthetic linear regression from scratch
     tapegrad softmax                 # softmax regression on the embedded digits
     tapegrad softmax --dataset fashion-mnist --data-dir ~/data --download
-    tapegrad mlp                     # one hidden ReLU layer
+    tapegrad mlp --dropout 0.5       # d2l's MLP with dropout (two hidden ReLU layers)
     tapegrad cnn                     # LeNet-5 on the digits (--dataset fashion-mnist ...)
     mpiexec -n 2 tapegrad softmax --distributed   # data-parallel on 2 processes (tapegrad[mpi])
     tapegrad graph                   # the tape's DAG of y = m·x + b
+    tapegrad backward [--broken]     # write the backward yourself (autograd.Function), gradcheck it
     tapegrad bench                   # µs per training step
 
 Every command ends with one summary line; plots go to ``--out`` (default ./tapegrad-out).
@@ -29,11 +30,14 @@ _COMMANDS = {
     "regression": "fit y = m·x + b to the seed's 8 points by gradient descent (writes plots)",
     "linreg": "d2l §3.2: linear regression from scratch on synthetic data",
     "softmax": "softmax regression on digits (embedded) or Fashion-MNIST",
-    "mlp": "a one-hidden-layer ReLU network on the same data",
+    "mlp": "d2l §5.6: an MLP with two hidden ReLU layers and dropout on the same data",
     "graph": "draw the tape's DAG of y = m·x + b (graph.png, graph.dot)",
     "bench": "µs per step: the 8-point regression step and a 256×784→10 softmax step",
     # cnn lesson
     "cnn": "LeNet-5 (d2l §7.6) on digits (embedded, enlarged to 28×28) or Fashion-MNIST",
+    # custom functions family
+    "backward": "write the backward yourself: d2l linear regression as an autograd.Function "
+                "and as formulas, gradcheck'ed, trained beside autodiff",
 }
 
 
@@ -79,6 +83,16 @@ def _positive_float(s: str) -> float:
     return v
 
 
+def _probability(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"dropout must be a number, got {s!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"dropout must be in [0, 1), got {s}")
+    return v
+
+
 # Which options each command reads: a command's parser accepts exactly these, so its --help
 # lists only what it uses ("data" is --dataset/--data-dir/--download, "distributed" is
 # --distributed/--checkpoint). _DEFAULTS: the defaults --help shows; softmax and mlp take theirs
@@ -87,15 +101,18 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "regression": ("out", "epochs", "lr", "threads"),
     "linreg": ("epochs", "lr", "batch_size", "seed", "threads"),
     "softmax": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed"),
-    "mlp": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed"),
+    "mlp": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed",
+            "dropout"),
     "graph": ("out",),
     "bench": ("threads",),
     # cnn lesson
     "cnn": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "lenet"),
+    "backward": ("epochs", "lr", "batch_size", "seed", "broken"),  # custom functions family
 }
 _DEFAULTS = {
     "regression": {"epochs": "1000", "lr": "0.01"},
     "linreg": {"epochs": "3", "lr": "0.03", "batch_size": "10"},
+    "backward": {"epochs": "3", "lr": "0.03", "batch_size": "10"},
 }
 
 
@@ -134,12 +151,19 @@ def _add_option(p: argparse.ArgumentParser, command: str, name: str) -> None:
                             "prints and writes files")
         p.add_argument("--checkpoint", metavar="FILE", default=None,
                        help="save the trained model's state dict to FILE (tg.save, .npz)")
+    elif name == "dropout":  # mlp lesson
+        p.add_argument("--dropout", type=_probability, nargs="+", metavar="P", default=None,
+                       help="dropout probability after each hidden layer: one P for both or "
+                            "P1 P2 (default: d2l's 0.2 0.5; 0 removes the layer)")
     elif name == "lenet":  # cnn lesson
         p.add_argument("--activation", choices=("relu", "sigmoid"), default="relu",
                        help="LeNet's activation: relu (default; reaches 0.97 on the digits in 10 "
                             "epochs) or sigmoid (d2l's original, slow to start)")
         p.add_argument("--pool", choices=("avg", "max"), default="avg",
                        help="pooling layers: avg (d2l's AvgPool2d, default) or max")
+    elif name == "broken":  # custom functions family
+        p.add_argument("--broken", action="store_true",
+                       help="also gradcheck a learner's wrong backward and show what it reports")
     else:  # pragma: no cover - a typo in _OPTIONS
         raise AssertionError(name)
 
@@ -243,14 +267,17 @@ def _check_dataset(args: argparse.Namespace) -> None:
 
 
 def _cmd_classifier(args: argparse.Namespace) -> str:
-    from tapegrad.examples import softmax
+    import functools
+
+    from tapegrad.examples import mlp, softmax
 
     _check_dataset(args)
+    run = (functools.partial(mlp.run, dropout=args.dropout) if args.command == "mlp"
+           else functools.partial(softmax.run, args.command))
     if not args.distributed:
-        r = softmax.run(args.command, args.dataset, data_dir=args.data_dir,
-                        download=args.download, epochs=args.epochs, lr=args.lr,
-                        batch_size=args.batch_size, seed=args.seed, out=args.out, progress=True,
-                        checkpoint=args.checkpoint)
+        r = run(args.dataset, data_dir=args.data_dir, download=args.download,
+                epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                out=args.out, progress=True, checkpoint=args.checkpoint)
         return _classifier_summary(args, r.history)
     import tapegrad as tg
     import tapegrad.distributed as dist
@@ -260,10 +287,9 @@ def _cmd_classifier(args: argparse.Namespace) -> str:
         tg.set_num_threads(args.threads)
     rank, world = dist.get_rank(), dist.get_world_size()
     try:
-        r = softmax.run(args.command, args.dataset, data_dir=args.data_dir,
-                        download=args.download, epochs=args.epochs, lr=args.lr,
-                        batch_size=args.batch_size, seed=args.seed, out=args.out, progress=True,
-                        distributed=True, checkpoint=args.checkpoint)
+        r = run(args.dataset, data_dir=args.data_dir, download=args.download,
+                epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                out=args.out, progress=True, distributed=True, checkpoint=args.checkpoint)
     except Exception as exc:
         if world > 1:  # the other ranks may be waiting in a collective: stop them all
             print(f"tapegrad {args.command}: error on rank {rank} of {world}: {exc}",
@@ -315,6 +341,20 @@ def _cmd_bench(args: argparse.Namespace) -> str:
             f"{r['softmax_step_us']:.1f} µs/step on {tg.get_num_threads()} thread(s)")
 
 
+# custom functions family
+def _cmd_backward(args: argparse.Namespace) -> str:
+    from tapegrad.examples import backward
+
+    r = backward.run(epochs=3 if args.epochs is None else args.epochs,
+                     lr=0.03 if args.lr is None else args.lr,
+                     batch_size=10 if args.batch_size is None else args.batch_size,
+                     seed=args.seed, broken=args.broken)
+    w1, w2, b = r.function[-1] if r.function else (float("nan"),) * 3
+    caught = "; gradcheck caught the broken backward" if r.broken_message else ""
+    return (f"backward: gradchecks passed; autodiff, Function and formulas agree to "
+            f"{r.max_difference:.1e} (w = [{w1:.4f}, {w2:.4f}], b = {b:.4f}){caught}")
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], str]] = {
     "regression": _cmd_regression,
     "linreg": _cmd_linreg,
@@ -323,6 +363,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], str]] = {
     "graph": _cmd_graph,
     "bench": _cmd_bench,
     "cnn": _cmd_cnn,  # cnn lesson
+    "backward": _cmd_backward,  # custom functions family
 }
 
 

@@ -144,6 +144,29 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& reduction = "mean",
               bool log_target = false);
 
+// ----- normalization, dropout, embeddings (ops/norm.cpp; torch.nn.functional's) -----
+// Null running statistics, weight or bias mean "none". With `training` the batch statistics
+// normalise and the running statistics (when given) are updated in place.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps);
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps);
+// channel_dims > 0: one draw per index of the leading channel_dims dims, broadcast over the
+// rest (channel-wise dropout1d/2d: 2 for (N, C, *), 1 for an unbatched (C, *)).
+Tensor dropout(const Tensor& x, double p, bool training, bool inplace, int64_t channel_dims = 0);
+Tensor embedding(const Tensor& indices, const Tensor& weight,
+                 std::optional<int64_t> padding_idx = std::nullopt);
+// The fused derivatives (recorded by the backward rules, differentiable themselves): dx and,
+// when `weight` is given, dweight. mean and rstd are the forward's per-channel (per-row) ones.
+std::vector<Tensor> batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                        const Tensor& mean, const Tensor& rstd, bool training,
+                                        double eps);
+std::vector<Tensor> layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                        const Tensor& mean, const Tensor& rstd, int64_t norm_dims,
+                                        double eps);
+Tensor embedding_backward(const Tensor& grad, const Tensor& indices, int64_t num_weights,
+                          int64_t padding_idx);
 // ----- convolution and padding (cpp/src/ops/conv.cpp; torch.nn.functional's) -----
 // padding of a convolution: sizes (one for every spatial dim, or one per dim; the same before
 // and after), or the name 'same' / 'valid' when `name` is not empty.

@@ -49,6 +49,18 @@ from .modules import (
 from .modules import Conv1d, Conv2d  # convolution
 from .modules import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .parameter import Parameter
+
+# normalization, dropout, embeddings
+from .modules import (  # noqa: E402
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Embedding,
+    LayerNorm,
+)
 from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 
 Tensor = _core.Tensor
@@ -61,6 +73,9 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
 # pooling
 __all__ += ["Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
             "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
+# normalization, dropout, embeddings
+__all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Dropout", "Dropout1d",
+            "Dropout2d", "Embedding"]
 __all__ += ["Conv1d", "Conv2d"]  # convolution
 __all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses
 
