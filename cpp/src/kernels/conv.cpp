@@ -270,31 +270,49 @@ void backward_input(const ConvShape& g, const T* gy, const T* w, T* gx) {
   }
 }
 
+// dL/dW for few output channels (Og <= kNarrowOg): dWᵀ[K × Og] = col·dYᵀ instead. The product
+// then has K rows against Og columns with both operands walked along their contiguous k (= nb·P)
+// axis, where dY·colᵀ would need colᵀ's rows — a transposed copy of the whole col buffer.
+constexpr int64_t kNarrowOg = 32;
+
 template <class T>
 void backward_weight(const ConvShape& g, const T* gy, const T* x, T* gw) {
   const Dims d = dims_of(g);
   const bool direct = is_pointwise(g);
+  const bool narrow = !direct && d.og <= kNarrowOg;
   Buffer<T> col(direct ? 0 : static_cast<size_t>(d.kk * d.p * d.nb));
   Buffer<T> stage(d.nb > 1 ? static_cast<size_t>(d.og * d.p * d.nb) : 0);
-  std::fill(gw, gw + g.c_out * d.kk, T(0));
-  if (d.p == 0) return;
-  for (int64_t n0 = 0; n0 < g.n; n0 += d.nb) {
-    const int64_t nb = std::min(d.nb, g.n - n0), ld = nb * d.p;
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const T* gyo = gy + (n0 * g.c_out + grp * d.og) * d.p;
-      const T* src = x + (n0 * g.c_in + grp * d.cg) * d.hw;
-      if (!direct) {
-        for (int64_t b = 0; b < nb; ++b)
-          im2col_t(g, d.cg, src + b * g.c_in * d.hw, col.p + b * d.p, ld);
-        src = col.p;
+  Buffer<T> gwt(narrow ? static_cast<size_t>(g.c_out * d.kk) : 0);  // per group K × Og
+  T* acc = narrow ? gwt.p : gw;
+  std::fill(acc, acc + g.c_out * d.kk, T(0));
+  if (d.p > 0) {
+    for (int64_t n0 = 0; n0 < g.n; n0 += d.nb) {
+      const int64_t nb = std::min(d.nb, g.n - n0), ld = nb * d.p;
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* gyo = gy + (n0 * g.c_out + grp * d.og) * d.p;
+        const T* src = x + (n0 * g.c_in + grp * d.cg) * d.hw;
+        if (!direct) {
+          for (int64_t b = 0; b < nb; ++b)
+            im2col_t(g, d.cg, src + b * g.c_in * d.hw, col.p + b * d.p, ld);
+          src = col.p;
+        }
+        if (nb > 1) {
+          gather_dy(g, d, gy, n0, nb, grp, stage.p);
+          gyo = stage.p;
+        }
+        T* out = acc + grp * d.og * d.kk;
+        if (narrow)
+          gemm_t(false, true, d.kk, d.og, ld, src, ld, gyo, ld, T(1), out, d.og);
+        else
+          gemm_t(false, true, d.og, d.kk, ld, gyo, ld, src, ld, T(1), out, d.kk);
       }
-      if (nb > 1) {
-        gather_dy(g, d, gy, n0, nb, grp, stage.p);
-        gyo = stage.p;
-      }
-      gemm_t(false, true, d.og, d.kk, ld, gyo, ld, src, ld, T(1), gw + grp * d.og * d.kk, d.kk);
     }
   }
+  if (narrow)
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      for (int64_t o = 0; o < d.og; ++o)
+        for (int64_t q = 0; q < d.kk; ++q)
+          gw[(grp * d.og + o) * d.kk + q] = gwt.p[grp * d.og * d.kk + q * d.og + o];
 }
 
 }  // namespace
