@@ -183,6 +183,25 @@ Dims dims_of(const ConvShape& g) {
   return d;
 }
 
+// The forward product Y[Og × n] = W·col (+ beta·Y) for a few output channels (8 < Og <= 32,
+// LeNet's 16) runs as row blocks of at most 8 channels: a block that short takes the GEMM's
+// unpacked path with no wasted rows, where the whole product would fill its register tiles
+// (14 rows on AVX-512) only partly. Measured on the LeNet shape: 2× the throughput; for wider
+// layers one product is faster. Each output element is the same sum either way.
+template <class T>
+void forward_gemm(int64_t og, int64_t n, int64_t kk, const T* w, const T* col, int64_t ldcol,
+                  T beta, T* y, int64_t ldy) {
+  if (og <= 8 || og > 32) {
+    gemm_t(false, false, og, n, kk, w, kk, col, ldcol, beta, y, ldy);
+    return;
+  }
+  const int64_t blocks = (og + 7) / 8;
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int64_t r0 = og * q / blocks, r1 = og * (q + 1) / blocks;
+    gemm_t(false, false, r1 - r0, n, kk, w + r0 * kk, kk, col, ldcol, beta, y + r0 * ldy, ldy);
+  }
+}
+
 template <class T>
 void forward(const ConvShape& g, const T* x, const T* w, const T* bias, T* y) {
   const Dims d = dims_of(g);
@@ -207,12 +226,12 @@ void forward(const ConvShape& g, const T* x, const T* w, const T* bias, T* y) {
             im2col_t(g, d.cg, src, col.p, d.p);
             src = col.p;
           }
-          gemm_t(false, false, d.og, d.p, d.kk, wg, d.kk, src, d.p, T(1), yo, d.p);
+          forward_gemm(d.og, d.p, d.kk, wg, src, d.p, T(1), yo, d.p);
         }
         continue;
       }
       for (int64_t b = 0; b < nb; ++b) im2col_t(g, d.cg, in(b), col.p + b * d.p, ld);
-      gemm_t(false, false, d.og, ld, d.kk, wg, d.kk, col.p, ld, T(0), stage.p, ld);
+      forward_gemm(d.og, ld, d.kk, wg, col.p, ld, T(0), stage.p, ld);
       // The same rounding as the one-image path: one addition of the bias to the product.
       for (int64_t b = 0; b < nb; ++b) {
         T* yo = out(b);
