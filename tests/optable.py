@@ -496,6 +496,41 @@ for red in ["none", "mean", "sum"]:
 case("bce_with_logits", lambda ns, x, t: ns.bce_with_logits(x, t.sigmoid()), [(7,), (7,)],
      label="target-grad")
 
+# torch.nn.functional's other losses (one or two rows each; tests/test_losses.py sweeps every
+# loss × reduction × option against PyTorch)
+_W5 = np.random.default_rng(13).uniform(0.5, 2.0, 5)
+_YI = [1, -100, 4, 1]  # one ignored target
+for red in ["none", "mean", "sum"]:
+    case("nll_loss", lambda ns, x, _r=red: ns.F.nll_loss(x.log_softmax(1), ns.const(np.array(_Y4)),
+                                                         reduction=_r), [(4, 5)], label=red)
+    case("l1_loss", lambda ns, a, b, _r=red: ns.F.l1_loss(a, b, reduction=_r), [(3, 4), (3, 4)],
+         label=red)
+    case("smooth_l1_loss", lambda ns, a, b, _r=red: ns.F.smooth_l1_loss(a, b, reduction=_r, beta=0.7),
+         [(3, 4), (3, 4)], label=red)
+    case("huber_loss", lambda ns, a, b, _r=red: ns.F.huber_loss(a, b, reduction=_r, delta=0.7),
+         [(3, 4), (3, 4)], label=red)
+    case("binary_cross_entropy",
+         lambda ns, x, t, _r=red: ns.F.binary_cross_entropy(x.sigmoid(), t.sigmoid(), reduction=_r),
+         [(3, 4), (3, 4)], label=red)
+for red in ["none", "batchmean", "sum"]:  # 'mean' warns (as PyTorch): tests/test_losses.py
+    case("kl_div", lambda ns, x, t, _r=red: ns.F.kl_div(x.log_softmax(1), t.softmax(1),
+                                                        reduction=_r),
+         [(3, 4), (3, 4)], label=red)
+case("nll_loss", lambda ns, x: ns.F.nll_loss(x, ns.const(np.array(_YI)),
+                                             weight=ns.const(_W5).to(x.dtype)),
+     [(4, 5)], label="weight-ignore")
+case("kl_div", lambda ns, x, t: ns.F.kl_div(x, t, reduction="batchmean", log_target=True),
+     [(3, 4), (3, 4)], label="log_target")
+case("cross_entropy", lambda ns, x: ns.F.cross_entropy(x, ns.const(np.array(_YI)),
+                                                       weight=ns.const(_W5).to(x.dtype),
+                                                       label_smoothing=0.2),
+     [(4, 5)], label="options")
+case("cross_entropy", lambda ns, x, t: ns.F.cross_entropy(x, t.softmax(1)), [(4, 5), (4, 5)],
+     label="probs")
+case("bce_with_logits", lambda ns, x: ns.bce_with_logits(x, ns.const(_T34), weight=ns.const(_T34[0]),
+                                                         pos_weight=ns.const(_T34[:, 0:1] + 1)),
+     [(3, 4)], label="weights")
+
 # ----- casts -----------------------------------------------------------------------------------
 # Through float32 the finite differences need a larger step (float32 rounding is ~1e-7).
 _F32_CHECK = {"eps": 1e-3, "atol": 1e-3, "rtol": 1e-3}

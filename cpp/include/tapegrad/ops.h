@@ -120,6 +120,27 @@ Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Te
                               const Tensor& lse, Reduction reduction);
 Tensor mse_loss_backward(const Tensor& grad, const Tensor& input, const Tensor& target,
                          Reduction reduction);
+// PyTorch's other losses and options (torch.nn.functional's names, arguments and defaults;
+// a null tensor is PyTorch's None; Note [loss options] in cpp/src/ops/loss.cpp).
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = nullptr,
+                int64_t ignore_index = -100, Reduction reduction = Reduction::mean);
+// Class-index targets (int64, the input's shape without the class dim) or class
+// probabilities (floating point, the input's shape); inputs (N, C), (C,) or (N, C, d1, ...).
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight,
+                     int64_t ignore_index, Reduction reduction, double label_smoothing = 0.0);
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target,
+                      Reduction reduction = Reduction::mean, double beta = 1.0);
+Tensor huber_loss(const Tensor& input, const Tensor& target,
+                  Reduction reduction = Reduction::mean, double delta = 1.0);
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target,
+                            const Tensor& weight = nullptr, Reduction reduction = Reduction::mean);
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        const Tensor& weight, const Tensor& pos_weight,
+                                        Reduction reduction = Reduction::mean);
+// reduction: 'mean', 'batchmean', 'sum' or 'none'
+Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& reduction = "mean",
+              bool log_target = false);
 
 // ----- convolution and padding (cpp/src/ops/conv.cpp; torch.nn.functional's) -----
 // padding of a convolution: sizes (one for every spatial dim, or one per dim; the same before

@@ -356,15 +356,42 @@ void bind_ops(py::module_& m, TensorClass& T) {
              py::arg("tensors"), py::arg("dim") = 0);
 
   // losses (reduction names are checked by the engine)
-  reg.manual_function("cross_entropy", [](const Tensor& x, const Tensor& y, const std::string& red) {
-        return cross_entropy(x, y, parse_reduction(red, "cross_entropy"));
-      }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  reg.manual_function("cross_entropy", [](const Tensor& x, const Tensor& y, const Tensor& w,
+                                          int64_t ignore_index, const std::string& red, double ls) {
+        return cross_entropy(x, y, w, ignore_index, parse_reduction(red, "cross_entropy"), ls);
+      }, py::arg("input"), py::arg("target"), py::arg("weight") = nullptr,
+      py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
+      py::arg("label_smoothing") = 0.0);
   reg.manual_function("mse_loss", [](const Tensor& x, const Tensor& y, const std::string& red) {
         return mse_loss(x, y, parse_reduction(red, "mse_loss"));
       }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
-  reg.manual_function("binary_cross_entropy_with_logits", [](const Tensor& x, const Tensor& y, const std::string& red) {
-        return binary_cross_entropy_with_logits(x, y, parse_reduction(red, "binary_cross_entropy_with_logits"));
-      }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  reg.manual_function("binary_cross_entropy_with_logits", [](const Tensor& x, const Tensor& y,
+                         const Tensor& w, const std::string& red, const Tensor& pw) {
+        return binary_cross_entropy_with_logits(x, y, w, pw, parse_reduction(red, "binary_cross_entropy_with_logits"));
+      }, py::arg("input"), py::arg("target"), py::arg("weight") = nullptr,
+      py::arg("reduction") = "mean", py::arg("pos_weight") = nullptr);
+  // torch.nn.functional's other losses (exposed N: functions of _core._nn)
+  reg.manual("nll_loss", [](const Tensor& x, const Tensor& y, const Tensor& w, int64_t ignore_index,
+                            const std::string& red) {
+        return nll_loss(x, y, w, ignore_index, parse_reduction(red, "nll_loss"));
+      }, py::arg("target"), py::arg("weight") = nullptr, py::arg("ignore_index") = -100,
+      py::arg("reduction") = "mean");
+  reg.manual("l1_loss", [](const Tensor& x, const Tensor& y, const std::string& red) {
+        return l1_loss(x, y, parse_reduction(red, "l1_loss"));
+      }, py::arg("target"), py::arg("reduction") = "mean");
+  reg.manual("smooth_l1_loss", [](const Tensor& x, const Tensor& y, const std::string& red, double beta) {
+        return smooth_l1_loss(x, y, parse_reduction(red, "smooth_l1_loss"), beta);
+      }, py::arg("target"), py::arg("reduction") = "mean", py::arg("beta") = 1.0);
+  reg.manual("huber_loss", [](const Tensor& x, const Tensor& y, const std::string& red, double delta) {
+        return huber_loss(x, y, parse_reduction(red, "huber_loss"), delta);
+      }, py::arg("target"), py::arg("reduction") = "mean", py::arg("delta") = 1.0);
+  reg.manual("binary_cross_entropy", [](const Tensor& x, const Tensor& y, const Tensor& w,
+                                        const std::string& red) {
+        return binary_cross_entropy(x, y, w, parse_reduction(red, "binary_cross_entropy"));
+      }, py::arg("target"), py::arg("weight") = nullptr, py::arg("reduction") = "mean");
+  reg.manual("kl_div", [](const Tensor& x, const Tensor& y, const std::string& red, bool log_target) {
+        return kl_div(x, y, red, log_target);
+      }, py::arg("target"), py::arg("reduction") = "mean", py::arg("log_target") = false);
 
   // convolution and padding (torch.nn.functional's; exposed N: functions of _core._nn)
   auto int_list = [](py::handle h, const char* op, const char* what) {

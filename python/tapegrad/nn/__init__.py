@@ -35,6 +35,7 @@ from .modules import (
     Tanh,
 )
 from .modules import Conv1d, Conv2d  # convolution
+from .modules import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .parameter import Parameter
 from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 
@@ -46,3 +47,4 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
            "init", "parallel"]
 __all__ += ["Conv1d", "Conv2d"]  # convolution
+__all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses

@@ -12,6 +12,7 @@ gets one entry per call.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from .. import _core
@@ -27,6 +28,9 @@ __all__ = ["linear", "relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "e
            "binary_cross_entropy_with_logits"]
 # convolution and padding
 __all__ += ["conv1d", "conv2d", "pad"]
+# losses (torch.nn.functional's)
+__all__ += ["nll_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+            "kl_div"]
 
 
 def _check_reduction(op: str, reduction: str) -> None:
@@ -174,37 +178,192 @@ def log_softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
     return input.log_softmax(dim)
 
 
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Mean (or sum, or none) of (input − target)².
+# ----- losses ------------------------------------------------------------------------------------
+# PyTorch's signatures, argument orders and defaults; the engine does the work (one fused entry
+# for the plain cross-entropy, mse and BCE-with-logits; compositions of differentiable ops for
+# the options, Note [loss options] in cpp/src/ops/loss.cpp).
+
+
+def _legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """PyTorch's deprecated ``size_average``/``reduce`` pair, mapped (with its warning) onto
+    ``reduction``: reduce=False → 'none', else size_average=False → 'sum', else 'mean'."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "none" if not reduce else ("mean" if size_average else "sum")
+    warnings.warn("size_average and reduce args will be deprecated, please use "
+                  f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    return reduction
+
+
+def _weighted(op: str, loss: Tensor, input: Tensor, weight: Tensor,  # noqa: A002
+              reduction: str, mean_by_weight: bool) -> Tensor:
+    """Per-element ``weight`` of the input's shape (PyTorch's mse/l1/huber ``weight``): mean is
+    Σ w·ℓ / Σ w for mse and l1, the plain mean of w·ℓ for huber (as PyTorch)."""
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: weights of shape {list(weight.shape)} and input of shape "
+                         f"{list(input.shape)} must have the same size")
+    _check_reduction(op, reduction)
+    w = loss * weight
+    if reduction == "none":
+        return w
+    if reduction == "sum":
+        return w.sum()
+    return w.sum() / weight.sum() if mean_by_weight else w.mean()
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
+             reduce: bool | None = None, reduction: str = "mean",
+             weight: Tensor | None = None) -> Tensor:
+    """Mean (or sum, or none) of (input − target)²; with ``weight``, Σ w·(x − y)² / Σ w.
 
     >>> import tapegrad as tg
     >>> mse_loss(tg.tensor([1.0, 2.0]), tg.tensor([0.0, 0.0])).item()
     2.5
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted("mse_loss", _core.mse_loss(input, target, "none"), input, weight,
+                         reduction, True)
     return _core.mse_loss(input, target, reduction)
 
 
-def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Softmax cross-entropy of logits ``input`` (N, C) against int64 class ``target`` (N,);
-    fused log-softmax + negative log-likelihood.
+def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
+            reduce: bool | None = None, reduction: str = "mean",
+            weight: Tensor | None = None) -> Tensor:
+    """Mean (or sum, or none) of |input − target|; with ``weight``, Σ w·|x − y| / Σ w.
+
+    >>> import tapegrad as tg
+    >>> l1_loss(tg.tensor([1.0, -2.0]), tg.tensor([0.0, 0.0])).item()
+    1.5
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted("l1_loss", _nn.l1_loss(input, target, "none"), input, weight,
+                         reduction, True)
+    out: Tensor = _nn.l1_loss(input, target, reduction)
+    return out
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
+                   reduce: bool | None = None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """0.5·d²/β where |d| < β, |d| − 0.5·β elsewhere (d = input − target); β = 0 is l1_loss.
+
+    >>> import tapegrad as tg
+    >>> smooth_l1_loss(tg.tensor([0.5, 3.0]), tg.tensor([0.0, 0.0]), reduction="none").tolist()
+    [0.125, 2.5]
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    out: Tensor = _nn.smooth_l1_loss(input, target, reduction, beta)
+    return out
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+               delta: float = 1.0, weight: Tensor | None = None) -> Tensor:
+    """0.5·d² where |d| < δ, δ·(|d| − 0.5·δ) elsewhere (d = input − target).
+
+    >>> import tapegrad as tg
+    >>> huber_loss(tg.tensor([0.5, 3.0]), tg.tensor([0.0, 0.0]), reduction="none").tolist()
+    [0.125, 2.5]
+    """
+    if weight is not None:
+        return _weighted("huber_loss", _nn.huber_loss(input, target, "none", delta), input,
+                         weight, reduction, False)
+    out: Tensor = _nn.huber_loss(input, target, reduction, delta)
+    return out
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+             size_average: bool | None = None, ignore_index: int = -100,
+             reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood −weight[t]·input[n, t] of log-probabilities ``input`` (N, C),
+    (C,) or (N, C, d1, ...) against int64 class ``target`` (N,), () or (N, d1, ...); targets equal
+    to ``ignore_index`` count for nothing, and the mean divides by the summed weights of the
+    others.
+
+    >>> import tapegrad as tg
+    >>> nll_loss(tg.tensor([[-1.0, -2.0], [-3.0, -4.0]]), tg.tensor([0, 1])).item()
+    2.5
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    out: Tensor = _nn.nll_loss(input, target, weight, ignore_index, reduction)
+    return out
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+                  size_average: bool | None = None, ignore_index: int = -100,
+                  reduce: bool | None = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of logits ``input`` (N, C), (C,) or (N, C, d1, ...) against int64
+    class ``target`` (N,), () or (N, d1, ...), or against class probabilities of the input's
+    shape; ``weight`` per class, ``ignore_index``, ``label_smoothing`` as PyTorch. The plain
+    case is one fused entry (log-softmax + negative log-likelihood).
 
     >>> import tapegrad as tg
     >>> p = tg.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]])
-    >>> [round(v, 4) for v in cross_entropy(p.log(), tg.tensor([0, 2]), "none").tolist()]
+    >>> [round(v, 4) for v in cross_entropy(p.log(), tg.tensor([0, 2]), reduction="none").tolist()]
     [2.3026, 0.6931]
+    >>> round(cross_entropy(p.log(), tg.tensor([0, 2]), label_smoothing=0.1).item(), 4)
+    1.4735
     """
-    return _core.cross_entropy(input, target, reduction)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _core.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """−w·[y·log x + (1 − y)·log(1 − x)] on probabilities ``input`` in [0, 1] (each log clamped
+    at −100, as PyTorch); ``target`` of the input's shape and dtype.
+
+    >>> import tapegrad as tg
+    >>> round(binary_cross_entropy(tg.tensor([0.5]), tg.tensor([1.0])).item(), 4)
+    0.6931
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    out: Tensor = _nn.binary_cross_entropy(input, target, weight, reduction)
+    return out
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
-                                     reduction: str = "mean") -> Tensor:
-    """−[y·log σ(x) + (1−y)·log(1−σ(x))], computed stably from logits.
+                                     weight: Tensor | None = None,
+                                     size_average: bool | None = None,
+                                     reduce: bool | None = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """−w·[p·y·log σ(x) + (1−y)·log(1−σ(x))], computed stably from logits; ``weight`` per
+    element (broadcast to the input), ``pos_weight`` per class (broadcast to the target).
 
     >>> import tapegrad as tg
     >>> round(binary_cross_entropy_with_logits(tg.tensor([0.0]), tg.tensor([1.0])).item(), 4)
     0.6931
     """
-    return _core.binary_cross_entropy_with_logits(input, target, reduction)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _core.binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
+           reduce: bool | None = None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence target·(log target − input) for log-probabilities ``input``
+    (``log_target``: ``target`` holds log-probabilities too); ``reduction='batchmean'`` is the
+    divergence's definition (sum / batch size), 'mean' averages over every element (with
+    PyTorch's warning).
+
+    >>> import tapegrad as tg
+    >>> round(kl_div(tg.tensor([-1.0, -1.0]), tg.tensor([0.5, 0.5]), reduction="sum").item(), 4)
+    0.3069
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+    elif reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns with "
+                      "the KL div math definition.'mean' will be changed to behave the same as "
+                      "'batchmean' in the next major release.", UserWarning, stacklevel=2)
+    out: Tensor = _nn.kl_div(input, target, reduction, log_target)
+    return out
 
 
 # ----- convolution and padding ------------------------------------------------------------------
