@@ -168,7 +168,8 @@ struct Dims {
 // into one col buffer (K × nb·P, image b in columns b·P .. b·P+P−1) and one GEMM covers them:
 //   forward   Y[Og × nb·P] = W·col, then each image's Og×P block is copied out (+ bias);
 //   dL/dx     dY[Og × nb·P] gathered from the images, col = Wᵀ·dY, col2im per image;
-//   dL/dW     dY gathered, dW += dY·colᵀ (the images' sum is the GEMM's k loop).
+//   dL/dW     dY gathered, dW += dY·colᵀ (the images' sum is the GEMM's k loop; for few output
+//             channels dWᵀ += col·dYᵀ, transposed into dW at the end).
 // nb is the most images whose col fits kColBudget elements (at least one), so the buffer stays
 // bounded (and in the last-level cache) whatever the batch. nb depends only on the geometry,
 // never on the thread count, so results are the same on any number of threads.
