@@ -81,5 +81,6 @@ py::object size_of(const Tensor& t);  // tapegrad.Size
 void bind_tensor(TensorClass& T);
 void bind_ops(py::module_& m, TensorClass& T);
 void bind_functions(py::module_& m);
+void bind_custom(py::module_& m, TensorClass& T);  // Functions and hooks (function.cpp)
 
 }  // namespace tapegrad::bind

@@ -176,7 +176,7 @@ void bind_functions(py::module_& m) {
           }
           py::dict op;
           op["op"] = op_name(e->op);
-          op["backward"] = op_backward_name(e->op);
+          op["backward"] = entry_backward_name(*e);
           op["inputs"] = ins;
           op["outputs"] = outs;
           ops.append(op);
@@ -197,27 +197,47 @@ void bind_functions(py::module_& m) {
 
   // optimizers
   m.def("_sgd_step", [](py::list params, py::object bufs, double lr, double momentum,
-                        double dampening, double wd, bool nesterov) -> py::object {
+                        double dampening, double wd, bool nesterov, bool maximize) -> py::object {
         // Plain SGD has no state: the buffer list is neither converted nor rebuilt (that
         // round trip was most of a small model's optimizer step).
         std::vector<Tensor> ps;
         ps.reserve(params.size());
         for (py::handle h : params) ps.push_back(h.cast<Tensor>());
+        const SgdOptions o{lr, momentum, dampening, wd, nesterov, maximize};
         if (momentum == 0) {
           std::vector<Tensor> none;
-          sgd_step(ps, none, lr, momentum, dampening, wd, nesterov);
+          sgd_step(ps, none, o);
           return bufs;
         }
         auto b = bufs.cast<std::vector<Tensor>>();
-        sgd_step(ps, b, lr, momentum, dampening, wd, nesterov);
+        sgd_step(ps, b, o);
         return py::cast(b);
       });
   m.def("_zero_grad", [](const std::vector<Tensor>& params, bool set_to_none) { zero_grad(params, set_to_none); },
         py::arg("params"), py::arg("set_to_none") = true);
-  m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> m1, std::vector<Tensor> m2,
-                         std::vector<int64_t> steps, double lr, double b1, double b2, double eps, double wd) {
-        adam_step(params, m1, m2, steps, lr, b1, b2, eps, wd);
-        return py::make_tuple(m1, m2, steps);
+  m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> exp_avg,
+                         std::vector<Tensor> exp_avg_sq, std::vector<Tensor> max_exp_avg_sq,
+                         std::vector<Tensor> steps, double lr, double b1, double b2, double eps,
+                         double wd, bool amsgrad, bool maximize, bool decoupled) {
+        AdamState s{std::move(exp_avg), std::move(exp_avg_sq), std::move(max_exp_avg_sq),
+                    std::move(steps)};
+        adam_step(params, s, {lr, b1, b2, eps, wd, amsgrad, maximize, decoupled});
+        return py::make_tuple(s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, s.steps);
+      });
+  m.def("_rmsprop_step", [](const std::vector<Tensor>& params, std::vector<Tensor> square_avg,
+                            std::vector<Tensor> grad_avg, std::vector<Tensor> momentum_buffer,
+                            std::vector<Tensor> steps, double lr, double alpha, double eps,
+                            double wd, double momentum, bool centered, bool maximize) {
+        RmspropState s{std::move(square_avg), std::move(grad_avg), std::move(momentum_buffer),
+                       std::move(steps)};
+        rmsprop_step(params, s, {lr, alpha, eps, wd, momentum, centered, maximize});
+        return py::make_tuple(s.square_avg, s.grad_avg, s.momentum_buffer, s.steps);
+      });
+  m.def("_adagrad_step", [](const std::vector<Tensor>& params, std::vector<Tensor> sums,
+                            std::vector<Tensor> steps, double lr, double lr_decay, double wd,
+                            double eps, bool maximize) {
+        adagrad_step(params, sums, steps, {lr, lr_decay, wd, eps, maximize});
+        return py::make_tuple(sums, steps);
       });
 
   // kernels: targets and threads
@@ -322,4 +342,5 @@ tensor([[1., 1.],
   bind::bind_tensor(T);
   bind::bind_ops(m, T);
   bind::bind_functions(m);
+  bind::bind_custom(m, T);
 }
