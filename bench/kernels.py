@@ -245,8 +245,8 @@ def conv_markdown(rows: list[Row]) -> list[str]:
     libs = [lib for lib in ("tapegrad", "torch", "jax") if any(lib in r.times for r in sel)]
     names = {"tapegrad": "tapegrad", "torch": "PyTorch", "jax": "JAX jit"}
     lines = ["## Convolution (GFLOP/s, one thread)", "",
-             "GEMM-equivalent flops (forward+backward counts three products). `vs X` is "
-             "tapegrad's speed over X's in the same run (> 1: tapegrad is faster).", ""]
+             ("GEMM-equivalent flops (forward+backward counts three products). `vs X` is "
+              "tapegrad's speed over X's in the same run (> 1: tapegrad is faster)."), ""]
     head = ["op", "shape"] + [names[lib] for lib in libs] + [f"vs {names[lib]}" for lib in libs[1:]]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|---|---|" + "---:|" * (len(head) - 2))

@@ -313,7 +313,7 @@ def cnn_tapegrad(bench: str):
     import numpy as np
 
     import tapegrad as tg
-    import tapegrad.nn as nn
+    from tapegrad import nn
 
     X = tg.from_numpy(np.random.default_rng(0).standard_normal(RESBLOCK).astype(np.float32))
     c = RESBLOCK[1]
@@ -331,7 +331,7 @@ def cnn_tapegrad(bench: str):
 def cnn_torch(bench: str):
     import numpy as np
     import torch
-    import torch.nn as nn
+    from torch import nn
 
     X = torch.from_numpy(np.random.default_rng(0).standard_normal(RESBLOCK).astype(np.float32))
     c = RESBLOCK[1]
