@@ -19,8 +19,29 @@ namespace tapegrad::kernels {
 // CPU detection and dispatch
 enum class Arch : int { generic = 0, avx2 = 1, avx512 = 2 };
 
+// One cache level as the CPU reports it (cpuid leaf 4 on Intel, 0x8000001D on AMD; sysfs when
+// cpuid has no such leaf). size 0 means "not reported".
+struct CacheLevel {
+  int64_t size = 0;    // bytes
+  int ways = 0;        // associativity (0: unknown; fully associative reports sets == 1)
+  int line = 0;        // bytes
+  int sets = 0;
+  int shared_by = 1;   // logical CPUs sharing this cache
+};
+
+// GEMM register tile and cache blocks of one (target, dtype): Note [GEMM blocking].
+struct GemmBlocks {
+  int mr = 0, nr = 0;                  // micro-kernel tile, elements (0: no packed GEMM)
+  int64_t kc = 0, mc = 0, nc = 0;      // cache blocks, elements
+};
+
 struct CpuInfo {
   std::string vendor;
+  std::string model_name;               // cpuid brand string (leaves 0x80000002..4)
+  int family = 0, model = 0, stepping = 0;  // display family / model (extended fields added)
+  CacheLevel l1d, l2, l3;
+  std::string cache_source;             // "cpuid", "sysfs" or "default"
+  std::string cache_mismatch;           // non-empty when cpuid and sysfs disagree (what differs)
   bool sse42 = false, avx = false, avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
   bool os_avx = false, os_avx512 = false;  // XCR0 says the OS saves the registers
@@ -29,6 +50,13 @@ struct CpuInfo {
 };
 
 const CpuInfo& cpu_info();
+// Blocks of the active target's float32 / float64 GEMM (what gemm_f32 / gemm_f64 use).
+GemmBlocks gemm_blocks_f32();
+GemmBlocks gemm_blocks_f64();
+// Measured FMA throughput of one core with the given target's widest vectors, GFLOP/s
+// (2 flops per lane per FMA): a fixed loop of independent FMA chains run for about
+// `seconds`, best of a few rounds. 0 when the target is not available.
+double measure_fma_peak(Arch arch, double seconds);
 Arch selected_arch();
 // Switch the dispatch table (tests force each target). Throws std::invalid_argument when the
 // CPU cannot run `arch`.

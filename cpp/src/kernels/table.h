@@ -86,6 +86,9 @@ struct KernelTable {
 
   GemmF32 gemm_f32;
   GemmF64 gemm_f64;
+  // The register tile and cache blocks behind gemm_f32 / gemm_f64 (reported by cpu_info).
+  GemmBlocks (*gemm_blocks_f32)();
+  GemmBlocks (*gemm_blocks_f64)();
   GemmI64 gemm_i64;
   UnaryFn<float> unary_f32;
   UnaryFn<double> unary_f64;
@@ -191,6 +194,11 @@ struct KernelTable {
 // The active table (set once at start-up, or by set_arch in tests).
 const KernelTable& table();
 
+// Cache blocks for a micro-kernel of mr × nr elements of `esize` bytes, from the caches the
+// CPU reports (Note [GEMM blocking], cpu.cpp). TAPEGRAD_GEMM_BLOCKS=kc,mc,nc overrides (for
+// tuning experiments; values are rounded to the tile).
+GemmBlocks derive_gemm_blocks(int mr, int nr, int esize);
+
 namespace ref {
 void fill_table(KernelTable& t);
 void fill_data(KernelTable& t);  // reference_data.cpp
@@ -205,9 +213,14 @@ const KernelTable& table();
 // their own flags); only called after cpu_info() says the CPU and OS support the target.
 namespace avx2 {
 void fill_table(KernelTable& t);
+double fma_peak(double seconds);  // GFLOP/s of ymm FMAs on this core (fma_peak.cpp)
 }
 namespace avx512 {
 void fill_table(KernelTable& t);
+double fma_peak(double seconds);  // GFLOP/s of zmm FMAs on this core
+}
+namespace ref {
+double fma_peak(double seconds);  // baseline (SSE2 multiply + add), for comparison
 }
 
 }  // namespace tapegrad::kernels
