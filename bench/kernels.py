@@ -482,8 +482,6 @@ def main(argv: list[str] | None = None) -> int:
     run_gemm(rows, shapes, [np.float32, np.float64], threads_list, budget, repeats)
     run_elementwise(rows, 1 << 20, threads_list, budget, repeats)
     run_conv(rows, budget, repeats)  # convolution family
-
-
     narrow: list[NarrowRow] = []
     run_narrow(narrow, repeats=repeats)
     if saved is not None:
