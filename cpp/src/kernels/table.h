@@ -155,6 +155,13 @@ struct KernelTable {
   AdagradFn<float> adagrad_f32;
   AdagradFn<double> adagrad_f64;
 
+  // Pooling (reference_pool.cpp).
+  using MaxPoolFn = void (*)(Elem, int64_t, const PoolWindows&, const void*, void*, int64_t*,
+                             int64_t*);
+  using AvgPoolFn = void (*)(Elem, int64_t, const PoolWindows&, const int64_t*, const int64_t*,
+                             int64_t, const void*, void*);
+  MaxPoolFn max_pool2d;
+  AvgPoolFn avg_pool2d, avg_pool2d_backward;
   // Normalization and embedding rows (reference_norm.cpp).
   template <class T>
   using BnStatsFn = void (*)(int64_t, int64_t, int64_t, const T*, double, T*, T*, T*);
@@ -180,11 +187,15 @@ struct KernelTable {
   LnBwdFn<float> layer_norm_backward_f32;
   LnBwdFn<double> layer_norm_backward_f64;
   EmbeddingFn embedding_gather, embedding_scatter_add;
-  // Convolution (conv.cpp): im2col / col2im of one image's channels.
+  // Convolution (conv.cpp): im2col / col2im of one image's channels (col rows ld apart).
   template <class T>
-  using Im2colFn = void (*)(const ConvShape&, int64_t, const T*, T*);
-  Im2colFn<float> im2col_f32, col2im_f32;
-  Im2colFn<double> im2col_f64, col2im_f64;
+  using Im2colFn = void (*)(const ConvShape&, int64_t, const T*, T*, int64_t);
+  template <class T>
+  using Col2imFn = void (*)(const ConvShape&, int64_t, const T*, int64_t, T*);
+  Im2colFn<float> im2col_f32;
+  Im2colFn<double> im2col_f64;
+  Col2imFn<float> col2im_f32;
+  Col2imFn<double> col2im_f64;
 };
 
 // The active table (set once at start-up, or by set_arch in tests).
@@ -199,6 +210,7 @@ namespace ref {
 void fill_table(KernelTable& t);
 void fill_data(KernelTable& t);  // reference_data.cpp
 void fill_rows(KernelTable& t);  // reference_rows.cpp
+void fill_pool(KernelTable& t);  // reference_pool.cpp
 void fill_norm(KernelTable& t);  // reference_norm.cpp
 void fill_conv(KernelTable& t);  // conv.cpp
 // The reference table itself, whatever target is active: SIMD kernels call it for the cases
