@@ -320,4 +320,5 @@ tensor([[1., 1.],
   bind::bind_tensor(T);
   bind::bind_ops(m, T);
   bind::bind_functions(m);
+  bind::guard_arguments(m);  // last: every function above is bound
 }

@@ -330,7 +330,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
   // linear algebra
   reg.manual("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, py::arg("other"));
   reg.manual("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("other"));
-  reg.manual_function("linear", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); },
+  reg.manual_function("linear", [](const Tensor& x, const Tensor& w, const MaybeTensor& b) { return linear(x, w, b); },
              py::arg("input"), py::arg("weight"), py::arg("bias") = nullptr);
 
   // shapes
@@ -356,7 +356,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
              py::arg("tensors"), py::arg("dim") = 0);
 
   // losses (reduction names are checked by the engine)
-  reg.manual_function("cross_entropy", [](const Tensor& x, const Tensor& y, const Tensor& w,
+  reg.manual_function("cross_entropy", [](const Tensor& x, const Tensor& y, const MaybeTensor& w,
                                           int64_t ignore_index, const std::string& red, double ls) {
         return cross_entropy(x, y, w, ignore_index, parse_reduction(red, "cross_entropy"), ls);
       }, py::arg("input"), py::arg("target"), py::arg("weight") = nullptr,
@@ -366,12 +366,12 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return mse_loss(x, y, parse_reduction(red, "mse_loss"));
       }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
   reg.manual_function("binary_cross_entropy_with_logits", [](const Tensor& x, const Tensor& y,
-                         const Tensor& w, const std::string& red, const Tensor& pw) {
+                         const MaybeTensor& w, const std::string& red, const MaybeTensor& pw) {
         return binary_cross_entropy_with_logits(x, y, w, pw, parse_reduction(red, "binary_cross_entropy_with_logits"));
       }, py::arg("input"), py::arg("target"), py::arg("weight") = nullptr,
       py::arg("reduction") = "mean", py::arg("pos_weight") = nullptr);
   // torch.nn.functional's other losses (exposed N: functions of _core._nn)
-  reg.manual("nll_loss", [](const Tensor& x, const Tensor& y, const Tensor& w, int64_t ignore_index,
+  reg.manual("nll_loss", [](const Tensor& x, const Tensor& y, const MaybeTensor& w, int64_t ignore_index,
                             const std::string& red) {
         return nll_loss(x, y, w, ignore_index, parse_reduction(red, "nll_loss"));
       }, py::arg("target"), py::arg("weight") = nullptr, py::arg("ignore_index") = -100,
@@ -385,7 +385,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
   reg.manual("huber_loss", [](const Tensor& x, const Tensor& y, const std::string& red, double delta) {
         return huber_loss(x, y, parse_reduction(red, "huber_loss"), delta);
       }, py::arg("target"), py::arg("reduction") = "mean", py::arg("delta") = 1.0);
-  reg.manual("binary_cross_entropy", [](const Tensor& x, const Tensor& y, const Tensor& w,
+  reg.manual("binary_cross_entropy", [](const Tensor& x, const Tensor& y, const MaybeTensor& w,
                                         const std::string& red) {
         return binary_cross_entropy(x, y, w, parse_reduction(red, "binary_cross_entropy"));
       }, py::arg("target"), py::arg("weight") = nullptr, py::arg("reduction") = "mean");
@@ -415,13 +415,13 @@ void bind_ops(py::module_& m, TensorClass& T) {
   const auto conv_args = std::make_tuple(py::arg("weight"), py::arg("bias") = nullptr,
                                          py::arg("stride") = 1, py::arg("padding") = 0,
                                          py::arg("dilation") = 1, py::arg("groups") = 1);
-  reg.manual("conv2d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const Tensor& b,
+  reg.manual("conv2d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const MaybeTensor& b,
                                                  py::object st, py::object pad, py::object dil, int64_t groups) {
         return conv2d(x, w, b, int_list(st, "conv2d", "stride"), conv_padding(pad, "conv2d"),
                       int_list(dil, "conv2d", "dilation"), groups);
       }, std::get<0>(conv_args), std::get<1>(conv_args), std::get<2>(conv_args),
       std::get<3>(conv_args), std::get<4>(conv_args), std::get<5>(conv_args));
-  reg.manual("conv1d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const Tensor& b,
+  reg.manual("conv1d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const MaybeTensor& b,
                                                  py::object st, py::object pad, py::object dil, int64_t groups) {
         return conv1d(x, w, b, int_list(st, "conv1d", "stride"), conv_padding(pad, "conv1d"),
                       int_list(dil, "conv1d", "dilation"), groups);
