@@ -112,9 +112,11 @@ class set_grad_enabled(_GradMode):  # noqa: N801
         _core.set_grad_enabled(self._prev)
 
 
-def _as_list(x: Any) -> list[Any]:
+def _as_list(x: Any, op: str = "grad") -> list[Any]:
     if isinstance(x, Tensor):
         return [x]
+    if isinstance(x, (str, bytes, dict)) or not hasattr(x, "__iter__"):
+        raise TypeError(f"{op}: expected a Tensor or a sequence of Tensors, got {type(x).__name__}")
     return list(x)
 
 
@@ -210,7 +212,7 @@ def gradcheck(
     >>> tg.gradcheck(lambda t: (t * t).sum(), [x])
     True
     """
-    ins = _as_list(inputs)
+    ins = _as_list(inputs, "gradcheck")
     diff = [t for t in ins if isinstance(t, Tensor) and t.requires_grad]
     for t in diff:
         if t.dtype != _core.dtype.float64:

@@ -87,6 +87,9 @@ def load(f: str | os.PathLike[str] | BinaryIO) -> OrderedDict[str, Tensor]:
     >>> tg.load(buf)["step"].item()
     3
     """
+    if not isinstance(f, (str, os.PathLike)) and not hasattr(f, "read"):
+        raise TypeError(f"tapegrad.load: expected a path or a binary file object, got "
+                        f"{type(f).__name__}")
     name = os.fspath(f) if isinstance(f, (str, os.PathLike)) else getattr(f, "name", "<file>")
     if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
         raise FileNotFoundError(f"tapegrad.load: no such file: {name}")

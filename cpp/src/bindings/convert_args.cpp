@@ -8,6 +8,7 @@
 // (positions count from 1 and leave out `self`, as PyTorch's do). See Note [None is not a tensor].
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,8 @@ namespace {
 using Dispatcher = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
 using Keywords = std::vector<std::pair<std::string, PyObject*>>;
 Dispatcher g_dispatch = nullptr;
+// The name of each guarded function, by the capsule pybind11 passes as `self`.
+std::unordered_map<PyObject*, const char*> g_names;
 
 struct Param {
   std::string name, type;
@@ -87,7 +90,7 @@ bool plausible(PyObject* o, const std::string& type) {
       type.rfind("Sequence[Tensor]", 0) == 0) {
     if (!PySequence_Check(o) || PyUnicode_Check(o)) return false;
     py::sequence s = py::reinterpret_borrow<py::sequence>(o);
-    for (py::handle e : s)
+    for (py::object e : s)
       if (!is_tensor(e)) return false;
     return true;
   }
@@ -175,6 +178,16 @@ PyObject* guarded_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nar
   PyErr_Clear();
   if (msg.find("(): incompatible function arguments") == std::string::npos &&
       msg.find("(): incompatible constructor arguments") == std::string::npos) {
+    // A TypeError from inside (Python's own "'str' object cannot be interpreted as an
+    // integer") gets the function's name in front, as every tapegrad message has.
+    auto it = g_names.find(self);
+    if (it != g_names.end() && type == PyExc_TypeError && msg.find(it->second) == std::string::npos) {
+      Py_XDECREF(type);
+      Py_XDECREF(value);
+      Py_XDECREF(tb);
+      PyErr_SetString(PyExc_TypeError, (std::string(it->second) + "(): " + msg).c_str());
+      return nullptr;
+    }
     PyErr_Restore(type, value, tb);
     return nullptr;
   }
@@ -204,7 +217,10 @@ void guard_object(PyObject* o) {
     PyMethodDef* def = reinterpret_cast<PyCFunctionObject*>(o)->m_ml;
     if (reinterpret_cast<void*>(def->ml_meth) == reinterpret_cast<void*>(g_dispatch) &&
         def->ml_flags == (METH_FASTCALL | METH_KEYWORDS))
+    {
       def->ml_meth = reinterpret_cast<PyCFunction>(reinterpret_cast<void*>(&guarded_dispatch));
+      g_names[PyCFunction_GET_SELF(o)] = def->ml_name;
+    }
     return;
   }
   // staticmethod(__func__) and properties (fget, fset)

@@ -397,7 +397,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
   auto int_list = [](py::handle h, const char* op, const char* what) {
     std::vector<int64_t> v;
     if (PySequence_Check(h.ptr()) && !py::isinstance<py::str>(h)) {
-      for (py::handle e : py::reinterpret_borrow<py::sequence>(h)) v.push_back(to_i64(e));
+      for (py::object e : py::reinterpret_borrow<py::sequence>(h)) v.push_back(to_i64(e));
     } else if (PyIndex_Check(h.ptr())) {
       v.push_back(to_i64(h));
     } else {
@@ -433,8 +433,10 @@ void bind_ops(py::module_& m, TensorClass& T) {
       }, py::arg("pad"), py::arg("mode") = "constant", py::arg("value") = py::none());
 
   // A loss module checks its reduction when it is built, before any call.
-  m.def("_check_reduction", [](const std::string& reduction, const std::string& op) {
-        parse_reduction(reduction, op.c_str());
+  m.def("_check_reduction", [](py::handle reduction, const std::string& op) {
+        if (!py::isinstance<py::str>(reduction))
+          throw py::type_error(op + ": reduction must be 'none', 'mean' or 'sum', got " + type_name(reduction));
+        parse_reduction(reduction.cast<std::string>(), op.c_str());
       }, py::arg("reduction"), py::arg("op"));
 
   // queries

@@ -165,7 +165,7 @@ def softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
     >>> softmax(tg.tensor([[0.0, 0.0]]), dim=1).tolist()
     [[0.5, 0.5]]
     """
-    return input.softmax(dim)
+    return _core.softmax(input, dim)
 
 
 def log_softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
@@ -175,7 +175,7 @@ def log_softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
     >>> round(log_softmax(tg.tensor([[0.0, 0.0]]), dim=1)[0, 0].item(), 4)
     -0.6931
     """
-    return input.log_softmax(dim)
+    return _core.log_softmax(input, dim)
 
 
 # ----- losses ------------------------------------------------------------------------------------
