@@ -155,9 +155,17 @@ def grad(
             )
     if retain_graph is None:
         retain_graph = create_graph
-    grads = _core._run_backward(outs, grad_outputs, retain_graph, create_graph, ins,
+    # The same tensor listed twice gets its gradient twice, as in PyTorch: ask once per tensor.
+    unique: list[Tensor] = []
+    slot: list[int] = []
+    for t in ins:
+        j = next((k for k, u in enumerate(unique) if u is t), len(unique))
+        if j == len(unique):
+            unique.append(t)
+        slot.append(j)
+    grads = _core._run_backward(outs, grad_outputs, retain_graph, create_graph, unique,
                                 allow_unused, "grad")
-    return tuple(grads)  # type: ignore[arg-type]  # None only with allow_unused, as in PyTorch
+    return tuple(grads[j] for j in slot)  # type: ignore[arg-type]  # None only with allow_unused, as in PyTorch
 
 
 def backward(tensors: Tensor | Sequence[Tensor],

@@ -106,6 +106,10 @@ py::array to_numpy(const Tensor& t, bool check_grad);  // shares memory
 Tensor tensor_from_py(py::handle data, std::optional<DType> dtype, const char* op = "tensor");
 Tensor as_tensor_from_py(py::handle data, std::optional<DType> dtype);  // shares when it can
 
+// A list of tensors where None stands for "absent" (optimizer state not created yet); the
+// Tensor caster refuses None (Note [None is not a tensor]), so such lists are read here.
+std::vector<Tensor> tensors_or_none(py::handle list, const char* op);
+
 // ----- operands -----
 // A Python operand next to tensor `like`: tensors pass through; Python numbers become 0-d
 // tensors of the dtype PyTorch gives the result (scalar_like); lists and arrays are converted.

@@ -208,14 +208,15 @@ void bind_functions(py::module_& m) {
           sgd_step(ps, none, lr, momentum, dampening, wd, nesterov);
           return bufs;
         }
-        auto b = bufs.cast<std::vector<Tensor>>();
+        auto b = tensors_or_none(bufs, "_sgd_step");
         sgd_step(ps, b, lr, momentum, dampening, wd, nesterov);
         return py::cast(b);
       });
   m.def("_zero_grad", [](const std::vector<Tensor>& params, bool set_to_none) { zero_grad(params, set_to_none); },
         py::arg("params"), py::arg("set_to_none") = true);
-  m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> m1, std::vector<Tensor> m2,
+  m.def("_adam_step", [](const std::vector<Tensor>& params, py::handle m1o, py::handle m2o,
                          std::vector<int64_t> steps, double lr, double b1, double b2, double eps, double wd) {
+        std::vector<Tensor> m1 = tensors_or_none(m1o, "_adam_step"), m2 = tensors_or_none(m2o, "_adam_step");
         adam_step(params, m1, m2, steps, lr, b1, b2, eps, wd);
         return py::make_tuple(m1, m2, steps);
       });

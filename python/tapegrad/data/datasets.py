@@ -71,12 +71,10 @@ def _open_idx(path: Path) -> BinaryIO:
         raise IsADirectoryError(f"read_idx: {path} is a directory, not an IDX file")
     if not path.is_file():
         raise FileNotFoundError(f"read_idx: no such file: {path}")
-    f = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-    if f.read(2) == b"\x1f\x8b":
-        f.seek(0)
-        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
-    f.seek(0)
-    return f
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    # returned to the caller, who closes it (gzip.open closes the file it opened itself)
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")  # type: ignore[return-value]  # noqa: SIM115
 
 
 def _read_exactly(f: BinaryIO, n: int, path: Path) -> bytearray:
