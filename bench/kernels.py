@@ -1,7 +1,10 @@
 """Kernel throughput: tapegrad vs NumPy (OpenBLAS) vs PyTorch (when installed), one run.
 
 Same-run comparisons only (docs/speed.md: these machines are noisy). Writes
-``bench/results/kernels.md`` (a table with ratios) and ``bench/results/kernels.png``.
+``bench/results/kernels-<cpu kind>.md`` (a table with ratios) and ``kernels-<cpu kind>.png``,
+one pair per machine class (``fma_peak.cpu_kind``: e.g. ``amd-family26``), so a run on one CPU
+never overwrites another's table. The header names the CPU, its caches, the GEMM blocking and
+the measured FMA limit of one core; SGEMM rows also give their fraction of that limit.
 
 Example::
 
@@ -32,6 +35,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import tapegrad as tg  # noqa: E402
+from fma_peak import cpu_kind, fma_limit, machine_header  # bench/ is on sys.path
 
 try:
     import torch  # noqa: E402
@@ -45,24 +49,32 @@ except ImportError:
 
 
 
-def best_times(fns: dict[str, Callable[[], object]], budget: float, repeats: int) -> dict[str, float]:
+def best_times(fns: dict[str, Callable[[], object]], budget: float, repeats: int,
+               clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
     """Best per-call time (s) of each function over `repeats` rounds of batches of about
     `budget` seconds. The libraries take turns within each round, so a burst of load from
-    other processes hits all of them alike (these machines are shared and noisy)."""
+    other processes hits all of them alike (these machines are shared and noisy).
+    One-thread rows pass clock=time.thread_time: every library then computes on the calling
+    thread, and its CPU clock does not count the time slices other processes take on a loaded
+    machine (a wall clock would)."""
     per_batch = {}
     for name, fn in fns.items():
         fn()
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        per_batch[name] = max(1, int(budget / max(time.perf_counter() - t0, 1e-7)))
+        per_batch[name] = max(1, int(budget / max(clock() - t0, 1e-7)))
     best = {name: float("inf") for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(per_batch[name]):
                 fn()
-            best[name] = min(best[name], (time.perf_counter() - t0) / per_batch[name])
+            best[name] = min(best[name], (clock() - t0) / per_batch[name])
     return best
+
+
+def clock_for(threads: int) -> Callable[[], float]:
+    return time.thread_time if threads == 1 else time.perf_counter
 
 
 class numpy_threads:
@@ -118,7 +130,7 @@ def run_gemm(rows: list[Row], shapes, dtypes, threads_list, budget, repeats) -> 
                     pa, pb = torch.from_numpy(na), torch.from_numpy(nb)
                     fns["torch"] = lambda: pa @ pb
                 with numpy_threads(threads):
-                    times = best_times(fns, budget, repeats)
+                    times = best_times(fns, budget, repeats, clock_for(threads))
                 rows.append(Row("gemm", "matmul", shape, np.dtype(dtype).name, threads,
                                 2.0 * m * n * k, times))
                 print(format_row(rows[-1]), flush=True)
@@ -152,10 +164,95 @@ def run_elementwise(rows: list[Row], n: int, threads_list, budget, repeats) -> N
                 torch.set_num_threads(threads)
                 p, q, r = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(xpos)
                 fns["torch"] = lambda f=f_torch, p=p, q=q, r=r: f(p, q, r)
-            times = best_times(fns, budget, repeats)
+            times = best_times(fns, budget, repeats, clock_for(threads))
             shape = f"{n >> 20}M" if n % (1 << 20) == 0 else f"{n // 1024}K"
             rows.append(Row("elementwise", name, shape, "float32", threads, float(n), times))
             print(format_row(rows[-1]), flush=True)
+
+
+# ----- narrow rows (Note [narrow rows]): kernel time vs Python-call time -------------------------
+@dataclass
+class NarrowRow:
+    name: str
+    shape: str
+    kernel_us: float  # the C++ kernel alone (tapegrad._core._time_row_kernel)
+    call_us: dict[str, float]  # library -> µs per Python call (incl. autograd for fwd+bwd)
+
+
+def run_narrow(out: list[NarrowRow], n: int = 256, c: int = 10, repeats: int = 5) -> None:
+    import tapegrad.nn.functional as F
+
+    tg.set_num_threads(1)
+    rng = np.random.default_rng(2)
+    xn = rng.standard_normal((n, c)).astype(np.float32)
+    yn = (np.arange(n) * 7) % c
+    x, y = tg.tensor(xn), tg.tensor(yn)
+    xg = tg.tensor(xn, requires_grad=True)
+
+    def tg_ce_fb():
+        F.cross_entropy(xg, y).backward()
+
+    cases = {
+        "cross_entropy fwd+bwd": ("cross_entropy_fwd_bwd", tg_ce_fb),
+        "cross_entropy fwd": ("cross_entropy", lambda: F.cross_entropy(x, y)),
+        "softmax": ("softmax", lambda: F.softmax(x, dim=1)),
+        "log_softmax": ("log_softmax", lambda: F.log_softmax(x, dim=1)),
+    }
+    if torch is not None:
+        torch.set_num_threads(1)
+        px, py = torch.from_numpy(xn), torch.from_numpy(yn)
+        pxg = torch.from_numpy(xn.copy()).requires_grad_()
+
+        def torch_ce_fb():
+            torch.nn.functional.cross_entropy(pxg, py).backward()
+
+        torch_fns = {
+            "cross_entropy fwd+bwd": torch_ce_fb,
+            "cross_entropy fwd": lambda: torch.nn.functional.cross_entropy(px, py),
+            "softmax": lambda: torch.softmax(px, dim=1),
+            "log_softmax": lambda: torch.log_softmax(px, dim=1),
+        }
+    for name, (kernel, fn) in cases.items():
+        kernel_us = min(tg._core._time_row_kernel(kernel, n, c, 200) for _ in range(repeats)) / 1e3
+        fns = {"tapegrad": fn}
+        if torch is not None:
+            fns["torch"] = torch_fns[name]
+        times = best_times(fns, 0.05, repeats, time.thread_time)
+        out.append(NarrowRow(name, f"{n}×{c}", kernel_us,
+                             {k: v * 1e6 for k, v in times.items()}))
+        print(f"{name:<22} {n}×{c}  kernel {kernel_us:6.2f} µs  call "
+              + "  ".join(f"{k} {v * 1e6:6.2f} µs" for k, v in times.items()), flush=True)
+
+
+def narrow_markdown(rows: list[NarrowRow]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["## Narrow rows, float32, 1 thread (µs)", "",
+             ("Kernel: the C++ row kernel alone, best of many calls. Call: one Python call "
+              "(tensor allocation, dispatch and, for fwd+bwd, the tape and `backward`)."), "",
+             "| op | shape | tapegrad kernel | tapegrad call | PyTorch call |",
+             "|---|---|---:|---:|---:|"]
+    for r in rows:
+        torch_us = f"{r.call_us['torch']:.2f}" if "torch" in r.call_us else "–"
+        lines.append(f"| {r.name} | {r.shape} | {r.kernel_us:.2f} | "
+                     f"{r.call_us['tapegrad']:.2f} | {torch_us} |")
+    return lines + [""]
+
+
+def fraction_markdown(rows: list[Row], limit: float) -> list[str]:
+    sel = [r for r in rows if r.kind == "gemm" and r.dtype == "float32" and "×" in r.shape
+           and r.shape.split(" @ ")[0].split("×")[0] == r.shape.split(" @ ")[0].split("×")[-1]]
+    if not sel or not limit:
+        return []
+    lines = [f"## SGEMM against the FMA limit ({limit:.0f} GFLOP/s per core, measured)", "",
+             ("| shape | threads | tapegrad GFLOP/s | fraction of threads × limit | "
+              "tapegrad time / min(NumPy, PyTorch) |"), "|---|---|---:|---:|---:|"]
+    for r in sel:
+        others = [r.times[k] for k in ("numpy", "torch") if k in r.times]
+        rel = f"{r.times['tapegrad'] / min(others):.2f}×" if others else "–"
+        lines.append(f"| {r.shape} | {r.threads} | {r.rate('tapegrad'):.1f} | "
+                     f"{100 * r.rate('tapegrad') / (limit * r.threads):.0f} % | {rel} |")
+    return lines + [""]
 
 
 def format_row(r: Row) -> str:
@@ -173,18 +270,23 @@ def ratio(r: Row, other: str) -> str:
     return f"{r.times[other] / r.times['tapegrad']:.2f}×"
 
 
-def write_markdown(rows: list[Row], path: Path, info: dict, load: str) -> None:
+def write_markdown(rows: list[Row], path: Path, info: dict, load: str, header: str = "",
+                   extra: list[str] | None = None) -> None:
     libs = ["tapegrad", "numpy"] + (["torch"] if torch is not None else [])
     names = {"tapegrad": "tapegrad", "numpy": "NumPy", "torch": "PyTorch"}
     lines = [
         "# Kernel benchmarks",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average at start {load}; tapegrad target **{info.get('selected')}** "
+        header or f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} "
+        f"CPUs, load average at start {load}.",
+        "",
+        f"tapegrad target **{info.get('selected')}** "
         f"(available: {', '.join(info.get('available', []))}); NumPy {np.__version__}"
         + (f"; PyTorch {torch.__version__}" if torch is not None else "") + ".",
         "",
-        "Rates are GFLOP/s for matmul and Gelem/s for elementwise ops (best of several batches). "
+        "Rates are GFLOP/s for matmul and Gelem/s for elementwise ops (best of several batches; "
+        "one-thread rows timed with the thread's CPU clock, two-thread rows with the wall "
+        "clock). "
         "`vs X` is tapegrad's speed over X's, measured in the same run (> 1: tapegrad is "
         "faster). Each library works on arrays it allocated itself. NumPy ufuncs are "
         "single-threaded, so they have no 2-thread rows.",
@@ -206,6 +308,7 @@ def write_markdown(rows: list[Row], path: Path, info: dict, load: str) -> None:
             cells += [ratio(r, lib) for lib in libs[1:]]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += extra or []
     path.write_text("\n".join(lines))
 
 
@@ -256,8 +359,9 @@ def main(argv: list[str] | None = None) -> int:
 
     info = tg.cpu_info()
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"load average {load}")
-    print(f"tapegrad target {info.get('selected')} (available {info.get('available')})")
+    limit = fma_limit()
+    header = machine_header(info, limit)
+    print(header)
     sizes = [256, 512] if args.quick else [256, 512, 1024, 2048]
     shapes = [(f"{s}×{s} @ {s}×{s}", (s, s, s, False, False)) for s in sizes]
     shapes += [
@@ -271,13 +375,17 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     run_gemm(rows, shapes, [np.float32, np.float64], threads_list, budget, repeats)
     run_elementwise(rows, 1 << 20, threads_list, budget, repeats)
+    narrow: list[NarrowRow] = []
+    run_narrow(narrow, repeats=repeats)
     if saved is not None:
         tg.set_num_threads(saved)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    write_markdown(rows, args.out / "kernels.md", info, load)
-    write_plot(rows, args.out / "kernels.png")
-    print(f"wrote {args.out / 'kernels.md'} and {args.out / 'kernels.png'}")
+    stem = f"kernels-{cpu_kind(info)}"
+    extra = fraction_markdown(rows, limit) + narrow_markdown(narrow)
+    write_markdown(rows, args.out / f"{stem}.md", info, load, header, extra)
+    write_plot(rows, args.out / f"{stem}.png")
+    print(f"wrote {args.out / (stem + '.md')} and {args.out / (stem + '.png')}")
     return 0
 
 

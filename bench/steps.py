@@ -17,8 +17,9 @@ Benchmarks (forward, loss, backward, optimizer update, gradient reset — everyt
   epoch     one epoch of softmax regression over 60000×784 random data, DataLoader batch 256,
             shuffled (JAX: NumPy permutation and slicing, as JAX has no DataLoader)
 
-Writes ``bench/results/steps.md`` (table with ratios and peak memory) and
-``bench/results/steps.png`` (bar chart, log scale).
+Writes ``bench/results/steps-<cpu kind>.md`` (table with ratios and peak memory) and
+``steps-<cpu kind>.png`` (bar chart, log scale): one pair per machine class
+(``fma_peak.cpu_kind``), whose header names the CPU, its caches and the measured FMA limit.
 
     python bench/steps.py            # full run (~2 minutes)
     python bench/steps.py --quick    # fewer repeats
@@ -347,6 +348,17 @@ def run_one(framework: str, bench: str, quick: bool) -> dict | None:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def machine_info() -> tuple[str, str]:
+    """The header paragraph (CPU, caches, GEMM blocking, FMA limit) and the CPU-kind tag."""
+    try:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from fma_peak import cpu_kind, fma_limit, machine_header
+
+        return machine_header(None, fma_limit()), cpu_kind()
+    except Exception as e:  # noqa: BLE001 - informational only
+        return f"CPU: ? ({e})", "unknown"
+
+
 def machine() -> str:
     name = platform.processor() or platform.machine()
     try:
@@ -377,7 +389,7 @@ def ratio(a: dict | None, b: dict | None) -> str:
     return f"{a['seconds'] / b['seconds']:.2f}×"
 
 
-def write_table(results, frameworks, out: Path, header: str) -> str:
+def write_table(results, frameworks, out: Path, header: str, stem: str = "steps") -> str:
     cols = [NAMES[f] for f in frameworks]
     lines = [header, "",
              "| benchmark (µs per step) | " + " | ".join(cols)
@@ -394,11 +406,11 @@ def write_table(results, frameworks, out: Path, header: str) -> str:
         mem = " / ".join(f"{row[f]['peak_mb']:.0f}" if row.get(f) else "—" for f in frameworks)
         lines.append(f"| {LABELS[bench]} | " + " | ".join(cells) + f" | {mem} |")
     text = "\n".join(lines) + "\n"
-    out.joinpath("steps.md").write_text(text)
+    out.joinpath(f"{stem}.md").write_text(text)
     return text
 
 
-def write_chart(results, frameworks, out: Path, title: str) -> None:
+def write_chart(results, frameworks, out: Path, title: str, stem: str = "steps") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -432,7 +444,7 @@ def write_chart(results, frameworks, out: Path, title: str) -> None:
     ax.legend()
     ax.grid(axis="y", which="major", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out / "steps.png", dpi=120)
+    fig.savefig(out / f"{stem}.png", dpi=120)
     plt.close(fig)
 
 
@@ -472,15 +484,18 @@ def main(argv=None) -> int:
                                env={**os.environ, **SINGLE_THREAD_ENV}).stdout.strip()
             versions.append(f"{NAMES[f]} {v}")
     ratios = [r["cpu_ratio"] for row in results.values() for r in row.values() if r]
-    header = (f"Machine: {machine()}. " + ", ".join(versions) + ". Python "
+    cpu_header, kind = machine_info()
+    stem = f"steps-{kind}"
+    header = (cpu_header + "\n\n"
+              f"Machine: {machine()}. " + ", ".join(versions) + ". Python "
               + platform.python_version() + ". Times: best mean over timed blocks; peak memory: "
               "ru_maxrss of the benchmark's own process (imports included); CPU time / wall "
               f"time of the timed runs ≤ {max(ratios, default=0):.2f} (single-threaded).")
     print()
-    print(write_table(results, frameworks, out, header))
+    print(write_table(results, frameworks, out, header, stem))
     write_chart(results, frameworks, out, "Training step time, 1 thread — "
-                + ", ".join(versions))
-    print(f"wrote {out / 'steps.md'} and {out / 'steps.png'}")
+                + ", ".join(versions), stem)
+    print(f"wrote {out / (stem + '.md')} and {out / (stem + '.png')}")
     return 0
 
 

@@ -539,6 +539,84 @@ case("to", lambda ns, x: x.float().exp().double(), [(3, 4)], label="methods", gr
 case("to", lambda ns, x: x.to(ns.float64) * 2, [(3, 4)], label="same")
 case("to", lambda ns, x: x.double().sum(), [(0, 2)], label="zero")
 
+# ----- normalization, dropout, embeddings (cpp/src/ops/norm.cpp) ------------------------------
+def _batch_norm(training, weight=True, bias=True, stats=True):
+    def f(ns, x, *params):
+        c = x.shape[1]
+        rng = np.random.default_rng(5)
+        rm = ns.const(rng.standard_normal(c)) if stats else None
+        rv = ns.const(rng.uniform(0.5, 2.0, c)) if stats else None
+        it = iter(params)
+        w = next(it) if weight else None
+        b = next(it) if bias else None
+        return ns.F.batch_norm(x, rm, rv, w, b, training=training, momentum=0.3, eps=1e-3)
+
+    return f
+
+
+for sx in [(4, 3), (5, 3, 7), (2, 3, 4, 5), (3, 2, 1)]:
+    c = sx[1]
+    case("batch_norm", _batch_norm(True), [sx, (c,), (c,)], label="train")
+    case("batch_norm", _batch_norm(False), [sx, (c,), (c,)], label="eval")
+case("batch_norm", _batch_norm(True, stats=False), [(7, 5, 9), (5,), (5,)], label="train-odd")
+case("batch_norm", _batch_norm(True, weight=False, bias=False, stats=False), [(6, 4)],
+     label="plain")
+case("batch_norm", _batch_norm(True, bias=False), [(3, 2, 5), (2,)], label="nobias")
+case("batch_norm", _batch_norm(False, weight=False), [(3, 2, 5), (2,)], label="eval-bias")
+case("batch_norm", _batch_norm(False), [(0, 3, 2), (3,), (3,)], label="eval-zero")
+case("batch_norm", lambda ns, x, w: ns.F.batch_norm(x * x, None, None, w, None, training=True),
+     [(4, 3), (3,)], label="composed")
+
+for sx, ns_ in [((2, 3, 4), (4,)), ((2, 3, 4), (3, 4)), ((7,), (7,)), ((45, 65), (65,))]:
+    case("layer_norm", lambda ns, x, w, b, _s=ns_: ns.F.layer_norm(x, _s, w, b), [sx, ns_, ns_])
+case("layer_norm", lambda ns, x: ns.F.layer_norm(x, (9,), eps=1e-2), [(5, 9)], label="plain")
+case("layer_norm", lambda ns, x, w: ns.F.layer_norm(x, [3], w), [(4, 3), (3,)], label="nobias")
+case("layer_norm", lambda ns, x, w, b: ns.F.layer_norm(x, (4,), w, b), [(0, 4), (4,), (4,)],
+     label="zero")
+
+
+def _seeded_dropout(p, kind="dropout"):
+    def f(ns, x):
+        if ns.name == "tapegrad":  # the same mask on every evaluation of gradcheck
+            ns.lib.manual_seed(7)
+        return getattr(ns.F, kind)(x, p, training=True)
+
+    return f
+
+
+for s in [(7,), (3, 4), (0, 5)]:
+    case("dropout", lambda ns, x: ns.F.dropout(x, 0.0), [s], label="p0")
+    case("dropout", lambda ns, x: ns.F.dropout(x, 0.5, training=False) * 2, [s], label="eval")
+    case("dropout", _seeded_dropout(0.4), [s], label="seeded", torch=False)
+case("dropout", lambda ns, x: ns.F.dropout(x * 1, 1.0), [(3, 4)], label="p1")
+case("dropout", _seeded_dropout(0.3), [(45, 65)], label="odd", torch=False)
+case("dropout", _seeded_dropout(0.5, "dropout1d"), [(2, 3, 4)], label="1d", torch=False)
+case("dropout", _seeded_dropout(0.5, "dropout2d"), [(2, 3, 2, 2)], label="2d", torch=False)
+
+
+def _embedding(idx, padding_idx=None):
+    def f(ns, w):
+        if padding_idx is not None:
+            # The padding row gets no gradient by definition (the forward still reads it):
+            # hold it at zero, as nn.Embedding does, so finite differences agree.
+            keep = np.ones((w.shape[0], 1))
+            keep[padding_idx] = 0.0
+            w = w * ns.const(keep)
+        return ns.F.embedding(ns.const(np.asarray(idx, dtype=np.int64)), w,
+                              padding_idx=padding_idx)
+
+    return f
+
+
+case("embedding", _embedding([[0, 2, 2], [4, 0, 1]]), [(5, 3)])
+case("embedding", _embedding([[0, 2, 2], [4, 0, 2]], padding_idx=2), [(5, 3)], label="pad")
+case("embedding", _embedding([3, 3, 1, 3], padding_idx=-2), [(4, 2)], label="negpad")
+case("embedding", _embedding(1), [(4, 2)], label="0d")
+case("embedding", _embedding(np.zeros((2, 0))), [(4, 2)], label="empty")
+case("embedding", _embedding(np.arange(60) % 45), [(45, 65)], label="odd")
+case("embedding", lambda ns, w: ns.F.embedding(ns.const(np.array([1, 0, 1])), w * w),
+     [(2, 3)], label="composed")
+
 # ----- convolution and padding (torch.nn.functional's) -------------------------------------
 # Small geometries; the full shape matrix (odd sizes, all stride/padding/dilation/groups
 # combinations, float32) is swept in test_conv.py.

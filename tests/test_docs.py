@@ -56,7 +56,8 @@ def test_public_names_have_docstring_examples():
     missing = []
     for name in ["tapegrad", "tapegrad.autograd", "tapegrad.nn", "tapegrad.nn.functional",
                  "tapegrad.nn.init", "tapegrad.optim", "tapegrad.data",
-                 "tapegrad.serialization", "tapegrad.cli", "tapegrad.viz"]:
+                 "tapegrad.serialization", "tapegrad.cli", "tapegrad.viz",
+                 "tapegrad.func"]:
         module = importlib.import_module(name)
         for attr in getattr(module, "__all__", []):
             obj = getattr(module, attr)

@@ -200,10 +200,46 @@ def test_cross_entropy_forward_and_backward(simd, dtype, rng):
             np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * 1e-2, err_msg=f"c={c}")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_narrow_rows_blocks_and_specials(simd, dtype, rng):
+    """Rows of at most 32 values go through the transposed blocks of Note [narrow rows]: row
+    counts around the block size, widths around the vector widths and the 32 limit, rows with
+    NaN, +inf, all −inf, ties at the maximum and one dominant logit."""
+    rtol = 4e-6 if dtype == np.float32 else 1e-13
+    for c in (1, 2, 3, 8, 10, 16, 17, 31, 32, 33):
+        for n in (1, 7, 16, 17, 33):
+            x = (sample(rng, n * c, dtype) * 6).reshape(n, c)
+            specials = [np.nan, np.inf, -np.inf, 60.0]
+            for i in range(min(n, 4)):
+                x[i, (i * 3) % c] = specials[i]
+            if n > 4:
+                x[4, :] = -np.inf
+            if n > 5 and c > 1:
+                x[5, :2] = 2.5  # a tie at the maximum
+            y = (np.arange(n) * 5) % c
+            g = np.linspace(-1, 1, n).astype(dtype)
+
+            def run(x=x, y=y, g=g):
+                xt = tg.tensor(x, requires_grad=True)
+                loss = tg.nn.functional.cross_entropy(xt, tg.tensor(y), reduction="none")
+                (loss * tg.tensor(g)).sum().backward()
+                xs = tg.tensor(x)
+                return (loss, xt.grad, tg.softmax(xs, 1), tg.log_softmax(xs, 1),
+                        tg.logsumexp(xs, 1))
+
+            want, got = against_reference(simd, run)
+            for name, w, o in zip(("loss", "grad", "softmax", "log_softmax", "lse"), want, got):
+                np.testing.assert_allclose(o, w, rtol=rtol, atol=rtol * 1e-2,
+                                           err_msg=f"{name} n={n} c={c}")
+
+
 # ----- GEMM ---------------------------------------------------------------------------------------
 def _gemm_shapes():
     shapes = [(s, s, s) for s in SIZES if s <= 127]
     shapes += [(1000, 17, 64), (9, 1000, 65), (63, 64, 1000), (256, 10, 784), (7, 1, 1000)]
+    # Packed path: primes and every row count of a last, partial micro-tile (m mod 14 and
+    # mod 6 run through many values), k past whole vectors (transposing packs' scalar tail).
+    shapes += [(97, 131, 67), (83, 61, 129), (45, 64, 33), (131, 47, 251)]
     return shapes
 
 
@@ -220,6 +256,58 @@ def test_gemm_matches_reference(simd, dtype, trans, rng):
         want, got = against_reference(simd, lambda: opa(tg.tensor(a)) @ opb(tg.tensor(b)))
         bound = rel * (np.abs(na) @ np.abs(nb)) + 1e-30
         assert np.all(np.abs(got[0] - want[0]) <= bound), (trans, m, n, k)
+
+
+_SMALL_BLOCKS_SCRIPT = r"""
+import numpy as np, tapegrad as tg
+rng = np.random.default_rng(5)
+for arch in tg.cpu_info()["available"]:
+    tg._core._set_arch(arch)
+    for dtype, rel in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        for m, n, k in ((97, 131, 67), (61, 200, 150), (150, 59, 173)):
+            for ta in (False, True):
+                for tb in (False, True):
+                    a = rng.uniform(-1, 1, (k, m) if ta else (m, k)).astype(dtype)
+                    b = rng.uniform(-1, 1, (n, k) if tb else (k, n)).astype(dtype)
+                    na, nb = (a.T if ta else a), (b.T if tb else b)
+                    x, y = tg.tensor(a), tg.tensor(b)
+                    got = ((x.T if ta else x) @ (y.T if tb else y)).numpy()
+                    want = na.astype(np.float64) @ nb.astype(np.float64)
+                    bound = rel * (np.abs(na) @ np.abs(nb)) + 1e-30
+                    assert np.all(np.abs(got - want) <= bound), (arch, dtype, m, n, k, ta, tb)
+print("ok")
+"""
+
+
+def test_gemm_with_small_cache_blocks():
+    """TAPEGRAD_GEMM_BLOCKS=kc,mc,nc forces blocks much smaller than the shapes, so every loop
+    of the packed GEMM (several jc, pc and ic blocks, partial last blocks) runs; results against
+    float64 NumPy on every target. Also checks that cpu_info() reports the override."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TAPEGRAD_GEMM_BLOCKS": "24,30,40", "TAPEGRAD_NUM_THREADS": "1"}
+    code = ("import tapegrad as tg; g = tg.cpu_info()['gemm']['float32'];"
+            "assert g['kc'] == 24 or g['mr'] == 0, g\n" + _SMALL_BLOCKS_SCRIPT)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
+
+
+def test_cpu_info_reports_caches_and_blocks():
+    info = tg.cpu_info()
+    for level in ("L1d", "L2", "L3"):
+        assert set(info["caches"][level]) == {"size", "ways", "line", "sets", "shared_by"}
+    assert info["caches"]["source"] in ("cpuid", "sysfs", "cpuid+sysfs", "default")
+    for dtype in ("float32", "float64"):
+        g = info["gemm"][dtype]
+        if info["selected"] == "generic":
+            assert g["mr"] == 0
+            continue
+        assert g["mr"] > 0 and g["nr"] > 0 and g["kc"] >= 8
+        assert g["mc"] % g["mr"] == 0 and g["nc"] % g["nr"] == 0
+    assert isinstance(info["model_name"], str) and info["family"] >= 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

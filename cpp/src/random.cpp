@@ -137,6 +137,12 @@ Tensor randperm(int64_t n) {
   return t;
 }
 
+Tensor bernoulli(const Shape& shape, double keep, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  fill_with(t, [keep] { return rng().uniform() < keep ? 1.0 : 0.0; });
+  return t;
+}
+
 void uniform_(const Tensor& t, double low, double high) {
   // !(low <= high) also refuses NaN bounds (PyTorch's wording for the reversed range)
   if (!(low <= high))

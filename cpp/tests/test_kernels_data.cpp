@@ -614,7 +614,8 @@ void test_rows(tk::Arch arch) {
     // without weight decay over a few steps. The weights, buffers and moments are compared.
     for (int mode = 0; mode < 16; ++mode) {
       const tk::SgdParams p{0.05, mode & 1 ? 0.9 : 0.0, mode & 8 ? 0.1 : 0.0,
-                            mode & 2 ? 1e-2 : 0.0, (mode & 4) && (mode & 1), (mode & 8) != 0};
+                            mode & 2 ? 1e-2 : 0.0, (mode & 4) && (mode & 1), (mode & 8) != 0,
+                            (mode & 4) != 0};
       std::vector<T> init(size_t(2 * std::max<int64_t>(n, 1)));
       std::copy(a.begin(), a.end(), init.begin());
       std::copy(b.begin(), b.end(), init.begin() + long(init.size() / 2));
@@ -629,17 +630,51 @@ void test_rows(tk::Arch arch) {
         }
       }, "sgd", n);
     }
-    for (double wd : {0.0, 1e-2}) {
-      std::vector<T> init(size_t(3 * std::max<int64_t>(n, 1)), T(0));
+    // Adam / AdamW (with amsgrad, maximize) over a few steps: weights, moments and the max.
+    for (int mode = 0; mode < 16; ++mode) {
+      const double wd = mode & 1 ? 1e-2 : 0.0;
+      const bool amsgrad = mode & 2, maximize = mode & 4, decoupled = mode & 8;
+      std::vector<T> init(size_t(4 * std::max<int64_t>(n, 1)), T(0));
       std::copy(a.begin(), a.end(), init.begin());
-      both<T>(arch, init, [&](std::vector<T>& wmv) {
-        const size_t s = wmv.size() / 3;
+      both<T>(arch, init, [&](std::vector<T>& st) {
+        const size_t s = st.size() / 4;
+        T* vmax = amsgrad ? st.data() + 3 * s : nullptr;
         for (int64_t step = 1; step <= 3; ++step) {
-          const tk::AdamParams p{1e-3, 0.9, 0.999, 1e-8, wd, step};
-          if constexpr (f32) tk::adam_f32(n, wmv.data(), g.data(), wmv.data() + s, wmv.data() + 2 * s, p);
-          else tk::adam_f64(n, wmv.data(), g.data(), wmv.data() + s, wmv.data() + 2 * s, p);
+          const tk::AdamParams p{1e-3, step == 2 ? 0.3 : 0.9, 0.999, 1e-8, wd, step, maximize,
+                                 decoupled};
+          T* m = st.data() + s;
+          T* v = st.data() + 2 * s;
+          if constexpr (f32) tk::adam_f32(n, st.data(), g.data(), m, v, vmax, p);
+          else tk::adam_f64(n, st.data(), g.data(), m, v, vmax, p);
         }
       }, "adam", n);
+    }
+    // RMSprop: centered, momentum, weight decay, maximize; Adagrad with decay and maximize.
+    for (int mode = 0; mode < 16; ++mode) {
+      const bool centered = mode & 1, use_buf = mode & 2;
+      const tk::RmspropParams p{1e-2, 0.99, 1e-8, mode & 4 ? 1e-2 : 0.0, use_buf ? 0.9 : 0.0,
+                                (mode & 8) != 0};
+      std::vector<T> init(size_t(4 * std::max<int64_t>(n, 1)), T(0));
+      std::copy(a.begin(), a.end(), init.begin());
+      both<T>(arch, init, [&](std::vector<T>& st) {
+        const size_t s = st.size() / 4;
+        for (int step = 0; step < 3; ++step) {
+          T* ga = centered ? st.data() + 2 * s : nullptr;
+          T* buf = use_buf ? st.data() + 3 * s : nullptr;
+          if constexpr (f32) tk::rmsprop_f32(n, st.data(), g.data(), st.data() + s, ga, buf, p);
+          else tk::rmsprop_f64(n, st.data(), g.data(), st.data() + s, ga, buf, p);
+        }
+      }, "rmsprop", n);
+      both<T>(arch, std::vector<T>(init.begin(), init.begin() + long(2 * (init.size() / 4))),
+              [&](std::vector<T>& st) {
+        const size_t s = st.size() / 2;
+        for (int64_t step = 1; step <= 3; ++step) {
+          const tk::AdagradParams q{1e-2, mode & 1 ? 0.1 : 0.0, p.weight_decay, 1e-10, step,
+                                    p.maximize};
+          if constexpr (f32) tk::adagrad_f32(n, st.data(), g.data(), st.data() + s, q);
+          else tk::adagrad_f64(n, st.data(), g.data(), st.data() + s, q);
+        }
+      }, "adagrad", n);
     }
   }
 }

@@ -236,3 +236,9 @@ if TYPE_CHECKING:
     ]
 else:
     __all__ += _OP_FUNCTIONS + _ALIAS_NAMES  # noqa: PLE0605
+
+# Function transforms (tapegrad.func, as torch.func): grad, vjp, jvp, jacrev, jacfwd, hessian,
+# vmap, functional_call.
+from . import func  # noqa: E402
+
+__all__ += ["func"]

@@ -234,3 +234,26 @@ Tensor.tolist = _tolist
 Tensor.element_size = _element_size
 Tensor.new_tensor = _new_tensor
 Tensor.__module__ = "tapegrad"
+
+
+# ----- hooks (custom functions family) -----
+def _register_hook(self, hook):
+    """Run ``hook(grad)`` when this tensor's gradient is computed; a tensor it returns
+    replaces the gradient. Returns a handle with ``remove()`` (``torch.Tensor.register_hook``).
+    """
+    from .utils.hooks import RemovableHandle
+
+    h = self._register_hook(hook)
+    return RemovableHandle(remove_fn=h.remove)
+
+
+def _register_post_accumulate_grad_hook(self, hook):
+    """Run ``hook(tensor)`` on a leaf after its ``.grad`` has accumulated in a backward."""
+    from .utils.hooks import RemovableHandle
+
+    h = self._register_post_accumulate_grad_hook(hook)
+    return RemovableHandle(remove_fn=h.remove)
+
+
+Tensor.register_hook = _register_hook
+Tensor.register_post_accumulate_grad_hook = _register_post_accumulate_grad_hook

@@ -22,7 +22,6 @@ _NONNEGATIVE = {
     "eps": "Invalid epsilon value",
     "momentum": "Invalid momentum value",
     "weight_decay": "Invalid weight_decay value",
-    "dampening": "Invalid dampening value",
 }
 
 

@@ -7,6 +7,7 @@
     tapegrad mlp                     # one hidden ReLU layer
     mpiexec -n 2 tapegrad softmax --distributed   # data-parallel on 2 processes (tapegrad[mpi])
     tapegrad graph                   # the tape's DAG of y = m·x + b
+    tapegrad backward [--broken]     # write the backward yourself (autograd.Function), gradcheck it
     tapegrad bench                   # µs per training step
 
 Every command ends with one summary line; plots go to ``--out`` (default ./tapegrad-out).
@@ -31,6 +32,9 @@ _COMMANDS = {
     "mlp": "a one-hidden-layer ReLU network on the same data",
     "graph": "draw the tape's DAG of y = m·x + b (graph.png, graph.dot)",
     "bench": "µs per step: the 8-point regression step and a 256×784→10 softmax step",
+    # custom functions family
+    "backward": "write the backward yourself: d2l linear regression as an autograd.Function "
+                "and as formulas, gradcheck'ed, trained beside autodiff",
 }
 
 
@@ -87,10 +91,12 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "mlp": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed"),
     "graph": ("out",),
     "bench": ("threads",),
+    "backward": ("epochs", "lr", "batch_size", "seed", "broken"),  # custom functions family
 }
 _DEFAULTS = {
     "regression": {"epochs": "1000", "lr": "0.01"},
     "linreg": {"epochs": "3", "lr": "0.03", "batch_size": "10"},
+    "backward": {"epochs": "3", "lr": "0.03", "batch_size": "10"},
 }
 
 
@@ -129,6 +135,9 @@ def _add_option(p: argparse.ArgumentParser, command: str, name: str) -> None:
                             "prints and writes files")
         p.add_argument("--checkpoint", metavar="FILE", default=None,
                        help="save the trained model's state dict to FILE (tg.save, .npz)")
+    elif name == "broken":  # custom functions family
+        p.add_argument("--broken", action="store_true",
+                       help="also gradcheck a learner's wrong backward and show what it reports")
     else:  # pragma: no cover - a typo in _OPTIONS
         raise AssertionError(name)
 
@@ -287,6 +296,20 @@ def _cmd_bench(args: argparse.Namespace) -> str:
             f"{r['softmax_step_us']:.1f} µs/step on {tg.get_num_threads()} thread(s)")
 
 
+# custom functions family
+def _cmd_backward(args: argparse.Namespace) -> str:
+    from tapegrad.examples import backward
+
+    r = backward.run(epochs=3 if args.epochs is None else args.epochs,
+                     lr=0.03 if args.lr is None else args.lr,
+                     batch_size=10 if args.batch_size is None else args.batch_size,
+                     seed=args.seed, broken=args.broken)
+    w1, w2, b = r.function[-1] if r.function else (float("nan"),) * 3
+    caught = "; gradcheck caught the broken backward" if r.broken_message else ""
+    return (f"backward: gradchecks passed; autodiff, Function and formulas agree to "
+            f"{r.max_difference:.1e} (w = [{w1:.4f}, {w2:.4f}], b = {b:.4f}){caught}")
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], str]] = {
     "regression": _cmd_regression,
     "linreg": _cmd_linreg,
@@ -294,6 +317,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], str]] = {
     "mlp": _cmd_classifier,
     "graph": _cmd_graph,
     "bench": _cmd_bench,
+    "backward": _cmd_backward,  # custom functions family
 }
 
 

@@ -19,8 +19,29 @@ namespace tapegrad::kernels {
 // CPU detection and dispatch
 enum class Arch : int { generic = 0, avx2 = 1, avx512 = 2 };
 
+// One cache level as the CPU reports it (cpuid leaf 4 on Intel, 0x8000001D on AMD; sysfs when
+// cpuid has no such leaf). size 0 means "not reported".
+struct CacheLevel {
+  int64_t size = 0;    // bytes
+  int ways = 0;        // associativity (0: unknown; fully associative reports sets == 1)
+  int line = 0;        // bytes
+  int sets = 0;
+  int shared_by = 1;   // logical CPUs sharing this cache
+};
+
+// GEMM register tile and cache blocks of one (target, dtype): Note [GEMM blocking].
+struct GemmBlocks {
+  int mr = 0, nr = 0;                  // micro-kernel tile, elements (0: no packed GEMM)
+  int64_t kc = 0, mc = 0, nc = 0;      // cache blocks, elements
+};
+
 struct CpuInfo {
   std::string vendor;
+  std::string model_name;               // cpuid brand string (leaves 0x80000002..4)
+  int family = 0, model = 0, stepping = 0;  // display family / model (extended fields added)
+  CacheLevel l1d, l2, l3;
+  std::string cache_source;             // "cpuid", "sysfs" or "default"
+  std::string cache_mismatch;           // non-empty when cpuid and sysfs disagree (what differs)
   bool sse42 = false, avx = false, avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
   bool os_avx = false, os_avx512 = false;  // XCR0 says the OS saves the registers
@@ -29,6 +50,13 @@ struct CpuInfo {
 };
 
 const CpuInfo& cpu_info();
+// Blocks of the active target's float32 / float64 GEMM (what gemm_f32 / gemm_f64 use).
+GemmBlocks gemm_blocks_f32();
+GemmBlocks gemm_blocks_f64();
+// Measured FMA throughput of one core with the given target's widest vectors, GFLOP/s
+// (2 flops per lane per FMA): a fixed loop of independent FMA chains run for about
+// `seconds`, best of a few rounds. 0 when the target is not available.
+double measure_fma_peak(Arch arch, double seconds);
 Arch selected_arch();
 // Switch the dispatch table (tests force each target). Throws std::invalid_argument when the
 // CPU cannot run `arch`.
@@ -229,27 +257,103 @@ void scaled_diff_f64(int64_t n, double c, const double* a, const double* b, doub
 void bce_with_logits_f32(int64_t n, const float* x, const float* y, float* l);
 void bce_with_logits_f64(int64_t n, const double* x, const double* y, double* l);
 
-// Optimizer updates, PyTorch's formulas and roundings (hyper-parameters are converted to the
-// element type as written below).
+// Optimizer updates, PyTorch's formulas and roundings (Note [optimizer arithmetic] in
+// reference_rows.cpp): hyper-parameters are converted to the element type as written below,
+// fma(a, b, c) = a·b + c rounded once, and d starts as g (−g when maximize).
 // SGD with momentum/weight decay (buf == nullptr when momentum == 0; first: buf starts as d):
-//   d = g + wd·w;  buf = first ? d : momentum·buf + (1 − dampening)·d;
-//   d = nesterov ? d + momentum·buf : buf;  w = fma(−lr, d, w)
+//   d = fma(wd, w, d);  buf = first ? d : fma(1 − dampening, d, momentum·buf);
+//   d = nesterov ? fma(momentum, buf, d) : buf;  w = fma(−lr, d, w)
 struct SgdParams {
   double lr, momentum, dampening, weight_decay;
   bool nesterov, first;
+  bool maximize = false;
 };
 void sgd_f32(int64_t n, float* w, const float* g, float* buf, const SgdParams& p);
 void sgd_f64(int64_t n, double* w, const double* g, double* buf, const SgdParams& p);
-// Adam (step ≥ 1):  d = g + wd·w;  m = b1·m + (1 − b1)·d;  v = b2·v + (1 − b2)·d·d;
-//   w −= (lr / (1 − b1^step))·m / (√v / √(1 − b2^step) + eps)
+// Adam / AdamW (step ≥ 1; vmax == nullptr unless amsgrad):
+//   decoupled (AdamW): w = w·(1 − lr·wd)  else  d = fma(wd, w, d);
+//   m = lerp(m, d, 1 − b1);  v = fma((1 − b2)·d, d, b2·v);  vmax = maximum(vmax, v);
+//   w += (−lr / (1 − b1^step))·m / (√(vmax or v) / √(1 − b2^step) + eps)
+// lerp(a, b, t) = |t| < ½ ? fma(t, b − a, a) : fma(t − 1, b − a, b)  (PyTorch's lerp).
 struct AdamParams {
   double lr, beta1, beta2, eps, weight_decay;
   int64_t step;
+  bool maximize = false, decoupled = false;
 };
-void adam_f32(int64_t n, float* w, const float* g, float* m, float* v, const AdamParams& p);
-void adam_f64(int64_t n, double* w, const double* g, double* m, double* v, const AdamParams& p);
+void adam_f32(int64_t n, float* w, const float* g, float* m, float* v, float* vmax,
+              const AdamParams& p);
+void adam_f64(int64_t n, double* w, const double* g, double* m, double* v, double* vmax,
+              const AdamParams& p);
+// RMSprop (grad_avg == nullptr unless centered, buf == nullptr unless momentum > 0):
+//   d = fma(wd, w, d);  sq = fma((1 − α)·d, d, α·sq);
+//   centered: ga = lerp(ga, d, 1 − α), avg = √fma(−ga, ga, sq)  else avg = √sq;  avg += eps;
+//   momentum: buf = momentum·buf + d / avg, w = fma(−lr, buf, w)  else w += (−lr·d) / avg
+struct RmspropParams {
+  double lr, alpha, eps, weight_decay, momentum;
+  bool maximize = false;
+};
+void rmsprop_f32(int64_t n, float* w, const float* g, float* sq, float* grad_avg, float* buf,
+                 const RmspropParams& p);
+void rmsprop_f64(int64_t n, double* w, const double* g, double* sq, double* grad_avg,
+                 double* buf, const RmspropParams& p);
+// Adagrad (step ≥ 1):  d = fma(wd, w, d);  sum = fma(d, d, sum);
+//   w += (−clr·d) / (√sum + eps),  clr = lr / (1 + (step − 1)·lr_decay)
+struct AdagradParams {
+  double lr, lr_decay, weight_decay, eps;
+  int64_t step;
+  bool maximize = false;
+};
+void adagrad_f32(int64_t n, float* w, const float* g, float* sum, const AdagradParams& p);
+void adagrad_f64(int64_t n, double* w, const double* g, double* sum, const AdagradParams& p);
 
 // ---------------------------------------------------------------------------------------------
+// Normalization and embedding rows (batch norm, layer norm, embedding; ops/norm.cpp).
+// Sums run in double (one rounding at the end), as Note [accurate sums] asks of every sum.
+// Batch norm over x of shape (n, c, l) (l = the product of the spatial dims), per channel:
+//   stats:    mean[ch] = Σ x / (n·l),  var[ch] = Σ (x − mean)² / (n·l)   (biased, two passes),
+//             rstd[ch] = 1/√(var + eps)
+//   apply:    y = x·α + β with α = rstd·w, β = b − mean·α  (w, b may be null: 1 and 0)
+//   backward: dw[ch] = Σ g·x̂ (when dw), x̂ = (x − mean)·rstd; with training
+//             dx = (g − Σg/m − x̂·Σ(g·x̂)/m)·rstd·w (m = n·l), else dx = g·rstd·w
+template <class T>
+struct BatchNormArgs {
+  int64_t n, c, l;
+  const T* x;
+  const T* mean;
+  const T* rstd;
+  const T* w;  // may be null (1)
+};
+void batch_norm_stats_f32(int64_t n, int64_t c, int64_t l, const float* x, double eps,
+                          float* mean, float* var, float* rstd);
+void batch_norm_stats_f64(int64_t n, int64_t c, int64_t l, const double* x, double eps,
+                          double* mean, double* var, double* rstd);
+void batch_norm_apply_f32(const BatchNormArgs<float>& a, const float* b, float* y);
+void batch_norm_apply_f64(const BatchNormArgs<double>& a, const double* b, double* y);
+void batch_norm_backward_f32(const BatchNormArgs<float>& a, bool training, const float* g,
+                             float* dx, float* dw);
+void batch_norm_backward_f64(const BatchNormArgs<double>& a, bool training, const double* g,
+                             double* dx, double* dw);
+// Layer norm over rows of x (m rows of n, contiguous), w and b (n, may be null):
+//   forward:  mean[r], rstd[r] = 1/√(var[r] + eps) (biased var); y = (x − mean)·rstd·w + b
+//   backward: h = g·w; dx = rstd·(h − Σh/n − x̂·Σ(h·x̂)/n); dw = Σ_rows g·x̂ (when dw)
+void layer_norm_f32(int64_t m, int64_t n, const float* x, const float* w, const float* b,
+                    double eps, float* y, float* mean, float* rstd);
+void layer_norm_f64(int64_t m, int64_t n, const double* x, const double* w, const double* b,
+                    double eps, double* y, double* mean, double* rstd);
+void layer_norm_backward_f32(int64_t m, int64_t n, const float* g, const float* x,
+                             const float* mean, const float* rstd, const float* w, float* dx,
+                             float* dw);
+void layer_norm_backward_f64(int64_t m, int64_t n, const double* g, const double* x,
+                             const double* mean, const double* rstd, const double* w,
+                             double* dx, double* dw);
+// Embedding rows (d elements each; indices checked by the caller, 0 ≤ idx < rows of w):
+//   gather:      y[r] = w[idx[r]], or zeros where idx[r] == pad (pad < 0: none)
+//   scatter_add: dw[idx[r]] += g[r] in order r = 0, 1, … except where idx[r] == pad
+// t ∈ {f32, f64}.
+void embedding_gather(Elem t, int64_t n, int64_t d, const void* w, const int64_t* idx,
+                      int64_t pad, void* y);
+void embedding_scatter_add(Elem t, int64_t n, int64_t d, const void* g, const int64_t* idx,
+                           int64_t pad, void* dw);
 // Convolution, 2-D, NCHW input (n, c_in, h, w), OIHW weight (c_out, c_in/groups, kh, kw),
 // output (n, c_out, oh, ow); conv1d runs as h = 1. The top/left padding is pad_h/pad_w; the
 // bottom/right padding is implied by oh/ow (so asymmetric padding='same' needs no copy).

@@ -142,6 +142,29 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& reduction = "mean",
               bool log_target = false);
 
+// ----- normalization, dropout, embeddings (ops/norm.cpp; torch.nn.functional's) -----
+// Null running statistics, weight or bias mean "none". With `training` the batch statistics
+// normalise and the running statistics (when given) are updated in place.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps);
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps);
+// channel_dims > 0: one draw per index of the leading channel_dims dims, broadcast over the
+// rest (channel-wise dropout1d/2d: 2 for (N, C, *), 1 for an unbatched (C, *)).
+Tensor dropout(const Tensor& x, double p, bool training, bool inplace, int64_t channel_dims = 0);
+Tensor embedding(const Tensor& indices, const Tensor& weight,
+                 std::optional<int64_t> padding_idx = std::nullopt);
+// The fused derivatives (recorded by the backward rules, differentiable themselves): dx and,
+// when `weight` is given, dweight. mean and rstd are the forward's per-channel (per-row) ones.
+std::vector<Tensor> batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                        const Tensor& mean, const Tensor& rstd, bool training,
+                                        double eps);
+std::vector<Tensor> layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                        const Tensor& mean, const Tensor& rstd, int64_t norm_dims,
+                                        double eps);
+Tensor embedding_backward(const Tensor& grad, const Tensor& indices, int64_t num_weights,
+                          int64_t padding_idx);
 // ----- convolution and padding (cpp/src/ops/conv.cpp; torch.nn.functional's) -----
 // padding of a convolution: sizes (one for every spatial dim, or one per dim; the same before
 // and after), or the name 'same' / 'valid' when `name` is not empty.
@@ -173,17 +196,44 @@ void copy_(const Tensor& self, const Tensor& src);
 // Throws when an in-place op may not touch `self` (a leaf that requires grad in grad mode).
 void check_inplace(const Tensor& self, const char* op);
 
-// ----- optimizers: one call updates every parameter (tg.optim) -----
+// ----- optimizers: one call updates every parameter of a group (tg.optim) -----
+// Each takes the group's parameters and its per-parameter state (index-aligned; a null entry is
+// created on the parameter's first update) and skips parameters without a gradient. State of
+// the wrong shape or dtype raises ValueError (Note [optimizer state checks] in optim.cpp).
+struct SgdOptions {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, maximize;
+};
 void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& momentum_buffers,
-              double lr, double momentum, double dampening, double weight_decay,
-              bool nesterov);
+              const SgdOptions& options);
 // Clear the gradients of `params`: to None, or zeroed in place (one call for a whole model).
 void zero_grad(const std::vector<Tensor>& params, bool set_to_none);
-// `steps` holds each parameter's own step count (PyTorch keeps one per parameter, so a
-// parameter that had no gradient for a while gets its own bias correction).
-void adam_step(const std::vector<Tensor>& params, std::vector<Tensor>& exp_avg,
-               std::vector<Tensor>& exp_avg_sq, std::vector<int64_t>& steps, double lr,
-               double beta1, double beta2, double eps, double weight_decay);
+// Adam and AdamW (decoupled weight decay). `steps` holds each parameter's own step count as
+// PyTorch does (a float32 scalar tensor), so a parameter that had no gradient for a while gets
+// its own bias correction.
+struct AdamOptions {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool amsgrad, maximize, decoupled;
+};
+struct AdamState {
+  std::vector<Tensor> exp_avg, exp_avg_sq, max_exp_avg_sq, steps;
+};
+void adam_step(const std::vector<Tensor>& params, AdamState& state, const AdamOptions& options);
+struct RmspropOptions {
+  double lr, alpha, eps, weight_decay, momentum;
+  bool centered, maximize;
+};
+struct RmspropState {
+  std::vector<Tensor> square_avg, grad_avg, momentum_buffer, steps;
+};
+void rmsprop_step(const std::vector<Tensor>& params, RmspropState& state,
+                  const RmspropOptions& options);
+struct AdagradOptions {
+  double lr, lr_decay, weight_decay, eps;
+  bool maximize;
+};
+void adagrad_step(const std::vector<Tensor>& params, std::vector<Tensor>& sums,
+                  std::vector<Tensor>& steps, const AdagradOptions& options);
 
 // ----- composites the Python surface exposes (ops.def's TG_FN rows) -----
 // Comparisons by name (compare(CmpOp::…)); bool results, no grad.

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -31,12 +32,29 @@ enum class OpCode : uint16_t {
 };
 const char* op_name(OpCode op);           // "mul"
 const char* op_backward_name(OpCode op);  // "MulBackward0"
+struct Entry;
+// The backward-node name of an entry: its row's, or a custom op's own ("SoftplusBackward").
+const char* entry_backward_name(const Entry& e);
 
 // A leaf's gradient held as the outer product uᵀ·v of two rows, u (1×m) and v (1×n), for an
 // m×n parameter: Note [factored weight gradients] in cpp/src/autograd/factored.cpp. u and v
 // are private copies.
 struct OuterGrad {
   Tensor u, v;
+};
+
+// Gradient hooks of one tensor (tapegrad/custom.h: register_hook), in registration order.
+struct TensorHooks {
+  struct Pre {
+    int64_t id;
+    std::function<Tensor(const Tensor&)> fn;
+  };
+  struct Post {
+    int64_t id;
+    std::function<void(const Tensor&)> fn;
+  };
+  std::vector<Pre> pre;    // on the gradient, before it is used or accumulated
+  std::vector<Post> post;  // on a leaf, after its .grad accumulated
 };
 
 // Everything autograd knows of one tensor (Note [autograd meta] in cpp/src/tape/meta.cpp).
@@ -51,6 +69,7 @@ struct AutogradMeta {
   std::shared_ptr<Tape> tape;  // the tape holding `node`
   Tensor grad;
   std::unique_ptr<OuterGrad> outer_grad;  // the factored form of `grad`, when held so
+  std::shared_ptr<TensorHooks> hooks;  // null unless a hook was registered
 };
 
 // The tensors a recorded op saves for its backward (brace lists or vectors).
@@ -91,6 +110,9 @@ struct Entry {
   SmallVec<OutputRef, 1> outputs;
   SmallVec<SavedTensor, 3> saved;
   AttrBox attrs;  // the op's own attribute struct (Note [typed attributes])
+  // Gradient hooks of the outputs, by slot; null unless one was registered (they live with
+  // the entry, so a hook outlives its tensor as in PyTorch: Note [custom functions]).
+  std::unique_ptr<std::vector<std::shared_ptr<TensorHooks>>> hooks;
 };
 
 // The tensors an op passes to record(): brace lists ({&a, &b}) are copied into an inline

@@ -167,6 +167,8 @@ Tensor rand(const Shape& shape, DType dtype);                          // U[0, 1
 Tensor randn(const Shape& shape, DType dtype);                         // N(0, 1)
 Tensor randint(int64_t low, int64_t high, const Shape& shape);         // int64
 Tensor randperm(int64_t n);                                            // int64
+// 1 with probability `keep`, else 0 (float dtype), one uniform draw per element (dropout masks).
+Tensor bernoulli(const Shape& shape, double keep, DType dtype);
 void uniform_(const Tensor& t, double low, double high);               // in place, no grad
 void normal_(const Tensor& t, double mean, double std);                // in place, no grad
 

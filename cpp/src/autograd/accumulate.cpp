@@ -20,7 +20,7 @@ namespace tapegrad {
 Adjoints::Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture,
                    bool create_graph)
     : tape_(tape), create_graph_(create_graph), first_(static_cast<size_t>(max_pos + 1)),
-      capture_(capture), captured_(capture.size()) {
+      capture_(capture), captured_(capture.size()), hooks_(any_hooks_registered()) {
   for (size_t i = 0; i < capture.size(); ++i) capture_idx_.emplace(capture[i]->id(), i);
 }
 
@@ -39,6 +39,19 @@ void Adjoints::add(const Target& t, const Tensor& g) {
 }
 
 void Adjoints::sink(uint64_t id, TensorImpl* holder, const Tensor& g) {
+  if (hooks_ && holder && holder->is_leaf() && has_hooks(holder)) {
+    for (Deferred& d : deferred_)
+      if (d.leaf.get() == holder) {
+        sum_into(d.g, g);
+        return;
+      }
+    deferred_.push_back({holder->shared_from_this(), id, g});
+    return;
+  }
+  deliver(id, holder, g);
+}
+
+void Adjoints::deliver(uint64_t id, TensorImpl* holder, const Tensor& g) {
   if (!capture_.empty()) {
     auto it = capture_idx_.find(id);
     if (it != capture_idx_.end()) sum_into(captured_[it->second], g);
@@ -65,16 +78,26 @@ bool Adjoints::take(int64_t pos, Entry& e, std::vector<Tensor>& gout) {
   }
   for (size_t k = 0; k < e.outputs.size(); ++k) {
     if (!gout[k]) continue;
+    if (e.hooks && (*e.hooks)[k]) gout[k] = run_grad_hooks((*e.hooks)[k].get(), std::move(gout[k]));
     if (!capture_.empty()) {
-      sink(e.outputs[k].id, nullptr, gout[k]);
+      deliver(e.outputs[k].id, nullptr, gout[k]);
     } else if (Tensor o = tape_->output_tensor(e, k); o && o->retains_grad()) {
-      sink(e.outputs[k].id, o.get(), gout[k]);
+      deliver(e.outputs[k].id, o.get(), gout[k]);
     }
   }
   return true;
 }
 
 std::vector<Tensor> Adjoints::finish(bool allow_unused) {
+  // Leaves with hooks, in the order their first gradient arrived. (A hook may start another
+  // backward; these are this sweep's own.)
+  std::vector<Deferred> deferred = std::move(deferred_);
+  for (Deferred& d : deferred) {
+    const AutogradMeta* m = d.leaf->autograd_meta();
+    Tensor g = run_grad_hooks(m ? m->hooks.get() : nullptr, std::move(d.g));
+    deliver(d.id, d.leaf.get(), g);
+    if (capture_.empty()) run_post_accumulate_hooks(d.leaf);
+  }
   for (size_t i = 0; i < captured_.size(); ++i) {
     if (!captured_[i] && !allow_unused)
       throw std::runtime_error(

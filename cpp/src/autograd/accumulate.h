@@ -43,6 +43,7 @@ class Adjoints {
 
  private:
   void sink(uint64_t id, TensorImpl* holder, const Tensor& g);
+  void deliver(uint64_t id, TensorImpl* holder, const Tensor& g);
   static void sum_into(Tensor& slot, const Tensor& g);
   Tensor& at(int64_t pos, int32_t slot);
 
@@ -53,7 +54,22 @@ class Adjoints {
   const std::vector<Tensor>& capture_;
   std::unordered_map<uint64_t, size_t> capture_idx_;
   std::vector<Tensor> captured_;
+  // Leaves with hooks: their gradients summed over the sweep, delivered at its end
+  // (Note [custom functions] in custom.cpp).
+  struct Deferred {
+    Tensor leaf;
+    uint64_t id;
+    Tensor g;
+  };
+  std::vector<Deferred> deferred_;
+  bool hooks_ = false;  // some tensor has hooks (checked once per sweep)
 };
+
+// Tensor hooks (custom.cpp).
+bool any_hooks_registered();
+bool has_hooks(const TensorImpl* t);
+Tensor run_grad_hooks(const TensorHooks* hooks, Tensor g);
+void run_post_accumulate_hooks(const Tensor& t);
 
 // Accumulate `g` into t's .grad as PyTorch does (accumulate.cpp).
 void accumulate_grad(TensorImpl* t, const Tensor& g, bool create_graph);

@@ -33,7 +33,7 @@ void check_saved(const Entry& e) {
   if (e.released && e.had_saved)
     throw std::runtime_error(
         std::string("Trying to backward through the graph a second time (through ") +
-        op_backward_name(e.op) +
+        entry_backward_name(e) +
         "): its saved tensors were freed by the first backward(). Specify "
         "retain_graph=True on the first call if you need to backward through the graph "
         "again.");
@@ -44,7 +44,7 @@ void check_saved(const Entry& e) {
           "one of the variables needed for gradient computation has been modified by an "
           "inplace operation: the " + std::string(dtype_name(st.tensor->dtype())) +
           " tensor of shape " + shape_str(st.tensor->shape()) + " saved by " +
-          op_backward_name(e.op) + " is at version " + std::to_string(st.tensor->version()) +
+          entry_backward_name(e) + " is at version " + std::to_string(st.tensor->version()) +
           "; expected version " + std::to_string(st.version) +
           " instead. Hint: do the in-place operation out of place (x = x + y instead of "
           "x += y), or clone() the tensor first.");
@@ -68,7 +68,7 @@ bool has_nonfinite(const Tensor& t) {
 void check_rule_output(const Entry& e, const std::vector<Tensor>& gin) {
   for (size_t i = 0; i < gin.size(); ++i)
     if (has_nonfinite(gin[i]))
-      throw std::runtime_error(std::string("Function '") + op_backward_name(e.op) +
+      throw std::runtime_error(std::string("Function '") + entry_backward_name(e) +
                                "' returned nan or inf values in its " + std::to_string(i) +
                                "th output (input shape " + shape_str(e.inputs[i].shape) + ")");
 }

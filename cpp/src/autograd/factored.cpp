@@ -15,6 +15,7 @@
 // and then axpy, in one pass over W, and rows whose g_i is zero (units a ReLU switched off)
 // are not touched at all. tg.grad, create_graph and anomaly mode always get ordinary
 // tensors (BwCtx::into_leaves is false).
+#include "accumulate.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/rules.h"
 #include "tapegrad/tape.h"
@@ -42,6 +43,7 @@ bool BwCtx::defer_outer(size_t i, const Tensor& u, const Tensor& v) {
   const InputRef& in = e.inputs[i];
   TensorImpl* leaf = in.leaf.get();
   if (!in.requires_grad || in.node >= 0 || !leaf || leaf->has_grad()) return false;
+  if (has_hooks(leaf)) return false;  // its hooks see the gradient whole
   if (u->dim() != 2 || v->dim() != 2 || u->shape()[0] != 1 || v->shape()[0] != 1 ||
       !is_float(leaf->dtype()) || u->dtype() != leaf->dtype() || v->dtype() != leaf->dtype() ||
       leaf->shape() != Shape{u->shape()[1], v->shape()[1]})

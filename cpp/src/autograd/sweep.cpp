@@ -78,7 +78,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
     if (!e.alive || !adj.take(pos, e, gout)) continue;
     check_saved(e);
     if (needs_any(e)) {
-      zero_missing(e, gout);
+      if (e.op != OpCode::Custom) zero_missing(e, gout);  // a custom op materializes its own
       BwCtx ctx{e, gout, create_graph, tape, into_leaves};
       std::vector<Tensor> gin = backward_rule(e.op)(ctx);
       if (anomaly_enabled()) check_rule_output(e, gin);

@@ -47,6 +47,39 @@ class type_caster<std::shared_ptr<tapegrad::TensorImpl>>
   }
 };
 
+// A list of tensors may hold None for "absent" (optimizer state not created yet); the engine
+// checks the elements it needs (cat: "expected a Tensor, got None"). Any sequence but str/bytes.
+template <>
+struct type_caster<std::vector<tapegrad::Tensor>> {
+  PYBIND11_TYPE_CASTER(std::vector<tapegrad::Tensor>, const_name("list[tapegrad._core.Tensor]"));
+  bool load(handle src, bool convert) {
+    if (!isinstance<sequence>(src) || isinstance<bytes>(src) || isinstance<str>(src)) return false;
+    auto seq = reinterpret_borrow<sequence>(src);
+    value.clear();
+    value.reserve(seq.size());
+    for (object o : seq) {
+      if (o.is_none()) {
+        value.emplace_back();
+        continue;
+      }
+      make_caster<tapegrad::Tensor> inner;
+      if (!inner.load(o, convert)) return false;
+      value.push_back(cast_op<tapegrad::Tensor>(std::move(inner)));
+    }
+    return true;
+  }
+  static handle cast(const std::vector<tapegrad::Tensor>& v, return_value_policy policy, handle parent) {
+    list out(v.size());
+    size_t i = 0;
+    for (const tapegrad::Tensor& t : v) {
+      object o = reinterpret_steal<object>(make_caster<tapegrad::Tensor>::cast(t, policy, parent));
+      if (!o) return handle();
+      PyList_SET_ITEM(out.ptr(), static_cast<ssize_t>(i++), o.release().ptr());
+    }
+    return out.release();
+  }
+};
+
 template <>
 struct type_caster<tapegrad::bind::MaybeTensor> {
   PYBIND11_TYPE_CASTER(tapegrad::bind::MaybeTensor, const_name("tapegrad._core.Tensor | None"));
@@ -106,10 +139,6 @@ py::array to_numpy(const Tensor& t, bool check_grad);  // shares memory
 Tensor tensor_from_py(py::handle data, std::optional<DType> dtype, const char* op = "tensor");
 Tensor as_tensor_from_py(py::handle data, std::optional<DType> dtype);  // shares when it can
 
-// A list of tensors where None stands for "absent" (optimizer state not created yet); the
-// Tensor caster refuses None (Note [None is not a tensor]), so such lists are read here.
-std::vector<Tensor> tensors_or_none(py::handle list, const char* op);
-
 // ----- operands -----
 // A Python operand next to tensor `like`: tensors pass through; Python numbers become 0-d
 // tensors of the dtype PyTorch gives the result (scalar_like); lists and arrays are converted.
@@ -135,5 +164,6 @@ void bind_functions(py::module_& m);
 // failure becomes PyTorch's TypeError ("add(): argument 'other' (position 2) must be Tensor,
 // not NoneType"), never pybind11's "incompatible function arguments". Call last.
 void guard_arguments(py::module_& m);
+void bind_custom(py::module_& m, TensorClass& T);  // Functions and hooks (function.cpp)
 
 }  // namespace tapegrad::bind

@@ -512,20 +512,6 @@ py::object size_of(const Tensor& t) {
   return std::move(tup);
 }
 
-std::vector<Tensor> tensors_or_none(py::handle list, const char* op) {
-  if (!PySequence_Check(list.ptr()) || py::isinstance<py::str>(list))
-    throw py::type_error(std::string(op) + ": expected a list of tensors or None, got " +
-                         Py_TYPE(list.ptr())->tp_name);
-  std::vector<Tensor> out;
-  for (py::object h : py::reinterpret_borrow<py::sequence>(list)) {
-    if (h.is_none()) out.emplace_back();
-    else if (const Tensor* t = tensor_ptr(h)) out.push_back(*t);
-    else throw py::type_error(std::string(op) + ": expected a Tensor or None in the list, got " +
-                              Py_TYPE(h.ptr())->tp_name);
-  }
-  return out;
-}
-
 double scalar_arg(py::handle h, const char* op) {
   if (is_tensor(h)) return h.cast<Tensor>()->item_as_double();
   try {

@@ -6,6 +6,10 @@
 #include "tapegrad/kernels.h"
 #include "tapegrad/tape.h"
 
+#include <chrono>
+#include <functional>
+#include <vector>
+
 #ifndef TAPEGRAD_VERSION
 #define TAPEGRAD_VERSION "0.0.0"
 #endif
@@ -27,6 +31,53 @@ Tensor with_grad(Tensor t, bool requires_grad) {
 }
 bool requires_grad_from(py::kwargs kw) {
   return kw.contains("requires_grad") && kw["requires_grad"].cast<bool>();
+}
+
+// Kernel time alone of a float32 row kernel on n × c logits (labels j·7 mod c, g = 1/n):
+// the best over `reps` batches of 8 calls, in nanoseconds per call. The integer labels and
+// the inputs are made once, so this is the number the "kernel time" means.
+double time_row_kernel(const std::string& name, int64_t n, int64_t c, int64_t reps) {
+  if (n < 1 || c < 1 || reps < 1)
+    throw ValueError("_time_row_kernel: n, c and reps must be >= 1");
+  const size_t rows = size_t(n), all = size_t(n * c);
+  std::vector<float> x(all), y(all), loss(rows), lse(rows), g(rows, 1.0f / float(n));
+  std::vector<int64_t> label(rows);
+  uint32_t state = 12345;
+  for (auto& v : x) {
+    state = state * 1664525u + 1013904223u;
+    v = float(int32_t(state >> 8) % 4000) * 1e-3f - 2.0f;
+  }
+  for (int64_t i = 0; i < n; ++i) label[size_t(i)] = (i * 7) % c;
+  std::function<void()> fn;
+  if (name == "cross_entropy")
+    fn = [&] { kernels::cross_entropy_f32(n, c, x.data(), label.data(), loss.data(), lse.data()); };
+  else if (name == "cross_entropy_backward")
+    fn = [&] {
+      kernels::cross_entropy_backward_f32(n, c, x.data(), label.data(), lse.data(), g.data(), 1,
+                                          y.data());
+    };
+  else if (name == "cross_entropy_fwd_bwd")
+    fn = [&] {
+      kernels::cross_entropy_f32(n, c, x.data(), label.data(), loss.data(), lse.data());
+      kernels::cross_entropy_backward_f32(n, c, x.data(), label.data(), lse.data(), g.data(), 1,
+                                          y.data());
+    };
+  else if (name == "softmax")
+    fn = [&] { kernels::softmax_f32(n, c, 1, x.data(), y.data()); };
+  else if (name == "log_softmax")
+    fn = [&] { kernels::log_softmax_f32(n, c, 1, x.data(), y.data()); };
+  else
+    throw ValueError("_time_row_kernel: unknown kernel '" + name + "'");
+  py::gil_scoped_release nogil;
+  fn();
+  double best = 1e300;
+  for (int64_t r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 8; ++i) fn();
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::min(best, dt / 8);
+  }
+  return best * 1e9;
 }
 
 Tensor creation(py::args args, py::kwargs kw, const char* op, double value, bool use_value) {
@@ -176,7 +227,7 @@ void bind_functions(py::module_& m) {
           }
           py::dict op;
           op["op"] = op_name(e->op);
-          op["backward"] = op_backward_name(e->op);
+          op["backward"] = entry_backward_name(*e);
           op["inputs"] = ins;
           op["outputs"] = outs;
           ops.append(op);
@@ -197,28 +248,47 @@ void bind_functions(py::module_& m) {
 
   // optimizers
   m.def("_sgd_step", [](py::list params, py::object bufs, double lr, double momentum,
-                        double dampening, double wd, bool nesterov) -> py::object {
+                        double dampening, double wd, bool nesterov, bool maximize) -> py::object {
         // Plain SGD has no state: the buffer list is neither converted nor rebuilt (that
         // round trip was most of a small model's optimizer step).
         std::vector<Tensor> ps;
         ps.reserve(params.size());
         for (py::handle h : params) ps.push_back(h.cast<Tensor>());
+        const SgdOptions o{lr, momentum, dampening, wd, nesterov, maximize};
         if (momentum == 0) {
           std::vector<Tensor> none;
-          sgd_step(ps, none, lr, momentum, dampening, wd, nesterov);
+          sgd_step(ps, none, o);
           return bufs;
         }
-        auto b = tensors_or_none(bufs, "_sgd_step");
-        sgd_step(ps, b, lr, momentum, dampening, wd, nesterov);
+        auto b = bufs.cast<std::vector<Tensor>>();
+        sgd_step(ps, b, o);
         return py::cast(b);
       });
   m.def("_zero_grad", [](const std::vector<Tensor>& params, bool set_to_none) { zero_grad(params, set_to_none); },
         py::arg("params"), py::arg("set_to_none") = true);
-  m.def("_adam_step", [](const std::vector<Tensor>& params, py::handle m1o, py::handle m2o,
-                         std::vector<int64_t> steps, double lr, double b1, double b2, double eps, double wd) {
-        std::vector<Tensor> m1 = tensors_or_none(m1o, "_adam_step"), m2 = tensors_or_none(m2o, "_adam_step");
-        adam_step(params, m1, m2, steps, lr, b1, b2, eps, wd);
-        return py::make_tuple(m1, m2, steps);
+  m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> exp_avg,
+                         std::vector<Tensor> exp_avg_sq, std::vector<Tensor> max_exp_avg_sq,
+                         std::vector<Tensor> steps, double lr, double b1, double b2, double eps,
+                         double wd, bool amsgrad, bool maximize, bool decoupled) {
+        AdamState s{std::move(exp_avg), std::move(exp_avg_sq), std::move(max_exp_avg_sq),
+                    std::move(steps)};
+        adam_step(params, s, {lr, b1, b2, eps, wd, amsgrad, maximize, decoupled});
+        return py::make_tuple(s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, s.steps);
+      });
+  m.def("_rmsprop_step", [](const std::vector<Tensor>& params, std::vector<Tensor> square_avg,
+                            std::vector<Tensor> grad_avg, std::vector<Tensor> momentum_buffer,
+                            std::vector<Tensor> steps, double lr, double alpha, double eps,
+                            double wd, double momentum, bool centered, bool maximize) {
+        RmspropState s{std::move(square_avg), std::move(grad_avg), std::move(momentum_buffer),
+                       std::move(steps)};
+        rmsprop_step(params, s, {lr, alpha, eps, wd, momentum, centered, maximize});
+        return py::make_tuple(s.square_avg, s.grad_avg, s.momentum_buffer, s.steps);
+      });
+  m.def("_adagrad_step", [](const std::vector<Tensor>& params, std::vector<Tensor> sums,
+                            std::vector<Tensor> steps, double lr, double lr_decay, double wd,
+                            double eps, bool maximize) {
+        adagrad_step(params, sums, steps, {lr, lr_decay, wd, eps, maximize});
+        return py::make_tuple(sums, steps);
       });
 
   // kernels: targets and threads
@@ -245,8 +315,51 @@ void bind_functions(py::module_& m) {
         d["available"] = avail;
         d["selected"] = kernels::arch_name(c.selected);
         d["num_threads"] = kernels::get_num_threads();
+        // Model, caches and the GEMM blocking derived from them (Note [GEMM blocking]).
+        d["model_name"] = c.model_name;
+        d["family"] = c.family;
+        d["model"] = c.model;
+        d["stepping"] = c.stepping;
+        py::dict caches;
+        auto level = [](const kernels::CacheLevel& l) {
+          py::dict e;
+          e["size"] = l.size;
+          e["ways"] = l.ways;
+          e["line"] = l.line;
+          e["sets"] = l.sets;
+          e["shared_by"] = l.shared_by;
+          return e;
+        };
+        caches["L1d"] = level(c.l1d);
+        caches["L2"] = level(c.l2);
+        caches["L3"] = level(c.l3);
+        caches["source"] = c.cache_source;
+        if (!c.cache_mismatch.empty()) caches["mismatch"] = c.cache_mismatch;
+        d["caches"] = caches;
+        auto blocks = [](const kernels::GemmBlocks& g) {
+          py::dict e;
+          e["mr"] = g.mr;
+          e["nr"] = g.nr;
+          e["kc"] = g.kc;
+          e["mc"] = g.mc;
+          e["nc"] = g.nc;
+          return e;
+        };
+        py::dict gemm;
+        gemm["float32"] = blocks(kernels::gemm_blocks_f32());
+        gemm["float64"] = blocks(kernels::gemm_blocks_f64());
+        d["gemm"] = gemm;
         return d;
       }, op_doc("cpu_info"));
+  // Benchmark helpers (bench/fma_peak.py, bench/kernels.py): the core's FMA limit for a
+  // target, and the kernel time alone of a row kernel (no Python, no tensor allocation).
+  m.def("_fma_peak", [](const std::string& arch, double seconds) {
+        py::gil_scoped_release nogil;
+        return kernels::measure_fma_peak(kernels::parse_arch(arch), seconds);
+      }, py::arg("arch"), py::arg("seconds") = 0.2);
+  m.def("_time_row_kernel", [](const std::string& name, int64_t n, int64_t c, int64_t reps) {
+        return time_row_kernel(name, n, c, reps);
+      }, py::arg("name"), py::arg("n"), py::arg("c"), py::arg("reps") = 1000);
   m.def("_set_arch", [](const std::string& name) { kernels::set_arch(kernels::parse_arch(name)); });
   m.def("set_num_threads", [](int n) { kernels::set_num_threads(n); }, py::arg("n"), op_doc("set_num_threads"));
   m.def("get_num_threads", &kernels::get_num_threads, op_doc("get_num_threads"));
@@ -321,5 +434,6 @@ tensor([[1., 1.],
   bind::bind_tensor(T);
   bind::bind_ops(m, T);
   bind::bind_functions(m);
+  bind::bind_custom(m, T);
   bind::guard_arguments(m);  // last: every function above is bound
 }

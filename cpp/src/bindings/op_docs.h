@@ -482,9 +482,20 @@ True
 )doc"},
     {"cpu_info", R"doc(What the CPU offers and which kernel target tapegrad selected (``TAPEGRAD_ARCH`` overrides it).
 
+Returns a dict: ``vendor``, ``model_name``, ``family``, ``model``, ``stepping``; ``features``,
+``os_avx``, ``os_avx512``; ``available`` targets and the ``selected`` one; ``num_threads``;
+``caches`` (``L1d``, ``L2``, ``L3``: ``size`` in bytes, ``ways``, ``line``, ``sets``,
+``shared_by``; ``source``: ``"cpuid"``, ``"sysfs"`` or ``"default"``) and ``gemm``
+(``float32`` / ``float64``: the micro-kernel tile ``mr`` × ``nr`` and the cache blocks ``kc``,
+``mc``, ``nc`` derived from the caches at start-up; all 0 for the generic target).
+
 >>> info = tg.cpu_info()
 >>> info["selected"] in info["available"]
 True
+>>> sorted(info["caches"]["L1d"])
+['line', 'sets', 'shared_by', 'size', 'ways']
+>>> sorted(info["gemm"]["float32"])
+['kc', 'mc', 'mr', 'nc', 'nr']
 )doc"},
     {"set_num_threads", R"doc(Use ``n`` threads for the C++ kernels (``TAPEGRAD_NUM_THREADS`` sets the start value).
 

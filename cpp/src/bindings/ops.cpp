@@ -327,6 +327,26 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return hardtanh(x, scalar_arg(lo, "hardtanh"), scalar_arg(hi, "hardtanh"));
       }, py::arg("min_val") = -1.0, py::arg("max_val") = 1.0);
 
+  // normalization, dropout, embeddings (torch.nn.functional's; exposed N: functions of _core._nn)
+  reg.manual("batch_norm", [](const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& w,
+                              const Tensor& b, bool training, double momentum, double eps) {
+        return batch_norm(x, rm, rv, w, b, training, momentum, eps);
+      }, py::arg("running_mean"), py::arg("running_var"), py::arg("weight") = nullptr,
+      py::arg("bias") = nullptr, py::arg("training") = false, py::arg("momentum") = 0.1,
+      py::arg("eps") = 1e-5);
+  reg.manual("layer_norm", [](const Tensor& x, py::handle shape, const Tensor& w, const Tensor& b,
+                              double eps) {
+        return layer_norm(x, shape_arg(shape, "layer_norm"), w, b, eps);
+      }, py::arg("normalized_shape"), py::arg("weight") = nullptr, py::arg("bias") = nullptr,
+      py::arg("eps") = 1e-5);
+  reg.manual("dropout", [](const Tensor& x, double p, bool train, bool inplace, int64_t channel_dims) {
+        return dropout(x, p, train, inplace, channel_dims);
+      }, py::arg("p") = 0.5, py::arg("train") = true, py::arg("inplace") = false, py::kw_only(),
+      py::arg("channel_dims") = 0);
+  reg.manual("embedding", [](const Tensor& idx, const Tensor& w, py::object pad) {
+        return embedding(idx, w, pad.is_none() ? std::nullopt : std::optional<int64_t>(to_i64(pad)));
+      }, py::arg("weight"), py::arg("padding_idx") = py::none());
+
   // linear algebra
   reg.manual("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, py::arg("other"));
   reg.manual("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("other"));

@@ -259,11 +259,78 @@ void sgd_f32(int64_t n, float* w, const float* g, float* buf, const SgdParams& p
 void sgd_f64(int64_t n, double* w, const double* g, double* buf, const SgdParams& p) {
   if (n > 0) table().sgd_f64(n, w, g, buf, p);
 }
-void adam_f32(int64_t n, float* w, const float* g, float* m, float* v, const AdamParams& p) {
-  if (n > 0) table().adam_f32(n, w, g, m, v, p);
+void adam_f32(int64_t n, float* w, const float* g, float* m, float* v, float* vmax,
+              const AdamParams& p) {
+  if (n > 0) table().adam_f32(n, w, g, m, v, vmax, p);
 }
-void adam_f64(int64_t n, double* w, const double* g, double* m, double* v, const AdamParams& p) {
-  if (n > 0) table().adam_f64(n, w, g, m, v, p);
+void adam_f64(int64_t n, double* w, const double* g, double* m, double* v, double* vmax,
+              const AdamParams& p) {
+  if (n > 0) table().adam_f64(n, w, g, m, v, vmax, p);
+}
+void rmsprop_f32(int64_t n, float* w, const float* g, float* sq, float* grad_avg, float* buf,
+                 const RmspropParams& p) {
+  if (n > 0) table().rmsprop_f32(n, w, g, sq, grad_avg, buf, p);
+}
+void rmsprop_f64(int64_t n, double* w, const double* g, double* sq, double* grad_avg,
+                 double* buf, const RmspropParams& p) {
+  if (n > 0) table().rmsprop_f64(n, w, g, sq, grad_avg, buf, p);
+}
+void adagrad_f32(int64_t n, float* w, const float* g, float* sum, const AdagradParams& p) {
+  if (n > 0) table().adagrad_f32(n, w, g, sum, p);
+}
+void adagrad_f64(int64_t n, double* w, const double* g, double* sum, const AdagradParams& p) {
+  if (n > 0) table().adagrad_f64(n, w, g, sum, p);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalization and embedding rows.
+void batch_norm_stats_f32(int64_t n, int64_t c, int64_t l, const float* x, double eps,
+                          float* mean, float* var, float* rstd) {
+  if (c > 0) table().batch_norm_stats_f32(n, c, l, x, eps, mean, var, rstd);
+}
+void batch_norm_stats_f64(int64_t n, int64_t c, int64_t l, const double* x, double eps,
+                          double* mean, double* var, double* rstd) {
+  if (c > 0) table().batch_norm_stats_f64(n, c, l, x, eps, mean, var, rstd);
+}
+void batch_norm_apply_f32(const BatchNormArgs<float>& a, const float* b, float* y) {
+  if (a.n * a.c * a.l > 0) table().batch_norm_apply_f32(a, b, y);
+}
+void batch_norm_apply_f64(const BatchNormArgs<double>& a, const double* b, double* y) {
+  if (a.n * a.c * a.l > 0) table().batch_norm_apply_f64(a, b, y);
+}
+void batch_norm_backward_f32(const BatchNormArgs<float>& a, bool training, const float* g,
+                             float* dx, float* dw) {
+  if (a.c > 0) table().batch_norm_backward_f32(a, training, g, dx, dw);
+}
+void batch_norm_backward_f64(const BatchNormArgs<double>& a, bool training, const double* g,
+                             double* dx, double* dw) {
+  if (a.c > 0) table().batch_norm_backward_f64(a, training, g, dx, dw);
+}
+void layer_norm_f32(int64_t m, int64_t n, const float* x, const float* w, const float* b,
+                    double eps, float* y, float* mean, float* rstd) {
+  if (m > 0) table().layer_norm_f32(m, n, x, w, b, eps, y, mean, rstd);
+}
+void layer_norm_f64(int64_t m, int64_t n, const double* x, const double* w, const double* b,
+                    double eps, double* y, double* mean, double* rstd) {
+  if (m > 0) table().layer_norm_f64(m, n, x, w, b, eps, y, mean, rstd);
+}
+void layer_norm_backward_f32(int64_t m, int64_t n, const float* g, const float* x,
+                             const float* mean, const float* rstd, const float* w, float* dx,
+                             float* dw) {
+  if (n > 0) table().layer_norm_backward_f32(m, n, g, x, mean, rstd, w, dx, dw);
+}
+void layer_norm_backward_f64(int64_t m, int64_t n, const double* g, const double* x,
+                             const double* mean, const double* rstd, const double* w,
+                             double* dx, double* dw) {
+  if (n > 0) table().layer_norm_backward_f64(m, n, g, x, mean, rstd, w, dx, dw);
+}
+void embedding_gather(Elem t, int64_t n, int64_t d, const void* w, const int64_t* idx,
+                      int64_t pad, void* y) {
+  if (n > 0 && d > 0) table().embedding_gather(t, n, d, w, idx, pad, y);
+}
+void embedding_scatter_add(Elem t, int64_t n, int64_t d, const void* g, const int64_t* idx,
+                           int64_t pad, void* dw) {
+  if (n > 0 && d > 0) table().embedding_scatter_add(t, n, d, g, idx, pad, dw);
 }
 
 }  // namespace tapegrad::kernels

@@ -311,6 +311,8 @@ void cross_entropy_backward(int64_t n, int64_t c, const T* x, const int64_t* lab
 void fill_table(KernelTable& t) {
   t.gemm_f32 = gemm<float>;
   t.gemm_f64 = gemm<double>;
+  t.gemm_blocks_f32 = [] { return GemmBlocks{}; };  // unblocked loops: no tile, no blocks
+  t.gemm_blocks_f64 = [] { return GemmBlocks{}; };
   t.gemm_i64 = gemm_i64;
   t.unary_f32 = unary<float>;
   t.unary_f64 = unary<double>;
@@ -341,6 +343,7 @@ void fill_table(KernelTable& t) {
   t.cross_entropy_backward_f64 = cross_entropy_backward<double>;
   fill_data(t);
   fill_rows(t);
+  fill_norm(t);
   fill_conv(t);
 }
 

@@ -75,13 +75,20 @@ struct KernelTable {
   template <class T>
   using SgdFn = void (*)(int64_t, T*, const T*, T*, const SgdParams&);
   template <class T>
-  using AdamFn = void (*)(int64_t, T*, const T*, T*, T*, const AdamParams&);
+  using AdamFn = void (*)(int64_t, T*, const T*, T*, T*, T*, const AdamParams&);
+  template <class T>
+  using RmspropFn = void (*)(int64_t, T*, const T*, T*, T*, T*, const RmspropParams&);
+  template <class T>
+  using AdagradFn = void (*)(int64_t, T*, const T*, T*, const AdagradParams&);
 
   using GemmI64 = void (*)(bool, bool, int64_t, int64_t, int64_t, const int64_t*, int64_t,
                            const int64_t*, int64_t, int64_t*, int64_t);
 
   GemmF32 gemm_f32;
   GemmF64 gemm_f64;
+  // The register tile and cache blocks behind gemm_f32 / gemm_f64 (reported by cpu_info).
+  GemmBlocks (*gemm_blocks_f32)();
+  GemmBlocks (*gemm_blocks_f64)();
   GemmI64 gemm_i64;
   UnaryFn<float> unary_f32;
   UnaryFn<double> unary_f64;
@@ -143,7 +150,36 @@ struct KernelTable {
   SgdFn<double> sgd_f64;
   AdamFn<float> adam_f32;
   AdamFn<double> adam_f64;
+  RmspropFn<float> rmsprop_f32;
+  RmspropFn<double> rmsprop_f64;
+  AdagradFn<float> adagrad_f32;
+  AdagradFn<double> adagrad_f64;
 
+  // Normalization and embedding rows (reference_norm.cpp).
+  template <class T>
+  using BnStatsFn = void (*)(int64_t, int64_t, int64_t, const T*, double, T*, T*, T*);
+  template <class T>
+  using BnApplyFn = void (*)(const BatchNormArgs<T>&, const T*, T*);
+  template <class T>
+  using BnBwdFn = void (*)(const BatchNormArgs<T>&, bool, const T*, T*, T*);
+  template <class T>
+  using LnFn = void (*)(int64_t, int64_t, const T*, const T*, const T*, double, T*, T*, T*);
+  template <class T>
+  using LnBwdFn = void (*)(int64_t, int64_t, const T*, const T*, const T*, const T*, const T*,
+                           T*, T*);
+  using EmbeddingFn = void (*)(Elem, int64_t, int64_t, const void*, const int64_t*, int64_t,
+                               void*);
+  BnStatsFn<float> batch_norm_stats_f32;
+  BnStatsFn<double> batch_norm_stats_f64;
+  BnApplyFn<float> batch_norm_apply_f32;
+  BnApplyFn<double> batch_norm_apply_f64;
+  BnBwdFn<float> batch_norm_backward_f32;
+  BnBwdFn<double> batch_norm_backward_f64;
+  LnFn<float> layer_norm_f32;
+  LnFn<double> layer_norm_f64;
+  LnBwdFn<float> layer_norm_backward_f32;
+  LnBwdFn<double> layer_norm_backward_f64;
+  EmbeddingFn embedding_gather, embedding_scatter_add;
   // Convolution (conv.cpp): im2col / col2im of one image's channels.
   template <class T>
   using Im2colFn = void (*)(const ConvShape&, int64_t, const T*, T*);
@@ -154,10 +190,16 @@ struct KernelTable {
 // The active table (set once at start-up, or by set_arch in tests).
 const KernelTable& table();
 
+// Cache blocks for a micro-kernel of mr × nr elements of `esize` bytes, from the caches the
+// CPU reports (Note [GEMM blocking], cpu.cpp). TAPEGRAD_GEMM_BLOCKS=kc,mc,nc overrides (for
+// tuning experiments; values are rounded to the tile).
+GemmBlocks derive_gemm_blocks(int mr, int nr, int esize);
+
 namespace ref {
 void fill_table(KernelTable& t);
 void fill_data(KernelTable& t);  // reference_data.cpp
 void fill_rows(KernelTable& t);  // reference_rows.cpp
+void fill_norm(KernelTable& t);  // reference_norm.cpp
 void fill_conv(KernelTable& t);  // conv.cpp
 // The reference table itself, whatever target is active: SIMD kernels call it for the cases
 // they do not vectorise (e.g. sin, pow, strided rows), and tests use it as the oracle.
@@ -167,9 +209,14 @@ const KernelTable& table();
 // their own flags); only called after cpu_info() says the CPU and OS support the target.
 namespace avx2 {
 void fill_table(KernelTable& t);
+double fma_peak(double seconds);  // GFLOP/s of ymm FMAs on this core (fma_peak.cpp)
 }
 namespace avx512 {
 void fill_table(KernelTable& t);
+double fma_peak(double seconds);  // GFLOP/s of zmm FMAs on this core
+}
+namespace ref {
+double fma_peak(double seconds);  // baseline (SSE2 multiply + add), for comparison
 }
 
 }  // namespace tapegrad::kernels

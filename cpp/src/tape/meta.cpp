@@ -87,6 +87,7 @@ void Tape::recycle_meta(AutogradMeta* m) {
   // Drop what it references first: that may free other tensors, and re-enter here.
   m->grad.reset();
   m->outer_grad.reset();
+  m->hooks.reset();
   m->tape.reset();
   if (meta_pool_.size() >= kMetaPool) {
     delete m;
@@ -184,7 +185,7 @@ void TensorImpl::retain_grad() {
 const char* TensorImpl::grad_fn_name() const {
   const AutogradMeta* m = autograd_meta();
   if (!m || m->node < 0 || !m->tape) return nullptr;
-  return op_backward_name(m->tape->entry(m->node).op);
+  return entry_backward_name(m->tape->entry(m->node));
 }
 
 // ---------------------------------------------------------------------------------------------

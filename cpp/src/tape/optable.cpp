@@ -1,5 +1,6 @@
 // The op table's lookups: name, backward-node name and backward rule of every recorded op,
 // one row of tapegrad/ops.def each.
+#include "tapegrad/custom.h"
 #include "tapegrad/rules.h"
 #include "tapegrad/tape.h"
 
@@ -20,6 +21,11 @@ const OpInfo kOps[] = {
 
 const char* op_name(OpCode op) { return kOps[static_cast<int>(op)].name; }
 const char* op_backward_name(OpCode op) { return kOps[static_cast<int>(op)].backward_name; }
+const char* entry_backward_name(const Entry& e) {
+  if (e.op == OpCode::Custom && e.attrs.holds<CustomAttrs>())
+    return e.attrs.get<CustomAttrs>().node->name().c_str();
+  return op_backward_name(e.op);
+}
 BackwardFn backward_rule(OpCode op) { return kOps[static_cast<int>(op)].backward; }
 
 }  // namespace tapegrad

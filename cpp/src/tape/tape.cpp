@@ -130,6 +130,7 @@ void Tape::decref(int32_t handle) {
     // Moving these out first: destroying them may re-enter decref (queued, since draining_).
     auto saved = std::move(e.saved);
     auto inputs = std::move(e.inputs);
+    auto hooks = std::move(e.hooks);
     e.saved.clear();
     e.inputs.clear();
     e.outputs.clear();
@@ -141,6 +142,7 @@ void Tape::decref(int32_t handle) {
     free_handles_.push_back(h);
     saved.clear();
     inputs.clear();
+    hooks.reset();
   }
   draining_ = false;
 }

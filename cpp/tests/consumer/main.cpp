@@ -2,8 +2,10 @@
 // checks dL/dx = 2·Aᵀ·A·x against the same product computed by hand.
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 #include "tapegrad/autograd.h"
+#include "tapegrad/custom.h"
 #include "tapegrad/kernels.h"
 #include "tapegrad/ops.h"
 #include "tapegrad/tape.h"
@@ -47,6 +49,27 @@ int main() {
     if (std::fabs(got - want) > 1e-4f) {
       std::printf("FAIL: dL/dx[%d] = %f, expected %f\n", j, got, want);
       ++failures;
+    }
+  }
+  // A custom op from the installed headers (tapegrad/custom.h): y = 3·x with its own backward.
+  {
+    const Tensor three = full({}, 3.0, DType::f32);
+    const CustomOp triple{"Triple",
+                          [&](const std::vector<Tensor>& in, std::vector<Tensor>&) {
+                            return std::vector<Tensor>{mul(in[0], three)};
+                          },
+                          [&](CustomGradCtx& c) {
+                            return std::vector<Tensor>{mul(c.grads[0], three)};
+                          }};
+    Tensor z = apply_custom(triple, {x})[0];
+    Tensor before = clone_data(x->grad());
+    backward(sum(z, {}, false));
+    for (int j = 0; j < 3; ++j) {
+      const float got = x->grad()->data<float>()[j] - before->data<float>()[j];
+      if (std::fabs(got - 3.0f) > 1e-6f || std::string(z->grad_fn_name()) != "TripleBackward") {
+        std::printf("FAIL: custom op gradient %f, expected 3\n", got);
+        ++failures;
+      }
     }
   }
   if (failures == 0)

@@ -37,6 +37,18 @@ from .modules import (
 from .modules import Conv1d, Conv2d  # convolution
 from .modules import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .parameter import Parameter
+
+# normalization, dropout, embeddings
+from .modules import (  # noqa: E402
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Embedding,
+    LayerNorm,
+)
 from . import parallel  # noqa: E402 - needs Module; never imports mpi4py
 
 Tensor = _core.Tensor
@@ -46,5 +58,14 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
            "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
            "init", "parallel"]
+# normalization, dropout, embeddings
+__all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Dropout", "Dropout1d",
+            "Dropout2d", "Embedding"]
 __all__ += ["Conv1d", "Conv2d"]  # convolution
 __all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses
+
+# -- training utilities: containers and nn.utils (clip_grad_norm_, parameters_to_vector, ...) --
+from . import utils  # noqa: E402
+from .modules import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: E402
+
+__all__ += ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "utils"]

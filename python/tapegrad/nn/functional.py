@@ -26,6 +26,8 @@ _nn: Any = getattr(_core, "_nn")
 __all__ = ["linear", "relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "elu", "softplus",
            "logsigmoid", "hardtanh", "softmax", "log_softmax", "mse_loss", "cross_entropy",
            "binary_cross_entropy_with_logits"]
+# normalization, dropout, embeddings
+__all__ += ["batch_norm", "layer_norm", "dropout", "dropout1d", "dropout2d", "embedding"]
 # convolution and padding
 __all__ += ["conv1d", "conv2d", "pad"]
 # losses (torch.nn.functional's)
@@ -232,7 +234,8 @@ def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  #
 def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
             reduce: bool | None = None, reduction: str = "mean",
             weight: Tensor | None = None) -> Tensor:
-    """Mean (or sum, or none) of |input − target|; with ``weight``, Σ w·|x − y| / Σ w.
+    """Mean (or sum, or none) of ``|input − target|``; with ``weight``,
+    ``Σ w·|x − y| / Σ w``.
 
     >>> import tapegrad as tg
     >>> l1_loss(tg.tensor([1.0, -2.0]), tg.tensor([0.0, 0.0])).item()
@@ -249,7 +252,8 @@ def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # 
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
                    reduce: bool | None = None, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
-    """0.5·d²/β where |d| < β, |d| − 0.5·β elsewhere (d = input − target); β = 0 is l1_loss.
+    """``0.5·d²/β`` where ``|d| < β``, ``|d| − 0.5·β`` elsewhere
+    (``d = input − target``); β = 0 is l1_loss.
 
     >>> import tapegrad as tg
     >>> smooth_l1_loss(tg.tensor([0.5, 3.0]), tg.tensor([0.0, 0.0]), reduction="none").tolist()
@@ -262,7 +266,8 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = No
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
                delta: float = 1.0, weight: Tensor | None = None) -> Tensor:
-    """0.5·d² where |d| < δ, δ·(|d| − 0.5·δ) elsewhere (d = input − target).
+    """``0.5·d²`` where ``|d| < δ``, ``δ·(|d| − 0.5·δ)`` elsewhere
+    (``d = input − target``).
 
     >>> import tapegrad as tg
     >>> huber_loss(tg.tensor([0.5, 3.0]), tg.tensor([0.0, 0.0]), reduction="none").tolist()
@@ -363,6 +368,138 @@ def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,  # n
                       "the KL div math definition.'mean' will be changed to behave the same as "
                       "'batchmean' in the next major release.", UserWarning, stacklevel=2)
     out: Tensor = _nn.kl_div(input, target, reduction, log_target)
+    return out
+
+
+# ----- normalization, dropout, embeddings (engine ops in cpp/src/ops/norm.cpp) ---------------
+def batch_norm(input: Tensor, running_mean: Tensor | None,  # noqa: A002
+               running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each channel (dim 1) of ``input`` (N, C, *): by the batch's mean and biased
+    variance when ``training`` (then ``running_mean``/``running_var``, when given, are updated in
+    place: running = (1 − momentum)·running + momentum·batch, with the unbiased variance), else
+    by the running statistics; then ``weight``·x̂ + ``bias`` per channel.
+
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([[1.0, 2.0], [3.0, 6.0]])
+    >>> rm, rv = tg.zeros(2), tg.ones(2)
+    >>> [[round(v, 3) for v in r] for r in batch_norm(x, rm, rv, training=True).tolist()]
+    [[-1.0, -1.0], [1.0, 1.0]]
+    >>> [round(v, 3) for v in rm.tolist()], [round(v, 3) for v in rv.tolist()]
+    ([0.2, 0.4], [1.1, 1.7])
+    """
+    out: Tensor = _nn.batch_norm(input, running_mean, running_var, weight, bias, training,
+                                 momentum, eps)
+    return out
+
+
+def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...] | list[int],  # noqa: A002
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dims (mean 0, biased variance 1), then
+    ``weight``·x̂ + ``bias`` elementwise (both of ``normalized_shape``).
+
+    >>> import tapegrad as tg
+    >>> [round(v, 3) for v in layer_norm(tg.tensor([[1.0, 3.0]]), [2])[0].tolist()]
+    [-1.0, 1.0]
+    """
+    out: Tensor = _nn.layer_norm(input, normalized_shape, weight, bias, eps)
+    return out
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
+            inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the others by 1/(1 − p) when
+    ``training``; the input itself otherwise. The mask comes from tapegrad's generator
+    (``tg.manual_seed``), and the backward multiplies by the same mask.
+
+    >>> import tapegrad as tg
+    >>> _ = tg.manual_seed(0)
+    >>> sorted(set(dropout(tg.ones(100), 0.5).tolist()))
+    [0.0, 2.0]
+    >>> dropout(tg.ones(3), 0.5, training=False).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    out: Tensor = _nn.dropout(input, p, training, inplace)
+    return out
+
+
+def _channel_dropout(input: Tensor, p: float, training: bool,  # noqa: A002
+                     inplace: bool, batched: bool) -> Tensor:
+    out: Tensor = _nn.dropout(input, p, training, inplace, channel_dims=2 if batched else 1)
+    return out
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
+              inplace: bool = False) -> Tensor:
+    """Channel-wise dropout for (N, C, L) or unbatched (C, L) input: each channel is zeroed
+    as a whole with probability ``p``, the others scaled by 1/(1 − p).
+
+    >>> import tapegrad as tg
+    >>> _ = tg.manual_seed(0)
+    >>> y = dropout1d(tg.ones(2, 8, 5), 0.5)
+    >>> all(len(set(row)) == 1 for b in y.tolist() for row in b)
+    True
+    """
+    if input.ndim not in (2, 3):
+        raise ValueError(
+            f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input. Note that "
+            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+            "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+            "inputs).")
+    return _channel_dropout(input, p, training, inplace, input.ndim == 3)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
+              inplace: bool = False) -> Tensor:
+    """Channel-wise dropout for (N, C, H, W) input: each (n, c) channel is zeroed as a whole
+    with probability ``p``, the others scaled by 1/(1 − p). As in PyTorch, a 3-D input is read
+    as (N, C, L), with PyTorch's warning.
+
+    >>> import tapegrad as tg
+    >>> _ = tg.manual_seed(0)
+    >>> y = dropout2d(tg.ones(2, 8, 3, 3), 0.5)
+    >>> all(len(set(sum(ch, []))) == 1 for b in y.tolist() for ch in b)
+    True
+    """
+    import warnings
+
+    if input.ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and "
+            "will result in an error in a future release. To retain the behavior and silence "
+            "this warning, please use dropout instead. Note that dropout2d exists to provide "
+            "channel-wise dropout on inputs with 2 spatial dimensions, a channel dimension, "
+            "and an optional batch dimension (i.e. 3D or 4D inputs).", stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2)
+    return _channel_dropout(input, p, training, inplace, True)
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # noqa: A002
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """The rows of ``weight`` (num_embeddings, embedding_dim) at the int64 indices ``input``
+    (any shape): output shape ``input.shape + (embedding_dim,)``. Gradients of repeated indices
+    add; the ``padding_idx`` row gets none. (``max_norm``, ``scale_grad_by_freq`` and
+    ``sparse`` are not supported.)
+
+    >>> import tapegrad as tg
+    >>> w = tg.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    >>> embedding(tg.tensor([2, 0, 2]), w).tolist()
+    [[4.0, 5.0], [0.0, 1.0], [4.0, 5.0]]
+    """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse=True are "
+                                  "not supported by tapegrad")
+    out: Tensor = _nn.embedding(input, weight, padding_idx)
     return out
 
 

@@ -3,6 +3,6 @@
 >>> from tapegrad.utils.data import DataLoader, TensorDataset
 """
 
-from . import data
+from . import data, hooks
 
-__all__ = ["data"]
+__all__ = ["data", "hooks"]

@@ -15,14 +15,12 @@ namespace tapegrad::kernels::avx2 {
 struct SgemmConfig {
   using F = F32;
   static constexpr int MR = 6, NV = 2;  // 6 × 16 floats
-  static constexpr int64_t KC = 384, MC = 168, NC = 4096;
   static constexpr int DR1 = 12, DR2 = 6;  // direct-path rows for 1 and 2 vectors per row
   static constexpr int DOT_R = 2, DOT_J = 4;  // dot-path tile (gemm_dot)
 };
 struct DgemmConfig {
   using F = F64;
   static constexpr int MR = 6, NV = 2;  // 6 × 8 doubles
-  static constexpr int64_t KC = 256, MC = 120, NC = 2048;
   static constexpr int DR1 = 12, DR2 = 6;
   static constexpr int DOT_R = 2, DOT_J = 4;  // dot-path tile (gemm_dot)
 };
@@ -32,6 +30,8 @@ struct DgemmConfig {
 void fill_gemm(KernelTable& t) {
   t.gemm_f32 = gemm<SgemmConfig, float>;
   t.gemm_f64 = gemm<DgemmConfig, double>;
+  t.gemm_blocks_f32 = blocks_value<SgemmConfig>;
+  t.gemm_blocks_f64 = blocks_value<DgemmConfig>;
 }
 
 }  // namespace tapegrad::kernels::avx2

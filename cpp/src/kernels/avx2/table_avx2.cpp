@@ -4,8 +4,10 @@
 namespace tapegrad::kernels::avx2 {
 void fill_gemm(KernelTable& t);
 void fill_elementwise(KernelTable& t);
+void fill_norm(KernelTable& t);
 void fill_table(KernelTable& t) {
   fill_gemm(t);
   fill_elementwise(t);
+  fill_norm(t);
 }
 }  // namespace tapegrad::kernels::avx2

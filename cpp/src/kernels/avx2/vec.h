@@ -29,6 +29,26 @@ struct F32 {
   static V load(const T* p, TM m) { return _mm256_maskload_ps(p, m); }
   static V load_or(const T* p, TM m, V fill) { return _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m)); }
   static void store(T* p, V v, TM m) { _mm256_maskstore_ps(p, m, v); }
+  // In-place 8 × 8 transpose of 8 row vectors (GEMM packing).
+  static void transpose(V* r) {
+    V t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 8; g += 4) {  // u[g + c], lane l: column 4l + c of rows g..g+3
+      const __m256d t0 = _mm256_castps_pd(t[g]), t1 = _mm256_castps_pd(t[g + 1]);
+      const __m256d t2 = _mm256_castps_pd(t[g + 2]), t3 = _mm256_castps_pd(t[g + 3]);
+      u[g] = _mm256_castpd_ps(_mm256_unpacklo_pd(t0, t2));
+      u[g + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(t0, t2));
+      u[g + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(t1, t3));
+      u[g + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(t1, t3));
+    }
+    for (int c = 0; c < 4; ++c) {
+      r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+      r[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+    }
+  }
   static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
@@ -116,6 +136,15 @@ struct F64 {
   static V load(const T* p, TM m) { return _mm256_maskload_pd(p, m); }
   static V load_or(const T* p, TM m, V fill) { return _mm256_blendv_pd(fill, _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m)); }
   static void store(T* p, V v, TM m) { _mm256_maskstore_pd(p, m, v); }
+  // In-place 4 × 4 transpose.
+  static void transpose(V* r) {
+    const V t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+    const V t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+  }
   static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
   static V sub(V a, V b) { return _mm256_sub_pd(a, b); }

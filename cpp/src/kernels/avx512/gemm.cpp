@@ -14,20 +14,18 @@
 
 namespace tapegrad::kernels::avx512 {
 
-// Zen 4 / Skylake-X: 32 zmm registers. The 14×2-vector tile keeps 28 accumulators, two B
-// vectors and one broadcast A value in registers. KC·NR·sizeof(T) ≈ 48 KiB streams from L2
-// (64 B/cycle on Zen 4 — far above the 7 B/cycle the tile needs); MC·KC fits half of a 1 MiB L2.
+// Zen 4/5, Skylake-X, Sapphire Rapids: 32 zmm registers. The 14×2-vector tile keeps 28
+// accumulators, two B vectors and one broadcast A value in registers; cache blocks come from
+// the CPU's caches at start-up (Note [GEMM blocking]).
 struct SgemmConfig {
   using F = F32;
   static constexpr int MR = 14, NV = 2;  // 14 × 32 floats
-  static constexpr int64_t KC = 384, MC = 336, NC = 4096;
   static constexpr int DR1 = 14, DR2 = 12;  // direct-path rows for 1 and 2 vectors per row
   static constexpr int DOT_R = 4, DOT_J = 5;  // dot-path tile (gemm_dot)
 };
 struct DgemmConfig {
   using F = F64;
   static constexpr int MR = 14, NV = 2;  // 14 × 16 doubles
-  static constexpr int64_t KC = 256, MC = 196, NC = 2048;
   static constexpr int DR1 = 14, DR2 = 12;
   static constexpr int DOT_R = 4, DOT_J = 5;  // dot-path tile (gemm_dot)
 };
@@ -37,6 +35,8 @@ struct DgemmConfig {
 void fill_gemm(KernelTable& t) {
   t.gemm_f32 = gemm<SgemmConfig, float>;
   t.gemm_f64 = gemm<DgemmConfig, double>;
+  t.gemm_blocks_f32 = blocks_value<SgemmConfig>;
+  t.gemm_blocks_f64 = blocks_value<DgemmConfig>;
 }
 
 }  // namespace tapegrad::kernels::avx512

@@ -35,6 +35,33 @@ struct F32 {
   static V load(const T* p, TM m) { return _mm512_maskz_loadu_ps(m, p); }
   static V load_or(const T* p, TM m, V fill) { return _mm512_mask_loadu_ps(fill, m, p); }
   static void store(T* p, V v, TM m) { _mm512_mask_storeu_ps(p, m, v); }
+  // In-place transpose of a W × W block held as W row vectors (GEMM packing): 128-bit-lane
+  // unpacks pair rows, then two rounds of 128-bit-lane shuffles gather each column.
+  static void transpose(V* r) {
+    V t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);  // per lane: a0 b0 a1 b1
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);  // a2 b2 a3 b3
+    }
+    for (int g = 0; g < 16; g += 4) {  // u[g + c], lane l: column 4l + c of rows g..g+3
+      const __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+      const __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+      u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+      u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+      u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+      u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int c = 0; c < 4; ++c) {  // column 4l + c = lane l of u[c], u[4+c], u[8+c], u[12+c]
+      const V va = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+      const V vb = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee);
+      const V wa = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+      const V wb = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
+      r[c] = _mm512_shuffle_f32x4(va, wa, 0x88);
+      r[4 + c] = _mm512_shuffle_f32x4(va, wa, 0xdd);
+      r[8 + c] = _mm512_shuffle_f32x4(vb, wb, 0x88);
+      r[12 + c] = _mm512_shuffle_f32x4(vb, wb, 0xdd);
+    }
+  }
   static V bcast(const T* p) { return _mm512_set1_ps(*p); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
@@ -95,6 +122,24 @@ struct F64 {
   static V load(const T* p, TM m) { return _mm512_maskz_loadu_pd(m, p); }
   static V load_or(const T* p, TM m, V fill) { return _mm512_mask_loadu_pd(fill, m, p); }
   static void store(T* p, V v, TM m) { _mm512_mask_storeu_pd(p, m, v); }
+  // In-place 8 × 8 transpose (see F32::transpose).
+  static void transpose(V* r) {
+    V t[8];
+    for (int i = 0; i < 8; i += 2) {  // t[2g + c], lane l: column 2l + c of rows 2g, 2g+1
+      t[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]);
+    }
+    for (int c = 0; c < 2; ++c) {  // column 2l + c = lane l of t[c], t[2+c], t[4+c], t[6+c]
+      const V va = _mm512_shuffle_f64x2(t[c], t[2 + c], 0x44);
+      const V vb = _mm512_shuffle_f64x2(t[c], t[2 + c], 0xee);
+      const V wa = _mm512_shuffle_f64x2(t[4 + c], t[6 + c], 0x44);
+      const V wb = _mm512_shuffle_f64x2(t[4 + c], t[6 + c], 0xee);
+      r[c] = _mm512_shuffle_f64x2(va, wa, 0x88);
+      r[2 + c] = _mm512_shuffle_f64x2(va, wa, 0xdd);
+      r[4 + c] = _mm512_shuffle_f64x2(vb, wb, 0x88);
+      r[6 + c] = _mm512_shuffle_f64x2(vb, wb, 0xdd);
+    }
+  }
   static V bcast(const T* p) { return _mm512_set1_pd(*p); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static V sub(V a, V b) { return _mm512_sub_pd(a, b); }

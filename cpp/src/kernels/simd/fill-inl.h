@@ -33,4 +33,8 @@ void fill_elementwise(KernelTable& t) {
   t.sgd_f64 = sgd<F64>;
   t.adam_f32 = adam<F32>;
   t.adam_f64 = adam<F64>;
+  t.rmsprop_f32 = rmsprop<F32>;
+  t.rmsprop_f64 = rmsprop<F64>;
+  t.adagrad_f32 = adagrad<F32>;
+  t.adagrad_f64 = adagrad<F64>;
 }

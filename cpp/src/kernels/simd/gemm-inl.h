@@ -9,8 +9,27 @@
 //
 // A config struct per (target, dtype) carries everything that differs:
 //   using F = F32/F64 (vector traits); MR, NV (tile is MR × NR, NR = NV·W);
-//   KC, MC, NC (cache blocks: B̃ micro-panel KC×NR lives in L1/L2, Ã block MC×KC in L2,
-//   B̃ block KC×NC in L3); DR (rows of the direct kernel).
+//   DR1, DR2 (rows of the direct kernel); DOT_R, DOT_J (dot-path tile).
+// The cache blocks kc, mc, nc are not in the config: they are derived once at start-up from
+// the caches this CPU reports and the tile shape (Note [GEMM blocking], cpu.cpp).
+
+#ifndef TG_GEMM_PREFETCH_C
+#define TG_GEMM_PREFETCH_C 1
+#endif
+#ifndef TG_GEMM_PREFETCH_A
+#define TG_GEMM_PREFETCH_A 0
+#endif
+
+template <class Cfg>
+const GemmBlocks& blocks() {
+  static const GemmBlocks b =
+      derive_gemm_blocks(Cfg::MR, Cfg::NV * Cfg::F::W, int(sizeof(typename Cfg::F::T)));
+  return b;
+}
+template <class Cfg>
+GemmBlocks blocks_value() {  // for the table's gemm_blocks_f32 / _f64 slots
+  return blocks<Cfg>();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Packing buffers: one pair per thread and config, grown on demand, 64-byte aligned.
@@ -56,27 +75,47 @@ void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
 
 // Ã: op(A)[i0 : i0+mc, p0 : p0+kc] as ceil(mc/MR) micro-panels; panel q holds rows
 // q·MR .. q·MR+MR-1, stored p-major: dst[q·MR·kc + p·MR + r]. Rows past mc are zero.
+// Note [transposing packs]
+// Packing A when it is not transposed (the forward of every Linear layer, X·Wᵀ) and B when it
+// is are transposes: the panel wants MR (NR) values of one k index side by side, memory has
+// them a row stride apart. A scalar copy moves about one value per cycle, which for shapes
+// like 256×256×784 is a tenth of the GEMM's time. Instead W rows × W values of k are loaded as
+// W vectors, transposed in registers (F::transpose: unpacks and lane shuffles) and stored as W
+// columns; k past the last whole W and rows past the panel's live rows go the scalar way.
 template <class Cfg, class T>
 void pack_a(bool ta, const T* a, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc,
             T* dst) {
-  constexpr int MR = Cfg::MR;
+  using F = typename Cfg::F;
+  using V = typename F::V;
+  constexpr int MR = Cfg::MR, W = F::W;
   for (int64_t q = 0; q < mc; q += MR, dst += MR * kc) {
     const int64_t mr = std::min<int64_t>(MR, mc - q);
     if (ta) {  // op(A)(i, p) = a[p·lda + i]: the MR values of one p are contiguous
-      for (int64_t p = 0; p < kc; ++p) {
-        const T* src = a + (p0 + p) * lda + i0 + q;
-        T* d = dst + p * MR;
-        int64_t r = 0;
-        for (; r < mr; ++r) d[r] = src[r];
-        for (; r < MR; ++r) d[r] = T(0);
+      for (int r0 = 0; r0 < MR; r0 += W) {
+        const auto in = F::tail(std::clamp<int64_t>(mr - r0, 0, W));  // zeros past mr
+        const auto out = F::tail(std::min(W, MR - r0));
+        const T* src = a + p0 * lda + i0 + q + r0;
+        for (int64_t p = 0; p < kc; ++p)
+          F::store(dst + p * MR + r0, F::load(src + p * lda, in), out);
       }
-    } else {  // op(A)(i, p) = a[i·lda + p]: walk each row contiguously
-      for (int64_t r = 0; r < mr; ++r) {
-        const T* src = a + (i0 + q + r) * lda + p0;
-        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = src[p];
+    } else {  // op(A)(i, p) = a[i·lda + p]: a transpose (Note [transposing packs])
+      const T* src = a + (i0 + q) * lda + p0;
+      const int64_t kv = kc / W * W;
+      for (int r0 = 0; r0 < MR; r0 += W) {
+        const int64_t live = std::min<int64_t>(W, mr - r0);  // rows read (≤ 0: all zero)
+        const auto out = F::tail(std::min(W, MR - r0));        // lanes kept of each column
+        for (int64_t p = 0; p < kv; p += W) {
+          V blk[W];
+#pragma GCC unroll 16
+          for (int r = 0; r < W; ++r)
+            blk[r] = r < live ? F::load(src + (r0 + r) * lda + p) : F::zero();
+          F::transpose(blk);
+#pragma GCC unroll 16
+          for (int pp = 0; pp < W; ++pp) F::store(dst + (p + pp) * MR + r0, blk[pp], out);
+        }
       }
-      for (int64_t r = mr; r < MR; ++r)
-        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = T(0);
+      for (int64_t r = 0; r < MR; ++r)
+        for (int64_t p = kv; p < kc; ++p) dst[p * MR + r] = r < mr ? src[r * lda + p] : T(0);
     }
   }
 }
@@ -102,13 +141,25 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t j0, int64_t kc
           for (; j < NR; ++j) d[j] = T(0);
         }
       }
-    } else {  // op(B)(p, j) = b[j·ldb + p]
-      for (int64_t j = 0; j < nr; ++j) {
-        const T* src = b + (j0 + q + j) * ldb + p0;
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[p];
+    } else {  // op(B)(p, j) = b[j·ldb + p]: a transpose (Note [transposing packs])
+      using V = typename F::V;
+      constexpr int W = F::W;
+      const T* src = b + (j0 + q) * ldb + p0;
+      const int64_t kv = kc / W * W;
+      for (int v = 0; v < Cfg::NV; ++v) {
+        const int64_t live = std::min<int64_t>(W, nr - v * W);
+        for (int64_t p = 0; p < kv; p += W) {
+          V blk[W];
+#pragma GCC unroll 16
+          for (int jj = 0; jj < W; ++jj)
+            blk[jj] = jj < live ? F::load(src + (v * W + jj) * ldb + p) : F::zero();
+          F::transpose(blk);
+#pragma GCC unroll 16
+          for (int pp = 0; pp < W; ++pp) F::store(dst + (p + pp) * NR + v * W, blk[pp]);
+        }
       }
-      for (int64_t j = nr; j < NR; ++j)
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = T(0);
+      for (int64_t j = 0; j < NR; ++j)
+        for (int64_t p = kv; p < kc; ++p) dst[p * NR + j] = j < nr ? src[j * ldb + p] : T(0);
     }
   }
 }
@@ -121,27 +172,41 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t j0, int64_t kc
 //   - c: a full MR×NR tile with row stride ldc; beta == 0 never reads C.
 // The MR·NV accumulators stay in registers for the whole k loop (MR·NV + NV + 1 ≤ number of
 // vector registers); loops over r and v are fully unrolled so that they can.
-template <class Cfg>
+// MR here is the number of rows computed (the tile's Cfg::MR, or fewer for the last rows of a
+// block: edge_tile); the packed A panel always has Cfg::MR values per k step. Each C value
+// sees the same FMAs in the same order whatever MR is, so edge rows round exactly as full ones.
+template <class Cfg, int MR = Cfg::MR>
 void micro_kernel(int64_t kc, const typename Cfg::F::T* __restrict a,
                   const typename Cfg::F::T* __restrict b, typename Cfg::F::T alpha,
                   typename Cfg::F::T beta, typename Cfg::F::T* __restrict c, int64_t ldc) {
   using F = typename Cfg::F;
   using V = typename F::V;
   using T = typename F::T;
-  constexpr int MR = Cfg::MR, NV = Cfg::NV, W = F::W, NR = NV * W;
+  constexpr int AS = Cfg::MR, NV = Cfg::NV, W = F::W, NR = NV * W;
   V acc[MR][NV];
 #pragma GCC unroll 32
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = F::zero();
+  // Note [GEMM prefetch]: the C tile is read (beta ≠ 0) or written only after the k loop; ask
+  // for its lines now, so that the kc steps hide the misses. The A micro-panel streams from L2
+  // (the B micro-panel is reused from L1): fetch it kPrefA steps ahead.
+  if (TG_GEMM_PREFETCH_C) {
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r) {
+      __builtin_prefetch(c + r * ldc, 1, 3);
+      __builtin_prefetch(c + r * ldc + NR - 1, 1, 3);
+    }
+  }
 #pragma GCC unroll 2
   for (int64_t p = 0; p < kc; ++p) {
+    if (TG_GEMM_PREFETCH_A) __builtin_prefetch(a + (p + TG_GEMM_PREFETCH_A) * AS, 0, 3);
     V bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = F::load(b + p * NR + v * W);
 #pragma GCC unroll 32
     for (int r = 0; r < MR; ++r) {
-      const V ar = F::bcast(a + p * MR + r);
+      const V ar = F::bcast(a + p * AS + r);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] = F::fma(ar, bv[v], acc[r][v]);
     }
@@ -164,13 +229,26 @@ void micro_kernel(int64_t kc, const typename Cfg::F::T* __restrict a,
   }
 }
 
-// Edge tile (mr < MR or nr < NR): run the full micro-kernel into a local tile, then merge.
+// The micro-kernel for exactly mr ≤ R rows (one instantiation per row count).
+template <class Cfg, int R, class T>
+void kernel_rows(int64_t mr, int64_t kc, const T* a, const T* b, T alpha, T beta, T* c,
+                 int64_t ldc) {
+  if constexpr (R > 1) {
+    if (mr < R) return kernel_rows<Cfg, R - 1>(mr, kc, a, b, alpha, beta, c, ldc);
+  }
+  micro_kernel<Cfg, R>(kc, a, b, alpha, beta, c, ldc);
+}
+
+// Edge tile (mr < MR or nr < NR). Only the mr live rows are computed (m = 256 with MR = 14
+// would otherwise spend 10 of every 266 rows' FMAs on zero padding); a partial width runs the
+// full width into a local tile and merges the nr live columns.
 template <class Cfg, class T>
 void edge_tile(int64_t kc, const T* a, const T* b, T alpha, T beta, T* c, int64_t ldc,
                int64_t mr, int64_t nr) {
   constexpr int NR = Cfg::NV * Cfg::F::W;
+  if (nr == NR) return kernel_rows<Cfg, Cfg::MR>(mr, kc, a, b, alpha, beta, c, ldc);
   alignas(64) T tile[Cfg::MR * NR];
-  micro_kernel<Cfg>(kc, a, b, alpha, T(0), tile, NR);
+  kernel_rows<Cfg, Cfg::MR>(mr, kc, a, b, alpha, T(0), tile, NR);
   for (int64_t r = 0; r < mr; ++r) {
     T* crow = c + r * ldc;
     const T* trow = tile + r * NR;
@@ -188,7 +266,12 @@ template <class Cfg, class T>
 void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   constexpr int MR = Cfg::MR, NR = Cfg::NV * Cfg::F::W;
-  constexpr int64_t KC = Cfg::KC, MC = Cfg::MC, NC = Cfg::NC;
+  const GemmBlocks& bl = blocks<Cfg>();
+  // k in equal slices near bl.kc (rounded to the nearest count, not up): k = 256 with a
+  // model kc of 216 runs as one slice of 256 rather than 216 + 40, whose short slice would
+  // pay a full C-tile load and store for a sixth of the work; a slice stays within 1.5·kc.
+  const int64_t slices = std::max<int64_t>(1, (k + bl.kc / 2) / bl.kc);
+  const int64_t KC = (k + slices - 1) / slices, MC = bl.mc, NC = bl.nc;
   auto& bufs = GemmBuffers<Cfg>::local();
   const int64_t nc_max = std::min<int64_t>(NC, (n + NR - 1) / NR * NR);
   const int64_t mc_max = std::min<int64_t>(MC, (m + MR - 1) / MR * MR);

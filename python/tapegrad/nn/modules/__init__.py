@@ -20,8 +20,22 @@ from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .loss import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .module import Module
 
+# normalization, dropout, embeddings
+from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d  # noqa: E402
+from .dropout import Dropout, Dropout1d, Dropout2d  # noqa: E402
+from .normalization import LayerNorm  # noqa: E402
+from .sparse import Embedding  # noqa: E402
+
 __all__ = ["Module", "Linear", "Identity", "Sequential", "Flatten", "ReLU", "Sigmoid", "Tanh",
            "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid", "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss"]
+# normalization, dropout, embeddings
+__all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Dropout", "Dropout1d",
+            "Dropout2d", "Embedding"]
 __all__ += ["Conv1d", "Conv2d"]  # convolution
 __all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses
+
+# -- containers (ModuleList, ModuleDict, ParameterList, ParameterDict) --
+from .container import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: E402
+
+__all__ += ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]

@@ -59,7 +59,7 @@ class L1Loss(_Loss):
 
 
 class SmoothL1Loss(_Loss):
-    """0.5·d²/β where |d| < β, |d| − 0.5·β elsewhere.
+    """``0.5·d²/β`` where ``|d| < β``, ``|d| − 0.5·β`` elsewhere.
 
     >>> import tapegrad as tg
     >>> tg.nn.SmoothL1Loss(beta=2.0)(tg.tensor([1.0]), tg.tensor([0.0])).item()
@@ -76,7 +76,7 @@ class SmoothL1Loss(_Loss):
 
 
 class HuberLoss(_Loss):
-    """0.5·d² where |d| < δ, δ·(|d| − 0.5·δ) elsewhere.
+    """``0.5·d²`` where ``|d| < δ``, ``δ·(|d| − 0.5·δ)`` elsewhere.
 
     >>> import tapegrad as tg
     >>> tg.nn.HuberLoss(delta=0.5)(tg.tensor([2.0]), tg.tensor([0.0])).item()

@@ -11,6 +11,8 @@ import numpy as np
 from ... import _core
 from ...autograd import no_grad
 from ..parameter import _is_parameter
+from ._hooks import _ModuleHooks
+from ...utils.hooks import RemovableHandle
 
 Tensor = _core.Tensor
 
@@ -126,11 +128,74 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   '"forward" function')
 
+    # Hooks: None until one is registered (a class attribute, so the plain call below pays
+    # one attribute lookup for them); then a _ModuleHooks of this module.
+    _hooks: _ModuleHooks | None = None
+
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         # Typed Tensor, not Any, so `model(x)` checks in user code: every tapegrad layer
         # returns a tensor. A forward that returns something else still works at run time.
-        out: Tensor = self.forward(*args, **kwargs)
-        return out
+        if self._hooks is None:
+            out: Tensor = self.forward(*args, **kwargs)
+            return out
+        return self._hooks.call(self, args, kwargs)
+
+    def _hook_dicts(self) -> _ModuleHooks:
+        if self._hooks is None:
+            object.__setattr__(self, "_hooks", _ModuleHooks())
+        assert self._hooks is not None
+        return self._hooks
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Run ``hook(module, args)`` before ``forward``; a non-None result replaces ``args``
+        (a non-tuple is wrapped in one). With ``with_kwargs=True``: ``hook(module, args,
+        kwargs)`` returning ``(args, kwargs)`` or None. Returns a handle with ``remove()``.
+
+        >>> import tapegrad as tg
+        >>> lin = tg.nn.Linear(2, 1)
+        >>> h = lin.register_forward_pre_hook(lambda m, args: (args[0] * 0,))
+        >>> lin(tg.ones(1, 2)).item() == lin.bias.item()
+        True
+        >>> h.remove()
+        """
+        return self._hook_dicts().add("forward_pre", (hook, with_kwargs), prepend)
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """Run ``hook(module, args, output)`` after ``forward``; a non-None result replaces the
+        output. With ``with_kwargs=True``: ``hook(module, args, kwargs, output)``.
+
+        >>> import tapegrad as tg
+        >>> lin = tg.nn.Linear(2, 3)
+        >>> shapes = []
+        >>> h = lin.register_forward_hook(lambda m, args, out: shapes.append(tuple(out.shape)))
+        >>> _ = lin(tg.ones(4, 2)); shapes
+        [(4, 3)]
+        """
+        return self._hook_dicts().add("forward", (hook, with_kwargs), prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False
+                                        ) -> RemovableHandle:
+        """Run ``hook(module, grad_output)`` when the gradients of the module's outputs are
+        known; a non-None result (a tuple) replaces ``grad_output``."""
+        return self._hook_dicts().add("backward_pre", hook, prepend)
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False
+                                    ) -> RemovableHandle:
+        """Run ``hook(module, grad_input, grad_output)`` when the gradients of the module's
+        positional tensor inputs are computed (``grad_input`` holds None for inputs that need
+        none); a non-None result (a tuple) replaces ``grad_input``.
+
+        >>> import tapegrad as tg
+        >>> lin = tg.nn.Linear(2, 3)
+        >>> seen = []
+        >>> h = lin.register_full_backward_hook(
+        ...     lambda m, gin, gout: seen.append((tuple(gin[0].shape), tuple(gout[0].shape))))
+        >>> lin(tg.ones(4, 2, requires_grad=True)).sum().backward(); seen
+        [((4, 2), (4, 3))]
+        """
+        return self._hook_dicts().add("backward", hook, prepend)
 
     # -- traversal --
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:

@@ -1,4 +1,5 @@
-"""Autograd front end: grad modes, ``grad``, ``backward``, ``gradcheck``, ``detect_anomaly``.
+"""Autograd front end: grad modes, ``grad``, ``backward``, ``gradcheck``, ``detect_anomaly``,
+custom ``Function``s (``function.py``).
 
 The tape and the reverse sweep live in C++ (``cpp/src/tape/``, ``cpp/src/autograd/``); this
 module only shapes arguments the way PyTorch users expect.
@@ -12,7 +13,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from . import _core
+from .. import _core
+from .function import Function, FunctionCtx, once_differentiable
 
 Tensor = _core.Tensor
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -27,6 +29,9 @@ __all__ = [
     "gradcheck",
     "GradcheckError",
     "detect_anomaly",
+    "Function",
+    "FunctionCtx",
+    "once_differentiable",
 ]
 
 is_grad_enabled = _core.is_grad_enabled
@@ -228,6 +233,7 @@ def gradcheck(
     if not diff:
         raise ValueError("gradcheck: at least one input must require grad")
     rng = np.random.default_rng(seed)
+    positions = [next(i for i, t in enumerate(ins) if t is d) for d in diff]
 
     def outputs() -> list[Tensor]:
         out = fn(*ins)
@@ -303,12 +309,7 @@ def gradcheck(
                 a = np.zeros(tuple(t.shape)) if ak is None else ak._numpy_view().astype(np.float64)
                 num = nums[vi].reshape(tuple(t.shape))
                 if not np.allclose(a, num, atol=atol, rtol=rtol, equal_nan=True):
-                    err = np.max(np.abs(a - num)) if a.size else 0.0
-                    return fail(
-                        f"gradcheck: backward of output {oi} disagrees with finite differences "
-                        f"for input {k} (shape {list(t.shape)}); max abs error {err:.3g}\n"
-                        f"analytical:\n{a}\nnumerical:\n{num}"
-                    )
+                    return fail(_mismatch(oi, positions[k], t, a, num, vi))
         # Random direction: vᵀJu both ways.
         outs = outputs()
         v = rng.standard_normal(tuple(outs[oi].shape))
@@ -336,6 +337,25 @@ def gradcheck(
                 f"vᵀJu analytical {lhs:.8g} vs numerical {rhs:.8g}"
             )
     return True
+
+
+def _mismatch(oi: int, pos: int, t: Tensor, a: np.ndarray, num: np.ndarray, vi: int) -> str:
+    """gradcheck's message: which input's gradient is wrong, where, and by how much."""
+    diff = np.abs(a - num)
+    if not diff.size:
+        return f"gradcheck: Jacobian mismatch for output {oi} with respect to input {pos}"
+    flat = int(np.nanargmax(np.where(np.isnan(diff), np.inf, diff)))
+    idx = tuple(int(i) for i in np.unravel_index(flat, diff.shape))
+    rel = diff / np.maximum(np.abs(num), np.finfo(np.float64).tiny)
+    where = "a random vᵀJ" if vi == 0 else f"row {vi - 1} of the Jacobian (one output element)"
+    return (
+        f"gradcheck: Jacobian mismatch for output {oi} with respect to input {pos} "
+        f"(shape {list(t.shape)}): the gradient of input {pos} is wrong, max abs difference "
+        f"{float(diff.reshape(-1)[flat]):.6g} at index {idx} (analytical "
+        f"{float(a.reshape(-1)[flat]):.8g}, numerical {float(num.reshape(-1)[flat]):.8g}), "
+        f"max rel difference {float(np.nanmax(rel)):.6g}; checked through {where}\n"
+        f"analytical:\n{a}\nnumerical:\n{num}"
+    )
 
 
 class detect_anomaly:  # noqa: N801
