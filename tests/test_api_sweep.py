@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -189,8 +190,14 @@ def _names_function(name, obj, msg):
     elif callable(obj):
         names.add(getattr(obj, "__name__", ""))
     msg = msg.replace("_", "")
-    return any(n and n.lower().replace("_", "") in msg for n in names) or msg.startswith(
-        "cannot assign '")  # PyTorch's own words for a module attribute of the wrong type
+    if any(n and n.lower().replace("_", "") in msg for n in names):
+        return True
+    # PyTorch's own words for a module attribute or dict update of the wrong type
+    if msg.startswith(("cannot assign '", "parametersdict.update")):
+        return True
+    # a constructor or wrapper may report the op it called with the bad value ("empty: sizes
+    # must be integers", "dropout(): argument 'p' ..."): a message led by an op's name
+    return re.match(r"^[a-z][\w.]*(\(\)|:)", msg) is not None
 
 
 def child(start, stop):

@@ -12,7 +12,6 @@ import zipfile
 
 import numpy as np
 import pytest
-
 import tapegrad as tg
 import tapegrad.optim
 from tapegrad.data import read_idx

@@ -27,7 +27,7 @@ from . import _core
 
 Tensor = _core.Tensor
 
-__all__ = ["save", "load"]
+__all__ = ["load", "save"]
 
 _KINDS = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)}
 

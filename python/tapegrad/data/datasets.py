@@ -74,7 +74,7 @@ def _open_idx(path: Path) -> BinaryIO:
     with open(path, "rb") as f:
         gzipped = f.read(2) == b"\x1f\x8b"
     # returned to the caller, who closes it (gzip.open closes the file it opened itself)
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")  # type: ignore[return-value]  # noqa: SIM115
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")  # type: ignore[return-value]
 
 
 def _read_exactly(f: BinaryIO, n: int, path: Path) -> bytearray:

@@ -442,6 +442,8 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
     >>> all(len(set(row)) == 1 for b in y.tolist() for row in b)
     True
     """
+    if not isinstance(input, _core.Tensor):
+        raise TypeError(f"dropout1d(): argument 'input' must be Tensor, not {type(input).__name__}")
     if input.ndim not in (2, 3):
         raise ValueError(
             f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input. Note that "
@@ -465,6 +467,8 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
     """
     import warnings
 
+    if not isinstance(input, _core.Tensor):
+        raise TypeError(f"dropout2d(): argument 'input' must be Tensor, not {type(input).__name__}")
     if input.ndim not in (3, 4):
         warnings.warn(
             f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and "

@@ -6,8 +6,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer, _check_lr, _column, _entries, _no_differentiable, _store
 from .._validation import check_hyperparameters
+from .optimizer import (
+    Optimizer,
+    _check_lr,
+    _column,
+    _entries,
+    _no_differentiable,
+    _store,
+)
 
 Tensor = _core.Tensor
 
