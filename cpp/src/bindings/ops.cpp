@@ -328,13 +328,13 @@ void bind_ops(py::module_& m, TensorClass& T) {
       }, py::arg("min_val") = -1.0, py::arg("max_val") = 1.0);
 
   // normalization, dropout, embeddings (torch.nn.functional's; exposed N: functions of _core._nn)
-  reg.manual("batch_norm", [](const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& w,
-                              const Tensor& b, bool training, double momentum, double eps) {
+  reg.manual("batch_norm", [](const Tensor& x, const MaybeTensor& rm, const MaybeTensor& rv, const MaybeTensor& w,
+                              const MaybeTensor& b, bool training, double momentum, double eps) {
         return batch_norm(x, rm, rv, w, b, training, momentum, eps);
       }, py::arg("running_mean"), py::arg("running_var"), py::arg("weight") = nullptr,
       py::arg("bias") = nullptr, py::arg("training") = false, py::arg("momentum") = 0.1,
       py::arg("eps") = 1e-5);
-  reg.manual("layer_norm", [](const Tensor& x, py::handle shape, const Tensor& w, const Tensor& b,
+  reg.manual("layer_norm", [](const Tensor& x, py::handle shape, const MaybeTensor& w, const MaybeTensor& b,
                               double eps) {
         return layer_norm(x, shape_arg(shape, "layer_norm"), w, b, eps);
       }, py::arg("normalized_shape"), py::arg("weight") = nullptr, py::arg("bias") = nullptr,
