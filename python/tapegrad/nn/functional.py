@@ -442,7 +442,7 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
     >>> all(len(set(row)) == 1 for b in y.tolist() for row in b)
     True
     """
-    if not isinstance(input, _core.Tensor):
+    if not hasattr(input, "ndim"):  # a Tensor or vmap's BatchedTensor
         raise TypeError(f"dropout1d(): argument 'input' must be Tensor, not {type(input).__name__}")
     if input.ndim not in (2, 3):
         raise ValueError(
@@ -467,7 +467,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
     """
     import warnings
 
-    if not isinstance(input, _core.Tensor):
+    if not hasattr(input, "ndim"):  # a Tensor or vmap's BatchedTensor
         raise TypeError(f"dropout2d(): argument 'input' must be Tensor, not {type(input).__name__}")
     if input.ndim not in (3, 4):
         warnings.warn(
