@@ -178,6 +178,42 @@ def load(path: str | os.PathLike[str] | BinaryIO) -> dict[str, Tensor]:
 
 from . import data, distributed, nn, optim, utils  # noqa: E402
 
+# ----- PyTorch's everyday surface: devices, creation keywords, legacy forms (_device, _legacy)
+from . import _device, _legacy  # noqa: E402
+from ._device import backends, cuda, device, get_default_device, set_default_device  # noqa: E402
+from ._legacy import (  # noqa: E402
+    BoolTensor, DoubleTensor, FloatTensor, LongTensor, bfloat16, cosh, cumsum, dot, float16,
+    get_default_dtype, int8, int16, int32, meshgrid, mv, norm, set_default_dtype, sinh, uint8,
+)
+
+half = float16
+short = int16
+from . import _composites  # noqa: E402
+from ._composites import (  # noqa: E402
+    allclose, chunk, flip, index_select, isclose, isfinite, log2, log10, masked_fill, movedim,
+    narrow, outer, reciprocal, roll, rsqrt, split, square, std, unbind, var,
+)
+
+_device.install()
+_legacy.install()
+_composites.install()
+# creation functions take device=/pin_memory= (and requires_grad= where C++ lacks it)
+for _name, _native_rg in [
+    ("tensor", True), ("zeros", True), ("ones", True), ("empty", True), ("full", True),
+    ("arange", True), ("linspace", True), ("eye", False), ("rand", True), ("randn", True),
+    ("randint", False), ("randperm", False), ("zeros_like", True), ("ones_like", True),
+    ("full_like", True), ("rand_like", False), ("randn_like", False), ("normal", True),
+    ("as_tensor", False),
+]:
+    globals()[_name] = _device.with_torch_keywords(getattr(_core, _name), _name, _native_rg)
+del _name, _native_rg
+__surface__ = [
+    "device", "cuda", "backends", "get_default_device", "set_default_device", "FloatTensor",
+    "DoubleTensor", "LongTensor", "BoolTensor", "int32", "int16", "int8", "uint8", "float16",
+    "bfloat16", "half", "short", "get_default_dtype", "set_default_dtype", "meshgrid", "sinh",
+    "cosh", "cumsum", "dot", "mv", "norm",
+]
+
 
 def __getattr__(name: str) -> Any:
     # viz pulls in matplotlib: import it only when someone asks for it.
@@ -199,6 +235,7 @@ __all__ = [
     "GradcheckError", "detect_anomaly", "autograd", "cpu_info", "set_num_threads",
     "get_num_threads", "tape_stats", "save", "load", "__version__",
 ]
+__all__ += __surface__ + _composites.FUNCTIONS
 # The op functions and their aliases come from the op table (not a literal by design).
 if TYPE_CHECKING:
     # The same names, spelled out for type checkers and editors, which cannot run

@@ -522,8 +522,8 @@ floats), ``float64``, ``int64`` (the default for integers) or ``bool``.
   bind::TensorClass T(m, "Tensor", R"doc(An n-dimensional array of float32, float64, int64 or bool that records
 its operations on the tape when it (or an input) requires grad.
 
-Make one with ``tapegrad.tensor``, ``zeros``, ``randn``, ``from_numpy`` ... (``Tensor``
-itself has no constructor). Every op is a method and a ``tapegrad`` function; operators
+Make one with ``tapegrad.tensor``, ``zeros``, ``randn``, ``from_numpy`` ... (``Tensor(data)``
+and ``Tensor(*sizes)`` are PyTorch's legacy float32 constructors). Every op is a method and a ``tapegrad`` function; operators
 broadcast as in NumPy and PyTorch.
 
 >>> import tapegrad as tg

@@ -13,6 +13,13 @@ void bind_tensor(TensorClass& T) {
   // (Note [optimizer state lookups]). One Python object per tensor: the bindings return the
   // registered wrapper of a live tensor, so identity and the tensor coincide.
   T.attr("__hash__") = py::module_::import("builtins").attr("object").attr("__hash__");
+  // PyTorch's legacy constructor: Tensor(data) is a float32 tensor of data, Tensor(*sizes) an
+  // uninitialised float32 one (tapegrad._legacy.tensor_new parses the forms). The result is a
+  // fresh TensorImpl sharing the parsed tensor's storage, so no other Python object wraps it.
+  T.def(py::init([](py::args a, py::kwargs k) {
+          py::object made = py::module_::import("tapegrad._legacy").attr("tensor_new")(*a, **k);
+          return detach(made.cast<Tensor>());
+        }));
   T.def_property_readonly("shape", &size_of)
       .def("size", [](const Tensor& t, py::object dim) -> py::object {
             if (dim.is_none()) return size_of(t);

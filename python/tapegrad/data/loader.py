@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 
 from .. import _core
+from .dataset import Dataset, IterableDataset
 
 Tensor = _core.Tensor
 _Batch = TypeVar("_Batch")
@@ -61,7 +62,7 @@ def synthetic_data(w: Any, b: float, num_examples: int, noise: float = 0.01,
     return X, y.reshape((-1, 1))
 
 
-class TensorDataset:
+class TensorDataset(Dataset):
     """Examples are the rows of tensors that share their first dimension.
 
     ``dataset[i]`` is a tuple of rows; ``dataset[index_tensor]`` gathers many rows at once.
@@ -140,16 +141,16 @@ class DataLoader(Generic[_Batch]):
                  batch_size: int = 1, shuffle: bool | None = None, sampler: Any = None,
                  batch_sampler: Any = None, *, num_workers: int = 0, collate_fn: None = None,
                  pin_memory: bool = False, drop_last: bool = False,
-                 seed: int | None = None) -> None: ...
+                 seed: int | None = None, **workers: Any) -> None: ...
     @overload
     def __init__(self: DataLoader[Any], dataset: Any, batch_size: int = 1,
                  shuffle: bool | None = None, sampler: Any = None, batch_sampler: Any = None, *,
                  num_workers: int = 0, collate_fn: Any = None, pin_memory: bool = False,
-                 drop_last: bool = False, seed: int | None = None) -> None: ...
+                 drop_last: bool = False, seed: int | None = None, **workers: Any) -> None: ...
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool | None = None,
                  sampler: Any = None, batch_sampler: Any = None, *, num_workers: int = 0,
                  collate_fn: Any = None, pin_memory: bool = False, drop_last: bool = False,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, **workers: Any) -> None:
         if batch_sampler is not None:
             # batch_size=1 is the default: with a batch sampler it must be left alone
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
@@ -169,7 +170,25 @@ class DataLoader(Generic[_Batch]):
                 or num_workers < 0:
             raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
                              "disable multiprocessing.")
-        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        # The worker options (Note [single-process workers]).
+        unknown = set(workers) - {"worker_init_fn", "persistent_workers", "timeout",
+                                  "prefetch_factor", "generator", "multiprocessing_context",
+                                  "pin_memory_device", "in_order"}
+        if unknown:
+            raise TypeError(f"DataLoader got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        self.worker_init_fn = workers.get("worker_init_fn")
+        self.persistent_workers = bool(workers.get("persistent_workers", False))
+        if self.persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
+        self.timeout = workers.get("timeout", 0)
+        self._workers_started = False
+        self._iterable = isinstance(dataset, IterableDataset)
+        if self._iterable and (shuffle or sampler is not None or batch_sampler is not None):
+            raise ValueError("DataLoader with IterableDataset: expected unspecified shuffle, "
+                             "sampler and batch_sampler options")
+        if self._iterable:
+            pass
+        elif not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__, got "
                             f"{type(dataset).__name__}")
         self.dataset = dataset
@@ -188,6 +207,9 @@ class DataLoader(Generic[_Batch]):
         self._rng = np.random.default_rng(seed) if seed is not None else None
 
     def __len__(self) -> int:
+        if self._iterable:
+            n = len(self.dataset)  # TypeError when the iterable dataset has no length
+            return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
@@ -218,6 +240,27 @@ class DataLoader(Generic[_Batch]):
         return self._batches()
 
     def _batches(self) -> Iterator[Any]:
+        # Note [single-process workers]: batches are always made in this process (a C++
+        # gather per batch is faster than pickling tensors between processes on the small
+        # datasets course code uses), so num_workers changes no value and no order. What a
+        # worker would run first still runs: worker_init_fn(worker_id) for each of the
+        # num_workers ids when an epoch's iterator starts (once in all with
+        # persistent_workers, whose workers live across epochs).
+        if self.worker_init_fn is not None and self.num_workers > 0 \
+                and not (self.persistent_workers and self._workers_started):
+            for worker_id in range(self.num_workers):
+                self.worker_init_fn(worker_id)
+            self._workers_started = True
+        if self._iterable:
+            batch: list[Any] = []
+            for sample in self.dataset:
+                batch.append(sample)
+                if len(batch) == self.batch_size:
+                    yield (self.collate_fn or _collate)(batch)
+                    batch = []
+            if batch and not self.drop_last:
+                yield (self.collate_fn or _collate)(batch)
+            return
         if self.batch_sampler is not None:
             for ids in self.batch_sampler:
                 yield self._batch(np.asarray(list(ids), dtype=np.int64))

@@ -552,3 +552,8 @@ def pad(input: Tensor, pad: tuple[int, ...], mode: str = "constant",  # noqa: A0
     """
     out: Tensor = _nn.pad(input, pad, mode, value)
     return out
+
+
+# ----- PyTorch surface: one_hot and normalize (compositions, tapegrad._composites) ---------------
+from .._composites import normalize, one_hot  # noqa: E402
+__all__ += ["one_hot", "normalize"]

@@ -7,7 +7,15 @@
 3
 """
 
+from ..data.dataset import (
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    random_split,
+)
 from ..data.loader import DataLoader, TensorDataset
 from ..data.sampler import DistributedSampler, Sampler
 
-__all__ = ["DataLoader", "DistributedSampler", "Sampler", "TensorDataset"]
+__all__ = ["DataLoader", "DistributedSampler", "Sampler", "TensorDataset", "Dataset",
+           "IterableDataset", "Subset", "ConcatDataset", "random_split"]

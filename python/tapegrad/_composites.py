@@ -1,0 +1,384 @@
+"""Tensor operations course code uses, written as compositions of differentiable op-table ops
+(so their gradients are those ops' gradients; none needs a backward of its own).
+
+>>> import tapegrad as tg
+>>> x = tg.tensor([[1., 2.], [3., 4.]])
+>>> tg.square(x).tolist(), tg.flip(x, [0]).tolist(), [c.tolist() for c in x.chunk(2)]
+([[1.0, 4.0], [9.0, 16.0]], [[3.0, 4.0], [1.0, 2.0]], [[[1.0, 2.0]], [[3.0, 4.0]]])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from . import _core
+
+Tensor = _core.Tensor
+
+
+def _dim(x: Tensor, dim: int, op: str) -> int:
+    n = max(x.dim(), 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {dim}) for a tensor of shape {list(x.shape)}")
+    return dim % n
+
+
+def _slice(x: Tensor, dim: int, start: int, stop: int) -> Tensor:
+    return x[(slice(None),) * dim + (slice(start, stop),)]
+
+
+def square(input: Tensor) -> Tensor:  # noqa: A002
+    """x², as ``x * x``.
+
+    >>> import tapegrad as tg
+    >>> tg.square(tg.tensor([-2., 3.])).tolist()
+    [4.0, 9.0]
+    """
+    return input * input
+
+
+def reciprocal(input: Tensor) -> Tensor:  # noqa: A002
+    """1 / x (integer inputs give floats, as in PyTorch).
+
+    >>> import tapegrad as tg
+    >>> tg.reciprocal(tg.tensor([2., 4.])).tolist()
+    [0.5, 0.25]
+    """
+    x = input if input.is_floating_point() else input.float()
+    return 1.0 / x
+
+
+def rsqrt(input: Tensor) -> Tensor:  # noqa: A002
+    """1 / √x.
+
+    >>> import tapegrad as tg
+    >>> tg.rsqrt(tg.tensor([4.])).tolist()
+    [0.5]
+    """
+    return 1.0 / input.sqrt()
+
+
+def log2(input: Tensor) -> Tensor:  # noqa: A002
+    """log₂ x = ln x / ln 2.
+
+    >>> import tapegrad as tg
+    >>> round(tg.log2(tg.tensor([8.], dtype=tg.float64)).item(), 12)
+    3.0
+    """
+    return input.log() * (1.0 / math.log(2.0))
+
+
+def log10(input: Tensor) -> Tensor:  # noqa: A002
+    """log₁₀ x = ln x / ln 10.
+
+    >>> import tapegrad as tg
+    >>> round(tg.log10(tg.tensor([1000.], dtype=tg.float64)).item(), 12)
+    3.0
+    """
+    return input.log() * (1.0 / math.log(10.0))
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:  # noqa: A002
+    """The outer product of two 1-D tensors: (n,) × (m,) → (n, m).
+
+    >>> import tapegrad as tg
+    >>> tg.outer(tg.tensor([1., 2.]), tg.tensor([3., 4.])).tolist()
+    [[3.0, 4.0], [6.0, 8.0]]
+    """
+    if input.dim() != 1 or vec2.dim() != 1:
+        raise RuntimeError(f"outer: expected 1-D tensors, got shapes {list(input.shape)} and "
+                           f"{list(vec2.shape)}")
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)
+
+
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:  # noqa: A002
+    """``length`` entries of ``dim`` from ``start``.
+
+    >>> import tapegrad as tg
+    >>> tg.narrow(tg.arange(5), 0, 1, 3).tolist()
+    [1, 2, 3]
+    """
+    d = _dim(input, dim, "narrow")
+    size = input.shape[d]
+    if start < 0:
+        start += size
+    if not (0 <= start and start + length <= size and length >= 0):
+        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
+                         f"({size}) of a tensor of shape {list(input.shape)}")
+    return _slice(input, d, start, start + length)
+
+
+def split(tensor: Tensor, split_size_or_sections: int | Sequence[int],
+          dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given sizes.
+
+    >>> import tapegrad as tg
+    >>> [t.tolist() for t in tg.split(tg.arange(5), 2)]
+    [[0, 1], [2, 3], [4]]
+    """
+    d = _dim(tensor, dim, "split")
+    size = tensor.shape[d]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise RuntimeError(f"split: split_size must be positive, got {step}")
+        sizes = [min(step, size - s) for s in range(0, size, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != size:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} "
+                               f"(input tensor's size at dimension {d}), but got "
+                               f"split_sizes={sizes}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(_slice(tensor, d, start, start + s))
+        start += s
+    return tuple(out)
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:  # noqa: A002
+    """At most ``chunks`` pieces of ⌈size/chunks⌉ along ``dim``.
+
+    >>> import tapegrad as tg
+    >>> [t.tolist() for t in tg.chunk(tg.arange(5), 3)]
+    [[0, 1], [2, 3], [4]]
+    """
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    size = input.shape[_dim(input, dim, "chunk")]
+    return split(input, max(1, math.ceil(size / chunks)), dim)
+
+
+def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:  # noqa: A002
+    """The slices along ``dim``, that dimension removed.
+
+    >>> import tapegrad as tg
+    >>> [t.tolist() for t in tg.unbind(tg.tensor([[1, 2], [3, 4]]), 1)]
+    [[1, 3], [2, 4]]
+    """
+    d = _dim(input, dim, "unbind")
+    return tuple(input[(slice(None),) * d + (i,)] for i in range(input.shape[d]))
+
+
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:  # noqa: A002
+    """The entries of ``dim`` at the positions in the 1-D int64 ``index``.
+
+    >>> import tapegrad as tg
+    >>> tg.index_select(tg.tensor([[1, 2], [3, 4]]), 1, tg.tensor([1])).tolist()
+    [[2], [4]]
+    """
+    d = _dim(input, dim, "index_select")
+    if not isinstance(index, Tensor) or index.dim() > 1 or index.is_floating_point():
+        raise TypeError("index_select: index must be a 0-D or 1-D integer tensor")
+    return input[(slice(None),) * d + (index.reshape(-1),)]
+
+
+def flip(input: Tensor, dims: int | Sequence[int]) -> Tensor:  # noqa: A002
+    """Reverse the order of the entries along each of ``dims``.
+
+    >>> import tapegrad as tg
+    >>> tg.flip(tg.arange(3), [0]).tolist()
+    [2, 1, 0]
+    """
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    out = input
+    for dim in dims:
+        d = _dim(input, dim, "flip")
+        n = input.shape[d]
+        out = index_select(out, d, _core.arange(n - 1, -1, -1)) if n > 1 else out
+    return out
+
+
+def roll(input: Tensor, shifts: int | Sequence[int],  # noqa: A002
+         dims: int | Sequence[int] | None = None) -> Tensor:
+    """Shift entries cyclically by ``shifts`` along ``dims`` (the flattened tensor without).
+
+    >>> import tapegrad as tg
+    >>> tg.roll(tg.arange(4), 1).tolist()
+    [3, 0, 1, 2]
+    """
+    if dims is None:
+        return roll(input.reshape(-1), shifts, 0).reshape(tuple(input.shape))
+    shifts = [shifts] if isinstance(shifts, int) else list(shifts)
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, "
+                           f"dims:{len(dims)}")
+    out = input
+    for s, dim in zip(shifts, dims):
+        d = _dim(input, dim, "roll")
+        n = input.shape[d]
+        if n == 0 or s % n == 0:
+            continue
+        k = s % n
+        out = _core.cat([_slice(out, d, n - k, n), _slice(out, d, 0, n - k)], d)
+    return out
+
+
+def movedim(input: Tensor, source: int | Sequence[int],  # noqa: A002
+            destination: int | Sequence[int]) -> Tensor:
+    """Move dimensions ``source`` to positions ``destination``; the others keep their order.
+
+    >>> import tapegrad as tg
+    >>> tg.movedim(tg.zeros(2, 3, 4), 0, -1).shape
+    tapegrad.Size([3, 4, 2])
+    """
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    n = input.dim()
+    src = [_dim(input, s, "movedim") for s in src]
+    dst = [_dim(input, s, "movedim") for s in dst]
+    if len(src) != len(dst) or len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError("movedim: Invalid source or destination dims")
+    order: list[int | None] = [None] * n
+    for s, t in zip(src, dst):
+        order[t] = s
+    rest = iter(i for i in range(n) if i not in src)
+    perm = [o if o is not None else next(rest) for o in order]
+    return input.permute(*perm)
+
+
+def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:  # noqa: A002
+    """``value`` where the bool ``mask`` (broadcast to ``input``) is True, ``input`` elsewhere.
+
+    >>> import tapegrad as tg
+    >>> tg.masked_fill(tg.ones(3), tg.tensor([True, False, True]), 0.0).tolist()
+    [0.0, 1.0, 0.0]
+    """
+    if mask.dtype != _core.dtype.bool:
+        raise TypeError(f"masked_fill only supports boolean masks, but got mask with dtype "
+                        f"{mask.dtype!r}")
+    fill = value if isinstance(value, Tensor) else _core.full((), value, dtype=input.dtype)
+    return _core.where(mask, fill.to(input.dtype), input)
+
+
+def var(input: Tensor, dim: Any = None, *, correction: float = 1,  # noqa: A002
+        keepdim: bool = False, unbiased: bool | None = None) -> Tensor:
+    """The variance Σ(x − x̄)² / (N − correction) over ``dim`` (all elements when None).
+
+    >>> import tapegrad as tg
+    >>> tg.var(tg.tensor([1., 2., 3., 4.])).item(), tg.var(tg.tensor([1., 3.]), correction=0).item()
+    (1.6666666269302368, 1.0)
+    """
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    kw: dict[str, Any] = {} if dim is None else {"dim": dim, "keepdim": True}
+    mean = input.mean(**kw) if dim is not None else input.mean()
+    dev = input - mean
+    n = input.numel() if dim is None else math.prod(
+        input.shape[_dim(input, d, "var")] for d in ([dim] if isinstance(dim, int) else dim))
+    total = (dev * dev).sum(dim=dim, keepdim=keepdim) if dim is not None else (dev * dev).sum()
+    return total / max(n - correction, 0)
+
+
+def std(input: Tensor, dim: Any = None, *, correction: float = 1,  # noqa: A002
+        keepdim: bool = False, unbiased: bool | None = None) -> Tensor:
+    """√var (same arguments as :func:`var`).
+
+    >>> import tapegrad as tg
+    >>> tg.std(tg.tensor([2., 4.]), correction=0).item()
+    1.0
+    """
+    return var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased).sqrt()
+
+
+def isfinite(input: Tensor) -> Tensor:  # noqa: A002
+    """True where the entry is neither infinite nor NaN.
+
+    >>> import tapegrad as tg
+    >>> tg.isfinite(tg.tensor([1., float('inf'), float('nan')])).tolist()
+    [True, False, False]
+    """
+    return _core.logical_not(_core.logical_or(input.isinf(), input.isnan()))
+
+
+def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
+            equal_nan: bool = False) -> Tensor:
+    """|a − b| ≤ atol + rtol·|b| elementwise (infinities equal only to themselves).
+
+    >>> import tapegrad as tg
+    >>> tg.isclose(tg.tensor([1., 2.]), tg.tensor([1., 2.1])).tolist()
+    [True, False]
+    """
+    a, b = input.detach().double(), other.detach().double()
+    close = _core.logical_or((a - b).abs() <= atol + rtol * b.abs(), a == b)
+    if equal_nan:
+        close = _core.logical_or(close, _core.logical_and(a.isnan(), b.isnan()))
+    return close
+
+
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
+             equal_nan: bool = False) -> bool:
+    """Whether :func:`isclose` holds everywhere.
+
+    >>> import tapegrad as tg
+    >>> tg.allclose(tg.tensor([1.]), tg.tensor([1.000001]))
+    True
+    """
+    return bool(isclose(input, other, rtol, atol, equal_nan).all().item())
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 class indices → int64 one-hot rows with ``num_classes`` columns (max + 1 if −1).
+
+    >>> import tapegrad as tg
+    >>> tg.nn.functional.one_hot(tg.tensor([0, 2]), 3).tolist()
+    [[1, 0, 0], [0, 0, 1]]
+    """
+    if tensor.is_floating_point():
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes < 0:
+        num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
+    if tensor.numel() and (int(tensor.min().item()) < 0
+                           or int(tensor.max().item()) >= num_classes):
+        raise RuntimeError("one_hot: Class values must be smaller than num_classes and "
+                           "non-negative.")
+    return (tensor.unsqueeze(-1) == _core.arange(num_classes)).long()
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
+    """x / max(‖x‖ₚ along ``dim``, eps).
+
+    >>> import tapegrad as tg
+    >>> tg.nn.functional.normalize(tg.tensor([[3., 4.]])).tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+    from ._legacy import norm
+
+    return input / norm(input, p, dim, keepdim=True).clamp(min=eps)
+
+
+FUNCTIONS = ["square", "reciprocal", "rsqrt", "log2", "log10", "outer", "narrow", "split",
+             "chunk", "unbind", "index_select", "flip", "roll", "movedim", "masked_fill", "var",
+             "std", "isfinite", "isclose", "allclose"]
+
+
+def install() -> None:
+    T = Tensor
+    T.square = lambda self: square(self)
+    T.reciprocal = lambda self: reciprocal(self)
+    T.rsqrt = lambda self: rsqrt(self)
+    T.log2 = lambda self: log2(self)
+    T.log10 = lambda self: log10(self)
+    T.outer = lambda self, vec2: outer(self, vec2)
+    T.narrow = lambda self, dim, start, length: narrow(self, dim, start, length)
+    T.split = lambda self, split_size, dim=0: split(self, split_size, dim)
+    T.chunk = lambda self, chunks, dim=0: chunk(self, chunks, dim)
+    T.unbind = lambda self, dim=0: unbind(self, dim)
+    T.index_select = lambda self, dim, index: index_select(self, dim, index)
+    T.flip = lambda self, *dims: flip(self, dims[0] if len(dims) == 1 else list(dims))
+    T.roll = lambda self, shifts, dims=None: roll(self, shifts, dims)
+    T.movedim = lambda self, source, destination: movedim(self, source, destination)
+    T.masked_fill = lambda self, mask, value: masked_fill(self, mask, value)
+    T.var = lambda self, dim=None, *, correction=1, keepdim=False, unbiased=None: var(
+        self, dim, correction=correction, keepdim=keepdim, unbiased=unbiased)
+    T.std = lambda self, dim=None, *, correction=1, keepdim=False, unbiased=None: std(
+        self, dim, correction=correction, keepdim=keepdim, unbiased=unbiased)
+    T.isfinite = lambda self: isfinite(self)
+    T.isclose = lambda self, other, rtol=1e-05, atol=1e-08, equal_nan=False: isclose(
+        self, other, rtol, atol, equal_nan)
+    T.allclose = lambda self, other, rtol=1e-05, atol=1e-08, equal_nan=False: allclose(
+        self, other, rtol, atol, equal_nan)

@@ -1,0 +1,351 @@
+"""PyTorch's everyday surface beyond the op table: dtype names tapegrad cannot store, the legacy
+typed constructors, ``.data``, ``new_*`` and a few composite functions (``meshgrid``, ``sinh``,
+``cosh``) written with differentiable ops.
+
+>>> import tapegrad as tg
+>>> tg.FloatTensor([1, 2]), tg.LongTensor(2).shape
+(tensor([1., 2.]), tapegrad.Size([2]))
+>>> x = tg.ones(2, requires_grad=True)
+>>> x.data.requires_grad, x.new_zeros(3)
+(False, tensor([0., 0., 0.]))
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from . import _core
+
+Tensor = _core.Tensor
+_STORED = (_core.dtype.float32, _core.dtype.float64, _core.dtype.int64, _core.dtype.bool)
+
+
+class UnsupportedDtype:
+    """A PyTorch dtype tapegrad names but cannot store (tensors hold float32, float64, int64 or
+    bool). Using one raises a TypeError naming the op and the dtype; values are never
+    reinterpreted in another type."""
+
+    def __init__(self, name: str, is_floating_point: bool, itemsize: int) -> None:
+        self.name = name
+        self.is_floating_point = is_floating_point
+        self.is_complex = False
+        self.itemsize = itemsize
+
+    def __repr__(self) -> str:
+        return f"tapegrad.{self.name}"
+
+    def __reduce__(self) -> str:
+        return self.name
+
+
+int32 = UnsupportedDtype("int32", False, 4)
+int16 = UnsupportedDtype("int16", False, 2)
+int8 = UnsupportedDtype("int8", False, 1)
+uint8 = UnsupportedDtype("uint8", False, 1)
+float16 = UnsupportedDtype("float16", True, 2)
+bfloat16 = UnsupportedDtype("bfloat16", True, 2)
+
+
+def unsupported(op: str, dtype: Any) -> TypeError:
+    return TypeError(f"{op}: dtype {dtype!r} is not supported; tapegrad tensors store float32, "
+                     f"float64, int64 or bool")
+
+
+def check_dtype(op: str, dtype: Any) -> None:
+    if isinstance(dtype, UnsupportedDtype):
+        raise unsupported(op, dtype)
+
+
+def get_default_dtype() -> Any:
+    """The dtype of floating-point tensors made from Python floats: float32.
+
+    >>> import tapegrad as tg
+    >>> tg.get_default_dtype()
+    tapegrad.float32
+    """
+    return _core.dtype.float32
+
+
+def set_default_dtype(d: Any) -> None:
+    """Only float32 (the default) is accepted: creation functions make float32 tensors from
+    Python floats and have no switch for that.
+
+    >>> import tapegrad as tg
+    >>> tg.set_default_dtype(tg.float32); tg.tensor([1.0]).dtype
+    tapegrad.float32
+    """
+    if d is not _core.dtype.float32:
+        raise NotImplementedError(
+            f"set_default_dtype({d!r}): tapegrad's default floating dtype is fixed at float32; "
+            f"pass dtype= to the creation function instead")
+
+
+# ----- legacy typed constructors: FloatTensor([1, 2]), LongTensor(2, 3) -----------------------
+class _LegacyType(type):
+    _dtype: Any
+
+    def __call__(cls, *args: Any) -> Tensor:
+        if len(args) == 1 and not isinstance(args[0], (builtins.int, builtins.float)) \
+                and not isinstance(args[0], tuple):
+            data = args[0]
+            if isinstance(data, Tensor):
+                return data.to(cls._dtype)
+            return _core.tensor(data, dtype=cls._dtype)
+        sizes = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
+        return _core.empty(tuple(sizes), dtype=cls._dtype)
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype == cls._dtype
+
+
+def tensor_new(*args: Any, **kwargs: Any) -> Tensor:
+    """``Tensor(data)`` / ``Tensor(*sizes)`` / ``Tensor()``: PyTorch's legacy constructor,
+    float32 (called by ``Tensor.__init__``; ``device=`` may name the CPU)."""
+    from ._device import _check_device
+
+    _check_device(kwargs.pop("device", None), "Tensor")
+    if kwargs:
+        raise TypeError(f"Tensor(): unexpected keyword argument {next(iter(kwargs))!r}")
+    return FloatTensor(*args) if args else _core.empty((0,))
+
+
+class FloatTensor(metaclass=_LegacyType):
+    """``FloatTensor(data)`` → a float32 tensor of ``data``; ``FloatTensor(*sizes)`` → an
+    uninitialised one of that shape. ``isinstance(t, FloatTensor)`` checks the dtype.
+
+    >>> import tapegrad as tg
+    >>> tg.FloatTensor([1, 2]), tg.FloatTensor(2, 3).shape, isinstance(tg.ones(1), tg.FloatTensor)
+    (tensor([1., 2.]), tapegrad.Size([2, 3]), True)
+    """
+
+    _dtype = _core.dtype.float32
+
+
+class DoubleTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, float64.
+
+    >>> import tapegrad as tg
+    >>> tg.DoubleTensor([1]).dtype
+    tapegrad.float64
+    """
+
+    _dtype = _core.dtype.float64
+
+
+class LongTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, int64.
+
+    >>> import tapegrad as tg
+    >>> tg.LongTensor([1.7]).tolist()
+    [1]
+    """
+
+    _dtype = _core.dtype.int64
+
+
+class BoolTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, bool.
+
+    >>> import tapegrad as tg
+    >>> tg.BoolTensor([0, 2]).tolist()
+    [False, True]
+    """
+
+    _dtype = _core.dtype.bool
+
+
+# ----- composites built from differentiable ops -----------------------------------------------
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors (``indexing="ij"``, PyTorch's default, or ``"xy"``);
+    differentiable (each grid is a reshape then broadcast of its input).
+
+    >>> import tapegrad as tg
+    >>> X, Y = tg.meshgrid(tg.arange(2), tg.arange(3), indexing="ij")
+    >>> X.tolist(), Y.tolist()
+    ([[0, 0, 0], [1, 1, 1]], [[0, 1, 2], [0, 1, 2]])
+    """
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for t in tensors:
+        if not isinstance(t, Tensor) or t.dim() > 1:
+            raise ValueError("meshgrid: expects 0-D or 1-D tensors")
+    ts = [t.reshape(-1) for t in tensors]
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = tuple(t.shape[0] for t in ts)
+    n = len(ts)
+    grids = [t.reshape(tuple(-1 if j == i else 1 for j in range(n))).expand(*shape)
+             for i, t in enumerate(ts)]
+    if swap:  # "xy" is "ij" on (y, x, ...) with the first two grids handed back swapped
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
+
+
+def sinh(input: Tensor) -> Tensor:  # noqa: A002
+    """sinh(x) = (eˣ − e⁻ˣ)/2, differentiable through exp.
+
+    >>> import tapegrad as tg
+    >>> round(tg.sinh(tg.tensor([1.0], dtype=tg.float64)).item(), 6)
+    1.175201
+    """
+    return (input.exp() - (-input).exp()) * 0.5
+
+
+def cosh(input: Tensor) -> Tensor:  # noqa: A002
+    """cosh(x) = (eˣ + e⁻ˣ)/2, differentiable through exp.
+
+    >>> import tapegrad as tg
+    >>> round(tg.cosh(tg.tensor([1.0], dtype=tg.float64)).item(), 6)
+    1.543081
+    """
+    return (input.exp() + (-input).exp()) * 0.5
+
+
+# ----- Tensor methods -------------------------------------------------------------------------
+def _new_kw(self: Tensor, dtype: Any) -> Any:
+    check_dtype("new_*", dtype)
+    return self.dtype if dtype is None else dtype
+
+
+def _sizes(size: Any) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def install() -> None:
+    from ._device import _check_device
+
+    T = Tensor
+    core_to = T.to
+
+    def data(self: Tensor) -> Tensor:
+        return self.detach()
+
+    T.data = property(data, doc="This tensor's values without its history (shares storage).")
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        _check_device(device, "new_tensor")
+        return _core.tensor(data, dtype=_new_kw(self, dtype), requires_grad=requires_grad)
+
+    def make(fill):
+        def new(self, *size, dtype=None, device=None, requires_grad=False, pin_memory=False):
+            _check_device(device, "new_*")
+            out = fill(_sizes(size), _new_kw(self, dtype))
+            return out.requires_grad_() if requires_grad else out
+        return new
+
+    T.new_zeros = make(lambda s, d: _core.zeros(s, dtype=d))
+    T.new_ones = make(lambda s, d: _core.ones(s, dtype=d))
+    T.new_empty = make(lambda s, d: _core.empty(s, dtype=d))
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False,
+                 pin_memory=False):
+        _check_device(device, "new_full")
+        return _core.full(tuple(size), fill_value, dtype=_new_kw(self, dtype),
+                          requires_grad=requires_grad)
+
+    T.new_full = new_full
+
+    def half(self, memory_format=None):
+        raise unsupported("half", float16)
+
+    T.half = half
+    T.swapaxes = T.swapdims = lambda self, a, b: self.transpose(a, b)
+    T.sinh = lambda self: sinh(self)
+    T.cosh = lambda self: cosh(self)
+    del core_to
+    _install_composites()
+
+
+# ----- reductions and products the preliminaries chapters use (composites) ---------------------
+def cumsum(input: Tensor, dim: int | None = None, *, dtype: Any = None,  # noqa: A002
+           axis: int | None = None) -> Tensor:
+    """Running sums along ``dim``: a product with an upper-triangular matrix of ones, so it is
+    differentiable for floating tensors (integer and bool tensors are summed in NumPy, as they
+    carry no gradient).
+
+    >>> import tapegrad as tg
+    >>> tg.cumsum(tg.tensor([[1., 2.], [3., 4.]]), dim=0).tolist()
+    [[1.0, 2.0], [4.0, 6.0]]
+    """
+    check_dtype("cumsum", dtype)
+    if dim is None:
+        if axis is None:
+            raise TypeError("cumsum() missing required argument 'dim'")
+        dim = axis
+    x = input if dtype is None else input.to(dtype)
+    if x.dim() == 0:
+        return x.clone()
+    d = dim % x.dim()
+    if not x.is_floating_point():
+        import numpy as np
+
+        return _core.from_numpy(np.ascontiguousarray(np.cumsum(x.numpy(), axis=d)))
+    n = x.shape[d]
+    tri = _core.ones((n, n), dtype=x.dtype).triu() if hasattr(Tensor, "triu") else None
+    if tri is None:
+        import numpy as np
+
+        tri = _core.from_numpy(np.triu(np.ones((n, n)))).to(x.dtype)
+    return (x.transpose(d, -1) @ tri).transpose(d, -1)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Inner product of two 1-D tensors of the same length.
+
+    >>> import tapegrad as tg
+    >>> tg.dot(tg.tensor([1., 2.]), tg.tensor([3., 4.])).item()
+    11.0
+    """
+    if input.dim() != 1 or other.dim() != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.dim()}D and {other.dim()}D tensors")
+    if input.shape[0] != other.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{input.shape[0]}] and src "
+                           f"[{other.shape[0]}] to have the same number of elements, but got "
+                           f"{input.shape[0]} and {other.shape[0]} elements respectively")
+    return (input * other).sum()
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002
+    """Matrix × vector: ``input`` (n, m), ``vec`` (m,) → (n,).
+
+    >>> import tapegrad as tg
+    >>> tg.mv(tg.eye(2), tg.tensor([3., 4.])).tolist()
+    [3.0, 4.0]
+    """
+    if input.dim() != 2 or vec.dim() != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {input.dim()}, {vec.dim()}")
+    return input @ vec
+
+
+def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,  # noqa: A002
+         dtype: Any = None) -> Tensor:
+    """The p-norm (``p=2``/``"fro"`` by default) of all elements, or along ``dim``.
+
+    >>> import tapegrad as tg
+    >>> tg.norm(tg.tensor([3., -4.])).item(), tg.tensor([3., -4.]).norm(p=1).item()
+    (5.0, 7.0)
+    """
+    check_dtype("norm", dtype)
+    x = input if dtype is None else input.to(dtype)
+    kw: dict[str, Any] = {} if dim is None else {"dim": dim, "keepdim": keepdim}
+    if p in ("fro", 2, 2.0):
+        return (x * x).sum(**kw).sqrt()
+    if p == float("inf"):
+        return x.abs().amax(**kw) if dim is not None else x.abs().max()
+    if p == 1:
+        return x.abs().sum(**kw)
+    return (x.abs() ** p).sum(**kw) ** (1.0 / p)
+
+
+def _install_composites() -> None:
+    Tensor.cumsum = lambda self, dim=None, *, dtype=None, axis=None: cumsum(self, dim, dtype=dtype, axis=axis)
+    Tensor.dot = lambda self, other: dot(self, other)
+    Tensor.mv = lambda self, vec: mv(self, vec)
+    Tensor.norm = lambda self, p="fro", dim=None, keepdim=False, dtype=None: norm(
+        self, p, dim, keepdim, dtype)
