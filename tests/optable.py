@@ -539,6 +539,35 @@ case("to", lambda ns, x: x.float().exp().double(), [(3, 4)], label="methods", gr
 case("to", lambda ns, x: x.to(ns.float64) * 2, [(3, 4)], label="same")
 case("to", lambda ns, x: x.double().sum(), [(0, 2)], label="zero")
 
+# ----- pooling (ops/pool.cpp) --------------------------------------------------------------------
+# Max pooling on distinct values (no ties within gradcheck's eps); odd sizes, stride, padding,
+# dilation, ceil_mode, unbatched and zero-size batches. tests/test_pool.py has the wider sweep.
+case("max_pool2d", lambda ns, x: ns.F.max_pool2d(x, 3, 2, 1, ceil_mode=True), [(2, 3, 7, 9)],
+     "distinct", label="s2p1ceil")
+case("max_pool2d", lambda ns, x: ns.F.max_pool2d(x, 2, return_indices=True), [(1, 2, 5, 5)],
+     "distinct", label="indices")
+case("max_pool2d", lambda ns, x: ns.F.max_pool2d(x, (3, 2), 1, (1, 0), dilation=(2, 1)),
+     [(3, 6, 6)], "distinct", label="dilated-unbatched")
+case("max_pool2d", lambda ns, x: ns.F.max_pool2d(x, 2), [(0, 2, 5, 5)], label="zero")
+case("avg_pool2d", lambda ns, x: ns.F.avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                                 count_include_pad=False),
+     [(2, 3, 7, 9)], label="s2p1ceil-nopad")
+case("avg_pool2d", lambda ns, x: ns.F.avg_pool2d(x, (2, 3), padding=(1, 1), divisor_override=5),
+     [(1, 2, 5, 6)], label="divisor")
+case("avg_pool2d", lambda ns, x: ns.F.avg_pool2d(x, 2, 1), [(3, 5, 5)], label="unbatched")
+case("avg_pool2d", lambda ns, x: ns.F.avg_pool2d(x, 2), [(0, 2, 4, 4)], label="zero")
+case("adaptive_avg_pool2d", lambda ns, x: ns.F.adaptive_avg_pool2d(x, (3, 4)), [(2, 3, 7, 9)])
+case("adaptive_avg_pool2d", lambda ns, x: ns.F.adaptive_avg_pool2d(x, (None, 2)), [(2, 5, 5)],
+     label="none")
+case("adaptive_max_pool2d", lambda ns, x: ns.F.adaptive_max_pool2d(x, (3, 4)), [(2, 2, 7, 9)],
+     "distinct")
+case("adaptive_max_pool2d", lambda ns, x: ns.F.adaptive_max_pool2d(x, 2, return_indices=True),
+     [(3, 5, 4)], "distinct", label="indices")
+case("max_pool1d", lambda ns, x: ns.F.max_pool1d(x, 3, 2, 1), [(2, 3, 11)], "distinct")
+case("avg_pool1d", lambda ns, x: ns.F.avg_pool1d(x, 4, 3, 2, ceil_mode=True), [(2, 3, 11)])
+case("adaptive_avg_pool1d", lambda ns, x: ns.F.adaptive_avg_pool1d(x, 4), [(3, 10)])
+case("adaptive_max_pool1d", lambda ns, x: ns.F.adaptive_max_pool1d(x, 4), [(2, 3, 10)],
+     "distinct")
 # ----- normalization, dropout, embeddings (cpp/src/ops/norm.cpp) ------------------------------
 def _batch_norm(training, weight=True, bias=True, stats=True):
     def f(ns, x, *params):

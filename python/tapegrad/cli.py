@@ -4,7 +4,8 @@
     tapegrad linreg                  # d2l's synthetic linear regression from scratch
     tapegrad softmax                 # softmax regression on the embedded digits
     tapegrad softmax --dataset fashion-mnist --data-dir ~/data --download
-    tapegrad mlp                     # one hidden ReLU layer
+    tapegrad mlp --dropout 0.5       # d2l's MLP with dropout (two hidden ReLU layers)
+    tapegrad cnn                     # LeNet-5 on the digits (--dataset fashion-mnist ...)
     mpiexec -n 2 tapegrad softmax --distributed   # data-parallel on 2 processes (tapegrad[mpi])
     tapegrad graph                   # the tape's DAG of y = m·x + b
     tapegrad backward [--broken]     # write the backward yourself (autograd.Function), gradcheck it
@@ -29,9 +30,11 @@ _COMMANDS = {
     "regression": "fit y = m·x + b to the seed's 8 points by gradient descent (writes plots)",
     "linreg": "d2l §3.2: linear regression from scratch on synthetic data",
     "softmax": "softmax regression on digits (embedded) or Fashion-MNIST",
-    "mlp": "a one-hidden-layer ReLU network on the same data",
+    "mlp": "d2l §5.6: an MLP with two hidden ReLU layers and dropout on the same data",
     "graph": "draw the tape's DAG of y = m·x + b (graph.png, graph.dot)",
     "bench": "µs per step: the 8-point regression step and a 256×784→10 softmax step",
+    # cnn lesson
+    "cnn": "LeNet-5 (d2l §7.6) on digits (embedded, enlarged to 28×28) or Fashion-MNIST",
     # custom functions family
     "backward": "write the backward yourself: d2l linear regression as an autograd.Function "
                 "and as formulas, gradcheck'ed, trained beside autodiff",
@@ -80,6 +83,16 @@ def _positive_float(s: str) -> float:
     return v
 
 
+def _probability(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"dropout must be a number, got {s!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"dropout must be in [0, 1), got {s}")
+    return v
+
+
 # Which options each command reads: a command's parser accepts exactly these, so its --help
 # lists only what it uses ("data" is --dataset/--data-dir/--download, "distributed" is
 # --distributed/--checkpoint). _DEFAULTS: the defaults --help shows; softmax and mlp take theirs
@@ -88,9 +101,12 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "regression": ("out", "epochs", "lr", "threads"),
     "linreg": ("epochs", "lr", "batch_size", "seed", "threads"),
     "softmax": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed"),
-    "mlp": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed"),
+    "mlp": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed",
+            "dropout"),
     "graph": ("out",),
     "bench": ("threads",),
+    # cnn lesson
+    "cnn": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "lenet"),
     "backward": ("epochs", "lr", "batch_size", "seed", "broken"),  # custom functions family
 }
 _DEFAULTS = {
@@ -135,6 +151,16 @@ def _add_option(p: argparse.ArgumentParser, command: str, name: str) -> None:
                             "prints and writes files")
         p.add_argument("--checkpoint", metavar="FILE", default=None,
                        help="save the trained model's state dict to FILE (tg.save, .npz)")
+    elif name == "dropout":  # mlp lesson
+        p.add_argument("--dropout", type=_probability, nargs="+", metavar="P", default=None,
+                       help="dropout probability after each hidden layer: one P for both or "
+                            "P1 P2 (default: d2l's 0.2 0.5; 0 removes the layer)")
+    elif name == "lenet":  # cnn lesson
+        p.add_argument("--activation", choices=("relu", "sigmoid"), default="relu",
+                       help="LeNet's activation: relu (default; reaches 0.97 on the digits in 10 "
+                            "epochs) or sigmoid (d2l's original, slow to start)")
+        p.add_argument("--pool", choices=("avg", "max"), default="avg",
+                       help="pooling layers: avg (d2l's AvgPool2d, default) or max")
     elif name == "broken":  # custom functions family
         p.add_argument("--broken", action="store_true",
                        help="also gradcheck a learner's wrong backward and show what it reports")
@@ -229,7 +255,7 @@ def _cmd_linreg(args: argparse.Namespace) -> str:
             f"loss {loss}")
 
 
-def _cmd_classifier(args: argparse.Namespace) -> str:
+def _check_dataset(args: argparse.Namespace) -> None:
     from tapegrad.examples import softmax
 
     if args.dataset not in softmax.DATASETS:
@@ -238,11 +264,20 @@ def _cmd_classifier(args: argparse.Namespace) -> str:
     if args.dataset == "digits" and (args.download or args.data_dir is not None):
         raise _CliError(f"{args.command}: --data-dir/--download are for fashion-mnist; the "
                         "digits are embedded in tapegrad")
+
+
+def _cmd_classifier(args: argparse.Namespace) -> str:
+    import functools
+
+    from tapegrad.examples import mlp, softmax
+
+    _check_dataset(args)
+    run = (functools.partial(mlp.run, dropout=args.dropout) if args.command == "mlp"
+           else functools.partial(softmax.run, args.command))
     if not args.distributed:
-        r = softmax.run(args.command, args.dataset, data_dir=args.data_dir,
-                        download=args.download, epochs=args.epochs, lr=args.lr,
-                        batch_size=args.batch_size, seed=args.seed, out=args.out, progress=True,
-                        checkpoint=args.checkpoint)
+        r = run(args.dataset, data_dir=args.data_dir, download=args.download,
+                epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                out=args.out, progress=True, checkpoint=args.checkpoint)
         return _classifier_summary(args, r.history)
     import tapegrad as tg
     import tapegrad.distributed as dist
@@ -252,10 +287,9 @@ def _cmd_classifier(args: argparse.Namespace) -> str:
         tg.set_num_threads(args.threads)
     rank, world = dist.get_rank(), dist.get_world_size()
     try:
-        r = softmax.run(args.command, args.dataset, data_dir=args.data_dir,
-                        download=args.download, epochs=args.epochs, lr=args.lr,
-                        batch_size=args.batch_size, seed=args.seed, out=args.out, progress=True,
-                        distributed=True, checkpoint=args.checkpoint)
+        r = run(args.dataset, data_dir=args.data_dir, download=args.download,
+                epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                out=args.out, progress=True, distributed=True, checkpoint=args.checkpoint)
     except Exception as exc:
         if world > 1:  # the other ranks may be waiting in a collective: stop them all
             print(f"tapegrad {args.command}: error on rank {rank} of {world}: {exc}",
@@ -276,6 +310,17 @@ def _classifier_summary(args: argparse.Namespace, h: dict[str, list[float]]) -> 
     return (f"{args.command} {args.dataset}: test acc {h['test acc'][-1]:.4f}, train acc "
             f"{h['train acc'][-1]:.4f}, loss {h['loss'][-1]:.4f} after {len(h['loss'])} epochs; "
             f"plots in {args.out}")
+
+
+def _cmd_cnn(args: argparse.Namespace) -> str:
+    from tapegrad.examples import cnn
+
+    _check_dataset(args)
+    r = cnn.run(args.dataset, data_dir=args.data_dir, download=args.download,
+                epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                activation=args.activation, pool=args.pool, seed=args.seed, out=args.out,
+                progress=True)
+    return _classifier_summary(args, r.history)
 
 
 def _cmd_graph(args: argparse.Namespace) -> str:
@@ -317,6 +362,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], str]] = {
     "mlp": _cmd_classifier,
     "graph": _cmd_graph,
     "bench": _cmd_bench,
+    "cnn": _cmd_cnn,  # cnn lesson
     "backward": _cmd_backward,  # custom functions family
 }
 

@@ -307,6 +307,32 @@ void adagrad_f32(int64_t n, float* w, const float* g, float* sum, const AdagradP
 void adagrad_f64(int64_t n, double* w, const double* g, double* sum, const AdagradParams& p);
 
 // ---------------------------------------------------------------------------------------------
+// Pooling over planes (the N·C contiguous H×W blocks of an NCHW tensor). Output row oi reads
+// input rows start_h[oi] + k·step_h for k < count_h[oi], output column oj the columns
+// start_w[oj] + k·step_w for k < count_w[oj]: windows already clipped to the input (count ≥ 1),
+// so one kernel serves stride, padding, dilation, ceil_mode and the adaptive forms.
+struct PoolWindows {
+  int64_t in_h, in_w, out_h, out_w;
+  const int64_t* start_h;
+  const int64_t* count_h;
+  int64_t step_h;
+  const int64_t* start_w;
+  const int64_t* count_w;
+  int64_t step_w;
+};
+// Max of each window, visited row by row: the first maximum wins and so does a NaN (the last
+// NaN), as PyTorch. idx gets the flat index ih·in_w + iw within the plane; off (if not null)
+// the element offset p·in_h·in_w + that index.  t ∈ {f32, f64}.
+void max_pool2d(Elem t, int64_t planes, const PoolWindows& w, const void* x, void* y,
+                int64_t* idx, int64_t* off);
+// y = (Σ window) / d with d = divisor when divisor > 0, else div_h[oi]·div_w[oj].
+void avg_pool2d(Elem t, int64_t planes, const PoolWindows& w, const int64_t* div_h,
+                const int64_t* div_w, int64_t divisor, const void* x, void* y);
+// avg_pool2d's adjoint: dx (zeroed by the caller) += g[oi, oj] / d over each window.
+void avg_pool2d_backward(Elem t, int64_t planes, const PoolWindows& w, const int64_t* div_h,
+                         const int64_t* div_w, int64_t divisor, const void* g, void* dx);
+
+// ---------------------------------------------------------------------------------------------
 // Normalization and embedding rows (batch norm, layer norm, embedding; ops/norm.cpp).
 // Sums run in double (one rounding at the end), as Note [accurate sums] asks of every sum.
 // Batch norm over x of shape (n, c, l) (l = the product of the spatial dims), per channel:

@@ -2,7 +2,9 @@
 // primitive when grad mode is on and an input requires grad (see tapegrad/ops.def).
 #pragma once
 
+#include <array>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/tensor.h"
@@ -261,5 +263,31 @@ inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+
+// ----- pooling (torch.nn.functional's; ops/pool.cpp) -----
+// Inputs (N, C, H, W) or unbatched (C, H, W); the 1-D forms (N, C, L) or (C, L). Pairs are
+// (height, width); the Python binding fills PyTorch's defaults (stride = kernel_size).
+// The *_with_indices forms return (values, flat int64 indices h·W + w within each plane).
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x,
+                                                  std::array<int64_t, 2> kernel_size,
+                                                  std::array<int64_t, 2> stride,
+                                                  std::array<int64_t, 2> padding,
+                                                  std::array<int64_t, 2> dilation,
+                                                  bool ceil_mode);
+std::pair<Tensor, Tensor> max_pool1d_with_indices(const Tensor& x, int64_t kernel_size,
+                                                  int64_t stride, int64_t padding,
+                                                  int64_t dilation, bool ceil_mode);
+Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel_size,
+                  std::array<int64_t, 2> stride, std::array<int64_t, 2> padding, bool ceil_mode,
+                  bool count_include_pad, std::optional<int64_t> divisor_override);
+Tensor avg_pool1d(const Tensor& x, int64_t kernel_size, int64_t stride, int64_t padding,
+                  bool ceil_mode, bool count_include_pad);
+// output_size entries that are nullopt keep the input's size (PyTorch's None).
+Tensor adaptive_avg_pool2d(const Tensor& x, std::array<std::optional<int64_t>, 2> output_size);
+Tensor adaptive_avg_pool1d(const Tensor& x, int64_t output_size);
+std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(
+    const Tensor& x, std::array<std::optional<int64_t>, 2> output_size);
+std::pair<Tensor, Tensor> adaptive_max_pool1d_with_indices(const Tensor& x,
+                                                           int64_t output_size);
 
 }  // namespace tapegrad

@@ -213,6 +213,67 @@ py::object max_min(const Tensor& x, py::object dim, bool keepdim, py::object axi
   return (is_max ? g_max_type : g_min_type)(r.first, r.second);
 }
 
+// ----- pooling arguments (PyTorch's: an int or a tuple of one or two ints) -----
+std::array<int64_t, 2> pool_pair(py::handle h, int spatial, const char* op, const char* arg) {
+  auto bad = [&]() -> py::type_error {
+    return py::type_error(std::string(op) + ": " + arg + " must be an int or a tuple of " +
+                          (spatial == 1 ? "one int" : "one or two ints") + ", got " +
+                          std::string(py::str(h)));
+  };
+  if (PyLong_Check(h.ptr()) || PyIndex_Check(h.ptr())) {
+    if (PyBool_Check(h.ptr())) throw bad();
+    const int64_t v = to_i64(h);
+    return {spatial == 1 ? 1 : v, v};
+  }
+  if (!py::isinstance<py::sequence>(h) || py::isinstance<py::str>(h)) throw bad();
+  const auto seq = py::reinterpret_borrow<py::sequence>(h);
+  if (seq.size() == 1) {
+    if (!PyIndex_Check(seq[0].ptr())) throw bad();
+    const int64_t v = to_i64(seq[0]);
+    return {spatial == 1 ? 1 : v, v};
+  }
+  if (seq.size() != 2 || spatial != 2) throw bad();
+  for (auto e : seq)
+    if (!PyIndex_Check(e.ptr())) throw bad();
+  return {to_i64(seq[0]), to_i64(seq[1])};
+}
+// stride=None (or an empty tuple) means kernel_size, as PyTorch.
+std::array<int64_t, 2> pool_stride(py::handle h, const std::array<int64_t, 2>& kernel,
+                                   int spatial, const char* op) {
+  if (h.is_none()) return kernel;
+  if (py::isinstance<py::sequence>(h) && !py::isinstance<py::str>(h) && py::len(h) == 0)
+    return kernel;
+  const auto s = pool_pair(h, spatial, op, "stride");
+  return spatial == 1 ? std::array<int64_t, 2>{1, s[1]} : s;
+}
+// Adaptive output sizes: an int, or a tuple whose None entries keep the input's size.
+std::array<std::optional<int64_t>, 2> pool_output_size(py::handle h, int spatial,
+                                                       const char* op) {
+  auto one = [&](py::handle e) -> std::optional<int64_t> {
+    if (e.is_none()) return std::nullopt;
+    if (!PyIndex_Check(e.ptr()) || PyBool_Check(e.ptr()))
+      throw py::type_error(std::string(op) + ": output_size must be an int or a tuple of " +
+                           (spatial == 1 ? "one int" : "two ints or None") + ", got " +
+                           std::string(py::str(h)));
+    return to_i64(e);
+  };
+  if (py::isinstance<py::sequence>(h) && !py::isinstance<py::str>(h)) {
+    const auto seq = py::reinterpret_borrow<py::sequence>(h);
+    if (seq.size() == 1) return {std::optional<int64_t>(1), one(seq[0])};
+    if (seq.size() != 2 || spatial != 2)
+      throw py::type_error(std::string(op) + ": output_size must have " +
+                           (spatial == 1 ? "one entry" : "two entries") + ", got " +
+                           std::string(py::str(h)));
+    return {one(seq[0]), one(seq[1])};
+  }
+  const auto v = one(h);
+  return {spatial == 1 ? std::optional<int64_t>(1) : v, v};
+}
+py::object values_or_pair(const std::pair<Tensor, Tensor>& r, bool return_indices) {
+  if (return_indices) return py::make_tuple(r.first, r.second);
+  return py::cast(r.first);
+}
+
 }  // namespace
 
 void bind_ops(py::module_& m, TensorClass& T) {
@@ -461,6 +522,67 @@ void bind_ops(py::module_& m, TensorClass& T) {
   reg.manual("detach", [](const Tensor& x) { return detach(x); });
   reg.manual("numel", [](const Tensor& x) { return x->numel(); });
   reg.manual("is_floating_point", [](const Tensor& x) { return is_float(x->dtype()); });
+
+  // pooling (torch.nn.functional's; exposed N: functions of _core._nn)
+  reg.manual("max_pool2d", [](const Tensor& x, py::object k, py::object s, py::object p,
+                              py::object d, bool ceil_mode, bool return_indices) {
+        const char* op = "max_pool2d";
+        const auto kernel = pool_pair(k, 2, op, "kernel_size");
+        return values_or_pair(
+            max_pool2d_with_indices(x, kernel, pool_stride(s, kernel, 2, op),
+                                    pool_pair(p, 2, op, "padding"),
+                                    pool_pair(d, 2, op, "dilation"), ceil_mode),
+            return_indices);
+      }, py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+      py::arg("dilation") = 1, py::arg("ceil_mode") = false, py::arg("return_indices") = false);
+  reg.manual("max_pool1d", [](const Tensor& x, py::object k, py::object s, py::object p,
+                              py::object d, bool ceil_mode, bool return_indices) {
+        const char* op = "max_pool1d";
+        const auto kernel = pool_pair(k, 1, op, "kernel_size");
+        return values_or_pair(
+            max_pool1d_with_indices(x, kernel[1], pool_stride(s, kernel, 1, op)[1],
+                                    pool_pair(p, 1, op, "padding")[1],
+                                    pool_pair(d, 1, op, "dilation")[1], ceil_mode),
+            return_indices);
+      }, py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+      py::arg("dilation") = 1, py::arg("ceil_mode") = false, py::arg("return_indices") = false);
+  reg.manual("avg_pool2d", [](const Tensor& x, py::object k, py::object s, py::object p,
+                              bool ceil_mode, bool count_include_pad, py::object divisor) {
+        const char* op = "avg_pool2d";
+        const auto kernel = pool_pair(k, 2, op, "kernel_size");
+        std::optional<int64_t> div;
+        if (!divisor.is_none()) div = to_i64(divisor);
+        return avg_pool2d(x, kernel, pool_stride(s, kernel, 2, op), pool_pair(p, 2, op, "padding"),
+                          ceil_mode, count_include_pad, div);
+      }, py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+      py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
+      py::arg("divisor_override") = py::none());
+  reg.manual("avg_pool1d", [](const Tensor& x, py::object k, py::object s, py::object p,
+                              bool ceil_mode, bool count_include_pad) {
+        const char* op = "avg_pool1d";
+        const auto kernel = pool_pair(k, 1, op, "kernel_size");
+        return avg_pool1d(x, kernel[1], pool_stride(s, kernel, 1, op)[1],
+                          pool_pair(p, 1, op, "padding")[1], ceil_mode, count_include_pad);
+      }, py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
+      py::arg("ceil_mode") = false, py::arg("count_include_pad") = true);
+  reg.manual("adaptive_avg_pool2d", [](const Tensor& x, py::object size) {
+        return adaptive_avg_pool2d(x, pool_output_size(size, 2, "adaptive_avg_pool2d"));
+      }, py::arg("output_size"));
+  reg.manual("adaptive_avg_pool1d", [](const Tensor& x, py::object size) {
+        const auto s = pool_output_size(size, 1, "adaptive_avg_pool1d")[1];
+        if (!s) throw py::type_error("adaptive_avg_pool1d: output_size must be an int");
+        return adaptive_avg_pool1d(x, *s);
+      }, py::arg("output_size"));
+  reg.manual("adaptive_max_pool2d", [](const Tensor& x, py::object size, bool return_indices) {
+        return values_or_pair(
+            adaptive_max_pool2d_with_indices(x, pool_output_size(size, 2, "adaptive_max_pool2d")),
+            return_indices);
+      }, py::arg("output_size"), py::arg("return_indices") = false);
+  reg.manual("adaptive_max_pool1d", [](const Tensor& x, py::object size, bool return_indices) {
+        const auto s = pool_output_size(size, 1, "adaptive_max_pool1d")[1];
+        if (!s) throw py::type_error("adaptive_max_pool1d: output_size must be an int");
+        return values_or_pair(adaptive_max_pool1d_with_indices(x, *s), return_indices);
+      }, py::arg("output_size"), py::arg("return_indices") = false);
 
   reg.check_all_bound();
 

@@ -188,6 +188,21 @@ void nonzero_coords(int ndim, const int64_t* st, int64_t n, const uint8_t* mask,
 void one_hot(Elem t, int64_t n, int64_t c, const int64_t* label, void* y) {
   if (n > 0) table().one_hot(t, n, c, label, y);
 }
+// Pooling: nothing to do for an empty batch or an empty output.
+void max_pool2d(Elem t, int64_t planes, const PoolWindows& w, const void* x, void* y,
+                int64_t* idx, int64_t* off) {
+  if (planes > 0 && w.out_h > 0 && w.out_w > 0) table().max_pool2d(t, planes, w, x, y, idx, off);
+}
+void avg_pool2d(Elem t, int64_t planes, const PoolWindows& w, const int64_t* div_h,
+                const int64_t* div_w, int64_t divisor, const void* x, void* y) {
+  if (planes > 0 && w.out_h > 0 && w.out_w > 0)
+    table().avg_pool2d(t, planes, w, div_h, div_w, divisor, x, y);
+}
+void avg_pool2d_backward(Elem t, int64_t planes, const PoolWindows& w, const int64_t* div_h,
+                         const int64_t* div_w, int64_t divisor, const void* g, void* dx) {
+  if (planes > 0 && w.out_h > 0 && w.out_w > 0)
+    table().avg_pool2d_backward(t, planes, w, div_h, div_w, divisor, g, dx);
+}
 void cast(Elem from, Elem to, int64_t n, const void* x, void* y) {
   if (n > 0) table().cast(from, to, n, x, y);
 }

@@ -343,6 +343,7 @@ void fill_table(KernelTable& t) {
   t.cross_entropy_backward_f64 = cross_entropy_backward<double>;
   fill_data(t);
   fill_rows(t);
+  fill_pool(t);
   fill_norm(t);
   fill_conv(t);
 }

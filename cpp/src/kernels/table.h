@@ -155,6 +155,13 @@ struct KernelTable {
   AdagradFn<float> adagrad_f32;
   AdagradFn<double> adagrad_f64;
 
+  // Pooling (reference_pool.cpp).
+  using MaxPoolFn = void (*)(Elem, int64_t, const PoolWindows&, const void*, void*, int64_t*,
+                             int64_t*);
+  using AvgPoolFn = void (*)(Elem, int64_t, const PoolWindows&, const int64_t*, const int64_t*,
+                             int64_t, const void*, void*);
+  MaxPoolFn max_pool2d;
+  AvgPoolFn avg_pool2d, avg_pool2d_backward;
   // Normalization and embedding rows (reference_norm.cpp).
   template <class T>
   using BnStatsFn = void (*)(int64_t, int64_t, int64_t, const T*, double, T*, T*, T*);
@@ -199,6 +206,7 @@ namespace ref {
 void fill_table(KernelTable& t);
 void fill_data(KernelTable& t);  // reference_data.cpp
 void fill_rows(KernelTable& t);  // reference_rows.cpp
+void fill_pool(KernelTable& t);  // reference_pool.cpp
 void fill_norm(KernelTable& t);  // reference_norm.cpp
 void fill_conv(KernelTable& t);  // conv.cpp
 // The reference table itself, whatever target is active: SIMD kernels call it for the cases

@@ -5,6 +5,8 @@ them):
 - :mod:`~tapegrad.examples.linreg` — d2l §3.2, linear regression from scratch;
 - :mod:`~tapegrad.examples.softmax` — softmax regression and a one-hidden-layer MLP on the
   embedded digits or Fashion-MNIST;
+- :mod:`~tapegrad.examples.mlp` — d2l §5.6, the MLP with dropout;
+- :mod:`~tapegrad.examples.cnn` — d2l §7.6, LeNet-5 on the digits or Fashion-MNIST;
 - :mod:`~tapegrad.examples.graph` — the tape's DAG of y = m·x + b;
 - :mod:`~tapegrad.examples.bench` — µs per training step of the small models.
 
@@ -13,4 +15,4 @@ them):
 19.6755
 """
 
-__all__ = ["regression", "linreg", "softmax", "graph", "bench"]
+__all__ = ["regression", "linreg", "softmax", "graph", "bench", "mlp", "cnn"]

@@ -34,6 +34,18 @@ from .modules import (
     Softplus,
     Tanh,
 )
+# pooling
+from .modules import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    Unflatten,
+)
 from .modules import Conv1d, Conv2d  # convolution
 from .modules import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .parameter import Parameter
@@ -58,6 +70,9 @@ __all__ = ["Module", "Parameter", "Linear", "Sequential", "Flatten", "Identity",
            "Hardtanh",
            "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "functional",
            "init", "parallel"]
+# pooling
+__all__ += ["Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+            "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
 # normalization, dropout, embeddings
 __all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Dropout", "Dropout1d",
             "Dropout2d", "Embedding"]

@@ -13,7 +13,7 @@ gets one entry per call.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Literal, Optional, Union, overload
 
 from .. import _core
 
@@ -26,6 +26,10 @@ _nn: Any = getattr(_core, "_nn")
 __all__ = ["linear", "relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "elu", "softplus",
            "logsigmoid", "hardtanh", "softmax", "log_softmax", "mse_loss", "cross_entropy",
            "binary_cross_entropy_with_logits"]
+# pooling
+__all__ += ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
+            "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"]
+
 # normalization, dropout, embeddings
 __all__ += ["batch_norm", "layer_norm", "dropout", "dropout1d", "dropout2d", "embedding"]
 # convolution and padding
@@ -371,6 +375,139 @@ def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,  # n
     return out
 
 
+# ----- pooling (engine rows of cpp/src/ops/pool.cpp, bound in _core._nn) -----------------------
+_Size = Union[int, tuple[int, ...]]
+_OptSize = Union[int, None, tuple[Optional[int], ...]]
+
+
+@overload
+def max_pool2d(input: Tensor, kernel_size: _Size, stride: _Size | None = None,  # noqa: A002
+               padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
+               return_indices: Literal[False] = False) -> Tensor: ...
+@overload
+def max_pool2d(input: Tensor, kernel_size: _Size, stride: _Size | None = None,  # noqa: A002
+               padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False, *,
+               return_indices: Literal[True]) -> tuple[Tensor, Tensor]: ...
+def max_pool2d(input: Tensor, kernel_size: _Size, stride: _Size | None = None,  # noqa: A002
+               padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
+    """Max over ``kernel_size`` windows of the last two dims of (N, C, H, W) or (C, H, W), as
+    ``torch.nn.functional.max_pool2d`` (stride defaults to kernel_size; ``return_indices`` also
+    gives each maximum's flat index h·W + w in its plane).
+
+    >>> import tapegrad as tg
+    >>> max_pool2d(tg.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
+    [[[[5.0, 7.0], [13.0, 15.0]]]]
+    """
+    return _nn.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode,
+                          return_indices)
+
+
+@overload
+def max_pool1d(input: Tensor, kernel_size: _Size, stride: _Size | None = None,  # noqa: A002
+               padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
+               return_indices: Literal[False] = False) -> Tensor: ...
+@overload
+def max_pool1d(input: Tensor, kernel_size: _Size, stride: _Size | None = None,  # noqa: A002
+               padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False, *,
+               return_indices: Literal[True]) -> tuple[Tensor, Tensor]: ...
+def max_pool1d(input: Tensor, kernel_size: _Size, stride: _Size | None = None,  # noqa: A002
+               padding: _Size = 0, dilation: _Size = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Any:
+    """``max_pool2d`` over the last dim of (N, C, L) or (C, L).
+
+    >>> import tapegrad as tg
+    >>> max_pool1d(tg.tensor([[1.0, 3.0, 2.0, 5.0, 4.0]]), 2).tolist()
+    [[3.0, 5.0]]
+    """
+    return _nn.max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode,
+                          return_indices)
+
+
+def avg_pool2d(input: Tensor, kernel_size: _Size, stride: _Size | None = None,  # noqa: A002
+               padding: _Size = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """Mean over ``kernel_size`` windows of the last two dims of (N, C, H, W) or (C, H, W), as
+    ``torch.nn.functional.avg_pool2d``.
+
+    >>> import tapegrad as tg
+    >>> avg_pool2d(tg.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
+    [[[[2.5, 4.5], [10.5, 12.5]]]]
+    """
+    out: Tensor = _nn.avg_pool2d(input, kernel_size, stride, padding, ceil_mode,
+                                 count_include_pad, divisor_override)
+    return out
+
+
+def avg_pool1d(input: Tensor, kernel_size: _Size, stride: _Size | None = None,  # noqa: A002
+               padding: _Size = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """``avg_pool2d`` over the last dim of (N, C, L) or (C, L).
+
+    >>> import tapegrad as tg
+    >>> avg_pool1d(tg.tensor([[1.0, 3.0, 2.0, 5.0, 4.0]]), 2).tolist()
+    [[2.0, 3.5]]
+    """
+    out: Tensor = _nn.avg_pool1d(input, kernel_size, stride, padding, ceil_mode,
+                                 count_include_pad)
+    return out
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: _OptSize) -> Tensor:  # noqa: A002
+    """Average pooling to a fixed output size (None entries keep the input's size); output row
+    i averages rows ⌊i·H/oh⌋ .. ⌈(i+1)·H/oh⌉ − 1, as PyTorch.
+
+    >>> import tapegrad as tg
+    >>> adaptive_avg_pool2d(tg.arange(16.0).reshape(1, 4, 4), (1, None)).tolist()
+    [[[6.0, 7.0, 8.0, 9.0]]]
+    """
+    out: Tensor = _nn.adaptive_avg_pool2d(input, output_size)
+    return out
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: _Size) -> Tensor:  # noqa: A002
+    """``adaptive_avg_pool2d`` over the last dim of (N, C, L) or (C, L).
+
+    >>> import tapegrad as tg
+    >>> adaptive_avg_pool1d(tg.tensor([[1.0, 3.0, 2.0, 6.0]]), 2).tolist()
+    [[2.0, 4.0]]
+    """
+    out: Tensor = _nn.adaptive_avg_pool1d(input, output_size)
+    return out
+
+
+@overload
+def adaptive_max_pool2d(input: Tensor, output_size: _OptSize,  # noqa: A002
+                        return_indices: Literal[False] = False) -> Tensor: ...
+@overload
+def adaptive_max_pool2d(input: Tensor, output_size: _OptSize,  # noqa: A002
+                        return_indices: Literal[True]) -> tuple[Tensor, Tensor]: ...
+def adaptive_max_pool2d(input: Tensor, output_size: _OptSize,  # noqa: A002
+                        return_indices: bool = False) -> Any:
+    """Max pooling over ``adaptive_avg_pool2d``'s windows.
+
+    >>> import tapegrad as tg
+    >>> adaptive_max_pool2d(tg.arange(16.0).reshape(1, 4, 4), 1).tolist()
+    [[[15.0]]]
+    """
+    return _nn.adaptive_max_pool2d(input, output_size, return_indices)
+
+
+@overload
+def adaptive_max_pool1d(input: Tensor, output_size: _Size,  # noqa: A002
+                        return_indices: Literal[False] = False) -> Tensor: ...
+@overload
+def adaptive_max_pool1d(input: Tensor, output_size: _Size,  # noqa: A002
+                        return_indices: Literal[True]) -> tuple[Tensor, Tensor]: ...
+def adaptive_max_pool1d(input: Tensor, output_size: _Size,  # noqa: A002
+                        return_indices: bool = False) -> Any:
+    """``adaptive_max_pool2d`` over the last dim of (N, C, L) or (C, L).
+
+    >>> import tapegrad as tg
+    >>> adaptive_max_pool1d(tg.tensor([[1.0, 3.0, 2.0, 6.0]]), 2).tolist()
+    [[3.0, 6.0]]
+    """
+    return _nn.adaptive_max_pool1d(input, output_size, return_indices)
 # ----- normalization, dropout, embeddings (engine ops in cpp/src/ops/norm.cpp) ---------------
 def batch_norm(input: Tensor, running_mean: Tensor | None,  # noqa: A002
                running_var: Tensor | None, weight: Tensor | None = None,

@@ -14,11 +14,22 @@ from .activation import (
 )
 from .container import Sequential
 from .conv import Conv1d, Conv2d  # convolution
-from .flatten import Flatten
+from .flatten import Flatten, Unflatten
 from .linear import Identity, Linear
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .loss import BCELoss, HuberLoss, KLDivLoss, L1Loss, NLLLoss, SmoothL1Loss  # losses
 from .module import Module
+# pooling
+from .pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 
 # normalization, dropout, embeddings
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d  # noqa: E402
@@ -34,6 +45,9 @@ __all__ += ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "Dropout",
             "Dropout2d", "Embedding"]
 __all__ += ["Conv1d", "Conv2d"]  # convolution
 __all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "BCELoss", "KLDivLoss"]  # losses
+# pooling
+__all__ += ["Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+            "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
 
 # -- containers (ModuleList, ModuleDict, ParameterList, ParameterDict) --
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: E402
