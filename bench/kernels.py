@@ -170,6 +170,111 @@ def run_elementwise(rows: list[Row], n: int, threads_list, budget, repeats) -> N
             print(format_row(rows[-1]), flush=True)
 
 
+# ----- convolution rows (convolution family) -------------------------------------------------
+# conv2d forward and forward+backward on the ResNet-style and LeNet shapes, one thread: tapegrad
+# vs PyTorch (its CPU path, oneDNN) vs JAX jit. Work is the GEMM-equivalent flops (forward
+# 2·N·C_out·OH·OW·C_in·KH·KW; forward+backward three times that: dx and dW each cost one more).
+CONV_SHAPES = [
+    # name, input (N, C, H, W), weight (O, C, KH, KW), padding
+    ("ResNet 3×3", (32, 64, 32, 32), (64, 64, 3, 3), 1),
+    ("LeNet conv1", (256, 1, 28, 28), (6, 1, 5, 5), 2),
+    ("LeNet conv2", (256, 6, 14, 14), (16, 6, 5, 5), 0),
+]
+
+
+def conv_fns(xs, ws, pad, backward: bool) -> dict[str, Callable[[], object]]:
+    """One call of each library: conv2d (+ the gradients of x, w and b of its sum)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    F = tg.nn.functional
+    tx, tw, tb = (tg.tensor(a, requires_grad=backward) for a in (x, w, b))
+    if backward:
+        def f_tg():
+            F.conv2d(tx, tw, tb, padding=pad).sum().backward()
+            tx.grad = tw.grad = tb.grad = None
+    else:
+        def f_tg():
+            return F.conv2d(tx, tw, tb, padding=pad)
+    fns: dict[str, Callable[[], object]] = {"tapegrad": f_tg}
+    if torch is not None:
+        px, pw, pb = (torch.tensor(a, requires_grad=backward) for a in (x, w, b))
+        if backward:
+            def f_torch():
+                torch.nn.functional.conv2d(px, pw, pb, padding=pad).sum().backward()
+                px.grad = pw.grad = pb.grad = None
+        else:
+            def f_torch():
+                with torch.no_grad():
+                    return torch.nn.functional.conv2d(px, pw, pb, padding=pad)
+        fns["torch"] = f_torch
+    try:
+        os.environ.setdefault(
+            "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return fns
+
+    def conv(x, w, b):
+        y = jax.lax.conv_general_dilated(x, w, (1, 1), [(pad, pad), (pad, pad)],
+                                         dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return y + b[None, :, None, None]
+
+    jx, jw, jb = (jnp.asarray(a) for a in (x, w, b))
+    if backward:
+        step = jax.jit(jax.grad(lambda x, w, b: conv(x, w, b).sum(), argnums=(0, 1, 2)))
+    else:
+        step = jax.jit(conv)
+    fns["jax"] = lambda: jax.block_until_ready(step(jx, jw, jb))
+    return fns
+
+
+def run_conv(rows: list[Row], budget, repeats) -> None:
+    tg.set_num_threads(1)
+    if torch is not None:
+        torch.set_num_threads(1)
+    for name, xs, ws, pad in CONV_SHAPES:
+        n, c, h, w = xs
+        o, _, kh, kw = ws
+        oh, ow = h + 2 * pad - kh + 1, w + 2 * pad - kw + 1
+        flops = 2.0 * n * o * oh * ow * c * kh * kw
+        shape = f"{name} {n}×{c}×{h}×{w} ⋆ {o}×{c}×{kh}×{kw}" + (f" pad {pad}" if pad else "")
+        for backward in (False, True):
+            # The process's CPU clock: robust to load like the thread clock of the other
+            # one-thread rows, and it also counts work XLA hands to its runtime's threads.
+            times = best_times(conv_fns(xs, ws, pad, backward), budget, repeats,
+                               time.process_time)
+            rows.append(Row("conv", "conv2d fwd+bwd" if backward else "conv2d fwd", shape,
+                            "float32", 1, flops * (3 if backward else 1), times))
+            r = rows[-1]
+            print(f"{r.name:<15} {shape:<44} " + "  ".join(
+                f"{lib} {r.rate(lib):7.2f} GFLOP/s" for lib in r.times), flush=True)
+
+
+def conv_markdown(rows: list[Row]) -> list[str]:
+    sel = [r for r in rows if r.kind == "conv"]
+    if not sel:
+        return []
+    libs = [lib for lib in ("tapegrad", "torch", "jax") if any(lib in r.times for r in sel)]
+    names = {"tapegrad": "tapegrad", "torch": "PyTorch", "jax": "JAX jit"}
+    lines = ["## Convolution (GFLOP/s, one thread)", "",
+             ("GEMM-equivalent flops (forward+backward counts three products). `vs X` is "
+              "tapegrad's speed over X's in the same run (> 1: tapegrad is faster)."), ""]
+    head = ["op", "shape"] + [names[lib] for lib in libs] + [f"vs {names[lib]}" for lib in libs[1:]]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|---|---|" + "---:|" * (len(head) - 2))
+    for r in sel:
+        cells = [r.name, r.shape]
+        cells += [f"{r.rate(lib):.2f}" if lib in r.times else "–" for lib in libs]
+        cells += [ratio(r, lib) for lib in libs[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+# ----- end of the convolution rows ------------------------------------------------------------
+
+
 # ----- narrow rows (Note [narrow rows]): kernel time vs Python-call time -------------------------
 @dataclass
 class NarrowRow:
@@ -308,6 +413,7 @@ def write_markdown(rows: list[Row], path: Path, info: dict, load: str, header: s
             cells += [ratio(r, lib) for lib in libs[1:]]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += conv_markdown(rows)  # convolution family
     lines += extra or []
     path.write_text("\n".join(lines))
 
@@ -375,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     run_gemm(rows, shapes, [np.float32, np.float64], threads_list, budget, repeats)
     run_elementwise(rows, 1 << 20, threads_list, budget, repeats)
+    run_conv(rows, budget, repeats)  # convolution family
     narrow: list[NarrowRow] = []
     run_narrow(narrow, repeats=repeats)
     if saved is not None:

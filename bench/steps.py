@@ -40,6 +40,7 @@ import timeit
 from pathlib import Path
 
 BENCHES = ["tiny", "seed", "linreg", "softmax", "mlp256", "mlp1", "epoch"]
+BENCHES += ["resblock"]  # convolution family (CNN_MAKERS below)
 FRAMEWORKS = ["tapegrad", "torch", "jax"]
 LABELS = {
     "tiny": "tiny op a * c with grad (4 floats)",
@@ -49,6 +50,7 @@ LABELS = {
     "mlp256": "MLP 784→256→10 step, batch 256",
     "mlp1": "MLP 784→256→10 step, batch 1",
     "epoch": "softmax regression epoch, 60000×784, DataLoader (ms)",
+    "resblock": "ResNet block step (conv3×3-BN-ReLU ×2 + skip), 32×64×32×32",
 }
 NAMES = {"tapegrad": "tapegrad", "torch": "PyTorch eager", "jax": "JAX jit"}
 
@@ -300,6 +302,95 @@ def make_jax(bench: str):
     raise ValueError(bench)
 
 
+# ----- CNN steps (convolution family) -----------------------------------------------------------
+# The ResNet-style block of the CNN lesson: x → conv3×3(64→64, pad 1, no bias) → BatchNorm2d →
+# ReLU → conv3×3 → BatchNorm2d, + x, ReLU; loss = mean of the output squared (a stand-in head
+# that keeps the step all convolution); SGD lr 0.01. Batch 32 of 64×32×32, training-mode batch
+# statistics. (The LeNet step joins when pooling is in.)
+RESBLOCK = (32, 64, 32, 32)
+
+
+def cnn_tapegrad(bench: str):
+    import numpy as np
+
+    import tapegrad as tg
+    from tapegrad import nn
+
+    X = tg.from_numpy(np.random.default_rng(0).standard_normal(RESBLOCK).astype(np.float32))
+    c = RESBLOCK[1]
+    body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                         nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+    opt = tg.optim.SGD(body.parameters(), lr=0.01)
+
+    def step():
+        opt.zero_grad()
+        (tg.relu(body(X) + X) ** 2).mean().backward()
+        opt.step()
+    return step
+
+
+def cnn_torch(bench: str):
+    import numpy as np
+    import torch
+    from torch import nn
+
+    X = torch.from_numpy(np.random.default_rng(0).standard_normal(RESBLOCK).astype(np.float32))
+    c = RESBLOCK[1]
+    body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                         nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+    opt = torch.optim.SGD(body.parameters(), lr=0.01)
+
+    def step():
+        opt.zero_grad()
+        (torch.relu(body(X) + X) ** 2).mean().backward()
+        opt.step()
+    return step
+
+
+def cnn_jax(bench: str):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    X = jnp.asarray(np.random.default_rng(0).standard_normal(RESBLOCK).astype(np.float32))
+    c = RESBLOCK[1]
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    bound = 1.0 / np.sqrt(c * 9)
+    params = {"w1": jax.random.uniform(k1, (c, c, 3, 3), minval=-bound, maxval=bound),
+              "w2": jax.random.uniform(k2, (c, c, 3, 3), minval=-bound, maxval=bound),
+              "g1": jnp.ones(c), "b1": jnp.zeros(c), "g2": jnp.ones(c), "b2": jnp.zeros(c)}
+
+    def conv(x, w):
+        return jax.lax.conv_general_dilated(x, w, (1, 1), [(1, 1), (1, 1)],
+                                            dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+    def bn(x, g, b):
+        mean = x.mean(axis=(0, 2, 3), keepdims=True)
+        var = x.var(axis=(0, 2, 3), keepdims=True)
+        return (x - mean) / jnp.sqrt(var + 1e-5) * g[None, :, None, None] + b[None, :, None, None]
+
+    def loss(p, x):
+        h = jax.nn.relu(bn(conv(x, p["w1"]), p["g1"], p["b1"]))
+        return (jax.nn.relu(bn(conv(h, p["w2"]), p["g2"], p["b2"]) + x) ** 2).mean()
+
+    @jax.jit
+    def update(p, x):
+        g = jax.grad(loss)(p, x)
+        return jax.tree_util.tree_map(lambda a, d: a - 0.01 * d, p, g)
+
+    state = {"p": params}
+
+    def step():
+        state["p"] = update(state["p"], X)
+        jax.block_until_ready(state["p"])
+    return step
+
+
+CNN_MAKERS = {"tapegrad": cnn_tapegrad, "torch": cnn_torch, "jax": cnn_jax}
+CNN_MAKERS_BENCHES = {"resblock"}
+# ----- end of the CNN steps ---------------------------------------------------------------------
+
+
 MAKERS = {"tapegrad": make_tapegrad, "torch": make_torch, "jax": make_jax}
 
 
@@ -308,7 +399,7 @@ def worker(framework: str, bench: str, quick: bool) -> None:
     # runs some work on a second thread whatever its flags say (CPU/wall 1.5–1.7 unpinned).
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    step = MAKERS[framework](bench)
+    step = (CNN_MAKERS if bench in CNN_MAKERS_BENCHES else MAKERS)[framework](bench)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if isinstance(step, dict):  # a statement timed as `%timeit` would (no wrapper call)
         timer = timeit.Timer(step["stmt"], globals=step["globals"])
@@ -438,6 +529,7 @@ def write_chart(results, frameworks, out: Path, title: str, stem: str = "steps")
              "linreg": "d2l linreg\nbatch 10",
              "softmax": "softmax reg.\n256×784→10", "mlp256": "MLP 784-256-10\nbatch 256",
              "mlp1": "MLP 784-256-10\nbatch 1", "epoch": "softmax epoch\n60000×784"}
+    short["resblock"] = "ResNet block\n32×64×32×32"  # convolution family
     ax.set_xticks(xs)
     ax.set_xticklabels([short[b] for b in benches])
     ax.set_title(title, fontsize=10)

@@ -404,12 +404,13 @@ void conv2d_backward_weight_f32(const ConvShape& s, const float* gy, const float
 void conv2d_backward_weight_f64(const ConvShape& s, const double* gy, const double* x,
                                 double* gw);
 // The slots under them, for one image: col[(c·kh + i)·kw + j][oy·ow + ox] =
-// x[c][oy·sh − ph + i·dh][ox·sw − pw + j·dw] (0 in the padding) for c < channels; col2im adds
+// x[c][oy·sh − ph + i·dh][ox·sw − pw + j·dw] (0 in the padding) for c < channels, each row of
+// col ld elements apart (ld >= oh·ow: several images side by side in one buffer); col2im adds
 // each column back into x (x += col2im(col)).
-void im2col_f32(const ConvShape& s, int64_t channels, const float* x, float* col);
-void im2col_f64(const ConvShape& s, int64_t channels, const double* x, double* col);
-void col2im_f32(const ConvShape& s, int64_t channels, const float* col, float* x);
-void col2im_f64(const ConvShape& s, int64_t channels, const double* col, double* x);
+void im2col_f32(const ConvShape& s, int64_t channels, const float* x, float* col, int64_t ld);
+void im2col_f64(const ConvShape& s, int64_t channels, const double* x, double* col, int64_t ld);
+void col2im_f32(const ConvShape& s, int64_t channels, const float* col, int64_t ld, float* x);
+void col2im_f64(const ConvShape& s, int64_t channels, const double* col, int64_t ld, double* x);
 
 // ---------------------------------------------------------------------------------------------
 // Large buffers (Note [buffer cache] in alloc.cpp): 64-byte aligned memory of at least nbytes;

@@ -23,6 +23,11 @@ struct ValueError : std::runtime_error {
 struct IndexError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A valid request this build does not support (PyTorch's NotImplementedError, e.g. a padding
+// mode or size F.pad has no kernel for).
+struct NotImplementedError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 // An allocation that cannot succeed or failed; the bindings raise MemoryError with what().
 struct OutOfMemory : std::bad_alloc {
   explicit OutOfMemory(std::string msg) : msg_(std::move(msg)) {}

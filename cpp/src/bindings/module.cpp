@@ -494,6 +494,8 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const tapegrad::IndexError& e) {
       PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const tapegrad::NotImplementedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
     } catch (const std::invalid_argument& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const tapegrad::OutOfMemory& e) {

@@ -187,11 +187,15 @@ struct KernelTable {
   LnBwdFn<float> layer_norm_backward_f32;
   LnBwdFn<double> layer_norm_backward_f64;
   EmbeddingFn embedding_gather, embedding_scatter_add;
-  // Convolution (conv.cpp): im2col / col2im of one image's channels.
+  // Convolution (conv.cpp): im2col / col2im of one image's channels (col rows ld apart).
   template <class T>
-  using Im2colFn = void (*)(const ConvShape&, int64_t, const T*, T*);
-  Im2colFn<float> im2col_f32, col2im_f32;
-  Im2colFn<double> im2col_f64, col2im_f64;
+  using Im2colFn = void (*)(const ConvShape&, int64_t, const T*, T*, int64_t);
+  template <class T>
+  using Col2imFn = void (*)(const ConvShape&, int64_t, const T*, int64_t, T*);
+  Im2colFn<float> im2col_f32;
+  Im2colFn<double> im2col_f64;
+  Col2imFn<float> col2im_f32;
+  Col2imFn<double> col2im_f64;
 };
 
 // The active table (set once at start-up, or by set_arch in tests).

@@ -376,13 +376,15 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
   check_defined(x, "pad");
   if (mode == "constant") return constant_pad(x, pads, value.value_or(0.0));
   if (mode != "reflect" && mode != "replicate" && mode != "circular")
-    throw ValueError("pad: unrecognised padding mode '" + mode +
+    throw NotImplementedError("pad: unrecognised padding mode '" + mode +
                      "' (expected 'constant', 'reflect', 'replicate' or 'circular')");
   if (value)
     conv_error("pad", "padding mode \"" + mode + "\" doesn't take in value argument");
   const int64_t npad = int64_t(pads.size() / 2), nd = x->dim();
-  if (pads.size() % 2 != 0 || npad < 1 || npad > 2 || (nd != npad + 1 && nd != npad + 2))
-    throw ValueError("pad: mode '" + mode + "' pads the last 1 or 2 dims of a 2-D/3-D or 3-D/4-D "
+  if (pads.size() % 2 != 0)
+    conv_error("pad", "padding length must be divisible by 2, got " + list_str(pads));
+  if (npad < 1 || npad > 2 || (nd != npad + 1 && nd != npad + 2))
+    throw NotImplementedError("pad: mode '" + mode + "' pads the last 1 or 2 dims of a 2-D/3-D or 3-D/4-D "
                      "input (padding length 2 or 4), got padding " + list_str(pads) +
                      " for input of shape " + shape_str(x->shape()));
   // One gather per padded dim: output position i reads input position src(i − before).
