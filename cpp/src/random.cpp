@@ -144,12 +144,17 @@ Tensor bernoulli(const Shape& shape, double keep, DType dtype) {
 }
 
 void uniform_(const Tensor& t, double low, double high) {
+  // !(low <= high) also refuses NaN bounds (PyTorch's wording for the reversed range)
+  if (!(low <= high))
+    throw ValueError("uniform_: expects to return a [from, to) range, but found from=" +
+                     std::to_string(low) + " > to=" + std::to_string(high) +
+                     (std::isnan(low) || std::isnan(high) ? " (a bound is NaN)" : ""));
   fill_with(t, [&] { return low + (high - low) * rng().uniform(); });
   t->bump_version();
 }
 
 void normal_(const Tensor& t, double mean, double std) {
-  if (std < 0) throw ValueError("normal_: std must be non-negative, got " + std::to_string(std));
+  if (!(std >= 0)) throw ValueError("normal_: std must be non-negative, got " + std::to_string(std));  // NaN too
   fill_with(t, [&] { return mean + std * rng().normal(); });
   t->bump_version();
 }

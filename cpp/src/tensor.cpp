@@ -191,9 +191,13 @@ void store_double(const Tensor& t, int64_t i, double v) {
 
 Tensor arange(double start, double end, double step, DType dtype) {
   if (step == 0) throw ValueError("arange: step must be nonzero");
+  if (std::isnan(step)) throw ValueError("arange: step must not be NaN");
   if (!std::isfinite(start) || !std::isfinite(end))
     throw ValueError("arange: start and end must be finite");
   const double span = (end - start) / step;
+  if (span > 9.0e18)  // the element count would not fit int64
+    throw ValueError("arange: the range [" + std::to_string(start) + ", " + std::to_string(end) +
+                     ") with step " + std::to_string(step) + " has too many elements");
   const int64_t n = span <= 0 ? 0 : static_cast<int64_t>(std::ceil(span));
   Tensor t = empty({n}, dtype);
   for (int64_t i = 0; i < n; ++i) {

@@ -216,7 +216,10 @@ def _element_size(self) -> int:
 
 
 def _new_tensor(self, data, dtype=None, requires_grad=False):
-    return _core.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+    try:
+        return _core.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+    except TypeError as e:
+        raise TypeError(f"new_tensor: {e}") from None
 
 
 Tensor.__repr__ = _repr

@@ -38,7 +38,7 @@ from . import _core
 
 Tensor = _core.Tensor
 
-__all__ = ["save", "load"]
+__all__ = ["load", "save"]
 
 _KINDS = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)}
 
@@ -109,6 +109,9 @@ def load(f: str | os.PathLike[str] | BinaryIO) -> Any:
     >>> tg.load(buf)["step"].item()
     3
     """
+    if not isinstance(f, (str, os.PathLike)) and not hasattr(f, "read"):
+        raise TypeError(f"tapegrad.load: expected a path or a binary file object, got "
+                        f"{type(f).__name__}")
     name = os.fspath(f) if isinstance(f, (str, os.PathLike)) else getattr(f, "name", "<file>")
     if isinstance(f, (str, os.PathLike)) and not os.path.exists(f):
         raise FileNotFoundError(f"tapegrad.load: no such file: {name}")
@@ -143,10 +146,20 @@ def _read_npz(f: Any, name: str) -> OrderedDict[str, Any]:
         raise ValueError(f"tapegrad.load: {name} is a single .npy array, not a state dict (.npz)")
     out: OrderedDict[str, Any] = OrderedDict()
     with npz:
+        # A zip that is not an .npz (a PyTorch .pt file is a zip of pickles) has members that
+        # are not .npy arrays: refuse it before reading any of them.
+        foreign = [m for m in npz.zip.namelist() if not m.endswith(".npy")]
+        if foreign:
+            raise ValueError(f"tapegrad.load: {name} is not a tapegrad checkpoint (a zip whose "
+                             f"members are not .npy arrays, e.g. {foreign[0]!r}; a PyTorch .pt "
+                             "file is read with torch.load)")
         for key in npz.files:
             try:
                 arr = npz[key]
             except ValueError as exc:
+                if "pickle" not in str(exc):  # numpy's words for an array cut short
+                    raise ValueError(f"tapegrad.load: entry {key!r} of {name} is truncated or "
+                                     f"corrupt ({exc})") from None
                 raise ValueError(f"tapegrad.load: entry {key!r} of {name} holds pickled Python "
                                  "objects, which tapegrad never loads") from exc
             except (zipfile.BadZipFile, OSError, EOFError) as exc:

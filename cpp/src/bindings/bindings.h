@@ -20,6 +20,85 @@
 #include "tapegrad/ops.h"
 #include "tapegrad/tensor.h"
 
+// Note [None is not a tensor]
+// pybind11's holder caster turns None into an empty shared_ptr, so a `const Tensor&` parameter
+// would hand C++ a null tensor and the first dereference would crash. The caster below refuses
+// None for Tensor, so a None where a tensor is required fails overload resolution (and the guard
+// installed by guard_arguments turns that into a TypeError naming the function and the
+// argument, as PyTorch words it). A parameter that may be None (bias=None, weight=None,
+// gradient=None) is declared `MaybeTensor`, which reads None as the empty tensor the engine
+// takes for "absent".
+namespace tapegrad::bind {
+struct MaybeTensor {
+  Tensor t;
+  operator const Tensor&() const { return t; }  // NOLINT(google-explicit-constructor)
+  explicit operator bool() const { return static_cast<bool>(t); }
+};
+}  // namespace tapegrad::bind
+
+namespace pybind11::detail {
+template <>
+class type_caster<std::shared_ptr<tapegrad::TensorImpl>>
+    : public copyable_holder_caster<tapegrad::TensorImpl, std::shared_ptr<tapegrad::TensorImpl>> {
+ public:
+  bool load(handle src, bool convert) {
+    if (src.is_none()) return false;  // Note [None is not a tensor]
+    return copyable_holder_caster<tapegrad::TensorImpl, std::shared_ptr<tapegrad::TensorImpl>>::load(src, convert);
+  }
+};
+
+// A list of tensors may hold None for "absent" (optimizer state not created yet); the engine
+// checks the elements it needs (cat: "expected a Tensor, got None"). Any sequence but str/bytes.
+template <>
+struct type_caster<std::vector<tapegrad::Tensor>> {
+  PYBIND11_TYPE_CASTER(std::vector<tapegrad::Tensor>, const_name("list[tapegrad._core.Tensor]"));
+  bool load(handle src, bool convert) {
+    if (!isinstance<sequence>(src) || isinstance<bytes>(src) || isinstance<str>(src)) return false;
+    auto seq = reinterpret_borrow<sequence>(src);
+    value.clear();
+    value.reserve(seq.size());
+    for (object o : seq) {
+      if (o.is_none()) {
+        value.emplace_back();
+        continue;
+      }
+      make_caster<tapegrad::Tensor> inner;
+      if (!inner.load(o, convert)) return false;
+      value.push_back(cast_op<tapegrad::Tensor>(std::move(inner)));
+    }
+    return true;
+  }
+  static handle cast(const std::vector<tapegrad::Tensor>& v, return_value_policy policy, handle parent) {
+    list out(v.size());
+    size_t i = 0;
+    for (const tapegrad::Tensor& t : v) {
+      object o = reinterpret_steal<object>(make_caster<tapegrad::Tensor>::cast(t, policy, parent));
+      if (!o) return handle();
+      PyList_SET_ITEM(out.ptr(), static_cast<ssize_t>(i++), o.release().ptr());
+    }
+    return out.release();
+  }
+};
+
+template <>
+struct type_caster<tapegrad::bind::MaybeTensor> {
+  PYBIND11_TYPE_CASTER(tapegrad::bind::MaybeTensor, const_name("tapegrad._core.Tensor | None"));
+  bool load(handle src, bool convert) {
+    if (src.is_none()) {
+      value.t = nullptr;
+      return true;
+    }
+    make_caster<tapegrad::Tensor> inner;
+    if (!inner.load(src, convert)) return false;
+    value.t = cast_op<tapegrad::Tensor>(std::move(inner));
+    return true;
+  }
+  static handle cast(const tapegrad::bind::MaybeTensor& v, return_value_policy policy, handle parent) {
+    return make_caster<tapegrad::Tensor>::cast(v.t, policy, parent);
+  }
+};
+}  // namespace pybind11::detail
+
 namespace tapegrad::bind {
 
 namespace py = pybind11;
@@ -81,6 +160,10 @@ py::object size_of(const Tensor& t);  // tapegrad.Size
 void bind_tensor(TensorClass& T);
 void bind_ops(py::module_& m, TensorClass& T);
 void bind_functions(py::module_& m);
+// Every pybind11 function of the module, its submodules and classes: an overload-resolution
+// failure becomes PyTorch's TypeError ("add(): argument 'other' (position 2) must be Tensor,
+// not NoneType"), never pybind11's "incompatible function arguments". Call last.
+void guard_arguments(py::module_& m);
 void bind_custom(py::module_& m, TensorClass& T);  // Functions and hooks (function.cpp)
 
 }  // namespace tapegrad::bind

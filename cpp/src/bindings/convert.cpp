@@ -53,15 +53,21 @@ std::optional<DType> parse_dtype(py::handle h) {
                        "; tapegrad has float32, float64, int64 and bool");
 }
 
+// `exact`: the array's bytes are the tensor's (same type, machine byte order), so memory can
+// be shared. Otherwise the values are converted by NumPy (astype), never reinterpreted.
 DType np_to_dtype(const py::array& a, bool& exact) {
   const char kind = a.dtype().kind();
   const auto size = a.dtype().itemsize();
-  exact = true;
+  exact = a.dtype().attr("isnative").cast<bool>();
   if (kind == 'f' && size == 4) return DType::f32;
   if (kind == 'f' && size == 8) return DType::f64;
   if (kind == 'i' && size == 8) return DType::i64;
   if (kind == 'b') return DType::b8;
   exact = false;
+  if (kind == 'u' && size == 8 && a.size() > 0 &&
+      py::int_(a.attr("max")()).cast<unsigned long long>() > static_cast<unsigned long long>(INT64_MAX))
+    throw py::value_error("can't convert a NumPy uint64 array holding values above 2**63 - 1 to int64 "
+                          "exactly (tapegrad has no unsigned 64-bit dtype)");
   if (kind == 'f') return DType::f32;  // float16 and friends
   if (kind == 'i' || kind == 'u') return DType::i64;
   throw py::type_error("can't convert a NumPy array of dtype " + py::str(a.dtype()).cast<std::string>() +
@@ -79,7 +85,32 @@ const char* np_name(DType t) {
 }
 
 // ----- NumPy interop --------------------------------------------------------------------------
+namespace {
+// A tensor over the array's memory (the caller checked that its bytes are the tensor's).
+Tensor share_numpy(const py::array& a, DType dt) {
+  Shape shape(a.shape(), a.shape() + a.ndim());
+  py::object* keep = new py::object(a);
+  std::shared_ptr<void> owner(keep, [](void* p) {
+    py::gil_scoped_acquire gil;
+    delete static_cast<py::object*>(p);
+  });
+  auto st = Storage::borrow(const_cast<void*>(a.data()), static_cast<size_t>(a.nbytes()), owner);
+  return std::make_shared<TensorImpl>(st, 0, shape, dt);
+}
+}  // namespace
+
+// Note [NumPy memory tapegrad does not own]
+// from_numpy shares memory only when the bytes are the tensor's: a non-native byte order is
+// refused (the values would be reinterpreted) and a read-only array (np.frombuffer(bytes), a
+// read-only memory map) is copied with PyTorch's warning, so an in-place op can never write
+// into memory the array's owner declared read-only (a read-only map would even fault).
+// tensor() always copies; as_tensor() shares only what from_numpy would share silently.
 Tensor from_numpy(py::array a) {
+  if (!a.dtype().attr("isnative").cast<bool>())
+    throw py::value_error("from_numpy: the given NumPy array has byte order " +
+                          py::str(a.dtype().attr("str")).cast<std::string>() +
+                          ", different from the native byte order; conversion between byte orders "
+                          "is not done in place (use tapegrad.tensor(a) to copy)");
   bool exact;
   const DType dt = np_to_dtype(a, exact);
   if (!exact)
@@ -92,14 +123,15 @@ Tensor from_numpy(py::array a) {
                           " and strides " +
                           py::str(py::tuple(a.attr("strides"))).cast<std::string>() +
                           " is not C-contiguous (use np.ascontiguousarray)");
-  Shape shape(a.shape(), a.shape() + a.ndim());
-  py::object* keep = new py::object(a);
-  std::shared_ptr<void> owner(keep, [](void* p) {
-    py::gil_scoped_acquire gil;
-    delete static_cast<py::object*>(p);
-  });
-  auto st = Storage::borrow(const_cast<void*>(a.data()), static_cast<size_t>(a.nbytes()), owner);
-  return std::make_shared<TensorImpl>(st, 0, shape, dt);
+  if (!a.writeable()) {
+    if (PyErr_WarnEx(PyExc_UserWarning,
+                     "from_numpy: the given NumPy array is not writable; tapegrad copies it so that "
+                     "in-place ops can never write into it (the tensor does not share its memory). "
+                     "Make the array writable (or copy it) first to share memory.", 1) < 0)
+      throw py::error_already_set();
+    return clone_data(share_numpy(a, dt));
+  }
+  return share_numpy(a, dt);
 }
 
 py::array to_numpy(const Tensor& t, bool check_grad) {
@@ -254,8 +286,7 @@ Tensor tensor_from_py(py::handle data, std::optional<DType> dtype, const char* o
     const DType dt = np_to_dtype(a, exact);
     py::array c = py::module_::import("numpy").attr("ascontiguousarray")(a, np_name(dt));
     if (a.ndim() == 0) c = c.attr("reshape")(py::tuple());  // ascontiguousarray makes 0-d 1-d
-    Tensor t = from_numpy(c);
-    Tensor out = clone_data(t);
+    Tensor out = clone_data(share_numpy(c, dt));
     if (dtype && *dtype != out->dtype()) {
       GradModeGuard off(false);
       out = cast(out, *dtype);
@@ -291,7 +322,8 @@ Tensor as_tensor_from_py(py::handle data, std::optional<DType> dtype) {
     bool exact;
     try {
       const DType d = np_to_dtype(a, exact);
-      if (exact && (a.flags() & py::array::c_style) && (!dtype || *dtype == d)) return from_numpy(a);
+      if (exact && a.writeable() && (a.flags() & py::array::c_style) && (!dtype || *dtype == d))
+        return from_numpy(a);
     } catch (const py::error_already_set&) {
     }
   }
@@ -371,7 +403,7 @@ Shape shape_from(py::args args, const char* op) {
     if (!PySequence_Check(args[0].ptr()))
       throw py::type_error(std::string(op) + ": expected a shape (ints or a sequence of ints), got " +
                            std::string(Py_TYPE(args[0].ptr())->tp_name));
-    for (py::handle h : py::reinterpret_borrow<py::sequence>(args[0])) s.push_back(one(h));
+    for (py::object h : py::reinterpret_borrow<py::sequence>(args[0])) s.push_back(one(h));  // py::object: items a sequence makes on the fly (a tensor's rows) must outlive the loop body
   } else {
     for (py::handle h : args) s.push_back(one(h));
   }
@@ -391,7 +423,7 @@ std::vector<int64_t> dims_from(py::handle dim, const char* op) {
     return out;
   }
   if (PySequence_Check(dim.ptr())) {
-    for (py::handle h : py::reinterpret_borrow<py::sequence>(dim)) out.push_back(to_i64(h));
+    for (py::object h : py::reinterpret_borrow<py::sequence>(dim)) out.push_back(to_i64(h));
     return out;
   }
   throw py::type_error(std::string(op) + ": dim must be an int, a tuple of ints or None, got " +

@@ -192,7 +192,7 @@ void bind_functions(py::module_& m) {
         std::vector<Tensor> given;
         const char* arg = op == "grad" ? "grad_outputs" : "grad_tensors";
         if (!grad_outputs.is_none()) {
-          for (py::handle g : py::reinterpret_borrow<py::sequence>(grad_outputs)) {
+          for (py::object g : py::reinterpret_borrow<py::sequence>(grad_outputs)) {
             const size_t i = given.size();
             if (g.is_none()) given.emplace_back();
             else if (const Tensor* t = tensor_ptr(g)) given.push_back(*t);
@@ -545,4 +545,5 @@ tensor([[1., 1.],
   bind::bind_ops(m, T);
   bind::bind_functions(m);
   bind::bind_custom(m, T);
+  bind::guard_arguments(m);  // last: every function above is bound
 }

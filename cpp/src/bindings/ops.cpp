@@ -389,13 +389,13 @@ void bind_ops(py::module_& m, TensorClass& T) {
       }, py::arg("min_val") = -1.0, py::arg("max_val") = 1.0);
 
   // normalization, dropout, embeddings (torch.nn.functional's; exposed N: functions of _core._nn)
-  reg.manual("batch_norm", [](const Tensor& x, const Tensor& rm, const Tensor& rv, const Tensor& w,
-                              const Tensor& b, bool training, double momentum, double eps) {
+  reg.manual("batch_norm", [](const Tensor& x, const MaybeTensor& rm, const MaybeTensor& rv, const MaybeTensor& w,
+                              const MaybeTensor& b, bool training, double momentum, double eps) {
         return batch_norm(x, rm, rv, w, b, training, momentum, eps);
       }, py::arg("running_mean"), py::arg("running_var"), py::arg("weight") = nullptr,
       py::arg("bias") = nullptr, py::arg("training") = false, py::arg("momentum") = 0.1,
       py::arg("eps") = 1e-5);
-  reg.manual("layer_norm", [](const Tensor& x, py::handle shape, const Tensor& w, const Tensor& b,
+  reg.manual("layer_norm", [](const Tensor& x, py::handle shape, const MaybeTensor& w, const MaybeTensor& b,
                               double eps) {
         return layer_norm(x, shape_arg(shape, "layer_norm"), w, b, eps);
       }, py::arg("normalized_shape"), py::arg("weight") = nullptr, py::arg("bias") = nullptr,
@@ -411,7 +411,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
   // linear algebra
   reg.manual("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, py::arg("other"));
   reg.manual("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("other"));
-  reg.manual_function("linear", [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); },
+  reg.manual_function("linear", [](const Tensor& x, const Tensor& w, const MaybeTensor& b) { return linear(x, w, b); },
              py::arg("input"), py::arg("weight"), py::arg("bias") = nullptr);
 
   // shapes
@@ -437,7 +437,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
              py::arg("tensors"), py::arg("dim") = 0);
 
   // losses (reduction names are checked by the engine)
-  reg.manual_function("cross_entropy", [](const Tensor& x, const Tensor& y, const Tensor& w,
+  reg.manual_function("cross_entropy", [](const Tensor& x, const Tensor& y, const MaybeTensor& w,
                                           int64_t ignore_index, const std::string& red, double ls) {
         return cross_entropy(x, y, w, ignore_index, parse_reduction(red, "cross_entropy"), ls);
       }, py::arg("input"), py::arg("target"), py::arg("weight") = nullptr,
@@ -447,12 +447,12 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return mse_loss(x, y, parse_reduction(red, "mse_loss"));
       }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
   reg.manual_function("binary_cross_entropy_with_logits", [](const Tensor& x, const Tensor& y,
-                         const Tensor& w, const std::string& red, const Tensor& pw) {
+                         const MaybeTensor& w, const std::string& red, const MaybeTensor& pw) {
         return binary_cross_entropy_with_logits(x, y, w, pw, parse_reduction(red, "binary_cross_entropy_with_logits"));
       }, py::arg("input"), py::arg("target"), py::arg("weight") = nullptr,
       py::arg("reduction") = "mean", py::arg("pos_weight") = nullptr);
   // torch.nn.functional's other losses (exposed N: functions of _core._nn)
-  reg.manual("nll_loss", [](const Tensor& x, const Tensor& y, const Tensor& w, int64_t ignore_index,
+  reg.manual("nll_loss", [](const Tensor& x, const Tensor& y, const MaybeTensor& w, int64_t ignore_index,
                             const std::string& red) {
         return nll_loss(x, y, w, ignore_index, parse_reduction(red, "nll_loss"));
       }, py::arg("target"), py::arg("weight") = nullptr, py::arg("ignore_index") = -100,
@@ -466,7 +466,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
   reg.manual("huber_loss", [](const Tensor& x, const Tensor& y, const std::string& red, double delta) {
         return huber_loss(x, y, parse_reduction(red, "huber_loss"), delta);
       }, py::arg("target"), py::arg("reduction") = "mean", py::arg("delta") = 1.0);
-  reg.manual("binary_cross_entropy", [](const Tensor& x, const Tensor& y, const Tensor& w,
+  reg.manual("binary_cross_entropy", [](const Tensor& x, const Tensor& y, const MaybeTensor& w,
                                         const std::string& red) {
         return binary_cross_entropy(x, y, w, parse_reduction(red, "binary_cross_entropy"));
       }, py::arg("target"), py::arg("weight") = nullptr, py::arg("reduction") = "mean");
@@ -478,7 +478,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
   auto int_list = [](py::handle h, const char* op, const char* what) {
     std::vector<int64_t> v;
     if (PySequence_Check(h.ptr()) && !py::isinstance<py::str>(h)) {
-      for (py::handle e : py::reinterpret_borrow<py::sequence>(h)) v.push_back(to_i64(e));
+      for (py::object e : py::reinterpret_borrow<py::sequence>(h)) v.push_back(to_i64(e));
     } else if (PyIndex_Check(h.ptr())) {
       v.push_back(to_i64(h));
     } else {
@@ -496,13 +496,13 @@ void bind_ops(py::module_& m, TensorClass& T) {
   const auto conv_args = std::make_tuple(py::arg("weight"), py::arg("bias") = nullptr,
                                          py::arg("stride") = 1, py::arg("padding") = 0,
                                          py::arg("dilation") = 1, py::arg("groups") = 1);
-  reg.manual("conv2d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const Tensor& b,
+  reg.manual("conv2d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const MaybeTensor& b,
                                                  py::object st, py::object pad, py::object dil, int64_t groups) {
         return conv2d(x, w, b, int_list(st, "conv2d", "stride"), conv_padding(pad, "conv2d"),
                       int_list(dil, "conv2d", "dilation"), groups);
       }, std::get<0>(conv_args), std::get<1>(conv_args), std::get<2>(conv_args),
       std::get<3>(conv_args), std::get<4>(conv_args), std::get<5>(conv_args));
-  reg.manual("conv1d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const Tensor& b,
+  reg.manual("conv1d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const MaybeTensor& b,
                                                  py::object st, py::object pad, py::object dil, int64_t groups) {
         return conv1d(x, w, b, int_list(st, "conv1d", "stride"), conv_padding(pad, "conv1d"),
                       int_list(dil, "conv1d", "dilation"), groups);
@@ -514,8 +514,10 @@ void bind_ops(py::module_& m, TensorClass& T) {
       }, py::arg("pad"), py::arg("mode") = "constant", py::arg("value") = py::none());
 
   // A loss module checks its reduction when it is built, before any call.
-  m.def("_check_reduction", [](const std::string& reduction, const std::string& op) {
-        parse_reduction(reduction, op.c_str());
+  m.def("_check_reduction", [](py::handle reduction, const std::string& op) {
+        if (!py::isinstance<py::str>(reduction))
+          throw py::type_error(op + ": reduction must be 'none', 'mean' or 'sum', got " + type_name(reduction));
+        parse_reduction(reduction.cast<std::string>(), op.c_str());
       }, py::arg("reduction"), py::arg("op"));
 
   // queries

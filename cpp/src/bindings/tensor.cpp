@@ -37,7 +37,7 @@ void bind_tensor(TensorClass& T) {
       .def_property("requires_grad", &TensorImpl::requires_grad,
                     [](const Tensor& t, bool v) { t->set_requires_grad(v); })
       .def_property("grad", [](const Tensor& t) { return t->grad(); },
-                    [](const Tensor& t, Tensor g) { t->set_grad(std::move(g)); })
+                    [](const Tensor& t, MaybeTensor g) { t->set_grad(std::move(g.t)); })
       .def_property_readonly("is_leaf", &TensorImpl::is_leaf)
       .def_property("_is_parameter", &TensorImpl::is_parameter, &TensorImpl::set_is_parameter)
       .def_property_readonly("grad_fn", [](const Tensor& t) -> py::object {
@@ -56,7 +56,7 @@ void bind_tensor(TensorClass& T) {
             t->set_requires_grad(false);
             return t;
           })
-      .def("backward", [](const Tensor& t, Tensor gradient, py::object retain_graph, bool create_graph) {
+      .def("backward", [](const Tensor& t, MaybeTensor gradient, py::object retain_graph, bool create_graph) {
             // retain_graph=None means "as create_graph" (PyTorch's default).
             const bool retain = retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
             backward(t, gradient, retain, create_graph);

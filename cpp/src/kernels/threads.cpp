@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -27,6 +28,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -50,9 +52,22 @@ thread_local bool t_in_worker = false;
 
 class Pool {
  public:
+  // Note [thread start failure]: when the OS refuses a thread (a container's pids limit,
+  // RLIMIT_NPROC) the pool keeps the workers that started and runs with them; the caller
+  // takes every chunk no worker claims, so a pool of any size (even zero) finishes each job.
+  // TAPEGRAD_FAIL_THREAD_START=k makes every start after the k-th fail, to test this path.
   explicit Pool(int workers) {
     threads_.reserve(size_t(workers));
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+    const char* fail_after = std::getenv("TAPEGRAD_FAIL_THREAD_START");
+    const int limit = fail_after ? std::atoi(fail_after) : workers;
+    try {
+      for (int i = 0; i < workers; ++i) {
+        if (i >= limit) throw std::system_error(EAGAIN, std::generic_category(), "thread start refused");
+        threads_.emplace_back([this] { worker_loop(); });
+      }
+    } catch (const std::system_error&) {
+      // fewer workers; see Note [thread start failure]
+    }
   }
   int workers() const { return int(threads_.size()); }
 
@@ -205,6 +220,12 @@ int get_num_threads() { return num_threads_ref().load(); }
 void set_num_threads(int n) {
   if (n < 1)
     throw std::invalid_argument("set_num_threads: n must be >= 1, got " + std::to_string(n));
+  // A sane cap: each thread is an OS thread with its own stack; beyond this a typo (1e6)
+  // would exhaust the process's thread limit instead of speeding anything up.
+  constexpr int kMaxThreads = 1024;
+  if (n > kMaxThreads)
+    throw std::invalid_argument("set_num_threads: n must be <= " + std::to_string(kMaxThreads) +
+                                ", got " + std::to_string(n));
   num_threads_ref().store(n);
 }
 

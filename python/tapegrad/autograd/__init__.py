@@ -117,9 +117,11 @@ class set_grad_enabled(_GradMode):  # noqa: N801
         _core.set_grad_enabled(self._prev)
 
 
-def _as_list(x: Any) -> list[Any]:
+def _as_list(x: Any, op: str = "grad") -> list[Any]:
     if isinstance(x, Tensor):
         return [x]
+    if isinstance(x, (str, bytes, dict)) or not hasattr(x, "__iter__"):
+        raise TypeError(f"{op}: expected a Tensor or a sequence of Tensors, got {type(x).__name__}")
     return list(x)
 
 
@@ -158,9 +160,17 @@ def grad(
             )
     if retain_graph is None:
         retain_graph = create_graph
-    grads = _core._run_backward(outs, grad_outputs, retain_graph, create_graph, ins,
+    # The same tensor listed twice gets its gradient twice, as in PyTorch: ask once per tensor.
+    unique: list[Tensor] = []
+    slot: list[int] = []
+    for t in ins:
+        j = next((k for k, u in enumerate(unique) if u is t), len(unique))
+        if j == len(unique):
+            unique.append(t)
+        slot.append(j)
+    grads = _core._run_backward(outs, grad_outputs, retain_graph, create_graph, unique,
                                 allow_unused, "grad")
-    return tuple(grads)  # type: ignore[arg-type]  # None only with allow_unused, as in PyTorch
+    return tuple(grads[j] for j in slot)  # type: ignore[arg-type]  # None only with allow_unused, as in PyTorch
 
 
 def backward(tensors: Tensor | Sequence[Tensor],
@@ -215,7 +225,7 @@ def gradcheck(
     >>> tg.gradcheck(lambda t: (t * t).sum(), [x])
     True
     """
-    ins = _as_list(inputs)
+    ins = _as_list(inputs, "gradcheck")
     diff = [t for t in ins if isinstance(t, Tensor) and t.requires_grad]
     for t in diff:
         if t.dtype != _core.dtype.float64:

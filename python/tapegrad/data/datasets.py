@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -28,8 +29,14 @@ from .. import _core
 
 Tensor = _core.Tensor
 
-__all__ = ["load_digits", "read_idx", "load_fashion_mnist", "FASHION_MNIST_CLASSES",
-           "FASHION_MNIST_MIRRORS", "FASHION_MNIST_FILES"]
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_FILES",
+    "FASHION_MNIST_MIRRORS",
+    "load_digits",
+    "load_fashion_mnist",
+    "read_idx",
+]
 
 
 def load_digits(flatten: bool = False) -> tuple[Tensor, Tensor]:
@@ -55,17 +62,44 @@ def load_digits(flatten: bool = False) -> tuple[Tensor, Tensor]:
 _IDX_IMAGES, _IDX_LABELS = 2051, 2049
 
 
-def _read_bytes(path: Path) -> bytes:
+_CHUNK = 1 << 20
+
+
+def _open_idx(path: Path) -> BinaryIO:
+    """The file's bytes as a stream (gzip decompressed on the fly, never all at once)."""
+    if path.is_dir():
+        raise IsADirectoryError(f"read_idx: {path} is a directory, not an IDX file")
     if not path.is_file():
         raise FileNotFoundError(f"read_idx: no such file: {path}")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"read_idx: {path} is a corrupt or truncated gzip file "
-                             f"({exc})") from None
-    return raw
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    # returned to the caller, who closes it (gzip.open closes the file it opened itself)
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")  # type: ignore[return-value]
+
+
+def _read_exactly(f: BinaryIO, n: int, path: Path) -> bytearray:
+    """Up to n bytes in chunks: memory grows with what the file holds, not with what its
+    header claims (a 2 MB file may announce gigabytes)."""
+    out = bytearray()
+    try:
+        while len(out) < n:
+            chunk = f.read(min(_CHUNK, n - len(out)))
+            if not chunk:
+                break
+            out += chunk
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"read_idx: {path} is a corrupt or truncated gzip file ({exc})") from None
+    return out
+
+
+def _count_rest(f: BinaryIO, path: Path) -> int:
+    n = 0
+    try:
+        while chunk := f.read(_CHUNK):
+            n += len(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"read_idx: {path} is a corrupt or truncated gzip file ({exc})") from None
+    return n
 
 
 def read_idx(path: str | os.PathLike[str]) -> Tensor:
@@ -83,36 +117,41 @@ def read_idx(path: str | os.PathLike[str]) -> Tensor:
     >>> read_idx(p).tolist()
     [7, 0, 9]
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"read_idx: path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 8:
-        raise ValueError(f"read_idx: {path} is truncated: {len(data)} bytes, shorter than an "
-                         "IDX header")
-    magic, count = (int(v) for v in np.frombuffer(data, ">i4", 2))
-    if magic == _IDX_IMAGES:
-        if len(data) < 16:
-            raise ValueError(f"read_idx: {path} is truncated: {len(data)} bytes, shorter than the "
-                             "16-byte image header")
-        rows, cols = (int(v) for v in np.frombuffer(data, ">i4", 2, offset=8))
-        shape: tuple[int, ...] = (count, rows, cols)
-        offset = 16
-    elif magic == _IDX_LABELS:
-        shape, offset = (count,), 8
-    else:
-        raise ValueError(f"read_idx: {path} is not an IDX image (magic 2051) or label (magic "
-                         f"2049) file: magic number is {magic}")
-    if any(s < 0 for s in shape):
-        raise ValueError(f"read_idx: {path} has a corrupt header: shape {list(shape)}")
-    expected = math.prod(shape)  # exact: a corrupt header must not wrap around int64
-    have = len(data) - offset
-    if have < expected:
-        dims = " x ".join(map(str, shape))
-        raise ValueError(f"read_idx: {path} is truncated: header says {dims} "
-                         f"= {expected} bytes of data, the file has {have}")
-    if have > expected:
-        raise ValueError(f"read_idx: {path} is corrupt: {have - expected} bytes after the "
+    with _open_idx(path) as f:
+        head = _read_exactly(f, 8, path)
+        if len(head) < 8:
+            raise ValueError(f"read_idx: {path} is truncated: {len(head)} bytes, shorter than an "
+                             "IDX header")
+        magic, count = (int(v) for v in np.frombuffer(bytes(head), ">i4", 2))
+        if magic == _IDX_IMAGES:
+            more = _read_exactly(f, 8, path)
+            if len(more) < 8:
+                raise ValueError(f"read_idx: {path} is truncated: {8 + len(more)} bytes, shorter "
+                                 "than the 16-byte image header")
+            rows, cols = (int(v) for v in np.frombuffer(bytes(more), ">i4", 2))
+            shape: tuple[int, ...] = (count, rows, cols)
+        elif magic == _IDX_LABELS:
+            shape = (count,)
+        else:
+            raise ValueError(f"read_idx: {path} is not an IDX image (magic 2051) or label (magic "
+                             f"2049) file: magic number is {magic}")
+        if any(s < 0 for s in shape):
+            raise ValueError(f"read_idx: {path} has a corrupt header: shape {list(shape)}")
+        expected = math.prod(shape)  # exact: a corrupt header must not wrap around int64
+        data = _read_exactly(f, expected, path)  # stops at the size the header declares
+        have = len(data)
+        if have < expected:
+            dims = " x ".join(map(str, shape))
+            raise ValueError(f"read_idx: {path} is truncated: header says {dims} "
+                             f"= {expected} bytes of data, the file has {have}")
+        extra = _count_rest(f, path)
+    if extra:
+        raise ValueError(f"read_idx: {path} is corrupt: {extra} bytes after the "
                          f"{' x '.join(map(str, shape))} data the header announces")
-    arr = np.frombuffer(data, np.uint8, expected, offset=offset).reshape(shape)
+    arr = np.frombuffer(data, np.uint8, expected).reshape(shape)
     if magic == _IDX_IMAGES:
         out = arr.astype(np.float32) / np.float32(255.0)
     else:

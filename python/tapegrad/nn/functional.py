@@ -171,7 +171,7 @@ def softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
     >>> softmax(tg.tensor([[0.0, 0.0]]), dim=1).tolist()
     [[0.5, 0.5]]
     """
-    return input.softmax(dim)
+    return _core.softmax(input, dim)
 
 
 def log_softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
@@ -181,7 +181,7 @@ def log_softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
     >>> round(log_softmax(tg.tensor([[0.0, 0.0]]), dim=1)[0, 0].item(), 4)
     -0.6931
     """
-    return input.log_softmax(dim)
+    return _core.log_softmax(input, dim)
 
 
 # ----- losses ------------------------------------------------------------------------------------
@@ -579,6 +579,8 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
     >>> all(len(set(row)) == 1 for b in y.tolist() for row in b)
     True
     """
+    if not hasattr(input, "ndim"):  # a Tensor or vmap's BatchedTensor
+        raise TypeError(f"dropout1d(): argument 'input' must be Tensor, not {type(input).__name__}")
     if input.ndim not in (2, 3):
         raise ValueError(
             f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input. Note that "
@@ -602,6 +604,8 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
     """
     import warnings
 
+    if not hasattr(input, "ndim"):  # a Tensor or vmap's BatchedTensor
+        raise TypeError(f"dropout2d(): argument 'input' must be Tensor, not {type(input).__name__}")
     if input.ndim not in (3, 4):
         warnings.warn(
             f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and "

@@ -17,6 +17,7 @@ from itertools import chain
 from typing import Any
 
 from .. import _core
+from .._validation import check_hyperparameters
 from ..autograd import enable_grad
 
 Tensor = _core.Tensor
@@ -64,7 +65,7 @@ class Optimizer:
         self.defaults = defaults
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
-        if isinstance(params, Tensor):
+        if isinstance(params, Tensor) or not hasattr(params, "__iter__"):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {_typename(params)}")
         groups = list(params)
@@ -244,8 +245,7 @@ class Optimizer:
 def _check_lr(lr: Any) -> None:
     if isinstance(lr, Tensor) and lr.numel() != 1:
         raise ValueError("Tensor lr must be 1-element")
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
+    check_hyperparameters("optimizer", lr=lr)  # NaN and non-numbers too
 
 
 def _no_differentiable(name: str, differentiable: bool) -> None:

@@ -172,6 +172,9 @@ class Hardtanh(Module):
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
         super().__init__()
+        if not all(isinstance(v, (int, float)) for v in (min_val, max_val)):
+            raise TypeError("Hardtanh: min_val and max_val must be numbers, got "
+                            f"{type(min_val).__name__} and {type(max_val).__name__}")
         if min_val > max_val:
             raise ValueError(f"Hardtanh: min_val ({min_val}) cannot be greater than "
                              f"max_val ({max_val})")

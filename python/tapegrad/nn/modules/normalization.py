@@ -35,6 +35,9 @@ class LayerNorm(Module):
         _check_device(device)
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
+        if not isinstance(normalized_shape, (tuple, list)):
+            raise TypeError("LayerNorm: normalized_shape must be an int or a sequence of ints, "
+                            f"got {type(normalized_shape).__name__}")
         self.normalized_shape = tuple(int(d) for d in normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
