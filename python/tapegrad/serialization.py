@@ -76,6 +76,9 @@ def save(obj: Any, f: str | os.PathLike[str] | BinaryIO) -> None:
     >>> ck = tg.load(buf); ck["epoch"], ck["model"]["w"].tolist()
     (3, [1.0])
     """
+    if not isinstance(f, (str, os.PathLike)) and not hasattr(f, "write"):
+        raise TypeError(f"tapegrad.save: expected a path or a binary file object to write to, "
+                        f"got {type(f).__name__}")
     if not _is_flat_state_dict(obj):
         _write(_tree_arrays(obj), f)
         return
