@@ -41,6 +41,7 @@ from pathlib import Path
 
 BENCHES = ["tiny", "seed", "linreg", "softmax", "mlp256", "mlp1", "epoch"]
 BENCHES += ["resblock"]  # convolution family (CNN_MAKERS below)
+BENCHES += ["lenet"]  # LeNet step (LENET_MAKERS below)
 FRAMEWORKS = ["tapegrad", "torch", "jax"]
 LABELS = {
     "tiny": "tiny op a * c with grad (4 floats)",
@@ -51,6 +52,7 @@ LABELS = {
     "mlp1": "MLP 784→256→10 step, batch 1",
     "epoch": "softmax regression epoch, 60000×784, DataLoader (ms)",
     "resblock": "ResNet block step (conv3×3-BN-ReLU ×2 + skip), 32×64×32×32",
+    "lenet": "LeNet-5 step (sigmoid, avg pool), batch 256 of 1×28×28",
 }
 NAMES = {"tapegrad": "tapegrad", "torch": "PyTorch eager", "jax": "JAX jit"}
 
@@ -391,6 +393,132 @@ CNN_MAKERS_BENCHES = {"resblock"}
 # ----- end of the CNN steps ---------------------------------------------------------------------
 
 
+# ----- LeNet step ---------------------------------------------------------------------------------
+# d2l chapter 7's LeNet-5: Conv2d(1, 6, 5, padding=2), sigmoid, AvgPool2d(2, 2), Conv2d(6, 16, 5),
+# sigmoid, AvgPool2d(2, 2), Flatten, Linear(400, 120), sigmoid, Linear(120, 84), sigmoid,
+# Linear(84, 10); cross-entropy; SGD lr 0.9 (d2l's). Batch 256 of random 1×28×28 images. All
+# three frameworks start from the same weights (PyTorch's default U(±1/√fan_in) drawn by NumPy)
+# and see the same batch, so their losses agree step for step (tests/test_bench_steps.py); each
+# step returns its loss so that check can read it.
+LENET_BATCH = (256, 1, 28, 28)
+LENET_LR = 0.9
+# (weight shape, bias shape) of the conv and linear layers, in parameters() order.
+LENET_SHAPES = [((6, 1, 5, 5), (6,)), ((16, 6, 5, 5), (16,)), ((120, 400), (120,)),
+                ((84, 120), (84,)), ((10, 84), (10,))]
+
+
+def lenet_data():
+    """The batch (X float32 N×1×28×28, y int64 labels) and the initial weights, as NumPy arrays."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal(LENET_BATCH, dtype=np.float32)
+    y = rng.integers(0, 10, LENET_BATCH[0]).astype(np.int64)
+    weights = []
+    for w_shape, b_shape in LENET_SHAPES:
+        bound = 1.0 / np.sqrt(np.prod(w_shape[1:]))
+        weights.append(rng.uniform(-bound, bound, w_shape).astype(np.float32))
+        weights.append(rng.uniform(-bound, bound, b_shape).astype(np.float32))
+    return X, y, weights
+
+
+def lenet_tapegrad(bench: str = "lenet"):
+    import tapegrad as tg
+    import tapegrad.nn.functional as F
+    from tapegrad import nn
+
+    tg.set_num_threads(1)
+    Xn, yn, weights = lenet_data()
+    X, y = tg.from_numpy(Xn), tg.from_numpy(yn)
+    net = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+                        nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
+                        nn.Linear(400, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(),
+                        nn.Linear(84, 10))
+    with tg.no_grad():
+        for p, w in zip(net.parameters(), weights, strict=True):
+            p.copy_(tg.from_numpy(w))
+    opt = tg.optim.SGD(net.parameters(), lr=LENET_LR)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(net(X), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def lenet_torch(bench: str = "lenet"):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.set_num_threads(1)
+    Xn, yn, weights = lenet_data()
+    X, y = torch.from_numpy(Xn), torch.from_numpy(yn)
+    net = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+                        nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
+                        nn.Linear(400, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(),
+                        nn.Linear(84, 10))
+    with torch.no_grad():
+        for p, w in zip(net.parameters(), weights, strict=True):
+            p.copy_(torch.from_numpy(w))
+    opt = torch.optim.SGD(net.parameters(), lr=LENET_LR)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(net(X), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def lenet_jax(bench: str = "lenet"):
+    import jax
+    import jax.numpy as jnp
+
+    Xn, yn, weights = lenet_data()
+    X, y = jnp.asarray(Xn), jnp.asarray(yn)
+    params = [jnp.asarray(w) for w in weights]
+
+    def conv(x, w, b, pad):
+        out = jax.lax.conv_general_dilated(x, w, (1, 1), [(pad, pad), (pad, pad)],
+                                           dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return out + b[None, :, None, None]
+
+    def avg_pool(x):  # AvgPool2d(2, 2): sum over each 2×2 window, stride 2, divided by 4
+        return jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 1, 2, 2), (1, 1, 2, 2),
+                                     "VALID") / 4.0
+
+    def loss(p, x, y):
+        w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = p
+        h = avg_pool(jax.nn.sigmoid(conv(x, w1, b1, 2)))
+        h = avg_pool(jax.nn.sigmoid(conv(h, w2, b2, 0))).reshape(x.shape[0], -1)
+        h = jax.nn.sigmoid(h @ w3.T + b3)
+        h = jax.nn.sigmoid(h @ w4.T + b4)
+        logits = h @ w5.T + b5
+        return jnp.mean(jax.nn.logsumexp(logits, axis=1)
+                        - jnp.take_along_axis(logits, y[:, None], axis=1)[:, 0])
+
+    @jax.jit
+    def update(p, x, y):  # the whole step, SGD update included, is one compiled function
+        value, g = jax.value_and_grad(loss)(p, x, y)
+        return [a - LENET_LR * d for a, d in zip(p, g)], value
+
+    state = {"p": params}
+
+    def step():
+        state["p"], value = update(state["p"], X, y)
+        jax.block_until_ready(state["p"])
+        return value
+    return step
+
+
+LENET_MAKERS = {"tapegrad": lenet_tapegrad, "torch": lenet_torch, "jax": lenet_jax}
+# ----- end of the LeNet step ----------------------------------------------------------------------
+
+
 MAKERS = {"tapegrad": make_tapegrad, "torch": make_torch, "jax": make_jax}
 
 
@@ -399,7 +527,9 @@ def worker(framework: str, bench: str, quick: bool) -> None:
     # runs some work on a second thread whatever its flags say (CPU/wall 1.5–1.7 unpinned).
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    step = (CNN_MAKERS if bench in CNN_MAKERS_BENCHES else MAKERS)[framework](bench)
+    makers = CNN_MAKERS if bench in CNN_MAKERS_BENCHES else MAKERS
+    makers = LENET_MAKERS if bench == "lenet" else makers  # LeNet step
+    step = makers[framework](bench)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if isinstance(step, dict):  # a statement timed as `%timeit` would (no wrapper call)
         timer = timeit.Timer(step["stmt"], globals=step["globals"])
@@ -530,6 +660,7 @@ def write_chart(results, frameworks, out: Path, title: str, stem: str = "steps")
              "softmax": "softmax reg.\n256×784→10", "mlp256": "MLP 784-256-10\nbatch 256",
              "mlp1": "MLP 784-256-10\nbatch 1", "epoch": "softmax epoch\n60000×784"}
     short["resblock"] = "ResNet block\n32×64×32×32"  # convolution family
+    short["lenet"] = "LeNet-5\nbatch 256"  # LeNet step
     ax.set_xticks(xs)
     ax.set_xticklabels([short[b] for b in benches])
     ax.set_title(title, fontsize=10)

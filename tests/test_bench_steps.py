@@ -1,0 +1,31 @@
+"""The LeNet step of bench/steps.py computes the same thing in tapegrad and PyTorch: from the same
+initial weights and batch, the losses of the first two SGD steps agree (the second one checks that
+the update moved both networks the same way). Float32 everywhere, hence the 1e-5 tolerance."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+
+def _steps():
+    path = Path(__file__).resolve().parent.parent / "bench" / "steps.py"
+    spec = importlib.util.spec_from_file_location("bench_steps", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_lenet_step_matches_torch():
+    torch = pytest.importorskip("torch")
+    import tapegrad as tg
+
+    steps = _steps()
+    threads, tg_threads = torch.get_num_threads(), tg.get_num_threads()
+    try:
+        ours, theirs = steps.lenet_tapegrad(), steps.lenet_torch()
+        for _ in range(2):
+            assert float(ours().item()) == pytest.approx(float(theirs().item()), rel=1e-5)
+    finally:
+        torch.set_num_threads(threads)
+        tg.set_num_threads(tg_threads)
