@@ -297,7 +297,7 @@ def isfinite(input: Tensor) -> Tensor:  # noqa: A002
 
 def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
             equal_nan: bool = False) -> Tensor:
-    """|a − b| ≤ atol + rtol·|b| elementwise (infinities equal only to themselves).
+    """``|a − b| ≤ atol + rtol·|b|`` elementwise (infinities equal only to themselves).
 
     >>> import tapegrad as tg
     >>> tg.isclose(tg.tensor([1., 2.]), tg.tensor([1., 2.1])).tolist()

@@ -513,7 +513,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None,  # noqa: A002
                running_var: Tensor | None, weight: Tensor | None = None,
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Tensor:
-    """Normalise each channel (dim 1) of ``input`` (N, C, *): by the batch's mean and biased
+    """Normalise each channel (dim 1) of ``input`` ``(N, C, *)``: by the batch's mean and biased
     variance when ``training`` (then ``running_mean``/``running_var``, when given, are updated in
     place: running = (1 − momentum)·running + momentum·batch, with the unbiased variance), else
     by the running statistics; then ``weight``·x̂ + ``bias`` per channel.
