@@ -136,6 +136,35 @@ def test_in_place_state_edits_take_effect():
     assert opt.state[p]["momentum_buffer"].tolist() == [3.0, 3.0]
 
 
+def test_replaced_state_objects_are_seen_on_the_next_step():
+    # The step looks the state up afresh each time (nothing cached from earlier steps): a new
+    # tensor, a new entry dict and a new state dict all take effect.
+    p = tg.zeros(2, dtype=tg.float64, requires_grad=True)
+    opt = optim.SGD([p], lr=1.0, momentum=0.5)
+    p.grad = tg.ones(2, dtype=tg.float64)
+    opt.step()  # buffer = 1, p = -1
+    opt.state[p]["momentum_buffer"] = tg.full([2], 2.0, dtype=tg.float64)
+    opt.step()  # buffer = 0.5·2 + 1 = 2, p = -3
+    assert p.tolist() == [-3.0, -3.0]
+    opt.state[p] = {"momentum_buffer": tg.full([2], 6.0, dtype=tg.float64)}
+    opt.step()  # buffer = 4, p = -7
+    assert p.tolist() == [-7.0, -7.0] and opt.state[p]["momentum_buffer"].tolist() == [4.0, 4.0]
+    opt.state = {}  # a plain dict works too; the buffer starts again as the gradient
+    opt.step()
+    assert p.tolist() == [-8.0, -8.0] and opt.state[p]["momentum_buffer"].tolist() == [1.0, 1.0]
+    opt.state[p]["momentum_buffer"] = 3.0
+    with pytest.raises(TypeError, match="state 'momentum_buffer' of parameter 0 must be a Tensor"):
+        opt.step()
+    opt.state[p] = [1.0]
+    with pytest.raises(TypeError, match="state of parameter 0 must be a dict"):
+        opt.step()
+    a = optim.Adam([p])
+    a.state[p]["exp_avg"] = None  # None means "missing": created again
+    a.step()
+    assert sorted(a.state[p]) == ["exp_avg", "exp_avg_sq", "step"]
+    assert list(a.state[p]) == ["exp_avg", "step", "exp_avg_sq"]  # existing keys keep their place
+
+
 def test_groups_construction_and_errors():
     lin = nn.Linear(3, 2)
     opt = optim.SGD([{"params": [lin.weight]}, {"params": lin.bias, "lr": 0.5}], lr=0.1,

@@ -247,6 +247,114 @@ void bind_functions(py::module_& m) {
       });
 
   // optimizers
+  // Note [optimizer state lookups]
+  // The `_*_group` steps read a group's per-parameter state straight from the optimizer's
+  // `state` dict (PyTorch's layout: parameter -> {'exp_avg': tensor, ...}) and write back only
+  // the entries they created, so Python builds no per-step lists and a state tensor a user
+  // assigned is seen (and checked, Note [optimizer state checks]) on the next step. The
+  // lookups bypass `__missing__` (no entries appear for parameters without gradients) and hash
+  // the parameter with Tensor's identity hash (Note [tensor hash]).
+  struct GroupState {
+    py::handle state;
+    std::vector<Tensor> params;
+    std::vector<PyObject*> entries;  // borrowed: the parameter's dict, or null
+    GroupState(py::handle st, const py::list& ps, const char* op) : state(st) {
+      if (!PyDict_Check(st.ptr()))
+        throw py::type_error(std::string(op) + ": optimizer state must be a dict, got " +
+                             std::string(py::str(py::type::handle_of(st).attr("__name__"))));
+      params.reserve(ps.size());
+      entries.reserve(ps.size());
+      for (py::handle h : ps) {
+        params.push_back(h.cast<Tensor>());
+        PyObject* d = PyDict_GetItemWithError(st.ptr(), h.ptr());
+        if (!d && PyErr_Occurred()) throw py::error_already_set();
+        if (d && !PyDict_Check(d))
+          throw py::type_error(std::string(op) + ": state of parameter " +
+                               std::to_string(entries.size()) + " must be a dict, got " +
+                               std::string(Py_TYPE(d)->tp_name));
+        entries.push_back(d);
+      }
+    }
+    // entry[key] for every parameter (null when missing or None).
+    std::vector<Tensor> column(const char* key, const char* op) const {
+      std::vector<Tensor> out(entries.size());
+      for (size_t i = 0; i < entries.size(); ++i) {
+        if (!entries[i]) continue;
+        PyObject* v = PyDict_GetItemString(entries[i], key);
+        if (!v || v == Py_None) continue;
+        const Tensor* t = tensor_ptr(py::handle(v));
+        if (!t)
+          throw py::type_error(std::string(op) + ": state '" + key + "' of parameter " +
+                               std::to_string(i) + " must be a Tensor, got " + Py_TYPE(v)->tp_name);
+        out[i] = *t;
+      }
+      return out;
+    }
+    // Store what the step created: `after[i]` where `before[i]` was missing.
+    void store(const char* key, const std::vector<Tensor>& before, const std::vector<Tensor>& after) {
+      for (size_t i = 0; i < after.size(); ++i) {
+        if (!after[i] || (i < before.size() && before[i])) continue;
+        if (!entries[i]) {
+          py::dict d;
+          if (PyDict_SetItem(state.ptr(), py::cast(params[i]).ptr(), d.ptr()) != 0)
+            throw py::error_already_set();
+          entries[i] = d.ptr();  // borrowed: the state dict holds it
+        }
+        if (PyDict_SetItemString(entries[i], key, py::cast(after[i]).ptr()) != 0)
+          throw py::error_already_set();
+      }
+    }
+  };
+  m.def("_sgd_group", [](py::list params, py::object state, double lr, double momentum,
+                         double dampening, double wd, bool nesterov, bool maximize) {
+        GroupState gs(state, params, "SGD.step");
+        std::vector<Tensor> bufs = gs.column("momentum_buffer", "SGD.step");
+        const std::vector<Tensor> before = bufs;
+        sgd_step(gs.params, bufs, {lr, momentum, dampening, wd, nesterov, maximize});
+        gs.store("momentum_buffer", before, bufs);
+      });
+  m.def("_adam_group", [](py::list params, py::object state, double lr, double b1, double b2,
+                          double eps, double wd, bool amsgrad, bool maximize, bool decoupled) {
+        const char* op = decoupled ? "AdamW.step" : "Adam.step";
+        GroupState gs(state, params, op);
+        AdamState s{gs.column("exp_avg", op), gs.column("exp_avg_sq", op),
+                    amsgrad ? gs.column("max_exp_avg_sq", op) : std::vector<Tensor>{},
+                    gs.column("step", op)};
+        const AdamState before = s;
+        adam_step(gs.params, s, {lr, b1, b2, eps, wd, amsgrad, maximize, decoupled});
+        // "step" first: PyTorch's entries list it first.
+        gs.store("step", before.steps, s.steps);
+        gs.store("exp_avg", before.exp_avg, s.exp_avg);
+        gs.store("exp_avg_sq", before.exp_avg_sq, s.exp_avg_sq);
+        if (amsgrad) gs.store("max_exp_avg_sq", before.max_exp_avg_sq, s.max_exp_avg_sq);
+      });
+  m.def("_rmsprop_group", [](py::list params, py::object state, double lr, double alpha,
+                             double eps, double wd, double momentum, bool centered,
+                             bool maximize) {
+        const char* op = "RMSprop.step";
+        GroupState gs(state, params, op);
+        const bool use_buf = momentum > 0;
+        RmspropState s{gs.column("square_avg", op),
+                       centered ? gs.column("grad_avg", op) : std::vector<Tensor>{},
+                       use_buf ? gs.column("momentum_buffer", op) : std::vector<Tensor>{},
+                       gs.column("step", op)};
+        const RmspropState before = s;
+        rmsprop_step(gs.params, s, {lr, alpha, eps, wd, momentum, centered, maximize});
+        gs.store("step", before.steps, s.steps);
+        gs.store("square_avg", before.square_avg, s.square_avg);
+        if (use_buf) gs.store("momentum_buffer", before.momentum_buffer, s.momentum_buffer);
+        if (centered) gs.store("grad_avg", before.grad_avg, s.grad_avg);
+      });
+  m.def("_adagrad_group", [](py::list params, py::object state, double lr, double lr_decay,
+                             double wd, double eps, bool maximize) {
+        const char* op = "Adagrad.step";
+        GroupState gs(state, params, op);
+        std::vector<Tensor> sums = gs.column("sum", op), steps = gs.column("step", op);
+        const std::vector<Tensor> sums0 = sums, steps0 = steps;
+        adagrad_step(gs.params, sums, steps, {lr, lr_decay, wd, eps, maximize});
+        gs.store("sum", sums0, sums);
+        gs.store("step", steps0, steps);
+      });
   m.def("_sgd_step", [](py::list params, py::object bufs, double lr, double momentum,
                         double dampening, double wd, bool nesterov, bool maximize) -> py::object {
         // Plain SGD has no state: the buffer list is neither converted nor rebuilt (that

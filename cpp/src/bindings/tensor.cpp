@@ -6,6 +6,13 @@
 namespace tapegrad::bind {
 
 void bind_tensor(TensorClass& T) {
+  // Note [tensor hash]
+  // Tensors hash by identity (== compares elementwise, so dict lookups rely on `is`). The
+  // interpreter's own pointer hash, installed as the type slot, costs no bindings round trip:
+  // an optimizer looks every parameter up in its `state` dict on every step
+  // (Note [optimizer state lookups]). One Python object per tensor: the bindings return the
+  // registered wrapper of a live tensor, so identity and the tensor coincide.
+  T.attr("__hash__") = py::module_::import("builtins").attr("object").attr("__hash__");
   // PyTorch's legacy constructor: Tensor(data) is a float32 tensor of data, Tensor(*sizes) an
   // uninitialised float32 one (tapegrad._legacy.tensor_new parses the forms). The result is a
   // fresh TensorImpl sharing the parsed tensor's storage, so no other Python object wraps it.
@@ -80,7 +87,6 @@ void bind_tensor(TensorClass& T) {
       .def("bool", [](const Tensor& x) { return cast(x, DType::b8); })
       // ----- Python protocols -----
       .def("__pos__", [](const Tensor& a) { return a; })
-      .def("__hash__", [](const Tensor& a) { return reinterpret_cast<intptr_t>(a.get()) >> 4; })
       .def("__len__", [](const Tensor& a) {
             if (a->dim() == 0) throw py::type_error("len() of a 0-d tensor");
             return a->shape()[0];

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer, _check_lr, _column, _entries, _no_differentiable, _store
+from .optimizer import Optimizer, _check_lr, _no_differentiable
 
 Tensor = _core.Tensor
 
@@ -59,10 +59,7 @@ class Adagrad(Optimizer):
         loss = self._closure(closure)
         state = self.state
         for g in self.param_groups:
-            params = g["params"]
-            entries = _entries(state, params)
-            sums, steps = _core._adagrad_step(
-                params, _column(entries, "sum"), _column(entries, "step"), g["lr"],
-                g["lr_decay"], g["weight_decay"], g["eps"], g["maximize"])
-            _store(state, params, entries, {"sum": sums, "step": steps})
+            # Reads and fills `state` in C++ (Note [optimizer state lookups]).
+            _core._adagrad_group(g["params"], state, g["lr"], g["lr_decay"], g["weight_decay"],
+                                 g["eps"], g["maximize"])
         return loss

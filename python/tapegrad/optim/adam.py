@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer, _check_lr, _column, _entries, _no_differentiable, _store
+from .optimizer import Optimizer, _check_lr, _no_differentiable
 
 Tensor = _core.Tensor
 
@@ -64,18 +64,9 @@ class Adam(Optimizer):
         for g in self.param_groups:
             params = g["params"]
             b1, b2 = g["betas"]
-            amsgrad = bool(g["amsgrad"])
-            entries = _entries(state, params)
-            out = _core._adam_step(
-                params, _column(entries, "exp_avg"), _column(entries, "exp_avg_sq"),
-                _column(entries, "max_exp_avg_sq") if amsgrad else [],
-                _column(entries, "step"), g["lr"], b1, b2, g["eps"], g["weight_decay"],
-                amsgrad, g["maximize"], g["decoupled_weight_decay"])
-            m, v, vmax, steps = out
-            cols = {"step": steps, "exp_avg": m, "exp_avg_sq": v}
-            if amsgrad:
-                cols["max_exp_avg_sq"] = vmax
-            _store(state, params, entries, cols)
+            # Reads and fills `state` in C++ (Note [optimizer state lookups]).
+            _core._adam_group(params, state, g["lr"], b1, b2, g["eps"], g["weight_decay"],
+                              bool(g["amsgrad"]), g["maximize"], g["decoupled_weight_decay"])
         return loss
 
 

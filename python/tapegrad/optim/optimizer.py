@@ -1,8 +1,10 @@
 """``Optimizer``: parameter groups, per-parameter state and state dicts, as ``torch.optim``.
 
-A subclass's ``step()`` hands each group's parameters and state to one C++ call
-(``_core._sgd_step`` …), which creates missing state and checks the given state's shapes and
-dtypes before a kernel writes through it (Note [optimizer state checks] in ``cpp/src/optim.cpp``).
+A subclass's ``step()`` hands each group's parameters and the ``state`` dict to one C++ call
+(``_core._sgd_group`` …), which looks each parameter's entry up, creates missing state and
+checks the given state's shapes and dtypes before a kernel writes through it
+(Notes [optimizer state lookups] in the bindings, [optimizer state checks] in
+``cpp/src/optim.cpp``).
 """
 
 from __future__ import annotations
@@ -251,31 +253,3 @@ def _no_differentiable(name: str, differentiable: bool) -> None:
         raise NotImplementedError(f"{name}: differentiable=True is not supported (the update "
                                   "runs in C++ outside the tape)")
 
-
-def _entries(state: defaultdict[Tensor, dict[str, Any]],
-             params: list[Tensor]) -> list[dict[str, Any] | None]:
-    """Each parameter's state dict, or None, without creating entries. (One dict lookup per
-    parameter: hashing a tensor goes through the bindings, so the step does it once.)"""
-    return list(map(state.get, params))
-
-
-def _column(entries: list[dict[str, Any] | None], key: str) -> list[Any]:
-    """``entry[key]`` (or None) for each parameter."""
-    return [d.get(key) if d is not None else None for d in entries]
-
-
-def _store(state: defaultdict[Tensor, dict[str, Any]], params: list[Tensor],
-           entries: list[dict[str, Any] | None], columns: dict[str, list[Any]]) -> None:
-    """Write back what a C++ step returned: a parameter gets an entry once it has state (the
-    first column is filled exactly for the parameters that were updated)."""
-    items = list(columns.items())
-    first = items[0][1]
-    for i, d in enumerate(entries):
-        if first[i] is None:
-            continue
-        if d is None:
-            d = state[params[i]]
-        for k, col in items:
-            v = col[i]
-            if v is not None:
-                d[k] = v

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer, _check_lr, _column, _entries, _no_differentiable, _store
+from .optimizer import Optimizer, _check_lr, _no_differentiable
 
 Tensor = _core.Tensor
 
@@ -55,18 +55,7 @@ class RMSprop(Optimizer):
         state = self.state
         for g in self.param_groups:
             params = g["params"]
-            centered, use_buf = bool(g["centered"]), g["momentum"] > 0
-            entries = _entries(state, params)
-            sq, ga, buf, steps = _core._rmsprop_step(
-                params, _column(entries, "square_avg"),
-                _column(entries, "grad_avg") if centered else [],
-                _column(entries, "momentum_buffer") if use_buf else [],
-                _column(entries, "step"), g["lr"], g["alpha"], g["eps"],
-                g["weight_decay"], g["momentum"], centered, g["maximize"])
-            cols = {"step": steps, "square_avg": sq}
-            if use_buf:
-                cols["momentum_buffer"] = buf
-            if centered:
-                cols["grad_avg"] = ga
-            _store(state, params, entries, cols)
+            # Reads and fills `state` in C++ (Note [optimizer state lookups]).
+            _core._rmsprop_group(params, state, g["lr"], g["alpha"], g["eps"], g["weight_decay"],
+                                 g["momentum"], bool(g["centered"]), g["maximize"])
         return loss

@@ -7,14 +7,7 @@ from typing import Any
 
 from .. import _core
 from .._validation import check_hyperparameters
-from .optimizer import (
-    Optimizer,
-    _check_lr,
-    _column,
-    _entries,
-    _no_differentiable,
-    _store,
-)
+from .optimizer import Optimizer, _check_lr, _no_differentiable
 
 Tensor = _core.Tensor
 
@@ -72,9 +65,7 @@ class SGD(Optimizer):
                 _core._sgd_step(params, None, g["lr"], 0.0, g["dampening"], g["weight_decay"],
                                 g["nesterov"], g["maximize"])
                 continue
-            entries = _entries(self.state, params)
-            bufs = _core._sgd_step(params, _column(entries, "momentum_buffer"), g["lr"],
-                                   g["momentum"], g["dampening"], g["weight_decay"],
-                                   g["nesterov"], g["maximize"])
-            _store(self.state, params, entries, {"momentum_buffer": bufs})
+            # Reads and fills self.state in C++ (Note [optimizer state lookups]).
+            _core._sgd_group(params, self.state, g["lr"], g["momentum"], g["dampening"],
+                             g["weight_decay"], g["nesterov"], g["maximize"])
         return loss
