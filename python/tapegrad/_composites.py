@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._validation import typed
 
 Tensor = _core.Tensor
 
@@ -32,6 +33,7 @@ def _slice(x: Tensor, dim: int, start: int, stop: int) -> Tensor:
     return x[(slice(None),) * dim + (slice(start, stop),)]
 
 
+@typed(input="Tensor")
 def square(input: Tensor) -> Tensor:  # noqa: A002
     """x², as ``x * x``.
 
@@ -42,6 +44,7 @@ def square(input: Tensor) -> Tensor:  # noqa: A002
     return input * input
 
 
+@typed(input="Tensor")
 def reciprocal(input: Tensor) -> Tensor:  # noqa: A002
     """1 / x (integer inputs give floats, as in PyTorch).
 
@@ -53,6 +56,7 @@ def reciprocal(input: Tensor) -> Tensor:  # noqa: A002
     return 1.0 / x
 
 
+@typed(input="Tensor")
 def rsqrt(input: Tensor) -> Tensor:  # noqa: A002
     """1 / √x.
 
@@ -63,6 +67,7 @@ def rsqrt(input: Tensor) -> Tensor:  # noqa: A002
     return 1.0 / input.sqrt()
 
 
+@typed(input="Tensor")
 def log2(input: Tensor) -> Tensor:  # noqa: A002
     """log₂ x = ln x / ln 2.
 
@@ -73,6 +78,7 @@ def log2(input: Tensor) -> Tensor:  # noqa: A002
     return input.log() * (1.0 / math.log(2.0))
 
 
+@typed(input="Tensor")
 def log10(input: Tensor) -> Tensor:  # noqa: A002
     """log₁₀ x = ln x / ln 10.
 
@@ -83,6 +89,7 @@ def log10(input: Tensor) -> Tensor:  # noqa: A002
     return input.log() * (1.0 / math.log(10.0))
 
 
+@typed(input="Tensor", vec2="Tensor")
 def outer(input: Tensor, vec2: Tensor) -> Tensor:  # noqa: A002
     """The outer product of two 1-D tensors: (n,) × (m,) → (n, m).
 
@@ -113,6 +120,7 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:  # noqa:
     return _slice(input, d, start, start + length)
 
 
+@typed(tensor="Tensor", split_size_or_sections="ints", dim="int")
 def split(tensor: Tensor, split_size_or_sections: int | Sequence[int],
           dim: int = 0) -> tuple[Tensor, ...]:
     """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given sizes.
@@ -141,6 +149,7 @@ def split(tensor: Tensor, split_size_or_sections: int | Sequence[int],
     return tuple(out)
 
 
+@typed(input="Tensor", chunks="int", dim="int")
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:  # noqa: A002
     """At most ``chunks`` pieces of ⌈size/chunks⌉ along ``dim``.
 
@@ -154,6 +163,7 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:  # no
     return split(input, max(1, math.ceil(size / chunks)), dim)
 
 
+@typed(input="Tensor", dim="int")
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:  # noqa: A002
     """The slices along ``dim``, that dimension removed.
 
@@ -178,6 +188,7 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:  # noqa: A00
     return input[(slice(None),) * d + (index.reshape(-1),)]
 
 
+@typed(input="Tensor", dims="ints")
 def flip(input: Tensor, dims: int | Sequence[int]) -> Tensor:  # noqa: A002
     """Reverse the order of the entries along each of ``dims``.
 
@@ -194,6 +205,7 @@ def flip(input: Tensor, dims: int | Sequence[int]) -> Tensor:  # noqa: A002
     return out
 
 
+@typed(input="Tensor", shifts="ints", dims="ints?")
 def roll(input: Tensor, shifts: int | Sequence[int],  # noqa: A002
          dims: int | Sequence[int] | None = None) -> Tensor:
     """Shift entries cyclically by ``shifts`` along ``dims`` (the flattened tensor without).
@@ -257,6 +269,7 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:  # noqa: A00
     return _core.where(mask, fill.to(input.dtype), input)
 
 
+@typed(input="Tensor", dim="ints?", correction="float")
 def var(input: Tensor, dim: Any = None, *, correction: float = 1,  # noqa: A002
         keepdim: bool = False, unbiased: bool | None = None) -> Tensor:
     """The variance Σ(x − x̄)² / (N − correction) over ``dim`` (all elements when None).
@@ -276,6 +289,7 @@ def var(input: Tensor, dim: Any = None, *, correction: float = 1,  # noqa: A002
     return total / max(n - correction, 0)
 
 
+@typed(input="Tensor", dim="ints?", correction="float")
 def std(input: Tensor, dim: Any = None, *, correction: float = 1,  # noqa: A002
         keepdim: bool = False, unbiased: bool | None = None) -> Tensor:
     """√var (same arguments as :func:`var`).
@@ -287,6 +301,7 @@ def std(input: Tensor, dim: Any = None, *, correction: float = 1,  # noqa: A002
     return var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased).sqrt()
 
 
+@typed(input="Tensor")
 def isfinite(input: Tensor) -> Tensor:  # noqa: A002
     """True where the entry is neither infinite nor NaN.
 
@@ -297,6 +312,7 @@ def isfinite(input: Tensor) -> Tensor:  # noqa: A002
     return _core.logical_not(_core.logical_or(input.isinf(), input.isnan()))
 
 
+@typed(input="Tensor", other="Tensor", rtol="float", atol="float")
 def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
             equal_nan: bool = False) -> Tensor:
     """``|a − b| ≤ atol + rtol·|b|`` elementwise (infinities equal only to themselves).
@@ -312,6 +328,7 @@ def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-
     return close
 
 
+@typed(input="Tensor", other="Tensor", rtol="float", atol="float")
 def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,  # noqa: A002
              equal_nan: bool = False) -> bool:
     """Whether :func:`isclose` holds everywhere.
@@ -323,6 +340,7 @@ def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e
     return bool(isclose(input, other, rtol, atol, equal_nan).all().item())
 
 
+@typed(tensor="Tensor", num_classes="int")
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 class indices → int64 one-hot rows with ``num_classes`` columns (max + 1 if −1).
 
@@ -341,6 +359,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     return (tensor.unsqueeze(-1) == _core.arange(num_classes)).long()
 
 
+@typed(input="Tensor", p="p", dim="ints", eps="float")
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
     """x / max(‖x‖ₚ along ``dim``, eps).
 
@@ -403,7 +422,7 @@ def _np_unary(name: str, values: Any, grad: Any, doc: str) -> Any:
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = doc
-    return op
+    return typed(input="Tensor")(op)
 
 
 floor = _np_unary("floor", np.floor, None, """The largest integer ≤ x (gradient zero).
@@ -468,7 +487,7 @@ atanh = _np_unary("atanh", np.arctanh, lambda x, g: g / (1.0 - x * x), """artanh
     """)
 
 
-def round_(input: Tensor, decimals: int = 0) -> Tensor:  # noqa: A002
+def _round(input: Tensor, decimals: int = 0) -> Tensor:  # noqa: A002
     """x rounded to ``decimals`` decimal places, ties to even (gradient zero).
 
     >>> import tapegrad as tg
@@ -481,11 +500,13 @@ def round_(input: Tensor, decimals: int = 0) -> Tensor:  # noqa: A002
     return _np_unary("round", lambda a: np.round(a, decimals), None, "")(input)
 
 
-# exported as tapegrad.round; named so here because the module's doctests use the builtin
-round_.__name__ = round_.__qualname__ = "round"
+# exported as tapegrad.round; named round_ here because the module's doctests use the builtin
+_round.__name__ = _round.__qualname__ = "round"
+round_ = typed(input="Tensor", decimals="int")(_round)
 _round0 = _np_unary("round", np.round, None, "")
 
 
+@typed(input="Tensor")
 def frac(input: Tensor) -> Tensor:  # noqa: A002
     """x − trunc(x), with x's gradient.
 
@@ -497,6 +518,7 @@ def frac(input: Tensor) -> Tensor:  # noqa: A002
     return x - trunc(x).detach()
 
 
+@typed(input="Tensor", other="Tensor")
 def atan2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     """The angle of the point (other, input): arctan(input / other) in the right quadrant;
     ∂/∂input = other / r², ∂/∂other = −input / r² (r² = input² + other²).
@@ -579,3 +601,5 @@ def install() -> None:
     T.round = lambda self, decimals=0: round_(self, decimals=decimals)
     T.atan2 = lambda self, other: atan2(self, other)
     T.arctan2 = T.atan2
+    for name in FUNCTIONS:  # arity errors name the method, as PyTorch's do (not "<lambda>")
+        getattr(T, name).__name__ = getattr(T, name).__qualname__ = name

@@ -195,8 +195,13 @@ def _tensor_to(self: Any, *args: Any, **kwargs: Any) -> Any:
     return out.clone() if copy and out is self else out
 
 
+class _NoCuda(AssertionError, RuntimeError):
+    """PyTorch's CPU build raises AssertionError for CUDA calls; it is also a RuntimeError, the
+    type tapegrad raises for an operation this build cannot run (so code catching either works)."""
+
+
 def _tensor_cuda(self: Any, *args: Any, **kwargs: Any) -> Any:
-    raise AssertionError(_NO_CUDA)
+    raise _NoCuda(_NO_CUDA)
 
 
 def install() -> None:

@@ -16,6 +16,7 @@ import builtins
 from typing import Any
 
 from . import _core
+from ._validation import typed
 
 Tensor = _core.Tensor
 _STORED = (_core.dtype.float32, _core.dtype.float64, _core.dtype.int64, _core.dtype.bool)
@@ -185,6 +186,7 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     return tuple(grids)
 
 
+@typed(input="Tensor")
 def sinh(input: Tensor) -> Tensor:  # noqa: A002
     """sinh(x) = (eˣ − e⁻ˣ)/2, differentiable through exp.
 
@@ -195,6 +197,7 @@ def sinh(input: Tensor) -> Tensor:  # noqa: A002
     return (input.exp() - (-input).exp()) * 0.5
 
 
+@typed(input="Tensor")
 def cosh(input: Tensor) -> Tensor:  # noqa: A002
     """cosh(x) = (eˣ + e⁻ˣ)/2, differentiable through exp.
 
@@ -263,6 +266,7 @@ def install() -> None:
 
 
 # ----- reductions and products the preliminaries chapters use (composites) ---------------------
+@typed(input="Tensor", dim="int?", axis="int?")
 def cumsum(input: Tensor, dim: int | None = None, *, dtype: Any = None,  # noqa: A002
            axis: int | None = None) -> Tensor:
     """Running sums along ``dim``: a product with an upper-triangular matrix of ones, so it is
@@ -295,6 +299,7 @@ def cumsum(input: Tensor, dim: int | None = None, *, dtype: Any = None,  # noqa:
     return (x.transpose(d, -1) @ tri).transpose(d, -1)
 
 
+@typed(input="Tensor", other="Tensor")
 def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     """Inner product of two 1-D tensors of the same length.
 
@@ -311,6 +316,7 @@ def dot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     return (input * other).sum()
 
 
+@typed(input="Tensor", vec="Tensor")
 def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002
     """Matrix × vector: ``input`` (n, m), ``vec`` (m,) → (n,).
 
@@ -323,6 +329,7 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002
     return input @ vec
 
 
+@typed(input="Tensor", p="p", dim="ints?")
 def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,  # noqa: A002
          dtype: Any = None) -> Tensor:
     """The p-norm (``p=2``/``"fro"`` by default) of all elements, or along ``dim``.
@@ -349,3 +356,5 @@ def _install_composites() -> None:
     Tensor.mv = lambda self, vec: mv(self, vec)
     Tensor.norm = lambda self, p="fro", dim=None, keepdim=False, dtype=None: norm(
         self, p, dim, keepdim, dtype)
+    for name in ("cumsum", "dot", "mv", "norm", "sinh", "cosh"):
+        getattr(Tensor, name).__name__ = getattr(Tensor, name).__qualname__ = name

@@ -13,8 +13,12 @@ ValueError: Invalid learning rate: nan
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+import inspect
+import numbers
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 # (PyTorch's wording, the lowest legal value) for each nonnegative hyperparameter.
 _NONNEGATIVE = {
@@ -52,4 +56,99 @@ def check_hyperparameters(owner: str, **values: Any) -> None:
             raise ValueError(f"{_NONNEGATIVE[name]}: {value}")
 
 
-__all__ = ["check_hyperparameters"]
+# ----- argument types of the functions composed in Python ---------------------------------------
+# Note [Python-level argument types]: the op-table functions get PyTorch's TypeError from the
+# bindings' guard around pybind11's dispatcher; a function composed in Python never reaches that
+# guard with its own name, and a wrong type would surface as an AttributeError or a TypeError
+# about some inner op. `typed` gives those functions the same message, before any work:
+#   cosh(): argument 'input' (position 1) must be Tensor, not NoneType
+# Integer arguments are converted with operator.index (NumPy integers, 0-d int tensors pass; a
+# float or a bool-like string does not), so the body only ever sees Python ints.
+def _tensor(v: Any) -> Any:
+    from . import _core
+
+    if isinstance(v, _core.Tensor):
+        return v
+    raise TypeError
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, (str, bytes, float)):
+        raise TypeError
+    return operator.index(v)
+
+
+def _ints(v: Any) -> int | list[int]:
+    if isinstance(v, Sequence) and not isinstance(v, (str, bytes)):
+        return [_int(e) for e in v]
+    return _int(v)
+
+
+def _float(v: Any) -> Any:
+    if isinstance(v, numbers.Real):
+        return v
+    raise TypeError
+
+
+def _optional(conv: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else conv(v)
+
+
+# kind → (PyTorch's word for the type, converter raising TypeError when the value is not one)
+_KINDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "Tensor": ("Tensor", _tensor),
+    "int": ("int", _int),
+    "int?": ("int", _optional(_int)),
+    "ints": ("tuple of ints", _ints),
+    "ints?": ("tuple of ints", _optional(_ints)),
+    "float": ("float", _float),
+    "float?": ("float", _optional(_float)),
+    "p": ("float", lambda v: v if isinstance(v, str) and v == "fro" else _float(v)),  # norm's p: a number or "fro"
+}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def typed(**kinds: str) -> Callable[[_F], _F]:
+    """Check (and convert, for ints) the named arguments of a Python-level function before it
+    runs; see Note [Python-level argument types].
+
+    >>> @typed(input="Tensor", dim="int")
+    ... def f(input, dim=0): return dim
+    >>> f(None)
+    Traceback (most recent call last):
+    ...
+    TypeError: f(): argument 'input' (position 1) must be Tensor, not NoneType
+    """
+    def wrap(fn: _F) -> _F:
+        names = list(inspect.signature(fn).parameters)
+        spec = [(names.index(n), n, *_KINDS[k]) for n, k in kinds.items()]
+        op = fn.__name__
+
+        def check(name: str, pos: int | None, value: Any, word: str, conv: Callable) -> Any:
+            try:
+                return conv(value)
+            except TypeError:
+                from . import _core
+
+                got = "Tensor" if isinstance(value, _core.Tensor) else type(value).__name__
+                where = "" if pos is None else f" (position {pos})"
+                raise TypeError(f"{op}(): argument '{name}'{where} must be {word}, "
+                                f"not {got}") from None
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            a = list(args)
+            for i, name, word, conv in spec:
+                if i < len(a):
+                    a[i] = check(name, i + 1, a[i], word, conv)
+                elif name in kwargs:
+                    kwargs[name] = check(name, None, kwargs[name], word, conv)
+            return fn(*a, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return wrap
+
+
+__all__ = ["check_hyperparameters", "typed"]
