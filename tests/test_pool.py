@@ -330,3 +330,50 @@ def test_sweep_of_small_windows_matches_torch():
                   lambda t: TF.max_pool2d(t, k, s, p, 1, ceil, return_indices=True), x, 64)
             _pair(lambda t: F.avg_pool2d(t, k, s, p, ceil),
                   lambda t: TF.avg_pool2d(t, k, s, p, ceil), x, 64)
+
+
+# ----- tiled fast path (Note [tiled pooling]) ------------------------------------------------
+def _tiled_oracle(x, kh, kw, d):
+    """The reference kernels' arithmetic in NumPy: window sums from 0, row by row, then / d;
+    the max's first maximum; the backward's 0 + g/d into every window element, 0 elsewhere."""
+    n, c, h, w = x.shape
+    oh, ow = h // kh, w // kw
+    blocks = x[:, :, :oh * kh, :ow * kw].reshape(n, c, oh, kh, ow, kw).transpose(0, 1, 2, 4, 3, 5)
+    flat = blocks.reshape(n, c, oh, ow, kh * kw)
+    s = np.zeros((n, c, oh, ow), x.dtype)
+    for e in range(kh * kw):
+        s = s + flat[..., e]
+    avg = s / x.dtype.type(d)
+    arg = flat.argmax(-1)
+    mx = np.take_along_axis(flat, arg[..., None], -1)[..., 0]
+    idx = (np.arange(oh)[:, None] * kh + arg // kw) * w + np.arange(ow) * kw + arg % kw
+    share = x.dtype.type(0) + avg / x.dtype.type(d)
+    dx = np.zeros_like(x)
+    dx[:, :, :oh * kh, :ow * kw] = np.repeat(np.repeat(share, kh, 2), kw, 3)
+    return avg, mx, idx, dx
+
+
+@pytest.mark.parametrize("arch", tg.cpu_info()["available"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiled_pooling_is_bitwise_the_reference_arithmetic_on_every_target(arch, dtype):
+    rng = np.random.default_rng(3)
+    previous = tg.cpu_info()["selected"]
+    tg._core._set_arch(arch)
+    try:
+        for shape, (kh, kw), override in itertools.product(
+                [(2, 3, 8, 8), (2, 3, 9, 7), (1, 2, 10, 10)], [(1, 1), (2, 2), (3, 3), (2, 3)],
+                [None, 3]):
+            # small integers plus signed zeros: ties for the max, −0 for the sums' start at 0
+            x = (rng.integers(-3, 4, shape) * rng.choice([1.0, 0.37], shape)).astype(dtype)
+            x[rng.random(shape) < 0.1] = -0.0
+            d = override or kh * kw
+            avg, mx, idx, dx = _tiled_oracle(x, kh, kw, d)
+            t = tg.tensor(x, requires_grad=True)
+            y = F.avg_pool2d(t, (kh, kw), divisor_override=override)
+            assert y.detach().numpy().tobytes() == avg.tobytes(), (shape, kh, kw, override)
+            y.backward(tg.tensor(avg))
+            assert t.grad.numpy().tobytes() == dx.tobytes(), (shape, kh, kw, override)
+            m, i = F.max_pool2d(tg.tensor(x), (kh, kw), return_indices=True)
+            assert m.numpy().tobytes() == mx.tobytes() and (i.numpy() == idx).all()
+    finally:
+        tg._core._set_arch(previous)

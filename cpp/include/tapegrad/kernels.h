@@ -328,7 +328,8 @@ void max_pool2d(Elem t, int64_t planes, const PoolWindows& w, const void* x, voi
 // y = (Σ window) / d with d = divisor when divisor > 0, else div_h[oi]·div_w[oj].
 void avg_pool2d(Elem t, int64_t planes, const PoolWindows& w, const int64_t* div_h,
                 const int64_t* div_w, int64_t divisor, const void* x, void* y);
-// avg_pool2d's adjoint: dx (zeroed by the caller) += g[oi, oj] / d over each window.
+// avg_pool2d's adjoint: dx = Σ over windows of g[oi, oj] / d, every element written (dx may
+// arrive uninitialised; elements in no window get 0).
 void avg_pool2d_backward(Elem t, int64_t planes, const PoolWindows& w, const int64_t* div_h,
                          const int64_t* div_w, int64_t divisor, const void* g, void* dx);
 

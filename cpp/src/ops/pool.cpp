@@ -227,7 +227,9 @@ Tensor run_avg(OpCode code, const Tensor& x, const PlanPtr& p) {
 
 // avg pooling's adjoint dx = Pᵀ·g, itself recorded (its backward is P again).
 Tensor avg_pool2d_backward(const Tensor& g, const PlanPtr& p) {
-  Tensor dx = zeros(p->in_shape, g->dtype());
+  // The kernel writes all of dx (Note [tiled pooling]); it is not called for an empty output.
+  Tensor dx = p->out_h * p->out_w == 0 ? zeros(p->in_shape, g->dtype())
+                                       : empty(p->in_shape, g->dtype());
   k::avg_pool2d_backward(elem(g->dtype()), p->planes, p->windows(), p->div_h.data(),
                          p->div_w.data(), p->divisor, g->raw(), dx->raw());
   if (should_record({&g})) record(OpCode::AvgPool2DBackward, {&g}, {&dx}, {}, PoolAttrs{p});
