@@ -120,6 +120,19 @@ TensorImpl::~TensorImpl() {
   if (AutogradMeta* m = meta_.load(std::memory_order_relaxed)) free_autograd_meta(this, m);
 }
 
+void TensorImpl::set_data(const Tensor& src) {
+  if (!is_leaf()) throw ValueError("set_data: only a leaf tensor's data can be replaced");
+  if (has_grad())
+    throw ValueError("set_data: clear the tensor's .grad before replacing its data");
+  if (is_view_ || src->is_view_)
+    throw ValueError("set_data: neither tensor may be a graph-carrying view");
+  storage_ = src->storage_;
+  offset_ = src->offset_;
+  shape_ = src->shape_;
+  numel_ = src->numel_;
+  dtype_ = src->dtype_;
+}
+
 double TensorImpl::item_as_double() const {
   if (numel_ != 1)
     throw ValueError("item(): a Tensor with " + std::to_string(numel_) +

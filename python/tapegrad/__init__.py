@@ -6,8 +6,8 @@
 >>> m = tg.tensor([0.9]).requires_grad_()
 >>> b = tg.tensor([0.1], requires_grad=True)
 >>> C = tg.sum((m * x + b - y) ** 2) / len(y)
->>> C.backward(); round(m.grad.item(), 4)
-36.305
+>>> C.backward(); print(f"{m.grad.item():.4f}")  # (tg.round is PyTorch's, for tensors)
+36.3050
 """
 
 from __future__ import annotations
@@ -193,6 +193,10 @@ from ._composites import (  # noqa: E402
     allclose, chunk, flip, index_select, isclose, isfinite, log2, log10, masked_fill, movedim,
     narrow, outer, reciprocal, roll, rsqrt, split, square, std, unbind, var,
 )
+from ._composites import (  # noqa: E402  (rounding, expm1, inverse trig and hyperbolic)
+    acos, acosh, asin, asinh, atan, atan2, atanh, ceil, expm1, floor, frac, trunc,
+)
+from ._composites import round_ as round  # noqa: E402, A004
 
 _device.install()
 _legacy.install()

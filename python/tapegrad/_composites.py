@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from . import _core
 from ._validation import typed
 
@@ -370,9 +372,200 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
     return input / norm(input, p, dim, keepdim=True).clamp(min=eps)
 
 
+# ----- Rounding, expm1 and the inverse trigonometric and hyperbolic functions: the values come
+# from NumPy (rounding ties to even, as PyTorch); each backward is written with tapegrad ops,
+# so it is itself differentiable. Rounding is piecewise constant: its gradient is zero (not an
+# error), as in PyTorch.
+
+def _check_tensor(op: str, x: Any, name: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): argument '{name}' must be Tensor, not {type(x).__name__}")
+    return x
+
+
+def _check_int(op: str, v: Any, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{op}(): argument '{name}' must be int, not {type(v).__name__}")
+    return v
+
+
+def _float_input(op: str, x: Any) -> Tensor:
+    x = _check_tensor(op, x)
+    return x if x.is_floating_point() else x.float()
+
+
+def _np_unary(name: str, values: Any, grad: Any, doc: str) -> Any:
+    """A unary op whose forward is ``values`` (a NumPy function) and whose backward is
+    ``grad(x, y, g)`` in tapegrad ops (None: a zero gradient)."""
+    from .autograd import Function
+
+    class _Op(Function):
+        @staticmethod
+        def forward(ctx: Any, x: Tensor) -> Tensor:
+            ctx.save_for_backward(x)
+            a = x.detach().numpy()
+            return _core.tensor(np.asarray(values(a), dtype=a.dtype), dtype=x.dtype)
+
+        @staticmethod
+        def backward(ctx: Any, g: Tensor) -> Tensor:
+            (x,) = ctx.saved_tensors
+            if grad is None:
+                return _core.zeros_like(g)
+            return grad(x, g)
+
+    _Op.__name__ = _Op.__qualname__ = name.capitalize() + "Backward0"
+
+    def op(input: Tensor) -> Tensor:  # noqa: A002
+        if grad is None and not _check_tensor(name, input).is_floating_point():
+            return input.clone()  # integers are already whole (PyTorch keeps their dtype)
+        return _Op.apply(_float_input(name, input))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return typed(input="Tensor")(op)
+
+
+floor = _np_unary("floor", np.floor, None, """The largest integer ≤ x (gradient zero).
+
+    >>> import tapegrad as tg
+    >>> tg.floor(tg.tensor([-1.5, 1.5])).tolist()
+    [-2.0, 1.0]
+    """)
+ceil = _np_unary("ceil", np.ceil, None, """The smallest integer ≥ x (gradient zero).
+
+    >>> import tapegrad as tg
+    >>> tg.ceil(tg.tensor([-1.5, 1.5])).tolist()
+    [-1.0, 2.0]
+    """)
+trunc = _np_unary("trunc", np.trunc, None, """x rounded toward zero (gradient zero).
+
+    >>> import tapegrad as tg
+    >>> tg.trunc(tg.tensor([-1.5, 1.5])).tolist()
+    [-1.0, 1.0]
+    """)
+expm1 = _np_unary("expm1", np.expm1, lambda x, g: g * x.exp(), """eˣ − 1, accurate for small x.
+
+    >>> import tapegrad as tg
+    >>> tg.expm1(tg.tensor([0.], dtype=tg.float64)).tolist()
+    [0.0]
+    """)
+asin = _np_unary("asin", np.arcsin, lambda x, g: g / (1.0 - x * x).sqrt(), """arcsin x.
+
+    >>> import tapegrad as tg
+    >>> tg.asin(tg.tensor([0.])).tolist()
+    [0.0]
+    """)
+acos = _np_unary("acos", np.arccos, lambda x, g: -g / (1.0 - x * x).sqrt(), """arccos x.
+
+    >>> import tapegrad as tg
+    >>> tg.acos(tg.tensor([1.])).tolist()
+    [0.0]
+    """)
+atan = _np_unary("atan", np.arctan, lambda x, g: g / (1.0 + x * x), """arctan x.
+
+    >>> import tapegrad as tg
+    >>> tg.atan(tg.tensor([0.])).tolist()
+    [0.0]
+    """)
+asinh = _np_unary("asinh", np.arcsinh, lambda x, g: g / (x * x + 1.0).sqrt(), """arsinh x.
+
+    >>> import tapegrad as tg
+    >>> tg.asinh(tg.tensor([0.])).tolist()
+    [0.0]
+    """)
+acosh = _np_unary("acosh", np.arccosh, lambda x, g: g / (x * x - 1.0).sqrt(), """arcosh x.
+
+    >>> import tapegrad as tg
+    >>> tg.acosh(tg.tensor([1.])).tolist()
+    [0.0]
+    """)
+atanh = _np_unary("atanh", np.arctanh, lambda x, g: g / (1.0 - x * x), """artanh x.
+
+    >>> import tapegrad as tg
+    >>> tg.atanh(tg.tensor([0.])).tolist()
+    [0.0]
+    """)
+
+
+def _round(input: Tensor, decimals: int = 0) -> Tensor:  # noqa: A002
+    """x rounded to ``decimals`` decimal places, ties to even (gradient zero).
+
+    >>> import tapegrad as tg
+    >>> tg.round(tg.tensor([0.5, 1.5, 2.5])).tolist(), tg.round(tg.tensor([1.25]), decimals=1).tolist()
+    ([0.0, 2.0, 2.0], [1.2000000476837158])
+    """
+    _check_int("round", decimals, "decimals")
+    if decimals == 0:
+        return _round0(input)
+    return _np_unary("round", lambda a: np.round(a, decimals), None, "")(input)
+
+
+# exported as tapegrad.round; named round_ here because the module's doctests use the builtin
+_round.__name__ = _round.__qualname__ = "round"
+round_ = typed(input="Tensor", decimals="int")(_round)
+_round0 = _np_unary("round", np.round, None, "")
+
+
+@typed(input="Tensor")
+def frac(input: Tensor) -> Tensor:  # noqa: A002
+    """x − trunc(x), with x's gradient.
+
+    >>> import tapegrad as tg
+    >>> tg.frac(tg.tensor([-1.5, 2.25])).tolist()
+    [-0.5, 0.25]
+    """
+    x = _float_input("frac", input)
+    return x - trunc(x).detach()
+
+
+@typed(input="Tensor", other="Tensor")
+def atan2(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """The angle of the point (other, input): arctan(input / other) in the right quadrant;
+    ∂/∂input = other / r², ∂/∂other = −input / r² (r² = input² + other²).
+
+    >>> import tapegrad as tg
+    >>> tg.atan2(tg.tensor([0.]), tg.tensor([-1.])).tolist()
+    [3.1415927410125732]
+    """
+    from .autograd import Function
+
+    y, x = _float_input("atan2", input), _float_input("atan2", other)
+
+    class Atan2Backward0(Function):
+        @staticmethod
+        def forward(ctx: Any, a: Tensor, b: Tensor) -> Tensor:
+            ctx.save_for_backward(a, b)
+            va, vb = np.broadcast_arrays(a.detach().numpy(), b.detach().numpy())
+            dt = np.result_type(va, vb)
+            return _core.tensor(np.arctan2(va, vb).astype(dt), dtype=a.dtype if
+                                a.dtype == b.dtype else _core.dtype.float64)
+
+        @staticmethod
+        def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor]:
+            a, b = ctx.saved_tensors
+            r2 = a * a + b * b
+            return _unbroadcast(g * b / r2, a.shape), _unbroadcast(-g * a / r2, b.shape)
+
+    return Atan2Backward0.apply(y, x)
+
+
+def _unbroadcast(g: Tensor, shape: Any) -> Tensor:
+    """Sum ``g`` down to ``shape`` (the reverse of broadcasting)."""
+    shape = tuple(shape)
+    while g.dim() > len(shape):
+        g = g.sum(0)
+    for i, n in enumerate(shape):
+        if n == 1 and g.shape[i] != 1:
+            g = g.sum(i, keepdim=True)
+    return g
+
+
 FUNCTIONS = ["square", "reciprocal", "rsqrt", "log2", "log10", "outer", "narrow", "split",
              "chunk", "unbind", "index_select", "flip", "roll", "movedim", "masked_fill", "var",
-             "std", "isfinite", "isclose", "allclose"]
+             "std", "isfinite", "isclose", "allclose",
+             # rounding, expm1, inverse trigonometric and hyperbolic functions
+             "floor", "ceil", "round", "trunc", "frac", "expm1", "asin", "acos", "atan", "asinh",
+             "acosh", "atanh", "atan2"]
 
 
 def install() -> None:
@@ -401,5 +594,12 @@ def install() -> None:
         self, other, rtol, atol, equal_nan)
     T.allclose = lambda self, other, rtol=1e-05, atol=1e-08, equal_nan=False: allclose(
         self, other, rtol, atol, equal_nan)
+    # rounding, expm1, inverse trigonometric and hyperbolic functions
+    for name in ("floor", "ceil", "trunc", "frac", "expm1", "asin", "acos", "atan", "asinh",
+                 "acosh", "atanh"):
+        setattr(T, name, (lambda f: lambda self: f(self))(globals()[name]))
+    T.round = lambda self, decimals=0: round_(self, decimals=decimals)
+    T.atan2 = lambda self, other: atan2(self, other)
+    T.arctan2 = T.atan2
     for name in FUNCTIONS:  # arity errors name the method, as PyTorch's do (not "<lambda>")
         getattr(T, name).__name__ = getattr(T, name).__qualname__ = name

@@ -118,6 +118,10 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   // Marks torch.nn.Parameter: Note [Parameter is a marked Tensor] in nn/parameter.py.
   bool is_parameter() const { return is_parameter_; }
   void set_is_parameter(bool value) { is_parameter_ = value; }
+  // PyTorch's `t.data = src`: this leaf takes src's storage, shape and dtype while keeping its
+  // identity (Module.to converts parameters so that optimizers holding them see the change).
+  // Leaf without a gradient only; src must not be a graph-carrying view.
+  void set_data(const Tensor& src);
   // The accumulated gradient. One held factored (Note [factored weight gradients]) is formed
   // here on first access, so no caller ever sees the factored form unless it asks for it.
   const Tensor& grad() const;

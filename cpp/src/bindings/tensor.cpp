@@ -47,6 +47,7 @@ void bind_tensor(TensorClass& T) {
           })
       .def_property_readonly("_version", &TensorImpl::version)
       .def_property_readonly("_id", &TensorImpl::id)
+      .def("_set_data", [](const Tensor& t, const Tensor& src) { t->set_data(src); })
       .def("requires_grad_", [](const Tensor& t, bool v) { t->set_requires_grad(v); return t; },
            py::arg("requires_grad") = true)
       .def("retain_grad", [](const Tensor& t) { t->retain_grad(); })

@@ -274,6 +274,98 @@ class Module:
         fn(self)
         return self
 
+    # -- devices and dtypes --
+    def _apply(self, fn: Callable[[Tensor], Tensor]) -> Module:
+        """Apply ``fn`` to every parameter, gradient and buffer of this module and its
+        descendants. A parameter keeps its identity (optimizers built before still hold it): it
+        takes ``fn``'s result as its data, as PyTorch's ``param.data = fn(param)``. Buffers are
+        replaced in the module's dict, as in PyTorch."""
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is None:
+                    continue
+                with no_grad():
+                    new = fn(p)
+                if new is p:
+                    continue
+                g = p.grad
+                p.grad = None
+                p._set_data(new.detach())
+                if g is not None:
+                    with no_grad():
+                        p.grad = fn(g).detach()
+            for k, b in m._buffers.items():
+                if b is not None:
+                    with no_grad():
+                        m._buffers[k] = fn(b)
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``to(device=None, dtype=None, non_blocking=False)``, ``to(dtype)``, ``to(tensor)``:
+        move to the device (only the CPU exists) and cast floating parameters and buffers to the
+        floating ``dtype`` in place; integer buffers are left alone. Returns self.
+
+        >>> import tapegrad as tg
+        >>> m = tg.nn.Linear(2, 1); w = m.weight
+        >>> m.to("cpu", tg.float64).weight is w, w.dtype
+        (True, tapegrad.float64)
+        """
+        from ..._device import _check_device, _DEVICE_TYPES, device as _device
+
+        dev, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        if len(args) > 3:
+            raise TypeError(f"to() takes at most 3 positional arguments ({len(args)} given)")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, _device) or (isinstance(a, str)
+                                            and a.partition(":")[0] in _DEVICE_TYPES):
+                dev = a
+            elif isinstance(a, bool) or a is None:
+                pass  # non_blocking given positionally
+            else:
+                dtype = a
+        _check_device(dev, "to")
+        if dtype is not None:
+            from ..._legacy import check_dtype
+
+            check_dtype("to", dtype)
+            if not _is_floating_dtype(dtype):
+                raise TypeError("nn.Module.to only accepts floating point or complex dtypes, "
+                                f"but got desired dtype={dtype}")
+            return self._apply(lambda t: t.to(dtype) if _is_floating_dtype(t.dtype) else t)
+        return self
+
+    def cpu(self) -> Module:
+        """Move to the CPU: a no-op (the only device); returns self."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Raises as PyTorch's CPU build does."""
+        from ..._device import _NO_CUDA
+
+        raise AssertionError(_NO_CUDA)
+
+    def float(self) -> Module:
+        """Cast floating parameters and buffers to float32 in place; returns self."""
+        return self.to(_core.dtype.float32)
+
+    def double(self) -> Module:
+        """Cast floating parameters and buffers to float64 in place; returns self."""
+        return self.to(_core.dtype.float64)
+
+    def type(self, dst_type: Any) -> Module:
+        """Cast every parameter and buffer (integer ones too, as PyTorch) to ``dst_type``;
+        returns self."""
+        from ..._legacy import check_dtype
+
+        check_dtype("type", dst_type)
+        return self._apply(lambda t: t.to(dst_type))
+
     # -- modes and grads --
     def train(self, mode: bool = True) -> Module:
         """Set training mode on this module and its descendants; returns self."""
@@ -394,3 +486,7 @@ class Module:
         if not self._modules:
             return f"{self._get_name()}({extra})"
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _is_floating_dtype(dtype: Any) -> bool:
+    return dtype in (_core.dtype.float32, _core.dtype.float64)
