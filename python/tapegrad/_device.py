@@ -20,6 +20,7 @@ import types
 from typing import Any, Callable
 
 from . import _core
+from ._dtypes import check_dtype
 
 _NO_CUDA = "Torch not compiled with CUDA enabled"
 
@@ -188,8 +189,6 @@ def _tensor_to(self: Any, *args: Any, **kwargs: Any) -> Any:
         else:
             dtype = a
     _check_device(dev, "to")
-    from ._legacy import check_dtype
-
     check_dtype("to", dtype)
     out = self if dtype is None else _core_to(self, dtype)
     return out.clone() if copy and out is self else out

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._pytree import _flatten, _unflatten
 from ._tensor import Size
 
 Tensor = _core.Tensor
@@ -1170,7 +1171,6 @@ def _exit() -> None:
 
 def _broadcast_dims(dims: Any, tree: Any, what: str) -> list[Any]:
     """One in_dim/out_dim per leaf of ``tree`` (``dims`` is a prefix of its structure)."""
-    from .func import _flatten
 
     if dims is None or isinstance(dims, int):
         return [dims] * len(_flatten(tree)[0])
@@ -1236,7 +1236,6 @@ def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0,
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .func import _flatten
 
         if isinstance(in_dims, (tuple, list)) and len(in_dims) != len(args):
             raise ValueError(f"vmap: in_dims has {len(in_dims)} entries but the function got "
@@ -1268,7 +1267,6 @@ def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0,
 
     def _run(leaves: list[Any], spec: Any, dims: list[Any], size: int,
              kwargs: dict[str, Any]) -> Any:
-        from .func import _flatten, _unflatten
 
         level = next(_level_ids)
         _enter()
@@ -1303,7 +1301,6 @@ def vmap(func: Callable[..., Any], in_dims: Any = 0, out_dims: Any = 0,
 
     def _chunked(leaves: list[Any], spec: Any, dims: list[Any], size: int,
                  kwargs: dict[str, Any]) -> Any:
-        from .func import _flatten, _unflatten
 
         step = chunk_size or size
         parts = []
