@@ -282,4 +282,7 @@ else:
 # vmap, functional_call.
 from . import func  # noqa: E402
 
-__all__ += ["func"]
+# Capture and replay of a training step (tapegrad.compile, as torch.compile).
+from ._capture import compile  # noqa: E402, A004
+
+__all__ += ["func", "compile"]

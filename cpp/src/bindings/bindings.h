@@ -165,5 +165,6 @@ void bind_functions(py::module_& m);
 // not NoneType"), never pybind11's "incompatible function arguments". Call last.
 void guard_arguments(py::module_& m);
 void bind_custom(py::module_& m, TensorClass& T);  // Functions and hooks (function.cpp)
+void bind_compile(py::module_& m);  // tapegrad.compile's callable and guards (compile.cpp)
 
 }  // namespace tapegrad::bind

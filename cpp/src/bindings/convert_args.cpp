@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bindings/bindings.h"
+#include "tapegrad/capture.h"
 
 namespace tapegrad::bind {
 namespace {
@@ -164,7 +165,37 @@ std::string rewrite(const std::string& msg, const std::vector<PyObject*>& given,
   return out;
 }
 
+PyObject* translated_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nargsf, PyObject* kwnames);
+
+// Why a binding that did not record refuses a capture (Note [capture and replay]).
+std::string not_captured(PyObject* self) {
+  auto it = g_names.find(self);
+  const std::string name = it == g_names.end() ? std::string("a tapegrad function") : it->second;
+  static const char* const reads_data[] = {"item", "tolist", "numpy", "_numpy_view", "__bool__",
+                                           "__float__", "__int__", "__index__", "__repr__",
+                                           "__str__", "__format__", "__array__"};
+  for (const char* r : reads_data)
+    if (name == r)
+      return name + "() reads tensor data into Python, so what the function does next may "
+             "depend on it (return the tensor and read it outside the compiled function)";
+  static const char* const from_python[] = {"tensor", "as_tensor", "from_numpy"};
+  for (const char* r : from_python)
+    if (name == r)
+      return name + "() makes a tensor from Python data, which a replay could not see change";
+  return name + "() is not recorded by capture yet";
+}
+
 PyObject* guarded_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nargsf, PyObject* kwnames) {
+  capture::Recorder* rec = capture::active();
+  if (!rec || rec->depth > 0) return translated_dispatch(self, args, nargsf, kwnames);
+  rec->touched = false;
+  PyObject* r = translated_dispatch(self, args, nargsf, kwnames);
+  if (!rec->touched) rec->refuse(not_captured(self));
+  rec->touched = true;  // for a binding this one was called from
+  return r;
+}
+
+PyObject* translated_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nargsf, PyObject* kwnames) {
   PyObject* r = g_dispatch(self, args, nargsf, kwnames);
   if (r || !PyErr_ExceptionMatches(PyExc_TypeError)) return r;
   PyObject *type, *value, *tb;
@@ -252,6 +283,8 @@ void guard_namespace(PyObject* dict, int depth) {
 }
 
 }  // namespace
+
+bool capture_guard_installed() { return g_dispatch != nullptr; }
 
 void guard_arguments(py::module_& m) {
   py::object probe = m.attr("_register_types");

@@ -3,6 +3,7 @@
 // Tensor class (tensor.cpp) and the ops (ops.cpp).
 #include "bindings/bindings.h"
 #include "bindings/op_docs.h"
+#include "bindings/record.h"
 #include "tapegrad/kernels.h"
 #include "tapegrad/tape.h"
 
@@ -100,34 +101,34 @@ void bind_functions(py::module_& m) {
   m.def("from_numpy", &from_numpy, py::arg("ndarray"), op_doc("from_numpy"));
   m.def("as_tensor", [](py::object data, py::object dtype) { return as_tensor_from_py(data, parse_dtype(dtype)); },
         py::arg("data"), py::arg("dtype") = py::none(), op_doc("as_tensor"));
-  m.def("zeros", [](py::args a, py::kwargs k) { return creation(a, k, "zeros", 0, false); }, op_doc("zeros"));
-  m.def("ones", [](py::args a, py::kwargs k) { return creation(a, k, "ones", 1, true); }, op_doc("ones"));
-  m.def("empty", [](py::args a, py::kwargs k) { return creation(a, k, "empty", 0, false); }, op_doc("empty"));
-  m.def("full", [](py::object size, py::object value, py::object dtype, bool rg) {
+  m.def("zeros", recorded([](py::args a, py::kwargs k) { return creation(a, k, "zeros", 0, false); }), op_doc("zeros"));
+  m.def("ones", recorded([](py::args a, py::kwargs k) { return creation(a, k, "ones", 1, true); }), op_doc("ones"));
+  m.def("empty", recorded([](py::args a, py::kwargs k) { return creation(a, k, "empty", 0, false); }), op_doc("empty"));
+  m.def("full", recorded([](py::object size, py::object value, py::object dtype, bool rg) {
         // The fill value's Python type gives the default dtype (bool, int64, float32).
         DType dt = DType::f32;
         if (PyBool_Check(value.ptr())) dt = DType::b8;
         else if (PyLong_Check(value.ptr())) dt = DType::i64;
         if (auto d = parse_dtype(dtype)) dt = *d;
         return with_grad(full(shape_arg(size, "full"), scalar_arg(value, "full"), dt), rg);
-      }, py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full"));
+      }), py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full"));
   // *_like: the shape of `input`, its dtype unless dtype= says otherwise.
-  m.def("zeros_like", [](const Tensor& x, py::object dtype, bool rg) {
+  m.def("zeros_like", recorded([](const Tensor& x, py::object dtype, bool rg) {
         return with_grad(zeros(x->shape(), parse_dtype(dtype).value_or(x->dtype())), rg);
-      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("zeros_like"));
-  m.def("ones_like", [](const Tensor& x, py::object dtype, bool rg) {
+      }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("zeros_like"));
+  m.def("ones_like", recorded([](const Tensor& x, py::object dtype, bool rg) {
         return with_grad(full(x->shape(), 1, parse_dtype(dtype).value_or(x->dtype())), rg);
-      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("ones_like"));
-  m.def("full_like", [](const Tensor& x, py::object value, py::object dtype, bool rg) {
+      }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("ones_like"));
+  m.def("full_like", recorded([](const Tensor& x, py::object value, py::object dtype, bool rg) {
         return with_grad(full(x->shape(), scalar_arg(value, "full_like"), parse_dtype(dtype).value_or(x->dtype())), rg);
-      }, py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full_like"));
-  m.def("rand_like", [](const Tensor& x, py::object dtype) {
+      }), py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full_like"));
+  m.def("rand_like", recorded([](const Tensor& x, py::object dtype) {
         return rand(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
-      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("rand_like"));
-  m.def("randn_like", [](const Tensor& x, py::object dtype) {
+      }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("rand_like"));
+  m.def("randn_like", recorded([](const Tensor& x, py::object dtype) {
         return randn(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
-      }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("randn_like"));
-  m.def("arange", [](py::object a, py::object b, py::object step, py::object dtype, bool rg) {
+      }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("randn_like"));
+  m.def("arange", recorded([](py::object a, py::object b, py::object step, py::object dtype, bool rg) {
         double start = 0, end;
         if (b.is_none()) end = scalar_arg(a, "arange");
         else {
@@ -140,31 +141,31 @@ void bind_functions(py::module_& m) {
         DType dt = all_int ? DType::i64 : DType::f32;
         if (auto d = parse_dtype(dtype)) dt = *d;
         return with_grad(arange(start, end, st, dt), rg);
-      }, py::arg("start"), py::arg("end") = py::none(), py::arg("step") = py::none(), py::kw_only(),
+      }), py::arg("start"), py::arg("end") = py::none(), py::arg("step") = py::none(), py::kw_only(),
       py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("arange"));
-  m.def("linspace", [](double s, double e, int64_t n, py::object dtype, bool rg) {
+  m.def("linspace", recorded([](double s, double e, int64_t n, py::object dtype, bool rg) {
         return with_grad(linspace(s, e, n, parse_dtype(dtype).value_or(DType::f32)), rg);
-      }, py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("linspace"));
-  m.def("eye", [](int64_t n, py::object cols, py::object dtype) {
+      }), py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("linspace"));
+  m.def("eye", recorded([](int64_t n, py::object cols, py::object dtype) {
         return eye(n, cols.is_none() ? n : to_i64(cols), parse_dtype(dtype).value_or(DType::f32));
-      }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), op_doc("eye"));
+      }), py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), op_doc("eye"));
 
   // ----- random -----
-  m.def("rand", [](py::args a, py::kwargs k) {
+  m.def("rand", recorded([](py::args a, py::kwargs k) {
         return with_grad(rand(size_from(a, k, "rand"), dtype_from(k)), requires_grad_from(k));
-      }, op_doc("rand"));
-  m.def("randn", [](py::args a, py::kwargs k) {
+      }), op_doc("rand"));
+  m.def("randn", recorded([](py::args a, py::kwargs k) {
         return with_grad(randn(size_from(a, k, "randn"), dtype_from(k)), requires_grad_from(k));
-      }, op_doc("randn"));
-  m.def("randint", [](int64_t lo, py::object hi, py::object size) {
+      }), op_doc("randn"));
+  m.def("randint", recorded([](int64_t lo, py::object hi, py::object size) {
         if (hi.is_none()) throw py::type_error("randint: expected randint(low, high, size) or randint(high, size)");
         if (size.is_none()) return randint(0, lo, shape_arg(hi, "randint"));
         return randint(lo, hi.cast<int64_t>(), shape_arg(size, "randint"));
-      }, py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), op_doc("randint"));
-  m.def("randperm", [](int64_t n) { return randperm(n); }, py::arg("n"), op_doc("randperm"));
-  m.def("manual_seed", [](int64_t s) { manual_seed(static_cast<uint64_t>(s)); }, py::arg("seed"));
+      }), py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), op_doc("randint"));
+  m.def("randperm", recorded([](int64_t n) { return randperm(n); }), py::arg("n"), op_doc("randperm"));
+  m.def("manual_seed", recorded([](int64_t s) { manual_seed(static_cast<uint64_t>(s)); }), py::arg("seed"));
   m.def("initial_seed", &initial_seed, op_doc("initial_seed"));
-  m.def("normal", [](py::object mean, py::object std, py::object size, py::object dtype,
+  m.def("normal", recorded([](py::object mean, py::object std, py::object size, py::object dtype,
                      py::object /*generator*/, bool rg) {
         const Tensor* tm = tensor_ptr(mean);
         const Tensor* ts = tensor_ptr(std);
@@ -175,18 +176,18 @@ void bind_functions(py::module_& m) {
         else if (size.is_none()) throw py::type_error("normal: with scalar mean and std, size= is required");
         else out = normal(to_f64(mean), to_f64(std), shape_arg(size, "normal"), parse_dtype(dtype).value_or(DType::f32));
         return with_grad(out, rg);
-      }, py::arg("mean") = 0.0, py::arg("std") = 1.0, py::arg("size") = py::none(), py::kw_only(),
+      }), py::arg("mean") = 0.0, py::arg("std") = 1.0, py::arg("size") = py::none(), py::kw_only(),
       py::arg("dtype") = py::none(), py::arg("generator") = py::none(), py::arg("requires_grad") = false,
       op_doc("normal"));
 
   // autograd
-  m.def("is_grad_enabled", &grad_enabled, op_doc("is_grad_enabled"));
-  m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"));
-  m.def("is_anomaly_enabled", &anomaly_enabled);
-  m.def("set_anomaly_enabled", &set_anomaly_enabled, py::arg("mode"));
+  m.def("is_grad_enabled", [] { return capture::pure(), grad_enabled(); }, op_doc("is_grad_enabled"));
+  m.def("set_grad_enabled", recorded([](bool mode) { set_grad_enabled(mode); }), py::arg("mode"));
+  m.def("is_anomaly_enabled", [] { return capture::pure(), anomaly_enabled(); });
+  m.def("set_anomaly_enabled", recorded([](bool mode) { set_anomaly_enabled(mode); }), py::arg("mode"));
   // tg.grad / tg.autograd.backward: grad_outputs is None or one entry per output (None: implied,
   // a tensor, or data converted to the output's dtype); the engine defaults and checks them.
-  m.def("_run_backward", [](const std::vector<Tensor>& outputs, py::object grad_outputs,
+  m.def("_run_backward", recorded([](const std::vector<Tensor>& outputs, py::object grad_outputs,
                             bool retain_graph, bool create_graph, const std::vector<Tensor>& inputs,
                             bool allow_unused, const std::string& op) {
         std::vector<Tensor> given;
@@ -201,7 +202,7 @@ void bind_functions(py::module_& m) {
         }
         const std::vector<Tensor> grads = output_grads(outputs, given, op.c_str(), arg);
         return run_backward(outputs, grads, retain_graph, create_graph, inputs, allow_unused);
-      }, py::arg("outputs"), py::arg("grad_outputs"), py::arg("retain_graph"), py::arg("create_graph"),
+      }), py::arg("outputs"), py::arg("grad_outputs"), py::arg("retain_graph"), py::arg("create_graph"),
       py::arg("inputs"), py::arg("allow_unused"), py::arg("op"));
   m.def("_graph", [](const Tensor& root) {
         // The DAG behind `root`: ops in recording order, each with its input and output
@@ -305,15 +306,15 @@ void bind_functions(py::module_& m) {
       }
     }
   };
-  m.def("_sgd_group", [](py::list params, py::object state, double lr, double momentum,
+  m.def("_sgd_group", recorded([](py::list params, py::object state, double lr, double momentum,
                          double dampening, double wd, bool nesterov, bool maximize) {
         GroupState gs(state, params, "SGD.step");
         std::vector<Tensor> bufs = gs.column("momentum_buffer", "SGD.step");
         const std::vector<Tensor> before = bufs;
         sgd_step(gs.params, bufs, {lr, momentum, dampening, wd, nesterov, maximize});
         gs.store("momentum_buffer", before, bufs);
-      });
-  m.def("_adam_group", [](py::list params, py::object state, double lr, double b1, double b2,
+      }));
+  m.def("_adam_group", recorded([](py::list params, py::object state, double lr, double b1, double b2,
                           double eps, double wd, bool amsgrad, bool maximize, bool decoupled) {
         const char* op = decoupled ? "AdamW.step" : "Adam.step";
         GroupState gs(state, params, op);
@@ -327,8 +328,8 @@ void bind_functions(py::module_& m) {
         gs.store("exp_avg", before.exp_avg, s.exp_avg);
         gs.store("exp_avg_sq", before.exp_avg_sq, s.exp_avg_sq);
         if (amsgrad) gs.store("max_exp_avg_sq", before.max_exp_avg_sq, s.max_exp_avg_sq);
-      });
-  m.def("_rmsprop_group", [](py::list params, py::object state, double lr, double alpha,
+      }));
+  m.def("_rmsprop_group", recorded([](py::list params, py::object state, double lr, double alpha,
                              double eps, double wd, double momentum, bool centered,
                              bool maximize) {
         const char* op = "RMSprop.step";
@@ -344,8 +345,8 @@ void bind_functions(py::module_& m) {
         gs.store("square_avg", before.square_avg, s.square_avg);
         if (use_buf) gs.store("momentum_buffer", before.momentum_buffer, s.momentum_buffer);
         if (centered) gs.store("grad_avg", before.grad_avg, s.grad_avg);
-      });
-  m.def("_adagrad_group", [](py::list params, py::object state, double lr, double lr_decay,
+      }));
+  m.def("_adagrad_group", recorded([](py::list params, py::object state, double lr, double lr_decay,
                              double wd, double eps, bool maximize) {
         const char* op = "Adagrad.step";
         GroupState gs(state, params, op);
@@ -354,8 +355,8 @@ void bind_functions(py::module_& m) {
         adagrad_step(gs.params, sums, steps, {lr, lr_decay, wd, eps, maximize});
         gs.store("sum", sums0, sums);
         gs.store("step", steps0, steps);
-      });
-  m.def("_sgd_step", [](py::list params, py::object bufs, double lr, double momentum,
+      }));
+  m.def("_sgd_step", recorded([](py::list params, py::object bufs, double lr, double momentum,
                         double dampening, double wd, bool nesterov, bool maximize) -> py::object {
         // Plain SGD has no state: the buffer list is neither converted nor rebuilt (that
         // round trip was most of a small model's optimizer step).
@@ -371,8 +372,8 @@ void bind_functions(py::module_& m) {
         auto b = bufs.cast<std::vector<Tensor>>();
         sgd_step(ps, b, o);
         return py::cast(b);
-      });
-  m.def("_zero_grad", [](const std::vector<Tensor>& params, bool set_to_none) { zero_grad(params, set_to_none); },
+      }));
+  m.def("_zero_grad", recorded([](const std::vector<Tensor>& params, bool set_to_none) { zero_grad(params, set_to_none); }),
         py::arg("params"), py::arg("set_to_none") = true);
   m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> exp_avg,
                          std::vector<Tensor> exp_avg_sq, std::vector<Tensor> max_exp_avg_sq,
@@ -545,5 +546,6 @@ tensor([[1., 1.],
   bind::bind_ops(m, T);
   bind::bind_functions(m);
   bind::bind_custom(m, T);
+  bind::bind_compile(m);
   bind::guard_arguments(m);  // last: every function above is bound
 }

@@ -9,6 +9,7 @@
 
 #include "bindings/bindings.h"
 #include "bindings/op_docs.h"
+#include "bindings/record.h"
 #include "tapegrad/tape.h"
 
 namespace tapegrad::bind {
@@ -80,7 +81,7 @@ class Registrar {
         T_(T) {}
 
   void unary(const Row& r, UnaryFn fn) {
-    auto f = [fn](const Tensor& x) { return fn(x); };
+    auto f = [fn](const Tensor& x) { return capture::call(fn, x); };
     if (has_method(r)) T_.def(r.name, f, op_doc(r.name));
     if (has_function(r)) m_.def(r.name, f, py::arg("input"), op_doc(r.name));
     if (is_nn_function(r)) nn_.def(r.name, f, py::arg("input"), op_doc(r.name));
@@ -92,7 +93,7 @@ class Registrar {
     // Method and function: either operand may be a Python number (tg.pow(2, x)).
     auto named = [fn, name](py::handle a, py::handle b) {
       auto [x, y] = operands(a, b, name);
-      return fn(x, y);
+      return capture::call(fn, x, y);
     };
     if (has_method(r)) T_.def(name, named, py::arg("other"), op_doc(name));
     if (has_function(r)) m_.def(name, named, py::arg("input"), py::arg("other"), op_doc(name));
@@ -102,18 +103,18 @@ class Registrar {
     const std::string stem = r.dunder;
     T_.def(dunder(stem).c_str(), [fn](py::handle self, py::handle other) -> py::object {
           const Tensor* a = tensor_ptr(self);
-          if (!a) return not_implemented();
+          if (!a) return capture::pure(), not_implemented();
           Tensor o = operand(other, *a);
-          if (!o) return not_implemented();
-          return py::cast(fn(*a, o));
+          if (!o) return capture::pure(), not_implemented();
+          return py::cast(capture::call(fn, *a, o));
         }, py::is_operator());
     if (is_comparison(stem)) return;
     T_.def(dunder("r" + stem).c_str(), [fn](py::handle self, py::handle other) -> py::object {
           const Tensor* a = tensor_ptr(self);
-          if (!a) return not_implemented();
+          if (!a) return capture::pure(), not_implemented();
           Tensor o = operand(other, *a);
-          if (!o) return not_implemented();
-          return py::cast(fn(o, *a));
+          if (!o) return capture::pure(), not_implemented();
+          return py::cast(capture::call(fn, o, *a));
         }, py::is_operator());
     if (const Inplace in = inplace_form(name); in.fn) {
       const InplaceFn ip = in.fn;
@@ -122,7 +123,7 @@ class Registrar {
         Tensor o = operand(other, self);
         if (!o)
           throw py::type_error(std::string(method) + ": unsupported operand type " + type_name(other));
-        ip(self, o);
+        capture::call(ip, self, o);
         return self;
       };
       T_.def(dunder("i" + stem).c_str(), inplace, py::is_operator());
@@ -133,8 +134,9 @@ class Registrar {
   // A MANUAL row whose callable takes the tensor first: method and/or function as the row says
   // (one callable; as a function its first argument is called `input`).
   template <class Fn, class... Extra>
-  void manual(const char* name, Fn&& f, const Extra&... extra) {
+  void manual(const char* name, Fn&& fn, const Extra&... extra) {
     const Row& r = claim(name);
+    auto f = recorded(std::forward<Fn>(fn));
     if (has_method(r)) T_.def(name, f, extra..., op_doc(name));
     if (has_function(r)) {
       constexpr bool named = (std::is_base_of_v<py::arg, Extra> || ...);
@@ -147,8 +149,9 @@ class Registrar {
   // A MANUAL row exposed as a function only, whose arguments need not start with a tensor
   // (cat's list, where's condition).
   template <class Fn, class... Extra>
-  void manual_function(const char* name, Fn&& f, const Extra&... extra) {
+  void manual_function(const char* name, Fn&& fn, const Extra&... extra) {
     const Row& r = claim(name);
+    auto f = recorded(std::forward<Fn>(fn));
     if (r.expose != Expose::F)
       throw std::logic_error(std::string("ops.def: ") + name + " is bound as a function only but its row exposes a method");
     m_.def(name, f, extra..., op_doc(name));

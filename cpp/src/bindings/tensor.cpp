@@ -1,9 +1,34 @@
 // The Tensor class as Python sees it, apart from its ops (ops.cpp): shape and autograd state,
 // dtype conversions, Python's number/sequence protocols, indexing and the in-place fills.
 #include "bindings/bindings.h"
+#include "bindings/record.h"
 #include "tapegrad/tape.h"
 
 namespace tapegrad::bind {
+namespace {
+// t.grad. While capturing, the read is recorded with whether a gradient was there: Python may
+// have decided on it (`if p.grad is not None`), so a replay that finds otherwise stops with an
+// error instead of going on down the captured path.
+Tensor read_grad(const Tensor& t) {
+  Tensor g = t->grad();
+  capture::Recorder* rec = capture::active();
+  if (!rec || rec->depth > 0) return g;
+  rec->touched = true;
+  const capture::Slot in = rec->use(t), out = rec->define(g);
+  const bool had = static_cast<bool>(g);
+  rec->emit([in, out, had](capture::Frame& f) {
+    Tensor now = f[static_cast<size_t>(in)]->grad();
+    if (static_cast<bool>(now) != had)
+      throw std::runtime_error(std::string("tapegrad.compile: a tensor's .grad was ") +
+                               (had ? "set" : "None") + " when the step was captured and is " +
+                               (had ? "None" : "set") + " in this replay, and the captured "
+                               "step may have decided on it; call torch-style zero_grad() the "
+                               "same way on every call, or compile with this state fixed");
+    f[static_cast<size_t>(out)] = std::move(now);
+  });
+  return g;
+}
+}  // namespace
 
 void bind_tensor(TensorClass& T) {
   // Note [tensor hash]
@@ -20,8 +45,9 @@ void bind_tensor(TensorClass& T) {
           py::object made = py::module_::import("tapegrad._legacy").attr("tensor_new")(*a, **k);
           return detach(made.cast<Tensor>());
         }));
-  T.def_property_readonly("shape", &size_of)
+  T.def_property_readonly("shape", [](const Tensor& t) { return capture::pure(), size_of(t); })
       .def("size", [](const Tensor& t, py::object dim) -> py::object {
+            capture::pure();
             if (dim.is_none()) return size_of(t);
             const int64_t nd = std::max<int64_t>(t->dim(), 1);
             int64_t d = to_i64(dim);
@@ -30,45 +56,46 @@ void bind_tensor(TensorClass& T) {
             if (t->dim() == 0) return py::int_(1);
             return py::int_(t->shape()[d < 0 ? d + t->dim() : d]);
           }, py::arg("dim") = py::none())
-      .def_property_readonly("ndim", &TensorImpl::dim)
-      .def("dim", &TensorImpl::dim)
-      .def_property_readonly("dtype", &TensorImpl::dtype)
+      .def_property_readonly("ndim", pure_getter(&TensorImpl::dim))
+      .def("dim", pure_getter(&TensorImpl::dim))
+      .def_property_readonly("dtype", pure_getter(&TensorImpl::dtype))
       // ----- autograd state -----
-      .def_property("requires_grad", &TensorImpl::requires_grad,
-                    [](const Tensor& t, bool v) { t->set_requires_grad(v); })
-      .def_property("grad", [](const Tensor& t) { return t->grad(); },
-                    [](const Tensor& t, MaybeTensor g) { t->set_grad(std::move(g.t)); })
-      .def_property_readonly("is_leaf", &TensorImpl::is_leaf)
-      .def_property("_is_parameter", &TensorImpl::is_parameter, &TensorImpl::set_is_parameter)
+      .def_property("requires_grad", pure_getter(&TensorImpl::requires_grad),
+                    recorded([](const Tensor& t, bool v) { t->set_requires_grad(v); }))
+      .def_property("grad", &read_grad,
+                    recorded([](const Tensor& t, MaybeTensor g) { t->set_grad(std::move(g.t)); }))
+      .def_property_readonly("is_leaf", pure_getter(&TensorImpl::is_leaf))
+      .def_property("_is_parameter", pure_getter(&TensorImpl::is_parameter), &TensorImpl::set_is_parameter)
       .def_property_readonly("grad_fn", [](const Tensor& t) -> py::object {
+            capture::pure();
             const char* n = t->grad_fn_name();
             if (!n) return py::none();
             return py::str(n);
           })
-      .def_property_readonly("_version", &TensorImpl::version)
-      .def_property_readonly("_id", &TensorImpl::id)
-      .def("_set_data", [](const Tensor& t, const Tensor& src) { t->set_data(src); })
-      .def("requires_grad_", [](const Tensor& t, bool v) { t->set_requires_grad(v); return t; },
+      .def_property_readonly("_version", pure_getter(&TensorImpl::version))
+      .def_property_readonly("_id", pure_getter(&TensorImpl::id))
+      .def("_set_data", recorded([](const Tensor& t, const Tensor& src) { t->set_data(src); }))
+      .def("requires_grad_", recorded([](const Tensor& t, bool v) { t->set_requires_grad(v); return t; }),
            py::arg("requires_grad") = true)
-      .def("retain_grad", [](const Tensor& t) { t->retain_grad(); })
-      .def_property_readonly("retains_grad", &TensorImpl::retains_grad)
-      .def("detach_", [](const Tensor& t) {
+      .def("retain_grad", recorded([](const Tensor& t) { t->retain_grad(); }))
+      .def_property_readonly("retains_grad", pure_getter(&TensorImpl::retains_grad))
+      .def("detach_", recorded([](const Tensor& t) {
             if (!t->is_leaf()) throw std::runtime_error("detach_: only leaf tensors can be detached in place here; use detach()");
             t->set_requires_grad(false);
             return t;
-          })
-      .def("backward", [](const Tensor& t, MaybeTensor gradient, py::object retain_graph, bool create_graph) {
+          }))
+      .def("backward", recorded([](const Tensor& t, MaybeTensor gradient, py::object retain_graph, bool create_graph) {
             // retain_graph=None means "as create_graph" (PyTorch's default).
             const bool retain = retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
             backward(t, gradient, retain, create_graph);
-          }, py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(),
+          }), py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(),
           py::arg("create_graph") = false)
       // ----- the transposes as properties (T reverses the dims; mT swaps the last two) -----
-      .def_property_readonly("T", [](const Tensor& x) { return t(x); })
-      .def_property_readonly("mT", [](const Tensor& x) { return transpose(x, -2, -1); })
+      .def_property_readonly("T", recorded([](const Tensor& x) { return t(x); }))
+      .def_property_readonly("mT", recorded([](const Tensor& x) { return transpose(x, -2, -1); }))
       // ----- storage and conversions -----
-      .def("contiguous", [](const Tensor& t) { return t; })
-      .def("is_contiguous", [](const Tensor&) { return true; })
+      .def("contiguous", recorded([](const Tensor& t) { return t; }))
+      .def("is_contiguous", [](const Tensor&) { return capture::pure(), true; })
       .def("item", [](const Tensor& t) -> py::object {
             const double v = t->item_as_double();
             if (t->dtype() == DType::i64) return py::int_(*t->data<int64_t>());
@@ -78,17 +105,19 @@ void bind_tensor(TensorClass& T) {
       .def("numpy", [](const Tensor& t) { return to_numpy(t, true); })
       .def("_numpy_view", [](const Tensor& t) { return to_numpy(t, false); })
       .def("type", [](const Tensor& x, py::object dtype) -> py::object {
-            if (dtype.is_none()) return py::str(std::string("tapegrad.") + dtype_name(x->dtype()));
-            return py::cast(cast(x, *parse_dtype(dtype)));
+            if (dtype.is_none()) return capture::pure(), py::str(std::string("tapegrad.") + dtype_name(x->dtype()));
+            const DType to = *parse_dtype(dtype);
+            return py::cast(capture::call([](const Tensor& a, DType d) { return cast(a, d); }, x, to));
           }, py::arg("dtype") = py::none())
-      .def("float", [](const Tensor& x) { return cast(x, DType::f32); })
-      .def("double", [](const Tensor& x) { return cast(x, DType::f64); })
-      .def("long", [](const Tensor& x) { return cast(x, DType::i64); })
-      .def("int", [](const Tensor& x) { return cast(x, DType::i64); })
-      .def("bool", [](const Tensor& x) { return cast(x, DType::b8); })
+      .def("float", recorded([](const Tensor& x) { return cast(x, DType::f32); }))
+      .def("double", recorded([](const Tensor& x) { return cast(x, DType::f64); }))
+      .def("long", recorded([](const Tensor& x) { return cast(x, DType::i64); }))
+      .def("int", recorded([](const Tensor& x) { return cast(x, DType::i64); }))
+      .def("bool", recorded([](const Tensor& x) { return cast(x, DType::b8); }))
       // ----- Python protocols -----
-      .def("__pos__", [](const Tensor& a) { return a; })
+      .def("__pos__", recorded([](const Tensor& a) { return a; }))
       .def("__len__", [](const Tensor& a) {
+            capture::pure();
             if (a->dim() == 0) throw py::type_error("len() of a 0-d tensor");
             return a->shape()[0];
           })
@@ -105,7 +134,9 @@ void bind_tensor(TensorClass& T) {
             return *a->data<int64_t>();
           })
       // ----- indexing -----
-      .def("__getitem__", [](const Tensor& x, py::object key) { return index(x, items_from(key)); })
+      .def("__getitem__", [](const Tensor& x, py::object key) {
+            return capture::call([](const Tensor& a, const std::vector<IndexItem>& k) { return index(a, k); }, x, items_from(key));
+          })
       .def("__setitem__", [](const Tensor& x, py::object key, py::object value) {
             std::vector<IndexItem> items = items_from(key);
             Tensor v;
@@ -113,20 +144,20 @@ void bind_tensor(TensorClass& T) {
             else if (PyFloat_Check(value.ptr()) || PyLong_Check(value.ptr()) || PyBool_Check(value.ptr()))
               v = scalar_tensor(to_f64(value), x->dtype());
             else v = tensor_from_py(value, x->dtype(), "__setitem__");
-            index_put_(x, items, v);
+            capture::call([](const Tensor& a, const std::vector<IndexItem>& k, const Tensor& w) { index_put_(a, k, w); }, x, items, v);
           })
       // ----- in-place fills (the arithmetic ones come with their ops) -----
-      .def("zero_", [](const Tensor& a) { zero_(a); return a; })
-      .def("fill_", [](const Tensor& a, py::object v) { check_inplace(a, "fill_"); fill_(a, scalar_arg(v, "fill_")); return a; })
-      .def("copy_", [](const Tensor& a, py::object src) {
+      .def("zero_", recorded([](const Tensor& a) { zero_(a); return a; }))
+      .def("fill_", recorded([](const Tensor& a, py::object v) { check_inplace(a, "fill_"); fill_(a, scalar_arg(v, "fill_")); return a; }))
+      .def("copy_", recorded([](const Tensor& a, py::object src) {
             Tensor s = operand(src, a);
             if (!s) throw py::type_error("copy_: expected a tensor");
             copy_(a, s);
             return a;
-          })
-      .def("normal_", [](const Tensor& a, double mean, double std) { check_inplace(a, "normal_"); normal_(a, mean, std); return a; },
+          }))
+      .def("normal_", recorded([](const Tensor& a, double mean, double std) { check_inplace(a, "normal_"); normal_(a, mean, std); return a; }),
            py::arg("mean") = 0.0, py::arg("std") = 1.0)
-      .def("uniform_", [](const Tensor& a, double lo, double hi) { check_inplace(a, "uniform_"); uniform_(a, lo, hi); return a; },
+      .def("uniform_", recorded([](const Tensor& a, double lo, double hi) { check_inplace(a, "uniform_"); uniform_(a, lo, hi); return a; }),
            py::arg("a") = 0.0, py::arg("b") = 1.0);
 }
 

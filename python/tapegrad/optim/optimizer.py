@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import Any
 
-from .. import _core
+from .. import _capture, _core
 from .._validation import check_hyperparameters
 from ..autograd import enable_grad
 
@@ -135,8 +135,10 @@ class Optimizer:
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         raise NotImplementedError
 
-    @staticmethod
-    def _closure(closure: Callable[[], Any] | None) -> Any:
+    def _closure(self, closure: Callable[[], Any] | None) -> Any:
+        # Every step starts here: while a step is captured, its hyperparameters are guarded.
+        if _capture.ACTIVE:
+            _capture.guard_optimizer(self)
         if closure is None:
             return None
         with enable_grad():

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import _core
+from ... import _capture, _core
 from ...autograd import no_grad
 from ..parameter import _is_parameter
 from ._hooks import _ModuleHooks
@@ -17,6 +17,15 @@ from ...utils.hooks import RemovableHandle
 Tensor = _core.Tensor
 
 __all__ = ["Module"]
+
+# Counts every change of which parameter, buffer or submodule an attribute names: a compiled
+# step guards it (Note [capture and replay]), since its program holds the tensors it found.
+_STRUCTURE = 0
+
+
+def _structure_changed() -> None:
+    global _STRUCTURE
+    _STRUCTURE += 1
 
 
 class Module:
@@ -53,6 +62,9 @@ class Module:
                 f"cannot assign {name!r} before Module.__init__() call "
                 f"(call super().__init__() first in {type(self).__name__}.__init__)")
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
+        if name in params or name in buffers or name in modules or _is_parameter(value) or \
+                isinstance(value, Module):
+            _structure_changed()
         if _is_parameter(value):
             self._remove_attr(name)
             params[name] = value
@@ -78,6 +90,7 @@ class Module:
             object.__setattr__(self, name, value)
 
     def _remove_attr(self, name: str) -> None:
+        _structure_changed()
         for key in ("_parameters", "_buffers", "_modules"):
             self.__dict__[key].pop(name, None)
         self.__dict__.pop(name, None)
@@ -90,6 +103,7 @@ class Module:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:
+        _structure_changed()
         for key in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__.get(key, {}):
                 del self.__dict__[key][name]
@@ -135,6 +149,8 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         # Typed Tensor, not Any, so `model(x)` checks in user code: every tapegrad layer
         # returns a tensor. A forward that returns something else still works at run time.
+        if _capture.ACTIVE:
+            _capture.guard_module(self)
         if self._hooks is None:
             out: Tensor = self.forward(*args, **kwargs)
             return out

@@ -1,0 +1,129 @@
+// Capture and replay: the recorder and the program.
+//
+// Note [capture and replay]
+// tapegrad.compile(fn) runs fn once with a Recorder active on the thread. Every engine call the
+// bindings make goes through capture::call(), which runs it as usual and appends it to the
+// program: the function (a plain function or a capture-free lambda over the engine), its
+// non-tensor arguments copied, its tensor arguments and results named by slots. A tensor no
+// recorded call produced and that is not an argument of fn is a constant: it existed before the
+// call (a parameter, optimizer state, data held by a closure) and the program holds it by
+// reference, so a later replay reads its current contents, as eager code would.
+//
+// A replay runs the same engine calls in the same order on the new inputs — the same kernels,
+// the same tape, the same reverse sweep, the same optimizer updates — so its results are
+// eager's to the bit; what it leaves out is Python: the interpreter, argument parsing and
+// conversion, the binding layer. Slots are released after their last reader (the results are
+// kept), so intermediates live no longer than in eager code.
+//
+// What Python decided while fn ran is baked into the program, so the capture must not depend
+// on anything a later call could change unseen. Two rules keep that true:
+//   - Every binding opts in. The argument guard that wraps every pybind11 function
+//     (bindings/convert_args.cpp) refuses the capture when a binding ran at depth 0 without
+//     recording a call or declaring itself metadata-only (capture::pure). So a read of tensor
+//     data into Python (item(), tolist(), bool(t), numpy()), a tensor made from Python data,
+//     or anything not yet taught to record, makes the capture fall back to eager.
+//   - What Python read is guarded (bindings/compile.cpp): the arguments' shapes, dtypes and
+//     requires_grad; non-tensor arguments by value; fn's globals and closure cells; the
+//     constants' shapes, dtypes, requires_grad and whether they have a .grad; and what the
+//     library's Python registers while capturing (a module's `training` flag, an optimizer's
+//     hyperparameters). A call that fails a guard captures again.
+// A call made inside a recorded call (a hook the reverse sweep calls, say) belongs to it: the
+// depth counter keeps it out of the program, and the replay of the outer call makes it again.
+#include "tapegrad/capture.h"
+
+namespace tapegrad::capture {
+namespace {
+thread_local Recorder* t_active = nullptr;
+}  // namespace
+
+Recorder* active() { return t_active; }
+
+Scope::Scope(Recorder* r) : prev_(t_active) { t_active = r; }
+Scope::~Scope() { t_active = prev_; }
+
+Slot Recorder::find(const Tensor& t) const {
+  auto it = slots_.find(t.get());
+  return it == slots_.end() ? kNoSlot : it->second;
+}
+
+Slot Recorder::input(const Tensor& t) {
+  if (Slot s = find(t); s != kNoSlot) {
+    inputs_.push_back(s);
+    return s;
+  }
+  const Slot s = static_cast<Slot>(held_.size());
+  held_.push_back(t);
+  slots_[t.get()] = s;
+  inputs_.push_back(s);
+  return s;
+}
+
+Slot Recorder::use(const Tensor& t) {
+  Slot s = find(t);
+  if (s == kNoSlot) {
+    s = static_cast<Slot>(held_.size());
+    held_.push_back(t);
+    slots_[t.get()] = s;
+    constants_.emplace_back(s, t);
+    const_states_.push_back({t, t->shape(), t->dtype(), t->requires_grad()});
+  }
+  cur_reads_.push_back(s);
+  return s;
+}
+
+Slot Recorder::define(const Tensor& t) {
+  const Slot s = static_cast<Slot>(held_.size());
+  held_.push_back(t);
+  cur_defs_.push_back(s);
+  if (t) slots_[t.get()] = s;  // the newest slot names the tensor from now on
+  return s;
+}
+
+void Recorder::emit(Instr f) {
+  instrs_.push_back(std::move(f));
+  reads_.push_back(std::move(cur_reads_));
+  defs_.push_back(std::move(cur_defs_));
+  cur_reads_.clear();
+  cur_defs_.clear();
+}
+
+void Recorder::refuse(std::string why) {
+  try {
+    if (reason_.empty()) reason_ = std::move(why);
+  } catch (...) {
+    if (reason_.empty()) reason_ = "?";
+  }
+}
+
+Program Recorder::finish(const std::vector<Slot>& keep) {
+  Program p;
+  p.nslots = static_cast<int32_t>(held_.size());
+  p.inputs = inputs_;
+  p.constants = constants_;
+  p.instrs = std::move(instrs_);
+  // Dead values: a slot is released after the last instruction that reads it (a result never
+  // read, after the instruction that made it), unless the caller reads it afterwards.
+  std::vector<int64_t> last(held_.size(), -1);
+  for (size_t i = 0; i < reads_.size(); ++i) {
+    for (Slot s : defs_[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
+    for (Slot s : reads_[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
+  }
+  for (Slot s : keep)
+    if (s != kNoSlot) last[static_cast<size_t>(s)] = -1;
+  p.release_after.assign(p.instrs.size(), {});
+  for (size_t s = 0; s < last.size(); ++s)
+    if (last[s] >= 0) p.release_after[static_cast<size_t>(last[s])].push_back(static_cast<Slot>(s));
+  held_.clear();
+  slots_.clear();
+  return p;
+}
+
+void Program::run(Frame& f) const {
+  for (const auto& [s, t] : constants) f[static_cast<size_t>(s)] = t;
+  for (size_t i = 0; i < instrs.size(); ++i) {
+    instrs[i](f);
+    for (Slot s : release_after[i]) f[static_cast<size_t>(s)].reset();
+  }
+}
+
+}  // namespace tapegrad::capture
