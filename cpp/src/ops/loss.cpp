@@ -218,7 +218,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduct
                      " must be the same as input size " + shape_str(x->shape()));
   Tensor yt = is_float(y->dtype()) ? cast(y, x->dtype()) : convert(y, x->dtype());
   Tensor l = empty(x->shape(), x->dtype());
-  // ℓ = max(x, 0) − x·y + log(1 + e^−|x|): never overflows.
+  // ℓ = (1 − y)·x − log σ(x): never overflows (the kernel's comment).
   if (x->dtype() == DType::f32)
     k::bce_with_logits_f32(x->numel(), x->data<float>(), yt->data<float>(), l->data<float>());
   else
@@ -227,7 +227,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduct
     record(OpCode::BceWithLogits, {&x, &yt}, {&l}, save_for_backward(x, yt));
   return reduce_loss(l, reduction);
 }
-// ℓ = max(x,0) − x·y + log(1+e^−|x|)  ⇒  dx += dℓ·(σ(x) − y) ; dy −= dℓ·x
+// ℓ = (1 − y)·x − log σ(x)  ⇒  dx += dℓ·(σ(x) − y) ; dy −= dℓ·x
 std::vector<Tensor> backward_BceWithLogits(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const Tensor& y = ctx.saved(1);
@@ -490,7 +490,11 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
   Tensor d = sub(input, target);
   Tensor a = abs(d);
   if (beta == 0.0) return reduce_loss(a, reduction);
-  Tensor l = where(compare(CmpOp::lt, a, scalar_of(beta, a)), mul(mul(d, d), scalar_of(0.5 / beta, d)),
+  // The quadratic branch takes NaN (its gradient d/β is NaN, as PyTorch's) and sees 0 where
+  // it is not selected, so an infinite d gets the linear branch's ±1, not 0·inf = NaN.
+  Tensor quad = logical_not(compare(CmpOp::ge, a, scalar_of(beta, a)));
+  Tensor dq = where(quad, d, scalar_of(0.0, d));
+  Tensor l = where(quad, mul(mul(dq, dq), scalar_of(0.5 / beta, d)),
                    sub(a, scalar_of(0.5 * beta, a)));
   return reduce_loss(l, reduction);
 }
@@ -503,7 +507,10 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
                   "values for delta), got " + std::to_string(delta));
   Tensor d = sub(input, is_float(input->dtype()) ? cast(target, input->dtype()) : target);
   Tensor a = abs(d);
-  Tensor l = where(compare(CmpOp::lt, a, scalar_of(delta, a)), mul(mul(d, d), scalar_of(0.5, d)),
+  // NaN in the quadratic branch, 0 where it is not selected: as smooth_l1_loss above.
+  Tensor quad = logical_not(compare(CmpOp::ge, a, scalar_of(delta, a)));
+  Tensor dq = where(quad, d, scalar_of(0.0, d));
+  Tensor l = where(quad, mul(mul(dq, dq), scalar_of(0.5, d)),
                    mul(sub(a, scalar_of(0.5 * delta, a)), scalar_of(delta, a)));
   return reduce_loss(l, reduction);
 }
@@ -554,6 +561,11 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
       runtime_error("binary_cross_entropy: all elements of input should be between 0 and 1 "
                     "(input of shape " + shape_str(input->shape()) + "); for logits use "
                     "binary_cross_entropy_with_logits");
+    Tensor t_in_range = logical_and(ge(target, scalar_of(0.0, target)),
+                                    le(target, scalar_of(1.0, target)));
+    if (!*all(t_in_range, {}, false)->data<uint8_t>())
+      runtime_error("binary_cross_entropy: all elements of target should be between 0 and 1 "
+                    "(target of shape " + shape_str(target->shape()) + ")");
     l = bce_value(input, target, nullptr, nullptr);
   }
   if (should_record({&input, &target}))
@@ -563,7 +575,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 }
 // ℓ = −[y·max(log x, −100) + (1 − y)·max(log(1 − x), −100)]  ⇒
 //   dx += dℓ·(x − y)/max(x·(1 − x), 1e-12)  (PyTorch's derivative) ;
-//   dy += dℓ·(max(log(1 − x), −100) − max(log x, −100))
+//   dy −= dℓ·logit(x) = dℓ·−log(x/(1 − x))  (PyTorch's derivative: unclamped, ±inf at x = 1 or 0)
 std::vector<Tensor> backward_BinaryCrossEntropy(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const Tensor& y = ctx.saved(1);
@@ -572,11 +584,7 @@ std::vector<Tensor> backward_BinaryCrossEntropy(BwCtx& ctx) {
     Tensor den = maximum(mul(x, sub(scalar_of(1.0, x), x)), scalar_of(1e-12, x));
     dx = div(mul(ctx.g(), sub(x, y)), den);
   }
-  if (ctx.needs(1)) {
-    Tensor lx = clamp(log(x), -100.0, std::nullopt);
-    Tensor l1x = clamp(log1p(neg(x)), -100.0, std::nullopt);
-    dy = mul(ctx.g(), sub(l1x, lx));
-  }
+  if (ctx.needs(1)) dy = mul(neg(log(div(x, sub(scalar_of(1.0, x), x)))), ctx.g());
   return {dx, dy};
 }
 

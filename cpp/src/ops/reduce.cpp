@@ -10,9 +10,11 @@ namespace tapegrad {
 namespace {
 
 // sum, amax, amin, logsumexp: the normalised, sorted dims reduced, and whether they were kept.
+// nan_ties: max()/min() of the whole tensor, whose gradient treats NaNs as equal (below).
 struct ReduceAttrs {
   std::vector<int64_t> dims;
   bool keepdim;
+  bool nan_ties = false;
 };
 
 // softmax, log_softmax: the normalised dim (0 for a 0-d input).
@@ -127,7 +129,8 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
 
 // ---------------------------------------------------------------------------------------------
 namespace {
-Tensor amax_amin(OpCode op, const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+Tensor amax_amin(OpCode op, const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim,
+                 bool nan_ties = false) {
   const char* name = op_name(op);
   check_defined(x, name);
   if (x->dtype() == DType::b8) throw TypeError(std::string(name) + ": not supported for bool tensors");
@@ -139,11 +142,14 @@ Tensor amax_amin(OpCode op, const Tensor& x, const std::vector<int64_t>& dims_in
   Tensor y = finish_shape(reduce_keep(rop, x, dims, x->dtype()), x->shape(), dims, keepdim);
   // Both the input and the result: the gradient goes to the elements equal to the result.
   if (should_record({&x}))
-    record(op, {&x}, {&y}, save_for_backward(x, detach(y)), ReduceAttrs{dims, keepdim});
+    record(op, {&x}, {&y}, save_for_backward(x, detach(y)), ReduceAttrs{dims, keepdim, nan_ties});
   return y;
 }
 
 // y = max_dims x  ⇒  dx += dy·[x = y] / #{x = y}   (ties share the gradient evenly)
+// A NaN maximum equals nothing, so amax/amin give NaN to the whole slice (0/0), as PyTorch's
+// amax; PyTorch's max()/min() of the whole tensor instead count the NaNs as the ties
+// ([x = y] or both NaN), and so does nan_ties.
 std::vector<Tensor> amax_amin_backward(BwCtx& ctx) {
   const ReduceAttrs& at = ctx.attrs<ReduceAttrs>();
   const Tensor& x = ctx.saved(0);
@@ -154,7 +160,9 @@ std::vector<Tensor> amax_amin_backward(BwCtx& ctx) {
     y = reshape(y, keep);
     g = reshape(g, keep);
   }
-  Tensor mask = cast(compare(CmpOp::eq, x, y), g->dtype());
+  Tensor eq = compare(CmpOp::eq, x, y);
+  if (at.nan_ties) eq = logical_or(eq, logical_and(isnan(x), isnan(y)));
+  Tensor mask = cast(eq, g->dtype());
   Tensor count = sum(mask, at.dims, true);
   return {div(mul(g, mask), count)};
 }
@@ -344,8 +352,8 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
   return mean(dtype ? cast(x, *dtype) : x, dims, keepdim);
 }
 
-Tensor max(const Tensor& x) { return amax(x, {}, false); }
-Tensor min(const Tensor& x) { return amin(x, {}, false); }
+Tensor max(const Tensor& x) { return amax_amin(OpCode::Amax, x, {}, false, /*nan_ties=*/true); }
+Tensor min(const Tensor& x) { return amax_amin(OpCode::Amin, x, {}, false, /*nan_ties=*/true); }
 
 // all: no zero along dims ⇔ Σ [x == 0] == 0; any: Σ [x ≠ 0] > 0 (counted in int64).
 Tensor all(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
