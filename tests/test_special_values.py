@@ -153,7 +153,177 @@ def plantings(case, np_dtype, n_values: int):
     yield "mixed", arrays
 
 
+# ----- where PyTorch's own answer is not one to follow ------------------------------------------
+def skip_reason(case, dtype_name: str, label: str) -> str | None:
+    op, f32 = case.op, dtype_name == "float32"
+    nonfinite = any(k in label for k in ("inf", "nan", "mixed"))
+    if op == "gelu" and f32 and ("+inf" in label or "+huge" in label or label == "mixed"):
+        # PyTorch bug: its vectorised float32 erf-GELU gives NaN at +inf and +inf at 3e38
+        # (an intermediate overflows); its float64 kernel and the scalar tail give x.
+        return "PyTorch's vectorised float32 GELU at +inf / near overflow"
+    if op in ("elu", "hardtanh") and ("nan" in label or label == "mixed"):
+        # PyTorch's backward at a NaN depends on whether the element falls in a vectorised
+        # block (elu: NaN, hardtanh: 0) or in the scalar tail (both: the slope 1).
+        return "PyTorch's gradient at NaN depends on the element's vector lane"
+    if op in ("conv1d", "conv2d") and f32 and nonfinite:
+        # PyTorch's float32 convolution (oneDNN) skips the zero padding, its float64 one
+        # (im2col) multiplies it, as tapegrad does: 0·inf is NaN in one backend only.
+        return "PyTorch's float32 convolution backend skips 0·inf in the padding"
+    if op == "kl_div" and ("in1" in label or label == "mixed"):
+        # The target's softmax has exact zeros; PyTorch's composite kl_div differentiates
+        # xlogy(t, t) as t/t = 0/0 = NaN there (its own kl_div_target_backward gave 0, as
+        # tapegrad does: Note [loss options]).
+        return "PyTorch's kl_div target gradient is 0/0 at a zero target"
+    if op in ("batch_norm", "layer_norm") and "huge" in label:
+        # PyTorch forms the moments in the input dtype: (x − μ)² overflows in float32 (NaN
+        # rows, or 0 for batch_norm) where tapegrad's, accumulated in double, are exact.
+        return "PyTorch's float32 moments overflow"
+    if op in ("batch_norm", "layer_norm") and ("inf@in1" in label or label == "mixed"):
+        # An infinite weight makes the whole row's input gradient non-finite in both; which
+        # entries are ±inf and which NaN follows the arrangement of the fused row sums
+        # (PyTorch: Σdy·γ·x and Σdy·γ against the raw x). Not matched; "mixed" plants
+        # non-finite weights too.
+        return "infinite normalization weight: ±inf vs NaN within a non-finite row"
+    if case.id.startswith("batch_norm-eval-zero") and f32:
+        # Not a special value: float64 running statistics beside a float32 input are refused
+        # by both libraries, except by PyTorch for an empty batch.
+        return "dtype check on an empty batch"
+    return None
+
+
 PARITY = [c for c in CASES if c.torch]
+
+
+@pytest.mark.parametrize("case", PARITY, ids=[c.id for c in PARITY])
+def test_op_table_with_special_values(case):
+    # Three of the eight values per case and dtype (one on the large shapes), drawn from the
+    # case id: across the table every value meets every op family. `python
+    # test_special_values.py` runs the full product.
+    n = 3 if sum(int(np.prod(s)) for s in case.shapes) <= 1000 else 1
+    for dtype_name, (_, _, np_dtype, _) in DTYPES.items():
+        for label, arrays in plantings(case, np_dtype, n):
+            if skip_reason(case, dtype_name, label) is None:
+                compare(case, dtype_name, arrays, label)
+
+# ----- the named cases, every value in every position --------------------------------------------
+INF, NAN = float("inf"), float("nan")
+
+
+def check(fn, *inputs, label="") -> None:
+    """fn(ns, *tensors) on the given inputs in both dtypes, forward and backward, vs PyTorch."""
+    case = SimpleCase(fn, label or repr(inputs))
+    for dtype_name, (_, _, np_dtype, _) in DTYPES.items():
+        arrays = [np.asarray(a, np_dtype).astype(np.float64) for a in inputs]
+        compare(case, dtype_name, arrays, "")
+
+
+class SimpleCase:
+    def __init__(self, fn, label):
+        self.fn, self.id = fn, label
+
+
+def _rows(width: int, rng) -> list[list[float]]:
+    """Rows of logits holding +inf, −inf and NaN in the patterns that matter to the softmax
+    family: one or two +inf (a tie), −inf beside finite values, all −inf, NaN with ±inf."""
+    base = [list(rng.standard_normal(width)) for _ in range(7)]
+    base[0][width // 2] = INF
+    base[1][0], base[1][-1] = INF, INF
+    base[2][1 % width] = -INF
+    base[3] = [-INF] * width
+    base[4][0], base[4][-1] = NAN, INF
+    base[5][-1] = -INF
+    base[5][0] = INF
+    return base  # base[6] stays finite
+
+
+# widths: narrow rows (the transposed SIMD blocks), one vector, wide rows, and a column layout
+@pytest.mark.parametrize("width", [1, 3, 10, 40])
+def test_softmax_family_with_infinite_logits(width):
+    x = np.array(_rows(width, np.random.default_rng(width)))
+    labels = np.arange(x.shape[0]) % width
+    check(lambda ns, t: t.softmax(1), x)
+    check(lambda ns, t: t.log_softmax(-1), x)
+    check(lambda ns, t: t.softmax(0), x.T.copy())  # the strided (inner ≠ 1) kernels
+    check(lambda ns, t: t.log_softmax(0), x.T.copy())
+    check(lambda ns, t: t.logsumexp(1), x)
+    check(lambda ns, t: t.logsumexp(0), x.T.copy())
+    for red in ["none", "mean", "sum"]:
+        check(lambda ns, t, _r=red: ns.cross_entropy(t, ns.const(labels), reduction=_r), x)
+    check(lambda ns, t: ns.F.cross_entropy(t, ns.const(labels), label_smoothing=0.1), x)
+
+
+@pytest.mark.parametrize("values", [
+    [1.0, NAN, 3.0, NAN], [NAN, 1.0, 2.0, 3.0], [INF, 1.0, INF, -INF], [-INF, -INF, 1.0, 2.0],
+    [NAN, INF, -INF, 0.0], [2.0, 2.0, 1.0, -0.0], [-0.0, 0.0, -1.0, -2.0],
+])
+def test_max_min_gradients_with_nan_and_ties(values):
+    x = np.array([values, values[::-1], [0.5, 0.25, 0.125, 1.0]])
+    for op in ["max", "min"]:
+        check(lambda ns, t, _o=op: getattr(t, _o)(), x)
+        check(lambda ns, t, _o=op: tuple(getattr(t, _o)(1)), x)  # values and indices
+        check(lambda ns, t, _o=op: getattr(t, _o)(dim=0).values, x)
+    for op in ["amax", "amin"]:
+        check(lambda ns, t, _o=op: getattr(t, _o)(), x)
+        check(lambda ns, t, _o=op: getattr(t, _o)(1), x)
+        check(lambda ns, t, _o=op: getattr(t, _o)(dim=(0, 1), keepdim=True), x)
+    check(lambda ns, t: ns.lib.maximum(t, t.flip(1)), x)
+    check(lambda ns, t: ns.lib.minimum(t, t.flip(0)), x)
+
+
+SPECIAL = [-INF, -3.0, -1.0, -0.5, -0.0, 0.0, 1e-40, 0.5, 1.0, 2.0, INF, NAN]
+
+
+@pytest.mark.parametrize("lo, hi", [(NAN, None), (None, NAN), (NAN, 1.0), (-1.0, NAN), (-0.5, 0.5),
+                                    (1.0, -1.0), (-INF, INF), (0.0, None)])
+def test_clamp_with_nan_bounds_and_inputs(lo, hi):
+    check(lambda ns, t: t.clamp(lo, hi), SPECIAL)
+    check(lambda ns, t: ns.lib.clamp(t, min=lo, max=hi), SPECIAL)
+
+
+@pytest.mark.parametrize("e", [0.5, -0.5, 1.5, -1.5, 2, 3, -1, -2, 0, 1, 2.5, 1 / 3, -3, INF, -INF,
+                               NAN])
+def test_pow_of_special_bases(e):
+    check(lambda ns, t: t ** e, SPECIAL)
+    check(lambda ns, t: ns.lib.pow(t, e), SPECIAL)
+
+
+@pytest.mark.parametrize("base", [0.0, -0.0, 2.0, -2.0, 0.5, INF, -INF, NAN, 1.0])
+def test_pow_of_special_exponents(base):
+    check(lambda ns, t: base ** t, SPECIAL)
+
+
+def test_pow_tensor_tensor_special_values():
+    b, e = np.meshgrid(SPECIAL, SPECIAL)
+    check(lambda ns, x, y: x ** y, b.ravel(), e.ravel())
+
+
+@pytest.mark.parametrize("op", ["sqrt", "log", "log1p", "exp", "abs", "relu", "sigmoid", "tanh",
+                                "sin", "cos", "neg", "erf"])
+def test_unary_at_special_values(op):
+    check(lambda ns, t: getattr(t, op)(), SPECIAL)
+    check(lambda ns, t: getattr(t, op)(), np.repeat(SPECIAL, 7))  # SIMD body, not the tail
+
+
+def test_sign_at_special_values():
+    check(lambda ns, t: t.detach().sign(), np.repeat(SPECIAL, 5))
+
+
+@pytest.mark.parametrize("red", ["none", "mean", "sum"])
+def test_losses_with_infinities(red):
+    x, y = np.meshgrid([-INF, -1.0, 0.0, 2.0, INF, NAN], [-INF, -0.5, 0.0, 0.5, INF, NAN])
+    check(lambda ns, a, b: ns.mse_loss(a, b, reduction=red), x.ravel(), y.ravel())
+    p = np.array([0.0, 0.25, 0.5, 1.0] * 9)
+    check(lambda ns, a: ns.bce_with_logits(a, ns.const(p[:a.shape[0]]), reduction=red),
+          x.ravel())
+    check(lambda ns, a, t: ns.bce_with_logits(a, t.sigmoid(), reduction=red), x.ravel(),
+          y.ravel())
+    check(lambda ns, a: ns.bce_with_logits(a, ns.const(p[:a.shape[0]]), reduction=red,
+                                           pos_weight=ns.const(np.full(36, 2.0)).to(a.dtype)),
+          x.ravel())
+    check(lambda ns, a, b: ns.F.l1_loss(a, b, reduction=red), x.ravel(), y.ravel())
+    check(lambda ns, a, b: ns.F.smooth_l1_loss(a, b, reduction=red), x.ravel(), y.ravel())
+    check(lambda ns, a, b: ns.F.huber_loss(a, b, reduction=red), x.ravel(), y.ravel())
+
 
 if __name__ == "__main__":  # the full product, for looking at every difference at once
     import sys
@@ -164,6 +334,8 @@ if __name__ == "__main__":  # the full product, for looking at every difference 
             continue
         for dn, (_, _, npd, _) in DTYPES.items():
             for label, arrays in plantings(c, npd, n):
+                if skip_reason(c, dn, label):
+                    continue
                 try:
                     compare(c, dn, arrays, label)
                 except Mismatch as e:
