@@ -569,3 +569,26 @@ def test_compile_api_surface():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tg.compile(nn.Linear(2, 2))(tg.ones(1, 2))
+
+
+def test_distributed_data_parallel_refuses():
+    # DDP queues its gradient averaging from Python on each forward: never replayed. A
+    # subprocess, since a process group stays initialised for the life of the process.
+    import subprocess
+    import sys
+    code = """
+import tapegrad as tg, tapegrad.nn as nn, tapegrad.distributed as dist
+try:
+    dist.init_process_group("mpi")
+except Exception as e:
+    print("SKIP", e); raise SystemExit
+net = nn.parallel.DistributedDataParallel(nn.Linear(2, 1))
+c = tg.compile(lambda x: net(x).sum())
+c(tg.ones(1, 2)); c(tg.ones(1, 2))
+print(c._stats["replays"], c.fallback_reasons[0])
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    if p.stdout.startswith("SKIP"):
+        pytest.skip(p.stdout.strip())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("0 DistributedDataParallel"), p.stdout
