@@ -656,3 +656,24 @@ def test_every_op_case_replays_like_eager(case):
 
 # Ops whose result's shape depends on the data: Python may decide on that shape, so they refuse.
 DATA_DEPENDENT_SHAPES = {"index_mask", "unique", "nonzero", "masked_select"}
+
+
+def test_compiled_module_behaves_as_pytorchs_optimized_module():
+    tg.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4, 1))
+    model = tg.compile(net)
+    assert isinstance(model, nn.Module) and model._orig_mod is net
+    assert [n for n, _ in model.named_parameters()][0] == "_orig_mod.0.weight"
+    assert list(model.state_dict())[0] == "_orig_mod.0.weight"
+    net.note = "kept"
+    assert model.note == "kept"  # other attributes: the original module's
+    opt = tg.optim.SGD(model.parameters(), lr=0.1)
+    x = tg.ones(2, 3)
+    for _ in range(3):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+    assert model._stats["replays"] == 2
+    model.eval()  # reaches the original module: a new capture, no dropout
+    with tg.no_grad():
+        assert_same(model(x), net(x))
