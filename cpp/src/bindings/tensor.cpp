@@ -19,11 +19,12 @@ Tensor read_grad(const Tensor& t) {
   rec->emit([in, out, had](capture::Frame& f) {
     Tensor now = f[static_cast<size_t>(in)]->grad();
     if (static_cast<bool>(now) != had)
-      throw std::runtime_error(std::string("tapegrad.compile: a tensor's .grad was ") +
+      throw capture::StaleProgram(std::string("tapegrad.compile: a tensor's .grad was ") +
                                (had ? "set" : "None") + " when the step was captured and is " +
                                (had ? "None" : "set") + " in this replay, and the captured "
-                               "step may have decided on it; call torch-style zero_grad() the "
-                               "same way on every call, or compile with this state fixed");
+                               "step may have decided on it; this call stopped part way (the "
+                               "next call captures again): reset gradients the same way before "
+                               "every call");
     f[static_cast<size_t>(out)] = std::move(now);
   });
   return g;
@@ -135,7 +136,14 @@ void bind_tensor(TensorClass& T) {
           })
       // ----- indexing -----
       .def("__getitem__", [](const Tensor& x, py::object key) {
-            return capture::call([](const Tensor& a, const std::vector<IndexItem>& k) { return index(a, k); }, x, items_from(key));
+            std::vector<IndexItem> items = items_from(key);
+            // A boolean mask gives a result whose shape depends on the data, and Python may
+            // decide on that shape: such a capture is refused (Note [capture and replay]).
+            if (capture::Recorder* rec = capture::active(); rec && rec->depth == 0)
+              for (const IndexItem& it : items)
+                if (it.kind == IndexItem::Tensor && it.t && it.t->dtype() == DType::b8)
+                  rec->refuse("indexing with a boolean mask gives a shape that depends on the data");
+            return capture::call([](const Tensor& a, const std::vector<IndexItem>& k) { return index(a, k); }, x, items);
           })
       .def("__setitem__", [](const Tensor& x, py::object key, py::object value) {
             std::vector<IndexItem> items = items_from(key);
