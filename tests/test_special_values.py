@@ -22,6 +22,16 @@ from optable import CASES, TG, torch_ns
 torch = pytest.importorskip("torch")
 TORCH = torch_ns()
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_one_thread():
+    # Tiny tensors: PyTorch's intra-op threads only spin (40% of the CPU time on 2 cores).
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 DTYPES = {"float32": (tg.float32, torch.float32, np.float32, 1e-5),
           "float64": (tg.float64, torch.float64, np.float64, 1e-9)}
 
