@@ -230,6 +230,13 @@ def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  #
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if weight is not None:
+        # PyTorch's weighted form subtracts, x − y, refusing a bool operand as l1_loss does
+        # (Note [loss dtypes] in cpp/src/ops/loss.cpp); the unweighted kernel accepts it.
+        if isinstance(input, Tensor) and isinstance(target, Tensor) \
+                and _core.dtype.bool in (input.dtype, target.dtype):
+            raise RuntimeError("mse_loss: Subtraction, the `-` operator, with a bool tensor is "
+                               "not supported (the weighted loss subtracts input − target); "
+                               "convert it with .float()")
         return _weighted("mse_loss", _core.mse_loss(input, target, "none"), input, weight,
                          reduction, True)
     return _core.mse_loss(input, target, reduction)
