@@ -669,8 +669,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, const 
                      " must be the same as input size " + shape_str(x->shape()));
   check_elementwise_weight(weight, x->shape(), op, "weight");
   check_elementwise_weight(pos_weight, y->shape(), op, "pos_weight");
+  if (pos_weight) refuse_bool_sub(pos_weight, x, op);  // pos_weight − 1, before 1 − target
   check_bce_logits_target(x, y);
-  if (pos_weight) refuse_bool_sub(pos_weight, x, op);  // pos_weight − 1
   // In the promoted dtype, returned in the target's (Note [loss dtypes]).
   const DType work = promote(x->dtype(), y->dtype());
   Tensor l;
