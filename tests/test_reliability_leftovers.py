@@ -405,3 +405,17 @@ def test_squeeze_of_a_tuple_of_dims_under_vmap():
     assert vmap(lambda t: t.squeeze((1, -1)))(x).shape == (4, 1, 3)
     with pytest.raises(RuntimeError, match="multiple times"):
         vmap(lambda t: t.squeeze((0, -3)))(x)
+
+
+# ----- family 8's size messages name the op ----------------------------------------------------
+@pytest.mark.parametrize("call, name, exc", [
+    (lambda: tg.zeros(2 ** 40, 2 ** 40), "zeros", ValueError),
+    (lambda: tg.full((2 ** 40, 2 ** 40), 1.0), "full", ValueError),
+    (lambda: tg.randn(2 ** 62, 4), "randn", ValueError),
+    (lambda: tg.zeros(3).expand(2 ** 40, 2 ** 40, 3), "expand", ValueError),
+    (lambda: tg.empty(2 ** 44), "empty", MemoryError),
+    (lambda: tg.ones(2 ** 21, 1) * tg.ones(1, 2 ** 21), "__mul__", MemoryError),
+])
+def test_size_overflows_name_the_op(call, name, exc):
+    with pytest.raises(exc, match=rf"^{name}\(\): .*(too many elements|out of memory)"):
+        call()
