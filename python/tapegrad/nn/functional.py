@@ -349,7 +349,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
                                      reduce: bool | None = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
     """−w·[p·y·log σ(x) + (1−y)·log(1−σ(x))], computed stably from logits; ``weight`` per
-    element (broadcast to the input), ``pos_weight`` per class (broadcast to the target).
+    element (broadcast to the input), ``pos_weight`` per class (broadcast to the target). The
+    result has the target's floating dtype, as PyTorch's (Note [loss dtypes]).
 
     >>> import tapegrad as tg
     >>> round(binary_cross_entropy_with_logits(tg.tensor([0.0]), tg.tensor([1.0])).item(), 4)
