@@ -111,9 +111,9 @@ def _run(lib_ns, fn, arrays, dtype, cot_seed):
 def compare(case, dtype_name: str, arrays, label: str) -> None:
     tg_dt, th_dt, _, tol = DTYPES[dtype_name]
     # Near the overflow threshold a product overflows or not depending on where a factor
-    # enters (PyTorch scales a loss gradient by 1/n last, the chain rule first): a value of
-    # ~max·g rounds to ±inf on one side only. With huge inputs the cotangent is 1, so only the
-    # ops' own arithmetic can overflow.
+    # enters (PyTorch's fused loss gradients scale by 1/n last, tapegrad's chain rule first):
+    # a value of ~max·g rounds to ±inf on one side only. With huge inputs the cotangent is 1,
+    # so only the ops' own arithmetic can overflow.
     seed = None if "huge" in label else zlib.crc32(case.id.encode())
     ours = _run(TG, case.fn, arrays, tg_dt, seed)
     theirs = _run(TORCH, case.fn, arrays, th_dt, seed)
@@ -142,11 +142,14 @@ def plantings(case, np_dtype, n_values: int):
     if not any(sizes):
         return
     picked = rng.choice(len(names), size=min(n_values, len(names)), replace=False)
-    for j in picked:
+    # max/min and max pooling ("distinct" inputs): the first value goes to the maximum, so it
+    # becomes the selected element (NaN, a tie with nothing, an infinity) or displaces it.
+    at_max = "distinct" in (case.domain if isinstance(case.domain, tuple) else (case.domain,))
+    for n, j in enumerate(picked):
         name = names[j]
         # the input it goes into, and where: first, last or the maximum element
         k = int(rng.choice([i for i, s in enumerate(sizes) if s]))
-        spot = rng.choice(["first", "last", "argmax"])
+        spot = "argmax" if at_max and n == 0 else rng.choice(["first", "last", "argmax"])
         flat = base[k].ravel()
         pos = {"first": 0, "last": flat.size - 1, "argmax": int(np.argmax(flat))}[spot]
         arrays = [a.copy() for a in base]
