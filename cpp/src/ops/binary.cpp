@@ -187,15 +187,14 @@ Tensor pow_by_scalar(const Tensor& a, const Tensor& b) {
   if (!a || !b || !is_float(a->dtype()) || b->dim() != 0 || b->dtype() != a->dtype())
     return nullptr;
   const double e = b->item_as_double();
+  if (e != 0.5 && e != -0.5 && e != 2.0 && e != 3.0 && e != -1.0 && e != -2.0) return nullptr;
   GradModeGuard off(false);
-  const Tensor one = scalar_tensor(1.0, a->dtype());
   if (e == 0.5) return sqrt(a);
-  if (e == -0.5) return div(one, sqrt(a));
   if (e == 2.0) return mul(a, a);
   if (e == 3.0) return mul(mul(a, a), a);
-  if (e == -1.0) return div(one, a);
-  if (e == -2.0) return div(one, mul(a, a));
-  return nullptr;
+  const Tensor one = scalar_tensor(1.0, a->dtype());
+  if (e == -0.5) return div(one, sqrt(a));
+  return div(one, e == -1.0 ? a : mul(a, a));
 }
 }  // namespace
 
