@@ -153,6 +153,15 @@ def test_randint_refuses_bounds_beyond_int64():
         tg.randint(0, 2.5, (2,))
 
 
+def test_ints_round_to_float32_once_like_pytorch():
+    # 2^60 + 2^36 + 1 rounds up to float32 directly but to 2^60 through float64 (a tie).
+    n = 2**60 + 2**36 + 1
+    for form in (lambda m: m.full((2,), n, dtype=m.float32), lambda m: m.zeros(2).fill_(n),
+                 lambda m: m.zeros(2) + n, lambda m: n * m.ones(2), lambda m: m.tensor([n, 1]).float(),
+                 lambda m: m.tensor([n, 1], dtype=m.float32), lambda m: m.tensor([n, 1], dtype=m.float64)):
+        same(form(tg), form(torch))
+
+
 # ----- NaN, infinity and out-of-range floats stored into int64 ----------------------------------
 def _forms(mod, v, dt):
     def setitem(key):
