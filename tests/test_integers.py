@@ -88,6 +88,15 @@ def test_python_int_operands_are_exact_and_wrap(v, s):
     same(x == s, y == s)
 
 
+@pytest.mark.parametrize("a,b", [(2**62 + 1, 0), (1.5, 0), (True, False), (True, 2), (2**62 + 1, 0.5),
+                                 (I64_MIN, I64_MAX), (False, 2.5)])
+def test_where_between_two_python_numbers_takes_their_result_type(a, b):
+    same(tg.where(tg.tensor([True, False]), a, b), torch.where(torch.tensor([True, False]), a, b))
+    v = 2**62 + 1
+    same(tg.where(tg.tensor([True, False]), tg.tensor([v, v]), v + 2),
+         torch.where(torch.tensor([True, False]), torch.tensor([v, v]), v + 2))
+
+
 def test_ints_beyond_int64_next_to_an_int_tensor():
     x, y = tg.tensor([1, -5]), torch.tensor([1, -5])
     # [2^63, 2^64) is taken as the uint64 bit pattern, as PyTorch does.

@@ -390,9 +390,13 @@ std::pair<Tensor, Tensor> operands(py::handle a, py::handle b, const char* op) {
     y = *tb;
     x = operand(a, y);
   } else {
-    // Two Python numbers (where(c, 1.0, 0)): each gets the dtype it would get next to a
-    // float32 tensor, PyTorch's default.
-    const Tensor like = scalar_tensor(0, DType::f32);
+    // Two Python numbers (where(c, 1.0, 0)): PyTorch's result type of the two — float32 (the
+    // default) if either is a float, else int64 if either is an int (exact), else bool.
+    auto kind = [](py::handle h) {
+      return PyBool_Check(h.ptr()) ? 0 : PyLong_Check(h.ptr()) ? 1 : 2;
+    };
+    const int k = std::max(kind(a), kind(b));
+    const Tensor like = scalar_tensor(0, k == 2 ? DType::f32 : k == 1 ? DType::i64 : DType::b8);
     x = operand(a, like);
     y = operand(b, like);
   }
@@ -411,7 +415,7 @@ Shape shape_from(py::args args, const char* op) {
       Tensor t = h.cast<Tensor>();
       if (t->numel() != 1 || is_float(t->dtype()))
         throw py::type_error(std::string(op) + ": sizes must be integers");
-      return static_cast<int64_t>(t->item_as_double());
+      return t->dtype() == DType::i64 ? *t->data<int64_t>() : static_cast<int64_t>(t->item_as_double());
     }
     if (!PyIndex_Check(h.ptr()) || PyBool_Check(h.ptr()))
       throw py::type_error(std::string(op) + ": sizes must be integers, got " +
