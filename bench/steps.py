@@ -10,6 +10,9 @@ Benchmarks (forward, loss, backward, optimizer update, gradient reset — everyt
   tiny      one recorded op on a 4-element tensor that requires grad, a * c (JAX: a jitted
             function of a and c — JAX has no tape, so this is its dispatch cost)
   seed      the 8-point line fit y = m·x + b, MSE, SGD lr 0.01 (Krohn's notebook)
+  seedlearner  the same step as a learner writes it: ŷ = m*x + b, ((ŷ − y)**2).mean(),
+            backward, `m -= lr*m.grad` under no_grad, grad.zero_() (JAX: a jitted function of
+            one parameter array [m, b] doing value_and_grad and the update)
   linreg    d2l 3.3 (concise): Linear(2, 1), MSELoss, SGD lr 0.03, batch 10
   softmax   softmax regression 256×784 → 10, cross-entropy, SGD lr 0.1
   mlp256    MLP 784 → 256 → ReLU → 10 at batch 256
@@ -17,13 +20,19 @@ Benchmarks (forward, loss, backward, optimizer update, gradient reset — everyt
   epoch     one epoch of softmax regression over 60000×784 random data, DataLoader batch 256,
             shuffled (JAX: NumPy permutation and slicing, as JAX has no DataLoader)
 
+Frameworks: tapegrad eager; "tapegrad compiled", the same tapegrad step wrapped in
+``tapegrad.compile(step, fullgraph=True)`` (captured on its first call, replayed in C++ after;
+the epoch benchmark compiles the per-batch step, so the last partial batch captures a second
+program; the tiny op is a statement, not a step, and has no compiled row); PyTorch eager; JAX jit.
+The compiled column's first call (the capture) is reported separately in milliseconds.
+
 Writes ``bench/results/steps-<cpu kind>.md`` (table with ratios and peak memory) and
 ``steps-<cpu kind>.png`` (bar chart, log scale): one pair per machine class
 (``fma_peak.cpu_kind``), whose header names the CPU, its caches and the measured FMA limit.
 
-    python bench/steps.py            # full run (~2 minutes)
+    python bench/steps.py            # full run (~3 minutes)
     python bench/steps.py --quick    # fewer repeats
-    python bench/steps.py --only seed,mlp1 --frameworks tapegrad,torch
+    python bench/steps.py --only seed,mlp1 --frameworks tapegrad,tapegrad-compiled,torch
 """
 
 from __future__ import annotations
@@ -39,13 +48,14 @@ import time
 import timeit
 from pathlib import Path
 
-BENCHES = ["tiny", "seed", "linreg", "softmax", "mlp256", "mlp1", "epoch"]
+BENCHES = ["tiny", "seed", "seedlearner", "linreg", "softmax", "mlp256", "mlp1", "epoch"]
 BENCHES += ["resblock"]  # convolution family (CNN_MAKERS below)
 BENCHES += ["lenet"]  # LeNet step (LENET_MAKERS below)
-FRAMEWORKS = ["tapegrad", "torch", "jax"]
+FRAMEWORKS = ["tapegrad", "tapegrad-compiled", "torch", "jax"]
 LABELS = {
     "tiny": "tiny op a * c with grad (4 floats)",
     "seed": "seed 8-point regression step",
+    "seedlearner": "seed step as a learner writes it (m*x + b, ((ŷ−y)**2).mean(), -=)",
     "linreg": "d2l linear regression step (batch 10)",
     "softmax": "softmax regression step 256×784→10",
     "mlp256": "MLP 784→256→10 step, batch 256",
@@ -54,7 +64,8 @@ LABELS = {
     "resblock": "ResNet block step (conv3×3-BN-ReLU ×2 + skip), 32×64×32×32",
     "lenet": "LeNet-5 step (sigmoid, avg pool), batch 256 of 1×28×28",
 }
-NAMES = {"tapegrad": "tapegrad", "torch": "PyTorch eager", "jax": "JAX jit"}
+NAMES = {"tapegrad": "tapegrad", "tapegrad-compiled": "tapegrad compiled",
+         "torch": "PyTorch eager", "jax": "JAX jit"}
 
 SINGLE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -100,7 +111,9 @@ def random_data(n: int, d: int, classes: int, seed: int = 0):
 
 
 # ----- tapegrad ---------------------------------------------------------------------------------
-def make_tapegrad(bench: str):
+def make_tapegrad(bench: str, compiled: bool = False):
+    """The tapegrad step of ``bench``; with ``compiled`` the step (the epoch's per-batch step)
+    is wrapped in ``tg.compile(..., fullgraph=True)``."""
     import numpy as np
 
     import tapegrad as tg
@@ -122,6 +135,22 @@ def make_tapegrad(bench: str):
             opt.zero_grad()
             F.mse_loss(m * x + b, y).backward()
             opt.step()
+        return step
+    if bench == "seedlearner":
+        x, y = tg.tensor(SEED_X), tg.tensor(SEED_Y)
+        m, b = tg.tensor([0.9], requires_grad=True), tg.tensor([0.1], requires_grad=True)
+        lr = 0.01
+
+        def step():
+            nonlocal m, b  # `m -= …` rebinds the name (to the same tensor, updated in place)
+            yhat = m * x + b
+            loss = ((yhat - y) ** 2).mean()
+            loss.backward()
+            with tg.no_grad():
+                m -= lr * m.grad
+                b -= lr * b.grad
+                m.grad.zero_()
+                b.grad.zero_()
         return step
     if bench == "linreg":
         X, y = tg.data.synthetic_data(tg.tensor([2, -3.4]), 4.2, 1000, seed=0)
@@ -152,6 +181,8 @@ def make_tapegrad(bench: str):
             opt.step()
         if bench != "epoch":
             return lambda: train(X, y)
+        if compiled:
+            train = tg.compile(train, fullgraph=True)
         loader = tg.data.DataLoader(tg.data.TensorDataset(X, y), batch_size=256, shuffle=True)
 
         def epoch():
@@ -181,6 +212,22 @@ def make_torch(bench: str):
             opt.zero_grad()
             F.mse_loss(m * x + b, y).backward()
             opt.step()
+        return step
+    if bench == "seedlearner":
+        x, y = torch.tensor(SEED_X), torch.tensor(SEED_Y)
+        m, b = torch.tensor([0.9], requires_grad=True), torch.tensor([0.1], requires_grad=True)
+        lr = 0.01
+
+        def step():
+            nonlocal m, b
+            yhat = m * x + b
+            loss = ((yhat - y) ** 2).mean()
+            loss.backward()
+            with torch.no_grad():
+                m -= lr * m.grad
+                b -= lr * b.grad
+                m.grad.zero_()
+                b.grad.zero_()
         return step
     if bench == "linreg":
         w_true = torch.tensor([2, -3.4])
@@ -253,6 +300,23 @@ def make_jax(bench: str):
         x, y = jnp.array(SEED_X), jnp.array(SEED_Y)
         step = sgd(lambda p, x, y: jnp.mean((p["m"] * x + p["b"] - y) ** 2), 0.01)
         return run(step, {"m": jnp.array([0.9]), "b": jnp.array([0.1])}, x, y)
+    if bench == "seedlearner":
+        x, y = jnp.array(SEED_X), jnp.array(SEED_Y)
+
+        def cost(p):
+            return ((p[0] * x + p[1] - y) ** 2).mean()
+
+        @jax.jit
+        def learner_step(p):  # p = [m, b]: value and gradient, then the SGD update
+            value, g = jax.value_and_grad(cost)(p)
+            return p - 0.01 * g, value
+
+        state = {"p": jnp.array([0.9, 0.1])}
+
+        def call():
+            state["p"], _ = learner_step(state["p"])
+            jax.block_until_ready(state["p"])
+        return call
     if bench == "linreg":
         k1, k2 = jax.random.split(key)
         X = jax.random.normal(k1, (10, 2))
@@ -519,7 +583,28 @@ LENET_MAKERS = {"tapegrad": lenet_tapegrad, "torch": lenet_torch, "jax": lenet_j
 # ----- end of the LeNet step ----------------------------------------------------------------------
 
 
-MAKERS = {"tapegrad": make_tapegrad, "torch": make_torch, "jax": make_jax}
+# ----- tapegrad compiled -------------------------------------------------------------------------
+def tapegrad_compiled(bench: str):
+    """The tapegrad step of ``bench`` wrapped in ``tg.compile(step, fullgraph=True)`` (the epoch:
+    its per-batch step). fullgraph: a step that cannot be replayed fails the run instead of
+    being timed eagerly under the compiled name. None for the tiny statement."""
+    import tapegrad as tg
+
+    if bench == "tiny":
+        return None
+    if bench == "epoch":
+        return make_tapegrad(bench, compiled=True)
+    makers = CNN_MAKERS if bench in CNN_MAKERS_BENCHES else MAKERS
+    makers = LENET_MAKERS if bench == "lenet" else makers
+    return tg.compile(makers["tapegrad"](bench), fullgraph=True)
+
+
+CNN_MAKERS["tapegrad-compiled"] = tapegrad_compiled
+LENET_MAKERS["tapegrad-compiled"] = tapegrad_compiled
+
+
+MAKERS = {"tapegrad": make_tapegrad, "tapegrad-compiled": tapegrad_compiled,
+          "torch": make_torch, "jax": make_jax}
 
 
 def worker(framework: str, bench: str, quick: bool) -> None:
@@ -530,6 +615,11 @@ def worker(framework: str, bench: str, quick: bool) -> None:
     makers = CNN_MAKERS if bench in CNN_MAKERS_BENCHES else MAKERS
     makers = LENET_MAKERS if bench == "lenet" else makers  # LeNet step
     step = makers[framework](bench)
+    extra = {}
+    if framework == "tapegrad-compiled" and bench != "epoch":
+        t0 = time.perf_counter()
+        step()  # the capture: runs the step eagerly while recording it
+        extra["first_call_s"] = time.perf_counter() - t0
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if isinstance(step, dict):  # a statement timed as `%timeit` would (no wrapper call)
         timer = timeit.Timer(step["stmt"], globals=step["globals"])
@@ -547,12 +637,20 @@ def worker(framework: str, bench: str, quick: bool) -> None:
     # CPU time / wall time while timing: ≈ 1 for a single-threaded run, > 1 if it used more.
     cpu_ratio = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": best, "peak_mb": peak_kb / 1024, "cpu_ratio": cpu_ratio}))
+    stats = getattr(step, "_stats", None)
+    if stats is not None:  # the compiled step: every timed call must have been a replay
+        if stats["replays"] == 0 or stats["eager_calls"]:
+            raise RuntimeError(f"{bench}: the compiled step did not replay: {stats}, "
+                               f"{step.fallback_reasons}")
+        extra["stats"] = dict(stats)
+    print(json.dumps({"seconds": best, "peak_mb": peak_kb / 1024, "cpu_ratio": cpu_ratio,
+                      **extra}))
 
 
 # ----- driver -----------------------------------------------------------------------------------
 def available(framework: str) -> bool:
-    mod = {"tapegrad": "tapegrad", "torch": "torch", "jax": "jax"}[framework]
+    mod = {"tapegrad": "tapegrad", "tapegrad-compiled": "tapegrad", "torch": "torch",
+           "jax": "jax"}[framework]
     code = f"import {mod}"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True,
                        env={**os.environ, **SINGLE_THREAD_ENV})
@@ -610,20 +708,32 @@ def ratio(a: dict | None, b: dict | None) -> str:
     return f"{a['seconds'] / b['seconds']:.2f}×"
 
 
+def first_call(r: dict | None) -> str:
+    """The compiled step's first call (its capture), in ms."""
+    if r is None or "first_call_s" not in r:
+        return "—"
+    return f"{r['first_call_s'] * 1e3:.2f}"
+
+
 def write_table(results, frameworks, out: Path, header: str, stem: str = "steps") -> str:
     cols = [NAMES[f] for f in frameworks]
+    # (numerator, denominator) of each ratio column, for the frameworks that ran.
+    pairs = [(a, b) for a in ("tapegrad", "tapegrad-compiled") for b in ("torch", "jax")
+             if a in frameworks and b in frameworks]
+    short = {"tapegrad": "tapegrad", "tapegrad-compiled": "compiled", "torch": "PyTorch",
+             "jax": "JAX"}
+    compiled = "tapegrad-compiled" in frameworks
     lines = [header, "",
              "| benchmark (µs per step) | " + " | ".join(cols)
-             + (" | tapegrad / PyTorch" if "torch" in frameworks else "")
-             + (" | tapegrad / JAX" if "jax" in frameworks else "")
+             + "".join(f" | {short[a]} / {short[b]}" for a, b in pairs)
+             + (" | compiled first call (ms)" if compiled else "")
              + " | peak MB " + " / ".join(cols) + " |",
-             "|---|" + "---:|" * (len(cols) + ("torch" in frameworks) + ("jax" in frameworks) + 1)]
+             "|---|" + "---:|" * (len(cols) + len(pairs) + compiled + 1)]
     for bench, row in results.items():
         cells = [fmt_time(bench, row.get(f)) for f in frameworks]
-        if "torch" in frameworks:
-            cells.append(ratio(row.get("tapegrad"), row.get("torch")))
-        if "jax" in frameworks:
-            cells.append(ratio(row.get("tapegrad"), row.get("jax")))
+        cells += [ratio(row.get(a), row.get(b)) for a, b in pairs]
+        if compiled:
+            cells.append(first_call(row.get("tapegrad-compiled")))
         mem = " / ".join(f"{row[f]['peak_mb']:.0f}" if row.get(f) else "—" for f in frameworks)
         lines.append(f"| {LABELS[bench]} | " + " | ".join(cells) + f" | {mem} |")
     text = "\n".join(lines) + "\n"
@@ -641,7 +751,7 @@ def write_chart(results, frameworks, out: Path, title: str, stem: str = "steps")
     benches = list(results)
     fig, ax = plt.subplots(figsize=(11, 5.2))
     width = 0.8 / len(frameworks)
-    colors = {"tapegrad": "#2a7ab9", "torch": "#ee4c2c", "jax": "#6a9f3a"}
+    colors = {"tapegrad": "#2a7ab9", "tapegrad-compiled": "#12385a", "torch": "#ee4c2c", "jax": "#6a9f3a"}
     xs = np.arange(len(benches))
     for i, f in enumerate(frameworks):
         vals = [results[b][f]["seconds"] * 1e6 if results[b].get(f) else np.nan for b in benches]
@@ -656,6 +766,7 @@ def write_chart(results, frameworks, out: Path, title: str, stem: str = "steps")
     ax.set_yscale("log")
     ax.set_ylabel("time per step (µs, log scale; epoch: whole epoch)")
     short = {"tiny": "tiny op a·c\n(grad, 4 floats)", "seed": "seed 8-point\nregression",
+             "seedlearner": "seed step,\nlearner-written",
              "linreg": "d2l linreg\nbatch 10",
              "softmax": "softmax reg.\n256×784→10", "mlp256": "MLP 784-256-10\nbatch 256",
              "mlp1": "MLP 784-256-10\nbatch 1", "epoch": "softmax epoch\n60000×784"}
@@ -694,14 +805,19 @@ def main(argv=None) -> int:
     for bench in args.only.split(","):
         results[bench] = {}
         for f in frameworks:
+            if f == "tapegrad-compiled" and bench == "tiny":  # a statement, not a step
+                results[bench][f] = None
+                continue
             r = run_one(f, bench, args.quick)
             results[bench][f] = r
-            print(f"{bench:8s} {f:9s} {fmt_time(bench, r):>9s} "
+            print(f"{bench:11s} {f:17s} {fmt_time(bench, r):>9s} "
                   f"{'ms' if bench == 'epoch' else 'µs'}  peak {r['peak_mb'] if r else 0:.0f} MB"
-                  f"  cpu/wall {r['cpu_ratio'] if r else 0:.2f}", flush=True)
+                  f"  cpu/wall {r['cpu_ratio'] if r else 0:.2f}"
+                  + (f"  first call {first_call(r)} ms" if r and "first_call_s" in r else ""),
+                  flush=True)
     versions = []
     for f, mod in (("tapegrad", "tapegrad"), ("torch", "torch"), ("jax", "jax")):
-        if f in frameworks:
+        if f in frameworks or (f == "tapegrad" and "tapegrad-compiled" in frameworks):
             v = subprocess.run([sys.executable, "-c", f"import {mod}; print({mod}.__version__)"],
                                capture_output=True, text=True,
                                env={**os.environ, **SINGLE_THREAD_ENV}).stdout.strip()

@@ -139,10 +139,10 @@ def test_console_script(tmp_path):
 
 # ----- each command takes only its own options -------------------------------------------------
 _OWN = {
-    "regression": {"--out", "--epochs", "--lr", "--threads"},
-    "linreg": {"--epochs", "--lr", "--batch-size", "--seed", "--threads"},
+    "regression": {"--out", "--epochs", "--lr", "--threads", "--compile"},
+    "linreg": {"--epochs", "--lr", "--batch-size", "--seed", "--threads", "--compile"},
     "softmax": {"--out", "--epochs", "--lr", "--batch-size", "--seed", "--threads", "--dataset",
-                "--data-dir", "--download", "--distributed", "--checkpoint"},
+                "--data-dir", "--download", "--distributed", "--checkpoint", "--compile"},
     "graph": {"--out"},
     "bench": {"--threads"},
 }

@@ -1,6 +1,7 @@
 """``python -m tapegrad`` / ``tapegrad``: run the lessons from the command line.
 
     tapegrad regression              # the seed's 8-point line fit, with plots
+    tapegrad regression --compile    # the same, its training step replayed by tapegrad.compile
     tapegrad linreg                  # d2l's synthetic linear regression from scratch
     tapegrad softmax                 # softmax regression on the embedded digits
     tapegrad softmax --dataset fashion-mnist --data-dir ~/data --download
@@ -32,7 +33,8 @@ _COMMANDS = {
     "softmax": "softmax regression on digits (embedded) or Fashion-MNIST",
     "mlp": "d2l §5.6: an MLP with two hidden ReLU layers and dropout on the same data",
     "graph": "draw the tape's DAG of y = m·x + b (graph.png, graph.dot)",
-    "bench": "µs per step: the 8-point regression step and a 256×784→10 softmax step",
+    "bench": "µs per step: the 8-point regression step and a 256×784→10 softmax step, eager "
+             "and compiled",
     # cnn lesson
     "cnn": "LeNet-5 (d2l §7.6) on digits (embedded, enlarged to 28×28) or Fashion-MNIST",
     # custom functions family
@@ -109,6 +111,9 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "cnn": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "lenet"),
     "backward": ("epochs", "lr", "batch_size", "seed", "broken"),  # custom functions family
 }
+# tapegrad.compile: the lessons whose training step can be captured and replayed.
+for _command in ("regression", "linreg", "softmax"):
+    _OPTIONS[_command] += ("compile",)
 _DEFAULTS = {
     "regression": {"epochs": "1000", "lr": "0.01"},
     "linreg": {"epochs": "3", "lr": "0.03", "batch_size": "10"},
@@ -161,6 +166,10 @@ def _add_option(p: argparse.ArgumentParser, command: str, name: str) -> None:
                             "epochs) or sigmoid (d2l's original, slow to start)")
         p.add_argument("--pool", choices=("avg", "max"), default="avg",
                        help="pooling layers: avg (d2l's AvgPool2d, default) or max")
+    elif name == "compile":  # tapegrad.compile
+        p.add_argument("--compile", action="store_true",
+                       help="run the training step through tapegrad.compile: captured on its "
+                            "first call, replayed in C++ after (same results to the bit)")
     elif name == "broken":  # custom functions family
         p.add_argument("--broken", action="store_true",
                        help="also gradcheck a learner's wrong backward and show what it reports")
@@ -237,7 +246,7 @@ def _cmd_regression(args: argparse.Namespace) -> str:
 
     epochs = 1000 if args.epochs is None else args.epochs
     lr = 0.01 if args.lr is None else args.lr
-    r = regression.run(epochs=epochs, lr=lr, out=args.out)
+    r = regression.run(epochs=epochs, lr=lr, out=args.out, compile=args.compile)
     return (f"regression: m = {r.m:.4f}, b = {r.b:.4f}, cost = {r.cost:.4f} after "
             f"{epochs + 1} updates; plots: {', '.join(os.path.basename(f) for f in r.files)} "
             f"in {args.out}")
@@ -248,7 +257,8 @@ def _cmd_linreg(args: argparse.Namespace) -> str:
 
     r = linreg.run(epochs=3 if args.epochs is None else args.epochs,
                    lr=0.03 if args.lr is None else args.lr,
-                   batch_size=10 if args.batch_size is None else args.batch_size, seed=args.seed)
+                   batch_size=10 if args.batch_size is None else args.batch_size, seed=args.seed,
+                   compile=args.compile)
     err = max([abs(e) for e in r.w_error] + [abs(r.b_error)])
     loss = f"{r.losses[-1]:.6f}" if r.losses else "n/a"
     return (f"linreg: w = [{r.w[0]:.4f}, {r.w[1]:.4f}], b = {r.b:.4f} (max error {err:.1e}), "
@@ -274,6 +284,11 @@ def _cmd_classifier(args: argparse.Namespace) -> str:
     _check_dataset(args)
     run = (functools.partial(mlp.run, dropout=args.dropout) if args.command == "mlp"
            else functools.partial(softmax.run, args.command))
+    if getattr(args, "compile", False):  # tapegrad.compile
+        if args.distributed:
+            raise _CliError(f"{args.command}: --compile does not apply with --distributed (the "
+                            "gradients' all-reduce runs in Python hooks a replay would skip)")
+        run = functools.partial(run, compile=True)
     if not args.distributed:
         r = run(args.dataset, data_dir=args.data_dir, download=args.download,
                 epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
@@ -337,8 +352,10 @@ def _cmd_bench(args: argparse.Namespace) -> str:
     import tapegrad as tg
 
     r = bench.run()
-    return (f"bench: regression {r['regression_step_us']:.2f} µs/step, softmax "
-            f"{r['softmax_step_us']:.1f} µs/step on {tg.get_num_threads()} thread(s)")
+    return (f"bench: regression {r['regression_step_us']:.2f} µs/step "
+            f"({r['regression_compiled_step_us']:.2f} compiled), softmax "
+            f"{r['softmax_step_us']:.1f} µs/step ({r['softmax_compiled_step_us']:.1f} compiled) "
+            f"on {tg.get_num_threads()} thread(s)")
 
 
 # custom functions family

@@ -23,6 +23,8 @@ void check_inplace(const Tensor& self, const char* op) {
         "tapegrad.no_grad():`");
 }
 
+bool binary_inplace_direct(OpCode op, const Tensor& self, const Tensor& other);  // binary.cpp
+
 namespace {
 void check_inplace_shape(const Tensor& self, const Tensor& other, const char* op) {
   if (other->shape() == self->shape()) return;
@@ -49,6 +51,10 @@ void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, BinaryFn
   // mul_/div_ save self's old value for the other operand's gradient, and the result is
   // about to overwrite it: they work on a recorded copy (PyTorch's "original self"), which
   // also keeps that path differentiable under create_graph.
+  if (!should_record({&self, &other}) && !self->is_view() && binary_inplace_direct(op, self, other)) {
+    self->bump_version();
+    return;
+  }
   Tensor a = self, b = other;
   if ((op == OpCode::Mul || op == OpCode::Div) && grad_enabled() && other->requires_grad()) {
     a = clone(self);
@@ -113,8 +119,16 @@ void copy_(const Tensor& self, const Tensor& src) {
 }
 
 void fill_(const Tensor& self, const Scalar& value) {
+  check_inplace(self, "fill_");
+  alignas(8) unsigned char elem[8];
+  store_scalar(self->dtype(), value, elem, "fill_");  // Note [exact scalars]
+  if (!should_record({&self})) {  // the converted element written straight in, no temporary
+    k::fill_value(itemsize(self->dtype()), self->numel(), elem, self->raw());
+    self->bump_version();
+    return;
+  }
   Tensor v = empty({}, self->dtype());
-  store_scalar(self->dtype(), value, v->raw(), "fill_");  // Note [exact scalars]
+  std::memcpy(v->raw(), elem, itemsize(self->dtype()));
   copy_(self, v);
 }
 

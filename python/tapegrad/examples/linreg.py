@@ -48,8 +48,11 @@ class LinregResult:
 
 
 def run(epochs: int = 3, lr: float = 0.03, batch_size: int = 10, num_examples: int = 1000,
-        seed: int = 0, log: Callable[[str], None] = print) -> LinregResult:
-    """Generate the data, train, print ``epoch k, loss …`` and the errors in w and b."""
+        seed: int = 0, log: Callable[[str], None] = print,
+        compile: bool = False) -> LinregResult:
+    """Generate the data, train, print ``epoch k, loss …`` and the errors in w and b.
+    ``compile=True`` wraps the minibatch step in :func:`tapegrad.compile` (captured on the
+    first minibatch of each shape, replayed in C++ after): the same numbers to the bit."""
     tg.manual_seed(seed)
     true_w = tg.tensor(list(TRUE_W))
     features, labels = synthetic_data(true_w, TRUE_B, num_examples, seed=seed)
@@ -58,11 +61,18 @@ def run(epochs: int = 3, lr: float = 0.03, batch_size: int = 10, num_examples: i
     loader = DataLoader(TensorDataset(features, labels), batch_size=batch_size, shuffle=True,
                         seed=seed)
     losses = []
+
+    def step(X: tg.Tensor, y: tg.Tensor) -> None:
+        """One minibatch: forward, summed loss, backward, d2l's SGD update."""
+        loss = squared_loss(linreg(X, w, b), y)
+        loss.sum().backward()
+        sgd([w, b], lr, batch_size)
+
+    if compile:
+        step = tg.compile(step)
     for epoch in range(epochs):
         for X, y in loader:
-            loss = squared_loss(linreg(X, w, b), y)
-            loss.sum().backward()
-            sgd([w, b], lr, batch_size)
+            step(X, y)
         with tg.no_grad():
             train_l = squared_loss(linreg(features, w, b), labels)
             losses.append(train_l.mean().item())

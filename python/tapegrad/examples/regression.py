@@ -65,10 +65,13 @@ class RegressionResult:
 
 
 def run(epochs: int = 1000, lr: float = 0.01, out: str | os.PathLike | None = "tapegrad-out",
-        log: Callable[[str], None] = print, print_every: int = 100) -> RegressionResult:
+        log: Callable[[str], None] = print, print_every: int = 100,
+        compile: bool = False) -> RegressionResult:
     """One gradient step, then ``epochs`` more (``epochs + 1`` updates, SGD ``lr``), printing
     the seed's numbers; with ``out`` writes regression_before.png, regression_after.png,
-    cost_curve.png and cost_surface.png there.
+    cost_curve.png and cost_surface.png there. ``compile=True`` wraps the training step in
+    :func:`tapegrad.compile` (captured on the first epoch, replayed in C++ after): the same
+    numbers to the bit, so the same output.
 
     >>> r = run(epochs=0, out=None, log=lambda s: None)
     >>> round(r.m1, 4), round(r.b1, 4), round(r.C1, 4)
@@ -110,15 +113,24 @@ def run(epochs: int = 1000, lr: float = 0.01, out: str | os.PathLike | None = "t
     m1, b1 = m.item(), b.item()
     log(f"after one step (lr {lr}): m = {m1:.4f}, b = {b1:.4f}, cost = {C1:.4f}")
 
-    for epoch in range(epochs):
+    def step() -> tg.Tensor:
+        """One update: forward, cost, backward, SGD. Returns the cost before the update (read
+        with .item() outside: reading a value into Python inside would stop a replay)."""
         opt.zero_grad()
         C = mse(regression(x, m, b), y)
         C.backward()
+        opt.step()
+        return C
+
+    if compile:
+        step = tg.compile(step)
+    for epoch in range(epochs):
+        C = step()
         costs.append(C.item())
         if epoch % print_every == 0 or epoch == epochs - 1:
+            # The gradients the update used (SGD's step leaves .grad as backward wrote it).
             log(f"Epoch {epoch}, cost {C.item():.3g}, m grad {m.grad.item():.3g}, "
                 f"b grad {b.grad.item():.3g}")
-        opt.step()
         path.append((m.item(), b.item()))
 
     with tg.no_grad():
