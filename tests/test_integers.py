@@ -217,6 +217,14 @@ def test_storing_into_float_and_bool_follows_pytorch(v, dt):
         parity(_forms(tg, v, getattr(tg, dt))[form], _forms(torch, v, getattr(torch, dt))[form])
 
 
+def test_float_operands_beyond_float32_round_to_infinity():
+    # Only stores check float32's range; an operand rounds (PyTorch's wrapped scalars).
+    for v in (1e300, -1e300):
+        same(tg.ones(2) + v, torch.ones(2) + v)
+        same(tg.ones(2) * v, torch.ones(2) * v)
+        same(tg.tensor([1, 2]) + v, torch.tensor([1, 2]) + v)
+
+
 def test_fill_with_a_tensor_converts_like_a_cast():
     for v in ([2.7], [-2.7], [2**62 + 1]):
         src_t, src_p = tg.tensor(v[0]), torch.tensor(v[0])

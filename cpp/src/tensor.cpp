@@ -201,7 +201,7 @@ std::string Scalar::str() const {
   return buf;
 }
 
-void store_scalar(DType t, const Scalar& s, void* dst, const char* op) {
+void store_scalar(DType t, const Scalar& s, void* dst, const char* op, bool float_range) {
   auto overflow = [&](const char* type) {
     return std::runtime_error(std::string(op) + ": value " + s.str() + " cannot be converted to type " +
                               type + " without overflow");
@@ -223,7 +223,8 @@ void store_scalar(DType t, const Scalar& s, void* dst, const char* op) {
     case DType::f32: {
       // An int64 rounds to float32 once (through double it could round twice).
       const double d = s.to_double();
-      if (std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max()) throw overflow("float");
+      if (float_range && std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max())
+        throw overflow("float");
       const float v = s.is_integral() ? static_cast<float>(s.as_int()) : static_cast<float>(d);
       std::memcpy(dst, &v, sizeof v);
       return;
@@ -241,15 +242,21 @@ void store_scalar(DType t, const Scalar& s, void* dst, const char* op) {
   }
 }
 
-Tensor full(const Shape& shape, const Scalar& value, DType dtype) {
+namespace {
+Tensor full_impl(const Shape& shape, const Scalar& value, DType dtype, bool float_range) {
   alignas(8) unsigned char elem[8];
-  store_scalar(dtype, value, elem, "full");  // checked before anything is allocated
+  store_scalar(dtype, value, elem, "full", float_range);  // checked before anything is allocated
   Tensor t = empty(shape, dtype);
   kernels::fill_value(itemsize(dtype), t->numel(), elem, t->raw());
   return t;
 }
+}  // namespace
 
-Tensor scalar_tensor(const Scalar& value, DType dtype) { return full({}, value, dtype); }
+Tensor full(const Shape& shape, const Scalar& value, DType dtype) {
+  return full_impl(shape, value, dtype, true);
+}
+
+Tensor scalar_tensor(const Scalar& value, DType dtype) { return full_impl({}, value, dtype, false); }
 
 namespace {
 // t[i] = v converted to t's dtype (creation functions compute in double).

@@ -69,9 +69,9 @@ class Scalar {
 // Scalar s stored as one element of dtype t at dst, as PyTorch's fill converts: ints exactly
 // (wrapping into int64 is the caller's business), floats to int64 truncated toward zero, to
 // bool as `!= 0`. A value the dtype cannot hold raises RuntimeError "<op>: value ... cannot be
-// converted to type int64 without overflow" (NaN, ±inf or out of range for int64; a finite
-// double beyond float32's range for float32), never a silent INT64_MIN.
-void store_scalar(DType t, const Scalar& s, void* dst, const char* op);
+// converted to type int64 without overflow" (NaN, ±inf or out of range for int64; with
+// `float_range`, a finite double beyond float32's range for float32), never a silent INT64_MIN.
+void store_scalar(DType t, const Scalar& s, void* dst, const char* op, bool float_range = true);
 
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[2, 3]"
@@ -188,7 +188,9 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
 Tensor empty(const Shape& shape, DType dtype);
 Tensor zeros(const Shape& shape, DType dtype);
 Tensor full(const Shape& shape, const Scalar& value, DType dtype);  // store_scalar's checks
-Tensor scalar_tensor(const Scalar& value, DType dtype);  // 0-d
+// 0-d, an operand of an op: as full, except that a double beyond float32's range becomes ±inf
+// in float32 (PyTorch's x + 1e300 on a float32 x), as the ops' own constants may.
+Tensor scalar_tensor(const Scalar& value, DType dtype);
 Tensor arange(double start, double end, double step, DType dtype);
 // int64 elements start, start + step, ... < end (> end for step < 0), computed exactly.
 Tensor arange(int64_t start, int64_t end, int64_t step);
