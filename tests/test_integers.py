@@ -10,10 +10,9 @@ import operator
 
 import numpy as np
 import pytest
+import tapegrad as tg
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import tapegrad as tg
 
 torch = pytest.importorskip("torch")
 
@@ -86,6 +85,11 @@ def test_python_int_operands_are_exact_and_wrap(v, s):
     same(tg.maximum(x, tg.tensor(s)), torch.maximum(y, torch.tensor(s)))
     same(-x, -y)
     same(x == s, y == s)
+    x += s
+    y += s
+    x *= s
+    y *= s
+    same(x, y)
 
 
 @pytest.mark.parametrize("a,b", [(2**62 + 1, 0), (1.5, 0), (True, False), (True, 2), (2**62 + 1, 0.5),
@@ -272,9 +276,9 @@ def test_integer_pow_sweep(v, k):
 def test_negative_integer_exponent_raises_like_pytorch():
     msg = "Integers to negative integer powers are not allowed."
     for dt in ("int64", "bool"):
-        for call in (lambda m: m.tensor([2, 3], dtype=getattr(m, dt)) ** -1,
-                     lambda m: m.pow(m.tensor([2, 3], dtype=getattr(m, dt)), -2),
-                     lambda m: m.tensor([2], dtype=getattr(m, dt)).pow(I64_MIN)):
+        for call in (lambda m, dt=dt: m.tensor([2, 3], dtype=getattr(m, dt)) ** -1,
+                     lambda m, dt=dt: m.pow(m.tensor([2, 3], dtype=getattr(m, dt)), -2),
+                     lambda m, dt=dt: m.tensor([2], dtype=getattr(m, dt)).pow(I64_MIN)):
             with pytest.raises(RuntimeError, match=msg):
                 call(torch)
             with pytest.raises(RuntimeError, match=msg):
