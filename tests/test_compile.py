@@ -467,6 +467,8 @@ def test_grad_presence_changing_under_a_replay_raises():
     w.grad = tg.tensor([2.0])
     with pytest.raises(RuntimeError, match="grad was None when the step was captured"):
         c(tg.ones(1))
+    assert c(tg.ones(1)).item() == 2.0  # captured again, with the gradient there
+    assert c._stats["captures"] == 2
 
 
 # ----- results, nesting, memory, threads ------------------------------------------------------------
