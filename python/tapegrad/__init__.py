@@ -254,6 +254,9 @@ if TYPE_CHECKING:
         isinf, logical_not, logical_and, logical_or, eq, detach, numel,
         is_floating_point,
     )
+    from ._core import (  # noqa: F401  (integers are exact: the bitwise rows)
+        logical_xor, bitwise_not, bitwise_and, bitwise_or, bitwise_xor,
+    )
 
     subtract = sub
     multiply = mul
@@ -274,6 +277,8 @@ if TYPE_CHECKING:
         "isinf", "logical_not", "logical_and", "logical_or", "eq", "detach", "numel",
         "is_floating_point", "subtract", "multiply", "divide", "true_divide", "negative",
         "clip", "concat", "concatenate",
+        # integers are exact: the bitwise rows
+        "logical_xor", "bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor",
     ]
 else:
     __all__ += _OP_FUNCTIONS + _ALIAS_NAMES  # noqa: PLE0605
