@@ -197,6 +197,7 @@ from ._composites import (  # noqa: E402  (rounding, expm1, inverse trig and hyp
     acos, acosh, asin, asinh, atan, atan2, atanh, ceil, expm1, floor, frac, trunc,
 )
 from ._composites import round_ as round  # noqa: E402, A004
+from ._composites import tile  # noqa: E402  (repeat and tile)
 
 _device.install()
 _legacy.install()

@@ -560,12 +560,43 @@ def _unbroadcast(g: Tensor, shape: Any) -> Tensor:
     return g
 
 
+# ----- repeat and tile: each dimension becomes (repeats, size) through a broadcast (expand),
+# then one reshape; the gradient is expand's, a sum over the copies.
+
+def _repeat(input: Tensor, sizes: Sequence[int], op: str) -> Tensor:  # noqa: A002
+    reps = [int(r) for r in sizes]
+    if len(reps) < input.dim():
+        raise RuntimeError(f"{op}: Number of dimensions of repeat dims ({len(reps)}) can not be "
+                           f"smaller than number of dimensions of tensor ({input.dim()})")
+    if any(r < 0 for r in reps):
+        raise RuntimeError(f"{op}: repeats must be non-negative, got {reps}")
+    shape = [1] * (len(reps) - input.dim()) + list(input.shape)
+    inter = [d for n in shape for d in (1, n)]
+    big = [d for r, n in zip(reps, shape) for d in (r, n)]
+    return input.reshape(*inter).expand(*big).reshape(*[r * n for r, n in zip(reps, shape)])
+
+
+@typed(input="Tensor", dims="ints")
+def tile(input: Tensor, dims: Sequence[int]) -> Tensor:  # noqa: A002
+    """``input`` repeated ``dims[i]`` times along each dimension; a shorter ``dims`` is padded
+    with leading ones.
+
+    >>> import tapegrad as tg
+    >>> tg.tile(tg.tensor([1, 2]), (2,)).tolist()
+    [1, 2, 1, 2]
+    """
+    dims = list(dims)
+    return _repeat(input, [1] * (input.dim() - len(dims)) + dims, "tile")
+
+
 FUNCTIONS = ["square", "reciprocal", "rsqrt", "log2", "log10", "outer", "narrow", "split",
              "chunk", "unbind", "index_select", "flip", "roll", "movedim", "masked_fill", "var",
              "std", "isfinite", "isclose", "allclose",
              # rounding, expm1, inverse trigonometric and hyperbolic functions
              "floor", "ceil", "round", "trunc", "frac", "expm1", "asin", "acos", "atan", "asinh",
-             "acosh", "atanh", "atan2"]
+             "acosh", "atanh", "atan2",
+             # repeat and tile
+             "tile"]
 
 
 def install() -> None:
@@ -601,5 +632,17 @@ def install() -> None:
     T.round = lambda self, decimals=0: round_(self, decimals=decimals)
     T.atan2 = lambda self, other: atan2(self, other)
     T.arctan2 = T.atan2
+    T.tile = lambda self, *dims: tile(self, dims[0] if len(dims) == 1 and not isinstance(
+        dims[0], int) else list(dims))
+    T.repeat = _repeat_method
     for name in FUNCTIONS:  # arity errors name the method, as PyTorch's do (not "<lambda>")
         getattr(T, name).__name__ = getattr(T, name).__qualname__ = name
+
+
+def _repeat_method(self: Tensor, *sizes: Any) -> Tensor:
+    """``x.repeat(*sizes)``: ``x`` repeated ``sizes[i]`` times along each dimension."""
+    reps = sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], int) else sizes
+    if isinstance(reps, Tensor) or not all(isinstance(r, int) and not isinstance(r, bool)
+                                           for r in reps):
+        raise TypeError(f"repeat(): argument 'repeats' must be a tuple of ints, got {sizes!r}")
+    return _repeat(self, list(reps), "repeat")
