@@ -197,7 +197,9 @@ from ._composites import (  # noqa: E402  (rounding, expm1, inverse trig and hyp
     acos, acosh, asin, asinh, atan, atan2, atanh, ceil, expm1, floor, frac, trunc,
 )
 from ._composites import round_ as round  # noqa: E402, A004
-from ._composites import tile  # noqa: E402  (repeat and tile)
+from ._composites import (  # noqa: E402  (repeat/tile, repeat_interleave, swaps, products)
+    cumprod, prod, repeat_interleave, swapaxes, swapdims, tile,
+)
 
 _device.install()
 _legacy.install()
@@ -254,6 +256,7 @@ if TYPE_CHECKING:
         squeeze, unsqueeze, transpose, t, stack, argmax, argmin, all, any, sign, isnan,
         isinf, logical_not, logical_and, logical_or, eq, detach, numel,
         is_floating_point,
+        gather, scatter, scatter_add,  # gather and scatter along a dim
     )
 
     subtract = sub
@@ -275,6 +278,7 @@ if TYPE_CHECKING:
         "isinf", "logical_not", "logical_and", "logical_or", "eq", "detach", "numel",
         "is_floating_point", "subtract", "multiply", "divide", "true_divide", "negative",
         "clip", "concat", "concatenate",
+        "gather", "scatter", "scatter_add",  # gather and scatter along a dim
     ]
 else:
     __all__ += _OP_FUNCTIONS + _ALIAS_NAMES  # noqa: PLE0605
