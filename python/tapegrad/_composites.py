@@ -786,6 +786,10 @@ FUNCTIONS = ["square", "reciprocal", "rsqrt", "log2", "log10", "outer", "narrow"
              # repeat, tile, repeat_interleave, swapaxes/swapdims, prod, cumprod
              "tile", "repeat_interleave", "swapaxes", "swapdims", "prod", "cumprod"]
 
+# Functions above whose argument checks refuse vmap's batched tensors: under vmap they raise
+# "vmap: no batch rule for '<name>'" (tapegrad/func_vmap.py) rather than a TypeError.
+NO_BATCH_RULE = ["tile", "repeat_interleave", "swapaxes", "swapdims", "prod", "cumprod"]
+
 
 def install() -> None:
     T = Tensor
