@@ -695,13 +695,13 @@ case("tile", lambda ns, x: x.tile((0,)), [(7,)], label="zero")
 _RI = np.array([2, 0, 1, 3])
 case("repeat_interleave", lambda ns, x: ns.lib.repeat_interleave(x, 2), [(2, 3)])
 case("repeat_interleave", lambda ns, x: x.repeat_interleave(3, dim=1), [(2, 3)], label="dim")
-case("repeat_interleave", lambda ns, x: x.repeat_interleave(ns.const(_RI), 0), [(4, 3)],
-     label="counts")
-case("repeat_interleave", lambda ns, x: ns.lib.repeat_interleave(x, ns.const(_RI), dim=-1,
-                                                                 output_size=6),
-     [(2, 4)], label="counts-size")
-case("repeat_interleave", lambda ns, x: x.repeat_interleave(ns.const(np.array([2])), 0), [(7,)],
-     label="one-count")
+# A tensor of counts: the result's shape depends on its values (repeat_interleave_counts: a
+# data-dependent shape to tapegrad.compile, as nonzero).
+case("repeat_interleave_counts", lambda ns, x: x.repeat_interleave(ns.const(_RI), 0), [(4, 3)])
+case("repeat_interleave_counts", lambda ns, x: ns.lib.repeat_interleave(
+    x, ns.const(_RI), dim=-1, output_size=6), [(2, 4)], label="size")
+case("repeat_interleave_counts", lambda ns, x: x.repeat_interleave(ns.const(np.array([2])), 0),
+     [(7,)], label="one")
 case("repeat_interleave", lambda ns, x: x.repeat_interleave(2), [()], label="0d")
 case("repeat_interleave", lambda ns, x: x.repeat_interleave(2, 0), [(0, 3)], label="empty")
 case("swapaxes", lambda ns, x: ns.lib.swapaxes(x, 0, 2).sin(), [(2, 3, 4)])

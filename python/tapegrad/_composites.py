@@ -626,6 +626,8 @@ def _repeat_counts(repeats: Tensor, op: str) -> np.ndarray:
                            f"{list(repeats.shape)}")
     if repeats.is_floating_point() or repeats.dtype == _core.dtype.bool:
         raise RuntimeError(f"{op}: repeats must be an integer tensor, got {repeats.dtype}")
+    # The result's shape comes from the counts' values: a compiled function cannot replay it.
+    _core._capture_refuse(f"{op} with a tensor of counts gives a shape that depends on the data")
     counts = repeats.detach().numpy().reshape(-1).astype(np.int64)
     if (counts < 0).any():
         raise RuntimeError(f"{op}: repeats can not be negative")
