@@ -29,7 +29,8 @@ def test_repeat_tile_parity(shape, reps, kind):
 def test_tile_short_dims_gradcheck_and_errors():
     torch = pytest.importorskip("torch")
     a = np.arange(6.0).reshape(2, 3)
-    np.testing.assert_array_equal(tg.tensor(a).tile((2,)).numpy(), torch.tensor(a).tile((2,)).numpy())
+    np.testing.assert_array_equal(tg.tensor(a).tile((2,)).numpy(),
+                                  torch.tensor(a).tile((2,)).numpy())
     x = tg.tensor(a, requires_grad=True)
     assert tg.autograd.gradcheck(lambda t: t.repeat(2, 1, 2), (x,))
     with pytest.raises(RuntimeError, match="repeat"):

@@ -747,8 +747,10 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,  # noq
     integer and bool inputs give int64. The gradient is exact with zeros in the input.
 
     >>> import tapegrad as tg
-    >>> tg.prod(tg.tensor([[1., 2.], [3., 4.]])).item(), tg.tensor([[1., 2.], [3., 0.]]).prod(1).tolist()
-    (24.0, [2.0, 0.0])
+    >>> tg.prod(tg.tensor([[1., 2.], [3., 4.]])).item()
+    24.0
+    >>> tg.tensor([[1., 2.], [3., 0.]]).prod(1).tolist()
+    [2.0, 0.0]
     """
     x = _product_input("prod", input, dtype)
     if dim is None:
