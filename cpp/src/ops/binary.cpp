@@ -23,9 +23,9 @@ k::Binary to_kernel(OpCode op) {
 }
 
 // Forward of a binary op on already-promoted inputs; picks the contiguous fast paths.
-Tensor binary_values(k::Binary kop, const Tensor& a, const Tensor& b, DType dt, const Shape& out) {
-  Tensor c = empty(out, dt);
-  if (c->numel() == 0) return c;
+void binary_values_into(k::Binary kop, const Tensor& a, const Tensor& b, DType dt,
+                        const Shape& out, const Tensor& c) {
+  if (c->numel() == 0) return;
   const bool a_full = a->shape() == out, b_full = b->shape() == out;
   const int64_t n = c->numel();
   auto run = [&](auto z, auto run1, auto runb) {
@@ -48,6 +48,11 @@ Tensor binary_values(k::Binary kop, const Tensor& a, const Tensor& b, DType dt, 
     case DType::i64: run(int64_t{}, k::binary_i64, k::binary_bcast_i64); break;
     default: throw std::runtime_error("internal: binary_values on bool");
   }
+}
+
+Tensor binary_values(k::Binary kop, const Tensor& a, const Tensor& b, DType dt, const Shape& out) {
+  Tensor c = empty(out, dt);
+  binary_values_into(kop, a, b, dt, out, c);
   return c;
 }
 
@@ -85,6 +90,21 @@ Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
 Tensor zero_like_scalar(const Tensor& like) { return scalar_tensor(0.0, like->dtype()); }
 
 }  // namespace
+
+// self ← op(self, other) written straight into self's storage, when nothing is recorded and
+// the result has self's dtype and shape: the kernel binary_forward would run, on the same
+// values, without a result tensor and its copy (Note [in-place ops]). False: not applicable
+// (other shares self's storage under broadcasting, a dtype change, bool arithmetic).
+bool binary_inplace_direct(OpCode op, const Tensor& self, const Tensor& other) {
+  DType dt = promote(self->dtype(), other->dtype());
+  if (op == OpCode::Div && !is_float(dt)) dt = DType::f32;
+  if (dt != self->dtype() || dt == DType::b8) return false;
+  if (other->storage() == self->storage() &&
+      (other->shape() != self->shape() || other->offset() != self->offset()))
+    return false;
+  binary_values_into(to_kernel(op), self, as_dtype(other, dt), dt, self->shape(), self);
+  return true;
+}
 
 DType scalar_result_dtype(DType t, bool scalar_is_float, bool scalar_is_bool) {
   if (scalar_is_float) return is_float(t) ? t : DType::f32;
