@@ -13,7 +13,7 @@ struct OpDoc {
 };
 
 inline constexpr OpDoc kOpDocs[] = {
-    {"add", R"doc(add(input, other, *, alpha=1): elementwise ``input + alpha·other`` with
+    {"add", R"doc(``add(input, other, *, alpha=1)``: elementwise ``input + alpha·other`` with
 broadcasting; also ``x + y`` and ``x.add_(y, alpha=1)``. A float ``alpha`` needs a floating
 result, a bool one a bool result (RuntimeError otherwise, as PyTorch).
 
@@ -22,7 +22,7 @@ tensor([11., 12.])
 >>> tg.add(tg.tensor([1., 2.]), tg.tensor([1., 1.]), alpha=0.5)
 tensor([1.5000, 2.5000])
 )doc"},
-    {"sub", R"doc(sub(input, other, *, alpha=1): elementwise ``input - alpha·other`` with
+    {"sub", R"doc(``sub(input, other, *, alpha=1)``: elementwise ``input - alpha·other`` with
 broadcasting; also ``x - y`` and ``x.sub_(y, alpha=1)``.
 
 >>> tg.sub(tg.tensor([1., 2.]), tg.tensor([0.5]))
