@@ -329,6 +329,20 @@ std::vector<Tensor> backward_LogSoftmax(BwCtx& ctx) {
 // ---------------------------------------------------------------------------------------------
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g->shape() == shape) return g;
+  // A broadcast scalar parameter (a bias of shape [1], a 0-d scale) takes the sum of the whole
+  // gradient: one reduction over every element into a tensor of its shape, the same kernel
+  // call reduce_keep makes (all dims form one run), without building the dims, the kept
+  // shape and the reshape. Not when the sum is recorded (create_graph).
+  if (shape_numel(shape) == 1 && g->numel() > 0 && is_float(g->dtype()) &&
+      static_cast<int64_t>(shape.size()) <= g->dim() && !should_record({&g})) {
+    Tensor out = empty(shape, g->dtype());
+    AllowThreads nogil(g->numel());  // Note [GIL]
+    if (g->dtype() == DType::f32)
+      k::reduce_f32(k::Reduce::sum, 1, g->numel(), 1, g->data<float>(), out->data<float>());
+    else
+      k::reduce_f64(k::Reduce::sum, 1, g->numel(), 1, g->data<double>(), out->data<double>());
+    return out;
+  }
   const int64_t lead = g->dim() - static_cast<int64_t>(shape.size());
   if (lead < 0)
     throw std::runtime_error("internal: sum_to from " + shape_str(g->shape()) + " to " + shape_str(shape));
