@@ -123,8 +123,24 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
   const std::vector<int64_t> dims = norm_dims(dims_in, x->shape(), "mean");
   int64_t count = 1;
   for (int64_t d : dims) count *= x->shape()[d];
-  Tensor s = sum(x, dims, keepdim);
-  return div(s, scalar_tensor(static_cast<double>(count), x->dtype()));
+  Tensor y;
+  {
+    GradModeGuard values_only(false);  // the sum, then the division: one recorded entry
+    y = div(sum(x, dims, keepdim), scalar_tensor(static_cast<double>(count), x->dtype()));
+  }
+  if (should_record({&x})) record(OpCode::Mean, {&x}, {&y}, {}, ReduceAttrs{dims, keepdim});
+  return y;
+}
+// y = Σ_dims x / n  ⇒  dx += expand(dy / n)  (the division first, as the sum-then-divide
+// composite's two nodes ran it: the same values to the bit)
+std::vector<Tensor> backward_Mean(BwCtx& ctx) {
+  const ReduceAttrs& at = ctx.attrs<ReduceAttrs>();
+  const Shape& in = ctx.in_shape(0);
+  int64_t count = 1;
+  for (int64_t d : at.dims) count *= in[static_cast<size_t>(d)];
+  Tensor g = div(ctx.g(), scalar_tensor(static_cast<double>(count), ctx.g()->dtype()));
+  if (!at.keepdim) g = reshape(g, kept_shape(in, at.dims));
+  return {expand(g, in)};
 }
 
 // ---------------------------------------------------------------------------------------------
