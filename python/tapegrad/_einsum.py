@@ -20,6 +20,11 @@ Tensor = _core.Tensor
 _ELLIPSIS = 52
 
 
+def _tensor_like(x: Any) -> bool:
+    """A Tensor, or the batched tensor a ``vmap``-ed function sees (which has the same ops)."""
+    return isinstance(x, Tensor) or type(x).__name__ == "BatchedTensor"
+
+
 def _letter(c: str, equation: str) -> int:
     if "A" <= c <= "Z":
         return ord(c) - ord("A")
@@ -122,7 +127,7 @@ def einsum(*args: Any) -> Tensor:
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = list(operands[0])
     for i, x in enumerate(operands):
-        if not isinstance(x, Tensor):
+        if not _tensor_like(x):
             raise TypeError(f"einsum(): operand {i} must be a Tensor, not {type(x).__name__}")
     eq = equation.replace(" ", "")
     if eq.count("->") > 1:

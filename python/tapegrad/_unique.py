@@ -57,14 +57,14 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
         values, inverse, counts = np.unique(a, return_inverse=True, return_counts=True,
                                             axis=dim % n, equal_nan=False)
         inverse = inverse.reshape(-1)
-    out = _core.from_numpy(np.ascontiguousarray(values, dtype=a.dtype))
+    out = _core.from_numpy(np.array(values, dtype=a.dtype, order="C"))
     if not return_inverse and not return_counts:
         return out
     extra = []
     if return_inverse:
-        extra.append(_core.from_numpy(np.ascontiguousarray(inverse, dtype=np.int64)))
+        extra.append(_core.from_numpy(np.array(inverse, dtype=np.int64, order="C")))
     if return_counts:
-        extra.append(_core.from_numpy(np.ascontiguousarray(counts, dtype=np.int64)))
+        extra.append(_core.from_numpy(np.array(counts, dtype=np.int64, order="C")))
     return (out, *extra)
 
 

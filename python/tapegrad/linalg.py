@@ -14,7 +14,12 @@ from typing import Any
 
 from . import _core
 from ._legacy import check_dtype
-from ._legacy import norm as _norm
+from ._einsum import _tensor_like
+from ._legacy import norm as _typed_norm
+
+# The p-norm composite behind tapegrad.norm, without its argument check (done here, where
+# vmap's batched tensors are admitted too).
+_norm = _typed_norm.__wrapped__
 
 Tensor = _core.Tensor
 
@@ -22,7 +27,7 @@ __all__ = ["norm", "vector_norm", "matrix_norm"]
 
 
 def _float_input(op: str, x: Any, dtype: Any) -> Tensor:
-    if not isinstance(x, Tensor):
+    if not _tensor_like(x):
         raise TypeError(f"{op}(): argument 'input' must be Tensor, not {type(x).__name__}")
     check_dtype(op, dtype)
     if dtype is not None:
@@ -115,7 +120,7 @@ def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,  # 
     >>> tg.linalg.norm(A).item(), tg.linalg.norm(A, ord=1).item(), tg.linalg.norm(A, dim=1).tolist()
     (5.0, 4.0, [3.0, 4.0])
     """
-    if not isinstance(A, Tensor):
+    if not _tensor_like(A):
         raise TypeError(f"linalg.norm(): argument 'input' must be Tensor, not {type(A).__name__}")
     if isinstance(dim, int):
         return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
