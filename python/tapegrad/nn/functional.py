@@ -709,6 +709,10 @@ def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+from .._validation import typed as _typed  # noqa: E402
+
+
+@_typed(input="Tensor", dim="int?")
 def softmin(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,  # noqa: A002
             dtype: Any = None) -> Tensor:
     """softmax(−x) along ``dim``: exp(−x) / Σ exp(−x).

@@ -111,6 +111,9 @@ class LazyLinear(LazyModuleMixin, Linear):
     def __init__(self, out_features: int, bias: bool = True, device: Any = None,
                  dtype: Any = None) -> None:
         Module.__init__(self)
+        if isinstance(out_features, bool) or not isinstance(out_features, int):
+            raise TypeError(f"LazyLinear: out_features must be an int, got "
+                            f"{type(out_features).__name__}")
         if out_features < 0:
             raise ValueError(f"LazyLinear: out_features must be non-negative, got {out_features}")
         self.in_features = 0
