@@ -7,6 +7,7 @@ and every parameter must be equal to the bit, step after step.
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import warnings
 
@@ -510,7 +511,8 @@ def test_memory_is_flat_over_100k_replays():
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1])
     try:
-        r0 = rss_pages()
+        # ASan's quarantine holds freed memory back: resident memory is not checked under it.
+        r0 = None if "libasan" in os.environ.get("LD_PRELOAD", "") else rss_pages()
     except OSError:
         r0 = None
     for _ in range(100_000):
@@ -569,3 +571,111 @@ def test_compile_api_surface():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tg.compile(nn.Linear(2, 2))(tg.ones(1, 2))
+
+
+def test_distributed_data_parallel_refuses():
+    # DDP queues its gradient averaging from Python on each forward: never replayed. A
+    # subprocess, since a process group stays initialised for the life of the process.
+    import subprocess
+    import sys
+    code = """
+import tapegrad as tg, tapegrad.nn as nn, tapegrad.distributed as dist
+try:
+    dist.init_process_group("mpi")
+except Exception as e:
+    print("SKIP", e); raise SystemExit
+net = nn.parallel.DistributedDataParallel(nn.Linear(2, 1))
+c = tg.compile(lambda x: net(x).sum())
+c(tg.ones(1, 2)); c(tg.ones(1, 2))
+print(c._stats["replays"], c.fallback_reasons[0])
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    if p.stdout.startswith("SKIP"):
+        pytest.skip(p.stdout.strip())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("0 DistributedDataParallel"), p.stdout
+
+
+# ----- every op of the table, captured and replayed ---------------------------------------------------
+def _op_cases():
+    from optable import CASES
+    return CASES
+
+
+@pytest.mark.parametrize("case", _op_cases(), ids=lambda c: c.id)
+def test_every_op_case_replays_like_eager(case):
+    """Each op-table case, forward and backward in float32, compiled: the replays on new input
+    data give eager's outputs and gradients to the bit (or the capture refuses, never a
+    different answer)."""
+    from types import SimpleNamespace
+
+    from optable import TG
+    consts: list = []
+    ns = SimpleNamespace(**vars(TG))
+    # The cases make their constants with ns.const inside the expression; made once, outside
+    # the compiled function, they are constants of the program.
+    made = iter(consts)
+    ns.const = lambda a: next(made)
+
+    def f(*xs):
+        out = case.fn(ns, *xs)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        total = None
+        for o in outs:
+            if o.dtype in (tg.float32, tg.float64) and o.requires_grad:
+                s = o.sum()
+                total = s if total is None else total + s
+        if total is not None:
+            total.backward()
+        return tuple(outs) + tuple(x.grad for x in xs if x.grad is not None)
+
+    def inputs(k):
+        rng = np.random.default_rng(k)
+        return [tg.tensor((x + 0.01 * k * rng.standard_normal(x.shape)).astype(np.float32),
+                          requires_grad=True) for x in case.inputs()]
+
+    record = SimpleNamespace(**vars(TG))
+    record.const = lambda a: consts.append(TG.const(a).to(tg.float32)
+                                           if TG.const(a).dtype == tg.float64 else TG.const(a)) \
+        or consts[-1]
+    case.fn(record, *inputs(0))  # fills consts
+    c = tg.compile(f)
+    for k in range(3):
+        made = iter(consts)
+        got = c(*inputs(k))
+        made = iter(consts)
+        want = f(*inputs(k))
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape)
+            assert bits(a) == bits(b), case.id
+    st = c._stats
+    if case.op in DATA_DEPENDENT_SHAPES:
+        assert st["replays"] == 0 and "depends on the data" in c.fallback_reasons[0]
+    else:
+        assert st["replays"] == 2, (st, c.fallback_reasons)
+
+
+# Ops whose result's shape depends on the data: Python may decide on that shape, so they refuse.
+DATA_DEPENDENT_SHAPES = {"index_mask", "unique", "nonzero", "masked_select"}
+
+
+def test_compiled_module_behaves_as_pytorchs_optimized_module():
+    tg.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4, 1))
+    model = tg.compile(net)
+    assert isinstance(model, nn.Module) and model._orig_mod is net
+    assert [n for n, _ in model.named_parameters()][0] == "_orig_mod.0.weight"
+    assert list(model.state_dict())[0] == "_orig_mod.0.weight"
+    net.note = "kept"
+    assert model.note == "kept"  # other attributes: the original module's
+    opt = tg.optim.SGD(model.parameters(), lr=0.1)
+    x = tg.ones(2, 3)
+    for _ in range(3):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+    assert model._stats["replays"] == 2
+    model.eval()  # reaches the original module: a new capture, no dropout
+    with tg.no_grad():
+        assert_same(model(x), net(x))

@@ -77,6 +77,40 @@ def guard_optimizer(opt: Any) -> None:
             _core._capture_guard_item(g, k)
 
 
+def _optimized_module(mod: Any, compiled: Any) -> Any:
+    """``torch.compile(module)``'s result: a module holding the original as ``_orig_mod`` (so
+    ``parameters()``, ``state_dict()`` (keys prefixed ``_orig_mod.``), ``train()``/``eval()``
+    work as on PyTorch's ``OptimizedModule``) whose call goes through the compiled callable;
+    other attributes are the original module's."""
+    from .nn.modules.module import Module
+
+    class OptimizedModule(Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self._orig_mod = mod
+            object.__setattr__(self, "_compiled", compiled)
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            return self._compiled(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self.__dict__["_modules"]["_orig_mod"], name)
+
+        @property
+        def fallback_reasons(self) -> list[str]:
+            return self._compiled.fallback_reasons
+
+        @property
+        def _stats(self) -> dict[str, int]:
+            return self._compiled._stats
+
+    OptimizedModule.__qualname__ = OptimizedModule.__name__
+    return OptimizedModule()
+
+
 def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool | None = None,
             backend: str | Callable[..., Any] = "inductor", mode: str | None = None,
             options: dict[str, Any] | None = None, disable: bool = False,
@@ -120,7 +154,10 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
             return fn
         if not callable(fn):
             raise TypeError(f"compile(): expected a callable, got {type(fn).__name__}")
+        from .nn.modules.module import Module
         c = _core._Compiled(fn, fullgraph, cache_size_limit, globals(), fn_guards)
+        if isinstance(fn, Module):
+            return _optimized_module(fn, c)
         if isinstance(fn, (types.FunctionType, types.MethodType)):
             functools.update_wrapper(c, fn)
         return c

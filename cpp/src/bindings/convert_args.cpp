@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,10 @@ using Keywords = std::vector<std::pair<std::string, PyObject*>>;
 Dispatcher g_dispatch = nullptr;
 // The name of each guarded function, by the capsule pybind11 passes as `self`.
 std::unordered_map<PyObject*, const char*> g_names;
+// Functions that read no tensor data and change no engine state (the dtype enum's methods):
+// a capture goes on through them (Note [capture and replay]).
+std::unordered_set<PyObject*> g_pure;
+bool g_guarding_pure = false;  // set while guard_namespace walks such a class
 
 struct Param {
   std::string name, type;
@@ -190,7 +195,7 @@ PyObject* guarded_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nar
   if (!rec || rec->depth > 0) return translated_dispatch(self, args, nargsf, kwnames);
   rec->touched = false;
   PyObject* r = translated_dispatch(self, args, nargsf, kwnames);
-  if (!rec->touched) rec->refuse(not_captured(self));
+  if (!rec->touched && !g_pure.count(self)) rec->refuse(not_captured(self));
   rec->touched = true;  // for a binding this one was called from
   return r;
 }
@@ -252,6 +257,9 @@ void guard_object(PyObject* o) {
       def->ml_meth = reinterpret_cast<PyCFunction>(reinterpret_cast<void*>(&guarded_dispatch));
       g_names[PyCFunction_GET_SELF(o)] = def->ml_name;
     }
+    if (g_guarding_pure &&
+        reinterpret_cast<void*>(def->ml_meth) == reinterpret_cast<void*>(&guarded_dispatch))
+      g_pure.insert(PyCFunction_GET_SELF(o));
     return;
   }
   // staticmethod(__func__) and properties (fget, fset)
@@ -293,6 +301,12 @@ void guard_arguments(py::module_& m) {
   if (!PyCFunction_Check(f) || PyCFunction_GET_FLAGS(f) != (METH_FASTCALL | METH_KEYWORDS)) return;
   g_dispatch = reinterpret_cast<Dispatcher>(reinterpret_cast<void*>(PyCFunction_GET_FUNCTION(f)));
   guard_namespace(PyModule_GetDict(m.ptr()), 0);
+  // The dtype enum (comparisons, hash, repr, name, value): metadata only.
+  if (PyObject* dt = PyDict_GetItemString(PyModule_GetDict(m.ptr()), "dtype"); dt && PyType_Check(dt)) {
+    g_guarding_pure = true;
+    if (PyObject* d = reinterpret_cast<PyTypeObject*>(dt)->tp_dict) guard_namespace(d, 3);
+    g_guarding_pure = false;
+  }
 }
 
 }  // namespace tapegrad::bind

@@ -39,7 +39,9 @@ struct Arg<T, std::enable_if_t<std::is_same_v<T, pybind11::object> ||
                                std::is_same_v<T, pybind11::args>>> {
   using Stored = bind::PyArg;
   static Stored save(Recorder& r, const T& v) { return bind::save_py(r, v); }
-  static T load(const Frame& f, const Stored& s) {
+  // An owning object even for a py::handle parameter: the temporary lives to the end of the
+  // replayed call (a handle to a fresh wrapper would dangle).
+  static auto load(const Frame& f, const Stored& s) {
     if constexpr (std::is_same_v<T, pybind11::args>)
       return pybind11::reinterpret_borrow<pybind11::args>(s.value);
     else

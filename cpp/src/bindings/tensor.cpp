@@ -188,7 +188,14 @@ void bind_tensor(TensorClass& T) {
           })
       // ----- indexing -----
       .def("__getitem__", [](const Tensor& x, py::object key) {
-            return capture::call([](const Tensor& a, const std::vector<IndexItem>& k) { return index(a, k); }, x, items_from(key));
+            std::vector<IndexItem> items = items_from(key);
+            // A boolean mask gives a result whose shape depends on the data, and Python may
+            // decide on that shape: such a capture is refused (Note [capture and replay]).
+            if (capture::Recorder* rec = capture::active(); rec && rec->depth == 0)
+              for (const IndexItem& it : items)
+                if (it.kind == IndexItem::Tensor && it.t && it.t->dtype() == DType::b8)
+                  rec->refuse("indexing with a boolean mask gives a shape that depends on the data");
+            return capture::call([](const Tensor& a, const std::vector<IndexItem>& k) { return index(a, k); }, x, items);
           })
       .def("__setitem__", [](const Tensor& x, py::object key, py::object value) {
             std::vector<IndexItem> items = items_from(key);

@@ -23,6 +23,8 @@ void check_inplace(const Tensor& self, const char* op) {
         "tapegrad.no_grad():`");
 }
 
+bool binary_inplace_direct(OpCode op, const Tensor& self, const Tensor& other);  // binary.cpp
+
 namespace {
 void check_inplace_shape(const Tensor& self, const Tensor& other, const char* op) {
   if (other->shape() == self->shape()) return;
@@ -49,6 +51,10 @@ void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, BinaryFn
   // mul_/div_ save self's old value for the other operand's gradient, and the result is
   // about to overwrite it: they work on a recorded copy (PyTorch's "original self"), which
   // also keeps that path differentiable under create_graph.
+  if (!should_record({&self, &other}) && !self->is_view() && binary_inplace_direct(op, self, other)) {
+    self->bump_version();
+    return;
+  }
   Tensor a = self, b = other;
   if ((op == OpCode::Mul || op == OpCode::Div) && grad_enabled() && other->requires_grad()) {
     a = clone(self);
@@ -86,6 +92,12 @@ void copy_(const Tensor& self, const Tensor& src) {
 }
 
 void fill_(const Tensor& self, double value) {
+  check_inplace(self, "fill_");
+  if (!should_record({&self})) {  // the same conversion as scalar_tensor's, no temporary
+    fill_raw(self, value);
+    self->bump_version();
+    return;
+  }
   copy_(self, scalar_tensor(value, self->dtype()));
 }
 

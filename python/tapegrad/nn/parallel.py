@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
+from .. import _capture, _core
 from .. import autograd as _autograd
 from .. import distributed as dist
 from .modules import Module
@@ -306,6 +306,9 @@ class DistributedDataParallel(Module):
 
     # -- training --------------------------------------------------------------------------
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
+        if _capture.ACTIVE:  # the gradient averaging is queued from Python, per forward
+            _core._capture_refuse("DistributedDataParallel queues its gradient averaging in "
+                                  "Python on every forward, which a replay would skip")
         if self.broadcast_buffers and self._world > 1 and _autograd.is_grad_enabled() \
                 and self.training:
             bufs = [b for _, b in self.module.named_buffers()]
