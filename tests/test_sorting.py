@@ -103,6 +103,10 @@ def test_errors_as_torch():
         x.sort(1)
     with pytest.raises(TypeError):
         tg.sort([1, 2])
+    s, ts = _both(3.0)
+    for k in (0, 1):
+        _eq(s.topk(k).values, ts.topk(k).values)
+        _eq(s.topk(k).indices, ts.topk(k).indices)
 
 
 @pytest.mark.parametrize("shape", [(), (7,), (3, 4), (2, 3, 4), (0, 3)])

@@ -33,6 +33,7 @@ Along along(const Tensor& x, int64_t dim, const char* op) {
 std::pair<Tensor, Tensor> first_k(const Tensor& x, const Along& a, int64_t k, bool descending) {
   Shape out = x->shape();
   if (x->dim() > 0) out[a.dim] = k;
+  else k = 1;  // a 0-d input gives itself (PyTorch's topk(x, 0) of a 0-d x too)
   Tensor idx = empty(out, DType::i64);
   k::sort_indices(elem(x->dtype()), a.outer, a.r, a.inner, x->raw(), descending, k,
                   idx->data<int64_t>());

@@ -18,7 +18,15 @@ class LazyModuleMixin:
     ``__class__`` is switched, as PyTorch does), so later calls cost nothing extra.
     Parameters keep their identity, so an optimizer built before the first call works. The
     first call cannot be captured by ``tapegrad.compile`` (it creates the parameters): run
-    one eager step first."""
+    one eager step first.
+
+    >>> import tapegrad as tg
+    >>> layer = tg.nn.LazyLinear(4)
+    >>> isinstance(layer, LazyModuleMixin), layer.has_uninitialized_params()
+    (True, True)
+    >>> _ = layer(tg.ones(1, 3)); isinstance(layer, LazyModuleMixin), layer.weight.shape
+    (False, tapegrad.Size([4, 3]))
+    """
 
     cls_to_become: type | None = None
 
