@@ -8,7 +8,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 import tapegrad as tg
 
 torch = pytest.importorskip("torch")

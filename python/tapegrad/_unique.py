@@ -19,7 +19,7 @@ from . import _core
 Tensor = _core.Tensor
 
 
-def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,
            return_counts: bool = False, dim: int | None = None) -> Any:
     """unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None): the
     sorted distinct elements of ``input`` (flattened), or with ``dim`` its distinct slices
@@ -69,7 +69,7 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
 
 
 def install() -> None:
-    def method(self: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+    def method(self: Tensor, sorted: bool = True, return_inverse: bool = False,
                return_counts: bool = False, dim: int | None = None) -> Any:
         return unique(self, sorted, return_inverse, return_counts, dim)
 

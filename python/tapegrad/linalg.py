@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _core
-from ._legacy import check_dtype
 from ._einsum import _tensor_like
+from ._legacy import check_dtype
 from ._legacy import norm as _typed_norm
 
 # The p-norm composite behind tapegrad.norm, without its argument check (done here, where
@@ -23,7 +23,7 @@ _norm = _typed_norm.__wrapped__
 
 Tensor = _core.Tensor
 
-__all__ = ["norm", "vector_norm", "matrix_norm"]
+__all__ = ["matrix_norm", "norm", "vector_norm"]
 
 
 def _float_input(op: str, x: Any, dtype: Any) -> Tensor:
@@ -49,7 +49,7 @@ def _dims(x: Tensor, dim: int | Sequence[int] | None) -> tuple[int, ...]:
     return tuple(sorted({d % n for d in dims})) if x.dim() else ()
 
 
-def vector_norm(x: Tensor, ord: float = 2, dim: int | Sequence[int] | None = None,  # noqa: A002
+def vector_norm(x: Tensor, ord: float = 2, dim: int | Sequence[int] | None = None,
                 keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """‖x‖_ord over ``dim`` (all elements when None), the tensor seen as a vector: ``ord`` 2
     (√Σx²), 1 (Σ|x|), ``inf`` (max |x|), ``-inf`` (min |x|), 0 (the count of nonzeros, no
@@ -63,7 +63,8 @@ def vector_norm(x: Tensor, ord: float = 2, dim: int | Sequence[int] | None = Non
     """
     x = _float_input("linalg.vector_norm", x, dtype)
     if isinstance(ord, str) or not isinstance(ord, (int, float)):
-        raise RuntimeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+        raise TypeError(f"linalg.vector_norm(): argument 'ord' must be Number, not "
+                        f"{type(ord).__name__}")
     dims = _dims(x, dim) or tuple(range(x.dim()))  # dim=() as None: every dim
     kw: dict[str, Any] = {"dim": dims, "keepdim": keepdim} if x.dim() else {}
     if ord == -math.inf:
@@ -74,7 +75,7 @@ def vector_norm(x: Tensor, ord: float = 2, dim: int | Sequence[int] | None = Non
     return _norm(x, ord, list(dims) if x.dim() else None, keepdim)
 
 
-def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1),  # noqa: N803
+def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1),
                 keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """The matrix norm over the two dims ``dim``: ``'fro'`` (√Σa²), 1 / -1 (max / min column
     sum of |a|), ``inf`` / ``-inf`` (max / min row sum of |a|). The spectral and nuclear norms
@@ -108,7 +109,7 @@ def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1),  #
     raise RuntimeError(f"linalg.matrix_norm: Order {ord!r} not supported.")
 
 
-def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,  # noqa: N803
+def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,
          keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """A vector or matrix norm, as ``torch.linalg.norm``: an int ``dim`` (or a 1-D input with
     ``dim=None``) gives :func:`vector_norm`, a 2-tuple ``dim`` (or a 2-D input) gives
