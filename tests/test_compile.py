@@ -467,6 +467,8 @@ def test_grad_presence_changing_under_a_replay_raises():
     w.grad = tg.tensor([2.0])
     with pytest.raises(RuntimeError, match="grad was None when the step was captured"):
         c(tg.ones(1))
+    assert c(tg.ones(1)).item() == 2.0  # captured again, with the gradient there
+    assert c._stats["captures"] == 2
 
 
 # ----- results, nesting, memory, threads ------------------------------------------------------------
@@ -679,3 +681,30 @@ def test_compiled_module_behaves_as_pytorchs_optimized_module():
     model.eval()  # reaches the original module: a new capture, no dropout
     with tg.no_grad():
         assert_same(model(x), net(x))
+
+
+def test_a_users_optimizer_subclass_is_guarded_too():
+    class PlainSGD(tg.optim.Optimizer):
+        def __init__(self, params, lr):
+            super().__init__(params, dict(lr=lr))
+
+        def step(self, closure=None):
+            with tg.no_grad():
+                for g in self.param_groups:
+                    for p in g["params"]:
+                        p -= g["lr"] * p.grad
+    w = tg.tensor([1.0], requires_grad=True)
+    opt = PlainSGD([w], lr=0.5)
+
+    @tg.compile
+    def step(x):
+        opt.zero_grad()
+        (w * x).sum().backward()
+        opt.step()
+    x = tg.tensor([1.0])
+    step(x)
+    step(x)
+    assert w.item() == 0.0
+    opt.param_groups[0]["lr"] = 0.25
+    step(x)
+    assert w.item() == -0.25 and step._stats["captures"] == 2

@@ -141,7 +141,9 @@ def _repr(self) -> str:
         body = "[]"
         if a.ndim != 1:
             suffixes.append(f"size={tuple(a.shape)}")
-        if self.dtype not in (_core.dtype.float32, _core.dtype.int64):
+        # PyTorch names every dtype but the default one here: an empty int64 or bool tensor
+        # cannot be told from an empty float32 one by its (absent) values.
+        if self.dtype != _core.dtype.float32:
             suffixes.append(f"dtype={_dtype_repr(self.dtype)}")
     else:
         summarize = a.size > _THRESHOLD

@@ -732,6 +732,9 @@ def _squeeze_rule(level: int, x: Any, dim: Any = None) -> Any:
     else:
         ds = dim if isinstance(dim, (tuple, list)) else (dim,)
         dims = [_norm_dim(d, x.ndim, "squeeze") for d in ds]
+        if len(set(dims)) != len(dims):  # as the eager op (PyTorch's RuntimeError)
+            raise RuntimeError(f"squeeze: dim {next(d for d in dims if dims.count(d) > 1)} "
+                               f"appears multiple times in the list of dims")
         dims = [d for d in dims if shape[d] == 1]
     keep = [s for i, s in enumerate(shape) if i not in dims]
     return _wrap(v.reshape(v.shape[0], *keep), level)

@@ -24,6 +24,12 @@ namespace tapegrad::capture {
 using Slot = int32_t;
 constexpr Slot kNoSlot = -1;  // an absent (null) tensor
 
+// Thrown by an instruction that finds what the capture assumed no longer holds, midway through
+// a replay: the caller drops that program (the next call captures again).
+struct StaleProgram : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // The tensors of one run of a program, by slot.
 using Frame = std::vector<Tensor>;
 using Instr = std::function<void(Frame&)>;

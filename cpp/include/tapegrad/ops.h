@@ -86,6 +86,8 @@ Tensor reshape(const Tensor& x, const Shape& shape);  // a view; one -1 allowed
 Tensor view(const Tensor& x, const Shape& shape);
 Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
 Tensor squeeze(const Tensor& x, std::optional<int64_t> dim);
+// The dims of `dims` that have size 1 removed (PyTorch's squeeze(tuple)); a dim twice is an error.
+Tensor squeeze(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);

@@ -145,7 +145,17 @@ class Compiled {
       if (!matches(*e, args, kwargs, grad)) continue;
       if (e->eager) return eager(args, kwargs);
       std::shared_ptr<Entry> hold = e;  // a capture on another thread may grow entries_
-      return replay(*hold, args, kwargs);
+      try {
+        return replay(*hold, args, kwargs);
+      } catch (const capture::StaleProgram& err) {
+        reasons_.push_back(err.what());
+        for (auto it = entries_.begin(); it != entries_.end(); ++it)
+          if (it->get() == hold.get()) {
+            entries_.erase(it);
+            break;
+          }
+        throw std::runtime_error(err.what());
+      }
     }
     if (static_cast<int>(entries_.size()) >= limit_) {
       disabled_ = true;

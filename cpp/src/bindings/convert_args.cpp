@@ -200,8 +200,39 @@ PyObject* guarded_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nar
   return r;
 }
 
+// A size check deep in the allocation ("shape [...] has too many elements", "out of memory:
+// cannot allocate ...") knows the shape but not the op that asked for it: the function's name
+// goes in front, as every tapegrad message has it.
+void name_size_error(PyObject* self) {
+  auto it = g_names.find(self);
+  if (it == g_names.end()) return;
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  std::string msg;
+  if (PyObject* s = value ? PyObject_Str(value) : nullptr) {
+    if (const char* c = PyUnicode_AsUTF8(s)) msg = c;
+    Py_DECREF(s);
+  }
+  PyErr_Clear();
+  bool sized = false;
+  for (const std::string_view p : {"shape [", "negative dimension ", "out of memory: cannot allocate"})
+    sized = sized || msg.rfind(p, 0) == 0;
+  if (!sized) {
+    PyErr_Restore(type, value, tb);
+    return;
+  }
+  PyErr_SetString(type, (std::string(it->second) + "(): " + msg).c_str());
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+}
+
 PyObject* translated_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nargsf, PyObject* kwnames) {
   PyObject* r = g_dispatch(self, args, nargsf, kwnames);
+  if (!r && (PyErr_ExceptionMatches(PyExc_ValueError) || PyErr_ExceptionMatches(PyExc_MemoryError))) {
+    name_size_error(self);
+    return nullptr;
+  }
   if (r || !PyErr_ExceptionMatches(PyExc_TypeError)) return r;
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);

@@ -259,10 +259,13 @@ tapegrad.Size([4, 2])
 >>> tg.flatten(tg.zeros(2, 3, 4), start_dim=1).shape
 tapegrad.Size([2, 12])
 )doc"},
-    {"squeeze", R"doc(Remove size-1 dims (all, or only ``dim``).
+    {"squeeze", R"doc(Remove size-1 dims (all, or only ``dim``: an int or a tuple of ints, whose
+dims of another size stay).
 
 >>> tg.squeeze(tg.zeros(2, 1, 3)).shape
 tapegrad.Size([2, 3])
+>>> tg.zeros(1, 3, 1).squeeze((0, 1, -1)).shape
+tapegrad.Size([3])
 )doc"},
     {"unsqueeze", R"doc(Insert a size-1 dim at ``dim``.
 

@@ -454,7 +454,17 @@ void bind_ops(py::module_& m, TensorClass& T) {
   reg.manual("flatten", [](const Tensor& x, int64_t s, int64_t e) { return flatten(x, s, e); },
              py::arg("start_dim") = 0, py::arg("end_dim") = -1);
   reg.manual("squeeze", [](const Tensor& x, py::object d) {
-        return squeeze(x, d.is_none() ? std::nullopt : std::optional<int64_t>(to_i64(d)));
+        if (!PyTuple_Check(d.ptr()) && !PyList_Check(d.ptr()))
+          return squeeze(x, d.is_none() ? std::nullopt : std::optional<int64_t>(to_i64(d)));
+        std::vector<int64_t> dims;  // a tuple or list of ints (not bools), as PyTorch
+        for (py::handle h : d) {
+          if (!PyIndex_Check(h.ptr()) || PyBool_Check(h.ptr()))
+            throw py::type_error("squeeze(): argument 'dim' must be an int or a tuple of ints, "
+                                 "got a " + std::string(Py_TYPE(d.ptr())->tp_name) +
+                                 " holding " + std::string(Py_TYPE(h.ptr())->tp_name));
+          dims.push_back(to_i64(h));
+        }
+        return squeeze(x, dims);
       }, dim);
   reg.manual("unsqueeze", [](const Tensor& x, int64_t d) { return unsqueeze(x, d); }, py::arg("dim"));
   reg.manual("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); },

@@ -19,11 +19,12 @@ Tensor read_grad(const Tensor& t) {
   rec->emit([in, out, had](capture::Frame& f) {
     Tensor now = f[static_cast<size_t>(in)]->grad();
     if (static_cast<bool>(now) != had)
-      throw std::runtime_error(std::string("tapegrad.compile: a tensor's .grad was ") +
+      throw capture::StaleProgram(std::string("tapegrad.compile: a tensor's .grad was ") +
                                (had ? "set" : "None") + " when the step was captured and is " +
                                (had ? "None" : "set") + " in this replay, and the captured "
-                               "step may have decided on it; call torch-style zero_grad() the "
-                               "same way on every call, or compile with this state fixed");
+                               "step may have decided on it; this call stopped part way (the "
+                               "next call captures again): reset gradients the same way before "
+                               "every call");
     f[static_cast<size_t>(out)] = std::move(now);
   });
   return g;

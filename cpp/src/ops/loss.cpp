@@ -148,9 +148,61 @@ std::vector<Tensor> backward_CrossEntropyBackward(BwCtx& ctx) {
   return {dg, dx};
 }
 
+// Note [loss dtypes]
+// The losses take PyTorch's dtypes, including its asymmetries (each a consequence of how
+// PyTorch computes the loss, which tests/test_reliability_leftovers.py checks case by case):
+// - mse, l1, smooth_l1, kl_div, cross_entropy with probabilities: the promoted dtype of input
+//   and target; mse and smooth_l1 with no floating operand have no kernel
+//   (NotImplementedError); l1_loss of integers is an integer (its mean refuses, as mean does).
+// - huber_loss writes into the input's dtype: a float target with an int input cannot be cast
+//   back (RuntimeError); an int input with an int target has no kernel.
+// - binary_cross_entropy: input and target of one dtype; the weight is multiplied into the
+//   input's dtype (any weight dtype).
+// - binary_cross_entropy_with_logits computes in place in 1 − target, so the result has the
+//   target's dtype (float32 logits with a float64 target give float64, and the reverse float32);
+//   an int target cannot hold it, a bool one cannot be subtracted; weight and pos_weight may be
+//   of any dtype but bool for pos_weight (pos_weight − 1).
+// - PyTorch refuses `x − y` with a bool operand, so l1_loss (and smooth_l1 with β = 0, and the
+//   weighted mse and l1 losses, which subtract) refuse a bool input or target.
+// - kl_div refuses integer operands ("Integral inputs not supported").
+// - class weights: the input's dtype for class indices (nll_loss, cross_entropy); any dtype for
+//   class probabilities.
+// The loss is computed in the promoted dtype and cast once at the end, so gradients come back
+// in each operand's own dtype through cast's rule.
+namespace {
+// PyTorch's can_cast: a float does not go into an integer, nor a non-bool into a bool.
+bool can_cast(DType from, DType to) {
+  if (is_float(from)) return is_float(to);
+  if (from == DType::i64) return to != DType::b8;
+  return true;
+}
+[[noreturn]] void no_kernel(const char* op, DType d) {
+  throw NotImplementedError(std::string(op) + ": not implemented for " + dtype_name(d) +
+                            " (the loss needs a floating-point input or target)");
+}
+[[noreturn]] void cannot_cast(const char* op, DType result, DType out) {
+  throw std::runtime_error(std::string(op) + ": result type " + dtype_name(result) +
+                           " can't be cast to the desired output type " + dtype_name(out));
+}
+// PyTorch's messages for `a − b` with a bool operand.
+void refuse_bool_sub(const Tensor& a, const Tensor& b, const char* op) {
+  const bool ba = a->dtype() == DType::b8, bb = b->dtype() == DType::b8;
+  if (ba && bb)
+    throw std::runtime_error(std::string(op) + ": Subtraction, the `-` operator, with two bool "
+                             "tensors is not supported. Use the `^` or `logical_xor()` operator "
+                             "instead.");
+  if (ba || bb)
+    throw std::runtime_error(std::string(op) + ": Subtraction, the `-` operator, with a bool "
+                             "tensor is not supported. If you are trying to invert a mask, use "
+                             "the `~` or `logical_not()` operator instead.");
+}
+}  // namespace
+
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   check_defined(input, "mse_loss");
   check_defined(target, "mse_loss");
+  if (const DType r = promote(input->dtype(), target->dtype()); !is_float(r))
+    no_kernel("mse_loss", r);
   // PyTorch only warns here; a silent (n, 1) vs (n,) broadcast is the classic wrong answer.
   if (input->shape() != target->shape())
     throw ValueError("mse_loss: input of shape " + shape_str(input->shape()) +
@@ -209,6 +261,19 @@ std::vector<Tensor> backward_MseLossBackward(BwCtx& ctx) {
   return {dg, ctx.needs(1) ? dx : nullptr, ctx.needs(2) ? neg(dx) : nullptr};
 }
 
+namespace {
+// The target of binary_cross_entropy_with_logits holds the loss (Note [loss dtypes]).
+void check_bce_logits_target(const Tensor& x, const Tensor& y) {
+  const char* op = "binary_cross_entropy_with_logits";
+  if (y->dtype() == DType::b8)
+    throw std::runtime_error(std::string(op) + ": Subtraction, the `-` operator, with two bool "
+                             "tensors is not supported. Use the `^` or `logical_xor()` operator "
+                             "instead. (the loss is computed in 1 − target; convert a bool "
+                             "target with .float())");
+  if (!is_float(y->dtype())) cannot_cast(op, x->dtype(), y->dtype());
+}
+}  // namespace
+
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduction reduction) {
   check_defined(x, "binary_cross_entropy_with_logits");
   check_defined(y, "binary_cross_entropy_with_logits");
@@ -216,16 +281,19 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduct
   if (x->shape() != y->shape())
     throw ValueError("binary_cross_entropy_with_logits: target size " + shape_str(y->shape()) +
                      " must be the same as input size " + shape_str(x->shape()));
-  Tensor yt = is_float(y->dtype()) ? cast(y, x->dtype()) : convert(y, x->dtype());
-  Tensor l = empty(x->shape(), x->dtype());
+  check_bce_logits_target(x, y);
+  // In the promoted dtype, returned in the target's (Note [loss dtypes]).
+  const DType work = promote(x->dtype(), y->dtype());
+  Tensor xw = cast(x, work), yw = cast(y, work);
+  Tensor l = empty(x->shape(), work);
   // ℓ = max(x, 0) − x·y + log(1 + e^−|x|): never overflows.
-  if (x->dtype() == DType::f32)
-    k::bce_with_logits_f32(x->numel(), x->data<float>(), yt->data<float>(), l->data<float>());
+  if (work == DType::f32)
+    k::bce_with_logits_f32(x->numel(), xw->data<float>(), yw->data<float>(), l->data<float>());
   else
-    k::bce_with_logits_f64(x->numel(), x->data<double>(), yt->data<double>(), l->data<double>());
-  if (should_record({&x, &yt}))
-    record(OpCode::BceWithLogits, {&x, &yt}, {&l}, save_for_backward(x, yt));
-  return reduce_loss(l, reduction);
+    k::bce_with_logits_f64(x->numel(), xw->data<double>(), yw->data<double>(), l->data<double>());
+  if (should_record({&xw, &yw}))
+    record(OpCode::BceWithLogits, {&xw, &yw}, {&l}, save_for_backward(xw, yw));
+  return cast(reduce_loss(l, reduction), y->dtype());
 }
 // ℓ = max(x,0) − x·y + log(1+e^−|x|)  ⇒  dx += dℓ·(σ(x) − y) ; dy −= dℓ·x
 std::vector<Tensor> backward_BceWithLogits(BwCtx& ctx) {
@@ -350,7 +418,6 @@ void check_class_weight(const Tensor& w, const Tensor& x, const char* op, bool s
     runtime_error(std::string(op) + ": weight tensor should be defined either for all " +
                   std::to_string(c) + " classes or no classes but got weight tensor of shape: " +
                   shape_str(w->shape()));
-  require_float(w, (std::string(op) + " (weight)").c_str());
   if (same_dtype && w->dtype() != x->dtype())
     runtime_error(std::string(op) + ": expected weight of dtype " + dtype_name(x->dtype()) +
                   " (the input's), got " + dtype_name(w->dtype()));
@@ -477,6 +544,7 @@ void check_same_shape(const Tensor& x, const Tensor& y, const char* op) {
 // ℓ = |x − y|  (abs's rule: dx += dℓ·sign(x − y), 0 at x = y as PyTorch)
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   check_same_shape(input, target, "l1_loss");
+  refuse_bool_sub(input, target, "l1_loss");
   return reduce_loss(abs(sub(input, target)), reduction);
 }
 
@@ -487,9 +555,14 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
   if (!(beta >= 0.0))
     runtime_error("smooth_l1_loss: beta must be non-negative (PyTorch does not support negative "
                   "values for beta), got " + std::to_string(beta));
+  if (beta == 0.0) {  // l1_loss, as PyTorch rewrites it
+    refuse_bool_sub(input, target, "smooth_l1_loss");
+    return l1_loss(input, target, reduction);
+  }
+  if (const DType r = promote(input->dtype(), target->dtype()); !is_float(r))
+    no_kernel("smooth_l1_loss", r);
   Tensor d = sub(input, target);
   Tensor a = abs(d);
-  if (beta == 0.0) return reduce_loss(a, reduction);
   Tensor l = where(compare(CmpOp::lt, a, scalar_of(beta, a)), mul(mul(d, d), scalar_of(0.5 / beta, d)),
                    sub(a, scalar_of(0.5 * beta, a)));
   return reduce_loss(l, reduction);
@@ -501,7 +574,12 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
   if (!(delta > 0.0))
     runtime_error("huber_loss: delta must be positive (PyTorch does not support non-positive "
                   "values for delta), got " + std::to_string(delta));
-  Tensor d = sub(input, is_float(input->dtype()) ? cast(target, input->dtype()) : target);
+  if (!is_float(input->dtype())) {  // written into the input's dtype (Note [loss dtypes])
+    const DType r = promote(input->dtype(), target->dtype());
+    if (!can_cast(r, input->dtype())) cannot_cast("huber_loss", r, input->dtype());
+    no_kernel("huber_loss", input->dtype());
+  }
+  Tensor d = sub(input, cast(target, input->dtype()));
   Tensor a = abs(d);
   Tensor l = where(compare(CmpOp::lt, a, scalar_of(delta, a)), mul(mul(d, d), scalar_of(0.5, d)),
                    mul(sub(a, scalar_of(0.5 * delta, a)), scalar_of(delta, a)));
@@ -514,7 +592,6 @@ void check_elementwise_weight(const Tensor& w, const Shape& shape, const char* o
                               const char* what) {
   if (!w) return;
   const std::string named = std::string(op) + " (" + what + ")";
-  require_float(w, named.c_str());
   if (broadcast_shapes(w->shape(), shape, named.c_str()) != shape)
     throw ValueError(std::string(op) + ": " + what + " of shape " + shape_str(w->shape()) +
                      " does not broadcast to the target's shape " + shape_str(shape));
@@ -558,7 +635,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
   }
   if (should_record({&input, &target}))
     record(OpCode::BinaryCrossEntropy, {&input, &target}, {&l}, save_for_backward(input, target));
-  if (weight) l = mul(l, weight);
+  if (weight) l = cast(mul(l, weight), input->dtype());  // any weight dtype, the input's result
   return reduce_loss(l, reduction);
 }
 // ℓ = −[y·max(log x, −100) + (1 − y)·max(log(1 − x), −100)]  ⇒
@@ -592,18 +669,22 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, const 
                      " must be the same as input size " + shape_str(x->shape()));
   check_elementwise_weight(weight, x->shape(), op, "weight");
   check_elementwise_weight(pos_weight, y->shape(), op, "pos_weight");
+  if (pos_weight) refuse_bool_sub(pos_weight, x, op);  // pos_weight − 1, before 1 − target
+  check_bce_logits_target(x, y);
+  // In the promoted dtype, returned in the target's (Note [loss dtypes]).
+  const DType work = promote(x->dtype(), y->dtype());
   Tensor l;
   if (pos_weight) {
     // ℓ = (1 − y)·x + (1 + (p − 1)·y)·softplus(−x), softplus(−x) = −log σ(x) (stable)
-    Tensor yt = is_float(y->dtype()) ? cast(y, x->dtype()) : convert(y, x->dtype());
-    Tensor one = scalar_of(1.0, x);
-    Tensor lw = add(mul(sub(pos_weight, one), yt), one);
-    l = sub(mul(sub(one, yt), x), mul(lw, log_sigmoid(x)));
+    Tensor xw = cast(x, work), yw = cast(y, work);
+    Tensor one = scalar_tensor(1.0, work);
+    Tensor lw = cast(add(mul(sub(pos_weight, one), yw), one), work);
+    l = sub(mul(sub(one, yw), xw), mul(lw, log_sigmoid(xw)));
   } else {
     l = binary_cross_entropy_with_logits(x, y, Reduction::none);
   }
   if (weight) l = mul(l, weight);
-  return reduce_loss(l, reduction);
+  return reduce_loss(cast(l, y->dtype()), reduction);
 }
 
 // ℓ = t·(log t − x) (0 where t = 0), or eᵗ·(t − x) for log_target; 'batchmean' = sum / N
@@ -612,6 +693,10 @@ Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& redu
   check_defined(input, "kl_div");
   check_defined(target, "kl_div");
   require_float(input, "kl_div (input)");
+  if (!is_float(target->dtype()))
+    runtime_error("kl_div: Integral inputs not supported. (target of dtype " +
+                  std::string(dtype_name(target->dtype())) + " and shape " +
+                  shape_str(target->shape()) + ")");
   const bool batchmean = reduction == "batchmean";
   if (!batchmean && reduction != "mean" && reduction != "sum" && reduction != "none")
     throw ValueError("kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', got '" +

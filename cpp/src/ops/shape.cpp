@@ -82,6 +82,23 @@ Tensor squeeze(const Tensor& x, std::optional<int64_t> dim) {
   return reshape(x, out);
 }
 
+Tensor squeeze(const Tensor& x, const std::vector<int64_t>& dims) {
+  check_defined(x, "squeeze");
+  std::vector<bool> named(static_cast<size_t>(std::max<int64_t>(x->dim(), 1)), false);
+  for (int64_t d : dims) {
+    const int64_t n = norm_dim(d, x->dim(), "squeeze", x->shape());
+    if (named[static_cast<size_t>(n)])  // PyTorch's RuntimeError and words
+      throw std::runtime_error("squeeze: dim " + std::to_string(n) +
+                               " appears multiple times in the list of dims (tensor of shape " +
+                               shape_str(x->shape()) + ")");
+    named[static_cast<size_t>(n)] = true;
+  }
+  Shape out;
+  for (int64_t i = 0; i < x->dim(); ++i)
+    if (!named[static_cast<size_t>(i)] || x->shape()[i] != 1) out.push_back(x->shape()[i]);
+  return reshape(x, out);
+}
+
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
   check_defined(x, "unsqueeze");
   const int64_t d = norm_dim(dim, x->dim() + 1, "unsqueeze", x->shape());

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterator, Sequence
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
@@ -108,6 +110,23 @@ def _collate(samples: Sequence[Any]) -> Any:
     if isinstance(first, (tuple, list)):
         return tuple(_collate([s[i] for s in samples]) for i in range(len(first)))
     raise TypeError(f"DataLoader: cannot batch samples of type {type(first).__name__}")
+
+
+# Note [dataset indices]: what a sampler or batch sampler yields reaches the dataset as it is,
+# as in PyTorch: a float or another non-integer index is the dataset's error (a list's
+# TypeError, a tensor's IndexError), never truncated to an int; an index past the end is the
+# dataset's IndexError, also when the dataset shrank during the epoch. Only when every index is
+# an integer (Python, NumPy or a 0-d int64 tensor) does a TensorDataset batch become one C++
+# gather, whose bounds check raises PyTorch's IndexError.
+def _int64_indices(ids: Iterable[Any]) -> np.ndarray | None:
+    out = []
+    for i in ids:
+        if isinstance(i, Tensor) and i.ndim == 0 and i.dtype == _core.int64:
+            i = i.item()
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+            return None
+        out.append(operator.index(i))
+    return np.asarray(out, dtype=np.int64)
 
 
 class DataLoader(Generic[_Batch]):
@@ -216,11 +235,12 @@ class DataLoader(Generic[_Batch]):
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self, n: int) -> np.ndarray | None:
+        """The epoch's whole order when it is known up front (shuffle, DistributedSampler);
+        None for the plain order 0..n-1 or a sampler, which is drawn lazily, a batch at a
+        time, as PyTorch's BatchSampler draws it."""
         if self.sampler is not None:
             take = getattr(self.sampler, "_indices", None)  # DistributedSampler: NumPy order
-            if take is not None:
-                return take()
-            return np.fromiter(iter(self.sampler), dtype=np.int64)
+            return take() if take is not None else None
         if not self.shuffle:
             return None
         if self._rng is not None:
@@ -228,10 +248,18 @@ class DataLoader(Generic[_Batch]):
         return _core.randperm(n).numpy()
 
     def _batch(self, ids: Any) -> Any:
-        """One batch from the dataset indices ``ids`` (an int64 array, or a range)."""
+        """One batch from the dataset indices ``ids``: a range, an int64 array, or the list of
+        what a sampler yielded (Note [dataset indices])."""
+        if isinstance(ids, list):
+            ints = _int64_indices(ids)
+            if ints is None:  # indexed one by one: the dataset says what is wrong with them
+                return (self.collate_fn or _collate)([self.dataset[i] for i in ids])
+            ids = ints
         if self.collate_fn is None and isinstance(self.dataset, TensorDataset):
             if isinstance(ids, range):
-                return tuple(t[ids.start:ids.stop] for t in self.dataset.tensors)
+                if all(ids.stop <= t.shape[0] for t in self.dataset.tensors):
+                    return tuple(t[ids.start:ids.stop] for t in self.dataset.tensors)
+                ids = np.arange(ids.start, ids.stop, dtype=np.int64)  # gather: IndexError
             return self.dataset[_core.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))]
         samples = [self.dataset[i] for i in (ids if isinstance(ids, range) else ids.tolist())]
         return (self.collate_fn or _collate)(samples)
@@ -263,15 +291,28 @@ class DataLoader(Generic[_Batch]):
             return
         if self.batch_sampler is not None:
             for ids in self.batch_sampler:
-                yield self._batch(np.asarray(list(ids), dtype=np.int64))
+                yield self._batch(list(ids))
             return
         n = len(self.dataset)
         order = self._order(n)
+        if order is None and self.sampler is not None:
+            yield from self._sampled(iter(self.sampler))
+            return
         m = n if order is None else len(order)
         stop = (m // self.batch_size) * self.batch_size if self.drop_last else m
         for start in range(0, stop, self.batch_size):
             end = min(start + self.batch_size, m)
             yield self._batch(range(start, end) if order is None else order[start:end])
+
+    def _sampled(self, it: Iterator[Any]) -> Iterator[Any]:
+        # A sampler is read a batch at a time, never to its end first: it may be endless (its
+        # length a nominal one) or follow a dataset that changes while the epoch runs.
+        assert self.batch_size is not None
+        while True:
+            ids = list(itertools.islice(it, self.batch_size))
+            if not ids or (self.drop_last and len(ids) < self.batch_size):
+                return
+            yield self._batch(ids)
 
     def __repr__(self) -> str:
         extra = f", sampler={self.sampler!r}" if self.sampler is not None else ""

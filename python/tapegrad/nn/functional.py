@@ -230,6 +230,13 @@ def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  #
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if weight is not None:
+        # PyTorch's weighted form subtracts, x − y, refusing a bool operand as l1_loss does
+        # (Note [loss dtypes] in cpp/src/ops/loss.cpp); the unweighted kernel accepts it.
+        if isinstance(input, Tensor) and isinstance(target, Tensor) \
+                and _core.dtype.bool in (input.dtype, target.dtype):
+            raise RuntimeError("mse_loss: Subtraction, the `-` operator, with a bool tensor is "
+                               "not supported (the weighted loss subtracts input − target); "
+                               "convert it with .float()")
         return _weighted("mse_loss", _core.mse_loss(input, target, "none"), input, weight,
                          reduction, True)
     return _core.mse_loss(input, target, reduction)
@@ -342,7 +349,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
                                      reduce: bool | None = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
     """−w·[p·y·log σ(x) + (1−y)·log(1−σ(x))], computed stably from logits; ``weight`` per
-    element (broadcast to the input), ``pos_weight`` per class (broadcast to the target).
+    element (broadcast to the input), ``pos_weight`` per class (broadcast to the target). The
+    result has the target's floating dtype, as PyTorch's (Note [loss dtypes]).
 
     >>> import tapegrad as tg
     >>> round(binary_cross_entropy_with_logits(tg.tensor([0.0]), tg.tensor([1.0])).item(), 4)

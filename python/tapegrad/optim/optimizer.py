@@ -10,6 +10,7 @@ checks the given state's shapes and dtypes before a kernel writes through it
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -59,6 +60,22 @@ class Optimizer:
     >>> opt.state_dict()["param_groups"][1]["params"]
     [1]
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every step() — tapegrad's and a user's subclass's — guards its hyperparameters while
+        # a step is captured (Note [capture and replay]): a scheduler's new lr captures again.
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if step is None or getattr(step, "_guards_capture", False):
+            return
+
+        @functools.wraps(step)
+        def guarded_step(self: Optimizer, *args: Any, **kw: Any) -> Any:
+            if _capture.ACTIVE:
+                _capture.guard_optimizer(self)
+            return step(self, *args, **kw)
+        guarded_step._guards_capture = True  # type: ignore[attr-defined]
+        cls.step = guarded_step  # type: ignore[method-assign]
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]],
                  defaults: dict[str, Any]) -> None:
@@ -136,9 +153,6 @@ class Optimizer:
         raise NotImplementedError
 
     def _closure(self, closure: Callable[[], Any] | None) -> Any:
-        # Every step starts here: while a step is captured, its hyperparameters are guarded.
-        if _capture.ACTIVE:
-            _capture.guard_optimizer(self)
         if closure is None:
             return None
         with enable_grad():
