@@ -121,9 +121,10 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape) {
                      ", high=" + std::to_string(high));
   Tensor t = empty(shape, DType::i64);
   std::lock_guard<std::mutex> lock(rng_mutex());
-  const uint64_t span = static_cast<uint64_t>(high - low);
+  // In uint64: high − low may exceed int64 (randint(-2**63, 2**63 - 1)); low + k stays in range.
+  const uint64_t span = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
   for (int64_t i = 0; i < t->numel(); ++i)
-    t->data<int64_t>()[i] = low + static_cast<int64_t>(rng().below(span));
+    t->data<int64_t>()[i] = static_cast<int64_t>(static_cast<uint64_t>(low) + rng().below(span));
   return t;
 }
 

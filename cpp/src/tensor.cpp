@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -182,13 +183,80 @@ void fill_raw(const Tensor& t, double value) {
   kernels::fill(e, t->numel(), value, t->raw());
 }
 
-Tensor full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  fill_raw(t, value);
-  return t;
+// Note [exact scalars]
+// Numbers given by the caller (fill values, Python operands, clamp bounds) travel as a Scalar:
+// an int64 held exactly or a double. Storing one into a tensor converts it once, here, with
+// PyTorch's checks: an int64 tensor takes an integral Scalar bit for bit (2^62 + 1 stays
+// 2^62 + 1, where a double would round it to 2^62) and a double truncated toward zero if it
+// lies in [-2^63, 2^63); NaN, ±inf and anything beyond raise instead of becoming INT64_MIN
+// (what the C++ cast gives on x86). A float32 tensor refuses a finite double beyond its range
+// (PyTorch's "cannot be converted to type float without overflow"); NaN and ±inf pass. Data
+// already in a tensor is converted by cast, which (as PyTorch's) does not check.
+std::string Scalar::str() const {
+  if (integral_) return std::to_string(i_);
+  if (std::isnan(d_)) return "nan";
+  if (std::isinf(d_)) return d_ > 0 ? "inf" : "-inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", d_);
+  return buf;
 }
 
-Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype); }
+void store_scalar(DType t, const Scalar& s, void* dst, const char* op, bool float_range) {
+  auto overflow = [&](const char* type) {
+    return std::runtime_error(std::string(op) + ": value " + s.str() + " cannot be converted to type " +
+                              type + " without overflow");
+  };
+  switch (t) {
+    case DType::i64: {
+      int64_t v;
+      if (s.is_integral()) {
+        v = s.as_int();
+      } else {
+        const double d = s.as_double();
+        // [-2^63, 2^63) holds exactly the doubles whose truncation fits int64 (and NaN fails).
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) throw overflow("int64");
+        v = static_cast<int64_t>(d);
+      }
+      std::memcpy(dst, &v, sizeof v);
+      return;
+    }
+    case DType::f32: {
+      // An int64 rounds to float32 once (through double it could round twice).
+      const double d = s.to_double();
+      if (float_range && std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max())
+        throw overflow("float");
+      const float v = s.is_integral() ? static_cast<float>(s.as_int()) : static_cast<float>(d);
+      std::memcpy(dst, &v, sizeof v);
+      return;
+    }
+    case DType::f64: {
+      const double v = s.to_double();
+      std::memcpy(dst, &v, sizeof v);
+      return;
+    }
+    case DType::b8: {
+      const uint8_t v = s.is_integral() ? s.as_int() != 0 : s.as_double() != 0;
+      std::memcpy(dst, &v, sizeof v);
+      return;
+    }
+  }
+}
+
+namespace {
+Tensor full_impl(const Shape& shape, const Scalar& value, DType dtype, bool float_range) {
+  alignas(8) unsigned char elem[8];
+  store_scalar(dtype, value, elem, "full", float_range);  // checked before anything is allocated
+  Tensor t = empty(shape, dtype);
+  kernels::fill_value(itemsize(dtype), t->numel(), elem, t->raw());
+  return t;
+}
+}  // namespace
+
+Tensor full(const Shape& shape, const Scalar& value, DType dtype) {
+  return full_impl(shape, value, dtype, true);
+}
+
+Tensor scalar_tensor(const Scalar& value, DType dtype) { return full_impl({}, value, dtype, false); }
 
 namespace {
 // t[i] = v converted to t's dtype (creation functions compute in double).
@@ -217,6 +285,27 @@ Tensor arange(double start, double end, double step, DType dtype) {
     const double v = start + static_cast<double>(i) * step;
     store_double(t, i, v);
   }
+  return t;
+}
+
+Tensor arange(int64_t start, int64_t end, int64_t step) {
+  if (step == 0) throw ValueError("arange: step must be nonzero");
+  // The count ⌈(end − start) / step⌉ in unsigned arithmetic: end − start may not fit int64
+  // (arange(-2**63, 2**63 - 1)), but its magnitude always fits uint64.
+  const bool up = step > 0;
+  const uint64_t span = up ? (end > start ? static_cast<uint64_t>(end) - static_cast<uint64_t>(start) : 0)
+                           : (start > end ? static_cast<uint64_t>(start) - static_cast<uint64_t>(end) : 0);
+  const uint64_t mag = up ? static_cast<uint64_t>(step) : 0 - static_cast<uint64_t>(step);
+  const uint64_t count = span / mag + (span % mag != 0);
+  if (count > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    throw ValueError("arange: the range [" + std::to_string(start) + ", " + std::to_string(end) +
+                     ") with step " + std::to_string(step) + " has too many elements");
+  const int64_t n = static_cast<int64_t>(count);
+  Tensor t = empty({n}, DType::i64);
+  int64_t* p = t->data<int64_t>();
+  // start + i·step stays within [start, end) for i < n; formed in uint64 (no signed overflow).
+  for (int64_t i = 0; i < n; ++i)
+    p[i] = static_cast<int64_t>(static_cast<uint64_t>(start) + static_cast<uint64_t>(i) * static_cast<uint64_t>(step));
   return t;
 }
 

@@ -361,6 +361,14 @@ void test_cast_fill(tk::Arch arch) {
     check_fill<double>(arch, n, -1.25);
     check_fill<int64_t>(arch, n, 7.0);
     check_fill<uint8_t>(arch, n, 0.5);
+    // fill_value: one element replicated bit for bit (2^62 + 1 is not a double).
+    const int64_t big = (int64_t(1) << 62) + 1;
+    auto y = both<int64_t>(arch, std::vector<int64_t>(size_t(std::max<int64_t>(n, 1)), 9),
+                           [&](std::vector<int64_t>& out) { tk::fill_value(8, n, &big, out.data()); },
+                           "fill_value", n);
+    bool ok = true;
+    for (int64_t i = 0; i < n; ++i) ok &= y[size_t(i)] == big;
+    CHECK(ok, "fill_value n=%ld: naive", long(n));
   }
 }
 
@@ -542,7 +550,7 @@ void test_integer(tk::Arch arch) {
       }
       CHECK(ok, "unary_i64 op=%d n=%ld: naive", int(op), long(n));
     }
-    // Integer pow: computed in double, rounded to the nearest integer.
+    // Integer pow: exact (small values here; the wrapping cases are below).
     auto p = both<int64_t>(arch, std::vector<int64_t>(x.size()), [&](std::vector<int64_t>& out) {
       tk::binary_i64(tk::Binary::pow, n, x.data(), 1, e.data(), 1, out.data());
     }, "pow_i64", n);
@@ -553,6 +561,40 @@ void test_integer(tk::Arch arch) {
       ok &= p[size_t(i)] == want;
     }
     CHECK(ok, "pow_i64 n=%ld: naive", long(n));
+    // Full-range values: bitwise ops, and add/sub/mul/pow wrapping modulo 2^64 (naive loops
+    // in uint64; a negative exponent gives 1/aᵇ truncated).
+    std::vector<int64_t> u(x.size()), w(x.size());
+    for (auto& v : u) v = int64_t(g_rng());  // any bit pattern
+    for (size_t i = 0; i < w.size(); ++i) w[i] = i % 3 == 0 ? -int64_t(i % 5) : int64_t(i % 70);
+    const tk::Binary wide[] = {tk::Binary::bitwise_and, tk::Binary::bitwise_or, tk::Binary::bitwise_xor,
+                               tk::Binary::add, tk::Binary::sub, tk::Binary::mul, tk::Binary::pow};
+    for (tk::Binary op : wide) {
+      const std::vector<int64_t>& rhs = op == tk::Binary::pow ? w : x;
+      auto y = both<int64_t>(arch, std::vector<int64_t>(x.size()), [&](std::vector<int64_t>& out) {
+        tk::binary_i64(op, n, u.data(), 1, rhs.data(), 1, out.data());
+      }, "binary_i64 wide", n);
+      bool good = true;
+      for (int64_t i = 0; i < n; ++i) {
+        const uint64_t a = uint64_t(u[size_t(i)]), b = uint64_t(rhs[size_t(i)]);
+        uint64_t want = 0;
+        switch (op) {
+          case tk::Binary::bitwise_and: want = a & b; break;
+          case tk::Binary::bitwise_or: want = a | b; break;
+          case tk::Binary::bitwise_xor: want = a ^ b; break;
+          case tk::Binary::add: want = a + b; break;
+          case tk::Binary::sub: want = a - b; break;
+          case tk::Binary::mul: want = a * b; break;
+          default: {
+            const int64_t e = rhs[size_t(i)];
+            const int64_t sa = u[size_t(i)];
+            if (e < 0) want = sa == 1 ? 1 : sa == -1 ? uint64_t(e % 2 ? -1 : 1) : 0;
+            else { want = 1; for (int64_t k = 0; k < e; ++k) want *= a; }
+          }
+        }
+        good &= uint64_t(y[size_t(i)]) == want;
+      }
+      CHECK(good, "binary_i64 op=%d n=%ld: naive (wrapping)", int(op), long(n));
+    }
   }
 }
 

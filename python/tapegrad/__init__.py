@@ -255,6 +255,9 @@ if TYPE_CHECKING:
         is_floating_point,
     )
     from ._core import argsort, kthvalue, msort, nonzero, sort, topk  # noqa: F401 (sorting)
+    from ._core import (  # noqa: F401  (integers are exact: the bitwise rows)
+        logical_xor, bitwise_not, bitwise_and, bitwise_or, bitwise_xor,
+    )
 
     subtract = sub
     multiply = mul
@@ -276,6 +279,8 @@ if TYPE_CHECKING:
         "is_floating_point", "subtract", "multiply", "divide", "true_divide", "negative",
         "clip", "concat", "concatenate",
         "sort", "argsort", "msort", "topk", "kthvalue", "nonzero",  # sorting
+        # integers are exact: the bitwise rows
+        "logical_xor", "bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor",
     ]
 else:
     __all__ += _OP_FUNCTIONS + _ALIAS_NAMES  # noqa: PLE0605

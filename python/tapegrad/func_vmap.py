@@ -233,12 +233,13 @@ _METHOD_NAMES = [
     "view_as", "reshape_as", "expand", "expand_as", "flatten", "transpose", "permute", "t",
     "squeeze", "unsqueeze", "detach", "to", "float", "double", "long", "add_", "sub_", "mul_",
     "div_", "zero_", "fill_", "copy_", "contiguous",
+    "bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor",  # integers are exact
 ]
 for _n in _METHOD_NAMES:
     setattr(BatchedTensor, _n, _method(_n))
 for _d, _n in [("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div"), ("pow", "pow"),
-               ("matmul", "matmul"), ("and", "logical_and"), ("or", "logical_or"),
-               ("xor", "logical_xor")]:
+               ("matmul", "matmul"), ("and", "bitwise_and"), ("or", "bitwise_or"),
+               ("xor", "bitwise_xor")]:
     setattr(BatchedTensor, f"__{_d}__", _method(_n))
     setattr(BatchedTensor, f"__r{_d}__", _rmethod(_n))
 for _d, _n in [("eq", "eq"), ("ne", "ne"), ("lt", "lt"), ("le", "le"), ("gt", "gt"), ("ge", "ge"),
@@ -435,7 +436,8 @@ def _elementwise_rule(op: str, level: int, *args: Any, **kwargs: Any) -> Any:
 
 
 for _n in ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
-           "ge", "logical_and", "logical_or", "logical_xor", "where"]:
+           "ge", "logical_and", "logical_or", "logical_xor", "where",
+           "bitwise_and", "bitwise_or", "bitwise_xor"]:
     BATCH_RULES[_n] = functools.partial(_elementwise_rule, _n)
 
 

@@ -91,13 +91,19 @@ void unary_f64(Unary op, int64_t n, const double* x, double* y);
 
 // Binary on one contiguous run: c[i] = a[i*sa] ∘ b[i*sb], sa, sb ∈ {0, 1} (0 = broadcast
 // scalar). c may alias a or b when the matching stride is 1.
-enum class Binary : int { add, sub, mul, div, pow, maximum, minimum, count_ };
+enum class Binary : int {
+  add, sub, mul, div, pow, maximum, minimum,
+  bitwise_and, bitwise_or, bitwise_xor,  // int64 only
+  count_
+};
 void binary_f32(Binary op, int64_t n, const float* a, int64_t sa, const float* b, int64_t sb,
                 float* c);
 void binary_f64(Binary op, int64_t n, const double* a, int64_t sa, const double* b, int64_t sb,
                 double* c);
-// int64 supports add, sub, mul, maximum, minimum and pow (computed in double, rounded to the
-// nearest integer); div is float-only in tapegrad.
+// int64 supports add, sub, mul, maximum, minimum, pow and the bitwise ops, with PyTorch's
+// integer semantics: add, sub, mul and pow wrap modulo 2^64; pow is exact (repeated squaring)
+// and b < 0 gives the truncated 1/aᵇ (1 for a = 1, ±1 for a = −1, else 0). div is float-only.
+// The bitwise ops are int64-only.
 void binary_i64(Binary op, int64_t n, const int64_t* a, int64_t sa, const int64_t* b,
                 int64_t sb, int64_t* c);
 
@@ -224,6 +230,9 @@ void take_offsets(int64_t outer, int64_t r, int64_t k, int64_t inner, const int6
 void cast(Elem from, Elem to, int64_t n, const void* x, void* y);
 // y[i] = value converted to t (bool: value != 0).
 void fill(Elem t, int64_t n, double value, void* y);
+// y[i] = *value for i < n, elements of esize bytes (a value already in the element's type:
+// exact for int64, Note [exact scalars] in cpp/src/tensor.cpp).
+void fill_value(size_t esize, int64_t n, const void* value, void* y);
 
 // Selection over a broadcast shape (Note [strided walk]): out is contiguous with `ndim` dims of
 // sizes `shape`; operands are read with element strides (0 on broadcast dims).

@@ -35,6 +35,10 @@ namespace tapegrad {
 Tensor relu_backward(const Tensor& grad, const Tensor& y);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
+// clamp with bounds as the caller gave them (PyTorch's clamp(Tensor, Scalar?, Scalar?)): the
+// result dtype is PyTorch's promotion of x with the bounds (an int64 or bool x with a float
+// bound gives float32, a bool x with int bounds int64); int64 results are exact.
+Tensor clamp_scalars(const Tensor& x, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi);
 Tensor cast(const Tensor& x, DType dtype);  // x.to(dtype); returns x itself when equal
 
 // ----- activations (torch.nn.functional's; silu, log_sigmoid and erf come from their rows) -----
@@ -47,7 +51,7 @@ Tensor hardtanh(const Tensor& x, double min_val = -1.0, double max_val = 1.0);
 // Python scalars: wrapped as 0-d tensors of the dtype PyTorch would give the result
 // (a float scalar with an int tensor gives float32; scalars never widen float32 to float64).
 DType scalar_result_dtype(DType tensor_dtype, bool scalar_is_float, bool scalar_is_bool = false);
-Tensor scalar_like(const Tensor& t, double v, bool is_float, bool is_bool = false);
+Tensor scalar_like(const Tensor& t, const Scalar& v, bool is_float, bool is_bool = false);
 
 // ----- comparisons and logic (bool results, no grad) -----
 enum class CmpOp { eq, ne, lt, le, gt, ge };
@@ -212,7 +216,7 @@ void sub_(const Tensor& self, const Tensor& other);
 void mul_(const Tensor& self, const Tensor& other);
 void div_(const Tensor& self, const Tensor& other);
 void zero_(const Tensor& self);
-void fill_(const Tensor& self, double value);
+void fill_(const Tensor& self, const Scalar& value);  // store_scalar's checks (tensor.h)
 void copy_(const Tensor& self, const Tensor& src);
 // Throws when an in-place op may not touch `self` (a leaf that requires grad in grad mode).
 void check_inplace(const Tensor& self, const char* op);
@@ -258,7 +262,16 @@ void adagrad_step(const std::vector<Tensor>& params, std::vector<Tensor>& sums,
 
 // ----- composites the Python surface exposes (ops.def's TG_FN rows) -----
 // Comparisons by name (compare(CmpOp::…)); bool results, no grad.
-Tensor bitwise_not(const Tensor& x);  // ~x: bool tensors only (logical not); TypeError otherwise
+// The bitwise ops (& | ^ ~): bitwise on int64, logical on bool; operands promoted as in
+// arithmetic (bool with int64 gives int64). Floats raise (NotImplementedError; TypeError for
+// ~). The in-place forms keep self's dtype (a bool self with an int64 operand raises).
+Tensor bitwise_not(const Tensor& x);
+Tensor bitwise_and(const Tensor& a, const Tensor& b);
+Tensor bitwise_or(const Tensor& a, const Tensor& b);
+Tensor bitwise_xor(const Tensor& a, const Tensor& b);
+void bitwise_and_(const Tensor& self, const Tensor& other);
+void bitwise_or_(const Tensor& self, const Tensor& other);
+void bitwise_xor_(const Tensor& self, const Tensor& other);
 // sum(dtype=): the result cast to dtype; mean(dtype=): the input cast first (PyTorch's rules).
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
            std::optional<DType> dtype);

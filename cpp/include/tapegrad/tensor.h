@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tapegrad {
@@ -45,6 +46,32 @@ const char* dtype_name(DType t);  // "float32", "float64", "int64", "bool"
 inline bool is_float(DType t) { return t == DType::f32 || t == DType::f64; }
 // PyTorch's promotion between two tensors: bool < int64 < float32 < float64.
 DType promote(DType a, DType b);
+
+// A number as the caller gave it (PyTorch's c10::Scalar without complex): an int64 held
+// exactly or a double. Python ints reach int64 tensors through it without a round trip via
+// double, which loses digits above 2^53 (Note [exact scalars] in cpp/src/tensor.cpp).
+class Scalar {
+ public:
+  Scalar(double v) : d_(v) {}  // NOLINT: implicit, like the double it replaces
+  template <class I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
+  Scalar(I v) : i_(static_cast<int64_t>(v)), integral_(true) {}  // NOLINT
+  bool is_integral() const { return integral_; }
+  int64_t as_int() const { return i_; }     // the int64 (integral scalars)
+  double as_double() const { return d_; }   // the double (floating scalars)
+  double to_double() const { return integral_ ? static_cast<double>(i_) : d_; }  // rounds
+  std::string str() const;  // "nan", "1e+30", "4611686018427387905"
+
+ private:
+  int64_t i_ = 0;
+  double d_ = 0;
+  bool integral_ = false;
+};
+// Scalar s stored as one element of dtype t at dst, as PyTorch's fill converts: ints exactly
+// (wrapping into int64 is the caller's business), floats to int64 truncated toward zero, to
+// bool as `!= 0`. A value the dtype cannot hold raises RuntimeError "<op>: value ... cannot be
+// converted to type int64 without overflow" (NaN, ±inf or out of range for int64; with
+// `float_range`, a finite double beyond float32's range for float32), never a silent INT64_MIN.
+void store_scalar(DType t, const Scalar& s, void* dst, const char* op, bool float_range = true);
 
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[2, 3]"
@@ -160,9 +187,13 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
 // Creation.
 Tensor empty(const Shape& shape, DType dtype);
 Tensor zeros(const Shape& shape, DType dtype);
-Tensor full(const Shape& shape, double value, DType dtype);
-Tensor scalar_tensor(double value, DType dtype);  // 0-d
+Tensor full(const Shape& shape, const Scalar& value, DType dtype);  // store_scalar's checks
+// 0-d, an operand of an op: as full, except that a double beyond float32's range becomes ±inf
+// in float32 (PyTorch's x + 1e300 on a float32 x), as the ops' own constants may.
+Tensor scalar_tensor(const Scalar& value, DType dtype);
 Tensor arange(double start, double end, double step, DType dtype);
+// int64 elements start, start + step, ... < end (> end for step < 0), computed exactly.
+Tensor arange(int64_t start, int64_t end, int64_t step);
 Tensor linspace(double start, double end, int64_t steps, DType dtype);
 Tensor eye(int64_t n, int64_t m, DType dtype);
 // A tensor that shares x's storage but has no history (PyTorch's detach()).

@@ -127,8 +127,15 @@ inline py::object not_implemented() {
 
 // ----- numbers and dtypes -----
 int64_t to_i64(py::handle h);
+// A Python int (or anything with __index__) as int64: TypeError naming op and argument for
+// other types, ValueError beyond int64.
+int64_t int_arg(py::handle h, const char* op, const char* name);
 double to_f64(py::handle h);
 double scalar_arg(py::handle h, const char* op);  // a number or a one-element tensor
+// The same, kept exact: Python ints (and bools, and int64/bool tensors) as int64, floats as
+// double (Note [exact scalars] in cpp/src/tensor.cpp). An int beyond int64 becomes the
+// nearest double, which an int64 destination then refuses.
+Scalar scalar_value(py::handle h, const char* op);
 // None → nullopt; tapegrad dtypes, Python's float/int/bool and NumPy dtypes → DType.
 std::optional<DType> parse_dtype(py::handle h);
 

@@ -24,6 +24,18 @@ int64_t to_i64(py::handle h) {
   return v;
 }
 
+int64_t int_arg(py::handle h, const char* op, const char* name) {
+  if (!PyIndex_Check(h.ptr()) || PyBool_Check(h.ptr()))
+    throw py::type_error(std::string(op) + "(): argument '" + name + "' must be int, not " +
+                         Py_TYPE(h.ptr())->tp_name);
+  try {
+    return to_i64(h);
+  } catch (const py::value_error&) {
+    throw py::value_error(std::string(op) + "(): argument '" + name + "' = " + py::str(h).cast<std::string>() +
+                          " does not fit int64");
+  }
+}
+
 double to_f64(py::handle h) {
   const double v = PyFloat_AsDouble(h.ptr());
   if (v == -1.0 && PyErr_Occurred()) throw py::error_already_set();
@@ -305,8 +317,9 @@ Tensor tensor_from_py(py::handle data, std::optional<DType> dtype, const char* o
     switch (dt) {
       case DType::f32: t->data<float>()[j] = static_cast<float>(fv); break;
       case DType::f64: t->data<double>()[j] = fv; break;
-      case DType::i64:
-        t->data<int64_t>()[j] = p.kind == 2 ? static_cast<int64_t>(fv) : p.i[j];
+      case DType::i64:  // ints exactly; floats checked (NaN, ±inf, beyond int64 raise)
+        if (p.kind == 2) store_scalar(DType::i64, fv, t->data<int64_t>() + j, op);
+        else t->data<int64_t>()[j] = p.i[j];
         break;
       case DType::b8: t->data<uint8_t>()[j] = fv != 0; break;
     }
@@ -337,17 +350,23 @@ Tensor as_tensor_from_py(py::handle data, std::optional<DType> dtype) {
 Tensor operand(py::handle h, const Tensor& like) {
   PyObject* o = h.ptr();
   if (const Tensor* t = tensor_ptr(h)) return *t;
-  if (PyBool_Check(o)) return scalar_like(like, o == Py_True ? 1.0 : 0.0, false, true);
+  if (PyBool_Check(o)) return scalar_like(like, int64_t{o == Py_True}, false, true);
   if (PyLong_Check(o)) {
     int overflow = 0;
     const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (overflow) return scalar_like(like, to_f64(h), true);
-    if (like->dtype() == DType::i64 || like->dtype() == DType::b8) {
-      Tensor s = empty({}, scalar_result_dtype(like->dtype(), false));
-      *s->data<int64_t>() = v;
-      return s;
+    if (!overflow) return scalar_like(like, static_cast<int64_t>(v), false);  // exact
+    if (is_float(like->dtype())) return scalar_like(like, to_f64(h), true);
+    // Beyond int64 next to an integer tensor: PyTorch takes [2^63, 2^64) as the uint64 bit
+    // pattern (so x + 2**63 wraps like x - 2**63) and refuses the rest.
+    const unsigned long long u = PyLong_AsUnsignedLongLong(o);
+    if (u == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+      PyErr_Clear();
+      const std::string msg = "int too big to convert: " + py::str(h).cast<std::string>() +
+                              " does not fit the int64 operand of an int64 or bool tensor";
+      PyErr_SetString(PyExc_OverflowError, msg.c_str());
+      throw py::error_already_set();
     }
-    return scalar_like(like, static_cast<double>(v), false);
+    return scalar_like(like, static_cast<int64_t>(u), false);
   }
   if (PyFloat_Check(o)) return scalar_like(like, PyFloat_AS_DOUBLE(o), true);
   if (py::isinstance<py::array>(h) || PyList_Check(o) || PyTuple_Check(o))
@@ -371,9 +390,13 @@ std::pair<Tensor, Tensor> operands(py::handle a, py::handle b, const char* op) {
     y = *tb;
     x = operand(a, y);
   } else {
-    // Two Python numbers (where(c, 1.0, 0)): each gets the dtype it would get next to a
-    // float32 tensor, PyTorch's default.
-    const Tensor like = scalar_tensor(0, DType::f32);
+    // Two Python numbers (where(c, 1.0, 0)): PyTorch's result type of the two — float32 (the
+    // default) if either is a float, else int64 if either is an int (exact), else bool.
+    auto kind = [](py::handle h) {
+      return PyBool_Check(h.ptr()) ? 0 : PyLong_Check(h.ptr()) ? 1 : 2;
+    };
+    const int k = std::max(kind(a), kind(b));
+    const Tensor like = scalar_tensor(0, k == 2 ? DType::f32 : k == 1 ? DType::i64 : DType::b8);
     x = operand(a, like);
     y = operand(b, like);
   }
@@ -392,7 +415,7 @@ Shape shape_from(py::args args, const char* op) {
       Tensor t = h.cast<Tensor>();
       if (t->numel() != 1 || is_float(t->dtype()))
         throw py::type_error(std::string(op) + ": sizes must be integers");
-      return static_cast<int64_t>(t->item_as_double());
+      return t->dtype() == DType::i64 ? *t->data<int64_t>() : static_cast<int64_t>(t->item_as_double());
     }
     if (!PyIndex_Check(h.ptr()) || PyBool_Check(h.ptr()))
       throw py::type_error(std::string(op) + ": sizes must be integers, got " +
@@ -510,6 +533,34 @@ py::object size_of(const Tensor& t) {
   for (int64_t i = 0; i < t->dim(); ++i) tup[i] = py::int_(t->shape()[i]);
   if (g_size_type) return g_size_type(tup);
   return std::move(tup);
+}
+
+Scalar scalar_value(py::handle h, const char* op) {
+  if (const Tensor* t = tensor_ptr(h)) {
+    const Tensor& x = *t;
+    const double d = x->item_as_double();  // checks numel
+    if (x->dtype() == DType::i64) return *x->data<int64_t>();
+    if (x->dtype() == DType::b8) return int64_t{d != 0};
+    return d;
+  }
+  PyObject* o = h.ptr();
+  if (PyBool_Check(o)) return int64_t{o == Py_True};
+  if (PyLong_Check(o)) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (!overflow) {
+      if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+      return static_cast<int64_t>(v);
+    }
+    return to_f64(h);  // OverflowError beyond double's range (as float(int) raises)
+  }
+  if (PyObject_HasAttrString(o, "dtype") && PyObject_HasAttrString(o, "item") && !PySequence_Check(o))
+    return scalar_value(h.attr("item")(), op);  // NumPy scalars: the Python number they hold
+  try {
+    return to_f64(h);
+  } catch (const py::error_already_set&) {
+    throw py::type_error(std::string(op) + ": expected a number, got " + std::string(Py_TYPE(h.ptr())->tp_name));
+  }
 }
 
 double scalar_arg(py::handle h, const char* op) {

@@ -110,7 +110,7 @@ void bind_functions(py::module_& m) {
         if (PyBool_Check(value.ptr())) dt = DType::b8;
         else if (PyLong_Check(value.ptr())) dt = DType::i64;
         if (auto d = parse_dtype(dtype)) dt = *d;
-        return with_grad(full(shape_arg(size, "full"), scalar_arg(value, "full"), dt), rg);
+        return with_grad(full(shape_arg(size, "full"), scalar_value(value, "full"), dt), rg);
       }), py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full"));
   // *_like: the shape of `input`, its dtype unless dtype= says otherwise.
   m.def("zeros_like", recorded([](const Tensor& x, py::object dtype, bool rg) {
@@ -120,7 +120,7 @@ void bind_functions(py::module_& m) {
         return with_grad(full(x->shape(), 1, parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("ones_like"));
   m.def("full_like", recorded([](const Tensor& x, py::object value, py::object dtype, bool rg) {
-        return with_grad(full(x->shape(), scalar_arg(value, "full_like"), parse_dtype(dtype).value_or(x->dtype())), rg);
+        return with_grad(full(x->shape(), scalar_value(value, "full_like"), parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full_like"));
   m.def("rand_like", recorded([](const Tensor& x, py::object dtype) {
         return rand(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
@@ -129,6 +129,14 @@ void bind_functions(py::module_& m) {
         return randn(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("randn_like"));
   m.def("arange", recorded([](py::object a, py::object b, py::object step, py::object dtype, bool rg) {
+        // All-integer arguments give int64 (PyTorch's rule), anything else float32.
+        bool all_int = PyLong_Check(a.ptr()) && (b.is_none() || PyLong_Check(b.ptr())) && (step.is_none() || PyLong_Check(step.ptr()));
+        DType dt = all_int ? DType::i64 : DType::f32;
+        if (auto d = parse_dtype(dtype)) dt = *d;
+        if (all_int && dt == DType::i64) {  // exact beyond 2^53 (Note [exact scalars])
+          const int64_t lo = b.is_none() ? 0 : to_i64(a), hi = to_i64(b.is_none() ? a : b);
+          return with_grad(arange(lo, hi, step.is_none() ? 1 : to_i64(step)), rg);
+        }
         double start = 0, end;
         if (b.is_none()) end = scalar_arg(a, "arange");
         else {
@@ -136,10 +144,6 @@ void bind_functions(py::module_& m) {
           end = scalar_arg(b, "arange");
         }
         const double st = step.is_none() ? 1.0 : scalar_arg(step, "arange");
-        // All-integer arguments give int64 (PyTorch's rule), anything else float32.
-        bool all_int = PyLong_Check(a.ptr()) && (b.is_none() || PyLong_Check(b.ptr())) && (step.is_none() || PyLong_Check(step.ptr()));
-        DType dt = all_int ? DType::i64 : DType::f32;
-        if (auto d = parse_dtype(dtype)) dt = *d;
         return with_grad(arange(start, end, st, dt), rg);
       }), py::arg("start"), py::arg("end") = py::none(), py::arg("step") = py::none(), py::kw_only(),
       py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("arange"));
@@ -157,10 +161,10 @@ void bind_functions(py::module_& m) {
   m.def("randn", recorded([](py::args a, py::kwargs k) {
         return with_grad(randn(size_from(a, k, "randn"), dtype_from(k)), requires_grad_from(k));
       }), op_doc("randn"));
-  m.def("randint", recorded([](int64_t lo, py::object hi, py::object size) {
+  m.def("randint", recorded([](py::object lo, py::object hi, py::object size) {
         if (hi.is_none()) throw py::type_error("randint: expected randint(low, high, size) or randint(high, size)");
-        if (size.is_none()) return randint(0, lo, shape_arg(hi, "randint"));
-        return randint(lo, hi.cast<int64_t>(), shape_arg(size, "randint"));
+        if (size.is_none()) return randint(0, int_arg(lo, "randint", "high"), shape_arg(hi, "randint"));
+        return randint(int_arg(lo, "randint", "low"), int_arg(hi, "randint", "high"), shape_arg(size, "randint"));
       }), py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), op_doc("randint"));
   m.def("randperm", recorded([](int64_t n) { return randperm(n); }), py::arg("n"), op_doc("randperm"));
   m.def("manual_seed", recorded([](int64_t s) { manual_seed(static_cast<uint64_t>(s)); }), py::arg("seed"));

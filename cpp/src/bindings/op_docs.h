@@ -322,17 +322,17 @@ tensor([False,  True])
 >>> tg.isinf(tg.tensor([1., float('-inf')]))
 tensor([False,  True])
 )doc"},
-    {"logical_not", R"doc(Elementwise NOT (nonzero is true); also ``~x`` for bool tensors.
+    {"logical_not", R"doc(Elementwise NOT (nonzero is true); ``~x`` on bool tensors.
 
 >>> tg.logical_not(tg.tensor([True, False]))
 tensor([False,  True])
 )doc"},
-    {"logical_and", R"doc(Elementwise AND (nonzero is true); also ``x & y``.
+    {"logical_and", R"doc(Elementwise AND (nonzero is true); ``x & y`` on bool tensors (bitwise_and on int64).
 
 >>> tg.logical_and(tg.tensor([True, True]), tg.tensor([True, False]))
 tensor([ True, False])
 )doc"},
-    {"logical_or", R"doc(Elementwise OR (nonzero is true); also ``x | y``.
+    {"logical_or", R"doc(Elementwise OR (nonzero is true); ``x | y`` on bool tensors (bitwise_or on int64).
 
 >>> tg.logical_or(tg.tensor([True, False]), tg.tensor([False, False]))
 tensor([ True, False])

@@ -68,10 +68,24 @@ Inplace inplace_form(std::string_view name) {
   if (name == "sub") return {&sub_, "sub_"};
   if (name == "mul") return {&mul_, "mul_"};
   if (name == "div") return {&div_, "div_"};
+  if (name == "bitwise_and") return {&bitwise_and_, "bitwise_and_"};
+  if (name == "bitwise_or") return {&bitwise_or_, "bitwise_or_"};
+  if (name == "bitwise_xor") return {&bitwise_xor_, "bitwise_xor_"};
   return {nullptr, nullptr};
 }
 
 std::string type_name(py::handle h) { return Py_TYPE(h.ptr())->tp_name; }
+
+// PyTorch's rule for `tensor ** number` that `tensor ** tensor` does not have: an integer (or
+// bool) tensor raised to a negative Python int raises, where a negative exponent tensor gives
+// the truncated 1/aᵇ. The engine sees a 0-d tensor either way, so the binding decides.
+void check_scalar_exponent(std::string_view name, const Tensor& base, py::handle exponent) {
+  if (name != "pow" || is_float(base->dtype()) || !PyLong_Check(exponent.ptr())) return;
+  int overflow = 0;
+  const long long e = PyLong_AsLongLongAndOverflow(exponent.ptr(), &overflow);
+  if (overflow < 0 || (overflow == 0 && e < 0))
+    throw std::runtime_error("Integers to negative integer powers are not allowed.");
+}
 
 class Registrar {
  public:
@@ -92,6 +106,7 @@ class Registrar {
     const char* name = r.name;
     // Method and function: either operand may be a Python number (tg.pow(2, x)).
     auto named = [fn, name](py::handle a, py::handle b) {
+      if (const Tensor* t = tensor_ptr(a)) check_scalar_exponent(name, *t, b);
       auto [x, y] = operands(a, b, name);
       return capture::call(fn, x, y);
     };
@@ -101,9 +116,10 @@ class Registrar {
     // Operators: an operand tapegrad cannot combine gives NotImplemented, so Python tries the
     // other side (and raises its usual TypeError).
     const std::string stem = r.dunder;
-    T_.def(dunder(stem).c_str(), [fn](py::handle self, py::handle other) -> py::object {
+    T_.def(dunder(stem).c_str(), [fn, name](py::handle self, py::handle other) -> py::object {
           const Tensor* a = tensor_ptr(self);
           if (!a) return capture::pure(), not_implemented();
+          check_scalar_exponent(name, *a, other);
           Tensor o = operand(other, *a);
           if (!o) return capture::pure(), not_implemented();
           return py::cast(capture::call(fn, *a, o));
@@ -347,10 +363,10 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return py::cast(where(*c, x, y));
       }, py::arg("condition"), py::arg("input") = py::none(), py::arg("other") = py::none());
   reg.manual("clamp", [](const Tensor& x, py::object lo, py::object hi) {
-        std::optional<double> l, h;
-        if (!lo.is_none()) l = scalar_arg(lo, "clamp");
-        if (!hi.is_none()) h = scalar_arg(hi, "clamp");
-        return clamp(x, l, h);
+        std::optional<Scalar> l, h;  // exact ints (Note [exact scalars])
+        if (!lo.is_none()) l = scalar_value(lo, "clamp");
+        if (!hi.is_none()) h = scalar_value(hi, "clamp");
+        return clamp_scalars(x, l, h);
       }, py::arg("min") = py::none(), py::arg("max") = py::none());
   T.attr("clip") = T.attr("clamp");
   reg.manual("to", [](const Tensor& x, py::object dtype) {

@@ -181,7 +181,14 @@ void bind_tensor(TensorClass& T) {
             return a->item_as_double() != 0;
           })
       .def("__float__", [](const Tensor& a) { return a->item_as_double(); })
-      .def("__int__", [](const Tensor& a) { return static_cast<int64_t>(a->item_as_double()); })
+      .def("__int__", [](const Tensor& a) -> py::object {
+            // int64 exactly; a float as Python's int(float) (NaN and ±inf raise).
+            const double v = a->item_as_double();
+            if (a->dtype() == DType::i64) return py::int_(*a->data<int64_t>());
+            PyObject* r = PyLong_FromDouble(v);
+            if (!r) throw py::error_already_set();
+            return py::reinterpret_steal<py::object>(r);
+          })
       .def("__index__", [](const Tensor& a) {
             if (a->dtype() != DType::i64 || a->numel() != 1)
               throw py::type_error("only integer tensors of a single element can be converted to an index");
@@ -202,14 +209,27 @@ void bind_tensor(TensorClass& T) {
             std::vector<IndexItem> items = items_from(key);
             Tensor v;
             if (const Tensor* tv = tensor_ptr(value)) v = *tv;
-            else if (PyFloat_Check(value.ptr()) || PyLong_Check(value.ptr()) || PyBool_Check(value.ptr()))
-              v = scalar_tensor(to_f64(value), x->dtype());
+            else if (PyFloat_Check(value.ptr()) || PyLong_Check(value.ptr()) || PyBool_Check(value.ptr())) {
+              v = empty({}, x->dtype());  // exact for ints; checked (Note [exact scalars])
+              store_scalar(x->dtype(), scalar_value(value, "__setitem__"), v->raw(), "__setitem__");
+            }
             else v = tensor_from_py(value, x->dtype(), "__setitem__");
             capture::call([](const Tensor& a, const std::vector<IndexItem>& k, const Tensor& w) { index_put_(a, k, w); }, x, items, v);
           })
       // ----- in-place fills (the arithmetic ones come with their ops) -----
       .def("zero_", recorded([](const Tensor& a) { zero_(a); return a; }))
-      .def("fill_", recorded([](const Tensor& a, py::object v) { check_inplace(a, "fill_"); fill_(a, scalar_arg(v, "fill_")); return a; }))
+      .def("fill_", recorded([](const Tensor& a, py::object v) {
+            check_inplace(a, "fill_");
+            if (const Tensor* t = tensor_ptr(v)) {
+              // A one-element tensor is converted as cast converts (PyTorch's fill_(Tensor):
+              // unchecked), a Python number with fill's checks (Note [exact scalars]).
+              (*t)->item_as_double();  // one element, or a clear error
+              fill_(a, scalar_value(py::cast(cast(detach(*t), a->dtype())), "fill_"));
+            } else {
+              fill_(a, scalar_value(v, "fill_"));
+            }
+            return a;
+          }))
       .def("copy_", recorded([](const Tensor& a, py::object src) {
             Tensor s = operand(src, a);
             if (!s) throw py::type_error("copy_: expected a tensor");

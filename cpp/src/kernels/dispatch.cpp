@@ -218,6 +218,9 @@ void cast(Elem from, Elem to, int64_t n, const void* x, void* y) {
 void fill(Elem t, int64_t n, double value, void* y) {
   if (n > 0) table().fill(t, n, value, y);
 }
+void fill_value(size_t esize, int64_t n, const void* value, void* y) {
+  if (n > 0) table().fill_value(esize, n, value, y);
+}
 void where(Elem t, int ndim, const int64_t* shape, const uint8_t* cond, const int64_t* sc,
            const void* a, const int64_t* sa, const void* b, const int64_t* sb, void* y) {
   table().where(t, ndim, shape, cond, sc, a, sa, b, sb, y);

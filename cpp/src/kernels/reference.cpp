@@ -85,17 +85,54 @@ void unary(Unary op, int64_t n, const T* x, T* y) {
   }
 }
 
+// aᵇ on int64 as PyTorch computes it: exact by repeated squaring, wrapping modulo 2^64 (the
+// products are formed in uint64, so no signed overflow); a negative b gives the truncation of
+// 1/aᵇ, which is nonzero only for a = ±1.
+inline int64_t ipow(int64_t a, int64_t b) {
+  if (b < 0) {
+    if (a == 1) return 1;
+    if (a == -1) return (b & 1) ? -1 : 1;
+    return 0;
+  }
+  uint64_t r = 1, x = static_cast<uint64_t>(a);
+  for (uint64_t e = static_cast<uint64_t>(b); e; e >>= 1) {
+    if (e & 1) r *= x;
+    x *= x;
+  }
+  return static_cast<int64_t>(r);
+}
+
+template <class T, class = void>
+struct Wrapping {  // floats: themselves
+  using type = T;
+};
+template <class T>
+struct Wrapping<T, std::enable_if_t<std::is_integral_v<T>>> {  // integers: their unsigned twin
+  using type = std::make_unsigned_t<T>;
+};
+
 template <class T>
 inline T apply(Binary op, T a, T b) {
+  // Integer add, sub and mul wrap modulo 2^64 (PyTorch's result; signed overflow is undefined
+  // in C++, so they are formed in uint64).
+  using W = typename Wrapping<T>::type;
   switch (op) {
-    case Binary::add: return a + b;
-    case Binary::sub: return a - b;
-    case Binary::mul: return a * b;
+    case Binary::add: return static_cast<T>(static_cast<W>(a) + static_cast<W>(b));
+    case Binary::sub: return static_cast<T>(static_cast<W>(a) - static_cast<W>(b));
+    case Binary::mul: return static_cast<T>(static_cast<W>(a) * static_cast<W>(b));
     case Binary::div: return a / b;
     case Binary::pow:
-      // Integer powers are computed in double and rounded to the nearest integer.
       if constexpr (std::is_floating_point_v<T>) return std::pow(a, b);
-      else return static_cast<T>(std::llround(std::pow(static_cast<double>(a), static_cast<double>(b))));
+      else return ipow(a, b);
+    case Binary::bitwise_and:
+      if constexpr (std::is_integral_v<T>) return a & b;
+      break;
+    case Binary::bitwise_or:
+      if constexpr (std::is_integral_v<T>) return a | b;
+      break;
+    case Binary::bitwise_xor:
+      if constexpr (std::is_integral_v<T>) return a ^ b;
+      break;
     case Binary::maximum:
       if constexpr (std::is_floating_point_v<T>) {
         if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();

@@ -249,6 +249,20 @@ void cast(Elem from, Elem to, int64_t n, const void* x, void* y) {
   });
 }
 
+void fill_value(size_t esize, int64_t n, const void* value, void* y) {
+  by_size(esize, [&](auto u) {
+    using U = decltype(u);
+    if constexpr (std::is_same_v<U, std::nullptr_t>) {
+      for (int64_t i = 0; i < n; ++i) std::memcpy(static_cast<char*>(y) + i * int64_t(esize), value, esize);
+    } else {
+      U v;
+      std::memcpy(&v, value, sizeof(U));
+      U* p = static_cast<U*>(y);
+      for (int64_t i = 0; i < n; ++i) p[i] = v;
+    }
+  });
+}
+
 void fill(Elem t, int64_t n, double value, void* y) {
   with_elem(t, [&](auto z) {
     using T = decltype(z);
@@ -403,8 +417,11 @@ bool any_nonfinite(Elem t, int64_t n, const void* x, bool nan_only) {
 
 void unary_i64(Unary op, int64_t n, const int64_t* p, int64_t* q) {
   switch (op) {
-    case Unary::neg: for (int64_t i = 0; i < n; ++i) q[i] = -p[i]; break;
-    case Unary::abs: for (int64_t i = 0; i < n; ++i) q[i] = p[i] < 0 ? -p[i] : p[i]; break;
+    // Negation modulo 2^64 (−INT64_MIN = INT64_MIN, as PyTorch gives; no signed overflow).
+    case Unary::neg: for (int64_t i = 0; i < n; ++i) q[i] = int64_t(0 - uint64_t(p[i])); break;
+    case Unary::abs:
+      for (int64_t i = 0; i < n; ++i) q[i] = p[i] < 0 ? int64_t(0 - uint64_t(p[i])) : p[i];
+      break;
     case Unary::relu: for (int64_t i = 0; i < n; ++i) q[i] = p[i] < 0 ? 0 : p[i]; break;
     case Unary::sign: for (int64_t i = 0; i < n; ++i) q[i] = (p[i] > 0) - (p[i] < 0); break;
     default: break;  // float-only ops never reach here (the public wrapper checks)
@@ -429,6 +446,7 @@ void fill_data(KernelTable& t) {
   t.one_hot = one_hot;
   t.cast = cast;
   t.fill = fill;
+  t.fill_value = fill_value;
   t.where = where;
   t.compare = compare;
   t.logical = logical;

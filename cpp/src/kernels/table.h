@@ -127,6 +127,7 @@ struct KernelTable {
   OneHotFn one_hot;
   CastFn cast;
   FillFn fill;
+  void (*fill_value)(size_t esize, int64_t n, const void* value, void* y);
   WhereFn where;
   CompareFn compare;
   LogicalFn logical;

@@ -112,8 +112,47 @@ DType scalar_result_dtype(DType t, bool scalar_is_float, bool scalar_is_bool) {
   return t == DType::b8 ? DType::i64 : t;
 }
 
-Tensor scalar_like(const Tensor& t, double v, bool is_float_, bool is_bool) {
+Tensor scalar_like(const Tensor& t, const Scalar& v, bool is_float_, bool is_bool) {
   return scalar_tensor(v, scalar_result_dtype(t->dtype(), is_float_, is_bool));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bitwise ops: integer results, never recorded (no gradient). On int64 they are the
+// kernels' bitwise slots; two bool operands give the logical ops (select.cpp), which is the
+// same function on {0, 1}; a bool operand next to an int64 one counts as 0 or 1.
+namespace {
+Tensor bitwise2(const Tensor& a, const Tensor& b, k::Binary kop, const char* name,
+                Tensor (*on_bools)(const Tensor&, const Tensor&)) {
+  check_defined(a, name);
+  check_defined(b, name);
+  const DType dt = promote(a->dtype(), b->dtype());
+  if (is_float(dt))
+    throw NotImplementedError(std::string(name) + ": not implemented for " + dtype_name(dt) +
+                              " tensors, only for int64 and bool (shapes " + shape_str(a->shape()) +
+                              " and " + shape_str(b->shape()) + ")");
+  if (dt == DType::b8) return on_bools(a, b);
+  const Shape out = broadcast_shapes(a->shape(), b->shape(), name);
+  return binary_values(kop, as_dtype(a, dt), as_dtype(b, dt), dt, out);
+}
+}  // namespace
+
+Tensor bitwise_and(const Tensor& a, const Tensor& b) {
+  return bitwise2(a, b, k::Binary::bitwise_and, "bitwise_and", &logical_and);
+}
+Tensor bitwise_or(const Tensor& a, const Tensor& b) {
+  return bitwise2(a, b, k::Binary::bitwise_or, "bitwise_or", &logical_or);
+}
+Tensor bitwise_xor(const Tensor& a, const Tensor& b) {
+  return bitwise2(a, b, k::Binary::bitwise_xor, "bitwise_xor", &logical_xor);
+}
+// ~x = x ^ −1 on int64 (all bits flipped: −x − 1).
+Tensor bitwise_not(const Tensor& x) {
+  check_defined(x, "bitwise_not");
+  if (x->dtype() == DType::b8) return logical_not(x);
+  if (x->dtype() != DType::i64)
+    throw TypeError(std::string("~ (bitwise_not) is only implemented on integer and bool tensors, got ") +
+                    dtype_name(x->dtype()) + " (shape " + shape_str(x->shape()) + ")");
+  return binary_values(k::Binary::bitwise_xor, x, scalar_tensor(-1, DType::i64), DType::i64, x->shape());
 }
 
 // ---------------------------------------------------------------------------------------------

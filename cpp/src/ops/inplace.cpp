@@ -77,6 +77,33 @@ void div_(const Tensor& self, const Tensor& other) {
   inplace_binary(self, other, OpCode::Div, &div, "div_");
 }
 
+// x &= y and friends: integers and bools only, so nothing to record; the result must keep
+// self's dtype (PyTorch refuses bool &= int64).
+namespace {
+void inplace_bitwise(const Tensor& self, const Tensor& other, BinaryFn fn, const char* name) {
+  check_inplace(self, name);
+  check_defined(other, name);
+  check_inplace_shape(self, other, name);
+  Tensor r = fn(self, other);
+  if (r->dtype() != self->dtype())
+    throw TypeError(std::string(name) + ": result type " + dtype_name(r->dtype()) +
+                    " can't be cast to the desired output type " + dtype_name(self->dtype()) +
+                    " (shape " + shape_str(self->shape()) + ")");
+  assign_broadcast(self, r);
+  self->bump_version();
+}
+}  // namespace
+
+void bitwise_and_(const Tensor& self, const Tensor& other) {
+  inplace_bitwise(self, other, &bitwise_and, "bitwise_and_");
+}
+void bitwise_or_(const Tensor& self, const Tensor& other) {
+  inplace_bitwise(self, other, &bitwise_or, "bitwise_or_");
+}
+void bitwise_xor_(const Tensor& self, const Tensor& other) {
+  inplace_bitwise(self, other, &bitwise_xor, "bitwise_xor_");
+}
+
 void copy_(const Tensor& self, const Tensor& src) {
   check_inplace(self, "copy_");
   check_defined(src, "copy_");
@@ -91,17 +118,21 @@ void copy_(const Tensor& self, const Tensor& src) {
   self->bump_version();
 }
 
-void fill_(const Tensor& self, double value) {
+void fill_(const Tensor& self, const Scalar& value) {
   check_inplace(self, "fill_");
-  if (!should_record({&self})) {  // the same conversion as scalar_tensor's, no temporary
-    fill_raw(self, value);
+  alignas(8) unsigned char elem[8];
+  store_scalar(self->dtype(), value, elem, "fill_");  // Note [exact scalars]
+  if (!should_record({&self})) {  // the converted element written straight in, no temporary
+    k::fill_value(itemsize(self->dtype()), self->numel(), elem, self->raw());
     self->bump_version();
     return;
   }
-  copy_(self, scalar_tensor(value, self->dtype()));
+  Tensor v = empty({}, self->dtype());
+  std::memcpy(v->raw(), elem, itemsize(self->dtype()));
+  copy_(self, v);
 }
 
-void zero_(const Tensor& self) { fill_(self, 0.0); }
+void zero_(const Tensor& self) { fill_(self, 0); }
 
 // ---------------------------------------------------------------------------------------------
 void rebase_inplace(const Tensor& self, const Tensor& result_in) {

@@ -55,6 +55,26 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
     record(OpCode::Clamp, {&x}, {&y}, save_for_backward(x), ClampAttrs{lo, hi});
   return y;
 }
+Tensor clamp_scalars(const Tensor& x, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi) {
+  check_defined(x, "clamp");
+  if (!lo && !hi) throw ValueError("clamp: at least one of min and max must be given");
+  DType dt = x->dtype();
+  for (const auto* b : {&lo, &hi})
+    if (*b) dt = scalar_result_dtype(dt, !(*b)->is_integral());
+  if (is_float(dt)) {
+    auto as_double = [](const std::optional<Scalar>& b) {
+      return b ? std::optional<double>(b->to_double()) : std::nullopt;
+    };
+    return clamp(as_dtype(x, dt), as_double(lo), as_double(hi));
+  }
+  // int64 (an int64 x, or a bool x promoted by int bounds): min(max(x, lo), hi) on exact
+  // int64 scalars (hi wins when lo > hi, as above); integers carry no gradient.
+  Tensor y = as_dtype(x, DType::i64);
+  if (lo) y = maximum(y, scalar_tensor(*lo, DType::i64));
+  if (hi) y = minimum(y, scalar_tensor(*hi, DType::i64));
+  return y;
+}
+
 // y = clamp(x, lo, hi)  ⇒  dx += dy·[lo ≤ x ≤ hi]
 std::vector<Tensor> backward_Clamp(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
@@ -150,14 +170,6 @@ Tensor lt(const Tensor& a, const Tensor& b) { return compare(CmpOp::lt, a, b); }
 Tensor le(const Tensor& a, const Tensor& b) { return compare(CmpOp::le, a, b); }
 Tensor gt(const Tensor& a, const Tensor& b) { return compare(CmpOp::gt, a, b); }
 Tensor ge(const Tensor& a, const Tensor& b) { return compare(CmpOp::ge, a, b); }
-
-Tensor bitwise_not(const Tensor& x) {
-  check_defined(x, "~");
-  if (x->dtype() != DType::b8)
-    throw TypeError(std::string("~ (bitwise not) is only supported for bool tensors here, got ") +
-                    dtype_name(x->dtype()));
-  return logical_not(x);
-}
 
 // z ~ N(0, 1) of mean's shape; mean + std·z without history (sampling is not differentiable).
 Tensor normal(const Tensor& mean, const Tensor& std) {
