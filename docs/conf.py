@@ -19,3 +19,17 @@ autodoc_typehints = "signature"
 html_theme = "alabaster"
 html_title = f"tapegrad {release}"
 suppress_warnings = ["myst.header"]
+
+
+def _drop_alias_signature(app, what, name, obj, options, lines):
+    """An alias (``tapegrad.subtract`` is ``sub``) carries pybind11's signature line of the
+    original name, which autodoc strips only under that name; drop it here so the line
+    (``sub(input, other, *, alpha=1)``) is not read as reStructuredText."""
+    if lines and "(" in lines[0] and lines[0].split("(")[0].isidentifier() and "->" in lines[0]:
+        del lines[0]
+        while lines and not lines[0].strip():
+            del lines[0]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _drop_alias_signature)

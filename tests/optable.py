@@ -99,6 +99,10 @@ def _draw(domain: str, shape, rng: np.random.Generator) -> np.ndarray:
     if domain == "off-half":  # softplus(beta=2, threshold=1): off β·x = threshold at x = 0.5
         v = rng.uniform(-1.5, 1.5, shape)
         return np.where(np.abs(v - 0.5) < 0.05, v + 0.1, v)
+    if domain == "zeros":  # products: exact zeros, one in some rows/columns, two in others
+        v = rng.standard_normal(shape)
+        v.reshape(-1)[::3] = 0.0
+        return v
     raise ValueError(domain)
 
 
@@ -721,6 +725,94 @@ for s, kw in [((3, 4), {"ord": -float("inf")}), ((2, 3, 4), {"ord": 0.5, "dim": 
     case("linalg.vector_norm", lambda ns, x, _kw=kw: ns.lib.linalg.vector_norm(x, **_kw), [s],
          "nonzero", label="-".join(f"{a}{v}" for a, v in kw.items()))
 case("linalg.matrix_norm", lambda ns, x: ns.lib.linalg.matrix_norm(x), [(2, 3, 4)])
+
+# ----- repeat/tile, repeat_interleave, swapaxes/swapdims, gather/scatter, prod/cumprod, alpha --
+for s_, reps in [((2, 3), (2, 1)), ((2, 3), (1, 2, 3)), ((), (3,)), ((7,), (2,)), ((2, 3), (0, 2)),
+                 ((0, 3), (2, 1))]:
+    case("repeat", lambda ns, x, _r=reps: x.repeat(*_r), [s_], label="x".join(map(str, reps)))
+case("tile", lambda ns, x: ns.lib.tile(x, (2,)), [(2, 3)])
+case("tile", lambda ns, x: x.tile(2, 1, 2), [(3, 4)], label="more")
+case("tile", lambda ns, x: x.tile((0,)), [(7,)], label="zero")
+_RI = np.array([2, 0, 1, 3])
+case("repeat_interleave", lambda ns, x: ns.lib.repeat_interleave(x, 2), [(2, 3)])
+case("repeat_interleave", lambda ns, x: x.repeat_interleave(3, dim=1), [(2, 3)], label="dim")
+# A tensor of counts: the result's shape depends on its values (repeat_interleave_counts: a
+# data-dependent shape to tapegrad.compile, as nonzero).
+case("repeat_interleave_counts", lambda ns, x: x.repeat_interleave(ns.const(_RI), 0), [(4, 3)])
+case("repeat_interleave_counts", lambda ns, x: ns.lib.repeat_interleave(
+    x, ns.const(_RI), dim=-1, output_size=6), [(2, 4)], label="size")
+case("repeat_interleave_counts", lambda ns, x: x.repeat_interleave(ns.const(np.array([2])), 0),
+     [(7,)], label="one")
+case("repeat_interleave", lambda ns, x: x.repeat_interleave(2), [()], label="0d")
+case("repeat_interleave", lambda ns, x: x.repeat_interleave(2, 0), [(0, 3)], label="empty")
+case("swapaxes", lambda ns, x: ns.lib.swapaxes(x, 0, 2).sin(), [(2, 3, 4)])
+case("swapaxes", lambda ns, x: x.swapaxes(-1, 0) * ns.const(np.arange(3.0)), [(3, 4)],
+     label="method")
+case("swapdims", lambda ns, x: ns.lib.swapdims(x, 1, 0) * ns.const(np.arange(3.0)), [(3, 4)])
+case("swapdims", lambda ns, x: x.swapdims(dim0=2, dim1=1).exp(), [(2, 3, 4)], label="method")
+
+_RNG = np.random.default_rng(21)
+_G34 = _RNG.integers(0, 4, (3, 4))          # column indices into (3, 4), repeats allowed
+_G25 = _RNG.integers(0, 3, (2, 5))          # row indices into (3, 5)
+_G234 = _RNG.integers(0, 3, (2, 3, 2))      # dim 1 of (2, 3, 4), index narrower outside dim
+# scatter: distinct positions (a repeated position keeps one write: its finite difference and
+# PyTorch's gradient, a gather, disagree by definition)
+_S24 = np.stack([_RNG.permutation(3)[:2] for _ in range(4)], 1)  # (2, 4): rows of (3, 4)
+_S32 = np.stack([_RNG.permutation(5)[:2] for _ in range(3)])     # (3, 2): columns of (3, 5)
+
+
+def _idx(a):
+    return lambda ns: ns.const(np.asarray(a, dtype=np.int64))
+
+
+case("gather", lambda ns, x: ns.lib.gather(x, 1, _idx(_G34)(ns)), [(3, 4)])
+case("gather", lambda ns, x: x.gather(0, _idx(_G25)(ns)), [(3, 5)], label="d0")
+case("gather", lambda ns, x: x.gather(-2, index=_idx(_G234)(ns)), [(2, 3, 4)], label="narrow")
+case("gather", lambda ns, x: x.gather(1, _idx(np.arange(45 * 64) % 65)(ns).reshape(45, 64)),
+     [(45, 65)], label="odd")
+case("gather", lambda ns, x: x.gather(0, _idx(2)(ns)), [(7,)], label="0d-index")
+case("gather", lambda ns, x: x.gather(0, _idx([0, 0])(ns)), [()], label="0d")
+case("gather", lambda ns, x: x.gather(1, _idx(np.zeros((2, 0)))(ns)), [(3, 4)], label="empty")
+case("scatter", lambda ns, x, s: ns.lib.scatter(x, 0, _idx(_S24)(ns), s), [(3, 4), (2, 4)])
+# A src larger than index: PyTorch's forward reads its leading block, but its backward returns
+# a gradient of index's shape and fails ("invalid gradient"); tapegrad's is src's shape (zeros
+# outside the block), checked by gradcheck only.
+case("scatter", lambda ns, x, s: x.scatter(1, _idx(_S32)(ns), src=s), [(3, 5), (4, 3)],
+     label="wide-src", torch=False)
+case("scatter", lambda ns, x: x.scatter(1, _idx(_S32)(ns), 2.5), [(3, 5)], label="value")
+case("scatter", lambda ns, x: ns.lib.scatter(x, 1, _idx(_S32)(ns), value=-1.0), [(3, 5)],
+     label="value-kw")
+case("scatter", lambda ns, x, s: (x * 1).scatter_(0, _idx(_S24)(ns), s), [(3, 4), (2, 4)],
+     label="inplace")
+case("scatter_add", lambda ns, x, s: ns.lib.scatter_add(x, 1, _idx(_G34)(ns), s),
+     [(3, 4), (3, 4)])
+case("scatter_add", lambda ns, x, s: x.scatter_add(0, _idx(_G25)(ns), s), [(3, 5), (4, 6)],
+     label="wide-src", torch=False)
+case("scatter_add", lambda ns, x, s: (x * 1).scatter_add_(1, _idx(_G34)(ns), s),
+     [(3, 4), (3, 4)], label="inplace")
+case("scatter_add", lambda ns, x, s: x.scatter_add(0, _idx(np.zeros((0, 3)))(ns), s),
+     [(2, 3), (1, 3)], label="empty")
+for s_ in [(), (7,), (3, 4), (2, 3, 4), (0,)]:
+    case("prod", lambda ns, x: ns.lib.prod(x), [s_])
+    case("prod", lambda ns, x: x.prod(), [s_], "zeros", label="zeros")
+for d in [0, 1, -1]:
+    case("prod", lambda ns, x, _d=d: x.prod(_d), [(3, 4)], "zeros", label=f"zeros-d{d}")
+    case("cumprod", lambda ns, x, _d=d: x.cumprod(_d), [(3, 4)], "zeros", label=f"zeros-d{d}")
+    case("cumprod", lambda ns, x, _d=d: ns.lib.cumprod(x, _d), [(3, 5)], label=f"d{d}")
+case("prod", lambda ns, x: ns.lib.prod(x, 1, keepdim=True), [(2, 5, 3)], label="keep")
+case("prod", lambda ns, x: x.prod(0), [(45, 5)], label="odd")
+case("prod", lambda ns, x: x.prod(1), [(2, 0, 3)], label="empty-dim")
+case("cumprod", lambda ns, x: x.cumprod(0), [(7,)])
+case("cumprod", lambda ns, x: x.cumprod(0), [(19,)], "zeros", label="zeros-long")
+case("cumprod", lambda ns, x: x.cumprod(-1), [(45, 11)], label="odd")
+case("cumprod", lambda ns, x: x.cumprod(0), [()], label="0d")
+case("cumprod", lambda ns, x: x.cumprod(1), [(2, 0)], label="zero")
+for sa, sb in [((3, 4), (3, 4)), ((1, 5), (4, 1)), ((3, 4), ()), ((0, 3), (3,))]:
+    case("add", lambda ns, a, b: ns.lib.add(a, b, alpha=2.5), [sa, sb], label="alpha")
+    case("sub", lambda ns, a, b: a.sub(b, alpha=-0.5), [sa, sb], label="alpha")
+case("add", lambda ns, a: ns.lib.add(a, 3, alpha=2), [(7,)], label="alpha-scalar")
+case("inplace", lambda ns, a, b: (a * 1).add_(b, alpha=1.5), [(3, 4), (4,)], label="add_alpha")
+case("inplace", lambda ns, a, b: (a * 1).sub_(b, alpha=3), [(3, 4), (3, 4)], label="sub_alpha")
 
 IDS = [c.id for c in CASES]
 assert len(set(IDS)) == len(IDS), [i for i in IDS if IDS.count(i) > 1]

@@ -2,6 +2,7 @@
 // the mean squared error, backpropagates, and takes 1001 gradient steps (docs/lessons.md).
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
 #include "tapegrad/autograd.h"
 #include "tapegrad/ops.h"
@@ -79,6 +80,32 @@ int main() {
     std::printf("FAIL: tape kept %lld entries after a loop that drops its results\n",
                 static_cast<long long>(st.entries));
     ++failures;
+  }
+
+  // gather along a dim: y[i][j] = x[i][idx[i][j]], so dx is a scatter-add of dy (repeated
+  // indices accumulate); an out-of-range index throws before anything is read.
+  {
+    Tensor w = from({1, 2, 3, 4, 5, 6});
+    w->set_requires_grad(true);
+    Tensor idx = empty({2, 2}, DType::i64);
+    const int64_t iv[] = {2, 2, 0, 1};
+    for (int i = 0; i < 4; ++i) idx->data<int64_t>()[i] = iv[i];
+    Tensor g = gather(reshape(w, {2, 3}), 1, idx);
+    const float want[] = {3, 3, 4, 5}, dwant[] = {0, 0, 2, 1, 1, 0};
+    for (int i = 0; i < 4; ++i) CHECK_NEAR(g->data<float>()[i], want[i], 0);
+    backward(sum(g, {}, false));
+    for (int i = 0; i < 6; ++i) CHECK_NEAR(w->grad()->data<float>()[i], dwant[i], 0);
+    idx->data<int64_t>()[3] = 3;
+    bool threw = false;
+    try {
+      gather(reshape(w, {2, 3}), 1, idx);
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+    if (!threw) {
+      std::printf("FAIL: gather with an out-of-range index did not throw\n");
+      ++failures;
+    }
   }
 
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "OK", failures);

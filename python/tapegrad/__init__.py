@@ -197,6 +197,9 @@ from ._composites import (  # noqa: E402  (rounding, expm1, inverse trig and hyp
     acos, acosh, asin, asinh, atan, atan2, atanh, ceil, expm1, floor, frac, trunc,
 )
 from ._composites import round_ as round  # noqa: E402, A004
+from ._composites import (  # noqa: E402  (repeat/tile, repeat_interleave, swaps, products)
+    cumprod, prod, repeat_interleave, swapaxes, swapdims, tile,
+)
 
 _device.install()
 _legacy.install()
@@ -253,6 +256,7 @@ if TYPE_CHECKING:
         squeeze, unsqueeze, transpose, t, stack, argmax, argmin, all, any, sign, isnan,
         isinf, logical_not, logical_and, logical_or, eq, detach, numel,
         is_floating_point,
+        gather, scatter, scatter_add,  # gather and scatter along a dim
     )
     from ._core import argsort, kthvalue, msort, nonzero, sort, topk  # noqa: F401 (sorting)
     from ._core import (  # noqa: F401  (integers are exact: the bitwise rows)
@@ -281,6 +285,7 @@ if TYPE_CHECKING:
         "sort", "argsort", "msort", "topk", "kthvalue", "nonzero",  # sorting
         # integers are exact: the bitwise rows
         "logical_xor", "bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor",
+        "gather", "scatter", "scatter_add",  # gather and scatter along a dim
     ]
 else:
     __all__ += _OP_FUNCTIONS + _ALIAS_NAMES  # noqa: PLE0605

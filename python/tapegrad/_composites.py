@@ -560,12 +560,239 @@ def _unbroadcast(g: Tensor, shape: Any) -> Tensor:
     return g
 
 
+# ----- repeat and tile: each dimension becomes (repeats, size) through a broadcast (expand),
+# then one reshape; the gradient is expand's, a sum over the copies.
+
+def _repeat(input: Tensor, sizes: Sequence[int], op: str) -> Tensor:  # noqa: A002
+    reps = [int(r) for r in sizes]
+    if len(reps) < input.dim():
+        raise RuntimeError(f"{op}: Number of dimensions of repeat dims ({len(reps)}) can not be "
+                           f"smaller than number of dimensions of tensor ({input.dim()})")
+    if any(r < 0 for r in reps):
+        raise RuntimeError(f"{op}: Trying to create tensor with negative dimension: repeats "
+                           f"{reps} for a tensor of shape {list(input.shape)}")
+    shape = [1] * (len(reps) - input.dim()) + list(input.shape)
+    inter = [d for n in shape for d in (1, n)]
+    big = [d for r, n in zip(reps, shape) for d in (r, n)]
+    return input.reshape(*inter).expand(*big).reshape(*[r * n for r, n in zip(reps, shape)])
+
+
+@typed(input="Tensor", dims="ints")
+def tile(input: Tensor, dims: Sequence[int]) -> Tensor:  # noqa: A002
+    """``input`` repeated ``dims[i]`` times along each dimension; a shorter ``dims`` is padded
+    with leading ones (a longer one adds leading dimensions, as :meth:`Tensor.repeat`).
+
+    >>> import tapegrad as tg
+    >>> tg.tile(tg.tensor([1, 2]), (2,)).tolist()
+    [1, 2, 1, 2]
+    """
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    return _repeat(input, [1] * (input.dim() - len(dims)) + dims, "tile")
+
+
+def _sizes_arg(op: str, name: str, sizes: tuple) -> list[int]:
+    """``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(Size)`` → [2, 3] (PyTorch's forms)."""
+    if not sizes:
+        raise TypeError(f"{op}() missing 1 required positional arguments: \"{name}\"")
+    reps = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], Sequence) else sizes
+    if isinstance(reps, Tensor) or not all(isinstance(r, int) and not isinstance(r, bool)
+                                           for r in reps):
+        raise TypeError(f"{op}(): argument '{name}' must be tuple of ints, got {sizes!r}")
+    return list(reps)
+
+
+def _repeat_method(self: Tensor, *sizes: Any) -> Tensor:
+    """``x.repeat(*sizes)``: ``x`` repeated ``sizes[i]`` times along each dimension (more sizes
+    than dimensions add leading dimensions).
+
+    >>> import tapegrad as tg
+    >>> tg.tensor([1, 2]).repeat(2, 2).tolist()
+    [[1, 2, 1, 2], [1, 2, 1, 2]]
+    """
+    return _repeat(self, _sizes_arg("repeat", "repeats", sizes), "repeat")
+
+
+def _tile_method(self: Tensor, *dims: Any) -> Tensor:
+    return tile(self, _sizes_arg("tile", "dims", dims))
+
+
+# ----- repeat_interleave: with an int, each entry becomes a broadcast row of copies (expand
+# and one reshape, as repeat); with a tensor of counts, an index_select whose index repeats
+# each position — its gradient is the indexing gather's, a sum over the copies.
+
+def _repeat_counts(repeats: Tensor, op: str) -> np.ndarray:
+    if repeats.dim() > 1:
+        raise RuntimeError(f"{op}: repeats must be 0-dim or 1-dim tensor, got shape "
+                           f"{list(repeats.shape)}")
+    if repeats.is_floating_point() or repeats.dtype == _core.dtype.bool:
+        raise RuntimeError(f"{op}: repeats must be an integer tensor, got {repeats.dtype}")
+    # The result's shape comes from the counts' values: a compiled function cannot replay it.
+    _core._capture_refuse(f"{op} with a tensor of counts gives a shape that depends on the data")
+    counts = repeats.detach().numpy().reshape(-1).astype(np.int64)
+    if (counts < 0).any():
+        raise RuntimeError(f"{op}: repeats can not be negative")
+    return counts
+
+
+def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None, *,  # noqa: A002
+                      output_size: int | None = None) -> Tensor:
+    """Each entry of ``input`` along ``dim`` repeated ``repeats`` times (an int, or a tensor of
+    one count per entry); the flattened input when ``dim`` is None. With only a tensor of
+    counts, ``repeat_interleave(counts)`` repeats each position ``i`` ``counts[i]`` times.
+
+    >>> import tapegrad as tg
+    >>> tg.repeat_interleave(tg.tensor([[1, 2], [3, 4]]), 2, dim=0).tolist()
+    [[1, 2], [1, 2], [3, 4], [3, 4]]
+    >>> tg.tensor([5., 6.]).repeat_interleave(tg.tensor([1, 2])).tolist()
+    [5.0, 6.0, 6.0]
+    """
+    op = "repeat_interleave"
+    input = _check_tensor(op, input)  # noqa: A001
+    if repeats is None:  # repeat_interleave(counts): positions 0..n-1, each counts[i] times
+        counts = _repeat_counts(input, op)
+        return _core.from_numpy(np.repeat(np.arange(counts.size, dtype=np.int64), counts))
+    if dim is None:
+        x, d = input.reshape(-1), 0
+    else:
+        x, d = input, _dim(input, _check_int(op, dim, "dim"), op)
+        if input.dim() == 0:
+            x = input.reshape(1)
+    n = x.shape[d]
+    if isinstance(repeats, Tensor):
+        counts = _repeat_counts(repeats, op)
+        if counts.size not in (1, n):
+            raise RuntimeError(f"{op}: repeats must have the same size as input along dim, but "
+                               f"got repeats.size(0) = {counts.size} and input.size({d}) = {n}")
+        if counts.size != 1:
+            total = int(counts.sum())
+            if output_size is not None and output_size != total:
+                raise RuntimeError(f"{op}: output_size ({output_size}) does not match the sum "
+                                   f"of repeats ({total})")
+            idx = _core.from_numpy(np.repeat(np.arange(n, dtype=np.int64), counts))
+            return x[(slice(None),) * d + (idx,)]
+        r = int(counts[0])
+    else:
+        r = _check_int(op, repeats, "repeats")
+        if r < 0:
+            raise RuntimeError(f"{op}: Repeats must be non-negative, got {r}")
+    if output_size is not None and output_size != r * n:
+        raise RuntimeError(f"{op}: output_size ({output_size}) does not match the sum of "
+                           f"repeats ({r * n})")
+    shape = list(x.shape)
+    wide = shape[:d + 1] + [r] + shape[d + 1:]
+    out = shape[:d] + [n * r] + shape[d + 1:]
+    return x.unsqueeze(d + 1).expand(*wide).reshape(*out)
+
+
+# ----- swapaxes and swapdims: PyTorch's aliases of transpose (NumPy's and its own names).
+
+@typed(input="Tensor", axis0="int", axis1="int")
+def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:  # noqa: A002
+    """``transpose(input, axis0, axis1)`` (NumPy's name).
+
+    >>> import tapegrad as tg
+    >>> tg.swapaxes(tg.zeros(2, 3, 4), 0, 2).shape
+    tapegrad.Size([4, 3, 2])
+    """
+    return input.transpose(axis0, axis1)
+
+
+@typed(input="Tensor", dim0="int", dim1="int")
+def swapdims(input: Tensor, dim0: int, dim1: int) -> Tensor:  # noqa: A002
+    """``transpose(input, dim0, dim1)``.
+
+    >>> import tapegrad as tg
+    >>> tg.swapdims(tg.zeros(2, 3), 0, 1).shape
+    tapegrad.Size([3, 2])
+    """
+    return input.transpose(dim0, dim1)
+
+
+# ----- prod and cumprod: products written with mul only, so every gradient is the product
+# rule — exact when the input holds zeros (∂/∂x_i of Π x is the product of the others: with one
+# zero only the zero's entry is non-zero, with two or more every entry is 0), which PyTorch's
+# formulas reach by special cases, and differentiable again (second derivatives).
+#   prod: a pairwise tree, ⌈log₂ n⌉ levels of (first half) · (second half), an odd leftover
+#         carried to the next level;
+#   cumprod: a Hillis–Steele scan, ⌈log₂ n⌉ levels of y[i] ← y[i] · y[i − s], s = 1, 2, 4, …
+# Each level is a few recorded ops over the whole tensor (O(n log n) work for cumprod), not one
+# op per element.
+
+def _product_input(op: str, input: Any, dtype: Any) -> Tensor:  # noqa: A002
+    from ._dtypes import check_dtype
+
+    x = _check_tensor(op, input)
+    check_dtype(op, dtype)
+    if dtype is not None:
+        return x.to(dtype)
+    return x if x.is_floating_point() else x.long()  # integers and bools multiply as int64
+
+
+def _prod_along(x: Tensor, d: int) -> Tensor:
+    """Π over dim ``d`` of ``x`` (keeping it as size 1)."""
+    n = x.shape[d]
+    if n == 0:  # the empty product: 1, still connected to x (its gradient is empty)
+        return x.sum(d, keepdim=True) * 0 + 1
+    while n > 1:
+        h = n // 2
+        y = _slice(x, d, 0, h) * _slice(x, d, h, 2 * h)
+        x = _core.cat([y, _slice(x, d, 2 * h, n)], d) if n % 2 else y
+        n = x.shape[d]
+    return x
+
+
+def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,  # noqa: A002
+         dtype: Any = None) -> Tensor:
+    """The product of all elements, or along ``dim`` (kept as size 1 with ``keepdim``);
+    integer and bool inputs give int64. The gradient is exact with zeros in the input.
+
+    >>> import tapegrad as tg
+    >>> tg.prod(tg.tensor([[1., 2.], [3., 4.]])).item()
+    24.0
+    >>> tg.tensor([[1., 2.], [3., 0.]]).prod(1).tolist()
+    [2.0, 0.0]
+    """
+    x = _product_input("prod", input, dtype)
+    if dim is None:
+        return _prod_along(x.reshape(-1), 0).reshape(())
+    d = _dim(x, _check_int("prod", dim, "dim"), "prod")
+    if x.dim() == 0:
+        return x.clone()
+    out = _prod_along(x, d)
+    return out if keepdim else out.squeeze(d)
+
+
+def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:  # noqa: A002
+    """Running products along ``dim``: ``out[i] = x[0]·x[1]·…·x[i]``; integer and bool inputs
+    give int64. The gradient is exact with zeros in the input.
+
+    >>> import tapegrad as tg
+    >>> tg.cumprod(tg.tensor([1., 2., 3., 0., 5.]), 0).tolist()
+    [1.0, 2.0, 6.0, 0.0, 0.0]
+    """
+    x = _product_input("cumprod", input, dtype)
+    d = _dim(x, _check_int("cumprod", dim, "dim"), "cumprod")
+    if x.dim() == 0:
+        return x.clone()
+    n, s, y = x.shape[d], 1, x
+    while s < n:
+        y = _core.cat([_slice(y, d, 0, s), _slice(y, d, s, n) * _slice(y, d, 0, n - s)], d)
+        s *= 2
+    return y if n > 1 else y.clone()
+
+
 FUNCTIONS = ["square", "reciprocal", "rsqrt", "log2", "log10", "outer", "narrow", "split",
              "chunk", "unbind", "index_select", "flip", "roll", "movedim", "masked_fill", "var",
              "std", "isfinite", "isclose", "allclose",
              # rounding, expm1, inverse trigonometric and hyperbolic functions
              "floor", "ceil", "round", "trunc", "frac", "expm1", "asin", "acos", "atan", "asinh",
-             "acosh", "atanh", "atan2"]
+             "acosh", "atanh", "atan2",
+             # repeat, tile, repeat_interleave, swapaxes/swapdims, prod, cumprod
+             "tile", "repeat_interleave", "swapaxes", "swapdims", "prod", "cumprod"]
+
+# Functions above whose argument checks refuse vmap's batched tensors: under vmap they raise
+# "vmap: no batch rule for '<name>'" (tapegrad/func_vmap.py) rather than a TypeError.
+NO_BATCH_RULE = ["tile", "repeat_interleave", "swapaxes", "swapdims", "prod", "cumprod"]
 
 
 def install() -> None:
@@ -601,5 +828,16 @@ def install() -> None:
     T.round = lambda self, decimals=0: round_(self, decimals=decimals)
     T.atan2 = lambda self, other: atan2(self, other)
     T.arctan2 = T.atan2
+    # repeat, tile, repeat_interleave, swapaxes/swapdims, prod, cumprod
+    T.tile = _tile_method
+    T.repeat = _repeat_method
+    T.repeat_interleave = lambda self, repeats=None, dim=None, *, output_size=None: \
+        repeat_interleave(self, repeats, dim, output_size=output_size)
+    T.swapaxes = lambda self, axis0, axis1: swapaxes(self, axis0, axis1)
+    T.swapdims = lambda self, dim0, dim1: swapdims(self, dim0, dim1)
+    T.prod = lambda self, dim=None, keepdim=False, *, dtype=None: prod(self, dim, keepdim,
+                                                                       dtype=dtype)
+    T.cumprod = lambda self, dim, *, dtype=None: cumprod(self, dim, dtype=dtype)
     for name in FUNCTIONS:  # arity errors name the method, as PyTorch's do (not "<lambda>")
         getattr(T, name).__name__ = getattr(T, name).__qualname__ = name
+

@@ -229,7 +229,6 @@ def install() -> None:
         raise unsupported("half", float16)
 
     T.half = half
-    T.swapaxes = T.swapdims = lambda self, a, b: self.transpose(a, b)
     T.sinh = lambda self: sinh(self)
     T.cosh = lambda self: cosh(self)
     del core_to

@@ -441,7 +441,7 @@ for _n in ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", 
     BATCH_RULES[_n] = functools.partial(_elementwise_rule, _n)
 
 
-def _inplace_rule(op: str, level: int, x: Any, other: Any) -> Any:
+def _inplace_rule(op: str, level: int, x: Any, other: Any, **kwargs: Any) -> Any:
     # x op= other on the batch: only a batched x can take a batched right-hand side.
     xv, xb = _bv(x, level)
     ov, ob = _bv(other, level)
@@ -450,7 +450,7 @@ def _inplace_rule(op: str, level: int, x: Any, other: Any) -> Any:
                            f"(shape {list(x.shape)})")
     if ob:
         ov = _pad(ov, other.ndim, x.ndim)
-    getattr(xv, op)(ov)
+    getattr(xv, op)(ov, **kwargs)  # add_/sub_'s alpha
     return x
 
 
@@ -1123,6 +1123,10 @@ def _targets() -> list[tuple[Any, str, Callable[..., Any]]]:
         if "M" in row["expose"]:
             mnames.add(row["name"])
     fnames |= {"zeros_like", "ones_like", "full_like", "empty_like", "tensor", "as_tensor"}
+    # Python composites whose argument checks refuse a batched tensor: vmap's own error instead
+    from . import _composites
+
+    fnames |= set(_composites.NO_BATCH_RULE)
     for owner in (tapegrad, _core):
         for name in sorted(fnames):
             if hasattr(owner, name):

@@ -114,6 +114,21 @@ void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tens
 // Flat gather/scatter by element offsets into a contiguous tensor (indexing's primitives).
 Tensor gather_flat(const Tensor& x, const Tensor& offsets, const Shape& out_shape);
 Tensor scatter_add_flat(const Tensor& g, const Tensor& offsets, const Shape& out_shape);
+// y = x with y[off[i]] = v[i] in order (the last write wins): indexing's write primitive
+// out of place (v has x's dtype).
+Tensor scatter_flat(const Tensor& x, const Tensor& offsets, const Tensor& v);
+
+// ----- gather and scatter along a dim (torch.gather/scatter/scatter_add; ops/gather.cpp) -----
+// `index` is int64 with x's number of dims (a 0-d tensor counts as 1-d); its values are
+// checked to lie in [0, x.shape[dim]) and its sizes outside `dim` not to exceed x's (and, for
+// the scatters, none to exceed src's).
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor scatter_value(const Tensor& x, int64_t dim, const Tensor& index, double value);
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+void scatter_(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+void scatter_value_(const Tensor& x, int64_t dim, const Tensor& index, double value);
+void scatter_add_(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 
 // ----- sorting and selection by value (ops/sort.cpp) -----
 // (values, indices) along dim; values gather the input (differentiable), indices are int64.
@@ -213,6 +228,11 @@ Tensor constant_pad(const Tensor& x, const std::vector<int64_t>& pads, double va
 // ----- in-place (bump the version counter; recorded when grad is needed) -----
 void add_(const Tensor& self, const Tensor& other);
 void sub_(const Tensor& self, const Tensor& other);
+// torch.add/sub's alpha: input + alpha·other, input − alpha·other (alpha = 1: add/sub).
+Tensor add_alpha(const Tensor& a, const Tensor& b, double alpha);
+Tensor sub_alpha(const Tensor& a, const Tensor& b, double alpha);
+void add_alpha_(const Tensor& self, const Tensor& other, double alpha);
+void sub_alpha_(const Tensor& self, const Tensor& other, double alpha);
 void mul_(const Tensor& self, const Tensor& other);
 void div_(const Tensor& self, const Tensor& other);
 void zero_(const Tensor& self);

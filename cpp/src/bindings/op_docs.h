@@ -13,15 +13,22 @@ struct OpDoc {
 };
 
 inline constexpr OpDoc kOpDocs[] = {
-    {"add", R"doc(Elementwise ``input + other`` with broadcasting; also ``x + y`` and ``x.add_(y)``.
+    {"add", R"doc(``add(input, other, *, alpha=1)``: elementwise ``input + alpha·other`` with
+broadcasting; also ``x + y`` and ``x.add_(y, alpha=1)``. A float ``alpha`` needs a floating
+result, a bool one a bool result (RuntimeError otherwise, as PyTorch).
 
 >>> tg.add(tg.tensor([1., 2.]), 10)
 tensor([11., 12.])
+>>> tg.add(tg.tensor([1., 2.]), tg.tensor([1., 1.]), alpha=0.5)
+tensor([1.5000, 2.5000])
 )doc"},
-    {"sub", R"doc(Elementwise ``input - other`` with broadcasting; also ``x - y``.
+    {"sub", R"doc(``sub(input, other, *, alpha=1)``: elementwise ``input - alpha·other`` with
+broadcasting; also ``x - y`` and ``x.sub_(y, alpha=1)``.
 
 >>> tg.sub(tg.tensor([1., 2.]), tg.tensor([0.5]))
 tensor([0.5000, 1.5000])
+>>> tg.tensor([1, 2]).sub(1, alpha=2)
+tensor([-1,  0])
 )doc"},
     {"mul", R"doc(Elementwise ``input * other`` with broadcasting; also ``x * y``.
 

@@ -87,6 +87,32 @@ void check_scalar_exponent(std::string_view name, const Tensor& base, py::handle
     throw std::runtime_error("Integers to negative integer powers are not allowed.");
 }
 
+// torch.add/sub's alpha: a Python number (or a tensor holding one) of the result's kind, with
+// PyTorch's errors for a float alpha with integer tensors and a bool alpha with non-bool ones.
+bool has_alpha(std::string_view name) { return name == "add" || name == "sub"; }
+double alpha_arg(py::handle alpha, DType result, const char* op) {
+  py::object v = py::reinterpret_borrow<py::object>(alpha);
+  if (tensor_ptr(alpha)) v = v.attr("item")();
+  const std::string where = std::string(op) + ": ";
+  if (PyBool_Check(v.ptr())) {
+    if (result != DType::b8)
+      throw std::runtime_error(where + "Boolean alpha only supported for Boolean results.");
+    return v.ptr() == Py_True ? 1.0 : 0.0;
+  }
+  if (PyComplex_Check(v.ptr()))
+    throw std::runtime_error(where + "For non-complex input tensors, argument alpha must not "
+                             "be a complex number.");
+  if (PyIndex_Check(v.ptr())) return static_cast<double>(to_i64(v));
+  if (PyFloat_Check(v.ptr()) || py::hasattr(v, "__float__")) {
+    if (!is_float(result))
+      throw std::runtime_error(where + "For integral input tensors, argument alpha must not "
+                               "be a floating point number.");
+    return v.cast<double>();
+  }
+  throw py::type_error(std::string(op) + "(): argument 'alpha' must be Number, not " +
+                       type_name(alpha));
+}
+
 class Registrar {
  public:
   Registrar(py::module_& m, TensorClass& T)
@@ -110,8 +136,22 @@ class Registrar {
       auto [x, y] = operands(a, b, name);
       return capture::call(fn, x, y);
     };
-    if (has_method(r)) T_.def(name, named, py::arg("other"), op_doc(name));
-    if (has_function(r)) m_.def(name, named, py::arg("input"), py::arg("other"), op_doc(name));
+    if (has_alpha(name)) {
+      // input ± alpha·other (alpha keyword-only, as PyTorch)
+      using AlphaFn = Tensor (*)(const Tensor&, const Tensor&, double);
+      const AlphaFn afn = std::string_view(name) == "add" ? &add_alpha : &sub_alpha;
+      auto with_alpha = [fn, afn, name](py::handle a, py::handle b, py::handle alpha) {
+        auto [x, y] = operands(a, b, name);
+        const double al = alpha_arg(alpha, promote(x->dtype(), y->dtype()), name);
+        return al == 1.0 ? capture::call(fn, x, y) : capture::call(afn, x, y, al);
+      };
+      T_.def(name, with_alpha, py::arg("other"), py::kw_only(), py::arg("alpha") = 1, op_doc(name));
+      m_.def(name, with_alpha, py::arg("input"), py::arg("other"), py::kw_only(),
+             py::arg("alpha") = 1, op_doc(name));
+    } else {
+      if (has_method(r)) T_.def(name, named, py::arg("other"), op_doc(name));
+      if (has_function(r)) m_.def(name, named, py::arg("input"), py::arg("other"), op_doc(name));
+    }
     if (!has_dunder(r)) return;
     // Operators: an operand tapegrad cannot combine gives NotImplemented, so Python tries the
     // other side (and raises its usual TypeError).
@@ -143,7 +183,22 @@ class Registrar {
         return self;
       };
       T_.def(dunder("i" + stem).c_str(), inplace, py::is_operator());
-      T_.def(method, inplace);
+      if (has_alpha(name)) {
+        using AlphaIp = void (*)(const Tensor&, const Tensor&, double);
+        const AlphaIp aip = std::string_view(name) == "add" ? &add_alpha_ : &sub_alpha_;
+        T_.def(method, [ip, aip, method](const Tensor& self, py::handle other, py::handle alpha) {
+              Tensor o = operand(other, self);
+              if (!o)
+                throw py::type_error(std::string(method) + ": unsupported operand type " +
+                                     type_name(other));
+              const double al = alpha_arg(alpha, promote(self->dtype(), o->dtype()), method);
+              if (al == 1.0) capture::call(ip, self, o);
+              else capture::call(aip, self, o, al);
+              return self;
+            }, py::arg("other"), py::kw_only(), py::arg("alpha") = 1);
+      } else {
+        T_.def(method, inplace);
+      }
     }
   }
 
@@ -310,6 +365,22 @@ py::object nonzero_tuple(const Tensor& x, const char* op) {
 }
 int64_t dim_or_last(py::handle dim) { return dim.is_none() ? -1 : to_i64(dim); }
 
+// scatter's fourth argument: src (a tensor) or value (a number), positionally or by keyword;
+// the tensor, or null for a value. reduce= (deprecated in PyTorch) is not supported.
+const Tensor* scatter_source(py::handle src, py::handle value, py::handle reduce, const char* op) {
+  if (!reduce.is_none())
+    throw std::runtime_error(std::string(op) + ": reduce= is not supported; use scatter_add for "
+                             "reduce='add'");
+  if (!src.is_none() && !value.is_none())
+    throw py::type_error(std::string(op) + "(): pass either src or value, not both");
+  if (src.is_none() && value.is_none())
+    throw py::type_error(std::string(op) + "(): missing the required argument src (a tensor) or "
+                         "value (a number)");
+  if (const Tensor* t = tensor_ptr(src)) return t;
+  if (tensor_ptr(value))
+    throw py::type_error(std::string(op) + "(): argument 'value' must be a number, not Tensor");
+  return nullptr;
+}
 py::object values_or_pair(const std::pair<Tensor, Tensor>& r, bool return_indices) {
   if (return_indices) return py::make_tuple(r.first, r.second);
   return py::cast(r.first);
@@ -671,6 +742,40 @@ void bind_ops(py::module_& m, TensorClass& T) {
         if (x->dim() == 0) return py::cast(empty({cols[0]->numel(), 0}, DType::i64));
         return py::cast(stack(cols, 1));
       }, py::kw_only(), py::arg("as_tuple") = false);
+  // gather and scatter along a dim (ops/gather.cpp); the in-place scatter_/scatter_add_ methods
+  // beside their rows
+  reg.manual("gather", [](const Tensor& x, int64_t d, const Tensor& index, bool sparse_grad) {
+        if (sparse_grad)
+          throw std::runtime_error("gather: sparse_grad=True needs sparse tensors, which tapegrad "
+                                   "does not have; use sparse_grad=False");
+        return gather(x, d, index);
+      }, py::arg("dim"), py::arg("index"), py::kw_only(), py::arg("sparse_grad") = false);
+  reg.manual("scatter", [](const Tensor& x, int64_t d, const Tensor& index, py::object src,
+                           py::object value, py::object reduce) {
+        if (const Tensor* s = scatter_source(src, value, reduce, "scatter")) return scatter(x, d, index, *s);
+        return scatter_value(x, d, index, scalar_arg(src.is_none() ? value : src, "scatter"));
+      }, py::arg("dim"), py::arg("index"), py::arg("src") = py::none(), py::kw_only(),
+      py::arg("value") = py::none(), py::arg("reduce") = py::none());
+  reg.manual("scatter_add", [](const Tensor& x, int64_t d, const Tensor& index, const Tensor& src) {
+        return scatter_add(x, d, index, src);
+      }, py::arg("dim"), py::arg("index"), py::arg("src"));
+  T.def("scatter_", [](const Tensor& x, int64_t d, const Tensor& index, py::object src,
+                       py::object value, py::object reduce) {
+        if (const Tensor* s = scatter_source(src, value, reduce, "scatter_")) {
+          capture::call(&scatter_, x, d, index, *s);
+        } else {
+          const double v = scalar_arg(src.is_none() ? value : src, "scatter_");
+          capture::call(&scatter_value_, x, d, index, v);
+        }
+        return x;
+      }, py::arg("dim"), py::arg("index"), py::arg("src") = py::none(), py::kw_only(),
+      py::arg("value") = py::none(), py::arg("reduce") = py::none(),
+      "In-place :func:`scatter`: writes into this tensor and returns it.");
+  T.def("scatter_add_", [](const Tensor& x, int64_t d, const Tensor& index, const Tensor& src) {
+        capture::call(&scatter_add_, x, d, index, src);
+        return x;
+      }, py::arg("dim"), py::arg("index"), py::arg("src"),
+      "In-place :func:`scatter_add`: adds into this tensor and returns it.");
 
   reg.check_all_bound();
 

@@ -179,6 +179,33 @@ std::vector<Tensor> backward_Sub(BwCtx& ctx) {
   return {ctx.needs(0) ? ctx.g() : nullptr, ctx.needs(1) ? neg(ctx.g()) : nullptr};
 }
 
+// torch.add/sub's alpha: other·alpha first (one Mul entry, so d other = alpha·dc), then the
+// add or sub; alpha = 1 is the plain op. alpha is a number of the result's kind (the binding
+// refuses a float alpha with integer tensors, as PyTorch); with bool tensors any non-zero
+// alpha is True.
+namespace {
+Tensor times_alpha(const Tensor& a, const Tensor& b, double alpha) {
+  check_defined(a, "add");
+  check_defined(b, "add");
+  const DType rd = promote(a->dtype(), b->dtype());
+  if (rd == DType::b8) return alpha != 0.0 ? b : zeros(b->shape(), DType::b8);
+  return mul(b, scalar_tensor(alpha, rd));
+}
+}  // namespace
+
+Tensor add_alpha(const Tensor& a, const Tensor& b, double alpha) {
+  return alpha == 1.0 ? add(a, b) : add(a, times_alpha(a, b, alpha));
+}
+Tensor sub_alpha(const Tensor& a, const Tensor& b, double alpha) {
+  return alpha == 1.0 ? sub(a, b) : sub(a, times_alpha(a, b, alpha));
+}
+void add_alpha_(const Tensor& self, const Tensor& other, double alpha) {
+  add_(self, alpha == 1.0 ? other : times_alpha(self, other, alpha));
+}
+void sub_alpha_(const Tensor& self, const Tensor& other, double alpha) {
+  sub_(self, alpha == 1.0 ? other : times_alpha(self, other, alpha));
+}
+
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor c = binary_forward(OpCode::Mul, a, b);
   // Each factor is saved only for the other's gradient (as PyTorch): x *= 2 must not pin

@@ -291,6 +291,13 @@ void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tens
   write(x);
   x->bump_version();
 }
+Tensor scatter_flat(const Tensor& x, const Tensor& offsets, const Tensor& v) {
+  Tensor r = clone_data(x);
+  k::scatter(itemsize(x->dtype()), v->numel(), v->raw(), offsets->data<int64_t>(), r->raw());
+  if (should_record({&x, &v}))
+    record(OpCode::IndexPut, {&x, &v}, {&r}, save_for_backward(offsets), IndexPutAttrs{v->shape()});
+  return r;
+}
 // y = x with y[off] = v  ⇒  dx += dy with zeros at off ; dv += dy[off]
 std::vector<Tensor> backward_IndexPut(BwCtx& ctx) {
   const Tensor& off = ctx.saved(0);
