@@ -486,6 +486,12 @@ void test_rows(tk::Arch arch) {
     auto g = randv<T>(n);
     std::vector<int64_t> label(n);
     for (int64_t i = 0; i < n; ++i) label[size_t(i)] = (i * 7) % c;
+    // Row 0 holds a +inf (a NaN row, as PyTorch's), row 1 a −inf, row 2 a −inf at its label
+    // (an infinite loss), row 3 a NaN.
+    x[0] = inf;
+    x[size_t(1 * c + c - 1)] = -inf;
+    x[size_t(2 * c + label[2])] = -inf;
+    x[size_t(3 * c + c / 2)] = std::numeric_limits<T>::quiet_NaN();
     std::vector<T> wloss(n), gloss(n), wlse(n), glse(n), wdx(static_cast<size_t>(n * c)), gdx(wdx.size());
     for (int64_t gsd : {0L, 1L}) {
       oracle_then(arch, [&](bool ref) {

@@ -73,8 +73,9 @@ void unary(Unary op, int64_t n, const T* x, T* y) {
     case Unary::sin: for (int64_t i = 0; i < n; ++i) y[i] = std::sin(x[i]); break;
     case Unary::cos: for (int64_t i = 0; i < n; ++i) y[i] = std::cos(x[i]); break;
     case Unary::sign:
-      for (int64_t i = 0; i < n; ++i)
-        y[i] = x[i] > T(0) ? T(1) : (x[i] < T(0) ? T(-1) : (x[i] == T(0) ? T(0) : x[i]));
+      // sign(NaN) = 0 and sign(±0) = +0, as PyTorch's (0 < x) − (x < 0); so is abs's
+      // gradient g·sign(x) at a NaN.
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? T(1) : (x[i] < T(0) ? T(-1) : T(0));
       break;
     case Unary::square: for (int64_t i = 0; i < n; ++i) y[i] = x[i] * x[i]; break;
     case Unary::reciprocal: for (int64_t i = 0; i < n; ++i) y[i] = T(1) / x[i]; break;
@@ -253,8 +254,11 @@ void argreduce(Reduce op, int64_t outer, int64_t r, int64_t inner, const T* x, i
 // of a confident classifier (≈ −t). Keeping t apart from the 1 of the maximum, and log1p
 // instead of log(1 + t), gives every output to a few ULP, as PyTorch's (x − m) − log s does
 // for all but that largest entry. The reference evaluates all of it in double for float32.
-// Non-finite m (a NaN, a +inf, or a row of −inf) gives log_s = 0 and s = 1, so the same
-// formulas reduce to lse = m and x − m, the IEEE results of the naive definition.
+// Non-finite m: a NaN or a row of −inf gives log_s = 0 and s = 1, so the same formulas reduce
+// to lse = m and x − m, the IEEE results of the naive definition (NaN, and exp(−inf − −inf) =
+// NaN). A +inf gives log_s = s = NaN: Σ exp(x − m) holds exp(+inf − +inf) = NaN, so softmax,
+// log_softmax and cross-entropy are NaN on the whole row, as PyTorch's; logsumexp alone is +inf
+// (PyTorch shifts by 0 when the maximum is infinite: log Σ exp x = log(+inf)), see row_lse.
 template <class T>
 struct RowParts {
   using A = double;  // float32 is evaluated in double; float64 in double
@@ -270,7 +274,10 @@ RowParts<T> row_parts(int64_t r, int64_t inner, const T* x) {
   for (int64_t j = 0; j < r; ++j) m = std::max(m, x[j * inner]);
   for (int64_t j = 0; j < r; ++j)
     if (std::isnan(x[j * inner])) return {x[j * inner], 0.0, 1.0};
-  if (std::isinf(m)) return {m, 0.0, 1.0};  // all -inf → -inf; any +inf → +inf
+  if (std::isinf(m)) {  // all −inf: lse −inf, softmax NaN; any +inf: NaN but lse +inf
+    const double s = m > 0 ? std::numeric_limits<double>::quiet_NaN() : 1.0;
+    return {m, m > 0 ? s : 0.0, s};
+  }
   SumAcc<double> t;
   bool seen_max = false;
   for (int64_t j = 0; j < r; ++j) {
@@ -287,6 +294,7 @@ RowParts<T> row_parts(int64_t r, int64_t inner, const T* x) {
 template <class T>
 T row_lse(int64_t r, int64_t inner, const T* x) {
   const RowParts<T> p = row_parts(r, inner, x);
+  if (p.m == std::numeric_limits<T>::infinity()) return p.m;  // Note [softmax rounding]
   return T(double(p.m) + p.log_s);
 }
 

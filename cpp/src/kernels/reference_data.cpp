@@ -380,9 +380,10 @@ void clamp(Elem t, int64_t n, const void* x, bool has_lo, double lo, bool has_hi
     const T l = static_cast<T>(lo), h = static_cast<T>(hi);
     for (int64_t i = 0; i < n; ++i) {
       T v = p[i];
-      // NaN stays NaN; hi wins when lo > hi (as PyTorch).
-      if (has_lo && v < l) v = l;
-      if (has_hi && v > h) v = h;
+      // NaN stays NaN; a NaN bound makes every result NaN; hi wins when lo > hi (as
+      // PyTorch: min(max(v, lo), hi) with NaN-propagating min and max).
+      if (has_lo && (v < l || l != l)) v = l;
+      if (has_hi && (v > h || h != h)) v = h;
       q[i] = v;
     }
   });

@@ -40,9 +40,13 @@ void scaled_diff(int64_t n, T c, const T* a, const T* b, T* d) {
 
 template <class T>
 void bce_with_logits(int64_t n, const T* x, const T* y, T* l) {
-  // ℓ = max(x, 0) − x·y + log(1 + e^−|x|): never overflows.
-  for (int64_t i = 0; i < n; ++i)
-    l[i] = std::max(x[i], T(0)) - x[i] * y[i] + std::log1p(std::exp(-std::fabs(x[i])));
+  // ℓ = (1 − y)·x − log σ(x), log σ(x) = min(x, 0) − log(1 + e^−|x|): never overflows, and
+  // PyTorch's order of operations, so the infinities agree too (x = +inf: +inf; x = −inf:
+  // −inf + inf = NaN; max(x, 0) − x·y would swap them).
+  for (int64_t i = 0; i < n; ++i) {
+    const T log_sigmoid = std::min(x[i], T(0)) - std::log1p(std::exp(-std::fabs(x[i])));
+    l[i] = (T(1) - y[i]) * x[i] - log_sigmoid;
+  }
 }
 
 // Note [optimizer arithmetic]

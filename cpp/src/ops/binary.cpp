@@ -230,17 +230,43 @@ Tensor div(const Tensor& a, const Tensor& b) {
   return c;
 }
 // c = a / b  ⇒  da += dc / b ; db −= dc·a / b²
+// (db as −dc·((a / b) / b), PyTorch's order: a / b² overflows for |b| > 1e154 (float64)
+// where the quotient taken twice does not, and the infinities and NaNs come out the same)
 std::vector<Tensor> backward_Div(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
   Tensor da, db;
   if (ctx.needs(0)) da = div(ctx.g(), b);
-  if (ctx.needs(1)) db = neg(div(mul(ctx.g(), a), mul(b, b)));
+  if (ctx.needs(1)) db = mul(neg(ctx.g()), div(div(a, b), b));
   return {da, db};
 }
 
+// Note [pow by a scalar exponent]
+// PyTorch computes a float tensor to a scalar power of ½, −½, 2, 3, −1 or −2 as sqrt, 1/sqrt,
+// x·x, x·x·x, 1/x and 1/(x·x) rather than with pow(), and the C pow differs from those at the
+// special values: pow(−inf, ½) = +inf but sqrt(−inf) = NaN, pow(−0, ½) = +0 but sqrt(−0) = −0,
+// pow(−0, −½) = +inf but 1/sqrt(−0) = −inf. Its gradient b·a^(b−1) then takes the same forms
+// (x ** 1.5 at −inf: 1.5·sqrt(−inf) = NaN). tapegrad does the same for a 0-d exponent of the
+// base's float dtype (a Python number becomes one); other exponents go through pow().
+namespace {
+Tensor pow_by_scalar(const Tensor& a, const Tensor& b) {
+  if (!a || !b || !is_float(a->dtype()) || b->dim() != 0 || b->dtype() != a->dtype())
+    return nullptr;
+  const double e = b->item_as_double();
+  if (e != 0.5 && e != -0.5 && e != 2.0 && e != 3.0 && e != -1.0 && e != -2.0) return nullptr;
+  GradModeGuard off(false);
+  if (e == 0.5) return sqrt(a);
+  if (e == 2.0) return mul(a, a);
+  if (e == 3.0) return mul(mul(a, a), a);
+  const Tensor one = scalar_tensor(1.0, a->dtype());
+  if (e == -0.5) return div(one, sqrt(a));
+  return div(one, e == -1.0 ? a : mul(a, a));
+}
+}  // namespace
+
 Tensor pow(const Tensor& a, const Tensor& b) {
-  Tensor c = binary_forward(OpCode::Pow, a, b);
+  Tensor c = pow_by_scalar(a, b);  // Note [pow by a scalar exponent]
+  if (!c) c = binary_forward(OpCode::Pow, a, b);
   if (should_record({&a, &b}))
     record(OpCode::Pow, {&a, &b}, {&c},
            save_for_backward(a, b, b->requires_grad() ? detach(c) : nullptr));  // c: for db only

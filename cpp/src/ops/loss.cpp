@@ -286,7 +286,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduct
   const DType work = promote(x->dtype(), y->dtype());
   Tensor xw = cast(x, work), yw = cast(y, work);
   Tensor l = empty(x->shape(), work);
-  // ℓ = max(x, 0) − x·y + log(1 + e^−|x|): never overflows.
+  // ℓ = (1 − y)·x − log σ(x): never overflows (the kernel's comment).
   if (work == DType::f32)
     k::bce_with_logits_f32(x->numel(), xw->data<float>(), yw->data<float>(), l->data<float>());
   else
@@ -295,7 +295,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduct
     record(OpCode::BceWithLogits, {&xw, &yw}, {&l}, save_for_backward(xw, yw));
   return cast(reduce_loss(l, reduction), y->dtype());
 }
-// ℓ = max(x,0) − x·y + log(1+e^−|x|)  ⇒  dx += dℓ·(σ(x) − y) ; dy −= dℓ·x
+// ℓ = (1 − y)·x − log σ(x)  ⇒  dx += dℓ·(σ(x) − y) ; dy −= dℓ·x
 std::vector<Tensor> backward_BceWithLogits(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const Tensor& y = ctx.saved(1);
@@ -563,7 +563,11 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
     no_kernel("smooth_l1_loss", r);
   Tensor d = sub(input, target);
   Tensor a = abs(d);
-  Tensor l = where(compare(CmpOp::lt, a, scalar_of(beta, a)), mul(mul(d, d), scalar_of(0.5 / beta, d)),
+  // The quadratic branch takes NaN (its gradient d/β is NaN, as PyTorch's) and sees 0 where
+  // it is not selected, so an infinite d gets the linear branch's ±1, not 0·inf = NaN.
+  Tensor quad = logical_not(compare(CmpOp::ge, a, scalar_of(beta, a)));
+  Tensor dq = where(quad, d, scalar_of(0.0, d));
+  Tensor l = where(quad, mul(mul(dq, dq), scalar_of(0.5 / beta, d)),
                    sub(a, scalar_of(0.5 * beta, a)));
   return reduce_loss(l, reduction);
 }
@@ -581,7 +585,10 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
   }
   Tensor d = sub(input, cast(target, input->dtype()));
   Tensor a = abs(d);
-  Tensor l = where(compare(CmpOp::lt, a, scalar_of(delta, a)), mul(mul(d, d), scalar_of(0.5, d)),
+  // NaN in the quadratic branch, 0 where it is not selected: as smooth_l1_loss above.
+  Tensor quad = logical_not(compare(CmpOp::ge, a, scalar_of(delta, a)));
+  Tensor dq = where(quad, d, scalar_of(0.0, d));
+  Tensor l = where(quad, mul(mul(dq, dq), scalar_of(0.5, d)),
                    mul(sub(a, scalar_of(0.5 * delta, a)), scalar_of(delta, a)));
   return reduce_loss(l, reduction);
 }
@@ -631,6 +638,11 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
       runtime_error("binary_cross_entropy: all elements of input should be between 0 and 1 "
                     "(input of shape " + shape_str(input->shape()) + "); for logits use "
                     "binary_cross_entropy_with_logits");
+    Tensor t_in_range = logical_and(ge(target, scalar_of(0.0, target)),
+                                    le(target, scalar_of(1.0, target)));
+    if (!*all(t_in_range, {}, false)->data<uint8_t>())
+      runtime_error("binary_cross_entropy: all elements of target should be between 0 and 1 "
+                    "(target of shape " + shape_str(target->shape()) + ")");
     l = bce_value(input, target, nullptr, nullptr);
   }
   if (should_record({&input, &target}))
@@ -640,7 +652,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 }
 // ℓ = −[y·max(log x, −100) + (1 − y)·max(log(1 − x), −100)]  ⇒
 //   dx += dℓ·(x − y)/max(x·(1 − x), 1e-12)  (PyTorch's derivative) ;
-//   dy += dℓ·(max(log(1 − x), −100) − max(log x, −100))
+//   dy −= dℓ·logit(x) = dℓ·−log(x/(1 − x))  (PyTorch's derivative: unclamped, ±inf at x = 1 or 0)
 std::vector<Tensor> backward_BinaryCrossEntropy(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const Tensor& y = ctx.saved(1);
@@ -649,11 +661,7 @@ std::vector<Tensor> backward_BinaryCrossEntropy(BwCtx& ctx) {
     Tensor den = maximum(mul(x, sub(scalar_of(1.0, x), x)), scalar_of(1e-12, x));
     dx = div(mul(ctx.g(), sub(x, y)), den);
   }
-  if (ctx.needs(1)) {
-    Tensor lx = clamp(log(x), -100.0, std::nullopt);
-    Tensor l1x = clamp(log1p(neg(x)), -100.0, std::nullopt);
-    dy = mul(ctx.g(), sub(l1x, lx));
-  }
+  if (ctx.needs(1)) dy = mul(neg(log(div(x, sub(scalar_of(1.0, x), x)))), ctx.g());
   return {dx, dy};
 }
 

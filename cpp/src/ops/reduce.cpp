@@ -10,9 +10,11 @@ namespace tapegrad {
 namespace {
 
 // sum, amax, amin, logsumexp: the normalised, sorted dims reduced, and whether they were kept.
+// nan_ties: max()/min() of the whole tensor, whose gradient treats NaNs as equal (below).
 struct ReduceAttrs {
   std::vector<int64_t> dims;
   bool keepdim;
+  bool nan_ties = false;
 };
 
 // softmax, log_softmax: the normalised dim (0 for a 0-d input).
@@ -127,7 +129,8 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
 
 // ---------------------------------------------------------------------------------------------
 namespace {
-Tensor amax_amin(OpCode op, const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+Tensor amax_amin(OpCode op, const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim,
+                 bool nan_ties = false) {
   const char* name = op_name(op);
   check_defined(x, name);
   if (x->dtype() == DType::b8) throw TypeError(std::string(name) + ": not supported for bool tensors");
@@ -139,11 +142,14 @@ Tensor amax_amin(OpCode op, const Tensor& x, const std::vector<int64_t>& dims_in
   Tensor y = finish_shape(reduce_keep(rop, x, dims, x->dtype()), x->shape(), dims, keepdim);
   // Both the input and the result: the gradient goes to the elements equal to the result.
   if (should_record({&x}))
-    record(op, {&x}, {&y}, save_for_backward(x, detach(y)), ReduceAttrs{dims, keepdim});
+    record(op, {&x}, {&y}, save_for_backward(x, detach(y)), ReduceAttrs{dims, keepdim, nan_ties});
   return y;
 }
 
 // y = max_dims x  ⇒  dx += dy·[x = y] / #{x = y}   (ties share the gradient evenly)
+// A NaN maximum equals nothing, so amax/amin give NaN to the whole slice (0/0), as PyTorch's
+// amax; PyTorch's max()/min() of the whole tensor instead count the NaNs as the ties
+// ([x = y] or both NaN), and so does nan_ties.
 std::vector<Tensor> amax_amin_backward(BwCtx& ctx) {
   const ReduceAttrs& at = ctx.attrs<ReduceAttrs>();
   const Tensor& x = ctx.saved(0);
@@ -154,7 +160,9 @@ std::vector<Tensor> amax_amin_backward(BwCtx& ctx) {
     y = reshape(y, keep);
     g = reshape(g, keep);
   }
-  Tensor mask = cast(compare(CmpOp::eq, x, y), g->dtype());
+  Tensor eq = compare(CmpOp::eq, x, y);
+  if (at.nan_ties) eq = logical_or(eq, logical_and(isnan(x), isnan(y)));
+  Tensor mask = cast(eq, g->dtype());
   Tensor count = sum(mask, at.dims, true);
   return {div(mul(g, mask), count)};
 }
@@ -321,6 +329,20 @@ std::vector<Tensor> backward_LogSoftmax(BwCtx& ctx) {
 // ---------------------------------------------------------------------------------------------
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g->shape() == shape) return g;
+  // A broadcast scalar parameter (a bias of shape [1], a 0-d scale) takes the sum of the whole
+  // gradient: one reduction over every element into a tensor of its shape, the same kernel
+  // call reduce_keep makes (all dims form one run), without building the dims, the kept
+  // shape and the reshape. Not when the sum is recorded (create_graph).
+  if (shape_numel(shape) == 1 && g->numel() > 0 && is_float(g->dtype()) &&
+      static_cast<int64_t>(shape.size()) <= g->dim() && !should_record({&g})) {
+    Tensor out = empty(shape, g->dtype());
+    AllowThreads nogil(g->numel());  // Note [GIL]
+    if (g->dtype() == DType::f32)
+      k::reduce_f32(k::Reduce::sum, 1, g->numel(), 1, g->data<float>(), out->data<float>());
+    else
+      k::reduce_f64(k::Reduce::sum, 1, g->numel(), 1, g->data<double>(), out->data<double>());
+    return out;
+  }
   const int64_t lead = g->dim() - static_cast<int64_t>(shape.size());
   if (lead < 0)
     throw std::runtime_error("internal: sum_to from " + shape_str(g->shape()) + " to " + shape_str(shape));
@@ -344,8 +366,8 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
   return mean(dtype ? cast(x, *dtype) : x, dims, keepdim);
 }
 
-Tensor max(const Tensor& x) { return amax(x, {}, false); }
-Tensor min(const Tensor& x) { return amin(x, {}, false); }
+Tensor max(const Tensor& x) { return amax_amin(OpCode::Amax, x, {}, false, /*nan_ties=*/true); }
+Tensor min(const Tensor& x) { return amax_amin(OpCode::Amin, x, {}, false, /*nan_ties=*/true); }
 
 // all: no zero along dims ⇔ Σ [x == 0] == 0; any: Σ [x ≠ 0] > 0 (counted in int64).
 Tensor all(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {

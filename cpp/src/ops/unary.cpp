@@ -150,9 +150,10 @@ Tensor sigmoid(const Tensor& x) {
   return y;
 }
 // y = σ(x)  ⇒  dx += dy·y·(1 − y)
+// (as (dy·(1 − y))·y, PyTorch's order: the same infinities when dy is near overflow)
 std::vector<Tensor> backward_Sigmoid(BwCtx& ctx) {
   Tensor y = result_for_backward(ctx, 0, 0);
-  return {mul(ctx.g(), mul(y, sub(scalar_tensor(1.0, y->dtype()), y)))};
+  return {mul(mul(ctx.g(), sub(scalar_tensor(1.0, y->dtype()), y)), y)};
 }
 
 Tensor tanh(const Tensor& x) {

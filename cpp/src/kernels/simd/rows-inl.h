@@ -19,19 +19,26 @@ typename F::V vexp(typename F::V v) {
 
 // One contiguous row of the softmax family split as in Note [softmax rounding]
 // (reference.cpp): m = max, t = Σ exp(x − m) over all terms but one maximum, log_s = log1p(t),
-// inv_s = 1/(1 + t). Non-finite m (NaN, +inf, all −inf) gives log_s = 0 and inv_s = 1.
+// inv_s = 1/(1 + t). A NaN or all −inf m gives log_s = 0 and inv_s = 1; a +inf m gives NaN
+// for both (the whole row is NaN; logsumexp alone returns the +inf).
 template <class F>
 struct RowParts {
   typename F::T m, log_s, inv_s;
 };
 
-// m and t of a row; `finite` is false for a NaN, +inf or all −inf row (then log_s = 0 and
-// inv_s = 1).
+// m and t of a row; `finite` is false for a NaN, +inf or all −inf row (then t = NaN for +inf,
+// else 0).
 template <class F>
 struct RowTail {
   typename F::T m, t;
   bool finite;
 };
+
+// t of a row whose maximum m is not finite: NaN for +inf (exp(+inf − +inf)), else 0.
+template <class T>
+T inf_tail(T m) {
+  return m == std::numeric_limits<T>::infinity() ? std::numeric_limits<T>::quiet_NaN() : T(0);
+}
 
 template <class F>
 RowTail<F> row_max_tail(int64_t r, const typename F::T* x) {
@@ -45,7 +52,7 @@ RowTail<F> row_max_tail(int64_t r, const typename F::T* x) {
     const V v = r == F::W ? F::load(x) : F::load_or(x, F::tail(r), ninf);
     if (F::any(F::isnan(v))) return {std::numeric_limits<T>::quiet_NaN(), T(0), false};
     const T m = F::hmax(v);
-    if (std::isinf(m)) return {m, T(0), false};
+    if (std::isinf(m)) return {m, inf_tail<T>(m), false};
     const V vm = F::set1(m);
     const auto at_max = F::eq(v, vm);
     const T count = F::hsum(F::select(at_max, one, F::zero()));
@@ -53,7 +60,7 @@ RowTail<F> row_max_tail(int64_t r, const typename F::T* x) {
             true};
   }
   const T m = r > 0 ? reduce_run<F>(Reduce::max, r, x) : -std::numeric_limits<T>::infinity();
-  if (std::isnan(m) || std::isinf(m)) return {m, T(0), false};
+  if (std::isnan(m) || std::isinf(m)) return {m, inf_tail<T>(m), false};
   const V vm = F::set1(m);
   // Maximal lanes add 0 to the sum and 1 to `count` (exact: whole numbers in floats).
   V count = F::zero();
@@ -69,7 +76,7 @@ template <class F>
 RowParts<F> row_parts(int64_t r, const typename F::T* x) {
   using T = typename F::T;
   const RowTail<F> p = row_max_tail<F>(r, x);
-  if (!p.finite) return {p.m, T(0), T(1)};
+  if (!p.finite) return {p.m, p.t, p.t + T(1)};  // (0, 1), or (NaN, NaN) for +inf
   // log1p and the reciprocal in double: a scalar per row, one rounding each.
   return {p.m, T(std::log1p(double(p.t))), T(1.0 / (1.0 + double(p.t)))};
 }
@@ -79,12 +86,13 @@ template <class F>
 std::pair<typename F::T, typename F::T> row_max_inv(int64_t r, const typename F::T* x) {
   using T = typename F::T;
   const RowTail<F> p = row_max_tail<F>(r, x);
-  return {p.m, p.finite ? T(1.0 / (1.0 + double(p.t))) : T(1)};
+  return {p.m, p.finite ? T(1.0 / (1.0 + double(p.t))) : p.t + T(1)};
 }
 
 template <class F>
 typename F::T row_lse(int64_t r, const typename F::T* x) {
   const RowParts<F> p = row_parts<F>(r, x);
+  if (p.m == std::numeric_limits<typename F::T>::infinity()) return p.m;  // logsumexp's +inf
   return p.m + p.log_s;
 }
 
@@ -111,7 +119,7 @@ void rows_par(int64_t outer, int64_t r, RowFn fn) {
 // on how rows are grouped into blocks or split across threads. The math is Note [softmax
 // rounding]'s: t = Σ exp(x − m) over all terms but one maximum (maximal lanes add 0 and count
 // 1; the count − 1 is added back), log_s = log1p(t), inv_s = 1/(1 + t); non-finite m (NaN,
-// +inf, all −inf) gives log_s = 0 and inv_s = 1. log1p(t) for float32 is log(u)·t/(u − 1)
+// all −inf) gives log_s = 0 and inv_s = 1, +inf gives NaN for both. log1p(t) for float32 is log(u)·t/(u − 1)
 // with u = 1 + t (exact to a few ULP also when t is below ulp(1), where it returns t); float64
 // takes std::log1p per lane.
 constexpr int64_t kNarrow = 32;
@@ -162,7 +170,10 @@ struct NarrowBlock {
       count = F::add(count, F::select(at_max, one, F::zero()));
       t = F::add(t, F::select(at_max, F::zero(), vexp<F>(F::sub(v, m))));
     }
-    t = F::select(finite, F::add(t, F::sub(count, one)), F::zero());
+    // Non-finite lanes: t = NaN for m = +inf (the row is NaN), else 0 (Note [softmax rounding]).
+    const auto pinf = F::eq(m, inf);
+    t = F::select(finite, F::add(t, F::sub(count, one)),
+                  F::select(pinf, F::set1(std::numeric_limits<T>::quiet_NaN()), F::zero()));
     // u = 1 + t rounded, e its rounding error (TwoSum), so 1 + t = u + e exactly; then
     // 1/(u + e) = r + r·(1 − u·r − e·r) to second order with r = 1/u: one rounding's worth of
     // error, as the scalar path's 1/(1 + t) evaluated in double (a bare 1/u would add a second
@@ -216,7 +227,8 @@ void logsumexp(int64_t outer, int64_t r, int64_t inner, const typename F::T* x,
       b.load(rows, r, x + o0 * r);
       b.parts(r, true);
       alignas(64) typename F::T lse[F::W];
-      F::store(lse, F::add(b.m, b.log_s));
+      const typename F::V pinf = F::set1(std::numeric_limits<typename F::T>::infinity());
+      F::store(lse, F::select(F::eq(b.m, pinf), b.m, F::add(b.m, b.log_s)));
       for (int64_t l = 0; l < rows; ++l) y[o0 + l] = lse[l];
     });
     return;
