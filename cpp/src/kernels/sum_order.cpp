@@ -75,6 +75,22 @@ template <class T>
 T run_sum(int64_t n, const T* x) {
   constexpr int W = 32 / sizeof(T);
   const int64_t nv = n / W;
+  if (nv < 4) {
+    // Fewer than 4 vectors (a few squared residuals): no cascade level fills, so each lane is
+    // the plain in-order sum of its column, the same additions as below without clearing and
+    // copying the cascade's accumulators. (rows_ilp4 then adds its three all-zero partials:
+    // a lane sum starts at +0 and so is never −0, and adding +0 leaves it unchanged.)
+    T lanes[W];
+    for (int k = 0; k < W; ++k) {
+      T p = T(0);
+      for (int64_t i = 0; i < nv; ++i) p += x[i * W + k];
+      lanes[k] = p;
+    }
+    T s = T(0);
+    for (int64_t t = nv * W; t < n; ++t) s += x[t];
+    for (int l = 0; l < W; ++l) s += lanes[l];
+    return s;
+  }
   T lanes[W] = {};
   if (nv > 0) rows_ilp4<T, W>(nv, x, W, lanes);
   T s = T(0);
