@@ -685,6 +685,47 @@ case("pad", lambda ns, x: ns.F.pad(x, (1, 2, 2, 0), mode="replicate"), [(1, 2, 3
 case("pad", lambda ns, x: ns.F.pad(x, (2, 1, 1, 3), mode="circular"), [(1, 2, 3, 4)],
      label="circular")
 
+# ----- sorting and selection by value, einsum, linalg norms -------------------------------------
+# Distinct values, so the indices are PyTorch's too (ties: tests/test_sorting.py).
+for s, d in [((), 0), ((7,), 0), ((3, 4), 1), ((3, 4), 0), ((2, 3, 4), 1), ((0,), 0), ((2, 0), 1)]:
+    case("sort", lambda ns, x, _d=d: tuple(x.sort(_d)), [s], "distinct", label=f"d{d}")
+case("sort", lambda ns, x: tuple(ns.lib.sort(x, dim=-1, descending=True, stable=True)),
+     [(2, 3, 4)], "distinct", label="desc")
+case("sort", lambda ns, x: ns.lib.sort(x, 0).values * x, [(7,)], "distinct", label="reuse")
+case("msort", lambda ns, x: ns.lib.msort(x), [(3, 4)], "distinct")
+case("msort", lambda ns, x: x.msort(), [(7,)], "distinct")
+for s, k, kw in [((7,), 3, {}), ((3, 4), 2, {"dim": 0}), ((2, 3, 4), 2, {"dim": 1, "largest": False}),
+                 ((0,), 0, {}), ((3, 4), 4, {"largest": False, "sorted": True}), ((), 1, {})]:
+    case("topk", lambda ns, x, _k=k, _kw=kw: tuple(x.topk(_k, **_kw)), [s], "distinct",
+         label=f"k{k}" + "".join(f"-{a}{int(v)}" for a, v in kw.items()))
+case("topk", lambda ns, x: ns.lib.topk(x, 2).values, [(45, 65)], "distinct", label="odd")
+for s, k, kw in [((7,), 3, {}), ((3, 4), 2, {"dim": 0, "keepdim": True}), ((2, 3, 4), 4, {}),
+                 ((2, 3, 4), 1, {"dim": 1}), ((), 1, {})]:
+    case("kthvalue", lambda ns, x, _k=k, _kw=kw: tuple(ns.lib.kthvalue(x, _k, **_kw)), [s],
+         "distinct", label=f"k{k}" + "".join(f"-{a}{int(v)}" for a, v in kw.items()))
+for eq, shapes in [
+    ("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("ij->ji", [(3, 4)]), ("ii->", [(4, 4)]), ("ii->i", [(3, 3)]), ("i,j->ij", [(3,), (4,)]),
+    ("i,i->", [(7,), (7,)]), ("ijk->j", [(2, 3, 4)]), ("bn,anm,bm->ba", [(2, 3), (4, 3, 5), (2, 5)]),
+    ("...ij->...ji", [(2, 3, 4)]), ("bij,jk", [(2, 3, 4), (4, 5)]), ("ij,ij->ij", [(2, 3), (1, 3)]),
+    ("ij,jk->ik", [(2, 0), (0, 3)]), ("iij->j", [(3, 3, 2)]), ("ij,j->i", [(45, 65), (65,)]),
+]:
+    case("einsum", lambda ns, *xs, _eq=eq: ns.lib.einsum(_eq, *xs), shapes,
+         label=eq.replace("->", "_").replace(",", "-").replace("...", "E"))
+for s, kw in [((7,), {}), ((3, 4), {"dim": 1}), ((2, 3, 4), {"dim": (0, 2), "keepdim": True}),
+              ((3, 4), {"ord": 1}), ((7,), {"ord": float("inf")}), ((3, 4), {"ord": 3, "dim": 0}),
+              ((3, 4), {"ord": float("inf")}), ((2, 3, 4), {"ord": 1, "dim": (2, 1)}),
+              ((3, 4), {"ord": -float("inf"), "dim": (0, 1), "keepdim": True}),
+              ((0, 3), {"dim": 1})]:
+    # Random normal values: no ties among the |x| sums that the matrix 1/inf norms compare.
+    case("linalg.norm", lambda ns, x, _kw=kw: ns.lib.linalg.norm(x, **_kw), [s], "nonzero",
+         label="-".join(f"{a}{v}" for a, v in kw.items()))
+for s, kw in [((3, 4), {"ord": -float("inf")}), ((2, 3, 4), {"ord": 0.5, "dim": -1}),
+              ((7,), {"ord": 1})]:
+    case("linalg.vector_norm", lambda ns, x, _kw=kw: ns.lib.linalg.vector_norm(x, **_kw), [s],
+         "nonzero", label="-".join(f"{a}{v}" for a, v in kw.items()))
+case("linalg.matrix_norm", lambda ns, x: ns.lib.linalg.matrix_norm(x), [(2, 3, 4)])
+
 # ----- repeat/tile, repeat_interleave, swapaxes/swapdims, gather/scatter, prod/cumprod, alpha --
 for s_, reps in [((2, 3), (2, 1)), ((2, 3), (1, 2, 3)), ((), (3,)), ((7,), (2,)), ((2, 3), (0, 2)),
                  ((0, 3), (2, 1))]:

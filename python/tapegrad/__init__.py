@@ -258,6 +258,7 @@ if TYPE_CHECKING:
         is_floating_point,
         gather, scatter, scatter_add,  # gather and scatter along a dim
     )
+    from ._core import argsort, kthvalue, msort, nonzero, sort, topk  # noqa: F401 (sorting)
     from ._core import (  # noqa: F401  (integers are exact: the bitwise rows)
         logical_xor, bitwise_not, bitwise_and, bitwise_or, bitwise_xor,
     )
@@ -281,12 +282,23 @@ if TYPE_CHECKING:
         "isinf", "logical_not", "logical_and", "logical_or", "eq", "detach", "numel",
         "is_floating_point", "subtract", "multiply", "divide", "true_divide", "negative",
         "clip", "concat", "concatenate",
+        "sort", "argsort", "msort", "topk", "kthvalue", "nonzero",  # sorting
         # integers are exact: the bitwise rows
         "logical_xor", "bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor",
         "gather", "scatter", "scatter_add",  # gather and scatter along a dim
     ]
 else:
     __all__ += _OP_FUNCTIONS + _ALIAS_NAMES  # noqa: PLE0605
+
+# ----- sorting, selection, einsum and linalg (sort/topk/kthvalue/nonzero are op-table rows;
+# unique and einsum are Python, tapegrad.linalg a module of norms)
+from . import linalg  # noqa: E402
+from ._einsum import einsum  # noqa: E402
+from ._unique import unique  # noqa: E402
+from . import _unique  # noqa: E402
+
+_unique.install()
+__all__ += ["linalg", "einsum", "unique"]
 
 # Function transforms (tapegrad.func, as torch.func): grad, vjp, jvp, jacrev, jacfwd, hessian,
 # vmap, functional_call.

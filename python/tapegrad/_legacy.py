@@ -201,11 +201,7 @@ def install() -> None:
     T = Tensor
     core_to = T.to
 
-    def data(self: Tensor) -> Tensor:
-        return self.detach()
-
-    T.data = property(data, doc="This tensor's values without its history (shares storage).")
-
+    # .data (getter and setter) is bound in C++: Note [.data] in cpp/src/bindings/tensor.cpp.
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
         _check_device(device, "new_tensor")
         return _core.tensor(data, dtype=_new_kw(self, dtype), requires_grad=requires_grad)

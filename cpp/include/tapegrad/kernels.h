@@ -213,6 +213,18 @@ void nonzero_coords(int ndim, const int64_t* st, int64_t n, const uint8_t* mask,
                     int64_t* const* cols);
 // y[i·c + label[i]] = 1 for i < n (y zeroed by the caller; labels checked).  t ∈ {f32, f64}.
 void one_hot(Elem t, int64_t n, int64_t c, const int64_t* label, void* y);
+// ----- sorting (reference_sort.cpp; sort, argsort, topk, kthvalue) -----
+// For each (o, i) of an (outer, r, inner) block, idx[o, j, i] (j < k ≤ r) is the position
+// along the middle axis of the j-th entry in ascending order (descending: largest first).
+// The order is total: NaN ranks above every number (so first when descending, as PyTorch),
+// and equal entries keep their positions' order, so the result is what a stable sort gives.
+// t ∈ {f32, f64, i64, u8}.
+void sort_indices(Elem t, int64_t outer, int64_t r, int64_t inner, const void* x,
+                  bool descending, int64_t k, int64_t* idx);
+// off[o, j, i] = (o·r + idx[o, j, i])·inner + i for j < k: arg_offsets with k entries per row
+// (idx checked by the caller, 0 ≤ idx < r).
+void take_offsets(int64_t outer, int64_t r, int64_t k, int64_t inner, const int64_t* idx,
+                  int64_t* off);
 
 // Casts: y[i] = static_cast<to>(x[i]), except to bool, which is x[i] != 0.
 void cast(Elem from, Elem to, int64_t n, const void* x, void* y);

@@ -130,6 +130,23 @@ void scatter_(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& s
 void scatter_value_(const Tensor& x, int64_t dim, const Tensor& index, double value);
 void scatter_add_(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 
+// ----- sorting and selection by value (ops/sort.cpp) -----
+// (values, indices) along dim; values gather the input (differentiable), indices are int64.
+// Equal entries keep their order (every sort is stable); NaN sorts as the largest value.
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false,
+                               bool stable = false);
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false, bool stable = false);
+Tensor msort(const Tensor& x);  // sort(x, 0).values
+// The k largest (smallest) along dim, always in sorted order.
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true,
+                               bool sorted = true);
+// The k-th smallest (k from 1) along dim.
+std::pair<Tensor, Tensor> kthvalue(const Tensor& x, int64_t k, int64_t dim = -1,
+                                   bool keepdim = false);
+// Coordinates of the nonzero entries: one int64 column per dim (a 0-d input counts as 1-d).
+// The result's size depends on the data, so a captured program cannot replay it.
+std::vector<Tensor> nonzero(const Tensor& x);
+
 // ----- losses -----
 enum class Reduction { none, mean, sum };
 Reduction parse_reduction(const std::string& name, const char* op);

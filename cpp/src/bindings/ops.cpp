@@ -343,6 +343,28 @@ std::array<std::optional<int64_t>, 2> pool_output_size(py::handle h, int spatial
   const auto v = one(h);
   return {spatial == 1 ? std::optional<int64_t>(1) : v, v};
 }
+// ----- sorting and selection by value -----
+// PyTorch's torch.return_types.sort / topk / kthvalue: (values, indices) named tuples, made
+// once when the module loads (released: they live as long as the interpreter).
+py::handle g_sort_type, g_topk_type, g_kthvalue_type;
+py::handle values_indices_type(const char* name) {
+  return py::module_::import("collections")
+      .attr("namedtuple")(name, py::make_tuple("values", "indices"))
+      .release();
+}
+// An op whose result's size depends on the data cannot be replayed on other data: a capture
+// that reaches it is refused (tapegrad.compile falls back to eager; fullgraph=True raises).
+void refuse_capture(const char* op) {
+  if (capture::Recorder* r = capture::active())
+    r->refuse(std::string(op) + ": the size of its result depends on the data");
+}
+py::object nonzero_tuple(const Tensor& x, const char* op) {
+  refuse_capture(op);
+  py::tuple out = py::cast(nonzero(x));
+  return std::move(out);
+}
+int64_t dim_or_last(py::handle dim) { return dim.is_none() ? -1 : to_i64(dim); }
+
 // scatter's fourth argument: src (a tensor) or value (a number), positionally or by keyword;
 // the tensor, or null for a value. reduce= (deprecated in PyTorch) is not supported.
 const Tensor* scatter_source(py::handle src, py::handle value, py::handle reduce, const char* op) {
@@ -401,12 +423,16 @@ void bind_ops(py::module_& m, TensorClass& T) {
   const auto axis = py::arg("axis") = py::none();
   const auto keepdims = py::arg("keepdims") = py::none();
 
-  reg.manual_function("where", [](py::handle cond, py::handle a, py::handle b) {
+  reg.manual_function("where", [](py::handle cond, py::handle a, py::handle b) -> py::object {
         const Tensor* c = tensor_ptr(cond);
         if (!c) throw py::type_error("where: condition must be a tensor, got " + type_name(cond));
+        if (a.is_none() && b.is_none()) return nonzero_tuple(*c, "where(condition)");
+        if (a.is_none() || b.is_none())
+          throw py::type_error("where: expected both input and other, or neither "
+                               "(where(condition) is nonzero(condition, as_tuple=True))");
         auto [x, y] = operands(a, b, "where");
-        return where(*c, x, y);
-      }, py::arg("condition"), py::arg("input"), py::arg("other"));
+        return py::cast(where(*c, x, y));
+      }, py::arg("condition"), py::arg("input") = py::none(), py::arg("other") = py::none());
   reg.manual("clamp", [](const Tensor& x, py::object lo, py::object hi) {
         std::optional<Scalar> l, h;  // exact ints (Note [exact scalars])
         if (!lo.is_none()) l = scalar_value(lo, "clamp");
@@ -686,6 +712,36 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return values_or_pair(adaptive_max_pool1d_with_indices(x, *s), return_indices);
       }, py::arg("output_size"), py::arg("return_indices") = false);
 
+  // ----- sorting and selection by value (ops/sort.cpp) -----
+  g_sort_type = values_indices_type("sort");
+  g_topk_type = values_indices_type("topk");
+  g_kthvalue_type = values_indices_type("kthvalue");
+  reg.manual("sort", [](const Tensor& x, int64_t d, bool descending, bool stable) -> py::object {
+        auto r = tapegrad::sort(x, d, descending, stable);
+        return g_sort_type(r.first, r.second);
+      }, py::arg("dim") = -1, py::arg("descending") = false, py::kw_only(),
+      py::arg("stable") = false);
+  reg.manual("argsort", [](const Tensor& x, int64_t d, bool descending, bool stable) {
+        return tapegrad::argsort(x, d, descending, stable);
+      }, py::arg("dim") = -1, py::arg("descending") = false, py::kw_only(),
+      py::arg("stable") = false);
+  reg.manual("msort", [](const Tensor& x) { return msort(x); });
+  reg.manual("topk", [](const Tensor& x, int64_t k, py::object d, bool largest, bool sorted) -> py::object {
+        auto r = topk(x, k, dim_or_last(d), largest, sorted);
+        return g_topk_type(r.first, r.second);
+      }, py::arg("k"), py::arg("dim") = py::none(), py::arg("largest") = true,
+      py::arg("sorted") = true);
+  reg.manual("kthvalue", [](const Tensor& x, int64_t k, py::object d, bool keepdim) -> py::object {
+        auto r = kthvalue(x, k, dim_or_last(d), keepdim);
+        return g_kthvalue_type(r.first, r.second);
+      }, py::arg("k"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  reg.manual("nonzero", [](const Tensor& x, bool as_tuple) -> py::object {
+        if (as_tuple) return nonzero_tuple(x, "nonzero");
+        refuse_capture("nonzero");
+        std::vector<Tensor> cols = nonzero(x);
+        if (x->dim() == 0) return py::cast(empty({cols[0]->numel(), 0}, DType::i64));
+        return py::cast(stack(cols, 1));
+      }, py::kw_only(), py::arg("as_tuple") = false);
   // gather and scatter along a dim (ops/gather.cpp); the in-place scatter_/scatter_add_ methods
   // beside their rows
   reg.manual("gather", [](const Tensor& x, int64_t d, const Tensor& index, bool sparse_grad) {

@@ -29,6 +29,53 @@ Tensor read_grad(const Tensor& t) {
   });
   return g;
 }
+
+// Note [.data]
+// t.data is PyTorch's escape hatch around autograd: a tensor over t's memory, without history,
+// whose in-place writes autograd does not see — it has a version counter of its own, so
+// `p.data -= lr * p.grad` or `w.data.normal_(0, 0.01)` never trips the "modified by an
+// inplace operation" check of a graph that saved p (detach() shares the counter and would).
+// The alias gets a Storage of its own that borrows t's memory and keeps t's storage alive.
+// `t.data = src` keeps t's identity (optimizers and modules holding t see the change) and
+// gives it src's memory, shape and dtype (TensorImpl::set_data), with PyTorch's checks; t
+// keeps its own version counter, as in PyTorch.
+Tensor data_alias(const Tensor& t) {
+  const std::shared_ptr<Storage>& s = t->storage();
+  return std::make_shared<TensorImpl>(Storage::borrow(s->data, s->nbytes, s), t->offset(),
+                                      t->shape(), t->dtype());
+}
+
+void assign_data(const Tensor& t, py::handle value) {
+  const Tensor* src = tensor_ptr(value);
+  if (!src)
+    throw py::type_error("Variable data has to be a tensor, but got " +
+                         std::string(Py_TYPE(value.ptr())->tp_name));
+  if (t->requires_grad() && !is_float((*src)->dtype()))
+    throw std::runtime_error("data set to a tensor that requires gradients must be floating "
+                             "point or complex dtype (got " +
+                             std::string(dtype_name((*src)->dtype())) + ")");
+  if (!t->is_leaf())
+    throw std::runtime_error("data: only a leaf tensor's data can be replaced in tapegrad "
+                             "(this tensor of shape " + shape_str(t->shape()) + " was produced "
+                             "by " + (t->grad_fn_name() ? t->grad_fn_name() : "an op") + ")");
+  // PyTorch keeps .grad across the swap; it is kept here while it still fits the new data
+  // (a .grad of another shape or dtype could not be accumulated into: it is dropped).
+  if ((*src)->is_view())
+    throw std::runtime_error("data: the assigned tensor is a view that carries graph history; "
+                             "assign its detach() or clone()");
+  // The version counter stays with t, as PyTorch's: t takes src's memory through a Storage of
+  // its own that continues t's count (so `p.data -= x`, which assigns p.data's own alias
+  // back, leaves the version that autograd checks where it was).
+  const std::shared_ptr<Storage>& from = (*src)->storage();
+  std::shared_ptr<Storage> own = Storage::borrow(from->data, from->nbytes, from);
+  own->version = t->version();
+  Tensor moved = std::make_shared<TensorImpl>(std::move(own), (*src)->offset(), (*src)->shape(),
+                                              (*src)->dtype());
+  Tensor g = t->has_grad() ? t->grad() : Tensor();
+  if (g) t->set_grad(nullptr);
+  t->set_data(moved);
+  if (g && g->shape() == t->shape() && g->dtype() == t->dtype()) t->set_grad(std::move(g));
+}
 }  // namespace
 
 void bind_tensor(TensorClass& T) {
@@ -76,6 +123,12 @@ void bind_tensor(TensorClass& T) {
       .def_property_readonly("_version", pure_getter(&TensorImpl::version))
       .def_property_readonly("_id", pure_getter(&TensorImpl::id))
       .def("_set_data", recorded([](const Tensor& t, const Tensor& src) { t->set_data(src); }))
+      // Note [.data]
+      .def_property("data", recorded([](const Tensor& t) { return data_alias(t); }),
+                    recorded([](const Tensor& t, py::handle v) { assign_data(t, v); }),
+                    "This tensor's values without history, sharing its memory; in-place "
+                    "writes through it are not seen by autograd. Assigning replaces the "
+                    "values (and shape, dtype) while the tensor keeps its identity.")
       .def("requires_grad_", recorded([](const Tensor& t, bool v) { t->set_requires_grad(v); return t; }),
            py::arg("requires_grad") = true)
       .def("retain_grad", recorded([](const Tensor& t) { t->retain_grad(); }))

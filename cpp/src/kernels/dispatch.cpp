@@ -188,6 +188,15 @@ void nonzero_coords(int ndim, const int64_t* st, int64_t n, const uint8_t* mask,
 void one_hot(Elem t, int64_t n, int64_t c, const int64_t* label, void* y) {
   if (n > 0) table().one_hot(t, n, c, label, y);
 }
+// Sorting: nothing to do for an empty block or k = 0.
+void sort_indices(Elem t, int64_t outer, int64_t r, int64_t inner, const void* x,
+                  bool descending, int64_t k, int64_t* idx) {
+  if (outer > 0 && inner > 0 && k > 0) table().sort_indices(t, outer, r, inner, x, descending, k, idx);
+}
+void take_offsets(int64_t outer, int64_t r, int64_t k, int64_t inner, const int64_t* idx,
+                  int64_t* off) {
+  if (outer > 0 && inner > 0 && k > 0) table().take_offsets(outer, r, k, inner, idx, off);
+}
 // Pooling: nothing to do for an empty batch or an empty output.
 void max_pool2d(Elem t, int64_t planes, const PoolWindows& w, const void* x, void* y,
                 int64_t* idx, int64_t* off) {

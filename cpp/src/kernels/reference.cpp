@@ -391,6 +391,7 @@ void fill_table(KernelTable& t) {
   fill_pool(t);
   fill_norm(t);
   fill_conv(t);
+  fill_sort(t);
 }
 
 const KernelTable& table() {

@@ -188,6 +188,12 @@ struct KernelTable {
   LnBwdFn<float> layer_norm_backward_f32;
   LnBwdFn<double> layer_norm_backward_f64;
   EmbeddingFn embedding_gather, embedding_scatter_add;
+  // Sorting (reference_sort.cpp).
+  using SortIndicesFn = void (*)(Elem, int64_t, int64_t, int64_t, const void*, bool, int64_t,
+                                 int64_t*);
+  using TakeOffsetsFn = void (*)(int64_t, int64_t, int64_t, int64_t, const int64_t*, int64_t*);
+  SortIndicesFn sort_indices;
+  TakeOffsetsFn take_offsets;
   // Convolution (conv.cpp): im2col / col2im of one image's channels (col rows ld apart).
   template <class T>
   using Im2colFn = void (*)(const ConvShape&, int64_t, const T*, T*, int64_t);
@@ -214,6 +220,7 @@ void fill_rows(KernelTable& t);  // reference_rows.cpp
 void fill_pool(KernelTable& t);  // reference_pool.cpp
 void fill_norm(KernelTable& t);  // reference_norm.cpp
 void fill_conv(KernelTable& t);  // conv.cpp
+void fill_sort(KernelTable& t);  // reference_sort.cpp
 // The reference table itself, whatever target is active: SIMD kernels call it for the cases
 // they do not vectorise (e.g. sin, pow, strided rows), and tests use it as the oracle.
 const KernelTable& table();

@@ -84,3 +84,9 @@ from . import utils  # noqa: E402
 from .modules import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: E402
 
 __all__ += ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "utils"]
+
+# -- softmax modules and lazy layers --
+from .modules import LazyLinear, LogSoftmax, Softmax, Softmin  # noqa: E402
+from .parameter import UninitializedParameter  # noqa: E402
+
+__all__ += ["Softmax", "LogSoftmax", "Softmin", "LazyLinear", "UninitializedParameter"]

@@ -706,3 +706,33 @@ def pad(input: Tensor, pad: tuple[int, ...], mode: str = "constant",  # noqa: A0
 # ----- PyTorch surface: one_hot and normalize (compositions, tapegrad._composites) ---------------
 from .._composites import normalize, one_hot  # noqa: E402
 __all__ += ["one_hot", "normalize"]
+
+# ----- softmin (the softmax family's third member; nn.Softmin wraps it) -----
+
+
+def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    """PyTorch's legacy default when no dim is given (with its deprecation warning)."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", UserWarning, stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+from .._validation import typed as _typed  # noqa: E402
+
+
+@_typed(input="Tensor", dim="int?")
+def softmin(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3,  # noqa: A002
+            dtype: Any = None) -> Tensor:
+    """softmax(−x) along ``dim``: exp(−x) / Σ exp(−x).
+
+    >>> import tapegrad as tg
+    >>> softmin(tg.tensor([[0.0, 0.0]]), dim=1).tolist()
+    [[0.5, 0.5]]
+    """
+    if dim is None:
+        dim = _softmax_dim("softmin", input.dim(), _stacklevel)
+    x = input if dtype is None else input.to(dtype)
+    return _core.softmax(-x, dim)
+
+
+__all__ += ["softmin"]

@@ -58,3 +58,60 @@ class Parameter(metaclass=_ParameterMeta):
             t.requires_grad_(True)
         t._is_parameter = True
         return t
+
+
+# ----- lazy modules' parameters -----------------------------------------------------------------
+# An uninitialised parameter is a Parameter of shape (0,) that a lazy module materialises at its
+# first forward with `_set_data` (TensorImpl::set_data), so it keeps its identity: an optimizer
+# built before the first forward holds the very tensors that then get their shapes, as in
+# PyTorch. Which tensors are still uninitialised is kept by id with a weak reference (a set
+# would compare tensors with ==, which is elementwise).
+_UNINITIALIZED: dict[int, Any] = {}
+
+
+def is_lazy(param: Any) -> bool:
+    """Whether ``param`` is an uninitialised parameter of a lazy module (``torch.nn.parameter.is_lazy``).
+
+    >>> import tapegrad as tg
+    >>> tg.nn.parameter.is_lazy(tg.nn.LazyLinear(2).weight), tg.nn.parameter.is_lazy(tg.ones(1))
+    (True, False)
+    """
+    ref = _UNINITIALIZED.get(id(param))
+    return ref is not None and ref() is param
+
+
+class _UninitializedMeta(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return is_lazy(obj)
+
+
+class UninitializedParameter(metaclass=_UninitializedMeta):
+    """A parameter whose shape is not known yet (``torch.nn.UninitializedParameter``): a
+    Parameter of shape (0,) until its lazy module's first forward gives it one.
+
+    >>> import tapegrad as tg
+    >>> p = tg.nn.UninitializedParameter()
+    >>> isinstance(p, tg.nn.UninitializedParameter), isinstance(p, tg.nn.Parameter), p.shape
+    (True, True, tapegrad.Size([0]))
+    """
+
+    def __new__(cls, requires_grad: bool = True, device: Any = None,  # type: ignore[misc]
+                dtype: Any = None) -> Tensor:
+        import weakref
+
+        from .._device import _check_device
+
+        _check_device(device, "UninitializedParameter")
+        t = Parameter(_core.empty((0,), dtype=dtype or _core.dtype.float32), requires_grad)
+        key = id(t)
+        _UNINITIALIZED[key] = weakref.ref(t, lambda _r: _UNINITIALIZED.pop(key, None))
+        return t
+
+
+def _materialize(param: Tensor, shape: tuple[int, ...]) -> None:
+    """Give an uninitialised parameter its shape (uninitialised values; dtype kept)."""
+    from ..autograd import no_grad
+
+    with no_grad():
+        param._set_data(_core.empty(tuple(shape), dtype=param.dtype))
+    _UNINITIALIZED.pop(id(param), None)

@@ -53,3 +53,9 @@ __all__ += ["Unflatten", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
 from .container import ModuleDict, ModuleList, ParameterDict, ParameterList  # noqa: E402
 
 __all__ += ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
+
+# -- softmax modules and lazy layers --
+from .activation import LogSoftmax, Softmax, Softmin  # noqa: E402
+from .linear import LazyLinear  # noqa: E402
+
+__all__ += ["Softmax", "LogSoftmax", "Softmin", "LazyLinear"]

@@ -186,3 +186,66 @@ class Hardtanh(Module):
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+# ----- the softmax family as modules (dim=None: PyTorch's legacy implicit dim, with its
+# warning) -----
+class _SoftmaxBase(Module):
+    _name = "softmax"
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def _dim(self, input: Tensor) -> int:  # noqa: A002
+        if self.dim is not None:
+            return self.dim
+        return functional._softmax_dim(self._name, input.dim(), 5)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxBase):
+    """exp(x) / Σ exp(x) along ``dim`` (``torch.nn.Softmax``).
+
+    >>> import tapegrad as tg
+    >>> tg.nn.Softmax(dim=1)
+    Softmax(dim=1)
+    >>> tg.nn.Softmax(dim=1)(tg.tensor([[0.0, 0.0]])).tolist()
+    [[0.5, 0.5]]
+    """
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return _core.softmax(input, self._dim(input))
+
+
+class LogSoftmax(_SoftmaxBase):
+    """x − logsumexp(x) along ``dim`` (``torch.nn.LogSoftmax``).
+
+    >>> import tapegrad as tg
+    >>> [round(v, 4) for v in tg.nn.LogSoftmax(dim=0)(tg.tensor([0.0, 0.0])).tolist()]
+    [-0.6931, -0.6931]
+    """
+
+    _name = "log_softmax"
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return _core.log_softmax(input, self._dim(input))
+
+
+class Softmin(_SoftmaxBase):
+    """softmax(−x) along ``dim`` (``torch.nn.Softmin``).
+
+    >>> import tapegrad as tg
+    >>> tg.nn.Softmin(dim=0)(tg.tensor([0.0, 0.0])).tolist()
+    [0.5, 0.5]
+    """
+
+    _name = "softmin"
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return _core.softmax(-input, self._dim(input))
+
+
+__all__ += ["Softmax", "LogSoftmax", "Softmin"]

@@ -85,3 +85,62 @@ class Identity(Module):
 
     def forward(self, input: Any) -> Any:  # noqa: A002
         return input
+
+
+# ----- lazy layers -----
+from ..parameter import UninitializedParameter, _materialize  # noqa: E402
+from .lazy import LazyModuleMixin  # noqa: E402
+
+
+class LazyLinear(LazyModuleMixin, Linear):
+    """A :class:`Linear` whose ``in_features`` comes from the first input's last dim
+    (``torch.nn.LazyLinear``): its weight and bias are ``UninitializedParameter`` until then;
+    the first call materialises and initialises them as ``Linear`` does, and the module
+    becomes a ``Linear``.
+
+    >>> import tapegrad as tg
+    >>> layer = tg.nn.LazyLinear(2)
+    >>> layer
+    LazyLinear(in_features=0, out_features=2, bias=True)
+    >>> layer(tg.ones(5, 3)).shape, layer
+    (tapegrad.Size([5, 2]), Linear(in_features=3, out_features=2, bias=True))
+    """
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        Module.__init__(self)
+        if isinstance(out_features, bool) or not isinstance(out_features, int):
+            raise TypeError(f"LazyLinear: out_features must be an int, got "
+                            f"{type(out_features).__name__}")
+        if out_features < 0:
+            raise ValueError(f"LazyLinear: out_features must be non-negative, got {out_features}")
+        self.in_features = 0
+        self.out_features = out_features
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Tensor, *args: Any, **kwargs: Any) -> None:  # noqa: A002
+        """Materialise weight (out_features, input.shape[-1]) and bias, then initialise them."""
+        if self.has_uninitialized_params():
+            if not isinstance(input, Tensor) or input.dim() == 0:
+                raise ValueError("LazyLinear: the first input must be a tensor of at least one "
+                                 "dimension (its last dim is in_features)")
+            self.in_features = input.shape[-1]
+            _materialize(self.weight, (self.out_features, self.in_features))
+            if self.bias is not None:
+                _materialize(self.bias, (self.out_features,))
+            self.reset_parameters()
+        elif self.in_features == 0:  # parameters loaded from a state dict
+            self.in_features = self.weight.shape[1]
+
+
+__all__ += ["LazyLinear"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ... import _capture, _core
 from ...autograd import no_grad
-from ..parameter import _is_parameter
+from ..parameter import _is_parameter, _materialize, is_lazy
 from ._hooks import _ModuleHooks
 from ...utils.hooks import RemovableHandle
 
@@ -468,6 +468,8 @@ class Module:
                     errors.append(f"could not convert {k!r} ({type(src).__name__}) to a tensor: "
                                   f"{exc}")
                     continue
+            if is_lazy(dst):  # a lazy module's parameter takes the checkpoint's shape
+                _materialize(dst, tuple(src.shape))
             if tuple(src.shape) != tuple(dst.shape):
                 errors.append(f"size mismatch for {k}: copying a param with shape "
                               f"{list(src.shape)} from checkpoint, the shape in current model "
