@@ -102,7 +102,7 @@ def _contract(a: Tensor, la: list[int], b: Tensor, lb: list[int], keep: set[int]
 
 
 def einsum(*args: Any) -> Tensor:
-    """einsum(equation, *operands): sums of products of the operands' entries over the
+    """``einsum(equation, *operands)``: sums of products of the operands' entries over the
     subscripts the output leaves out (NumPy's and PyTorch's notation: ``'ij,jk->ik'`` is a
     matrix product, ``'bij,bjk->bik'`` a batched one, ``'ii->'`` a trace, ``'ii->i'`` a
     diagonal, ``'i,j->ij'`` an outer product, ``'...ij->...ji'`` a transpose of the last two
