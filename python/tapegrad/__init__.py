@@ -92,30 +92,12 @@ def tape_stats() -> dict[str, _builtins.int]:
 
 
 
-class Generator:
-    """What ``manual_seed`` returns (PyTorch returns its default generator).
-
-    >>> tapegrad.manual_seed(3).initial_seed()
-    3
-    """
-
-    def __init__(self, seed: _builtins.int) -> None:
-        self._seed = seed
-
-    def initial_seed(self) -> _builtins.int:
-        """The seed this generator was made with."""
-        return self._seed
-
-    def manual_seed(self, seed: _builtins.int) -> Generator:
-        """Reseed tapegrad's generator (same as :func:`tapegrad.manual_seed`)."""
-        return manual_seed(seed)
-
-    def __repr__(self) -> str:
-        return f"<tapegrad.Generator seed={self._seed}>"
+Generator = _core.Generator
+default_generator = _core.default_generator
 
 
 def manual_seed(seed: _builtins.int) -> Generator:
-    """Seed tapegrad's random generator; returns a generator-like object.
+    """Seed tapegrad's default random generator; returns it (``tapegrad.default_generator``).
 
     >>> _ = tapegrad.manual_seed(0); a = tapegrad.rand(2)
     >>> _ = tapegrad.manual_seed(0); (tapegrad.rand(2) == a).all().item()
@@ -123,7 +105,7 @@ def manual_seed(seed: _builtins.int) -> Generator:
     """
     seed = _builtins.int(seed)
     _core.manual_seed(seed)
-    return Generator(seed)
+    return default_generator
 
 
 

@@ -305,10 +305,10 @@ Tensor any(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
 Tensor t_matrix(const Tensor& x);  // x.t(): transposes a ≤ 2-D tensor; ValueError above
 // Normal samples (no history): mean + std·N(0, 1) elementwise, with tensor or scalar mean and
 // std; the all-scalar form needs a size and draws as randn followed by normal_.
-Tensor normal(const Tensor& mean, const Tensor& std);
-Tensor normal(const Tensor& mean, double std);
-Tensor normal(double mean, const Tensor& std);
-Tensor normal(double mean, double std, const Shape& size, DType dtype);
+Tensor normal(const Tensor& mean, const Tensor& std, Generator* gen = nullptr);
+Tensor normal(const Tensor& mean, double std, Generator* gen = nullptr);
+Tensor normal(double mean, const Tensor& std, Generator* gen = nullptr);
+Tensor normal(double mean, double std, const Shape& size, DType dtype, Generator* gen = nullptr);
 
 // ----- C++ conveniences -----
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -200,17 +201,46 @@ Tensor eye(int64_t n, int64_t m, DType dtype);
 Tensor detach(const Tensor& x);
 Tensor clone_data(const Tensor& x);  // deep copy without history
 
-// Random numbers: one thread-local generator (xoshiro256**), seeded by manual_seed.
+// Random numbers: xoshiro256** generators seeded through splitmix64 (normals by Box–Muller).
+// A Generator is PyTorch's torch.Generator: its own state, seeded with PyTorch's default seed
+// unless told otherwise. The functions below draw from `gen`, or from the process-wide default
+// generator (what manual_seed seeds) when it is null. Each generator is guarded by its own lock.
+class Generator {
+ public:
+  static constexpr uint64_t kDefaultSeed = 67280421310721ULL;  // torch.Generator()'s
+  explicit Generator(uint64_t seed = kDefaultSeed) { reseed(seed); }
+  void reseed(uint64_t seed);
+  uint64_t initial_seed() const { return seed_; }
+  // The whole state (4 words, the seed, the spare normal) as bytes, and back.
+  std::vector<uint8_t> state() const;
+  void set_state(const std::vector<uint8_t>& bytes);  // ValueError on a wrong length
+  static Generator& default_generator();
+
+  // Draws; callers hold lock().
+  std::mutex& lock() const { return mu_; }
+  uint64_t next();
+  double uniform();  // [0, 1)
+  double normal();
+  uint64_t below(uint64_t n);  // unbiased integer in [0, n)
+
+ private:
+  uint64_t s_[4] = {};
+  uint64_t seed_ = 0;
+  bool has_spare_ = false;
+  double spare_ = 0;
+  mutable std::mutex mu_;
+};
+
 void manual_seed(uint64_t seed);
 uint64_t initial_seed();
-Tensor rand(const Shape& shape, DType dtype);                          // U[0, 1)
-Tensor randn(const Shape& shape, DType dtype);                         // N(0, 1)
-Tensor randint(int64_t low, int64_t high, const Shape& shape);         // int64
-Tensor randperm(int64_t n);                                            // int64
+Tensor rand(const Shape& shape, DType dtype, Generator* gen = nullptr);     // U[0, 1)
+Tensor randn(const Shape& shape, DType dtype, Generator* gen = nullptr);    // N(0, 1)
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen = nullptr);  // int64
+Tensor randperm(int64_t n, Generator* gen = nullptr);                       // int64
 // 1 with probability `keep`, else 0 (float dtype), one uniform draw per element (dropout masks).
 Tensor bernoulli(const Shape& shape, double keep, DType dtype);
-void uniform_(const Tensor& t, double low, double high);               // in place, no grad
-void normal_(const Tensor& t, double mean, double std);                // in place, no grad
+void uniform_(const Tensor& t, double low, double high, Generator* gen = nullptr);  // in place
+void normal_(const Tensor& t, double mean, double std, Generator* gen = nullptr);   // no grad
 
 // ---------------------------------------------------------------------------------------------
 // Note [GIL]: large kernels (GEMM, elementwise and reductions over many elements) run inside

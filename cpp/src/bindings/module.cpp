@@ -8,6 +8,8 @@
 #include "tapegrad/tape.h"
 
 #include <chrono>
+#include <mutex>
+#include <random>
 #include <functional>
 #include <vector>
 
@@ -29,6 +31,17 @@ DType dtype_from(py::kwargs kw) {
 Tensor with_grad(Tensor t, bool requires_grad) {
   if (requires_grad) t->set_requires_grad(true);
   return t;
+}
+// generator=None → the default generator (null); a tapegrad.Generator → it.
+Generator* generator_from(py::handle h, const char* op) {
+  if (!h || h.is_none()) return nullptr;
+  if (!py::isinstance<Generator>(h))
+    throw py::type_error(std::string(op) + "(): argument 'generator' must be tapegrad.Generator, not " +
+                         Py_TYPE(h.ptr())->tp_name);
+  return h.cast<Generator*>();
+}
+Generator* generator_kw(const py::kwargs& kw, const char* op) {
+  return kw.contains("generator") ? generator_from(kw["generator"], op) : nullptr;
 }
 bool requires_grad_from(py::kwargs kw) {
   return kw.contains("requires_grad") && kw["requires_grad"].cast<bool>();
@@ -155,30 +168,96 @@ void bind_functions(py::module_& m) {
       }), py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), op_doc("eye"));
 
   // ----- random -----
+  // Generators (torch.Generator): their own state; generator= on the random functions below.
+  py::class_<Generator, std::shared_ptr<Generator>>(m, "Generator", R"doc(A random number generator with its own state (``torch.Generator``), seeded with PyTorch's default seed unless given another; pass it as ``generator=`` to the random functions, samplers and ``random_split``. ``tapegrad.default_generator`` is the one ``manual_seed`` seeds.
+
+>>> g = tg.Generator().manual_seed(7)
+>>> a = tg.rand(3, generator=g)
+>>> _ = g.manual_seed(7)
+>>> bool((tg.rand(3, generator=g) == a).all()), g.initial_seed()
+(True, 7)
+)doc")
+      .def(py::init([](py::object device) {
+             if (!device.is_none() && py::str(device).cast<std::string>() != "cpu")
+               throw std::runtime_error("Generator: tapegrad runs on the CPU only (device " +
+                                        py::str(device).cast<std::string>() + ")");
+             return std::make_shared<Generator>();
+           }), py::arg("device") = "cpu")
+      .def("manual_seed", [](const std::shared_ptr<Generator>& g, py::object seed) {
+             // Recorded: a compiled step that reseeds reseeds on every replay too.
+             capture::call([](const std::shared_ptr<Generator>& gen, uint64_t sd) {
+               std::lock_guard<std::mutex> lock(gen->lock());
+               gen->reseed(sd);
+             }, g, static_cast<uint64_t>(to_i64(seed)));
+             return g;
+           }, py::arg("seed"), "Reseed this generator; returns it.")
+      .def("initial_seed", [](const Generator& g) { return capture::pure(), g.initial_seed(); },
+           "The seed this generator was last seeded with.")
+      .def("seed", [](const std::shared_ptr<Generator>& g) {
+             const uint64_t s = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+             std::lock_guard<std::mutex> lock(g->lock());
+             g->reseed(s);
+             return s;
+           }, "Reseed from a nondeterministic source; returns the new seed.")
+      .def("get_state", [](const std::shared_ptr<Generator>& g) {
+             return capture::call([](const std::shared_ptr<Generator>& gen) {
+               const std::vector<uint8_t> st = gen->state();
+               Tensor t = empty({static_cast<int64_t>(st.size())}, DType::i64);
+               for (size_t i = 0; i < st.size(); ++i) t->data<int64_t>()[i] = st[i];
+               return t;
+             }, g);
+           }, "The generator's state as a 1-D int64 tensor of bytes (for set_state).")
+      .def("set_state", [](const std::shared_ptr<Generator>& g, const Tensor& t) {
+        capture::call([](const std::shared_ptr<Generator>& g, const Tensor& t) {
+             if (t->dtype() != DType::i64 && t->dtype() != DType::b8)
+               throw TypeError("Generator.set_state: expected the tensor get_state() returns");
+             std::vector<uint8_t> st(static_cast<size_t>(t->numel()));
+             for (size_t i = 0; i < st.size(); ++i) {
+               const int64_t v = t->dtype() == DType::i64 ? t->data<int64_t>()[i] : t->data<uint8_t>()[i];
+               if (v < 0 || v > 255) throw ValueError("Generator.set_state: state bytes must be in [0, 255]");
+               st[i] = static_cast<uint8_t>(v);
+             }
+             g->set_state(st);
+           }, g, t);
+        return g;
+      }, py::arg("new_state"), "Restore a state from get_state(); returns the generator.")
+      .def_property_readonly("device", [](const Generator&) { return capture::pure(), std::string("cpu"); })
+      .def("__repr__", [](const Generator& g) {
+             return "<tapegrad.Generator seed=" + std::to_string(g.initial_seed()) + ">";
+           });
+  m.attr("default_generator") =
+      std::shared_ptr<Generator>(&Generator::default_generator(), [](Generator*) {});
+
   m.def("rand", recorded([](py::args a, py::kwargs k) {
-        return with_grad(rand(size_from(a, k, "rand"), dtype_from(k)), requires_grad_from(k));
+        return with_grad(rand(size_from(a, k, "rand"), dtype_from(k), generator_kw(k, "rand")),
+                         requires_grad_from(k));
       }), op_doc("rand"));
   m.def("randn", recorded([](py::args a, py::kwargs k) {
-        return with_grad(randn(size_from(a, k, "randn"), dtype_from(k)), requires_grad_from(k));
+        return with_grad(randn(size_from(a, k, "randn"), dtype_from(k), generator_kw(k, "randn")),
+                         requires_grad_from(k));
       }), op_doc("randn"));
-  m.def("randint", recorded([](py::object lo, py::object hi, py::object size) {
+  m.def("randint", recorded([](py::object lo, py::object hi, py::object size, py::object gen) {
         if (hi.is_none()) throw py::type_error("randint: expected randint(low, high, size) or randint(high, size)");
-        if (size.is_none()) return randint(0, int_arg(lo, "randint", "high"), shape_arg(hi, "randint"));
-        return randint(int_arg(lo, "randint", "low"), int_arg(hi, "randint", "high"), shape_arg(size, "randint"));
-      }), py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), op_doc("randint"));
-  m.def("randperm", recorded([](int64_t n) { return randperm(n); }), py::arg("n"), op_doc("randperm"));
+        Generator* g = generator_from(gen, "randint");
+        if (size.is_none()) return randint(0, int_arg(lo, "randint", "high"), shape_arg(hi, "randint"), g);
+        return randint(int_arg(lo, "randint", "low"), int_arg(hi, "randint", "high"), shape_arg(size, "randint"), g);
+      }), py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), py::kw_only(),
+      py::arg("generator") = py::none(), op_doc("randint"));
+  m.def("randperm", recorded([](int64_t n, py::object gen) { return randperm(n, generator_from(gen, "randperm")); }),
+        py::arg("n"), py::kw_only(), py::arg("generator") = py::none(), op_doc("randperm"));
   m.def("manual_seed", recorded([](int64_t s) { manual_seed(static_cast<uint64_t>(s)); }), py::arg("seed"));
   m.def("initial_seed", &initial_seed, op_doc("initial_seed"));
   m.def("normal", recorded([](py::object mean, py::object std, py::object size, py::object dtype,
-                     py::object /*generator*/, bool rg) {
+                     py::object generator, bool rg) {
         const Tensor* tm = tensor_ptr(mean);
         const Tensor* ts = tensor_ptr(std);
+        Generator* g = generator_from(generator, "normal");
         Tensor out;
-        if (tm && ts) out = normal(*tm, *ts);
-        else if (tm) out = normal(*tm, to_f64(std));
-        else if (ts) out = normal(to_f64(mean), *ts);
+        if (tm && ts) out = normal(*tm, *ts, g);
+        else if (tm) out = normal(*tm, to_f64(std), g);
+        else if (ts) out = normal(to_f64(mean), *ts, g);
         else if (size.is_none()) throw py::type_error("normal: with scalar mean and std, size= is required");
-        else out = normal(to_f64(mean), to_f64(std), shape_arg(size, "normal"), parse_dtype(dtype).value_or(DType::f32));
+        else out = normal(to_f64(mean), to_f64(std), shape_arg(size, "normal"), parse_dtype(dtype).value_or(DType::f32), g);
         return with_grad(out, rg);
       }), py::arg("mean") = 0.0, py::arg("std") = 1.0, py::arg("size") = py::none(), py::kw_only(),
       py::arg("dtype") = py::none(), py::arg("generator") = py::none(), py::arg("requires_grad") = false,

@@ -6,6 +6,13 @@
 
 namespace tapegrad::bind {
 namespace {
+Generator* generator_arg(py::handle h, const char* op) {
+  if (!h || h.is_none()) return nullptr;
+  if (!py::isinstance<Generator>(h))
+    throw py::type_error(std::string(op) + "(): argument 'generator' must be tapegrad.Generator, not " +
+                         Py_TYPE(h.ptr())->tp_name);
+  return h.cast<Generator*>();
+}
 // t.grad. While capturing, the read is recorded with whether a gradient was there: Python may
 // have decided on it (`if p.grad is not None`), so a replay that finds otherwise stops with an
 // error instead of going on down the captured path.
@@ -236,10 +243,16 @@ void bind_tensor(TensorClass& T) {
             copy_(a, s);
             return a;
           }))
-      .def("normal_", recorded([](const Tensor& a, double mean, double std) { check_inplace(a, "normal_"); normal_(a, mean, std); return a; }),
-           py::arg("mean") = 0.0, py::arg("std") = 1.0)
-      .def("uniform_", recorded([](const Tensor& a, double lo, double hi) { check_inplace(a, "uniform_"); uniform_(a, lo, hi); return a; }),
-           py::arg("a") = 0.0, py::arg("b") = 1.0);
+      .def("normal_", recorded([](const Tensor& a, double mean, double std, py::object gen) {
+             check_inplace(a, "normal_");
+             normal_(a, mean, std, generator_arg(gen, "normal_"));
+             return a;
+           }), py::arg("mean") = 0.0, py::arg("std") = 1.0, py::kw_only(), py::arg("generator") = py::none())
+      .def("uniform_", recorded([](const Tensor& a, double lo, double hi, py::object gen) {
+             check_inplace(a, "uniform_");
+             uniform_(a, lo, hi, generator_arg(gen, "uniform_"));
+             return a;
+           }), py::arg("a") = 0.0, py::arg("b") = 1.0, py::kw_only(), py::arg("generator") = py::none());
 }
 
 }  // namespace tapegrad::bind

@@ -172,29 +172,29 @@ Tensor gt(const Tensor& a, const Tensor& b) { return compare(CmpOp::gt, a, b); }
 Tensor ge(const Tensor& a, const Tensor& b) { return compare(CmpOp::ge, a, b); }
 
 // z ~ N(0, 1) of mean's shape; mean + std·z without history (sampling is not differentiable).
-Tensor normal(const Tensor& mean, const Tensor& std) {
-  Tensor z = randn(mean->shape(), mean->dtype());
+Tensor normal(const Tensor& mean, const Tensor& std, Generator* gen) {
+  Tensor z = randn(mean->shape(), mean->dtype(), gen);
   GradModeGuard off(false);
   return add(mean, mul(z, std));
 }
 
-Tensor normal(const Tensor& mean, double std) {
-  Tensor z = randn(mean->shape(), is_float(mean->dtype()) ? mean->dtype() : DType::f32);
+Tensor normal(const Tensor& mean, double std, Generator* gen) {
+  Tensor z = randn(mean->shape(), is_float(mean->dtype()) ? mean->dtype() : DType::f32, gen);
   GradModeGuard off(false);
   return add(mean, mul(z, scalar_tensor(std, z->dtype())));
 }
 
-Tensor normal(double mean, const Tensor& std) {
-  Tensor z = randn(std->shape(), std->dtype());
+Tensor normal(double mean, const Tensor& std, Generator* gen) {
+  Tensor z = randn(std->shape(), std->dtype(), gen);
   GradModeGuard off(false);
   Tensor scaled = mul(z, std);
   return add(scalar_like(scaled, mean, true), scaled);
 }
 
-Tensor normal(double mean, double std, const Shape& size, DType dtype) {
+Tensor normal(double mean, double std, const Shape& size, DType dtype, Generator* gen) {
   if (std < 0) throw ValueError("normal: std must be non-negative, got " + std::to_string(std));
-  Tensor t = randn(size, dtype);
-  normal_(t, mean, std);
+  Tensor t = randn(size, dtype, gen);
+  normal_(t, mean, std, gen);
   return t;
 }
 

@@ -89,7 +89,8 @@ def random_split(dataset: Any, lengths: Sequence[int | float],
                  generator: Any = None) -> list[Subset[Any]]:
     """Split ``dataset`` into non-overlapping random subsets of the given lengths, or of the
     given fractions (which must sum to 1; the remainder is dealt round-robin, as in PyTorch).
-    The permutation comes from tapegrad's generator (``tg.manual_seed``)."""
+    The permutation comes from ``generator`` (a :class:`tapegrad.Generator`), or tapegrad's
+    default generator (``tg.manual_seed``) when it is None."""
     n = len(dataset)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         counts = [int(math.floor(n * f)) for f in lengths]
@@ -98,7 +99,7 @@ def random_split(dataset: Any, lengths: Sequence[int | float],
         lengths = counts
     if sum(lengths) != n:
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
-    perm = _core.randperm(n).tolist()
+    perm = _core.randperm(n, generator=generator).tolist()
     out, start = [], 0
     for length in lengths:
         out.append(Subset(dataset, perm[start:start + int(length)]))

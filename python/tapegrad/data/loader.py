@@ -196,6 +196,11 @@ class DataLoader(Generic[_Batch]):
         if unknown:
             raise TypeError(f"DataLoader got an unexpected keyword argument {sorted(unknown)[0]!r}")
         self.worker_init_fn = workers.get("worker_init_fn")
+        # generator= (a tapegrad.Generator): the shuffle order is drawn from it.
+        self.generator = workers.get("generator")
+        if self.generator is not None and not isinstance(self.generator, _core.Generator):
+            raise TypeError("DataLoader: generator must be a tapegrad.Generator, got "
+                            f"{type(self.generator).__name__}")
         self.persistent_workers = bool(workers.get("persistent_workers", False))
         if self.persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
@@ -245,7 +250,7 @@ class DataLoader(Generic[_Batch]):
             return None
         if self._rng is not None:
             return self._rng.permutation(n).astype(np.int64, copy=False)
-        return _core.randperm(n).numpy()
+        return _core.randperm(n, generator=self.generator).numpy()
 
     def _batch(self, ids: Any) -> Any:
         """One batch from the dataset indices ``ids``: a range, an int64 array, or the list of
