@@ -154,6 +154,9 @@ Tensor operand(py::handle h, const Tensor& like);
 // Both operands of a binary op, either of which may be a Python number; TypeError otherwise.
 std::pair<Tensor, Tensor> operands(py::handle a, py::handle b, const char* op);
 
+// generator=None → null (the default generator); a tapegrad.Generator → it; TypeError otherwise.
+Generator* generator_arg(py::handle h, const char* op);
+
 // ----- shapes, dims, keys -----
 Shape shape_from(py::args args, const char* op);  // f(2, 3) or f((2, 3))
 Shape shape_arg(py::handle h, const char* op);

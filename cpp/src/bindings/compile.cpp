@@ -146,7 +146,7 @@ class Compiled {
       if (e->eager) return eager(args, kwargs);
       std::shared_ptr<Entry> hold = e;  // a capture on another thread may grow entries_
       try {
-        return replay(*hold, args, kwargs);
+        return replay(*hold);
       } catch (const capture::StaleProgram& err) {
         reasons_.push_back(err.what());
         for (auto it = entries_.begin(); it != entries_.end(); ++it)
@@ -356,15 +356,14 @@ class Compiled {
     }
   }
 
-  py::object replay(const Entry& e, const py::args& args, const py::kwargs& kwargs) {
+  // The call's argument values are in values_ (matches() collected them).
+  py::object replay(const Entry& e) {
     const capture::Program& p = e.program;
     capture::Frame f(static_cast<size_t>(p.nslots));
     size_t k = 0;
     for (size_t i = 0; i < values_.size(); ++i)
       if (e.args[i].tensor && e.args[i].alias < 0)
         f[static_cast<size_t>(p.inputs[k++])] = *tensor_ptr(values_[i]);
-    (void)args;
-    (void)kwargs;
     p.run(f);
     ++replays_;
     const OutSpec& o = e.out;
@@ -433,10 +432,6 @@ void bind_compile(py::module_& m) {
   m.def("_capture_refuse", [](const std::string& why) {
     capture::pure();
     if (capture::Recorder* r = capture::active()) r->refuse(why);
-  });
-  m.def("_capturing", [] {
-    capture::pure();
-    return capture::active() != nullptr;
   });
 }
 

@@ -572,4 +572,12 @@ double scalar_arg(py::handle h, const char* op) {
   }
 }
 
+Generator* generator_arg(py::handle h, const char* op) {
+  if (!h || h.is_none()) return nullptr;
+  if (!py::isinstance<Generator>(h))
+    throw py::type_error(std::string(op) + "(): argument 'generator' must be tapegrad.Generator, not " +
+                         Py_TYPE(h.ptr())->tp_name);
+  return h.cast<Generator*>();
+}
+
 }  // namespace tapegrad::bind

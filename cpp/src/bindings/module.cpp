@@ -32,16 +32,8 @@ Tensor with_grad(Tensor t, bool requires_grad) {
   if (requires_grad) t->set_requires_grad(true);
   return t;
 }
-// generator=None → the default generator (null); a tapegrad.Generator → it.
-Generator* generator_from(py::handle h, const char* op) {
-  if (!h || h.is_none()) return nullptr;
-  if (!py::isinstance<Generator>(h))
-    throw py::type_error(std::string(op) + "(): argument 'generator' must be tapegrad.Generator, not " +
-                         Py_TYPE(h.ptr())->tp_name);
-  return h.cast<Generator*>();
-}
 Generator* generator_kw(const py::kwargs& kw, const char* op) {
-  return kw.contains("generator") ? generator_from(kw["generator"], op) : nullptr;
+  return kw.contains("generator") ? generator_arg(kw["generator"], op) : nullptr;
 }
 bool requires_grad_from(py::kwargs kw) {
   return kw.contains("requires_grad") && kw["requires_grad"].cast<bool>();
@@ -238,12 +230,12 @@ void bind_functions(py::module_& m) {
       }), op_doc("randn"));
   m.def("randint", recorded([](py::object lo, py::object hi, py::object size, py::object gen) {
         if (hi.is_none()) throw py::type_error("randint: expected randint(low, high, size) or randint(high, size)");
-        Generator* g = generator_from(gen, "randint");
+        Generator* g = generator_arg(gen, "randint");
         if (size.is_none()) return randint(0, int_arg(lo, "randint", "high"), shape_arg(hi, "randint"), g);
         return randint(int_arg(lo, "randint", "low"), int_arg(hi, "randint", "high"), shape_arg(size, "randint"), g);
       }), py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), py::kw_only(),
       py::arg("generator") = py::none(), op_doc("randint"));
-  m.def("randperm", recorded([](int64_t n, py::object gen) { return randperm(n, generator_from(gen, "randperm")); }),
+  m.def("randperm", recorded([](int64_t n, py::object gen) { return randperm(n, generator_arg(gen, "randperm")); }),
         py::arg("n"), py::kw_only(), py::arg("generator") = py::none(), op_doc("randperm"));
   m.def("manual_seed", recorded([](int64_t s) { manual_seed(static_cast<uint64_t>(s)); }), py::arg("seed"));
   m.def("initial_seed", &initial_seed, op_doc("initial_seed"));
@@ -251,7 +243,7 @@ void bind_functions(py::module_& m) {
                      py::object generator, bool rg) {
         const Tensor* tm = tensor_ptr(mean);
         const Tensor* ts = tensor_ptr(std);
-        Generator* g = generator_from(generator, "normal");
+        Generator* g = generator_arg(generator, "normal");
         Tensor out;
         if (tm && ts) out = normal(*tm, *ts, g);
         else if (tm) out = normal(*tm, to_f64(std), g);

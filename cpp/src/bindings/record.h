@@ -20,9 +20,7 @@ inline PyArg save_py(capture::Recorder& r, py::handle h) {
   if (const Tensor* t = tensor_ptr(h)) return {r.use(*t), {}};
   if (PyTuple_Check(h.ptr()) || PyList_Check(h.ptr()))
     for (py::handle e : h)
-      if (tensor_ptr(e) || PyTuple_Check(e.ptr()) || PyList_Check(e.ptr())) {
-        if (tensor_ptr(e)) r.refuse("a tensor inside a tuple or list argument is not captured yet");
-      }
+      if (tensor_ptr(e)) r.refuse("a tensor inside a tuple or list argument is not captured yet");
   return {capture::kNoSlot, py::reinterpret_borrow<py::object>(h)};
 }
 inline py::object load_py(const capture::Frame& f, const PyArg& a) {

@@ -6,13 +6,6 @@
 
 namespace tapegrad::bind {
 namespace {
-Generator* generator_arg(py::handle h, const char* op) {
-  if (!h || h.is_none()) return nullptr;
-  if (!py::isinstance<Generator>(h))
-    throw py::type_error(std::string(op) + "(): argument 'generator' must be tapegrad.Generator, not " +
-                         Py_TYPE(h.ptr())->tp_name);
-  return h.cast<Generator*>();
-}
 // t.grad. While capturing, the read is recorded with whether a gradient was there: Python may
 // have decided on it (`if p.grad is not None`), so a replay that finds otherwise stops with an
 // error instead of going on down the captured path.
