@@ -26,6 +26,14 @@ __all__ = ["compile"]
 
 # Captures in progress (any thread): the library's Python asks _core for guards only then.
 ACTIVE = 0
+# Bumped whenever a module attribute starts or stops naming a parameter, buffer or submodule
+# (nn.Module.__setattr__, __delattr__ and the register_* methods call structure_changed).
+STRUCTURE = 0
+
+
+def structure_changed() -> None:
+    global STRUCTURE
+    STRUCTURE += 1
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -58,14 +66,13 @@ def fn_guards(fn: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
 
 def guard_module(module: Any) -> None:
     """While capturing: the module's ``training`` flag, its hooks and the parameter structure
-    of every module (``_STRUCTURE``, bumped when a parameter, buffer or submodule is set)."""
+    of every module (``STRUCTURE``, bumped when a parameter, buffer or submodule is set)."""
     if module.__dict__.get("_hooks") is not None:
         _core._capture_refuse(f"{type(module).__name__} has forward hooks (Python callbacks a "
                               "replay would not run)")
     _core._capture_guard_item(module.__dict__, "training")
     _core._capture_guard_item(module.__dict__, "_hooks")
-    from .nn.modules import module as _m
-    _core._capture_guard_item(vars(_m), "_STRUCTURE")
+    _core._capture_guard_item(globals(), "STRUCTURE")
 
 
 def guard_optimizer(opt: Any) -> None:

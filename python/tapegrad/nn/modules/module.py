@@ -18,14 +18,9 @@ Tensor = _core.Tensor
 
 __all__ = ["Module"]
 
-# Counts every change of which parameter, buffer or submodule an attribute names: a compiled
-# step guards it (Note [capture and replay]), since its program holds the tensors it found.
-_STRUCTURE = 0
-
-
-def _structure_changed() -> None:
-    global _STRUCTURE
-    _STRUCTURE += 1
+# Every change of which parameter, buffer or submodule an attribute names bumps a counter that
+# a compiled step guards (Note [capture and replay]): its program holds the tensors it found.
+_structure_changed = _capture.structure_changed
 
 
 class Module:
