@@ -287,6 +287,6 @@ __all__ += ["linalg", "einsum", "unique"]
 from . import func  # noqa: E402
 
 # Capture and replay of a training step (tapegrad.compile, as torch.compile).
-from ._capture import compile  # noqa: E402, A004
+from ._compile import compile  # noqa: E402, A004
 
 __all__ += ["func", "compile"]
