@@ -290,3 +290,39 @@ def test_compiled_step_writes_through_views():
         x = tg.tensor(rng.normal(size=(5, 3)))
         w = tg.tensor(rng.normal(size=(4, 3)))
         np.testing.assert_array_equal(f(x, w).numpy(), step(x, w).numpy())
+
+
+INT_WRITES = {
+    "add_": lambda v, o: v.add_(o),
+    "mul_": lambda v, o: v.mul_(o),
+    "iand": lambda v, o: v.__iand__(o),
+    "ior": lambda v, o: v.__ior__(o),
+    "ixor": lambda v, o: v.__ixor__(o),
+    "copy_": lambda v, o: v.copy_(o),
+    "fill_": lambda v, o: v.fill_(3),
+    "setitem": lambda v, o: v.__setitem__(..., o),
+}
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool"])
+@pytest.mark.parametrize("view", ["int", "step", "T", "unsqueeze", "narrow", "view_of_view"])
+@pytest.mark.parametrize("write", INT_WRITES)
+def test_integer_and_bool_writes_through_views(dtype, view, write):
+    rng = np.random.default_rng(7)
+    a = rng.integers(-2**62, 2**62, size=(4, 6)) if dtype == "int64" else rng.random((4, 6)) < 0.5
+    b, bt = tg.tensor(a), torch.tensor(a)
+    v, vt = VIEWS[view](b), VIEWS[view](bt)
+    oa = rng.integers(-2**40, 2**40, size=tuple(vt.shape)) if dtype == "int64" else \
+        rng.random(tuple(vt.shape)) < 0.5
+    o, ot = tg.tensor(oa), torch.tensor(oa)
+    if dtype == "bool" and write in ("add_", "mul_"):
+        o, ot = o.long(), ot.long()  # bool += int64: both refuse the result type
+        with pytest.raises(RuntimeError):
+            INT_WRITES[write](vt, ot)
+        with pytest.raises((RuntimeError, TypeError)):
+            INT_WRITES[write](v, o)
+        np.testing.assert_array_equal(b.numpy(), bt.numpy())
+        return
+    INT_WRITES[write](v, o)
+    INT_WRITES[write](vt, ot)
+    np.testing.assert_array_equal(b.numpy(), bt.numpy())

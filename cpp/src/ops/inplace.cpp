@@ -44,7 +44,10 @@ void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, BinaryFn
   check_defined(other, name);
   check_inplace_shape(self, other, name);
   const DType dt = promote(self->dtype(), other->dtype());
-  if ((is_float(dt) && !is_float(self->dtype())) || (op == OpCode::Div && !is_float(self->dtype())))
+  // PyTorch's can_cast: the result may not be of a higher kind (bool < int < float) than self.
+  if ((is_float(dt) && !is_float(self->dtype())) ||
+      (dt == DType::i64 && self->dtype() == DType::b8) ||
+      (op == OpCode::Div && !is_float(self->dtype())))
     throw TypeError(std::string(name) + ": result type " +
                     dtype_name(op == OpCode::Div && !is_float(dt) ? DType::f32 : dt) +
                     " can't be cast to the desired output type " + dtype_name(self->dtype()) +
@@ -86,7 +89,7 @@ void inplace_bitwise(const Tensor& self, const Tensor& other, BinaryFn fn, const
   check_inplace(self, name);
   check_defined(other, name);
   check_inplace_shape(self, other, name);
-  Tensor r = fn(self, other);
+  Tensor r = fn(contiguous(self), other);
   if (r->dtype() != self->dtype())
     throw TypeError(std::string(name) + ": result type " + dtype_name(r->dtype()) +
                     " can't be cast to the desired output type " + dtype_name(self->dtype()) +
