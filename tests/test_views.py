@@ -326,3 +326,13 @@ def test_integer_and_bool_writes_through_views(dtype, view, write):
     INT_WRITES[write](v, o)
     INT_WRITES[write](vt, ot)
     np.testing.assert_array_equal(b.numpy(), bt.numpy())
+
+
+def test_inplace_dropout_writes_through_a_view():
+    x = tg.ones(4, 6)
+    v = x.T
+    tg.manual_seed(0)
+    out = tg.nn.functional.dropout(v, 0.5, training=True, inplace=True)
+    assert out is v
+    np.testing.assert_array_equal(x.numpy(), v.numpy().T)
+    assert set(np.unique(x.numpy())) <= {0.0, 2.0} and (x.numpy() == 0).any()

@@ -550,7 +550,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return layer_norm(x, shape_arg(shape, "layer_norm"), w, b, eps);
       }, py::arg("normalized_shape"), py::arg("weight") = nullptr, py::arg("bias") = nullptr,
       py::arg("eps") = 1e-5);
-  reg.manual("dropout", [](const Tensor& x, double p, bool train, bool inplace, int64_t channel_dims) {
+  reg.manual("dropout", [](const Strided& x, double p, bool train, bool inplace, int64_t channel_dims) {
         return dropout(x, p, train, inplace, channel_dims);
       }, py::arg("p") = 0.5, py::arg("train") = true, py::arg("inplace") = false, py::kw_only(),
       py::arg("channel_dims") = 0);
