@@ -262,7 +262,7 @@ def _gradcheck_cases():
 def test_gradcheck(name, shapes):
     fam = FAMILY[name]
     rng = np.random.default_rng(RNG_SEED + 1)
-    arrays, batch = _param_arrays(fam, shapes, rng)
+    arrays, _ = _param_arrays(fam, shapes, rng)
     if "total_count" in arrays:  # one count, so that entropy is defined
         arrays["total_count"] = np.full_like(arrays["total_count"], 9.0)
     _, p = _build(tg, fam, arrays, "float64", requires_grad=True)
@@ -300,7 +300,7 @@ def test_icdf_gradients_and_inverse():
               D.Exponential(tg.tensor(1.3, dtype=tg.float64)),
               D.Uniform(tg.tensor(-1.0, dtype=tg.float64), 2.0)):
         _close(d.cdf(d.icdf(u)), u, 1e-12, f"{type(d).__name__} cdf(icdf)")
-        assert tg.autograd.gradcheck(lambda t: d.icdf(t), [u])
+        assert tg.autograd.gradcheck(d.icdf, [u])
     d = D.Normal(tg.tensor(0.0, dtype=tg.float64), 1.0)
     (g,) = tg.autograd.grad(d.icdf(u).sum(), [u], create_graph=True)
     (g2,) = tg.autograd.grad(g.sum(), [u])
@@ -663,9 +663,8 @@ def test_perplexity_and_lazy_parameters():
 
 def test_constraints_check_like_torch():
     torch = _torch()
-    from torch.distributions import constraints as tc
-
     from tapegrad.distributions import constraints as c
+    from torch.distributions import constraints as tc
     x = [-math.inf, -1.0, 0.0, 0.5, 1.0, 2.0, 2.5, math.inf, math.nan]
     pairs = [(c.real, tc.real), (c.positive, tc.positive), (c.nonnegative, tc.nonnegative),
              (c.unit_interval, tc.unit_interval), (c.boolean, tc.boolean),
@@ -797,3 +796,36 @@ def test_one_hot_and_bernoulli_sample_frequencies():
     f = d.sample((N,)).numpy().mean(0)
     p = d.probs.numpy()
     assert np.all(np.abs(f - p) <= 5 * np.sqrt(p * (1 - p) / N) + 1.0 / N)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: D.Poisson(tg.tensor(37.0, dtype=tg.float64)),
+    lambda: D.Poisson(tg.tensor(1000.0, dtype=tg.float64)),
+    lambda: D.Poisson(tg.tensor(3.5, dtype=tg.float64)),
+    lambda: D.Binomial(100, tg.tensor(0.5, dtype=tg.float64)),
+    lambda: D.Binomial(5000, tg.tensor(0.3, dtype=tg.float64)),
+    lambda: D.Binomial(60, tg.tensor(0.8, dtype=tg.float64)),
+    lambda: D.Binomial(30, tg.tensor(0.1, dtype=tg.float64)),
+], ids=["poisson-37", "poisson-1000", "poisson-3.5", "binomial-100-0.5", "binomial-5000-0.3",
+        "binomial-60-0.8", "binomial-30-0.1"])
+def test_discrete_samplers_pass_a_chi_square_test(make):
+    """Pearson's χ² over 100000 draws (cells of expected count below 5 merged) within
+    df + 5·√(2·df): the rejection samplers (PTRS, BTRS) and inversion, one shape at a time."""
+    d = make()
+    n = 100000
+    tg.manual_seed(31)
+    x = d.sample((n,)).numpy()
+    ks = np.arange(int(x.min()), int(x.max()) + 1)
+    D.Distribution.set_default_validate_args(False)
+    try:
+        p = d.log_prob(tg.tensor(ks.astype(float), dtype=tg.float64)).exp().numpy()
+    finally:
+        D.Distribution.set_default_validate_args(True)
+    observed = np.bincount((x - ks[0]).astype(np.int64), minlength=len(ks))
+    expected = p * n
+    big = expected >= 5
+    stat = ((observed[big] - expected[big]) ** 2 / expected[big]).sum()
+    rest_o, rest_e = observed[~big].sum(), n - expected[big].sum()
+    stat += (rest_o - rest_e) ** 2 / rest_e
+    df = int(big.sum())
+    assert stat < df + 5 * math.sqrt(2 * df), (stat, df)

@@ -12,7 +12,14 @@ from ..autograd import no_grad
 from ..nn.functional import binary_cross_entropy_with_logits
 from . import constraints
 from .exp_family import ExponentialFamily
-from .utils import _promote, _uniform, broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from .utils import (
+    _promote,
+    _uniform,
+    broadcast_all,
+    lazy_property,
+    logits_to_probs,
+    probs_to_logits,
+)
 
 Tensor = _core.Tensor
 

@@ -9,7 +9,13 @@ from .. import _core
 from .._tensor import Size
 from . import _sampling, constraints
 from .distribution import Distribution
-from .utils import _lgamma, broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from .utils import (
+    _lgamma,
+    broadcast_all,
+    lazy_property,
+    logits_to_probs,
+    probs_to_logits,
+)
 
 Tensor = _core.Tensor
 

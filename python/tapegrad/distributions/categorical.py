@@ -11,8 +11,14 @@ from .._tensor import Size
 from ..autograd import no_grad
 from . import constraints
 from .distribution import Distribution
-from .utils import (_broadcast_tensors, _finfo, _uniform, lazy_property, logits_to_probs,
-                    probs_to_logits)
+from .utils import (
+    _broadcast_tensors,
+    _finfo,
+    _uniform,
+    lazy_property,
+    logits_to_probs,
+    probs_to_logits,
+)
 
 Tensor = _core.Tensor
 

@@ -11,8 +11,14 @@ from ..autograd import no_grad
 from ..nn.functional import binary_cross_entropy_with_logits
 from . import constraints
 from .distribution import Distribution
-from .utils import (_finfo, _uniform, broadcast_all, lazy_property, logits_to_probs,
-                    probs_to_logits)
+from .utils import (
+    _finfo,
+    _uniform,
+    broadcast_all,
+    lazy_property,
+    logits_to_probs,
+    probs_to_logits,
+)
 
 Tensor = _core.Tensor
 
