@@ -122,6 +122,11 @@ FAMILIES = [
            lambda rng, s, p: np.eye(4)[rng.integers(0, 4, size=s)], CAT,
            ["log_prob", "entropy", "mean", "mode", "variance", "enumerate_support"],
            events=1),
+    Family("Multinomial", "Multinomial", {"total_count": _count, "probs": _weights},
+           lambda rng, s, p: rng.multinomial(p["total_count"], [0.1, 0.2, 0.3, 0.4],
+                                             size=s).astype(float),
+           [(None, (4,)), (None, (3, 4)), (None, (2, 1, 4))],
+           ["log_prob", "entropy", "mean", "variance"], grad=["probs"], events=1),
     Family("Independent(Normal)", "Independent", {"loc": _real, "scale": _pos},
            lambda rng, s, p: rng.normal(size=s), [((2, 3), (2, 3)), ((4, 1, 3), (5, 3))],
            ["log_prob", "entropy", "mean", "mode", "variance"]),
@@ -138,7 +143,7 @@ def _param_arrays(fam, shapes, rng):
             arrays[name] = int(arrays[name])
     tensor_shapes = [np.shape(a) for a, s in zip(arrays.values(), shapes) if s is not None]
     batch = np.broadcast_shapes(*tensor_shapes) if tensor_shapes else ()
-    if fam.cls in ("Categorical", "OneHotCategorical"):
+    if fam.cls in ("Categorical", "OneHotCategorical", "Multinomial"):
         batch = batch[:-1]
     return arrays, tuple(batch)
 
@@ -237,8 +242,11 @@ def test_against_torch(name, shapes, dtype):
                 loss_tg, loss_t = loss_tg + a.sum(), loss_t + b.sum()
         assert str(a.dtype).split(".")[-1] == str(b.dtype).split(".")[-1], m
         # a Python-number parameter is a float32 tensor (the default dtype) in both, so the
-        # computation is float32 whatever the value's dtype
-        if None in shapes:
+        # computation is float32 whatever the value's dtype; PyTorch's Multinomial entropy
+        # takes lgamma(n + 1) of an int64 tensor, in float32 (test_multinomial_entropy
+        # checks ours against an exact sum)
+        if any(s is None and k != "total_count" for k, s in zip(fam.params, shapes)) or (
+                fam.cls == "Multinomial" and m == "entropy"):
             tol = TOL["float32"]
         _close(a, b, tol, f"{name} {m}")
     # gradients of everything above with respect to the parameters
@@ -264,7 +272,8 @@ def test_gradcheck(name, shapes):
     rng = np.random.default_rng(RNG_SEED + 1)
     arrays, _ = _param_arrays(fam, shapes, rng)
     if "total_count" in arrays:  # one count, so that entropy is defined
-        arrays["total_count"] = np.full_like(arrays["total_count"], 9.0)
+        n = arrays["total_count"]
+        arrays["total_count"] = 9 if isinstance(n, int) else np.full_like(n, 9.0)
     _, p = _build(tg, fam, arrays, "float64", requires_grad=True)
     names = [k for k in fam.grad if isinstance(p[k], tg.Tensor)]
     d0, _ = _build(tg, fam, arrays, "float64")
@@ -621,6 +630,7 @@ def test_validation_can_be_turned_off():
 def test_expand_and_attributes_against_torch():
     torch = _torch()
     for name in ("Normal", "Bernoulli(logits)", "Binomial(probs)", "Categorical(probs)",
+                 "Multinomial",
                  "OneHotCategorical", "Independent(Normal)", "Uniform", "Geometric(probs)",
                  "Poisson", "Exponential", "Laplace"):
         fam = FAMILY[name]
@@ -714,6 +724,8 @@ SAMPLERS = {
     "OneHotCategorical": lambda dt: D.OneHotCategorical(
         logits=tg.tensor([[0.0, 1.0, -1.0], [2.0, 2.0, -30.0]], dtype=dt)),
     "Independent": lambda dt: D.Independent(D.Normal(tg.zeros(2, 3, dtype=dt), 2.0), 1),
+    "Multinomial": lambda dt: D.Multinomial(30, tg.tensor([[0.1, 0.0, 0.6, 0.3],
+                                                           [1.0, 1.0, 1.0, 1.0]], dtype=dt)),
 }
 
 
@@ -788,6 +800,22 @@ def test_discrete_frequencies_match_log_prob(name):
         f = (x == k).mean(0)
         se = np.sqrt(p * (1 - p) / N)
         assert np.all(np.abs(f - p) <= 5 * se + 1.0 / N), (k, f, p)
+
+
+def test_multinomial_entropy_is_the_exact_sum():
+    """H = -Σ_x P(x) log P(x) over every count vector x of n = 6 draws in 4 categories."""
+    import itertools
+    p = np.array([0.1, 0.2, 0.3, 0.4])
+    n = 6
+    h = 0.0
+    for x in itertools.product(range(n + 1), repeat=4):
+        if sum(x) != n:
+            continue
+        lp = (math.lgamma(n + 1) - sum(math.lgamma(k + 1) for k in x)
+              + sum(k * math.log(q) for k, q in zip(x, p)))
+        h -= math.exp(lp) * lp
+    got = D.Multinomial(n, tg.tensor(p, dtype=tg.float64)).entropy().item()
+    assert abs(got - h) < 1e-12
 
 
 def test_one_hot_and_bernoulli_sample_frequencies():

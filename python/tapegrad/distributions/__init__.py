@@ -4,7 +4,7 @@ differentiable ops so that gradients reach the parameters.
 
 Families: :class:`Normal`, :class:`Uniform`, :class:`Bernoulli`, :class:`Categorical`,
 :class:`OneHotCategorical`, :class:`Exponential`, :class:`Laplace`, :class:`Binomial`,
-:class:`Poisson`, :class:`Geometric`, and :class:`Independent` to read batch dims as event
+:class:`Multinomial`, :class:`Poisson`, :class:`Geometric`, and :class:`Independent` to read batch dims as event
 dims. Draws come from tapegrad's generator (``tapegrad.manual_seed`` makes them repeatable);
 the numbers differ from PyTorch's for the same seed, their distributions do not.
 
@@ -30,6 +30,7 @@ from .geometric import Geometric
 from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .laplace import Laplace
+from .multinomial import Multinomial
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical
 from .poisson import Poisson
@@ -37,6 +38,6 @@ from .uniform import Uniform
 
 __all__ = [
     "Bernoulli", "Binomial", "Categorical", "Distribution", "Exponential",
-    "ExponentialFamily", "Geometric", "Independent", "Laplace", "Normal",
+    "ExponentialFamily", "Geometric", "Independent", "Laplace", "Multinomial", "Normal",
     "OneHotCategorical", "Poisson", "Uniform", "constraints", "kl_divergence", "register_kl",
 ]

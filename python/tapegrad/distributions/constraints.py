@@ -23,7 +23,7 @@ Tensor = _core.Tensor
 __all__ = [
     "Constraint", "boolean", "dependent", "dependent_property", "greater_than",
     "greater_than_eq", "half_open_interval", "independent", "integer_interval", "interval",
-    "is_dependent", "less_than", "nonnegative", "nonnegative_integer", "one_hot", "positive",
+    "is_dependent", "less_than", "multinomial", "nonnegative", "nonnegative_integer", "one_hot", "positive",
     "positive_integer", "real", "real_vector", "simplex", "unit_interval",
 ]
 
@@ -277,6 +277,20 @@ class _HalfOpenInterval(_Interval):
         return (value >= self.lower_bound) & (value < self.upper_bound)
 
 
+class _Multinomial(Constraint):
+    """Non-negative counts over the last dim summing to at most ``upper_bound`` (the
+    support of the multinomial distribution)."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound: Any) -> None:
+        self.upper_bound = upper_bound
+
+    def check(self, x: Tensor) -> Tensor:
+        return (x >= 0).all(-1) & (x.sum(-1) <= self.upper_bound)
+
+
 class _Simplex(Constraint):
     """The unit simplex over the last dim: ``x >= 0`` and ``x.sum(-1) == 1`` (to 1e-6)."""
 
@@ -301,6 +315,7 @@ nonnegative = _GreaterThanEq(0.0)
 greater_than = _GreaterThan
 greater_than_eq = _GreaterThanEq
 less_than = _LessThan
+multinomial = _Multinomial
 unit_interval = _Interval(0.0, 1.0)
 interval = _Interval
 half_open_interval = _HalfOpenInterval
