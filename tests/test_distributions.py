@@ -857,3 +857,15 @@ def test_discrete_samplers_pass_a_chi_square_test(make):
     stat += (rest_o - rest_e) ** 2 / rest_e
     df = int(big.sum())
     assert stat < df + 5 * math.sqrt(2 * df), (stat, df)
+
+
+def test_zero_size_batches_and_samples():
+    """Empty batches and empty sample shapes: samples and log-densities of the right shape
+    (PyTorch cannot even build an empty Multinomial: its check reshapes to (0, -1))."""
+    for d in (D.Normal(tg.zeros(0), 1.0), D.Poisson(tg.ones(0)),
+              D.Binomial(3, tg.full((0,), 0.5)), D.Categorical(tg.ones(0, 3)),
+              D.Multinomial(5, tg.ones(0, 3)), D.Independent(D.Normal(tg.zeros(0, 2), 1.0), 1)):
+        for shape in [(), (2,), (0,)]:
+            x = d.sample(shape)
+            assert tuple(x.shape) == shape + tuple(d.batch_shape) + tuple(d.event_shape)
+            assert tuple(d.log_prob(x).shape) == shape + tuple(d.batch_shape)

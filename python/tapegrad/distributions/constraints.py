@@ -13,6 +13,7 @@ Interval(lower_bound=0.0, upper_bound=1.0)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -143,8 +144,10 @@ class _IndependentConstraint(Constraint):
         if result.dim() < self.reinterpreted_batch_ndims:
             expected = self.base_constraint.event_dim + self.reinterpreted_batch_ndims
             raise ValueError(f"Expected value.dim() >= {expected} but got {value.dim()}")
-        keep = tuple(result.shape[:result.dim() - self.reinterpreted_batch_ndims])
-        return result.reshape(keep + (-1,)).all(-1)
+        cut = result.dim() - self.reinterpreted_batch_ndims
+        keep, folded = tuple(result.shape[:cut]), math.prod(result.shape[cut:])
+        # the folded size spelled out: -1 is ambiguous when keep holds a 0
+        return result.reshape(keep + (folded,)).all(-1)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__[1:]}({self.base_constraint!r}, "

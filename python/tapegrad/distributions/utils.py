@@ -95,7 +95,8 @@ def _sum_rightmost(value: Tensor, dim: int) -> Tensor:
     """``value`` summed over its ``dim`` rightmost dims."""
     if dim == 0:
         return value
-    return value.reshape(tuple(value.shape[:value.dim() - dim]) + (-1,)).sum(-1)
+    cut = value.dim() - dim
+    return value.reshape(tuple(value.shape[:cut]) + (math.prod(value.shape[cut:]),)).sum(-1)
 
 
 def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
