@@ -290,3 +290,8 @@ from . import func  # noqa: E402
 from ._compile import compile  # noqa: E402, A004
 
 __all__ += ["func", "compile"]
+
+# ----- probability distributions (tapegrad.distributions, as torch.distributions)
+from . import distributions  # noqa: E402
+
+__all__ += ["distributions"]
