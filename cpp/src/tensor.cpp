@@ -115,15 +115,6 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape s
       dtype_(dtype) {}
 
 namespace {
-std::vector<int64_t> row_major_strides(const Shape& s) {
-  std::vector<int64_t> st(s.size());
-  int64_t acc = 1;
-  for (size_t i = s.size(); i-- > 0;) {
-    st[i] = acc;
-    acc *= s[i];
-  }
-  return st;
-}
 // Row-major up to dims of size 1 (whose stride never matters), or at most one element.
 bool strides_contiguous(const Shape& shape, const std::vector<int64_t>& st, int64_t numel) {
   if (numel <= 1) return true;
@@ -136,6 +127,16 @@ bool strides_contiguous(const Shape& shape, const std::vector<int64_t>& st, int6
   return true;
 }
 }  // namespace
+
+std::vector<int64_t> contiguous_strides(const Shape& s) {
+  std::vector<int64_t> st(s.size());
+  int64_t acc = 1;
+  for (size_t i = s.size(); i-- > 0;) {
+    st[i] = acc;
+    acc *= s[i];
+  }
+  return st;
+}
 
 TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape,
                        std::vector<int64_t> strides, DType dtype)
@@ -150,11 +151,11 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape s
   contiguous_ = strides_contiguous(shape_, strides, numel_);
   // Kept unless they are the row-major ones: a contiguous view may still differ on dims of
   // size 1 (x[None] has PyTorch's stride there), which stride() reports.
-  if (!contiguous_ || strides != row_major_strides(shape_)) strides_ = std::move(strides);
+  if (!contiguous_ || strides != contiguous_strides(shape_)) strides_ = std::move(strides);
 }
 
 std::vector<int64_t> TensorImpl::strides() const {
-  return strides_.empty() ? row_major_strides(shape_) : strides_;
+  return strides_.empty() ? contiguous_strides(shape_) : strides_;
 }
 
 void TensorImpl::throw_not_contiguous() const {
@@ -401,7 +402,7 @@ Tensor clone_data(const Tensor& x) {
   if (x->is_contiguous()) {
     std::memcpy(t->raw(), x->raw(), t->nbytes());
   } else {
-    const std::vector<int64_t> src_st = x->strides(), dst_st = row_major_strides(x->shape());
+    const std::vector<int64_t> src_st = x->strides(), dst_st = contiguous_strides(x->shape());
     kernels::copy_strided(itemsize(x->dtype()), static_cast<int>(x->dim()), x->shape().data(),
                           x->data_ptr(), src_st.data(), t->raw(), dst_st.data());
   }
@@ -412,7 +413,7 @@ void assign_strided(const Tensor& t, const Tensor& src) {
   if (src->shape() != t->shape() || src->dtype() != t->dtype())
     throw std::logic_error("assign_strided: shape or dtype differs");
   if (!t->numel()) return;
-  const std::vector<int64_t> src_st = row_major_strides(t->shape()), dst_st = t->strides();
+  const std::vector<int64_t> src_st = contiguous_strides(t->shape()), dst_st = t->strides();
   kernels::copy_strided(itemsize(t->dtype()), static_cast<int>(t->dim()), t->shape().data(),
                         src->raw(), src_st.data(), t->data_ptr(), dst_st.data());
 }

@@ -77,6 +77,7 @@ void store_scalar(DType t, const Scalar& s, void* dst, const char* op, bool floa
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[2, 3]"
 int64_t shape_numel(const Shape& s);     // throws ValueError on negative dims / overflow
+std::vector<int64_t> contiguous_strides(const Shape& s);  // row-major element strides
 
 // Reference-counted, 64-byte aligned buffer. `version` counts in-place writes (all views of a
 // storage share it: Note [version counters] in cpp/src/autograd/checks.cpp). `owner` keeps

@@ -20,16 +20,6 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   return out;
 }
 
-std::vector<int64_t> contiguous_strides(const Shape& s) {
-  std::vector<int64_t> st(s.size());
-  int64_t acc = 1;
-  for (size_t i = s.size(); i-- > 0;) {
-    st[i] = acc;
-    acc *= s[i];
-  }
-  return st;
-}
-
 std::vector<int64_t> bcast_strides(const Shape& in, const Shape& out) {
   std::vector<int64_t> st(out.size(), 0);
   const std::vector<int64_t> cs = contiguous_strides(in);

@@ -21,7 +21,6 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // Element strides for reading a contiguous tensor of shape `in` broadcast to `out`
 // (0 on broadcast dims), right-aligned.
 std::vector<int64_t> bcast_strides(const Shape& in, const Shape& out);
-std::vector<int64_t> contiguous_strides(const Shape& s);
 // Normalise a possibly negative dim, or throw IndexError naming the op and the shape.
 int64_t norm_dim(int64_t dim, int64_t ndim, const char* op, const Shape& shape);
 // Sorted, unique, normalised dims; empty input means all dims.
