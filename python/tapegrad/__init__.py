@@ -290,3 +290,9 @@ from . import func  # noqa: E402
 from ._compile import compile  # noqa: E402, A004
 
 __all__ += ["func", "compile"]
+
+# ----- out= on the functions that have it in PyTorch (tapegrad._out holds the one registry;
+# Note [out= arguments] in cpp/src/bindings/out.cpp). Last: it wraps the names defined above.
+from . import _out  # noqa: E402
+
+_out.install(globals())
