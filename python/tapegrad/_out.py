@@ -4,11 +4,16 @@ Each entry says what an output's dtype may be, as PyTorch's kernel for the funct
 
 - ``cast``: the result's dtype must cast to out's (no float → integer, nothing but bool →
   bool): ``RuntimeError: result type Float can't be cast to the desired output type Long``;
-- ``any``: any out dtype (the result is converted: ``sum``/``prod`` along a dim, ``cumsum``);
-- ``exact``: out's dtype must be the result's (``matmul``, the values of ``sort``);
+- ``same``: as ``cast``, and then out's dtype must be the result's (``abs``, ``floor``):
+  ``RuntimeError: Found dtype Double but expected Float``;
+- ``exact``: out's dtype must be the result's (``matmul``, the values of ``sort``):
+  ``RuntimeError: Expected out tensor to have dtype float, but got double instead``;
 - ``long``: int64 (indices);
 - ``cat``: as ``cast``, but a ``TypeError`` (``cat``/``stack``);
-- ``creation``: out's dtype is the dtype (``zeros``, ``arange``, ``rand``, ...).
+- ``dtype``: out's dtype is the ``dtype=`` of the call (creation functions, and ``sum``,
+  ``prod``, ``cumsum``, ``cumprod``, which compute in it); a different ``dtype=`` is PyTorch's
+  ``RuntimeError: dtype Double does not match dtype of out parameter (Float)``;
+- ``any``: any out dtype, the result converted (``randint``, ``randperm``).
 
 A function whose result is a ``(values, indices)`` tuple takes a tuple (or list) ``out=`` and
 gets a rule per element. ``install`` hands every entry to the C++ side
@@ -30,62 +35,72 @@ tensor([2., 3.])
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from . import _core
 
-# name: (rule for a tensor result or None, rules for a tuple result, position of a dim that
-# must be given for out= to be accepted, or -1)
-Spec = tuple["str | None", tuple[str, ...], int]
+class Spec(NamedTuple):
+    tensor: str | None  # the rule for a call whose result is one tensor (None: no such form)
+    tuple: tuple[str, ...] = ()  # the rules for a call whose result is a (values, indices) tuple
+    dim_position: int = -1  # >= 0: out= only when a dim is given there (sum(x, dim, out=))
+    differentiable: bool = True  # False: out= is fine with inputs that require grad (argmax)
 
-_CAST: Spec = ("cast", (), -1)
-_EXACT: Spec = ("exact", (), -1)
-_CREATION: Spec = ("creation", (), -1)
-_VALUES_INDICES: Spec = (None, ("exact", "long"), -1)
+
+_CAST = Spec("cast")
+_SAME = Spec("same")
+_EXACT = Spec("exact")
+_DTYPE = Spec("dtype")
+_VALUES_INDICES = Spec(None, ("exact", "long"))
 
 OUT_FUNCTIONS: dict[str, Spec] = {
-    # elementwise, unary
+    # elementwise, unary (PyTorch's kernels for these ask out's dtype to be the result's)
     **dict.fromkeys([
-        "abs", "neg", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt",
-        "reciprocal", "square", "sin", "cos", "tanh", "sinh", "cosh", "asin", "acos", "atan",
-        "asinh", "acosh", "atanh", "sigmoid", "erf", "sign", "floor", "ceil", "trunc", "frac",
-        "round", "logical_not", "bitwise_not",
+        "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "reciprocal",
+        "square", "sin", "cos", "tanh", "sinh", "cosh", "asin", "acos", "atan", "asinh",
+        "acosh", "atanh", "sigmoid", "erf", "logical_not",
     ], _CAST),
+    **dict.fromkeys([
+        "abs", "neg", "sign", "floor", "ceil", "trunc", "frac", "round", "bitwise_not", "clamp",
+    ], _SAME),
     # elementwise, binary and ternary
     **dict.fromkeys([
-        "add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "eq",
-        "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor",
-        "clamp",
+        "add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "logical_and",
+        "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor",
     ], _CAST),
+    "eq": Spec("cast", differentiable=False),
     "where": _EXACT,
     # products
-    **dict.fromkeys(["matmul", "mm", "bmm", "dot", "mv", "outer"], _EXACT),
-    # reductions (sum and prod take out= only along a dim, as PyTorch's)
-    "sum": ("any", (), 1),
-    "prod": ("any", (), 1),
-    "mean": ("cast", (), -1),
+    **dict.fromkeys(["matmul", "mm", "bmm", "dot", "mv"], _EXACT),
+    "outer": _CAST,
+    # reductions: sum and prod take out= only along a dim, and compute in out's dtype (as
+    # dtype=), like cumsum and cumprod
+    "sum": Spec("dtype", dim_position=1),
+    "prod": Spec("dtype", dim_position=1),
+    "cumsum": _DTYPE,
+    "cumprod": _DTYPE,
+    "mean": _CAST,
     "amax": _EXACT,
     "amin": _EXACT,
-    "max": ("cast", ("exact", "long"), -1),  # max(x), max(x, other); max(x, dim) → tuple
-    "min": ("cast", ("exact", "long"), -1),
-    "argmax": ("long", (), -1),
-    "argmin": ("long", (), -1),
-    "logsumexp": _EXACT,
-    "cumsum": ("any", (), -1),
-    "cumprod": ("any", (), -1),
+    "max": Spec("cast", ("exact", "long")),  # max(x), max(x, other); max(x, dim) → a tuple
+    "min": Spec("cast", ("exact", "long")),
+    "argmax": Spec("long", differentiable=False),
+    "argmin": Spec("long", differentiable=False),
+    "logsumexp": _CAST,
     # joining
-    "cat": ("cat", (), -1),
-    "stack": ("cat", (), -1),
+    "cat": Spec("cat"),
+    "stack": Spec("cat"),
     # sorting and selection
     "sort": _VALUES_INDICES,
     "topk": _VALUES_INDICES,
     "kthvalue": _VALUES_INDICES,
     "msort": _EXACT,
-    # creation
+    # creation: out's dtype is the dtype
     **dict.fromkeys([
         "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
-        "randint", "randperm",
-    ], _CREATION),
+    ], _DTYPE),
+    # int64 draws (no dtype= in tapegrad): the integers are written in out's dtype
+    "randint": Spec("any", differentiable=False),
+    "randperm": Spec("any", differentiable=False),
 }
 
 
@@ -101,8 +116,9 @@ def _python_with_out(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
 
 def install(namespace: dict[str, Any]) -> None:
     """Give every registered function of ``namespace`` (``tapegrad``'s) its ``out=``."""
-    for name, (tensor_rule, tuple_rules, dim_position) in OUT_FUNCTIONS.items():
+    for name, spec in OUT_FUNCTIONS.items():
         fn = namespace[name]
         target = getattr(fn, "__wrapped__", fn)  # the C++ function behind a keyword wrapper
-        if not _core._enable_out(name, target, tensor_rule, list(tuple_rules), dim_position):
+        if not _core._enable_out(name, target, spec.tensor, list(spec.tuple), spec.dim_position,
+                                 spec.differentiable):
             namespace[name] = _python_with_out(fn, name)

@@ -24,9 +24,10 @@
 //      the new buffer continues the version counter, so a graph that saved out still notices;
 //   5. the values go in through the engine's copy_ (version bump, in-place checks, the write
 //      through a view that shares storage), recorded by tapegrad.compile like any copy_.
-// Creation functions (zeros, arange, rand, ...) take their dtype from out when none is given
-// (a different one is PyTorch's "dtype Double does not match dtype of out parameter (Float)"),
-// and `requires_grad=True` marks out. Partial overlap of out with an input is computed as if
+// Creation functions (zeros, arange, rand, ...) and the reductions that compute in a dtype=
+// (sum, prod, cumsum, cumprod) take their dtype from out when none is given (a different one is
+// PyTorch's "dtype Double does not match dtype of out parameter (Float)"); a creation
+// function's `requires_grad=True` marks out. Partial overlap of out with an input is computed as if
 // the input were read first (PyTorch refuses it).
 #include <string>
 #include <string_view>
@@ -43,12 +44,13 @@ namespace {
 
 // What an output's dtype may be, as PyTorch's kernel for the function decides it.
 enum class OutRule : uint8_t {
-  Cast,      // the result's dtype must cast to out's (TensorIterator: no float → int, no → bool)
-  Any,       // any dtype: the result is converted (sum/prod/cumsum/cumprod along a dim)
-  Exact,     // out's dtype must be the result's (matmul, sort's values, ...)
-  Long,      // int64 (indices)
-  CatCast,   // Cast, but PyTorch's cat/stack raise TypeError
-  Creation,  // a creation function: out's dtype is the dtype
+  Cast,     // the result's dtype must cast to out's (TensorIterator: no float → int, no → bool)
+  Same,     // Cast, then out's dtype must be the result's ("Found dtype Double but expected Float")
+  Exact,    // out's dtype must be the result's (matmul, sort's values, ...)
+  Long,     // int64 (indices)
+  CatCast,  // Cast, but PyTorch's cat/stack raise TypeError
+  DTypeOf,  // out's dtype is the call's dtype= (creation functions; sum/prod/cumsum/cumprod)
+  Any,      // any dtype: the result is converted (randint, randperm)
 };
 
 struct OutSpec {
@@ -57,6 +59,7 @@ struct OutSpec {
   OutRule tensor_rule = OutRule::Cast;
   std::vector<OutRule> tuple_rules;  // a call whose result is a tuple: one rule per element
   int dim_position = -1;  // >= 0: out= only in the forms that name a dim (sum(x, dim, out=))
+  bool differentiable = true;  // false: inputs that require grad are fine (argmax)
 };
 
 std::unordered_map<std::string, OutSpec> g_specs;
@@ -64,11 +67,12 @@ std::unordered_map<PyObject*, const OutSpec*> g_by_capsule;  // guarded builtins
 
 OutRule parse_rule(const std::string& s) {
   if (s == "cast") return OutRule::Cast;
+  if (s == "same") return OutRule::Same;
   if (s == "any") return OutRule::Any;
   if (s == "exact") return OutRule::Exact;
   if (s == "long") return OutRule::Long;
   if (s == "cat") return OutRule::CatCast;
-  if (s == "creation") return OutRule::Creation;
+  if (s == "dtype") return OutRule::DTypeOf;
   throw std::logic_error("_enable_out: unknown dtype rule '" + s + "'");
 }
 
@@ -104,12 +108,16 @@ void check_dtype(const OutSpec& s, OutRule rule, const Tensor& result, const Ten
   const DType o = out->dtype();
   switch (rule) {
     case OutRule::Any:
-    case OutRule::Creation:
+    case OutRule::DTypeOf:
       return;
     case OutRule::Cast:
+    case OutRule::Same:
       if (!can_cast(r, o))
         throw std::runtime_error(std::string("result type ") + scalar_type_name(r) +
                                  " can't be cast to the desired output type " + scalar_type_name(o));
+      if (rule == OutRule::Same && r != o)
+        throw std::runtime_error(std::string("Found dtype ") + scalar_type_name(o) +
+                                 " but expected " + scalar_type_name(r));
       return;
     case OutRule::CatCast:
       if (!can_cast(r, o))
@@ -214,8 +222,7 @@ py::object call_with_out(const OutSpec& s, std::vector<py::object> pos, Keywords
                          "accepted only with dim, as in PyTorch (" + s.name +
                          "(input, dim, keepdim=False, *, dtype=None, out=None))");
   bool mark_requires_grad = false;
-  const bool creation = s.has_tensor && s.tensor_rule == OutRule::Creation;
-  if (creation) {
+  if (s.has_tensor && s.tensor_rule == OutRule::DTypeOf) {
     const DType od = outs[0]->dtype();
     bool given = false;
     for (auto it = kw.begin(); it != kw.end();) {
@@ -237,7 +244,7 @@ py::object call_with_out(const OutSpec& s, std::vector<py::object> pos, Keywords
     }
     if (!given) kw.emplace_back(py::str("dtype"), py::cast(od));
   }
-  if (grad_enabled()) {
+  if (s.differentiable && grad_enabled()) {
     bool rg = false;
     for (const py::object& a : pos) rg = rg || requires_grad_in(a);
     for (const auto& [k, v] : kw) rg = rg || requires_grad_in(v);
@@ -355,13 +362,15 @@ PyObject* dispatch_with_out(const void* spec, PyObject* self, PyObject* const* a
 void bind_out(py::module_& m) {
   // Called by tapegrad._out for every registered function (the registry lives there).
   m.def("_enable_out", [](const std::string& name, py::object fn, py::object tensor_rule,
-                          std::vector<std::string> tuple_rules, int dim_position) {
+                          std::vector<std::string> tuple_rules, int dim_position,
+                          bool differentiable) {
         OutSpec s;
         s.name = name;
         s.has_tensor = !tensor_rule.is_none();
         if (s.has_tensor) s.tensor_rule = parse_rule(tensor_rule.cast<std::string>());
         for (const std::string& r : tuple_rules) s.tuple_rules.push_back(parse_rule(r));
         s.dim_position = dim_position;
+        s.differentiable = differentiable;
         const OutSpec* p = &(g_specs[name] = std::move(s));
         PyObject* f = fn.ptr();
         if (PyCFunction_Check(f)) {
@@ -370,7 +379,7 @@ void bind_out(py::module_& m) {
         }
         return false;  // a Python function: _out.py wraps it
       }, py::arg("name"), py::arg("fn"), py::arg("tensor_rule"), py::arg("tuple_rules"),
-      py::arg("dim_position"));
+      py::arg("dim_position"), py::arg("differentiable"));
   m.def("_call_with_out", [](const std::string& name, py::handle fn, py::tuple args,
                              py::dict kwargs, py::handle out) {
         auto it = g_specs.find(name);
