@@ -93,8 +93,11 @@ CALLS = {
     "randn": lambda m, a, **kw: m.randn(5, **kw),
     "randint": lambda m, a, **kw: m.randint(0, 9, (6,), **kw),
     "randperm": lambda m, a, **kw: m.randperm(6, **kw),
+    "bernoulli": lambda m, a, **kw: m.bernoulli(a.x, **kw),
+    "multinomial": lambda m, a, **kw: m.multinomial(a.x, 2, **kw),
 }
-RANDOM = {"empty", "rand", "randn", "randint", "randperm"}  # values not compared with torch
+# values not compared with torch
+RANDOM = {"empty", "rand", "randn", "randint", "randperm", "bernoulli", "multinomial"}
 CREATION = {"zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
             "randint", "randperm"}
 DTYPES = {tg.float32: torch.float32, tg.float64: torch.float64, tg.int64: torch.int64,

@@ -98,7 +98,9 @@ OUT_FUNCTIONS: dict[str, Spec] = {
     **dict.fromkeys([
         "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
     ], _DTYPE),
-    # int64 draws (no dtype= in tapegrad): the integers are written in out's dtype
+    # draws: the integers (randint, randperm) and Bernoulli's 0/1 are written in out's dtype
+    "bernoulli": Spec("any"),
+    "multinomial": Spec("long", differentiable=False),
     "randint": Spec("any", differentiable=False),
     "randperm": Spec("any", differentiable=False),
 }
