@@ -8,7 +8,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 import tapegrad as tg
 from tapegrad._out import OUT_FUNCTIONS
 
@@ -42,8 +41,15 @@ class Args:
 
 # Each registered function called in both libraries the same way (m: tapegrad or torch).
 # `random`: draws (compared by dtype and shape, and against the same draw without out=).
+def on(*fields):
+    """The call of function `name` on DATA's `fields` (m: tapegrad or torch)."""
+    def of(name):
+        return lambda m, a, **kw: getattr(m, name)(*(getattr(a, f) for f in fields), **kw)
+    return of
+
+
 CALLS = {
-    **{n: (lambda n: lambda m, a, **kw: getattr(m, n)(a.x, **kw))(n) for n in [
+    **{n: on("x")(n) for n in [
         "abs", "neg", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt",
         "reciprocal", "square", "sin", "cos", "tanh", "sinh", "cosh", "asin", "acos", "atan",
         "asinh", "atanh", "sigmoid", "erf", "sign", "floor", "ceil", "trunc", "frac", "round",
@@ -51,12 +57,10 @@ CALLS = {
     "acosh": lambda m, a, **kw: m.acosh(a.x + 1, **kw),
     "logical_not": lambda m, a, **kw: m.logical_not(a.b, **kw),
     "bitwise_not": lambda m, a, **kw: m.bitwise_not(a.i, **kw),
-    **{n: (lambda n: lambda m, a, **kw: getattr(m, n)(a.x, a.y, **kw))(n) for n in [
+    **{n: on("x", "y")(n) for n in [
         "add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "eq"]},
-    **{n: (lambda n: lambda m, a, **kw: getattr(m, n)(a.b, a.c, **kw))(n) for n in [
-        "logical_and", "logical_or", "logical_xor"]},
-    **{n: (lambda n: lambda m, a, **kw: getattr(m, n)(a.i, a.j, **kw))(n) for n in [
-        "bitwise_and", "bitwise_or", "bitwise_xor"]},
+    **{n: on("b", "c")(n) for n in ["logical_and", "logical_or", "logical_xor"]},
+    **{n: on("i", "j")(n) for n in ["bitwise_and", "bitwise_or", "bitwise_xor"]},
     "clamp": lambda m, a, **kw: m.clamp(a.x, 0.3, 0.6, **kw),
     "where": lambda m, a, **kw: m.where(a.b, a.x, a.y, **kw),
     "matmul": lambda m, a, **kw: m.matmul(a.x, a.w, **kw),
@@ -248,7 +252,7 @@ def test_out_with_an_input_that_requires_grad_is_pytorchs_error(name):
     results = {}
     for lib in (tg, torch):
         out = empty_like_result(lib)(CALLS[name](lib, Args(lib)))
-        results[lib] = outcome(lambda: CALLS[name](lib, grad_args(lib), out=out))
+        results[lib] = outcome(lambda lib=lib, out=out: CALLS[name](lib, grad_args(lib), out=out))
         with lib.no_grad():  # without grad mode it is an ordinary write
             assert as_list(CALLS[name](lib, grad_args(lib), out=out))[0] is as_list(out)[0]
     expect, got = results[torch], results[tg]

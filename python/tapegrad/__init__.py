@@ -296,7 +296,7 @@ from . import _random  # noqa: E402
 from ._random import bernoulli, multinomial  # noqa: E402
 
 _random.install()
-__all__ += _random.FUNCTIONS
+__all__ += ["bernoulli", "multinomial"]
 
 # ----- out= on the functions that have it in PyTorch (tapegrad._out holds the one registry;
 # Note [out= arguments] in cpp/src/bindings/out.cpp). Last: it wraps the names defined above.
