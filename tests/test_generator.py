@@ -213,3 +213,14 @@ def test_bad_draws_raise_pytorchs_errors(case):
         BAD_DRAWS[case](tg)
     if expect.type is RuntimeError:  # PyTorch's wording, up to its "(Could this error ...)"
         assert str(got.value) == str(expect.value).split("  (Could")[0]
+
+
+def test_dropout_has_no_generator_in_either_library():
+    """PyTorch's F.dropout family draws from the default generator only; so does tapegrad's."""
+    import inspect
+
+    torch = pytest.importorskip("torch")
+    for name in ("dropout", "dropout1d", "dropout2d"):
+        ours = inspect.signature(getattr(tg.nn.functional, name)).parameters
+        theirs = inspect.signature(getattr(torch.nn.functional, name)).parameters
+        assert "generator" not in ours and "generator" not in theirs

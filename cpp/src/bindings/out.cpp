@@ -261,9 +261,12 @@ py::object call_with_out(const OutSpec& s, std::vector<py::object> pos, Keywords
     if (mark_requires_grad) outs[0]->set_requires_grad(true);
     return py::reinterpret_borrow<py::object>(out);
   }
-  if (!PyTuple_Check(result.ptr()) || s.tuple_rules.empty())
+  if (!PyTuple_Check(result.ptr()))
     throw std::logic_error(s.name + "(): out= registered for a function whose result is neither "
                            "a tensor nor a tuple");
+  if (s.tuple_rules.empty())  // a form without out= (where(condition) → a tuple of indices)
+    throw py::type_error(s.name + "() got an unexpected keyword argument 'out' (this form of " +
+                         s.name + " has none, as in PyTorch)");
   const size_t n = static_cast<size_t>(PyTuple_GET_SIZE(result.ptr()));
   if (is_tensor(out))
     throw py::type_error(s.name + "(): argument 'out' must be tuple of Tensors, not Tensor");
