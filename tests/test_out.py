@@ -329,9 +329,9 @@ def test_tuple_out_errors_are_pytorchs():
 
 def test_a_form_without_out_refuses_it():
     with pytest.raises(TypeError, match="unexpected keyword argument 'out'"):
-        tg.where(tg.tensor([True, False]), out=(tg.empty(0, dtype=tg.int64),))
+        tg.where(tg.tensor([True, False]), out=tg.empty(0, dtype=tg.int64))
     with pytest.raises(TypeError):
-        torch.where(torch.tensor([True, False]), out=(torch.empty(0, dtype=torch.int64),))
+        torch.where(torch.tensor([True, False]), out=torch.empty(0, dtype=torch.int64))
 
 
 def test_creation_takes_out_dtype_and_requires_grad():
