@@ -86,6 +86,20 @@ OUT_FUNCTIONS: dict[str, Spec] = {
     "argmax": Spec("long", differentiable=False),
     "argmin": Spec("long", differentiable=False),
     "logsumexp": _CAST,
+    "all": Spec("exact", differentiable=False),  # bool
+    "any": Spec("exact", differentiable=False),
+    "std": _CAST,
+    "var": _CAST,
+    "norm": _EXACT,
+    # PyTorch's softmax(out=) accepts inputs that require grad (the result has no history)
+    "softmax": Spec("exact", differentiable=False),
+    "log_softmax": Spec("exact", differentiable=False),
+    # gathering and scattering
+    "gather": _EXACT,
+    "index_select": _EXACT,
+    "scatter": _EXACT,
+    "scatter_add": _EXACT,
+    "nonzero": Spec("long", differentiable=False),
     # joining
     "cat": Spec("cat"),
     "stack": Spec("cat"),
