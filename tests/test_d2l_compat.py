@@ -62,12 +62,10 @@ _LAZY = ("nn.LazyLinear: its parameters must be materialised in place at the fir
          "tapegrad's Tensor does not have yet")
 _VISION = ("torchvision (FashionMNIST and its transforms) is a separate library tapegrad does not "
            "provide, and the download needs a network")
-_DISTRIBUTIONS = "torch.distributions (Multinomial) is not provided by tapegrad"
 
 # (chapter, cell index) -> why the cell cannot run here. Cells after a failing cell in the same
 # chapter still run; those that fail only because an earlier cell did name the same reason.
 KNOWN: dict[tuple[str, int], str] = {
-    **{("chapter_preliminaries/probability.md", i): _DISTRIBUTIONS for i in (0, 2, 3, 4, 5)},
     **{("chapter_linear-regression/linear-regression-concise.md", i): _LAZY for i in (5, 6, 7)},
     ("chapter_linear-regression/weight-decay.md", 8): _LAZY,
     **{("chapter_linear-classification/image-classification-dataset.md", i): _VISION
@@ -129,6 +127,8 @@ def install_torch_shim() -> None:
         "torch.utils": tapegrad.utils,
         "torch.utils.data": tapegrad.utils.data,
         "torch.autograd": tapegrad.autograd,
+        "torch.distributions": tapegrad.distributions,
+        "torch.distributions.multinomial": tapegrad.distributions.multinomial,
     }
     sys.modules.update(mods)
     for name, why in [

@@ -57,7 +57,8 @@ def test_public_names_have_docstring_examples():
     for name in ["tapegrad", "tapegrad.autograd", "tapegrad.nn", "tapegrad.nn.functional",
                  "tapegrad.nn.init", "tapegrad.optim", "tapegrad.data",
                  "tapegrad.serialization", "tapegrad.cli", "tapegrad.viz",
-                 "tapegrad.func"]:
+                 "tapegrad.func",
+                 "tapegrad.distributions"]:  # distributions
         module = importlib.import_module(name)
         for attr in getattr(module, "__all__", []):
             obj = getattr(module, attr)
@@ -109,7 +110,8 @@ def test_docstrings_are_valid_restructuredtext():
     objs = {}
     for name in ["tapegrad", "tapegrad.autograd", "tapegrad.nn", "tapegrad.nn.functional",
                  "tapegrad.nn.init", "tapegrad.optim", "tapegrad.optim.lr_scheduler",
-                 "tapegrad.nn.utils", "tapegrad.data", "tapegrad.distributed", "tapegrad.func"]:
+                 "tapegrad.nn.utils", "tapegrad.data", "tapegrad.distributed", "tapegrad.func",
+                 "tapegrad.distributions", "tapegrad.distributions.constraints"]:
         module = importlib.import_module(name)
         objs[name] = module
         for attr in getattr(module, "__all__", []):

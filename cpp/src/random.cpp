@@ -178,14 +178,18 @@ void uniform_(const Tensor& t, double low, double high, Generator* gen) {
                      std::to_string(low) + " > to=" + std::to_string(high) +
                      (std::isnan(low) || std::isnan(high) ? " (a bound is NaN)" : ""));
   Generator& g = pick(gen);
-  fill_with(t, g, [&] { return low + (high - low) * g.uniform(); });
+  Tensor dst = t->is_contiguous() ? t : empty(t->shape(), t->dtype());  // a strided view: through a copy
+  fill_with(dst, g, [&] { return low + (high - low) * g.uniform(); });
+  if (dst != t) assign_strided(t, dst);
   t->bump_version();
 }
 
 void normal_(const Tensor& t, double mean, double std, Generator* gen) {
   if (!(std >= 0)) throw ValueError("normal_: std must be non-negative, got " + std::to_string(std));  // NaN too
   Generator& g = pick(gen);
-  fill_with(t, g, [&] { return mean + std * g.normal(); });
+  Tensor dst = t->is_contiguous() ? t : empty(t->shape(), t->dtype());
+  fill_with(dst, g, [&] { return mean + std * g.normal(); });
+  if (dst != t) assign_strided(t, dst);
   t->bump_version();
 }
 

@@ -114,8 +114,58 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape s
       numel_(shape_numel(shape_)),
       dtype_(dtype) {}
 
+namespace {
+// Row-major up to dims of size 1 (whose stride never matters), or at most one element.
+bool strides_contiguous(const Shape& shape, const std::vector<int64_t>& st, int64_t numel) {
+  if (numel <= 1) return true;
+  int64_t acc = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] == 1) continue;
+    if (st[i] != acc) return false;
+    acc *= shape[i];
+  }
+  return true;
+}
+}  // namespace
+
+std::vector<int64_t> contiguous_strides(const Shape& s) {
+  std::vector<int64_t> st(s.size());
+  int64_t acc = 1;
+  for (size_t i = s.size(); i-- > 0;) {
+    st[i] = acc;
+    acc *= s[i];
+  }
+  return st;
+}
+
+TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape,
+                       std::vector<int64_t> strides, DType dtype)
+    : storage_(std::move(storage)),
+      offset_(offset),
+      shape_(std::move(shape)),
+      numel_(shape_numel(shape_)),
+      dtype_(dtype) {
+  if (strides.size() != shape_.size())
+    throw std::logic_error("TensorImpl: " + std::to_string(strides.size()) + " strides for shape " +
+                           shape_str(shape_));
+  contiguous_ = strides_contiguous(shape_, strides, numel_);
+  // Kept unless they are the row-major ones: a contiguous view may still differ on dims of
+  // size 1 (x[None] has PyTorch's stride there), which stride() reports.
+  if (!contiguous_ || strides != contiguous_strides(shape_)) strides_ = std::move(strides);
+}
+
+std::vector<int64_t> TensorImpl::strides() const {
+  return strides_.empty() ? contiguous_strides(shape_) : strides_;
+}
+
+void TensorImpl::throw_not_contiguous() const {
+  // Kernels read row-major memory; a strided view reaching one is a bug in the caller (the
+  // bindings make every tensor argument contiguous unless the binding reads strides).
+  throw std::logic_error("internal error: a non-contiguous tensor of shape " + shape_str(shape_) +
+                         " reached a kernel that reads contiguous memory; please report it");
+}
+
 TensorImpl::~TensorImpl() {
-  if (is_view_) --storage_->graph_views;
   // A tensor that took part in a graph hands its autograd state back to the tape layer, which
   // releases its entry (Note [tape threads]); a plain data tensor has nothing to hand back.
   if (AutogradMeta* m = meta_.load(std::memory_order_relaxed)) free_autograd_meta(this, m);
@@ -125,11 +175,13 @@ void TensorImpl::set_data(const Tensor& src) {
   if (!is_leaf()) throw ValueError("set_data: only a leaf tensor's data can be replaced");
   if (has_grad())
     throw ValueError("set_data: clear the tensor's .grad before replacing its data");
-  if (is_view_ || src->is_view_)
-    throw ValueError("set_data: neither tensor may be a graph-carrying view");
+  if (is_view() || src->is_view())
+    throw ValueError("set_data: neither tensor may be a view (Note [views]); use detach() or clone()");
   storage_ = src->storage_;
   offset_ = src->offset_;
   shape_ = src->shape_;
+  strides_ = src->strides_;
+  contiguous_ = src->contiguous_;
   numel_ = src->numel_;
   dtype_ = src->dtype_;
 }
@@ -140,10 +192,10 @@ double TensorImpl::item_as_double() const {
                      " elements (shape " + shape_str(shape_) +
                      ") cannot be converted to a Python scalar; only one-element tensors can");
   switch (dtype_) {
-    case DType::f32: return *data<float>();
-    case DType::f64: return *data<double>();
-    case DType::i64: return static_cast<double>(*data<int64_t>());
-    case DType::b8: return *data<uint8_t>() ? 1.0 : 0.0;
+    case DType::f32: return *static_cast<const float*>(data_ptr());
+    case DType::f64: return *static_cast<const double*>(data_ptr());
+    case DType::i64: return static_cast<double>(*static_cast<const int64_t*>(data_ptr()));
+    case DType::b8: return *static_cast<const uint8_t*>(data_ptr()) ? 1.0 : 0.0;
   }
   return 0;
 }
@@ -338,13 +390,32 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
 }
 
 Tensor detach(const Tensor& x) {
+  if (!x->is_contiguous())
+    return std::make_shared<TensorImpl>(x->storage(), x->offset(), x->shape(), x->strides(),
+                                        x->dtype());
   return std::make_shared<TensorImpl>(x->storage(), x->offset(), x->shape(), x->dtype());
 }
 
 Tensor clone_data(const Tensor& x) {
   Tensor t = empty(x->shape(), x->dtype());
-  if (t->nbytes()) std::memcpy(t->raw(), x->raw(), t->nbytes());
+  if (!t->nbytes()) return t;
+  if (x->is_contiguous()) {
+    std::memcpy(t->raw(), x->raw(), t->nbytes());
+  } else {
+    const std::vector<int64_t> src_st = x->strides(), dst_st = contiguous_strides(x->shape());
+    kernels::copy_strided(itemsize(x->dtype()), static_cast<int>(x->dim()), x->shape().data(),
+                          x->data_ptr(), src_st.data(), t->raw(), dst_st.data());
+  }
   return t;
+}
+
+void assign_strided(const Tensor& t, const Tensor& src) {
+  if (src->shape() != t->shape() || src->dtype() != t->dtype())
+    throw std::logic_error("assign_strided: shape or dtype differs");
+  if (!t->numel()) return;
+  const std::vector<int64_t> src_st = contiguous_strides(t->shape()), dst_st = t->strides();
+  kernels::copy_strided(itemsize(t->dtype()), static_cast<int>(t->dim()), t->shape().data(),
+                        src->raw(), src_st.data(), t->data_ptr(), dst_st.data());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -291,6 +291,11 @@ from ._compile import compile  # noqa: E402, A004
 
 __all__ += ["func", "compile"]
 
+# ----- probability distributions (tapegrad.distributions, as torch.distributions)
+from . import distributions  # noqa: E402
+
+__all__ += ["distributions"]
+
 # ----- Bernoulli and multinomial draws with generator= (tapegrad._random)
 from . import _random  # noqa: E402
 from ._random import bernoulli, multinomial  # noqa: E402

@@ -97,6 +97,21 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
 Tensor t(const Tensor& x);  // .T: reverses dims (1-D unchanged)
 Tensor expand(const Tensor& x, const Shape& shape);  // -1 keeps a dim
+// The same as views sharing x's memory (Note [views] in cpp/src/ops/view.cpp): what Python's
+// x.transpose(), x.T, x[1:, 0] ... return. Engine code keeps using the copying forms above
+// (kernels read contiguous memory); the bindings call these.
+Tensor transpose_view(const Tensor& x, int64_t d0, int64_t d1);
+Tensor t_view(const Tensor& x);  // x.t(): ≤ 2-D
+Tensor T_view(const Tensor& x);  // x.T: all dims reversed
+Tensor permute_view(const Tensor& x, const std::vector<int64_t>& dims);
+Tensor expand_view(const Tensor& x, const Shape& shape);
+// view (must_view: PyTorch's error when the strides do not allow it) and reshape (a copy then)
+Tensor reshape_view(const Tensor& x, const Shape& shape, bool must_view);
+Tensor unsqueeze_view(const Tensor& x, int64_t dim);
+Tensor squeeze_view(const Tensor& x, const std::vector<int64_t>& dims, bool all);
+Tensor flatten_view(const Tensor& x, int64_t start_dim, int64_t end_dim);
+// x itself when contiguous, else a contiguous copy (recorded as a Clone).
+Tensor contiguous(const Tensor& x);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
 
@@ -109,7 +124,10 @@ struct IndexItem {
   bool has_start = false, has_stop = false;
   tapegrad::Tensor t;  // int64 or bool index tensor
 };
-Tensor index(const Tensor& x, const std::vector<IndexItem>& items);
+Tensor index(const Tensor& x, const std::vector<IndexItem>& items);  // a copy (engine code)
+// x[items] as Python sees it: a view of x for basic indexing (ints, slices, None, Ellipsis),
+// else a copy (Note [views] in cpp/src/ops/view.cpp).
+Tensor index_view(const Tensor& x, const std::vector<IndexItem>& items);
 void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tensor& value);
 // Flat gather/scatter by element offsets into a contiguous tensor (indexing's primitives).
 Tensor gather_flat(const Tensor& x, const Tensor& offsets, const Shape& out_shape);

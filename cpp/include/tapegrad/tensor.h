@@ -77,6 +77,7 @@ void store_scalar(DType t, const Scalar& s, void* dst, const char* op, bool floa
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[2, 3]"
 int64_t shape_numel(const Shape& s);     // throws ValueError on negative dims / overflow
+std::vector<int64_t> contiguous_strides(const Shape& s);  // row-major element strides
 
 // Reference-counted, 64-byte aligned buffer. `version` counts in-place writes (all views of a
 // storage share it: Note [version counters] in cpp/src/autograd/checks.cpp). `owner` keeps
@@ -89,7 +90,6 @@ struct Storage {
   size_t nbytes = 0;
   size_t capacity = 0;  // bytes of an owned heap block (0: inline, borrowed or empty)
   uint64_t version = 0;
-  int64_t graph_views = 0;  // live views of this storage that carry graph history
   std::shared_ptr<void> owner;
   // Not alignas(64): an over-aligned type would send every make_shared through the slow
   // memalign path of malloc; the 64-byte aligned window is found inside this buffer instead.
@@ -108,7 +108,10 @@ struct AutogradMeta;
 // A gradient held factored as uᵀ·v (tapegrad/tape.h; Note [factored weight gradients]).
 struct OuterGrad;
 
-// A row-major contiguous tensor: storage, offset, shape and dtype. Everything autograd knows
+// A tensor: storage, offset, shape, strides and dtype. Op outputs are row-major contiguous;
+// a view (Note [views] in cpp/src/ops/view.cpp) shares its base's storage with strides of its
+// own. Kernels read contiguous memory only: raw()/data<T>() refuse a non-contiguous tensor
+// (the bindings hand ops contiguous copies; stride-aware code uses data_ptr()). Everything autograd knows
 // of it sits behind one pointer to an AutogradMeta, null for a tensor that never took part in
 // a graph — so plain data tensors (gradients in a backward, optimizer state, batches) neither
 // allocate nor carry autograd state. The accessors below the storage part are defined by the
@@ -116,6 +119,9 @@ struct OuterGrad;
 class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
  public:
   TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, DType dtype);
+  // A strided tensor over `storage` (strides in elements, one per dim).
+  TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape,
+             std::vector<int64_t> strides, DType dtype);
   ~TensorImpl();
   TensorImpl(const TensorImpl&) = delete;
   TensorImpl& operator=(const TensorImpl&) = delete;
@@ -125,14 +131,35 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   int64_t numel() const { return numel_; }
   DType dtype() const { return dtype_; }
   size_t nbytes() const { return static_cast<size_t>(numel_) * itemsize(dtype_); }
-  void* raw() const { return static_cast<char*>(storage_->data) + offset_ * itemsize(dtype_); }
+  // The first element of a contiguous tensor (what kernels read and write).
+  void* raw() const {
+    if (!contiguous_) [[unlikely]] throw_not_contiguous();
+    return data_ptr();
+  }
   template <class T>
   T* data() const { return static_cast<T*>(raw()); }
+  // The element at index 0 whatever the strides (stride-aware code only).
+  void* data_ptr() const {
+    return static_cast<char*>(storage_->data) + offset_ * static_cast<int64_t>(itemsize(dtype_));
+  }
+  // Element strides (row-major ones computed for a contiguous tensor, which stores none).
+  std::vector<int64_t> strides() const;
+  bool is_contiguous() const { return contiguous_; }
   const std::shared_ptr<Storage>& storage() const { return storage_; }
   int64_t offset() const { return offset_; }
   uint64_t version() const { return storage_->version; }
   void bump_version() { ++storage_->version; }
-  bool is_view() const { return is_view_; }  // a graph-carrying view of another's storage
+  // A view made by a view op (Note [views]): the tensor whose storage it shares (the root
+  // of a chain of views) and that tensor's autograd id when this view's history was last
+  // written (a newer id means the base was written in place since: the view's history is
+  // regenerated from the base before it is next recorded).
+  bool is_view() const { return static_cast<bool>(view_base_); }
+  const Tensor& view_base() const { return view_base_; }
+  uint64_t view_base_id() const { return view_base_id_; }
+  void set_view_base(Tensor base, uint64_t base_id) {
+    view_base_ = std::move(base);
+    view_base_id_ = base_id;
+  }
 
   // ----- autograd state (Note [autograd meta]) -----
   // Null for a tensor without autograd state.
@@ -170,15 +197,18 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   double item_as_double() const;  // one element; ValueError otherwise
 
  private:
-  friend Tensor make_view(const Tensor& base, Shape shape, bool track);
   static void free_autograd_meta(TensorImpl* self, AutogradMeta* meta);  // the tape layer's
+  [[noreturn]] void throw_not_contiguous() const;
   std::shared_ptr<Storage> storage_;
   int64_t offset_ = 0;  // in elements
   Shape shape_;
+  std::vector<int64_t> strides_;  // in elements; empty when contiguous_ (no allocation)
   int64_t numel_ = 0;
   DType dtype_;
+  bool contiguous_ = true;     // strides_ are the row-major ones (or numel ≤ 1)
   bool is_parameter_ = false;  // never copied: detach, clone and op results are plain tensors
-  bool is_view_ = false;  // a graph-carrying view of another tensor's storage
+  Tensor view_base_;           // Note [views]
+  uint64_t view_base_id_ = 0;
   // Owned; installed once by compare-and-swap, since two threads may name the same constant
   // input at once when both record (Note [autograd meta]).
   mutable std::atomic<AutogradMeta*> meta_{nullptr};
@@ -199,7 +229,9 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype);
 Tensor eye(int64_t n, int64_t m, DType dtype);
 // A tensor that shares x's storage but has no history (PyTorch's detach()).
 Tensor detach(const Tensor& x);
-Tensor clone_data(const Tensor& x);  // deep copy without history
+Tensor clone_data(const Tensor& x);  // deep copy without history (contiguous)
+// Copies contiguous `src` (t's shape and dtype) into t's elements through t's strides.
+void assign_strided(const Tensor& t, const Tensor& src);
 
 // Random numbers: xoshiro256** generators seeded through splitmix64 (normals by Box–Muller).
 // A Generator is PyTorch's torch.Generator: its own state, seeded with PyTorch's default seed

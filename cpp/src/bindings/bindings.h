@@ -36,15 +36,50 @@ struct MaybeTensor {
 };
 }  // namespace tapegrad::bind
 
+// Note [strided arguments]
+// Ops read contiguous memory (Note [views] in cpp/src/ops/view.cpp). A `const Tensor&`
+// parameter therefore receives a strided view as its contiguous copy (a recorded Clone, and
+// an instruction when capturing): every binding is correct for views without knowing of
+// them. A binding that must see the tensor itself — view ops, in-place writes, metadata,
+// numpy() — declares the parameter `Strided`.
+namespace tapegrad::bind {
+struct Strided {
+  Tensor t;
+  operator const Tensor&() const { return t; }  // NOLINT(google-explicit-constructor)
+  TensorImpl* operator->() const { return t.get(); }
+};
+// Tensors whose identity matters, strides and all (autograd's inputs, a custom Function's
+// outputs); None elements are null.
+struct StridedList {
+  std::vector<Tensor> v;
+  operator const std::vector<Tensor>&() const { return v; }  // NOLINT(google-explicit-constructor)
+};
+// A contiguous copy of t (the argument rule above), recorded when capturing.
+Tensor contiguous_arg(const Tensor& t);
+}  // namespace tapegrad::bind
+
 namespace pybind11::detail {
 template <>
 class type_caster<std::shared_ptr<tapegrad::TensorImpl>>
     : public copyable_holder_caster<tapegrad::TensorImpl, std::shared_ptr<tapegrad::TensorImpl>> {
+  using Base = copyable_holder_caster<tapegrad::TensorImpl, std::shared_ptr<tapegrad::TensorImpl>>;
+
  public:
   bool load(handle src, bool convert) {
     if (src.is_none()) return false;  // Note [None is not a tensor]
-    return copyable_holder_caster<tapegrad::TensorImpl, std::shared_ptr<tapegrad::TensorImpl>>::load(src, convert);
+    if (!Base::load(src, convert)) return false;
+    if (!this->shared_ptr_storage->is_contiguous()) {  // Note [strided arguments]
+      this->shared_ptr_storage = tapegrad::bind::contiguous_arg(this->shared_ptr_storage);
+      this->value = this->shared_ptr_storage.get();
+    }
+    return true;
   }
+  // The tensor as it is (Strided parameters).
+  bool load_strided(handle src, bool convert) {
+    if (src.is_none()) return false;
+    return Base::load(src, convert);
+  }
+  const tapegrad::Tensor& loaded() const { return this->shared_ptr_storage; }
 };
 
 // A list of tensors may hold None for "absent" (optimizer state not created yet); the engine
@@ -77,6 +112,43 @@ struct type_caster<std::vector<tapegrad::Tensor>> {
       PyList_SET_ITEM(out.ptr(), static_cast<ssize_t>(i++), o.release().ptr());
     }
     return out.release();
+  }
+};
+
+template <>
+struct type_caster<tapegrad::bind::Strided> {
+  PYBIND11_TYPE_CASTER(tapegrad::bind::Strided, const_name("tapegrad._core.Tensor"));
+  bool load(handle src, bool convert) {
+    make_caster<tapegrad::Tensor> inner;
+    if (!inner.load_strided(src, convert)) return false;
+    value.t = inner.loaded();
+    return true;
+  }
+  static handle cast(const tapegrad::bind::Strided& v, return_value_policy policy, handle parent) {
+    return make_caster<tapegrad::Tensor>::cast(v.t, policy, parent);
+  }
+};
+
+template <>
+struct type_caster<tapegrad::bind::StridedList> {
+  PYBIND11_TYPE_CASTER(tapegrad::bind::StridedList, const_name("list[tapegrad._core.Tensor]"));
+  bool load(handle src, bool convert) {
+    if (!isinstance<sequence>(src) || isinstance<bytes>(src) || isinstance<str>(src)) return false;
+    auto seq = reinterpret_borrow<sequence>(src);
+    value.v.clear();
+    for (object o : seq) {
+      if (o.is_none()) {
+        value.v.emplace_back();
+        continue;
+      }
+      make_caster<tapegrad::Tensor> inner;
+      if (!inner.load_strided(o, convert)) return false;
+      value.v.push_back(inner.loaded());
+    }
+    return true;
+  }
+  static handle cast(const tapegrad::bind::StridedList& v, return_value_policy policy, handle parent) {
+    return make_caster<std::vector<tapegrad::Tensor>>::cast(v.v, policy, parent);
   }
 };
 

@@ -61,6 +61,8 @@ struct ArgSpec {
   Shape shape;
   DType dtype = DType::f32;
   bool requires_grad = false;
+  bool contiguous = true;        // a strided view was captured with its contiguous copy
+  std::vector<int64_t> strides;  // a strided view's (Note [strided arguments])
   int alias = -1;     // index of the first argument that is the same tensor
   py::object value;   // a non-tensor argument
 };
@@ -226,7 +228,8 @@ class Compiled {
       }
       if (!t || !*t) return false;
       const TensorImpl& x = **t;
-      if (x.dtype() != s.dtype || x.shape() != s.shape || x.requires_grad() != s.requires_grad)
+      if (x.dtype() != s.dtype || x.shape() != s.shape || x.requires_grad() != s.requires_grad ||
+          x.is_contiguous() != s.contiguous || (!s.contiguous && x.strides() != s.strides))
         return false;
       int alias = -1;
       for (size_t j = 0; j < i; ++j) {
@@ -263,6 +266,8 @@ class Compiled {
         s.shape = (*t)->shape();
         s.dtype = (*t)->dtype();
         s.requires_grad = (*t)->requires_grad();
+        s.contiguous = (*t)->is_contiguous();
+        if (!s.contiguous) s.strides = (*t)->strides();
         for (size_t j = 0; j < i; ++j)
           if (const Tensor* u = tensor_ptr(vals[j]); u && u->get() == t->get()) {
             s.alias = static_cast<int>(j);

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "bindings/bindings.h"
+#include "tapegrad/capture.h"
 
 namespace tapegrad::bind {
 
@@ -151,14 +152,13 @@ py::array to_numpy(const Tensor& t, bool check_grad) {
     throw std::runtime_error("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.");
   std::vector<py::ssize_t> shape(t->shape().begin(), t->shape().end());
   std::vector<py::ssize_t> strides(shape.size());
-  py::ssize_t acc = static_cast<py::ssize_t>(itemsize(t->dtype()));
-  for (size_t i = shape.size(); i-- > 0;) {
-    strides[i] = acc;
-    acc *= std::max<py::ssize_t>(shape[i], 1);
-  }
+  const py::ssize_t isz = static_cast<py::ssize_t>(itemsize(t->dtype()));
+  // A view's array shares its memory with its strides, as PyTorch's numpy() does.
+  const std::vector<int64_t> st = t->strides();
+  for (size_t i = 0; i < shape.size(); ++i) strides[i] = static_cast<py::ssize_t>(st[i]) * isz;
   // The array's base is a detached alias, so it keeps the storage (not the graph) alive.
   py::object base = py::cast(detach(t));
-  return py::array(py::dtype(np_name(t->dtype())), shape, strides, t->raw(), base);
+  return py::array(py::dtype(np_name(t->dtype())), shape, strides, t->data_ptr(), base);
 }
 
 // ----- nested Python data → tensor -------------------------------------------------------------
@@ -347,9 +347,17 @@ Tensor as_tensor_from_py(py::handle data, std::optional<DType> dtype) {
 // A Python operand next to tensor `like`: tensors pass through; Python numbers become 0-d
 // tensors of the dtype PyTorch gives the result; lists and arrays are converted. Returns
 // nullptr when the operand is not something tapegrad can combine (→ NotImplemented).
+Tensor contiguous_arg(const Tensor& t) {
+  if (t->is_contiguous()) return t;
+  capture::Recorder* rec = capture::active();
+  if (rec && rec->depth == 0)
+    return capture::call([](const Tensor& x) { return contiguous(x); }, t);
+  return contiguous(t);
+}
+
 Tensor operand(py::handle h, const Tensor& like) {
   PyObject* o = h.ptr();
-  if (const Tensor* t = tensor_ptr(h)) return *t;
+  if (const Tensor* t = tensor_ptr(h)) return contiguous_arg(*t);  // Note [strided arguments]
   if (PyBool_Check(o)) return scalar_like(like, int64_t{o == Py_True}, false, true);
   if (PyLong_Check(o)) {
     int overflow = 0;
@@ -381,13 +389,13 @@ Tensor operand(py::handle h, const Tensor& like) {
 std::pair<Tensor, Tensor> operands(py::handle a, py::handle b, const char* op) {
   const Tensor* ta = tensor_ptr(a);
   const Tensor* tb = tensor_ptr(b);
-  if (ta && tb) return {*ta, *tb};
+  if (ta && tb) return {contiguous_arg(*ta), contiguous_arg(*tb)};  // Note [strided arguments]
   Tensor x, y;
   if (ta) {
-    x = *ta;
+    x = contiguous_arg(*ta);
     y = operand(b, x);
   } else if (tb) {
-    y = *tb;
+    y = contiguous_arg(*tb);
     x = operand(a, y);
   } else {
     // Two Python numbers (where(c, 1.0, 0)): PyTorch's result type of the two — float32 (the

@@ -58,7 +58,7 @@ class PyFunctionBackward final : public CustomBackward {
     std::vector<Tensor> out;
     for (py::handle h : py::reinterpret_borrow<py::sequence>(r)) {
       if (h.is_none()) out.emplace_back();
-      else if (const Tensor* t = tensor_ptr(h)) out.push_back(*t);
+      else if (const Tensor* t = tensor_ptr(h)) out.push_back(contiguous_arg(*t));
       else
         throw py::type_error("function " + name() + " returned a " + type_name(h) +
                              " as a gradient; expected a Tensor or None");
@@ -98,7 +98,7 @@ HookHandle handle_of(const Tensor& t, int64_t id) {
 
 void bind_custom(py::module_& m, TensorClass& T) {
   m.def("_record_function", [](const std::string& name, const std::vector<Tensor>& inputs,
-                               const std::vector<Tensor>& outputs, const std::vector<Tensor>& saved,
+                               const StridedList& outputs, const std::vector<Tensor>& saved,
                                py::object backward, bool materialize_grads) {
         auto node = std::make_shared<PyFunctionBackward>(name, std::move(backward));
         node->materialize_grads = materialize_grads;
@@ -110,13 +110,13 @@ void bind_custom(py::module_& m, TensorClass& T) {
       .def("remove", &HookHandle::remove)
       .def_readonly("id", &HookHandle::id);
 
-  T.def("_register_hook", [](const Tensor& t, py::object fn) {
+  T.def("_register_hook", [](const Strided& t, py::object fn) {
          auto ref = std::make_shared<PyRef>(fn);
          const int64_t id = register_hook(t, [ref](const Tensor& g) -> Tensor {
            py::gil_scoped_acquire gil;
            py::object r = ref->get()(g);
            if (r.is_none()) return nullptr;
-           if (const Tensor* rt = tensor_ptr(r)) return *rt;
+           if (const Tensor* rt = tensor_ptr(r)) return contiguous_arg(*rt);
            throw py::type_error("hook: a gradient hook returned a " + type_name(r) +
                                 "; expected a Tensor or None");
          });

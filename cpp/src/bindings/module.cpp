@@ -20,6 +20,20 @@
 namespace tapegrad::bind {
 namespace {
 
+// A parameter or optimizer state tensor the optimizers update in place: the tensor itself
+// (never the contiguous copy a strided argument gets, Note [strided arguments]), so a strided
+// view is refused instead of updated in a copy.
+Tensor updated_in_place(py::handle h, const char* op) {
+  const Tensor* t = tensor_ptr(h);
+  if (!t) return h.cast<Tensor>();  // the caster's TypeError for a non-tensor
+  if (*t && !(*t)->is_contiguous())
+    throw std::runtime_error(std::string(op) + ": a parameter or state tensor of shape " +
+                             shape_str((*t)->shape()) + " is a non-contiguous view; optimizers "
+                             "update tensors in place and need contiguous ones (make the "
+                             "Parameter from x.contiguous())");
+  return *t;
+}
+
 // zeros(2, 3), zeros((2, 3)), zeros(size=(2, 3)); dtype= and requires_grad= as keywords.
 Shape size_from(py::args args, py::kwargs kw, const char* op) {
   if (kw.contains("size")) return shape_arg(kw["size"], op);
@@ -245,9 +259,9 @@ void bind_functions(py::module_& m) {
         const Tensor* ts = tensor_ptr(std);
         Generator* g = generator_arg(generator, "normal");
         Tensor out;
-        if (tm && ts) out = normal(*tm, *ts, g);
-        else if (tm) out = normal(*tm, to_f64(std), g);
-        else if (ts) out = normal(to_f64(mean), *ts, g);
+        if (tm && ts) out = normal(contiguous_arg(*tm), contiguous_arg(*ts), g);
+        else if (tm) out = normal(contiguous_arg(*tm), to_f64(std), g);
+        else if (ts) out = normal(to_f64(mean), contiguous_arg(*ts), g);
         else if (size.is_none()) throw py::type_error("normal: with scalar mean and std, size= is required");
         else out = normal(to_f64(mean), to_f64(std), shape_arg(size, "normal"), parse_dtype(dtype).value_or(DType::f32), g);
         return with_grad(out, rg);
@@ -263,7 +277,7 @@ void bind_functions(py::module_& m) {
   // tg.grad / tg.autograd.backward: grad_outputs is None or one entry per output (None: implied,
   // a tensor, or data converted to the output's dtype); the engine defaults and checks them.
   m.def("_run_backward", recorded([](const std::vector<Tensor>& outputs, py::object grad_outputs,
-                            bool retain_graph, bool create_graph, const std::vector<Tensor>& inputs,
+                            bool retain_graph, bool create_graph, const StridedList& inputs,
                             bool allow_unused, const std::string& op) {
         std::vector<Tensor> given;
         const char* arg = op == "grad" ? "grad_outputs" : "grad_tensors";
@@ -271,7 +285,7 @@ void bind_functions(py::module_& m) {
           for (py::object g : py::reinterpret_borrow<py::sequence>(grad_outputs)) {
             const size_t i = given.size();
             if (g.is_none()) given.emplace_back();
-            else if (const Tensor* t = tensor_ptr(g)) given.push_back(*t);
+            else if (const Tensor* t = tensor_ptr(g)) given.push_back(contiguous_arg(*t));
             else given.push_back(tensor_from_py(g, i < outputs.size() ? std::optional(outputs[i]->dtype()) : std::nullopt, op.c_str()));
           }
         }
@@ -341,7 +355,7 @@ void bind_functions(py::module_& m) {
       params.reserve(ps.size());
       entries.reserve(ps.size());
       for (py::handle h : ps) {
-        params.push_back(h.cast<Tensor>());
+        params.push_back(updated_in_place(h, op));
         PyObject* d = PyDict_GetItemWithError(st.ptr(), h.ptr());
         if (!d && PyErr_Occurred()) throw py::error_already_set();
         if (d && !PyDict_Check(d))
@@ -362,7 +376,7 @@ void bind_functions(py::module_& m) {
         if (!t)
           throw py::type_error(std::string(op) + ": state '" + key + "' of parameter " +
                                std::to_string(i) + " must be a Tensor, got " + Py_TYPE(v)->tp_name);
-        out[i] = *t;
+        out[i] = updated_in_place(py::handle(v), op);
       }
       return out;
     }
@@ -437,7 +451,7 @@ void bind_functions(py::module_& m) {
         // round trip was most of a small model's optimizer step).
         std::vector<Tensor> ps;
         ps.reserve(params.size());
-        for (py::handle h : params) ps.push_back(h.cast<Tensor>());
+        for (py::handle h : params) ps.push_back(updated_in_place(h, "SGD.step"));
         const SgdOptions o{lr, momentum, dampening, wd, nesterov, maximize};
         if (momentum == 0) {
           std::vector<Tensor> none;

@@ -113,6 +113,26 @@ double alpha_arg(py::handle alpha, DType result, const char* op) {
                        type_name(alpha));
 }
 
+// x @ W.T without copying W: a 2-D operand whose transpose is contiguous (a transposed
+// weight, the view W.T) is handed to linear as W itself, x·Wᵀ on the GEMM's transposed packing.
+// Autograd goes through the view: linear's weight is W.T.T, a view recorded as a Permute of the
+// operand. Anything else takes the ordinary path (contiguous operands, matmul's rules).
+std::optional<Tensor> matmul_transposed(py::handle a, py::handle b) {
+  const Tensor* ta = tensor_ptr(a);
+  const Tensor* tb = tensor_ptr(b);
+  if (!ta || !tb || !*ta || !*tb) return std::nullopt;
+  const TensorImpl& B = **tb;
+  const TensorImpl& A = **ta;
+  if (B.dim() != 2 || B.is_contiguous() || A.dim() < 2 || !is_float(A.dtype()) ||
+      A.dtype() != B.dtype() || A.shape().back() != B.shape()[0])
+    return std::nullopt;
+  const std::vector<int64_t> st = B.strides();
+  if (st[0] != 1 || st[1] != B.shape()[0]) return std::nullopt;
+  return capture::call([](const Tensor& x, const Tensor& v) {
+    return linear(x, transpose_view(v, 0, 1), nullptr);
+  }, contiguous_arg(*ta), *tb);
+}
+
 class Registrar {
  public:
   Registrar(py::module_& m, TensorClass& T)
@@ -131,8 +151,11 @@ class Registrar {
   void binary(const Row& r, BinaryFn fn) {
     const char* name = r.name;
     // Method and function: either operand may be a Python number (tg.pow(2, x)).
-    auto named = [fn, name](py::handle a, py::handle b) {
-      if (const Tensor* t = tensor_ptr(a)) check_scalar_exponent(name, *t, b);
+    const bool is_matmul = std::string_view(name) == "matmul";
+    auto named = [fn, name, is_matmul](py::handle a, py::handle b) {
+      if (is_matmul)
+        if (std::optional<Tensor> r = matmul_transposed(a, b)) return *r;
+      if (const Tensor* t = tensor_ptr(a)) check_scalar_exponent(name, *t, b);  // dtype only
       auto [x, y] = operands(a, b, name);
       return capture::call(fn, x, y);
     };
@@ -156,45 +179,51 @@ class Registrar {
     // Operators: an operand tapegrad cannot combine gives NotImplemented, so Python tries the
     // other side (and raises its usual TypeError).
     const std::string stem = r.dunder;
-    T_.def(dunder(stem).c_str(), [fn, name](py::handle self, py::handle other) -> py::object {
-          const Tensor* a = tensor_ptr(self);
-          if (!a) return capture::pure(), not_implemented();
-          check_scalar_exponent(name, *a, other);
-          Tensor o = operand(other, *a);
+    T_.def(dunder(stem).c_str(), [fn, name, is_matmul](py::handle self, py::handle other) -> py::object {
+          if (is_matmul)
+            if (std::optional<Tensor> r = matmul_transposed(self, other)) return py::cast(*r);
+          const Tensor* ap = tensor_ptr(self);
+          if (!ap) return capture::pure(), not_implemented();
+          const Tensor a = contiguous_arg(*ap);  // Note [strided arguments]
+          check_scalar_exponent(name, a, other);
+          Tensor o = operand(other, a);
           if (!o) return capture::pure(), not_implemented();
-          return py::cast(capture::call(fn, *a, o));
+          return py::cast(capture::call(fn, a, o));
         }, py::is_operator());
     if (is_comparison(stem)) return;
-    T_.def(dunder("r" + stem).c_str(), [fn](py::handle self, py::handle other) -> py::object {
-          const Tensor* a = tensor_ptr(self);
-          if (!a) return capture::pure(), not_implemented();
-          Tensor o = operand(other, *a);
+    T_.def(dunder("r" + stem).c_str(), [fn, is_matmul](py::handle self, py::handle other) -> py::object {
+          if (is_matmul)
+            if (std::optional<Tensor> r = matmul_transposed(other, self)) return py::cast(*r);
+          const Tensor* ap = tensor_ptr(self);
+          if (!ap) return capture::pure(), not_implemented();
+          const Tensor a = contiguous_arg(*ap);
+          Tensor o = operand(other, a);
           if (!o) return capture::pure(), not_implemented();
-          return py::cast(capture::call(fn, o, *a));
+          return py::cast(capture::call(fn, o, a));
         }, py::is_operator());
     if (const Inplace in = inplace_form(name); in.fn) {
       const InplaceFn ip = in.fn;
       const char* method = in.method;
-      auto inplace = [ip, method](const Tensor& self, py::handle other) {
+      auto inplace = [ip, method](const Strided& self, py::handle other) {
         Tensor o = operand(other, self);
         if (!o)
           throw py::type_error(std::string(method) + ": unsupported operand type " + type_name(other));
-        capture::call(ip, self, o);
-        return self;
+        capture::call(ip, self.t, o);
+        return self.t;
       };
       T_.def(dunder("i" + stem).c_str(), inplace, py::is_operator());
       if (has_alpha(name)) {
         using AlphaIp = void (*)(const Tensor&, const Tensor&, double);
         const AlphaIp aip = std::string_view(name) == "add" ? &add_alpha_ : &sub_alpha_;
-        T_.def(method, [ip, aip, method](const Tensor& self, py::handle other, py::handle alpha) {
+        T_.def(method, [ip, aip, method](const Strided& self, py::handle other, py::handle alpha) {
               Tensor o = operand(other, self);
               if (!o)
                 throw py::type_error(std::string(method) + ": unsupported operand type " +
                                      type_name(other));
               const double al = alpha_arg(alpha, promote(self->dtype(), o->dtype()), method);
-              if (al == 1.0) capture::call(ip, self, o);
-              else capture::call(aip, self, o, al);
-              return self;
+              if (al == 1.0) capture::call(ip, self.t, o);
+              else capture::call(aip, self.t, o, al);
+              return self.t;
             }, py::arg("other"), py::kw_only(), py::arg("alpha") = 1);
       } else {
         T_.def(method, inplace);
@@ -276,7 +305,10 @@ std::optional<int64_t> optional_dim(py::object dim, py::object axis, const char*
 // x.max(), x.max(dim) → (values, indices), x.max(other) = maximum(x, other), as in PyTorch.
 py::object max_min(const Tensor& x, py::object dim, bool keepdim, py::object axis,
                    py::handle keepdims, bool is_max) {
-  if (const Tensor* other = tensor_ptr(dim)) return py::cast(is_max ? maximum(x, *other) : minimum(x, *other));
+  if (const Tensor* o = tensor_ptr(dim)) {
+    const Tensor other = contiguous_arg(*o);
+    return py::cast(is_max ? maximum(x, other) : minimum(x, other));
+  }
   const char* op = is_max ? "max" : "min";
   const std::vector<int64_t> dims = reduce_dims(std::move(dim), std::move(axis), op);
   if (dims.empty()) return py::cast(is_max ? max(x) : min(x));
@@ -424,8 +456,10 @@ void bind_ops(py::module_& m, TensorClass& T) {
   const auto keepdims = py::arg("keepdims") = py::none();
 
   reg.manual_function("where", [](py::handle cond, py::handle a, py::handle b) -> py::object {
-        const Tensor* c = tensor_ptr(cond);
-        if (!c) throw py::type_error("where: condition must be a tensor, got " + type_name(cond));
+        const Tensor* cp = tensor_ptr(cond);
+        if (!cp) throw py::type_error("where: condition must be a tensor, got " + type_name(cond));
+        const Tensor cc = contiguous_arg(*cp);
+        const Tensor* c = &cc;
         if (a.is_none() && b.is_none()) return nonzero_tuple(*c, "where(condition)");
         if (a.is_none() || b.is_none())
           throw py::type_error("where: expected both input and other, or neither "
@@ -516,7 +550,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return layer_norm(x, shape_arg(shape, "layer_norm"), w, b, eps);
       }, py::arg("normalized_shape"), py::arg("weight") = nullptr, py::arg("bias") = nullptr,
       py::arg("eps") = 1e-5);
-  reg.manual("dropout", [](const Tensor& x, double p, bool train, bool inplace, int64_t channel_dims) {
+  reg.manual("dropout", [](const Strided& x, double p, bool train, bool inplace, int64_t channel_dims) {
         return dropout(x, p, train, inplace, channel_dims);
       }, py::arg("p") = 0.5, py::arg("train") = true, py::arg("inplace") = false, py::kw_only(),
       py::arg("channel_dims") = 0);
@@ -531,18 +565,20 @@ void bind_ops(py::module_& m, TensorClass& T) {
              py::arg("input"), py::arg("weight"), py::arg("bias") = nullptr);
 
   // shapes
-  reg.manual("reshape", [](const Tensor& x, py::args shape) { return reshape(x, shape_from(shape, "reshape")); });
-  reg.manual("view", [](const Tensor& x, py::args shape) { return view(x, shape_from(shape, "view")); });
-  reg.manual("view_as", [](const Tensor& x, const Tensor& o) { return view(x, o->shape()); }, py::arg("other"));
-  reg.manual("reshape_as", [](const Tensor& x, const Tensor& o) { return reshape(x, o->shape()); }, py::arg("other"));
-  reg.manual("expand", [](const Tensor& x, py::args sizes) { return expand(x, shape_from(sizes, "expand")); });
-  reg.manual("expand_as", [](const Tensor& x, const Tensor& o) { return expand(x, o->shape()); }, py::arg("other"));
-  reg.manual("permute", [](const Tensor& x, py::args dims) { return permute(x, shape_from(dims, "permute")); });
-  reg.manual("flatten", [](const Tensor& x, int64_t s, int64_t e) { return flatten(x, s, e); },
+  reg.manual("reshape", [](const Strided& x, py::args shape) { return reshape_view(x, shape_from(shape, "reshape"), false); });
+  reg.manual("view", [](const Strided& x, py::args shape) { return reshape_view(x, shape_from(shape, "view"), true); });
+  reg.manual("view_as", [](const Strided& x, const Strided& o) { return reshape_view(x, o->shape(), true); }, py::arg("other"));
+  reg.manual("reshape_as", [](const Strided& x, const Strided& o) { return reshape_view(x, o->shape(), false); }, py::arg("other"));
+  reg.manual("expand", [](const Strided& x, py::args sizes) { return expand_view(x, shape_from(sizes, "expand")); });
+  reg.manual("expand_as", [](const Strided& x, const Strided& o) { return expand_view(x, o->shape()); }, py::arg("other"));
+  reg.manual("permute", [](const Strided& x, py::args dims) { return permute_view(x, shape_from(dims, "permute")); });
+  reg.manual("flatten", [](const Strided& x, int64_t s, int64_t e) { return flatten_view(x, s, e); },
              py::arg("start_dim") = 0, py::arg("end_dim") = -1);
-  reg.manual("squeeze", [](const Tensor& x, py::object d) {
-        if (!PyTuple_Check(d.ptr()) && !PyList_Check(d.ptr()))
-          return squeeze(x, d.is_none() ? std::nullopt : std::optional<int64_t>(to_i64(d)));
+  reg.manual("squeeze", [](const Strided& x, py::object d) {
+        if (!PyTuple_Check(d.ptr()) && !PyList_Check(d.ptr())) {
+          if (d.is_none()) return squeeze_view(x, {}, true);
+          return squeeze_view(x, {to_i64(d)}, false);
+        }
         std::vector<int64_t> dims;  // a tuple or list of ints (not bools), as PyTorch
         for (py::handle h : d) {
           if (!PyIndex_Check(h.ptr()) || PyBool_Check(h.ptr()))
@@ -551,12 +587,12 @@ void bind_ops(py::module_& m, TensorClass& T) {
                                  " holding " + std::string(Py_TYPE(h.ptr())->tp_name));
           dims.push_back(to_i64(h));
         }
-        return squeeze(x, dims);
+        return squeeze_view(x, dims, false);
       }, dim);
-  reg.manual("unsqueeze", [](const Tensor& x, int64_t d) { return unsqueeze(x, d); }, py::arg("dim"));
-  reg.manual("transpose", [](const Tensor& x, int64_t a, int64_t b) { return transpose(x, a, b); },
+  reg.manual("unsqueeze", [](const Strided& x, int64_t d) { return unsqueeze_view(x, d); }, py::arg("dim"));
+  reg.manual("transpose", [](const Strided& x, int64_t a, int64_t b) { return transpose_view(x, a, b); },
              py::arg("dim0"), py::arg("dim1"));
-  reg.manual("t", [](const Tensor& x) { return t_matrix(x); });
+  reg.manual("t", [](const Strided& x) { return t_view(x); });
   reg.manual_function("cat", [](const std::vector<Tensor>& xs, int64_t d) { return cat(xs, d); },
              py::arg("tensors"), py::arg("dim") = 0);
   reg.manual_function("stack", [](const std::vector<Tensor>& xs, int64_t d) { return stack(xs, d); },
@@ -647,9 +683,9 @@ void bind_ops(py::module_& m, TensorClass& T) {
       }, py::arg("reduction"), py::arg("op"));
 
   // queries
-  reg.manual("detach", [](const Tensor& x) { return detach(x); });
-  reg.manual("numel", [](const Tensor& x) { return x->numel(); });
-  reg.manual("is_floating_point", [](const Tensor& x) { return is_float(x->dtype()); });
+  reg.manual("detach", [](const Strided& x) { return detach(x); });
+  reg.manual("numel", [](const Strided& x) { return x->numel(); });
+  reg.manual("is_floating_point", [](const Strided& x) { return is_float(x->dtype()); });
 
   // pooling (torch.nn.functional's; exposed N: functions of _core._nn)
   reg.manual("max_pool2d", [](const Tensor& x, py::object k, py::object s, py::object p,
@@ -752,28 +788,28 @@ void bind_ops(py::module_& m, TensorClass& T) {
       }, py::arg("dim"), py::arg("index"), py::kw_only(), py::arg("sparse_grad") = false);
   reg.manual("scatter", [](const Tensor& x, int64_t d, const Tensor& index, py::object src,
                            py::object value, py::object reduce) {
-        if (const Tensor* s = scatter_source(src, value, reduce, "scatter")) return scatter(x, d, index, *s);
+        if (const Tensor* s = scatter_source(src, value, reduce, "scatter")) return scatter(x, d, index, contiguous_arg(*s));
         return scatter_value(x, d, index, scalar_arg(src.is_none() ? value : src, "scatter"));
       }, py::arg("dim"), py::arg("index"), py::arg("src") = py::none(), py::kw_only(),
       py::arg("value") = py::none(), py::arg("reduce") = py::none());
   reg.manual("scatter_add", [](const Tensor& x, int64_t d, const Tensor& index, const Tensor& src) {
         return scatter_add(x, d, index, src);
       }, py::arg("dim"), py::arg("index"), py::arg("src"));
-  T.def("scatter_", [](const Tensor& x, int64_t d, const Tensor& index, py::object src,
+  T.def("scatter_", [](const Strided& x, int64_t d, const Tensor& index, py::object src,
                        py::object value, py::object reduce) {
         if (const Tensor* s = scatter_source(src, value, reduce, "scatter_")) {
-          capture::call(&scatter_, x, d, index, *s);
+          capture::call(&scatter_, x.t, d, index, contiguous_arg(*s));
         } else {
           const double v = scalar_arg(src.is_none() ? value : src, "scatter_");
-          capture::call(&scatter_value_, x, d, index, v);
+          capture::call(&scatter_value_, x.t, d, index, v);
         }
-        return x;
+        return x.t;
       }, py::arg("dim"), py::arg("index"), py::arg("src") = py::none(), py::kw_only(),
       py::arg("value") = py::none(), py::arg("reduce") = py::none(),
       "In-place :func:`scatter`: writes into this tensor and returns it.");
-  T.def("scatter_add_", [](const Tensor& x, int64_t d, const Tensor& index, const Tensor& src) {
-        capture::call(&scatter_add_, x, d, index, src);
-        return x;
+  T.def("scatter_add_", [](const Strided& x, int64_t d, const Tensor& index, const Tensor& src) {
+        capture::call(&scatter_add_, x.t, d, index, src);
+        return x.t;
       }, py::arg("dim"), py::arg("index"), py::arg("src"),
       "In-place :func:`scatter_add`: adds into this tensor and returns it.");
 

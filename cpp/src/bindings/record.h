@@ -47,6 +47,18 @@ struct Arg<T, std::enable_if_t<std::is_same_v<T, pybind11::object> ||
   }
 };
 template <>
+struct Arg<bind::Strided> {
+  using Stored = Slot;
+  static Slot save(Recorder& r, const bind::Strided& t) { return r.use(t.t); }
+  static bind::Strided load(const Frame& f, Slot s) { return {Arg<Tensor>::load(f, s)}; }
+};
+template <>
+struct Arg<bind::StridedList> {
+  using Stored = std::vector<Slot>;
+  static Stored save(Recorder& r, const bind::StridedList& l) { return Arg<std::vector<Tensor>>::save(r, l.v); }
+  static bind::StridedList load(const Frame& f, const Stored& s) { return {Arg<std::vector<Tensor>>::load(f, s)}; }
+};
+template <>
 struct Arg<bind::MaybeTensor> {
   using Stored = Slot;
   static Slot save(Recorder& r, const bind::MaybeTensor& t) { return t.t ? r.use(t.t) : kNoSlot; }
@@ -107,7 +119,7 @@ auto recorded(F f) {
 // A metadata getter of the tensor (shape, dtype, flags): reads no data, records nothing.
 template <class R>
 auto pure_getter(R (TensorImpl::*m)() const) {
-  return [m](const Tensor& t) -> R { return capture::pure(), ((*t).*m)(); };
+  return [m](const Strided& t) -> R { return capture::pure(), ((*t.t).*m)(); };
 }
 
 }  // namespace tapegrad::bind

@@ -42,7 +42,7 @@ Tensor read_grad(const Tensor& t) {
 Tensor data_alias(const Tensor& t) {
   const std::shared_ptr<Storage>& s = t->storage();
   return std::make_shared<TensorImpl>(Storage::borrow(s->data, s->nbytes, s), t->offset(),
-                                      t->shape(), t->dtype());
+                                      t->shape(), t->strides(), t->dtype());
 }
 
 void assign_data(const Tensor& t, py::handle value) {
@@ -70,7 +70,7 @@ void assign_data(const Tensor& t, py::handle value) {
   std::shared_ptr<Storage> own = Storage::borrow(from->data, from->nbytes, from);
   own->version = t->version();
   Tensor moved = std::make_shared<TensorImpl>(std::move(own), (*src)->offset(), (*src)->shape(),
-                                              (*src)->dtype());
+                                              (*src)->strides(), (*src)->dtype());
   Tensor g = t->has_grad() ? t->grad() : Tensor();
   if (g) t->set_grad(nullptr);
   t->set_data(moved);
@@ -93,8 +93,8 @@ void bind_tensor(TensorClass& T) {
           py::object made = py::module_::import("tapegrad._legacy").attr("tensor_new")(*a, **k);
           return detach(made.cast<Tensor>());
         }));
-  T.def_property_readonly("shape", [](const Tensor& t) { return capture::pure(), size_of(t); })
-      .def("size", [](const Tensor& t, py::object dim) -> py::object {
+  T.def_property_readonly("shape", [](const Strided& t) { return capture::pure(), size_of(t); })
+      .def("size", [](const Strided& t, py::object dim) -> py::object {
             capture::pure();
             if (dim.is_none()) return size_of(t);
             const int64_t nd = std::max<int64_t>(t->dim(), 1);
@@ -109,12 +109,12 @@ void bind_tensor(TensorClass& T) {
       .def_property_readonly("dtype", pure_getter(&TensorImpl::dtype))
       // ----- autograd state -----
       .def_property("requires_grad", pure_getter(&TensorImpl::requires_grad),
-                    recorded([](const Tensor& t, bool v) { t->set_requires_grad(v); }))
-      .def_property("grad", &read_grad,
-                    recorded([](const Tensor& t, MaybeTensor g) { t->set_grad(std::move(g.t)); }))
+                    recorded([](const Strided& t, bool v) { t->set_requires_grad(v); }))
+      .def_property("grad", [](const Strided& t) { return read_grad(t); },
+                    recorded([](const Strided& t, MaybeTensor g) { t->set_grad(std::move(g.t)); }))
       .def_property_readonly("is_leaf", pure_getter(&TensorImpl::is_leaf))
       .def_property("_is_parameter", pure_getter(&TensorImpl::is_parameter), &TensorImpl::set_is_parameter)
-      .def_property_readonly("grad_fn", [](const Tensor& t) -> py::object {
+      .def_property_readonly("grad_fn", [](const Strided& t) -> py::object {
             capture::pure();
             const char* n = t->grad_fn_name();
             if (!n) return py::none();
@@ -122,42 +122,60 @@ void bind_tensor(TensorClass& T) {
           })
       .def_property_readonly("_version", pure_getter(&TensorImpl::version))
       .def_property_readonly("_id", pure_getter(&TensorImpl::id))
-      .def("_set_data", recorded([](const Tensor& t, const Tensor& src) { t->set_data(src); }))
+      .def("_set_data", recorded([](const Strided& t, const Tensor& src) { t->set_data(src); }))
       // Note [.data]
-      .def_property("data", recorded([](const Tensor& t) { return data_alias(t); }),
-                    recorded([](const Tensor& t, py::handle v) { assign_data(t, v); }),
+      .def_property("data", recorded([](const Strided& t) { return data_alias(t); }),
+                    recorded([](const Strided& t, py::handle v) { assign_data(t, v); }),
                     "This tensor's values without history, sharing its memory; in-place "
                     "writes through it are not seen by autograd. Assigning replaces the "
                     "values (and shape, dtype) while the tensor keeps its identity.")
-      .def("requires_grad_", recorded([](const Tensor& t, bool v) { t->set_requires_grad(v); return t; }),
+      .def("requires_grad_", recorded([](const Strided& t, bool v) { t->set_requires_grad(v); return t.t; }),
            py::arg("requires_grad") = true)
-      .def("retain_grad", recorded([](const Tensor& t) { t->retain_grad(); }))
+      .def("retain_grad", recorded([](const Strided& t) { t->retain_grad(); }))
       .def_property_readonly("retains_grad", pure_getter(&TensorImpl::retains_grad))
-      .def("detach_", recorded([](const Tensor& t) {
+      .def("detach_", recorded([](const Strided& t) {
             if (!t->is_leaf()) throw std::runtime_error("detach_: only leaf tensors can be detached in place here; use detach()");
             t->set_requires_grad(false);
-            return t;
+            return t.t;
           }))
-      .def("backward", recorded([](const Tensor& t, MaybeTensor gradient, py::object retain_graph, bool create_graph) {
+      .def("backward", recorded([](const Strided& t, MaybeTensor gradient, py::object retain_graph, bool create_graph) {
             // retain_graph=None means "as create_graph" (PyTorch's default).
             const bool retain = retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
             backward(t, gradient, retain, create_graph);
           }), py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(),
           py::arg("create_graph") = false)
       // ----- the transposes as properties (T reverses the dims; mT swaps the last two) -----
-      .def_property_readonly("T", recorded([](const Tensor& x) { return t(x); }))
-      .def_property_readonly("mT", recorded([](const Tensor& x) { return transpose(x, -2, -1); }))
+      .def_property_readonly("T", recorded([](const Strided& x) { return T_view(x); }))
+      .def_property_readonly("mT", recorded([](const Strided& x) { return transpose_view(x, -2, -1); }))
       // ----- storage and conversions -----
-      .def("contiguous", recorded([](const Tensor& t) { return t; }))
-      .def("is_contiguous", [](const Tensor&) { return capture::pure(), true; })
+      .def("contiguous", recorded([](const Strided& t) { return contiguous(t); }))
+      .def("is_contiguous", [](const Strided& t) { return capture::pure(), t->is_contiguous(); })
+      .def("stride", [](const Strided& t, py::object dim) -> py::object {
+            capture::pure();
+            const std::vector<int64_t> st = t->strides();
+            if (dim.is_none()) return py::tuple(py::cast(st));
+            const int64_t nd = std::max<int64_t>(t->dim(), 1);
+            const int64_t d = to_i64(dim);
+            if (d < -nd || d >= nd)
+              throw py::index_error("stride: dimension " + std::to_string(d) + " is out of range for a tensor of shape " + shape_str(t->shape()));
+            if (t->dim() == 0) return py::int_(1);
+            return py::int_(st[static_cast<size_t>(d < 0 ? d + t->dim() : d)]);
+          }, py::arg("dim") = py::none())
+      .def("storage_offset", [](const Strided& t) { return capture::pure(), t->offset(); })
+      .def("_is_view", [](const Strided& t) { return capture::pure(), t->is_view(); })
+      .def_property_readonly("_base", [](const Strided& t) -> py::object {
+            capture::pure();
+            if (!t->is_view()) return py::none();
+            return py::cast(t->view_base());
+          })
       .def("item", [](const Tensor& t) -> py::object {
             const double v = t->item_as_double();
             if (t->dtype() == DType::i64) return py::int_(*t->data<int64_t>());
             if (t->dtype() == DType::b8) return py::bool_(v != 0);
             return py::float_(v);
           })
-      .def("numpy", [](const Tensor& t) { return to_numpy(t, true); })
-      .def("_numpy_view", [](const Tensor& t) { return to_numpy(t, false); })
+      .def("numpy", [](const Strided& t) { return to_numpy(t, true); })
+      .def("_numpy_view", [](const Strided& t) { return to_numpy(t, false); })
       .def("type", [](const Tensor& x, py::object dtype) -> py::object {
             if (dtype.is_none()) return capture::pure(), py::str(std::string("tapegrad.") + dtype_name(x->dtype()));
             const DType to = *parse_dtype(dtype);
@@ -170,7 +188,7 @@ void bind_tensor(TensorClass& T) {
       .def("bool", recorded([](const Tensor& x) { return cast(x, DType::b8); }))
       // ----- Python protocols -----
       .def("__pos__", recorded([](const Tensor& a) { return a; }))
-      .def("__len__", [](const Tensor& a) {
+      .def("__len__", [](const Strided& a) {
             capture::pure();
             if (a->dim() == 0) throw py::type_error("len() of a 0-d tensor");
             return a->shape()[0];
@@ -195,7 +213,7 @@ void bind_tensor(TensorClass& T) {
             return *a->data<int64_t>();
           })
       // ----- indexing -----
-      .def("__getitem__", [](const Tensor& x, py::object key) {
+      .def("__getitem__", [](const Strided& x, py::object key) {
             std::vector<IndexItem> items = items_from(key);
             // A boolean mask gives a result whose shape depends on the data, and Python may
             // decide on that shape: such a capture is refused (Note [capture and replay]).
@@ -203,22 +221,22 @@ void bind_tensor(TensorClass& T) {
               for (const IndexItem& it : items)
                 if (it.kind == IndexItem::Tensor && it.t && it.t->dtype() == DType::b8)
                   rec->refuse("indexing with a boolean mask gives a shape that depends on the data");
-            return capture::call([](const Tensor& a, const std::vector<IndexItem>& k) { return index(a, k); }, x, items);
+            return capture::call([](const Tensor& a, const std::vector<IndexItem>& k) { return index_view(a, k); }, x.t, items);
           })
-      .def("__setitem__", [](const Tensor& x, py::object key, py::object value) {
+      .def("__setitem__", [](const Strided& x, py::object key, py::object value) {
             std::vector<IndexItem> items = items_from(key);
             Tensor v;
-            if (const Tensor* tv = tensor_ptr(value)) v = *tv;
+            if (const Tensor* tv = tensor_ptr(value)) v = contiguous_arg(*tv);
             else if (PyFloat_Check(value.ptr()) || PyLong_Check(value.ptr()) || PyBool_Check(value.ptr())) {
               v = empty({}, x->dtype());  // exact for ints; checked (Note [exact scalars])
               store_scalar(x->dtype(), scalar_value(value, "__setitem__"), v->raw(), "__setitem__");
             }
             else v = tensor_from_py(value, x->dtype(), "__setitem__");
-            capture::call([](const Tensor& a, const std::vector<IndexItem>& k, const Tensor& w) { index_put_(a, k, w); }, x, items, v);
+            capture::call([](const Tensor& a, const std::vector<IndexItem>& k, const Tensor& w) { index_put_(a, k, w); }, x.t, items, v);
           })
       // ----- in-place fills (the arithmetic ones come with their ops) -----
-      .def("zero_", recorded([](const Tensor& a) { zero_(a); return a; }))
-      .def("fill_", recorded([](const Tensor& a, py::object v) {
+      .def("zero_", recorded([](const Strided& a) { zero_(a); return a.t; }))
+      .def("fill_", recorded([](const Strided& a, py::object v) {
             check_inplace(a, "fill_");
             if (const Tensor* t = tensor_ptr(v)) {
               // A one-element tensor is converted as cast converts (PyTorch's fill_(Tensor):
@@ -228,23 +246,23 @@ void bind_tensor(TensorClass& T) {
             } else {
               fill_(a, scalar_value(v, "fill_"));
             }
-            return a;
+            return a.t;
           }))
-      .def("copy_", recorded([](const Tensor& a, py::object src) {
+      .def("copy_", recorded([](const Strided& a, py::object src) {
             Tensor s = operand(src, a);
             if (!s) throw py::type_error("copy_: expected a tensor");
             copy_(a, s);
-            return a;
+            return a.t;
           }))
-      .def("normal_", recorded([](const Tensor& a, double mean, double std, py::object gen) {
+      .def("normal_", recorded([](const Strided& a, double mean, double std, py::object gen) {
              check_inplace(a, "normal_");
              normal_(a, mean, std, generator_arg(gen, "normal_"));
-             return a;
+             return a.t;
            }), py::arg("mean") = 0.0, py::arg("std") = 1.0, py::kw_only(), py::arg("generator") = py::none())
-      .def("uniform_", recorded([](const Tensor& a, double lo, double hi, py::object gen) {
+      .def("uniform_", recorded([](const Strided& a, double lo, double hi, py::object gen) {
              check_inplace(a, "uniform_");
              uniform_(a, lo, hi, generator_arg(gen, "uniform_"));
-             return a;
+             return a.t;
            }), py::arg("a") = 0.0, py::arg("b") = 1.0, py::kw_only(), py::arg("generator") = py::none());
 }
 

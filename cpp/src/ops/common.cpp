@@ -20,16 +20,6 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   return out;
 }
 
-std::vector<int64_t> contiguous_strides(const Shape& s) {
-  std::vector<int64_t> st(s.size());
-  int64_t acc = 1;
-  for (size_t i = s.size(); i-- > 0;) {
-    st[i] = acc;
-    acc *= s[i];
-  }
-  return st;
-}
-
 std::vector<int64_t> bcast_strides(const Shape& in, const Shape& out) {
   std::vector<int64_t> st(out.size(), 0);
   const std::vector<int64_t> cs = contiguous_strides(in);
@@ -76,6 +66,20 @@ Tensor convert(const Tensor& x, DType dtype) {
 
 void assign_broadcast(const Tensor& dst, const Tensor& src_in) {
   Tensor src = src_in->dtype() == dst->dtype() ? src_in : convert(src_in, dst->dtype());
+  // src may be a contiguous view of the memory written (x[1:].copy_(x[:-1]), x.T.copy_(x)):
+  // read it whole before writing, unless it is exactly the destination.
+  if (src->storage() == dst->storage() && !(src->shape() == dst->shape() && dst->is_contiguous()))
+    src = clone_data(src);
+  if (!dst->is_contiguous()) {  // a strided view: element by element through its strides
+    const Shape& out = dst->shape();
+    if (src->dim() > dst->dim() || broadcast_shapes(src->shape(), out, "copy_") != out)
+      throw ValueError("copy_: a value of shape " + shape_str(src->shape()) +
+                       " cannot be broadcast to the destination shape " + shape_str(out));
+    const std::vector<int64_t> st = bcast_strides(src->shape(), out), dst_st = dst->strides();
+    k::copy_strided(itemsize(dst->dtype()), static_cast<int>(out.size()), out.data(), src->raw(),
+                    st.data(), dst->data_ptr(), dst_st.data());
+    return;
+  }
   if (src->shape() == dst->shape()) {
     if (dst->nbytes() && dst->raw() != src->raw()) std::memmove(dst->raw(), src->raw(), dst->nbytes());
     return;
@@ -96,8 +100,9 @@ Tensor make_view(const Tensor& base, Shape shape, bool track) {
   Tensor v = std::make_shared<TensorImpl>(base->storage(), base->offset(), std::move(shape),
                                           base->dtype());
   if (track) {
-    v->is_view_ = true;
-    ++v->storage_->graph_views;
+    const Tensor& root = view_root(base);
+    const AutogradMeta* m = root->autograd_meta();
+    v->set_view_base(root, m ? m->id : 0);
   }
   return v;
 }

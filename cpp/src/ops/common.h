@@ -21,7 +21,6 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // Element strides for reading a contiguous tensor of shape `in` broadcast to `out`
 // (0 on broadcast dims), right-aligned.
 std::vector<int64_t> bcast_strides(const Shape& in, const Shape& out);
-std::vector<int64_t> contiguous_strides(const Shape& s);
 // Normalise a possibly negative dim, or throw IndexError naming the op and the shape.
 int64_t norm_dim(int64_t dim, int64_t ndim, const char* op, const Shape& shape);
 // Sorted, unique, normalised dims; empty input means all dims.
@@ -41,12 +40,20 @@ inline void check_defined(const Tensor& t, const char* op) {
   if (!t) throw TypeError(std::string(op) + ": expected a Tensor, got None");
 }
 
+// A view whose base was written in place since its history was set gets that history
+// regenerated from the base (Note [views] in ops/view.cpp).
+void refresh_view(const Tensor& v);
+
 // Record when grad mode is on and an input requires grad.
 inline bool should_record(std::initializer_list<const Tensor*> ins) {
   if (!grad_enabled()) return false;
-  for (const Tensor* t : ins)
-    if (*t && (*t)->requires_grad()) return true;
-  return false;
+  bool any = false;
+  for (const Tensor* t : ins) {
+    if (!*t) continue;
+    if ((*t)->is_view()) [[unlikely]] refresh_view(*t);
+    any = any || (*t)->requires_grad();
+  }
+  return any;
 }
 // Record one entry: `saved` is what the op's backward reads, `attrs` the op's own attribute
 // struct (any type; Note [typed attributes] in tapegrad/attrs.h).
@@ -68,8 +75,30 @@ SavedList save_for_backward(Ts&&... ts) {
 // data of `result` into `self`'s storage. Note [in-place ops] in inplace.cpp.
 void rebase_inplace(const Tensor& self, const Tensor& result);
 
-// A view of `base` with a new shape sharing storage; `track` marks it a graph-carrying view.
+// A view of contiguous `base` with a new shape sharing storage; `track` makes it a view of
+// base for autograd (Note [views]), else an untracked alias.
 Tensor make_view(const Tensor& base, Shape shape, bool track);
+
+// ----- views (ops/view.cpp, Note [views]) -----
+// The tensor whose storage x shares as a view (x itself when x is not a view).
+const Tensor& view_root(const Tensor& x);
+// A view of x over x's storage with this geometry (strides and offset in elements).
+Tensor make_strided_view(const Tensor& x, Shape shape, std::vector<int64_t> strides,
+                         int64_t offset);
+// Before an in-place op writes into self: PyTorch's refusals for overlapping memory and for
+// views of leaves that require grad.
+void check_view_write(const Tensor& self, const char* op);
+// Writes `result` (self's shape and dtype) through the view self and, when result carries
+// history, makes the base the output of an IndexPut entry and self a Gather of it.
+void write_view(const Tensor& self, const Tensor& result);
+// Makes `self` the output the entry that produced `out` recorded (out gives its identity up).
+void adopt_identity(const Tensor& self, const Tensor& out);
+
+// x[...] = v and the writes through views: the shape of the indexed region (v is broadcast
+// to it).
+struct IndexPutAttrs {
+  Shape indexed_shape;
+};
 
 // The kernel layer's name for a dtype. Ops hand pointers to kernels (tapegrad/kernels.h) and
 // never loop over elements themselves.

@@ -138,17 +138,17 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 
 void scatter_(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   check_inplace(x, "scatter_");
-  rebase_inplace(x, scatter(x, dim, index, src));
+  rebase_inplace(x, scatter(contiguous(x), dim, index, src));
 }
 
 void scatter_value_(const Tensor& x, int64_t dim, const Tensor& index, double value) {
   check_inplace(x, "scatter_");
-  rebase_inplace(x, scatter_value(x, dim, index, value));
+  rebase_inplace(x, scatter_value(contiguous(x), dim, index, value));
 }
 
 void scatter_add_(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   check_inplace(x, "scatter_add_");
-  rebase_inplace(x, scatter_add(x, dim, index, src));
+  rebase_inplace(x, scatter_add(contiguous(x), dim, index, src));
 }
 
 }  // namespace tapegrad

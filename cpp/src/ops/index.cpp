@@ -229,6 +229,83 @@ std::vector<Tensor> backward_ScatterAdd(BwCtx& ctx) {
   return {gather_flat(ctx.g(), ctx.saved(0), ctx.in_shape(0))};
 }
 
+namespace {
+// Basic indexing (ints, slices, None, Ellipsis): the view's shape, strides (elements) and
+// offset from x's own strides (Note [views] in view.cpp).
+struct Geometry {
+  Shape shape;
+  std::vector<int64_t> strides;
+  int64_t offset;
+};
+Geometry basic_geometry(const Tensor& x, const std::vector<IndexItem>& items) {
+  const Shape& xs = x->shape();
+  const int64_t nd = x->dim();
+  const std::vector<int64_t> xst = x->strides();
+  int64_t consumed = 0, ellipses = 0;
+  for (const IndexItem& it : items) {
+    if (it.kind == IndexItem::Int || it.kind == IndexItem::Slice) ++consumed;
+    if (it.kind == IndexItem::Ellipsis) ++ellipses;
+  }
+  if (ellipses > 1) throw IndexError("index: an index can only have a single ellipsis ('...')");
+  if (consumed > nd)
+    throw IndexError("index: too many indices for a tensor of dimension " + std::to_string(nd) +
+                     " (shape " + shape_str(xs) + ")");
+  Geometry g{{}, {}, x->offset()};
+  int64_t p = 0;
+  for (const IndexItem& it : items) {
+    switch (it.kind) {
+      case IndexItem::Int:
+        g.offset += wrap_index(it.i, xs[p], p, xs) * xst[p];
+        ++p;
+        break;
+      case IndexItem::Slice: {
+        int64_t start, len, step;
+        adjust_slice(it, xs[p], start, len, step);
+        if (len > 0) g.offset += start * xst[p];
+        g.shape.push_back(len);
+        g.strides.push_back(xst[p] * step);
+        ++p;
+        break;
+      }
+      case IndexItem::None:  // PyTorch's unsqueeze stride: the next dim's extent
+        g.shape.push_back(1);
+        g.strides.push_back(p < nd ? xs[p] * xst[p] : 1);
+        break;
+      case IndexItem::Ellipsis:
+        for (int64_t k = 0; k < nd - consumed; ++k, ++p) {
+          g.shape.push_back(xs[p]);
+          g.strides.push_back(xst[p]);
+        }
+        break;
+      case IndexItem::Tensor: break;  // not basic: never reached
+    }
+  }
+  for (; p < nd; ++p) {
+    g.shape.push_back(xs[p]);
+    g.strides.push_back(xst[p]);
+  }
+  return g;
+}
+}  // namespace
+
+Tensor index_view(const Tensor& x, const std::vector<IndexItem>& items) {
+  check_defined(x, "index");
+  const bool basic = std::none_of(items.begin(), items.end(), [](const IndexItem& it) {
+    return it.kind == IndexItem::Tensor;
+  });
+  if (basic) {  // a view sharing x's memory, as PyTorch's basic indexing
+    const bool rec = should_record({&x});
+    Geometry g = basic_geometry(x, items);
+    Tensor y = make_strided_view(x, std::move(g.shape), std::move(g.strides), g.offset);
+    if (rec) {
+      Plan plan = make_plan(x, items, "index");  // offsets in x's row-major numbering
+      record(OpCode::Gather, {&x}, {&y}, save_for_backward(std::move(plan.offsets)));
+    }
+    return y;
+  }
+  return index(contiguous(x), items);
+}
+
 Tensor index(const Tensor& x, const std::vector<IndexItem>& items) {
   check_defined(x, "index");
   if (items.size() == 1 && items[0].kind == IndexItem::Tensor && items[0].t &&
@@ -252,13 +329,6 @@ Tensor index(const Tensor& x, const std::vector<IndexItem>& items) {
   Plan plan = make_plan(x, items, "index");
   return gather_flat(x, plan.offsets, plan.out);
 }
-
-namespace {
-// x[...] = v: the shape of the indexed region (v is broadcast to it).
-struct IndexPutAttrs {
-  Shape indexed_shape;
-};
-}  // namespace
 
 void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tensor& value) {
   check_inplace(x, "__setitem__");
@@ -285,6 +355,12 @@ void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tens
     write(r);
     record(OpCode::IndexPut, {&x, &value}, {&r}, save_for_backward(plan.offsets),
            IndexPutAttrs{plan.out});
+    rebase_inplace(x, r);
+    return;
+  }
+  if (!x->is_contiguous()) {  // a strided view: the offsets count its own elements
+    Tensor r = clone_data(x);
+    write(r);
     rebase_inplace(x, r);
     return;
   }

@@ -15,6 +15,7 @@ namespace tapegrad {
 
 void check_inplace(const Tensor& self, const char* op) {
   check_defined(self, op);
+  if (self->is_view() || !self->is_contiguous()) check_view_write(self, op);
   if (grad_enabled() && self->requires_grad() && self->is_leaf())
     throw std::runtime_error(
         std::string(op) + ": a leaf Variable that requires grad (shape " +
@@ -43,7 +44,10 @@ void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, BinaryFn
   check_defined(other, name);
   check_inplace_shape(self, other, name);
   const DType dt = promote(self->dtype(), other->dtype());
-  if ((is_float(dt) && !is_float(self->dtype())) || (op == OpCode::Div && !is_float(self->dtype())))
+  // PyTorch's can_cast: the result may not be of a higher kind (bool < int < float) than self.
+  if ((is_float(dt) && !is_float(self->dtype())) ||
+      (dt == DType::i64 && self->dtype() == DType::b8) ||
+      (op == OpCode::Div && !is_float(self->dtype())))
     throw TypeError(std::string(name) + ": result type " +
                     dtype_name(op == OpCode::Div && !is_float(dt) ? DType::f32 : dt) +
                     " can't be cast to the desired output type " + dtype_name(self->dtype()) +
@@ -51,15 +55,16 @@ void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, BinaryFn
   // mul_/div_ save self's old value for the other operand's gradient, and the result is
   // about to overwrite it: they work on a recorded copy (PyTorch's "original self"), which
   // also keeps that path differentiable under create_graph.
-  if (!should_record({&self, &other}) && !self->is_view() && binary_inplace_direct(op, self, other)) {
+  if (!should_record({&self, &other}) && !self->is_view() && self->is_contiguous() &&
+      binary_inplace_direct(op, self, other)) {
     self->bump_version();
     return;
   }
-  Tensor a = self, b = other;
-  if ((op == OpCode::Mul || op == OpCode::Div) && grad_enabled() && other->requires_grad()) {
+  Tensor a = contiguous(self), b = other;
+  if ((op == OpCode::Mul || op == OpCode::Div) && grad_enabled() && other->requires_grad() &&
+      a.get() == self.get())
     a = clone(self);
-    if (other.get() == self.get()) b = a;
-  }
+  if (other.get() == self.get()) b = a;
   rebase_inplace(self, fn(a, b));
 }
 }  // namespace
@@ -84,7 +89,7 @@ void inplace_bitwise(const Tensor& self, const Tensor& other, BinaryFn fn, const
   check_inplace(self, name);
   check_defined(other, name);
   check_inplace_shape(self, other, name);
-  Tensor r = fn(self, other);
+  Tensor r = fn(contiguous(self), other);
   if (r->dtype() != self->dtype())
     throw TypeError(std::string(name) + ": result type " + dtype_name(r->dtype()) +
                     " can't be cast to the desired output type " + dtype_name(self->dtype()) +
@@ -111,7 +116,7 @@ void copy_(const Tensor& self, const Tensor& src) {
   if (should_record({&self, &src})) {
     // A differentiable copy: where(true, src, self) routes dy to src and zero to self.
     Tensor all = full(self->shape(), 1.0, DType::b8);
-    rebase_inplace(self, where(all, cast(src, self->dtype()), self));
+    rebase_inplace(self, where(all, cast(src, self->dtype()), contiguous(self)));
     return;
   }
   assign_broadcast(self, src);
@@ -123,7 +128,13 @@ void fill_(const Tensor& self, const Scalar& value) {
   alignas(8) unsigned char elem[8];
   store_scalar(self->dtype(), value, elem, "fill_");  // Note [exact scalars]
   if (!should_record({&self})) {  // the converted element written straight in, no temporary
-    k::fill_value(itemsize(self->dtype()), self->numel(), elem, self->raw());
+    if (self->is_contiguous()) {
+      k::fill_value(itemsize(self->dtype()), self->numel(), elem, self->raw());
+    } else {
+      Tensor v = empty({}, self->dtype());
+      std::memcpy(v->raw(), elem, itemsize(self->dtype()));
+      assign_broadcast(self, v);
+    }
     self->bump_version();
     return;
   }
@@ -148,15 +159,19 @@ void rebase_inplace(const Tensor& self, const Tensor& result_in) {
                       dtype_name(self->dtype()));
     result = cast(result, self->dtype());
   }
-  if (result->node() >= 0 && (self->is_view() || self->storage()->graph_views > 0))
-    throw std::runtime_error(
-        "in-place operation on a tensor of shape " + shape_str(self->shape()) +
-        " that shares memory with a view while gradients are recorded is not supported; use "
-        "the out-of-place form (x = x + y)");
-  if (self->nbytes() && self->raw() != result->raw())
+  if (self->is_view()) {  // through the view into its base (Note [views] in view.cpp)
+    write_view(self, result);
+    return;
+  }
+  if (!self->is_contiguous()) assign_broadcast(self, result);  // a detached view
+  else if (self->nbytes() && self->raw() != result->raw())
     std::memmove(self->raw(), result->raw(), self->nbytes());
   self->bump_version();
   if (result->node() < 0) return;
+  adopt_identity(self, result);
+}
+
+void adopt_identity(const Tensor& self, const Tensor& result) {
   // Transfer the autograd identity of `result` to `self`.
   AutogradMeta& sm = self->ensure_autograd_meta();
   AutogradMeta& rm = *result->autograd_meta();

@@ -439,7 +439,7 @@ Tensor dropout(const Tensor& x, double p, bool training, bool inplace, int64_t c
   Tensor y;
   {
     GradModeGuard no_grad(false);
-    y = mul(x, mask);
+    y = mul(x->is_contiguous() ? x : clone_data(x), mask);  // a view: its values (Note [views])
   }
   if (should_record({&x})) record(OpCode::Dropout, {&x}, {&y}, save_for_backward(mask));
   if (!inplace) return y;

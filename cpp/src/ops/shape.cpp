@@ -115,8 +115,9 @@ struct PermuteAttrs {
 };
 }  // namespace
 
-Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
-  check_defined(x, "permute");
+namespace {
+// permute's checks: the normalised order (output dim i reads input dim dims[i]).
+std::vector<int64_t> permute_order(const Tensor& x, const std::vector<int64_t>& dims_in) {
   const int64_t nd = x->dim();
   if (static_cast<int64_t>(dims_in.size()) != nd)
     throw ValueError("permute: number of dims " + std::to_string(dims_in.size()) +
@@ -131,6 +132,14 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
                        shape_str(dims_in) + " for a tensor of shape " + shape_str(x->shape()));
     seen[dims[i]] = true;
   }
+  return dims;
+}
+}  // namespace
+
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
+  check_defined(x, "permute");
+  const int64_t nd = x->dim();
+  std::vector<int64_t> dims = permute_order(x, dims_in);
   Shape out(nd);
   const std::vector<int64_t> xs = contiguous_strides(x->shape());
   std::vector<int64_t> st(nd);
@@ -178,8 +187,9 @@ Tensor t(const Tensor& x) {
 }
 
 // ---------------------------------------------------------------------------------------------
-Tensor expand(const Tensor& x, const Shape& shape_in) {
-  check_defined(x, "expand");
+namespace {
+// expand's checks: the result's shape.
+Shape expanded_shape(const Tensor& x, const Shape& shape_in) {
   const int64_t nd = static_cast<int64_t>(shape_in.size());
   if (nd < x->dim())
     throw ValueError("expand: the number of sizes provided (" + std::to_string(nd) +
@@ -203,6 +213,13 @@ Tensor expand(const Tensor& x, const Shape& shape_in) {
                        ") at non-singleton dimension " + std::to_string(i) + ". Target sizes: " +
                        shape_str(shape_in) + ". Tensor sizes: " + shape_str(x->shape()));
   }
+  return out;
+}
+}  // namespace
+
+Tensor expand(const Tensor& x, const Shape& shape_in) {
+  check_defined(x, "expand");
+  const Shape out = expanded_shape(x, shape_in);
   if (out == x->shape()) return x;
   Tensor y = empty(out, x->dtype());
   assign_broadcast(y, x);
@@ -321,6 +338,158 @@ Tensor t_matrix(const Tensor& x) {
     throw ValueError("t() expects a tensor with <= 2 dimensions, but self is " +
                      std::to_string(x->dim()) + "D");
   return t(x);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The view ops Python sees. Each computes the view's geometry from the input's own strides
+// and records the op's usual entry.
+
+Tensor transpose_view(const Tensor& x, int64_t d0, int64_t d1) {
+  check_defined(x, "transpose");
+  if (x->dim() == 0) {
+    norm_dim(d0, 0, "transpose", x->shape());
+    norm_dim(d1, 0, "transpose", x->shape());
+    return reshape(x, {});
+  }
+  const int64_t a = norm_dim(d0, x->dim(), "transpose", x->shape());
+  const int64_t b = norm_dim(d1, x->dim(), "transpose", x->shape());
+  std::vector<int64_t> perm(static_cast<size_t>(x->dim()));
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>(i);
+  std::swap(perm[static_cast<size_t>(a)], perm[static_cast<size_t>(b)]);
+  return permute_view(x, perm);
+}
+
+Tensor t_view(const Tensor& x) {
+  check_defined(x, "t");
+  if (x->dim() > 2)
+    throw ValueError("t() expects a tensor with <= 2 dimensions, but self is " +
+                     std::to_string(x->dim()) + "D (shape " + shape_str(x->shape()) + ")");
+  if (x->dim() < 2) return reshape(x, x->shape());
+  return transpose_view(x, 0, 1);
+}
+
+Tensor T_view(const Tensor& x) {
+  check_defined(x, "T");
+  std::vector<int64_t> perm(static_cast<size_t>(x->dim()));
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = x->dim() - 1 - static_cast<int64_t>(i);
+  if (perm.size() < 2) return reshape(x, x->shape());
+  return permute_view(x, perm);
+}
+
+Tensor permute_view(const Tensor& x, const std::vector<int64_t>& dims) {
+  check_defined(x, "permute");
+  const bool rec = should_record({&x});
+  const Shape& xs = x->shape();
+  std::vector<int64_t> order = permute_order(x, dims);
+  const std::vector<int64_t> st = x->strides();
+  Shape shape;
+  std::vector<int64_t> strides;
+  for (int64_t d : order) {
+    shape.push_back(xs[static_cast<size_t>(d)]);
+    strides.push_back(st[static_cast<size_t>(d)]);
+  }
+  Tensor y = make_strided_view(x, std::move(shape), std::move(strides), x->offset());
+  if (rec) record(OpCode::Permute, {&x}, {&y}, {}, PermuteAttrs{std::move(order)});
+  return y;
+}
+
+Tensor expand_view(const Tensor& x, const Shape& shape_in) {
+  check_defined(x, "expand");
+  const bool rec = should_record({&x});
+  const Shape out = expanded_shape(x, shape_in);  // expand's checks and messages
+  const std::vector<int64_t> st = x->strides();
+  const size_t lead = out.size() - static_cast<size_t>(x->dim());
+  std::vector<int64_t> strides(out.size(), 0);
+  for (size_t i = 0; i < static_cast<size_t>(x->dim()); ++i)
+    strides[lead + i] = x->shape()[i] == out[lead + i] ? st[i] : 0;
+  Tensor y = make_strided_view(x, out, std::move(strides), x->offset());
+  if (rec && out != x->shape()) record(OpCode::Expand, {&x}, {&y});
+  else if (rec) record(OpCode::Reshape, {&x}, {&y});
+  return y;
+}
+
+// PyTorch's rule for viewing strided memory with another shape (its computeStride): the
+// strides of the new shape, or nothing when the memory cannot be viewed that way.
+std::optional<std::vector<int64_t>> view_strides(const Tensor& x, const Shape& shape) {
+  const Shape& old = x->shape();
+  const std::vector<int64_t> st = x->strides();
+  std::vector<int64_t> out(shape.size());
+  if (x->numel() == 0 || old.empty()) {
+    int64_t acc = 1;
+    for (size_t i = shape.size(); i-- > 0;) {
+      out[i] = acc;
+      acc *= std::max<int64_t>(shape[i], 1);
+    }
+    return out;
+  }
+  int64_t view_d = static_cast<int64_t>(shape.size()) - 1;
+  int64_t chunk_base_stride = st.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t d = static_cast<int64_t>(old.size()) - 1; d >= 0; --d) {
+    tensor_numel *= old[static_cast<size_t>(d)];
+    if (d == 0 || (old[static_cast<size_t>(d - 1)] != 1 &&
+                   st[static_cast<size_t>(d - 1)] != tensor_numel * chunk_base_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[static_cast<size_t>(view_d)] == 1)) {
+        out[static_cast<size_t>(view_d)] = view_numel * chunk_base_stride;
+        view_numel *= shape[static_cast<size_t>(view_d)];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return std::nullopt;
+      if (d > 0) {
+        chunk_base_stride = st[static_cast<size_t>(d - 1)];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  if (view_d != -1) return std::nullopt;
+  return out;
+}
+
+Tensor reshape_view(const Tensor& x, const Shape& shape, bool must_view) {
+  check_defined(x, must_view ? "view" : "reshape");
+  if (x->is_contiguous()) return must_view ? view(x, shape) : reshape(x, shape);
+  const Shape s = infer_shape(shape, x->numel(), x->shape(), must_view ? "view" : "reshape");
+  std::optional<std::vector<int64_t>> st = view_strides(x, s);
+  if (!st) {
+    if (must_view)
+      throw std::runtime_error(
+          "view size is not compatible with input tensor's size and stride (at least one "
+          "dimension spans across two contiguous subspaces): input shape " +
+          shape_str(x->shape()) + ", requested " + shape_str(s) + ". Use .reshape(...) instead.");
+    return reshape(contiguous(x), s);
+  }
+  const bool rec = should_record({&x});
+  Tensor y = make_strided_view(x, s, std::move(*st), x->offset());
+  if (rec) record(OpCode::Reshape, {&x}, {&y});
+  return y;
+}
+
+Tensor unsqueeze_view(const Tensor& x, int64_t dim) {
+  check_defined(x, "unsqueeze");
+  if (x->is_contiguous()) return unsqueeze(x, dim);
+  const int64_t d = norm_dim(dim, x->dim() + 1, "unsqueeze", x->shape());
+  Shape s = x->shape();
+  s.insert(s.begin() + d, 1);
+  return reshape_view(x, s, true);
+}
+
+Tensor squeeze_view(const Tensor& x, const std::vector<int64_t>& dims, bool all) {
+  check_defined(x, "squeeze");
+  if (x->is_contiguous()) {
+    if (all) return squeeze(x, std::nullopt);
+    return squeeze(x, dims);
+  }
+  Tensor shape_probe = all ? squeeze(empty(x->shape(), x->dtype()), std::nullopt)
+                           : squeeze(empty(x->shape(), x->dtype()), dims);
+  return reshape_view(x, shape_probe->shape(), true);
+}
+
+Tensor flatten_view(const Tensor& x, int64_t start, int64_t end) {
+  check_defined(x, "flatten");
+  if (x->is_contiguous()) return flatten(x, start, end);
+  Tensor shape_probe = flatten(empty(x->shape(), x->dtype()), start, end);
+  return reshape_view(x, shape_probe->shape(), false);
 }
 
 }  // namespace tapegrad

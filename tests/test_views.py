@@ -1,0 +1,338 @@
+"""Views share memory (Note [views] in cpp/src/ops/view.cpp): basic indexing, t/T/mT,
+transpose, permute, narrow, select-like indexing, expand, squeeze/unsqueeze, view/reshape,
+split/chunk/unbind, movedim and swapaxes return tensors over their base's storage, so writes
+through them reach the base (and the base's writes reach them), with autograd as PyTorch's.
+
+Every view kind is swept against every in-place write, comparing the base's values and the
+gradients with PyTorch's; every op of the op table is run on strided inputs and compared with
+the same op on contiguous ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from optable import CASES, TG
+
+torch = pytest.importorskip("torch")
+
+# A view of a (4, 6) base, written the same way for both libraries.
+VIEWS = {
+    "int": lambda b: b[1],
+    "slice": lambda b: b[1:3],
+    "col": lambda b: b[:, 2],
+    "step": lambda b: b[::2, 1::2],
+    "ellipsis": lambda b: b[..., 1:4],
+    "none": lambda b: b[None, 2],
+    "neg_index": lambda b: b[-1, :-1],
+    "T": lambda b: b.T,
+    "t": lambda b: b.t(),
+    "mT": lambda b: b.mT,
+    "transpose": lambda b: b.transpose(0, 1),
+    "permute": lambda b: b.permute(1, 0),
+    "narrow": lambda b: b.narrow(1, 2, 3),
+    "unsqueeze": lambda b: b.unsqueeze(1),
+    "view": lambda b: b.view(2, 12),
+    "reshape": lambda b: b.reshape(24),
+    "flatten": lambda b: b.flatten(),
+    "squeeze": lambda b: b[1:2].squeeze(0),
+    "unbind": lambda b: b.unbind(1)[3],
+    "split": lambda b: b.split(2, dim=1)[1],
+    "chunk": lambda b: b.chunk(2)[1],
+    "movedim": lambda b: b.movedim(0, 1),
+    "swapaxes": lambda b: b.swapaxes(0, 1),
+    "view_of_view": lambda b: b.T[1:5][::2],
+    "T_then_view": lambda b: b.T.unsqueeze(0).squeeze(0)[2],
+}
+
+# PyTorch refuses in-place writes into the outputs of unbind/split/chunk (functions returning
+# several views); tapegrad allows them. The gradient comparison writes through the same
+# elements made by slicing on the PyTorch side.
+TORCH_SINGLE = {
+    "unbind": lambda b: b[:, 3],
+    "split": lambda b: b[:, 2:4],
+    "chunk": lambda b: b[2:4],
+}
+
+# In-place writes, each given the view and an operand of the view's shape.
+WRITES = {
+    "add_": lambda v, o: v.add_(o),
+    "sub_alpha": lambda v, o: v.sub_(o, alpha=2),
+    "mul_": lambda v, o: v.mul_(o),
+    "div_": lambda v, o: v.div_(o),
+    "iadd": lambda v, o: v.__iadd__(o),
+    "imul_scalar": lambda v, o: v.__imul__(3.0),
+    "copy_": lambda v, o: v.copy_(o),
+    "fill_": lambda v, o: v.fill_(2.5),
+    "zero_": lambda v, o: v.zero_(),
+    "setitem": lambda v, o: v.__setitem__(..., o * 2),
+    "setitem_part": lambda v, o: v.__setitem__((slice(None, 1),), o[:1] if o.dim() else o),
+}
+
+
+def _pair(seed=0, shape=(4, 6)):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.5, 2.0, size=shape)
+    return tg.tensor(a), torch.tensor(a)
+
+
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("write", WRITES)
+def test_write_through_view_reaches_base(view, write):
+    b, bt = _pair()
+    v, vt = VIEWS[view](b), VIEWS[view](bt)
+    assert list(v.shape) == list(vt.shape)
+    o, ot = _pair(1, tuple(vt.shape))
+    WRITES[write](v, o)
+    WRITES[write](vt, ot)
+    np.testing.assert_array_equal(b.numpy(), bt.numpy())
+    np.testing.assert_array_equal(v.numpy(), vt.numpy())
+    assert b._version > 0
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_base_write_reaches_view(view):
+    b, bt = _pair()
+    v, vt = VIEWS[view](b), VIEWS[view](bt)
+    b.mul_(3)
+    bt.mul_(3)
+    b[0, 0] = -1.0
+    bt[0, 0] = -1.0
+    np.testing.assert_array_equal(v.numpy(), vt.numpy())
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_view_metadata_matches_torch(view):
+    b, bt = _pair()
+    v, vt = VIEWS[view](b), VIEWS[view](bt)
+    assert v.stride() == vt.stride()
+    assert v.storage_offset() == vt.storage_offset()
+    assert v.is_contiguous() == vt.is_contiguous()
+    assert v._base is b
+    np.testing.assert_array_equal(v.numpy(), vt.numpy())
+    # numpy() of a view shares its memory, as PyTorch's does
+    v.numpy()[...] = 7.0
+    vt.numpy()[...] = 7.0
+    np.testing.assert_array_equal(b.numpy(), bt.numpy())
+
+
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("write", ["add_", "mul_", "div_", "copy_", "fill_", "setitem", "imul_scalar"])
+def test_gradient_through_view_write(view, write):
+    """base = x·1; a view of base written in place with an operand that requires grad; a loss
+    reading base, the view and a view made before the write (its history is regenerated)."""
+    rng = np.random.default_rng(3)
+    xa = rng.uniform(0.5, 2.0, size=(4, 6))
+
+    def run(lib, x):
+        base = x * 1.0
+        early = base[2:, 1:]  # made before the write: must see it, values and gradient
+        v = (TORCH_SINGLE.get(view, VIEWS[view]) if lib is torch else VIEWS[view])(base)
+        o = (x.sum() * 0.1 + lib.ones(tuple(v.shape), dtype=x.dtype)) if write != "fill_" else None
+        WRITES[write](v, o)
+        return (base * base).sum() + (v * v * v).sum() + (early.exp()).sum()
+
+    x = tg.tensor(xa, requires_grad=True)
+    xt = torch.tensor(xa, requires_grad=True)
+    lt = run(torch, xt)
+    lt.backward()
+    l_ = run(tg, x)
+    l_.backward()
+    np.testing.assert_allclose(l_.item(), lt.item(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_stale_views_after_base_write_follow_pytorch():
+    rng = np.random.default_rng(4)
+    xa = rng.normal(size=(3, 5))
+
+    def run(lib, x):
+        base = x * 2.0 + 1.0
+        a, c = base[0], base.T[1:3]
+        base.mul_(x)           # the base gets new history
+        a2 = base[1:]           # a view of the new base
+        a2[0].add_(x[2])        # and a write through it
+        return (a * c.sum()).sum() + (a2 ** 2).sum() + base.sum()
+
+    x = tg.tensor(xa, requires_grad=True)
+    xt = torch.tensor(xa, requires_grad=True)
+    run(tg, x).backward()
+    run(torch, xt).backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-9)
+
+
+def test_create_graph_through_view_write():
+    xa = np.linspace(0.3, 1.7, 12).reshape(3, 4)
+
+    def run(lib, x):
+        b = x * x
+        b[1:].mul_(x[:2])
+        g, = (torch.autograd.grad if lib is torch else tg.autograd.grad)(
+            b.pow(3).sum(), x, create_graph=True)
+        return (g * g).sum()
+
+    x = tg.tensor(xa, requires_grad=True)
+    xt = torch.tensor(xa, requires_grad=True)
+    run(tg, x).backward()
+    run(torch, xt).backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-9)
+
+
+def test_gradcheck_view_write():
+    def f(x, w):
+        b = x * 1.0
+        b.T[1:3].mul_(w)
+        b[:, 0] = w[0].exp()
+        return b
+    x = tg.randn(4, 3, dtype=tg.float64, requires_grad=True)
+    w = tg.randn(2, 4, dtype=tg.float64, requires_grad=True)
+    assert tg.autograd.gradcheck(f, (x, w))
+
+
+def test_view_of_leaf_requiring_grad_refuses_inplace():
+    w = tg.randn(3, 4, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+        w[0].mul_(2)
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+        w.T.zero_()
+    with tg.no_grad():  # parameter initialisation writes through views
+        w[0].zero_()
+        w.T[1].fill_(1.0)
+    assert w[0, 0].item() == 0 and w[:, 1].sum().item() == 3.0
+    assert w.grad is None and w.is_leaf
+
+
+def test_expanded_view_refuses_writes_like_torch():
+    x = tg.zeros(3)
+    e = x.expand(4, 3)
+    assert e.stride() == torch.zeros(3).expand(4, 3).stride()
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        e.add_(1)
+    x.add_(1)  # the expanded view sees writes to its base
+    np.testing.assert_array_equal(e.numpy(), np.ones((4, 3)))
+
+
+def test_view_of_strided_needs_compatible_strides():
+    x = tg.arange(12.).reshape(3, 4)
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        x.T.view(12)
+    r = x.T.reshape(12)  # a copy, as PyTorch's reshape
+    np.testing.assert_array_equal(r.numpy(), np.arange(12.).reshape(3, 4).T.reshape(12))
+    r.zero_()
+    assert x.sum().item() == 66
+    v = x.T.view(4, 1, 3)  # splitting a dim keeps a view
+    v.zero_()
+    assert x.sum().item() == 0
+
+
+def test_matmul_with_transposed_weight_reads_the_view():
+    rng = np.random.default_rng(5)
+    xa, wa = rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
+    x = tg.tensor(xa, requires_grad=True)
+    w = tg.tensor(wa, requires_grad=True)
+    y = x @ w.T
+    y.sum().backward()
+    np.testing.assert_allclose(y.detach().numpy(), xa @ wa.T, rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), np.ones((5, 4)).T @ xa, rtol=1e-12)
+
+
+def _strided_copy(a: np.ndarray):
+    """A tapegrad leaf holding `a` at every other element, and the strided view of it."""
+    base = np.stack([a, np.full_like(a, np.nan)], axis=-1)  # NaN: reading the gap shows
+    leaf = tg.tensor(base, requires_grad=True)
+    return leaf, leaf[..., 0]
+
+
+STRIDED_CASES = [c for c in CASES if any(len(s) >= 1 for s in c.shapes)]
+
+
+@pytest.mark.parametrize("case", STRIDED_CASES, ids=lambda c: c.id)
+def test_every_op_reads_strided_inputs(case):
+    """Each op-table case on non-contiguous views gives what it gives on contiguous inputs,
+    values and gradients bit for bit (the gap elements hold NaN and get zero gradient)."""
+    xs = case.inputs()
+    flat = [tg.tensor(x, requires_grad=True) for x in xs]
+    pairs = [_strided_copy(x) for x in xs]
+    strided = [p[1] for p in pairs]
+    assert all(not s.is_contiguous() for s, x in zip(strided, xs) if x.size > 1)
+    outs = [case.fn(TG, *ins) for ins in (flat, strided)]
+    outs = [o if isinstance(o, tuple) else (o,) for o in outs]
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    diff = [(a, b) for a, b in zip(*outs) if a.requires_grad]
+    if not diff:
+        return
+    seeds = [tg.tensor(np.random.default_rng(1).normal(size=tuple(a.shape))) for a, _ in diff]
+    need = [i for i, t in enumerate(flat) if t.requires_grad]
+    ga = tg.autograd.grad([a for a, _ in diff], [flat[i] for i in need], seeds, allow_unused=True)
+    gb = tg.autograd.grad([b for _, b in diff], [pairs[i][0] for i in need], seeds,
+                          allow_unused=True)
+    for g1, g2 in zip(ga, gb):
+        if g1 is None:
+            assert g2 is None or not g2.abs().sum().item()
+            continue
+        np.testing.assert_array_equal(g2.numpy()[..., 0], g1.numpy())
+        assert not g2.numpy()[..., 1].any()
+
+
+def test_compiled_step_writes_through_views():
+    def step(x, w):
+        y = x @ w.T
+        y[:, 0].mul_(2)
+        y.T[1].add_(1.0)
+        return y.sum(dim=1)
+
+    f = tg.compile(step)
+    rng = np.random.default_rng(6)
+    for _ in range(3):
+        x = tg.tensor(rng.normal(size=(5, 3)))
+        w = tg.tensor(rng.normal(size=(4, 3)))
+        np.testing.assert_array_equal(f(x, w).numpy(), step(x, w).numpy())
+
+
+INT_WRITES = {
+    "add_": lambda v, o: v.add_(o),
+    "mul_": lambda v, o: v.mul_(o),
+    "iand": lambda v, o: v.__iand__(o),
+    "ior": lambda v, o: v.__ior__(o),
+    "ixor": lambda v, o: v.__ixor__(o),
+    "copy_": lambda v, o: v.copy_(o),
+    "fill_": lambda v, o: v.fill_(3),
+    "setitem": lambda v, o: v.__setitem__(..., o),
+}
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool"])
+@pytest.mark.parametrize("view", ["int", "step", "T", "unsqueeze", "narrow", "view_of_view"])
+@pytest.mark.parametrize("write", INT_WRITES)
+def test_integer_and_bool_writes_through_views(dtype, view, write):
+    rng = np.random.default_rng(7)
+    a = rng.integers(-2**62, 2**62, size=(4, 6)) if dtype == "int64" else rng.random((4, 6)) < 0.5
+    b, bt = tg.tensor(a), torch.tensor(a)
+    v, vt = VIEWS[view](b), VIEWS[view](bt)
+    oa = rng.integers(-2**40, 2**40, size=tuple(vt.shape)) if dtype == "int64" else \
+        rng.random(tuple(vt.shape)) < 0.5
+    o, ot = tg.tensor(oa), torch.tensor(oa)
+    if dtype == "bool" and write in ("add_", "mul_"):
+        o, ot = o.long(), ot.long()  # bool += int64: both refuse the result type
+        with pytest.raises(RuntimeError):
+            INT_WRITES[write](vt, ot)
+        with pytest.raises((RuntimeError, TypeError)):
+            INT_WRITES[write](v, o)
+        np.testing.assert_array_equal(b.numpy(), bt.numpy())
+        return
+    INT_WRITES[write](v, o)
+    INT_WRITES[write](vt, ot)
+    np.testing.assert_array_equal(b.numpy(), bt.numpy())
+
+
+def test_inplace_dropout_writes_through_a_view():
+    x = tg.ones(4, 6)
+    v = x.T
+    tg.manual_seed(0)
+    out = tg.nn.functional.dropout(v, 0.5, training=True, inplace=True)
+    assert out is v
+    np.testing.assert_array_equal(x.numpy(), v.numpy().T)
+    assert set(np.unique(x.numpy())) <= {0.0, 2.0} and (x.numpy() == 0).any()
