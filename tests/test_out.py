@@ -112,10 +112,11 @@ CALLS = {
     "randint": lambda m, a, **kw: m.randint(0, 9, (6,), **kw),
     "randperm": lambda m, a, **kw: m.randperm(6, **kw),
     "bernoulli": lambda m, a, **kw: m.bernoulli(a.x, **kw),
+    "normal": lambda m, a, **kw: m.normal(a.x, a.y, **kw),
     "multinomial": lambda m, a, **kw: m.multinomial(a.x, 2, **kw),
 }
 # values not compared with torch
-RANDOM = {"empty", "rand", "randn", "randint", "randperm", "bernoulli", "multinomial"}
+RANDOM = {"empty", "rand", "randn", "randint", "randperm", "bernoulli", "multinomial", "normal"}
 CREATION = {"zeros", "ones", "full", "empty", "arange", "linspace", "eye", "rand", "randn",
             "randint", "randperm"}
 DTYPES = {tg.float32: torch.float32, tg.float64: torch.float64, tg.int64: torch.int64,

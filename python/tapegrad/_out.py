@@ -114,6 +114,7 @@ OUT_FUNCTIONS: dict[str, Spec] = {
     ], _DTYPE),
     # draws: the integers (randint, randperm) and Bernoulli's 0/1 are written in out's dtype
     "bernoulli": Spec("any"),
+    "normal": _CAST,
     "multinomial": Spec("long", differentiable=False),
     "randint": Spec("any", differentiable=False),
     "randperm": Spec("any", differentiable=False),
