@@ -150,6 +150,8 @@ def test_bernoulli_in_place_is_an_in_place_write():
     assert tg.zeros(3, dtype=tg.bool).bernoulli_(1.0).tolist() == [True] * 3
     with pytest.raises(RuntimeError, match="leaf"):
         tg.zeros(3, requires_grad=True).bernoulli_(0.5)
+    with pytest.raises(RuntimeError, match=r"bernoulli_: .*expanded size"):
+        tg.zeros(3).bernoulli_(tg.tensor([0.5, 0.5]))  # p must broadcast to the tensor
     p = tg.full((3,), 0.5, requires_grad=True)
     assert not tg.bernoulli(p).requires_grad  # a draw carries no history
 

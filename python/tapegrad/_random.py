@@ -91,7 +91,11 @@ def _fill_like(input: Tensor, p: Any, generator: Any, op: str) -> Tensor:  # noq
     if isinstance(p, Tensor):
         probs = _probabilities("bernoulli_tensor_cpu_p_", p)
         _check_unit_interval(probs)
-        probs = probs.expand(*input.shape) if tuple(probs.shape) != tuple(input.shape) else probs
+        if tuple(probs.shape) != tuple(input.shape):
+            try:
+                probs = probs.expand(*input.shape)
+            except ValueError as e:  # PyTorch's RuntimeError, as for any in-place write
+                raise RuntimeError(f"{op}_: {e}") from None
         return _mask(input.shape, probs, input.dtype, generator)
     if isinstance(p, bool) or not isinstance(p, (int, float)):
         raise TypeError(f"{op}(): argument 'p' must be float, not {type(p).__name__}")
