@@ -35,7 +35,8 @@ import pytest
 
 D2L_DIR = os.environ.get("TAPEGRAD_D2L_DIR")
 
-# Chapters 2-3 of the PyTorch edition (preliminaries, linear regression, linear classification).
+# Chapters 2-7 of the PyTorch edition (preliminaries, linear regression and classification,
+# multilayer perceptrons, builders' guide, convolutional networks).
 CHAPTERS = [
     "chapter_preliminaries/ndarray.md",
     "chapter_preliminaries/linear-algebra.md",
@@ -54,11 +55,34 @@ CHAPTERS = [
     "chapter_linear-classification/image-classification-dataset.md",
     "chapter_linear-classification/softmax-regression-scratch.md",
     "chapter_linear-classification/softmax-regression-concise.md",
+    # chapters 5-7: multilayer perceptrons, builders' guide, convolutional networks
+    "chapter_multilayer-perceptrons/mlp.md",
+    "chapter_multilayer-perceptrons/mlp-implementation.md",
+    "chapter_multilayer-perceptrons/dropout.md",
+    "chapter_multilayer-perceptrons/numerical-stability-and-init.md",
+    "chapter_multilayer-perceptrons/kaggle-house-price.md",
+    "chapter_builders-guide/model-construction.md",
+    "chapter_builders-guide/parameters.md",
+    "chapter_builders-guide/init-param.md",
+    "chapter_builders-guide/lazy-init.md",
+    "chapter_builders-guide/custom-layer.md",
+    "chapter_builders-guide/read-write.md",
+    "chapter_builders-guide/use-gpu.md",
+    "chapter_convolutional-neural-networks/conv-layer.md",
+    "chapter_convolutional-neural-networks/padding-and-strides.md",
+    "chapter_convolutional-neural-networks/channels.md",
+    "chapter_convolutional-neural-networks/pooling.md",
+    "chapter_convolutional-neural-networks/lenet.md",
 ]
 # chapter_preliminaries/pandas.md is left out: it is pandas from start to end.
 
 _VISION = ("torchvision (FashionMNIST and its transforms) is a separate library tapegrad does not "
            "provide, and the download needs a network")
+
+_NETWORK = ("the cell downloads the Kaggle house-price data (d2l.download), and tests reach no "
+            "network")
+_GPU = ("the cell moves a tensor to a GPU (X.cuda(1)); PyTorch's CPU build raises the same "
+        "'Torch not compiled with CUDA enabled'")
 
 # (chapter, cell index) -> why the cell cannot run here. Cells after a failing cell in the same
 # chapter still run; those that fail only because an earlier cell did name the same reason.
@@ -68,6 +92,12 @@ KNOWN: dict[tuple[str, int], str] = {
     **{("chapter_linear-classification/softmax-regression-scratch.md", i): _VISION
        for i in (9, 10, 11)},
     ("chapter_linear-classification/softmax-regression-concise.md", 3): _VISION,
+    **{("chapter_multilayer-perceptrons/mlp-implementation.md", i): _VISION for i in (4, 6)},
+    **{("chapter_multilayer-perceptrons/dropout.md", i): _VISION for i in (4, 6)},
+    **{("chapter_multilayer-perceptrons/kaggle-house-price.md", i): _NETWORK
+       for i in (3, 4, 6, 10, 11)},
+    **{("chapter_builders-guide/use-gpu.md", i): _GPU for i in (7, 8, 9)},
+    ("chapter_convolutional-neural-networks/lenet.md", 4): _VISION,
 }
 
 

@@ -90,3 +90,9 @@ from .modules import LazyLinear, LogSoftmax, Softmax, Softmin  # noqa: E402
 from .parameter import UninitializedParameter  # noqa: E402
 
 __all__ += ["Softmax", "LogSoftmax", "Softmin", "LazyLinear", "UninitializedParameter"]
+from .modules import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d,  # noqa: E402
+                      LazyConv1d, LazyConv2d)
+from .parameter import UninitializedBuffer  # noqa: E402
+
+__all__ += ["LazyConv1d", "LazyConv2d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
+            "UninitializedBuffer"]

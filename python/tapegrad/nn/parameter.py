@@ -108,6 +108,32 @@ class UninitializedParameter(metaclass=_UninitializedMeta):
         return t
 
 
+class UninitializedBuffer(metaclass=_UninitializedMeta):
+    """A buffer whose shape is not known yet (``torch.nn.UninitializedBuffer``): a tensor of
+    shape (0,), without gradient, until its lazy module's first forward gives it one (the
+    running statistics of ``LazyBatchNorm2d``).
+
+    >>> import tapegrad as tg
+    >>> b = tg.nn.UninitializedBuffer()
+    >>> isinstance(b, tg.nn.UninitializedBuffer), b.requires_grad, b.shape
+    (True, False, tapegrad.Size([0]))
+    """
+
+    def __new__(cls, requires_grad: bool = False, device: Any = None,  # type: ignore[misc]
+                dtype: Any = None) -> Tensor:
+        import weakref
+
+        from .._device import _check_device
+
+        _check_device(device, "UninitializedBuffer")
+        t = _core.empty((0,), dtype=dtype or _core.dtype.float32)
+        if requires_grad:
+            t.requires_grad_(True)
+        key = id(t)
+        _UNINITIALIZED[key] = weakref.ref(t, lambda _r: _UNINITIALIZED.pop(key, None))
+        return t
+
+
 def _materialize(param: Tensor, shape: tuple[int, ...]) -> None:
     """Give an uninitialised parameter its shape (uninitialised values; dtype kept)."""
     from ..autograd import no_grad

@@ -57,5 +57,8 @@ __all__ += ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 # -- softmax modules and lazy layers --
 from .activation import LogSoftmax, Softmax, Softmin  # noqa: E402
 from .linear import LazyLinear  # noqa: E402
+from .conv import LazyConv1d, LazyConv2d  # noqa: E402
+from .batchnorm import LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d  # noqa: E402
 
 __all__ += ["Softmax", "LogSoftmax", "Softmin", "LazyLinear"]
+__all__ += ["LazyConv1d", "LazyConv2d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d"]

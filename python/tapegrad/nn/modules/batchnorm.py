@@ -142,3 +142,95 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, input: Tensor) -> None:  # noqa: A002
         if input.ndim != 5:
             raise ValueError(f"expected 5D input (got {input.ndim}D input)")
+
+
+# ----- lazy batch norm -----
+from ..parameter import UninitializedBuffer, UninitializedParameter, _materialize  # noqa: E402
+from .lazy import LazyModuleMixin  # noqa: E402
+
+
+class _LazyNormBase(LazyModuleMixin, _NormBase):
+    """``num_features`` from the first input's dim 1; weight, bias (``UninitializedParameter``)
+    and the running statistics (``UninitializedBuffer``) take that size then."""
+
+    def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        _NormBase.__init__(self, 0, eps, momentum, affine, track_running_stats, device, dtype)
+        if affine:
+            self.weight = UninitializedParameter(device=device, dtype=dtype)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        if track_running_stats:
+            self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
+            self.running_var = UninitializedBuffer(device=device, dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.num_features != 0:
+            _NormBase.reset_parameters(self)
+
+    def initialize_parameters(self, input: Tensor, *args: Any, **kwargs: Any) -> None:  # noqa: A002
+        """Materialise the parameters and running statistics at ``input.shape[1]`` features,
+        then initialise them as the layer does (weight 1, bias 0, mean 0, variance 1)."""
+        if self.has_uninitialized_params():
+            if not isinstance(input, Tensor) or input.dim() < 2:
+                raise ValueError(f"{type(self).__name__}: the first input must be a tensor of "
+                                 f"at least 2 dims (N, C, ...)")
+            self.num_features = input.shape[1]
+            for t in (self.weight, self.bias, self.running_mean, self.running_var):
+                if t is not None:
+                    _materialize(t, (self.num_features,))
+            self.reset_parameters()
+        elif self.num_features == 0:  # loaded from a state dict
+            ref = self.weight if self.weight is not None else self.running_mean
+            if ref is not None:
+                self.num_features = ref.shape[0]
+
+
+class LazyBatchNorm1d(_LazyNormBase, _BatchNorm):
+    """A :class:`BatchNorm1d` whose ``num_features`` comes from the first input
+    (``torch.nn.LazyBatchNorm1d``); it becomes a ``BatchNorm1d`` at the first call.
+
+    >>> import tapegrad as tg
+    >>> bn = tg.nn.LazyBatchNorm1d()
+    >>> bn(tg.randn(8, 3)).shape, bn.running_mean.shape
+    (tapegrad.Size([8, 3]), tapegrad.Size([3]))
+    """
+
+    cls_to_become = BatchNorm1d
+
+    def _check_input_dim(self, input: Tensor) -> None:  # noqa: A002
+        BatchNorm1d._check_input_dim(self, input)  # type: ignore[arg-type]
+
+
+class LazyBatchNorm2d(_LazyNormBase, _BatchNorm):
+    """A :class:`BatchNorm2d` whose ``num_features`` comes from the first input
+    (``torch.nn.LazyBatchNorm2d``); it becomes a ``BatchNorm2d`` at the first call.
+
+    >>> import tapegrad as tg
+    >>> bn = tg.nn.LazyBatchNorm2d()
+    >>> bn(tg.randn(2, 4, 3, 3)).shape, bn
+    (tapegrad.Size([2, 4, 3, 3]), BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True))
+    """
+
+    cls_to_become = BatchNorm2d
+
+    def _check_input_dim(self, input: Tensor) -> None:  # noqa: A002
+        BatchNorm2d._check_input_dim(self, input)  # type: ignore[arg-type]
+
+
+class LazyBatchNorm3d(_LazyNormBase, _BatchNorm):
+    """A :class:`BatchNorm3d` whose ``num_features`` comes from the first input
+    (``torch.nn.LazyBatchNorm3d``); it becomes a ``BatchNorm3d`` at the first call.
+
+    >>> import tapegrad as tg
+    >>> tg.nn.LazyBatchNorm3d()(tg.randn(2, 2, 1, 3, 3)).shape
+    tapegrad.Size([2, 2, 1, 3, 3])
+    """
+
+    cls_to_become = BatchNorm3d
+
+    def _check_input_dim(self, input: Tensor) -> None:  # noqa: A002
+        BatchNorm3d._check_input_dim(self, input)  # type: ignore[arg-type]
+
+
+__all__ += ["LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d"]

@@ -165,3 +165,95 @@ class Conv1d(_ConvNd):
     def _conv(self, input: Tensor, weight: Tensor, bias: Tensor | None,  # noqa: A002
               padding: Any) -> Tensor:
         return F.conv1d(input, weight, bias, self.stride, padding, self.dilation, self.groups)
+
+
+# ----- lazy convolutions -----
+from ..parameter import UninitializedParameter, _materialize  # noqa: E402
+from .lazy import LazyModuleMixin  # noqa: E402
+
+
+class _LazyConvXdMixin(LazyModuleMixin):
+    """``in_channels`` from the first input (dim 1 of a batched input, dim 0 of an unbatched
+    one); the weight and bias are ``UninitializedParameter`` until then."""
+
+    def _lazy_init(self, out_channels: int, kernel_size: Any, stride: Any, padding: Any,
+                   dilation: Any, groups: int, bias: bool, padding_mode: str, device: Any,
+                   dtype: Any) -> None:
+        from ..._device import _check_device
+
+        _check_device(device, type(self).__name__)
+        _ConvNd.__init__(self, 0, out_channels, kernel_size, stride, padding,  # type: ignore[arg-type]
+                         dilation, groups, bias, padding_mode, dtype)
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_channels != 0:  # type: ignore[attr-defined]
+            _ConvNd.reset_parameters(self)  # type: ignore[arg-type]
+
+    def initialize_parameters(self, input: Tensor, *args: Any, **kwargs: Any) -> None:  # noqa: A002
+        """Materialise weight (out, in_channels/groups, *kernel_size) and bias from the input's
+        channel dim, then initialise them as the layer does."""
+        n = self._n  # type: ignore[attr-defined]
+        name = type(self).__name__
+        if self.has_uninitialized_params():
+            if not isinstance(input, Tensor) or input.dim() not in (n + 1, n + 2):
+                got = input.dim() if isinstance(input, Tensor) else type(input).__name__
+                raise RuntimeError(f"{name}: expected a {n + 1}D (unbatched) or {n + 2}D "
+                                   f"(batched) input, got {got}")
+            c = input.shape[1] if input.dim() == n + 2 else input.shape[0]
+            if c % self.groups != 0:  # type: ignore[attr-defined]
+                raise ValueError(f"{name}: in_channels ({c}) must be divisible by groups "
+                                 f"({self.groups})")  # type: ignore[attr-defined]
+            self.in_channels = c
+            _materialize(self.weight, (self.out_channels, c // self.groups,  # type: ignore[attr-defined]
+                                       *self.kernel_size))  # type: ignore[attr-defined]
+            if self.bias is not None:  # type: ignore[attr-defined]
+                _materialize(self.bias, (self.out_channels,))  # type: ignore[attr-defined]
+            self.reset_parameters()
+        elif self.in_channels == 0:  # parameters loaded from a state dict
+            self.in_channels = self.weight.shape[1] * self.groups  # type: ignore[attr-defined]
+
+
+class LazyConv2d(_LazyConvXdMixin, Conv2d):
+    """A :class:`Conv2d` whose ``in_channels`` comes from the first input
+    (``torch.nn.LazyConv2d``); it becomes a ``Conv2d`` at the first call.
+
+    >>> import tapegrad as tg
+    >>> conv = tg.nn.LazyConv2d(6, kernel_size=5, padding=2)
+    >>> conv
+    LazyConv2d(0, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))
+    >>> conv(tg.ones(1, 3, 8, 8)).shape, conv
+    (tapegrad.Size([1, 6, 8, 8]), Conv2d(3, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2)))
+    """
+
+    cls_to_become = Conv2d
+
+    def __init__(self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        self._lazy_init(out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                        padding_mode, device, dtype)
+
+
+class LazyConv1d(_LazyConvXdMixin, Conv1d):
+    """A :class:`Conv1d` whose ``in_channels`` comes from the first input
+    (``torch.nn.LazyConv1d``); it becomes a ``Conv1d`` at the first call.
+
+    >>> import tapegrad as tg
+    >>> conv = tg.nn.LazyConv1d(4, 3)
+    >>> conv(tg.ones(2, 5, 9)).shape, conv.weight.shape
+    (tapegrad.Size([2, 4, 7]), tapegrad.Size([4, 5, 3]))
+    """
+
+    cls_to_become = Conv1d
+
+    def __init__(self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        self._lazy_init(out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                        padding_mode, device, dtype)
+
+
+__all__ += ["LazyConv1d", "LazyConv2d"]
