@@ -182,6 +182,12 @@ class _LazyConvXdMixin(LazyModuleMixin):
         from ..._device import _check_device
 
         _check_device(device, type(self).__name__)
+        name = type(self).__name__
+        for arg, v in (("out_channels", out_channels), ("groups", groups)):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"{name}: {arg} must be an int, got {type(v).__name__}")
+        if out_channels < 0:
+            raise ValueError(f"{name}: out_channels must be non-negative, got {out_channels}")
         _ConvNd.__init__(self, 0, out_channels, kernel_size, stride, padding,  # type: ignore[arg-type]
                          dilation, groups, bias, padding_mode, dtype)
         self.weight = UninitializedParameter(device=device, dtype=dtype)
