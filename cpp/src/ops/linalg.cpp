@@ -46,7 +46,7 @@ void gemm_any(DType dt, bool ta, bool tb, int64_t m, int64_t n, int64_t kk, cons
       k::gemm_i64(ta, tb, m, n, kk, static_cast<const int64_t*>(a), lda,
                   static_cast<const int64_t*>(b), ldb, static_cast<int64_t*>(c), n);
       break;
-    default: break;
+    default: throw_storage_dtype("matmul", dt);
   }
 }
 

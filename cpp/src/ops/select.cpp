@@ -15,6 +15,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
                     shape_str(cond->shape()) + "); compare first, e.g. x > 0");
   const Shape out = broadcast_shapes(broadcast_shapes(cond->shape(), a->shape(), "where"),
                                      b->shape(), "where");
+  if (is_small(a->dtype()) || is_small(b->dtype())) [[unlikely]] {
+    // Selection on the compute dtype, cast back (Note [storage dtypes] in cpp/src/tensor.cpp).
+    const DType r = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
+    if (should_record({&a, &b})) throw_storage_dtype("where", r);
+    return as_dtype(where(cond, as_dtype(as_dtype(a, r), wide(r)), as_dtype(as_dtype(b, r), wide(r))), r);
+  }
   const DType dt = promote(a->dtype(), b->dtype());
   Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
   Tensor y = empty(out, dt);
@@ -61,6 +67,8 @@ Tensor clamp_scalars(const Tensor& x, const std::optional<Scalar>& lo, const std
   DType dt = x->dtype();
   for (const auto* b : {&lo, &hi})
     if (*b) dt = scalar_result_dtype(dt, !(*b)->is_integral());
+  if (is_small(dt)) [[unlikely]]  // on the compute dtype, cast back (Note [storage dtypes])
+    return as_dtype(clamp_scalars(convert(x, wide(dt)), lo, hi), dt);
   if (is_float(dt)) {
     auto as_double = [](const std::optional<Scalar>& b) {
       return b ? std::optional<double>(b->to_double()) : std::nullopt;
@@ -89,6 +97,7 @@ Tensor cast(const Tensor& x, DType dtype) {
   check_defined(x, "to");
   if (x->dtype() == dtype) return x;
   Tensor y = convert(x, dtype);
+  if (dtype == DType::f16 && should_record({&x})) throw_storage_dtype("to (autograd)", dtype);
   if (is_float(dtype) && should_record({&x})) record(OpCode::Cast, {&x}, {&y});
   return y;
 }
@@ -112,6 +121,15 @@ Tensor compare(CmpOp op, const Tensor& a, const Tensor& b) {
   check_defined(a, name);
   check_defined(b, name);
   const Shape out = broadcast_shapes(a->shape(), b->shape(), name);
+  if (is_small(a->dtype()) || is_small(b->dtype())) [[unlikely]] {
+    // Operands cast to PyTorch's common dtype (an integer operand wraps into it: int8 < 200
+    // compares with −56, as PyTorch), compared on its compute dtype (Note [storage dtypes]).
+    const DType r = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
+    auto operand = [&](const Tensor& t) {
+      return r == DType::f16 ? as_dtype(t, DType::f32) : as_dtype(as_dtype(t, r), wide(r));
+    };
+    return compare(op, operand(a), operand(b));
+  }
   const DType dt = promote(a->dtype(), b->dtype());
   Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
   Tensor y = empty(out, DType::b8);
@@ -151,6 +169,7 @@ Tensor logical_not(const Tensor& x) {
 
 Tensor isnan(const Tensor& x) {
   check_defined(x, "isnan");
+  if (is_small(x->dtype())) return isnan(convert(x, wide(x->dtype())));  // exact
   Tensor y = empty(x->shape(), DType::b8);
   k::isnan(elem(x->dtype()), y->numel(), x->raw(), y->data<uint8_t>());
   return y;
@@ -158,6 +177,7 @@ Tensor isnan(const Tensor& x) {
 
 Tensor isinf(const Tensor& x) {
   check_defined(x, "isinf");
+  if (is_small(x->dtype())) return isinf(convert(x, wide(x->dtype())));  // exact
   Tensor y = empty(x->shape(), DType::b8);
   k::isinf(elem(x->dtype()), y->numel(), x->raw(), y->data<uint8_t>());
   return y;
