@@ -377,10 +377,8 @@ void store_scalar(DType t, const Scalar& s, void* dst, const char* op, bool floa
       return;
     }
     case DType::f16: {
-      // Through float32, as PyTorch's c10::Half; a finite value beyond ±65504 overflows.
-      const double d = s.to_double();
-      if (float_range && std::isfinite(d) && std::fabs(d) > 65504.0) throw overflow("Half");
-      const float f = s.is_integral() ? static_cast<float>(s.as_int()) : static_cast<float>(d);
+      // Through float32, as PyTorch's c10::Half; beyond ±65504 is ±inf (PyTorch checks none).
+      const float f = s.is_integral() ? static_cast<float>(s.as_int()) : static_cast<float>(s.to_double());
       const uint16_t v = kernels::f32_to_f16(f);
       std::memcpy(dst, &v, sizeof v);
       return;
@@ -389,14 +387,21 @@ void store_scalar(DType t, const Scalar& s, void* dst, const char* op, bool floa
     case DType::i16:
     case DType::i8:
     case DType::u8: {
-      // As int64 first (floats truncated and checked), then the range of the narrow type
-      // (with float_range; a Python operand wraps as PyTorch's operand cast does).
-      int64_t v;
-      store_scalar(DType::i64, s, &v, op, float_range);
+      // PyTorch's checks (with float_range; a Python operand wraps as PyTorch's operand cast):
+      // a float must lie in [min, max] before truncation (NaN and ±inf never do); an integer
+      // too, except that uint8 also takes −255 … −1 (as two's complement: −2 is 254).
       const int bits = static_cast<int>(itemsize(t)) * 8;
       const int64_t lo = t == DType::u8 ? 0 : -(int64_t{1} << (bits - 1));
       const int64_t hi = t == DType::u8 ? 255 : (int64_t{1} << (bits - 1)) - 1;
-      if (float_range && (v < lo || v > hi)) throw overflow(dtype_name(t));
+      if (float_range) {
+        const bool bad = s.is_integral()
+                             ? s.as_int() > hi || s.as_int() < (t == DType::u8 ? -hi : lo)
+                             : !(s.as_double() >= static_cast<double>(lo) &&
+                                 s.as_double() <= static_cast<double>(hi));
+        if (bad) throw overflow(dtype_name(t));
+      }
+      int64_t v;
+      store_scalar(DType::i64, s, &v, op, float_range);
       kernels::cast(kernels::Elem::i64, storage_elem(t), 1, &v, dst);
       return;
     }

@@ -5,11 +5,12 @@ that takes a ``dtype`` (the legacy constructors, ``Tensor.to``, ``Module.to``).
 
 >>> import tapegrad as tg
 >>> tg.tensor([1, 300]).to(tg.uint8), tg.tensor([0.1]).half().dtype
-(tensor([ 1, 44], dtype=torch.uint8), tapegrad.float16)
+(tensor([ 1, 44], dtype=tapegrad.uint8), tapegrad.float16)
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 from . import _core
 
@@ -48,3 +49,42 @@ def unsupported(op: str, dtype: Any) -> TypeError:
 def check_dtype(op: str, dtype: Any) -> None:
     if isinstance(dtype, UnsupportedDtype):
         raise unsupported(op, dtype)
+
+
+def _halves(args: Any, kwargs: dict) -> tuple[bool, bool]:
+    """(some tensor argument is float16, every floating tensor argument is float16)."""
+    some, only = False, True
+    for a in (*args, *kwargs.values()):
+        for t in (a if isinstance(a, (list, tuple)) else (a,)):
+            if isinstance(t, _core.Tensor) and t.dtype.is_floating_point:
+                some = some or t.dtype == float16
+                only = only and t.dtype == float16
+    return some, only
+
+
+def _map(x: Any, f: Callable[[Any], Any]) -> Any:
+    if isinstance(x, _core.Tensor):
+        return f(x)
+    if isinstance(x, list):
+        return [_map(v, f) for v in x]
+    if isinstance(x, tuple):
+        vals = [_map(v, f) for v in x]
+        return type(x)(*vals) if hasattr(x, "_fields") else tuple(vals)
+    return x
+
+
+def half_via_float32(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a composite of several tapegrad ops) computing float16 arguments in float32 and
+    rounding its float32 results to float16 once, as PyTorch's float16 kernels do; rounding
+    after each op of the composite would give different values (Note [storage dtypes])."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        some, only = _halves(args, kwargs)
+        if not (some and only):
+            return fn(*args, **kwargs)
+        up = (lambda t: t.float() if t.dtype == float16 else t)  # noqa: E731
+        out = fn(*_map(list(args), up), **{k: _map(v, up) for k, v in kwargs.items()})
+        return _map(out, lambda t: t.half() if t.dtype == _core.dtype.float32 else t)
+
+    return wrapper

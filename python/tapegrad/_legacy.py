@@ -227,7 +227,8 @@ def sinh(input: Tensor) -> Tensor:  # noqa: A002
     >>> round(tg.sinh(tg.tensor([1.0], dtype=tg.float64)).item(), 6)
     1.175201
     """
-    return (input.exp() - (-input).exp()) * 0.5
+    x = input if input.is_floating_point() else input.float()  # −x of uint8 would wrap
+    return (x.exp() - (-x).exp()) * 0.5
 
 
 @typed(input="Tensor")
@@ -238,7 +239,8 @@ def cosh(input: Tensor) -> Tensor:  # noqa: A002
     >>> round(tg.cosh(tg.tensor([1.0], dtype=tg.float64)).item(), 6)
     1.543081
     """
-    return (input.exp() + (-input).exp()) * 0.5
+    x = input if input.is_floating_point() else input.float()
+    return (x.exp() + (-x).exp()) * 0.5
 
 
 # ----- Tensor methods -------------------------------------------------------------------------
@@ -382,3 +384,14 @@ def _install_composites() -> None:
         self, p, dim, keepdim, dtype)
     for name in ("cumsum", "dot", "mv", "norm", "sinh", "cosh"):
         getattr(Tensor, name).__name__ = getattr(Tensor, name).__qualname__ = name
+
+
+# Composites of several ops compute float16 in float32 and round once (Note [storage dtypes]).
+def _widen_half_composites() -> None:
+    from ._dtypes import half_via_float32
+
+    for name in ("sinh", "cosh", "cumsum", "dot", "mv", "norm"):
+        globals()[name] = half_via_float32(globals()[name])
+
+
+_widen_half_composites()

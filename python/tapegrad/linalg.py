@@ -141,3 +141,14 @@ def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,
         return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
     raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D "
                        f"or 2D. Got {A.dim()}D.")
+
+
+# Composites of several ops compute float16 in float32 and round once (Note [storage dtypes]).
+def _widen_half_composites() -> None:
+    from ._dtypes import half_via_float32
+
+    for name in ("vector_norm", "matrix_norm", "norm"):
+        globals()[name] = half_via_float32(globals()[name])
+
+
+_widen_half_composites()

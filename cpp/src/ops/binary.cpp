@@ -63,7 +63,7 @@ Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b);
 // A binary op with a storage-dtype operand (Note [storage dtypes] in cpp/src/tensor.cpp):
 // PyTorch's result dtype (a 0-d operand, such as a Python number, decides it only from a
 // higher category), operands cast to it (an integer operand wraps into the narrow type, as
-// PyTorch's operand cast; float16 operands stay float32, PyTorch's opmath), computed on
+// PyTorch's operand cast; the scalar of a float16 mul or div stays float32, below), computed on
 // wide(result) and cast back once. True division of integers computes and returns float32
 // from the operands as given, as PyTorch's.
 Tensor small_binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
@@ -73,10 +73,14 @@ Tensor small_binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
     return binary_forward(op, as_dtype(a, w), as_dtype(b, w));
   }
   const DType w = wide(r);
-  auto operand = [&](const Tensor& t) {
-    return r == DType::f16 ? as_dtype(t, w) : as_dtype(as_dtype(t, r), w);
+  // PyTorch's float16 mul and div take a 0-d second operand in float32 (its "opmath" scalar;
+  // number · x is x · number there); every other operand is first cast to float16.
+  auto operand = [&](const Tensor& t, bool second) {
+    const bool opmath = r == DType::f16 && t->dim() == 0 && second &&
+                        (op == OpCode::Mul || op == OpCode::Div);
+    return opmath ? as_dtype(t, w) : as_dtype(as_dtype(t, r), w);
   };
-  return convert(binary_forward(op, operand(a), operand(b)), r);
+  return convert(binary_forward(op, operand(a, false), operand(b, true)), r);
 }
 
 // The value of a binary op (broadcasting, promotion, bool and integer-pow rules); each op

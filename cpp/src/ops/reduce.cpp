@@ -404,14 +404,17 @@ Tensor max(const Tensor& x) { return amax_amin(OpCode::Amax, x, {}, false, /*nan
 Tensor min(const Tensor& x) { return amax_amin(OpCode::Amin, x, {}, false, /*nan_ties=*/true); }
 
 // all: no zero along dims ⇔ Σ [x == 0] == 0; any: Σ [x ≠ 0] > 0 (counted in int64).
+// A uint8 input gives a uint8 result, as PyTorch keeps for all/any of uint8 (its old mask type).
 Tensor all(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const Tensor zeros = sum(cast(logical_not(cast(x, DType::b8)), DType::i64), dims, keepdim);
-  return compare(CmpOp::eq, zeros, scalar_tensor(0, DType::i64));
+  const Tensor r = compare(CmpOp::eq, zeros, scalar_tensor(0, DType::i64));
+  return x->dtype() == DType::u8 ? convert(r, DType::u8) : r;
 }
 
 Tensor any(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const Tensor nonzeros = sum(cast(cast(x, DType::b8), DType::i64), dims, keepdim);
-  return compare(CmpOp::gt, nonzeros, scalar_tensor(0, DType::i64));
+  const Tensor r = compare(CmpOp::gt, nonzeros, scalar_tensor(0, DType::i64));
+  return x->dtype() == DType::u8 ? convert(r, DType::u8) : r;
 }
 
 }  // namespace tapegrad

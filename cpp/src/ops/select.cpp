@@ -67,8 +67,15 @@ Tensor clamp_scalars(const Tensor& x, const std::optional<Scalar>& lo, const std
   DType dt = x->dtype();
   for (const auto* b : {&lo, &hi})
     if (*b) dt = scalar_result_dtype(dt, !(*b)->is_integral());
-  if (is_small(dt)) [[unlikely]]  // on the compute dtype, cast back (Note [storage dtypes])
-    return as_dtype(clamp_scalars(convert(x, wide(dt)), lo, hi), dt);
+  if (is_small(dt)) [[unlikely]] {
+    // On the compute dtype, cast back (Note [storage dtypes]); integer bounds wrap into the
+    // tensor's dtype first, as PyTorch's (clamp(uint8, -5, 9) clamps to [251, 9]).
+    auto wrap = [&](const std::optional<Scalar>& b) -> std::optional<Scalar> {
+      if (!b || dt == DType::f16) return b;
+      return Scalar(static_cast<int64_t>(scalar_tensor(*b, dt)->item_as_double()));
+    };
+    return as_dtype(clamp_scalars(convert(x, wide(dt)), wrap(lo), wrap(hi)), dt);
+  }
   if (is_float(dt)) {
     auto as_double = [](const std::optional<Scalar>& b) {
       return b ? std::optional<double>(b->to_double()) : std::nullopt;
@@ -123,10 +130,11 @@ Tensor compare(CmpOp op, const Tensor& a, const Tensor& b) {
   const Shape out = broadcast_shapes(a->shape(), b->shape(), name);
   if (is_small(a->dtype()) || is_small(b->dtype())) [[unlikely]] {
     // Operands cast to PyTorch's common dtype (an integer operand wraps into it: int8 < 200
-    // compares with −56, as PyTorch), compared on its compute dtype (Note [storage dtypes]).
+    // compares with −56; a float16 comparison rounds its scalar to float16, as PyTorch),
+    // compared on its compute dtype (Note [storage dtypes]).
     const DType r = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
     auto operand = [&](const Tensor& t) {
-      return r == DType::f16 ? as_dtype(t, DType::f32) : as_dtype(as_dtype(t, r), wide(r));
+      return as_dtype(as_dtype(t, r), wide(r));
     };
     return compare(op, operand(a), operand(b));
   }
@@ -193,12 +201,18 @@ Tensor ge(const Tensor& a, const Tensor& b) { return compare(CmpOp::ge, a, b); }
 
 // z ~ N(0, 1) of mean's shape; mean + std·z without history (sampling is not differentiable).
 Tensor normal(const Tensor& mean, const Tensor& std, Generator* gen) {
+  if (mean->dtype() == DType::f16)  // drawn in float32, rounded once (Note [storage dtypes])
+    return convert(normal(convert(mean, DType::f32),
+                          as_dtype(std, std->dtype() == DType::f16 ? DType::f32 : std->dtype()), gen),
+                   DType::f16);
   Tensor z = randn(mean->shape(), mean->dtype(), gen);
   GradModeGuard off(false);
   return add(mean, mul(z, std));
 }
 
 Tensor normal(const Tensor& mean, double std, Generator* gen) {
+  if (mean->dtype() == DType::f16)  // as above
+    return convert(normal(convert(mean, DType::f32), std, gen), DType::f16);
   Tensor z = randn(mean->shape(), is_float(mean->dtype()) ? mean->dtype() : DType::f32, gen);
   GradModeGuard off(false);
   return add(mean, mul(z, scalar_tensor(std, z->dtype())));
