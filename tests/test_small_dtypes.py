@@ -208,6 +208,20 @@ def test_views_inplace_and_copies(name):
     same(x.reshape(-1)[::3], tx.reshape(-1)[::3])
 
 
+def test_int32_indices_as_pytorch():
+    x, tx = tg.arange(12.0).reshape(3, 4), torch.arange(12.0).reshape(3, 4)
+    i, ti = tg.tensor([2, 0], dtype=tg.int32), torch.tensor([2, 0], dtype=torch.int32)
+    same(x[i], tx[ti])
+    same(x.index_select(1, i), tx.index_select(1, ti))
+    g, tgi = tg.tensor([[0, 3], [1, 1], [2, 0]], dtype=tg.int32), torch.tensor([[0, 3], [1, 1], [2, 0]], dtype=torch.int32)
+    same(x.gather(1, g), tx.gather(1, tgi))
+    x[i] = 7.0
+    tx[ti] = 7.0
+    same(x, tx)
+    with pytest.raises(IndexError, match="int8"):
+        x[tg.tensor([1], dtype=tg.int8)]
+
+
 @pytest.mark.parametrize("name", NEW)
 def test_save_load(name, tmp_path):
     x = tg.tensor([1, 2, 3], dtype=tgd(name))

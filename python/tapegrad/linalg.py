@@ -8,6 +8,7 @@ gradients, and gradients of gradients, come from those ops).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from ._legacy import norm as _typed_norm
 
 # The p-norm composite behind tapegrad.norm, without its argument check (done here, where
 # vmap's batched tensors are admitted too).
-_norm = _typed_norm.__wrapped__
+_norm = inspect.unwrap(_typed_norm)
 
 Tensor = _core.Tensor
 
