@@ -13,7 +13,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 import tapegrad as tg
 
 torch = pytest.importorskip("torch")
@@ -415,19 +414,52 @@ def test_api_sweep_matches_pytorch_or_raises(name):
     vals = [[3, 1, 2], [0, 5, 4]] if name != "float16" else [[0.5, -1.25, 2.0], [0.1, 3.0, -0.0]]
     outcomes, wrong = {}, {}
 
-    def run(key, call_tg, call_torch):
+    def run(key, name_tg, name_t, method, with_x):
+        x, tx = tg.tensor(vals, dtype=tgd(name)), torch.tensor(vals, dtype=thd(name))
+        f_tg = getattr(x, name_tg) if method else getattr(tg, name_tg)
+        f_t = getattr(tx, name_t) if method else getattr(torch, name_t)
+        args_tg = ((x,) if with_x else ()) if method else (x,)
+        args_t = ((tx,) if with_x else ()) if method else (tx,)
         try:
-            outcomes[key] = _sweep_one(call_tg, call_torch)
+            outcomes[key] = _sweep_one(lambda: f_tg(*args_tg), lambda: f_t(*args_t))
         except AssertionError as e:
             wrong[key] = str(e)[:300]
 
     for fn in _public_functions():
-        x, tx = tg.tensor(vals, dtype=tgd(name)), torch.tensor(vals, dtype=thd(name))
-        run(fn, lambda: getattr(tg, fn)(x), lambda: getattr(torch, fn)(tx))
+        run(fn, fn, fn, False, True)
     for m in _methods():
-        x, tx = tg.tensor(vals, dtype=tgd(name)), torch.tensor(vals, dtype=thd(name))
-        run("." + m, lambda: getattr(x, m)(), lambda: getattr(tx, m)())
-        x, tx = tg.tensor(vals, dtype=tgd(name)), torch.tensor(vals, dtype=thd(name))
-        run(".(x)" + m, lambda: getattr(x, m)(x), lambda: getattr(tx, m)(tx))
+        run("." + m, m, m, True, False)
+        run(".(x)" + m, m, m, True, True)
     assert not wrong, (sorted(wrong), wrong)
     assert sum(v == "ok" for v in outcomes.values()) > 30  # the sweep reached real work
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_matmul_sort_and_refusals(name):
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal((2, 5, 7)) * 20).astype(name)
+    b = (rng.standard_normal((2, 7, 3)) * 20).astype(name)
+    x, y, tx, ty = tg.from_numpy(a), tg.from_numpy(b), torch.from_numpy(a), torch.from_numpy(b)
+    # integers wrap exactly; float16 accumulates in float32 and rounds once (1 ulp: order)
+    ulps = 1 if name == "float16" else 0
+    same(x @ y, tx @ ty, ulps=ulps)
+    same(x[0] @ y[0], tx[0] @ ty[0], ulps=ulps)
+    same(x[0, 0] @ y[0, :, 0], tx[0, 0] @ ty[0, :, 0], ulps=ulps)
+    v, i = x.sort(dim=-1)
+    tv, ti = tx.sort(dim=-1, stable=True)
+    same(v, tv)
+    same(i, ti)
+    # what has no path for the dtype says so, naming the op and PyTorch's type name
+    torch_name = {"int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                  "float16": "Half"}[name]
+    F = tg.nn.functional
+    for op, call in (("conv2d", lambda: F.conv2d(x[None], x[None])),
+                     ("max_pool2d", lambda: F.max_pool2d(x, 2)),
+                     ("embedding", lambda: F.embedding(tg.tensor([0]), x[0]))):
+        with pytest.raises(TypeError, match=f"{op}.*({name}|'{torch_name}')"):
+            call()
+    if name == "float16":
+        with pytest.raises(TypeError, match="requires_grad_.*'Half'"):
+            x.requires_grad_()
+        with pytest.raises(TypeError, match="'Half'"):
+            tg.ones(2, requires_grad=True).half()

@@ -10,7 +10,8 @@ that takes a ``dtype`` (the legacy constructors, ``Tensor.to``, ``Module.to``).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import _core
 
@@ -83,7 +84,9 @@ def half_via_float32(fn: Callable[..., Any]) -> Callable[..., Any]:
         some, only = _halves(args, kwargs)
         if not (some and only):
             return fn(*args, **kwargs)
-        up = (lambda t: t.float() if t.dtype == float16 else t)  # noqa: E731
+        def up(t: Any) -> Any:
+            return t.float() if t.dtype == float16 else t
+
         out = fn(*_map(list(args), up), **{k: _map(v, up) for k, v in kwargs.items()})
         return _map(out, lambda t: t.half() if t.dtype == _core.dtype.float32 else t)
 

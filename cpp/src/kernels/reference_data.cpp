@@ -20,6 +20,7 @@ decltype(auto) with_elem(Elem t, F&& f) {
     case Elem::f64: return f(double{});
     case Elem::i64: return f(int64_t{});
     case Elem::u8: break;
+    default: break;  // the storage Elems reach only cast and fill (with_any below)
   }
   return f(uint8_t{});
 }
