@@ -364,7 +364,7 @@ void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tens
   check_inplace(x, "__setitem__");
   check_defined(value, "__setitem__");
   Plan plan = make_plan(x, items, "__setitem__");
-  if (is_float(value->dtype()) && !is_float(x->dtype()))
+  if (is_floating_point(value->dtype()) && !is_floating_point(x->dtype()))
     throw TypeError(std::string("__setitem__: cannot assign a ") + dtype_name(value->dtype()) +
                     " value into a " + dtype_name(x->dtype()) + " tensor (shape " +
                     shape_str(x->shape()) + ")");
