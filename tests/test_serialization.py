@@ -241,6 +241,10 @@ def test_load_errors(tmp_path):
 
 def test_load_converts_other_numeric_dtypes(tmp_path):
     p = tmp_path / "mixed.npz"
-    np.savez(p, h=np.ones(2, np.float16), u=np.arange(3, dtype=np.uint8))
+    np.savez(p, h=np.ones(2, np.float16), u=np.arange(3, dtype=np.uint8),
+             q=np.ones(2, np.float128 if hasattr(np, "float128") else np.float64),
+             w=np.arange(3, dtype=np.uint16))
     got = tg.load(p)
-    assert got["h"].dtype == tg.float32 and got["u"].dtype == tg.int64
+    # float16 and uint8 are stored as they are (Note [storage dtypes]); others convert.
+    assert got["h"].dtype == tg.float16 and got["u"].dtype == tg.uint8
+    assert got["q"].dtype == tg.float64 and got["w"].dtype == tg.int64

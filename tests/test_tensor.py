@@ -20,11 +20,12 @@ def test_default_dtypes():
     assert tg.tensor(2.5).dtype == tg.float32
     assert tg.tensor([]).dtype == tg.float32
     assert tg.tensor(np.array([1.0, 2.0])).dtype == tg.float64
-    assert tg.tensor(np.array([1, 2], np.int32)).dtype == tg.int64
+    assert tg.tensor(np.array([1, 2], np.int32)).dtype == tg.int32  # as PyTorch
+    assert tg.tensor(np.array([1, 2], np.uint32)).dtype == tg.int64  # no uint32 dtype
     assert tg.tensor([1, 2], dtype=tg.float64).dtype == tg.float64
     assert tg.tensor(np.array(1.5)).shape == ()
     assert tg.tensor(np.float64(1.5)).dtype == tg.float64  # NumPy scalars keep their dtype
-    assert tg.tensor(np.int32(3)).dtype == tg.int64
+    assert tg.tensor(np.int32(3)).dtype == tg.int32
 
 
 @pytest.mark.parametrize(
@@ -140,8 +141,8 @@ def test_numpy_dtypes_round_trip(dtype):
 def test_from_numpy_refuses_what_it_cannot_share():
     with pytest.raises(ValueError, match="C-contiguous"):
         tg.from_numpy(np.ones((3, 2)).T)
-    with pytest.raises(TypeError, match="int32"):
-        tg.from_numpy(np.ones(3, np.int32))
+    with pytest.raises(TypeError, match="uint16"):
+        tg.from_numpy(np.ones(3, np.uint16))
 
 
 def test_numpy_on_requires_grad_raises_and_array_protocol():

@@ -15,12 +15,30 @@
 
 namespace tapegrad {
 
+// Note [storage dtypes]
+// int32, int16, int8, uint8 and float16 are storage dtypes: tensors hold them, views, copies,
+// indexing, cat/stack and the by-size kernels move them, and the cast kernel converts them
+// (PyTorch's wrap-around and truncation, Note [float16 conversion] in
+// cpp/src/kernels/reference_data.cpp). Arithmetic widens: an elementwise op computes on
+// int64 (integers) or float32 (float16) and casts the result once to PyTorch's result dtype,
+// which reproduces PyTorch exactly — integer add/sub/mul/neg/bitwise wrap modulo 2^k either
+// way, and PyTorch's CPU kernels compute float16 elementwise ops in float32 and round once.
+// The widening lives in a few places (binary_forward and unary_forward in the op families,
+// comparisons, where, the reductions); every other op refuses: typed access (data<T>()) and
+// the kernel element type (elem() in ops/common.h) throw throw_storage_dtype's TypeError for
+// a storage dtype, so an op without a path for one raises instead of reading the bytes as
+// another type.
 size_t itemsize(DType t) {
   switch (t) {
     case DType::f32: return 4;
     case DType::f64: return 8;
     case DType::i64: return 8;
     case DType::b8: return 1;
+    case DType::i32: return 4;
+    case DType::i16: return 2;
+    case DType::i8: return 1;
+    case DType::u8: return 1;
+    case DType::f16: return 2;
   }
   return 1;
 }
@@ -31,21 +49,72 @@ const char* dtype_name(DType t) {
     case DType::f64: return "float64";
     case DType::i64: return "int64";
     case DType::b8: return "bool";
+    case DType::i32: return "int32";
+    case DType::i16: return "int16";
+    case DType::i8: return "int8";
+    case DType::u8: return "uint8";
+    case DType::f16: return "float16";
   }
   return "?";
 }
 
+const char* dtype_torch_name(DType t) {
+  switch (t) {
+    case DType::f32: return "Float";
+    case DType::f64: return "Double";
+    case DType::i64: return "Long";
+    case DType::b8: return "Bool";
+    case DType::i32: return "Int";
+    case DType::i16: return "Short";
+    case DType::i8: return "Char";
+    case DType::u8: return "Byte";
+    case DType::f16: return "Half";
+  }
+  return "?";
+}
+
+void throw_storage_dtype(const char* op, DType t) {
+  std::string msg = op && *op ? std::string(op) + ": " : std::string();
+  msg += std::string("not implemented for '") + dtype_torch_name(t) +
+         "' tensors in tapegrad; convert with .long() / .float() first";
+  throw TypeError(msg);
+}
+
+void TensorImpl::check_storage_type(size_t size, bool floating, bool is_signed) const {
+  const bool ok = !floating && size == itemsize(dtype_) &&
+                  (dtype_ == DType::f16 ? !is_signed : dtype_ == DType::u8 ? !is_signed : is_signed);
+  if (!ok) throw_storage_dtype("", dtype_);
+}
+
+namespace {
+// PyTorch's lattice: 0 bool, 1 uint8, 2 int8, 3 int16, 4 int32, 5 int64, 6 float16,
+// 7 float32, 8 float64; uint8 and int8 meet at int16.
+int promote_rank(DType t) {
+  switch (t) {
+    case DType::b8: return 0;
+    case DType::u8: return 1;
+    case DType::i8: return 2;
+    case DType::i16: return 3;
+    case DType::i32: return 4;
+    case DType::i64: return 5;
+    case DType::f16: return 6;
+    case DType::f32: return 7;
+    case DType::f64: return 8;
+  }
+  return 0;
+}
+int category(DType t) { return t == DType::b8 ? 0 : is_floating_point(t) ? 2 : 1; }
+}  // namespace
+
 DType promote(DType a, DType b) {
-  auto rank = [](DType t) {
-    switch (t) {
-      case DType::b8: return 0;
-      case DType::i64: return 1;
-      case DType::f32: return 2;
-      case DType::f64: return 3;
-    }
-    return 0;
-  };
-  return rank(a) >= rank(b) ? a : b;
+  if ((a == DType::u8 && b == DType::i8) || (a == DType::i8 && b == DType::u8)) return DType::i16;
+  return promote_rank(a) >= promote_rank(b) ? a : b;
+}
+
+DType promote_operands(DType a, bool a_0d, DType b, bool b_0d) {
+  if (a_0d == b_0d) return promote(a, b);
+  const DType dim = a_0d ? b : a, zd = a_0d ? a : b;
+  return category(zd) > category(dim) ? zd : dim;
 }
 
 std::string shape_str(const Shape& s) {
@@ -196,6 +265,11 @@ double TensorImpl::item_as_double() const {
     case DType::f64: return *static_cast<const double*>(data_ptr());
     case DType::i64: return static_cast<double>(*static_cast<const int64_t*>(data_ptr()));
     case DType::b8: return *static_cast<const uint8_t*>(data_ptr()) ? 1.0 : 0.0;
+    case DType::i32: return *static_cast<const int32_t*>(data_ptr());
+    case DType::i16: return *static_cast<const int16_t*>(data_ptr());
+    case DType::i8: return *static_cast<const int8_t*>(data_ptr());
+    case DType::u8: return *static_cast<const uint8_t*>(data_ptr());
+    case DType::f16: return kernels::f16_to_f32(*static_cast<const uint16_t*>(data_ptr()));
   }
   return 0;
 }
@@ -227,12 +301,23 @@ Tensor zeros(const Shape& shape, DType dtype) {
   return t;
 }
 
+kernels::Elem storage_elem(DType t) {
+  switch (t) {
+    case DType::f32: return kernels::Elem::f32;
+    case DType::f64: return kernels::Elem::f64;
+    case DType::i64: return kernels::Elem::i64;
+    case DType::b8: return kernels::Elem::u8;
+    case DType::i32: return kernels::Elem::i32;
+    case DType::i16: return kernels::Elem::i16;
+    case DType::i8: return kernels::Elem::i8;
+    case DType::u8: return kernels::Elem::uint8;
+    case DType::f16: return kernels::Elem::f16;
+  }
+  return kernels::Elem::u8;
+}
+
 void fill_raw(const Tensor& t, double value) {
-  const kernels::Elem e = t->dtype() == DType::f32   ? kernels::Elem::f32
-                          : t->dtype() == DType::f64 ? kernels::Elem::f64
-                          : t->dtype() == DType::i64 ? kernels::Elem::i64
-                                                     : kernels::Elem::u8;
-  kernels::fill(e, t->numel(), value, t->raw());
+  kernels::fill(storage_elem(t->dtype()), t->numel(), value, t->raw());
 }
 
 // Note [exact scalars]
@@ -291,6 +376,35 @@ void store_scalar(DType t, const Scalar& s, void* dst, const char* op, bool floa
       std::memcpy(dst, &v, sizeof v);
       return;
     }
+    case DType::f16: {
+      // Through float32, as PyTorch's c10::Half; beyond ±65504 is ±inf (PyTorch checks none).
+      const float f = s.is_integral() ? static_cast<float>(s.as_int()) : static_cast<float>(s.to_double());
+      const uint16_t v = kernels::f32_to_f16(f);
+      std::memcpy(dst, &v, sizeof v);
+      return;
+    }
+    case DType::i32:
+    case DType::i16:
+    case DType::i8:
+    case DType::u8: {
+      // PyTorch's checks (with float_range; a Python operand wraps as PyTorch's operand cast):
+      // a float must lie in [min, max] before truncation (NaN and ±inf never do); an integer
+      // too, except that uint8 also takes −255 … −1 (as two's complement: −2 is 254).
+      const int bits = static_cast<int>(itemsize(t)) * 8;
+      const int64_t lo = t == DType::u8 ? 0 : -(int64_t{1} << (bits - 1));
+      const int64_t hi = t == DType::u8 ? 255 : (int64_t{1} << (bits - 1)) - 1;
+      if (float_range) {
+        const bool bad = s.is_integral()
+                             ? s.as_int() > hi || s.as_int() < (t == DType::u8 ? -hi : lo)
+                             : !(s.as_double() >= static_cast<double>(lo) &&
+                                 s.as_double() <= static_cast<double>(hi));
+        if (bad) throw overflow(dtype_name(t));
+      }
+      int64_t v;
+      store_scalar(DType::i64, s, &v, op, float_range);
+      kernels::cast(kernels::Elem::i64, storage_elem(t), 1, &v, dst);
+      return;
+    }
   }
 }
 
@@ -318,11 +432,22 @@ void store_double(const Tensor& t, int64_t i, double v) {
     case DType::f64: t->data<double>()[i] = v; break;
     case DType::i64: t->data<int64_t>()[i] = static_cast<int64_t>(v); break;
     case DType::b8: t->data<uint8_t>()[i] = v != 0; break;
+    default: throw_storage_dtype("", t->dtype());  // callers narrow a wide tensor instead
   }
 }
 }  // namespace
 
+namespace {
+// A tensor of storage dtype d holding w's values (w of the compute dtype wide(d)).
+Tensor narrowed(const Tensor& w, DType d) {
+  Tensor t = empty(w->shape(), d);
+  kernels::cast(storage_elem(w->dtype()), storage_elem(d), t->numel(), w->raw(), t->raw());
+  return t;
+}
+}  // namespace
+
 Tensor arange(double start, double end, double step, DType dtype) {
+  if (is_small(dtype)) return narrowed(arange(start, end, step, wide(dtype)), dtype);
   if (step == 0) throw ValueError("arange: step must be nonzero");
   if (std::isnan(step)) throw ValueError("arange: step must not be NaN");
   if (!std::isfinite(start) || !std::isfinite(end))
@@ -362,6 +487,7 @@ Tensor arange(int64_t start, int64_t end, int64_t step) {
 }
 
 Tensor linspace(double start, double end, int64_t steps, DType dtype) {
+  if (is_small(dtype)) return narrowed(linspace(start, end, steps, wide(dtype)), dtype);
   if (steps < 0) throw ValueError("linspace: number of steps must be non-negative, got " + std::to_string(steps));
   Tensor t = empty({steps}, dtype);
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
@@ -377,6 +503,7 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype) {
 Tensor eye(int64_t n, int64_t m, DType dtype) {
   if (n < 0) throw ValueError("eye: n must be non-negative, got " + std::to_string(n));
   if (m < 0) throw ValueError("eye: m must be non-negative, got " + std::to_string(m));
+  if (is_small(dtype)) return narrowed(eye(n, m, wide(dtype)), dtype);
   Tensor t = zeros({n, m}, dtype);
   for (int64_t i = 0; i < std::min(n, m); ++i) {
     switch (dtype) {
@@ -384,6 +511,7 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
       case DType::f64: t->data<double>()[i * m + i] = 1; break;
       case DType::i64: t->data<int64_t>()[i * m + i] = 1; break;
       case DType::b8: t->data<uint8_t>()[i * m + i] = 1; break;
+      default: break;  // storage dtypes: narrowed above
     }
   }
   return t;

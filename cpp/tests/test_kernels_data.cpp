@@ -372,6 +372,50 @@ void test_cast_fill(tk::Arch arch) {
   }
 }
 
+// The storage dtypes' conversions (Note [float16 conversion], Note [storage dtypes]): one
+// portable implementation, so checked once against the IEEE rules written out here.
+void test_storage_casts() {
+  g_ctx = "storage casts";
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = tk::f16_to_f32(static_cast<uint16_t>(h));
+    const bool nan = (h & 0x7c00) == 0x7c00 && (h & 0x3ff);
+    if (nan) {
+      CHECK(std::isnan(f) && (tk::f32_to_f16(f) & 0x7fff) == 0x7e00, "NaN %04x", unsigned(h));
+      continue;
+    }
+    CHECK(tk::f32_to_f16(f) == h, "round trip %04x", unsigned(h));
+    // The float32 halfway to the next float16 up (same sign) rounds to the even neighbour.
+    if ((h & 0x7fff) < 0x7bff) {
+      const float g = tk::f16_to_f32(static_cast<uint16_t>(h + 1));
+      const float mid = f / 2 + g / 2;  // exact: float16 needs 11 of float32's 24 bits
+      const uint16_t even = (h & 1) ? static_cast<uint16_t>(h + 1) : static_cast<uint16_t>(h);
+      CHECK(tk::f32_to_f16(mid) == even, "tie above %04x", unsigned(h));
+      CHECK(tk::f32_to_f16(std::nextafter(mid, g)) == h + 1, "above tie %04x", unsigned(h));
+      CHECK(tk::f32_to_f16(std::nextafter(mid, f)) == h, "below tie %04x", unsigned(h));
+    }
+  }
+  CHECK(tk::f32_to_f16(65519.996f) == 0x7bff && tk::f32_to_f16(65520.0f) == 0x7c00, "overflow");
+  CHECK(tk::f32_to_f16(std::ldexp(1.0f, -25)) == 0 &&
+            tk::f32_to_f16(std::nextafter(std::ldexp(1.0f, -25), 1.0f)) == 1,
+        "smallest subnormal");
+  CHECK(tk::f32_to_f16(-std::numeric_limits<float>::infinity()) == 0xfc00, "-inf");
+  // Integers wrap modulo 2^k; floats truncate through int32 (beyond it: INT32_MIN).
+  const int64_t ints[] = {300, -129, 255, -1, int64_t(1) << 40};
+  int8_t i8[5];
+  uint8_t u8[5];
+  tk::cast(tk::Elem::i64, tk::Elem::i8, 5, ints, i8);
+  tk::cast(tk::Elem::i64, tk::Elem::uint8, 5, ints, u8);
+  CHECK(i8[0] == 44 && i8[1] == 127 && i8[2] == -1 && i8[3] == -1 && i8[4] == 0, "int8 wrap");
+  CHECK(u8[0] == 44 && u8[1] == 127 && u8[2] == 255 && u8[3] == 255 && u8[4] == 0, "uint8 wrap");
+  const double fl[] = {-1.5, 300.7, 1e10, std::nan(""), 2147483647.9};
+  int32_t i32[5];
+  tk::cast(tk::Elem::f64, tk::Elem::i32, 5, fl, i32);
+  CHECK(i32[0] == -1 && i32[1] == 300 && i32[2] == INT32_MIN && i32[3] == INT32_MIN &&
+            i32[4] == 2147483647, "float to int32");
+  tk::cast(tk::Elem::f64, tk::Elem::uint8, 5, fl, u8);
+  CHECK(u8[0] == 255 && u8[1] == 44 && u8[2] == 0, "float to uint8");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Selection: where / compare / logical on (2, n) against (n) broadcast, and on a scalar.
 template <class T>
@@ -724,6 +768,7 @@ void test_rows(tk::Arch arch) {
 }  // namespace
 
 int main() {
+  test_storage_casts();
   const auto& info = tk::cpu_info();
   const tk::Arch initial = info.selected;
   for (tk::Arch arch : info.available) {

@@ -42,7 +42,8 @@ bool = _core.dtype.bool  # noqa: A001 - PyTorch's name
 float = float32  # noqa: A001
 double = float64
 long = int64
-int = int64  # noqa: A001
+# torch.int is int32 (the storage dtypes: _dtypes, Note [storage dtypes])
+int = _core.dtype.int32  # noqa: A001
 
 # creation
 tensor = _core.tensor
@@ -170,6 +171,9 @@ from ._legacy import (  # noqa: E402
 
 half = float16
 short = int16
+# ----- storage dtypes (int32, int16, int8, uint8, float16): legacy constructors, randint(dtype=)
+from ._legacy import ByteTensor, CharTensor, HalfTensor, IntTensor, ShortTensor  # noqa: E402
+char = int8
 from . import _composites  # noqa: E402
 from ._composites import (  # noqa: E402
     allclose, chunk, flip, index_select, isclose, isfinite, log2, log10, masked_fill, movedim,
@@ -196,11 +200,13 @@ for _name, _native_rg in [
 ]:
     globals()[_name] = _device.with_torch_keywords(getattr(_core, _name), _name, _native_rg)
 del _name, _native_rg
+randint = _device.with_dtype(randint, "randint")  # storage dtypes: int64 draws converted
 __surface__ = [
     "device", "cuda", "backends", "get_default_device", "set_default_device", "FloatTensor",
     "DoubleTensor", "LongTensor", "BoolTensor", "int32", "int16", "int8", "uint8", "float16",
     "bfloat16", "half", "short", "get_default_dtype", "set_default_dtype", "meshgrid", "sinh",
     "cosh", "cumsum", "dot", "mv", "norm",
+    "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "HalfTensor", "char",
 ]
 
 

@@ -841,3 +841,15 @@ def install() -> None:
     for name in FUNCTIONS:  # arity errors name the method, as PyTorch's do (not "<lambda>")
         getattr(T, name).__name__ = getattr(T, name).__qualname__ = name
 
+
+
+# Composites of several ops compute float16 in float32 and round once (Note [storage dtypes]).
+def _widen_half_composites() -> None:
+    from ._dtypes import half_via_float32
+
+    for name in ("rsqrt", "log2", "log10", "var", "std", "normalize", "atan2", "prod",
+                 "cumprod", "outer"):
+        globals()[name] = half_via_float32(globals()[name])
+
+
+_widen_half_composites()

@@ -159,6 +159,22 @@ def with_torch_keywords(fn: Callable[..., Any], name: str, native_requires_grad:
     return creation
 
 
+def with_dtype(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``fn`` (int64 results) accepting ``dtype=`` as PyTorch's ``randint``: the int64 draws
+    converted (the values lie in [low, high), which the caller chose to fit the dtype)."""
+
+    @functools.wraps(fn)
+    def creation(*args: Any, dtype: Any = None, **kwargs: Any) -> Any:
+        check_dtype(name, dtype)
+        rg = kwargs.pop("requires_grad", False)
+        out = fn(*args, **kwargs)
+        if dtype is not None and dtype != out.dtype:
+            out = out.to(dtype)
+        return out.requires_grad_() if rg else out
+
+    return creation
+
+
 # ----- Tensor.device / .cpu() / .cuda() / .to(device, dtype) ----------------------------------
 _core_to = _core.Tensor.to
 

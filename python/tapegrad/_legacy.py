@@ -30,7 +30,9 @@ from ._dtypes import (  # noqa: F401 - re-exported as tapegrad.int32, ...
 from ._validation import typed
 
 Tensor = _core.Tensor
-_STORED = (_core.dtype.float32, _core.dtype.float64, _core.dtype.int64, _core.dtype.bool)
+_STORED = (_core.dtype.float32, _core.dtype.float64, _core.dtype.int64, _core.dtype.bool,
+           _core.dtype.int32, _core.dtype.int16, _core.dtype.int8, _core.dtype.uint8,
+           _core.dtype.float16)
 
 
 def get_default_dtype() -> Any:
@@ -131,6 +133,62 @@ class BoolTensor(metaclass=_LegacyType):
     _dtype = _core.dtype.bool
 
 
+# The storage dtypes' legacy constructors (Note [storage dtypes] in cpp/src/tensor.cpp).
+class IntTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, int32.
+
+    >>> import tapegrad as tg
+    >>> tg.IntTensor([1.7, -2]).tolist()
+    [1, -2]
+    """
+
+    _dtype = _core.dtype.int32
+
+
+class ShortTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, int16.
+
+    >>> import tapegrad as tg
+    >>> tg.ShortTensor([3]).dtype
+    tapegrad.int16
+    """
+
+    _dtype = _core.dtype.int16
+
+
+class CharTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, int8.
+
+    >>> import tapegrad as tg
+    >>> tg.CharTensor([-3]).dtype
+    tapegrad.int8
+    """
+
+    _dtype = _core.dtype.int8
+
+
+class ByteTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, uint8.
+
+    >>> import tapegrad as tg
+    >>> tg.ByteTensor([255]).tolist()
+    [255]
+    """
+
+    _dtype = _core.dtype.uint8
+
+
+class HalfTensor(metaclass=_LegacyType):
+    """As :class:`FloatTensor`, float16.
+
+    >>> import tapegrad as tg
+    >>> tg.HalfTensor([0.1]).item()
+    0.0999755859375
+    """
+
+    _dtype = _core.dtype.float16
+
+
 # ----- composites built from differentiable ops -----------------------------------------------
 def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     """Coordinate grids from 1-D tensors (``indexing="ij"``, PyTorch's default, or ``"xy"``);
@@ -169,7 +227,8 @@ def sinh(input: Tensor) -> Tensor:  # noqa: A002
     >>> round(tg.sinh(tg.tensor([1.0], dtype=tg.float64)).item(), 6)
     1.175201
     """
-    return (input.exp() - (-input).exp()) * 0.5
+    x = input if input.is_floating_point() else input.float()  # −x of uint8 would wrap
+    return (x.exp() - (-x).exp()) * 0.5
 
 
 @typed(input="Tensor")
@@ -180,7 +239,8 @@ def cosh(input: Tensor) -> Tensor:  # noqa: A002
     >>> round(tg.cosh(tg.tensor([1.0], dtype=tg.float64)).item(), 6)
     1.543081
     """
-    return (input.exp() + (-input).exp()) * 0.5
+    x = input if input.is_floating_point() else input.float()
+    return (x.exp() + (-x).exp()) * 0.5
 
 
 # ----- Tensor methods -------------------------------------------------------------------------
@@ -225,10 +285,6 @@ def install() -> None:
 
     T.new_full = new_full
 
-    def half(self, memory_format=None):
-        raise unsupported("half", float16)
-
-    T.half = half
     T.sinh = lambda self: sinh(self)
     T.cosh = lambda self: cosh(self)
     del core_to
@@ -328,3 +384,14 @@ def _install_composites() -> None:
         self, p, dim, keepdim, dtype)
     for name in ("cumsum", "dot", "mv", "norm", "sinh", "cosh"):
         getattr(Tensor, name).__name__ = getattr(Tensor, name).__qualname__ = name
+
+
+# Composites of several ops compute float16 in float32 and round once (Note [storage dtypes]).
+def _widen_half_composites() -> None:
+    from ._dtypes import half_via_float32
+
+    for name in ("sinh", "cosh", "cumsum", "dot", "mv", "norm"):
+        globals()[name] = half_via_float32(globals()[name])
+
+
+_widen_half_composites()

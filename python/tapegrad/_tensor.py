@@ -18,6 +18,11 @@ _DTYPE_NAMES = {
     _core.dtype.float64: "float64",
     _core.dtype.int64: "int64",
     _core.dtype.bool: "bool",
+    _core.dtype.int32: "int32",
+    _core.dtype.int16: "int16",
+    _core.dtype.int8: "int8",
+    _core.dtype.uint8: "uint8",
+    _core.dtype.float16: "float16",
 }
 
 

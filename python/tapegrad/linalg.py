@@ -8,6 +8,7 @@ gradients, and gradients of gradients, come from those ops).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from ._legacy import norm as _typed_norm
 
 # The p-norm composite behind tapegrad.norm, without its argument check (done here, where
 # vmap's batched tensors are admitted too).
-_norm = _typed_norm.__wrapped__
+_norm = inspect.unwrap(_typed_norm)
 
 Tensor = _core.Tensor
 
@@ -141,3 +142,14 @@ def norm(A: Tensor, ord: Any = None, dim: int | Sequence[int] | None = None,
         return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
     raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D "
                        f"or 2D. Got {A.dim()}D.")
+
+
+# Composites of several ops compute float16 in float32 and round once (Note [storage dtypes]).
+def _widen_half_composites() -> None:
+    from ._dtypes import half_via_float32
+
+    for name in ("vector_norm", "matrix_norm", "norm"):
+        globals()[name] = half_via_float32(globals()[name])
+
+
+_widen_half_composites()

@@ -40,7 +40,10 @@ Tensor = _core.Tensor
 
 __all__ = ["load", "save"]
 
-_KINDS = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)}
+_KINDS = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_),
+          # the storage dtypes (Note [storage dtypes])
+          np.dtype(np.int32), np.dtype(np.int16), np.dtype(np.int8), np.dtype(np.uint8),
+          np.dtype(np.float16)}
 
 
 def _c(a: np.ndarray) -> np.ndarray:

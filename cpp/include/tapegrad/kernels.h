@@ -176,8 +176,15 @@ void cross_entropy_backward_f64(int64_t n, int64_t c, const double* x, const int
 // Data movement, selection and small fused rows: the loops the ops would otherwise write
 // themselves. Element types are named by Elem where the arithmetic depends on the type, and by
 // the element size in bytes where only bytes move (copies, gathers).
-enum class Elem : int { f32, f64, i64, u8 };  // u8 holds bool (0 or 1)
+// u8 holds bool (0 or 1). i32 … f16 are the storage dtypes (Note [storage dtypes] in
+// cpp/src/tensor.cpp): only cast, fill and the by-size kernels take them (uint8 is the integer
+// 0..255; f16 is IEEE binary16 held as its uint16 bits).
+enum class Elem : int { f32, f64, i64, u8, i32, i16, i8, uint8, f16 };
 size_t elem_size(Elem t);
+// IEEE binary16 ↔ binary32, one value (the reference conversion the cast kernel uses):
+// round to nearest even, subnormals kept, overflow to ±inf, NaN stays NaN (quiet, sign kept).
+uint16_t f32_to_f16(float f);
+float f16_to_f32(uint16_t h);
 
 // Strided copy, Note [strided walk]: for every index i of `shape` (ndim dims, row-major),
 //   y[i · sy] = x[i · sx]     (element strides; 0 on a broadcast dim of x)
@@ -226,7 +233,10 @@ void sort_indices(Elem t, int64_t outer, int64_t r, int64_t inner, const void* x
 void take_offsets(int64_t outer, int64_t r, int64_t k, int64_t inner, const int64_t* idx,
                   int64_t* off);
 
-// Casts: y[i] = static_cast<to>(x[i]), except to bool, which is x[i] != 0.
+// Casts: y[i] = static_cast<to>(x[i]), except to bool, which is x[i] != 0. Into the storage
+// dtypes as PyTorch's CPU converts: integers wrap modulo 2^k; floats truncate toward zero
+// through int32 (a value beyond int32, ±inf or NaN gives INT32_MIN, then wraps to the narrower
+// type); into f16 by f32_to_f16 (float64 via float32, as PyTorch does).
 void cast(Elem from, Elem to, int64_t n, const void* x, void* y);
 // y[i] = value converted to t (bool: value != 0).
 void fill(Elem t, int64_t n, double value, void* y);

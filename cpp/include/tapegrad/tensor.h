@@ -40,13 +40,34 @@ struct OutOfMemory : std::bad_alloc {
 };
 
 // ---------------------------------------------------------------------------------------------
-enum class DType : uint8_t { f32 = 0, f64 = 1, i64 = 2, b8 = 3 };
+// The compute dtypes (f32, f64, i64, b8) that every op family and kernel handles, and the
+// storage dtypes (i32, i16, i8, u8, f16) that the engine stores, views, copies and converts,
+// and computes with only by widening: Note [storage dtypes] in cpp/src/tensor.cpp.
+enum class DType : uint8_t { f32 = 0, f64 = 1, i64 = 2, b8 = 3, i32 = 4, i16 = 5, i8 = 6, u8 = 7,
+                             f16 = 8 };
+constexpr int kNumDTypes = 9;
 
 size_t itemsize(DType t);
-const char* dtype_name(DType t);  // "float32", "float64", "int64", "bool"
+const char* dtype_name(DType t);  // "float32", "float64", "int64", "bool", "int32", …
+// PyTorch's scalar-type name ("Float", "Long", "Int", "Half", …) as its error messages spell it.
+const char* dtype_torch_name(DType t);
+// The floating compute dtypes (what the float kernels take); float16 is a storage dtype.
 inline bool is_float(DType t) { return t == DType::f32 || t == DType::f64; }
-// PyTorch's promotion between two tensors: bool < int64 < float32 < float64.
+inline bool is_floating_point(DType t) { return is_float(t) || t == DType::f16; }
+// A storage dtype (Note [storage dtypes]).
+inline bool is_small(DType t) { return static_cast<uint8_t>(t) >= static_cast<uint8_t>(DType::i32); }
+// The compute dtype a storage dtype widens to: int64 for the integers, float32 for float16.
+inline DType wide(DType t) { return t == DType::f16 ? DType::f32 : is_small(t) ? DType::i64 : t; }
+// PyTorch's promotion between two tensors (torch.promote_types): bool < uint8, int8 < int16 <
+// int32 < int64 < float16 < float32 < float64, with uint8 + int8 = int16.
 DType promote(DType a, DType b);
+// PyTorch's result_type of two tensor operands when one is 0-d: a 0-d operand decides the
+// dtype only when it is of a higher category (bool < integer < floating) than the other.
+DType promote_operands(DType a, bool a_0d, DType b, bool b_0d);
+// The refusal of an op that has no path for a storage dtype: TypeError "<op>: not implemented
+// for 'Int' tensors in tapegrad; convert with .long() / .float() first" (op may be empty: the
+// bindings put the function's name in front).
+[[noreturn]] void throw_storage_dtype(const char* op, DType t);
 
 // A number as the caller gave it (PyTorch's c10::Scalar without complex): an int64 held
 // exactly or a double. Python ints reach int64 tensors through it without a round trip via
@@ -73,6 +94,12 @@ class Scalar {
 // converted to type int64 without overflow" (NaN, ±inf or out of range for int64; with
 // `float_range`, a finite double beyond float32's range for float32), never a silent INT64_MIN.
 void store_scalar(DType t, const Scalar& s, void* dst, const char* op, bool float_range = true);
+namespace kernels {
+enum class Elem : int;
+}
+// The kernel layer's element type of any dtype, storage dtypes included (cast, fill and the
+// by-size kernels; arithmetic kernels take ops/common.h's elem(), which refuses those).
+kernels::Elem storage_elem(DType t);
 
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[2, 3]"
@@ -136,9 +163,17 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
     if (!contiguous_) [[unlikely]] throw_not_contiguous();
     return data_ptr();
   }
+  // Typed access checks the storage dtypes (Note [storage dtypes]): an op that reaches a typed
+  // loop with one it does not handle raises instead of reading the bytes as another type.
   template <class T>
-  T* data() const { return static_cast<T*>(raw()); }
+  T* data() const {
+    if (is_small(dtype_)) [[unlikely]] check_storage_type(sizeof(T), std::is_floating_point_v<T>,
+                                                         std::is_signed_v<T>);
+    return static_cast<T*>(raw());
+  }
   // The element at index 0 whatever the strides (stride-aware code only).
+  // Throws throw_storage_dtype unless a C++ type of this size and kind is this storage dtype.
+  void check_storage_type(size_t size, bool floating, bool is_signed) const;
   void* data_ptr() const {
     return static_cast<char*>(storage_->data) + offset_ * static_cast<int64_t>(itemsize(dtype_));
   }

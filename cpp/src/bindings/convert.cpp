@@ -58,12 +58,18 @@ std::optional<DType> parse_dtype(py::handle h) {
     const int size = dt.attr("itemsize").cast<int>();
     if (kind == "f" && size == 4) return DType::f32;
     if (kind == "f" && size == 8) return DType::f64;
+    if (kind == "f" && size == 2) return DType::f16;
+    if (kind == "i" && size == 4) return DType::i32;
+    if (kind == "i" && size == 2) return DType::i16;
+    if (kind == "i" && size == 1) return DType::i8;
+    if (kind == "u" && size == 1) return DType::u8;
     if (kind == "i" || kind == "u") return DType::i64;
     if (kind == "b") return DType::b8;
   } catch (const py::error_already_set&) {
   }
   throw py::type_error("unsupported dtype " + py::repr(h).cast<std::string>() +
-                       "; tapegrad has float32, float64, int64 and bool");
+                       "; tapegrad has float16, float32, float64, uint8, int8, int16, int32, "
+                       "int64 and bool");
 }
 
 // `exact`: the array's bytes are the tensor's (same type, machine byte order), so memory can
@@ -76,15 +82,21 @@ DType np_to_dtype(const py::array& a, bool& exact) {
   if (kind == 'f' && size == 8) return DType::f64;
   if (kind == 'i' && size == 8) return DType::i64;
   if (kind == 'b') return DType::b8;
+  if (kind == 'f' && size == 2) return DType::f16;
+  if (kind == 'i' && size == 4) return DType::i32;
+  if (kind == 'i' && size == 2) return DType::i16;
+  if (kind == 'i' && size == 1) return DType::i8;
+  if (kind == 'u' && size == 1) return DType::u8;
   exact = false;
   if (kind == 'u' && size == 8 && a.size() > 0 &&
       py::int_(a.attr("max")()).cast<unsigned long long>() > static_cast<unsigned long long>(INT64_MAX))
     throw py::value_error("can't convert a NumPy uint64 array holding values above 2**63 - 1 to int64 "
                           "exactly (tapegrad has no unsigned 64-bit dtype)");
-  if (kind == 'f') return DType::f32;  // float16 and friends
-  if (kind == 'i' || kind == 'u') return DType::i64;
+  if (kind == 'f') return DType::f32;  // float128 and friends
+  if (kind == 'i' || kind == 'u') return DType::i64;  // uint16, uint32, uint64
   throw py::type_error("can't convert a NumPy array of dtype " + py::str(a.dtype()).cast<std::string>() +
-                       "; tapegrad supports float32, float64, int64 and bool");
+                       "; tapegrad supports float16, float32, float64, uint8, int8, int16, int32, "
+                       "int64 and bool");
 }
 
 const char* np_name(DType t) {
@@ -93,8 +105,8 @@ const char* np_name(DType t) {
     case DType::f64: return "float64";
     case DType::i64: return "int64";
     case DType::b8: return "bool";
+    default: return dtype_name(t);  // int32 … float16: NumPy's names are tapegrad's
   }
-  return "float32";
 }
 
 // ----- NumPy interop --------------------------------------------------------------------------
@@ -206,6 +218,7 @@ void leaf_at(Parsed& p, int depth, const char* op) {
 }
 
 void walk_tensor_values(Parsed& p, const Tensor& t) {
+  if (is_small(t->dtype())) return walk_tensor_values(p, detach(cast(t, wide(t->dtype()))));
   const int kind = is_float(t->dtype()) ? 2 : (t->dtype() == DType::i64 ? 1 : 0);
   for (int64_t j = 0; j < t->numel(); ++j) {
     switch (t->dtype()) {
@@ -322,6 +335,10 @@ Tensor tensor_from_py(py::handle data, std::optional<DType> dtype, const char* o
         else t->data<int64_t>()[j] = p.i[j];
         break;
       case DType::b8: t->data<uint8_t>()[j] = fv != 0; break;
+      default:  // storage dtypes, with PyTorch's overflow check (Note [exact scalars])
+        store_scalar(dt, p.kind == 2 ? Scalar(fv) : Scalar(p.i[j]),
+                     static_cast<char*>(t->raw()) + j * static_cast<int64_t>(itemsize(dt)), op);
+        break;
     }
   }
   return t;
@@ -363,7 +380,7 @@ Tensor operand(py::handle h, const Tensor& like) {
     int overflow = 0;
     const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
     if (!overflow) return scalar_like(like, static_cast<int64_t>(v), false);  // exact
-    if (is_float(like->dtype())) return scalar_like(like, to_f64(h), true);
+    if (is_floating_point(like->dtype())) return scalar_like(like, to_f64(h), true);
     // Beyond int64 next to an integer tensor: PyTorch takes [2^63, 2^64) as the uint64 bit
     // pattern (so x + 2**63 wraps like x - 2**63) and refuses the rest.
     const unsigned long long u = PyLong_AsUnsignedLongLong(o);

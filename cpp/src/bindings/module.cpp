@@ -606,9 +606,17 @@ floats), ``float64``, ``int64`` (the default for integers) or ``bool``.
       .value("float64", DType::f64)
       .value("int64", DType::i64)
       .value("bool", DType::b8)
+      // The storage dtypes (Note [storage dtypes] in cpp/src/tensor.cpp).
+      .value("int32", DType::i32)
+      .value("int16", DType::i16)
+      .value("int8", DType::i8)
+      .value("uint8", DType::u8)
+      .value("float16", DType::f16)
       .def("__repr__", [](DType d) { return std::string("tapegrad.") + dtype_name(d); })
       .def("__str__", [](DType d) { return std::string("tapegrad.") + dtype_name(d); })
-      .def_property_readonly("is_floating_point", [](DType d) { return is_float(d); })
+      .def_property_readonly("is_floating_point", [](DType d) { return is_floating_point(d); })
+      .def_property_readonly("is_signed", [](DType d) { return d != DType::b8 && d != DType::u8; })
+      .def_property_readonly("is_complex", [](DType) { return false; })
       .def_property_readonly("itemsize", [](DType d) { return itemsize(d); });
 
   bind::TensorClass T(m, "Tensor", R"doc(An n-dimensional array of float32, float64, int64 or bool that records

@@ -191,7 +191,8 @@ class Registrar {
           return py::cast(capture::call(fn, a, o));
         }, py::is_operator());
     if (is_comparison(stem)) return;
-    T_.def(dunder("r" + stem).c_str(), [fn, is_matmul](py::handle self, py::handle other) -> py::object {
+    const bool is_div = name == std::string_view("div"), is_mul = name == std::string_view("mul");
+    T_.def(dunder("r" + stem).c_str(), [fn, is_matmul, is_div, is_mul](py::handle self, py::handle other) -> py::object {
           if (is_matmul)
             if (std::optional<Tensor> r = matmul_transposed(other, self)) return py::cast(*r);
           const Tensor* ap = tensor_ptr(self);
@@ -199,6 +200,15 @@ class Registrar {
           const Tensor a = contiguous_arg(*ap);
           Tensor o = operand(other, a);
           if (!o) return capture::pure(), not_implemented();
+          // number / float16 tensor is PyTorch's reciprocal(x) · number, two roundings
+          // (Note [storage dtypes] in cpp/src/tensor.cpp).
+          // number · float16 tensor is x · number (the number is PyTorch's float32 operand).
+          if (is_div && a->dtype() == DType::f16 && !tensor_ptr(other))
+            return py::cast(capture::call(
+                [](const Tensor& x, const Tensor& n) {
+                  return mul(div(scalar_tensor(1, DType::f16), x), n);
+                }, a, o));
+          if (is_mul && a->dtype() == DType::f16) return py::cast(capture::call(fn, a, o));
           return py::cast(capture::call(fn, o, a));
         }, py::is_operator());
     if (const Inplace in = inplace_form(name); in.fn) {
@@ -685,7 +695,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
   // queries
   reg.manual("detach", [](const Strided& x) { return detach(x); });
   reg.manual("numel", [](const Strided& x) { return x->numel(); });
-  reg.manual("is_floating_point", [](const Strided& x) { return is_float(x->dtype()); });
+  reg.manual("is_floating_point", [](const Strided& x) { return is_floating_point(x->dtype()); });
 
   // pooling (torch.nn.functional's; exposed N: functions of _core._nn)
   reg.manual("max_pool2d", [](const Tensor& x, py::object k, py::object s, py::object p,

@@ -172,6 +172,7 @@ void bind_tensor(TensorClass& T) {
             const double v = t->item_as_double();
             if (t->dtype() == DType::i64) return py::int_(*t->data<int64_t>());
             if (t->dtype() == DType::b8) return py::bool_(v != 0);
+            if (!is_floating_point(t->dtype())) return py::int_(static_cast<int64_t>(v));  // exact
             return py::float_(v);
           })
       .def("numpy", [](const Strided& t) { return to_numpy(t, true); })
@@ -184,7 +185,11 @@ void bind_tensor(TensorClass& T) {
       .def("float", recorded([](const Tensor& x) { return cast(x, DType::f32); }))
       .def("double", recorded([](const Tensor& x) { return cast(x, DType::f64); }))
       .def("long", recorded([](const Tensor& x) { return cast(x, DType::i64); }))
-      .def("int", recorded([](const Tensor& x) { return cast(x, DType::i64); }))
+      .def("int", recorded([](const Tensor& x) { return cast(x, DType::i32); }))
+      .def("short", recorded([](const Tensor& x) { return cast(x, DType::i16); }))
+      .def("char", recorded([](const Tensor& x) { return cast(x, DType::i8); }))
+      .def("byte", recorded([](const Tensor& x) { return cast(x, DType::u8); }))
+      .def("half", recorded([](const Tensor& x) { return cast(x, DType::f16); }))
       .def("bool", recorded([](const Tensor& x) { return cast(x, DType::b8); }))
       // ----- Python protocols -----
       .def("__pos__", recorded([](const Tensor& a) { return a; }))
@@ -208,9 +213,9 @@ void bind_tensor(TensorClass& T) {
             return py::reinterpret_steal<py::object>(r);
           })
       .def("__index__", [](const Tensor& a) {
-            if (a->dtype() != DType::i64 || a->numel() != 1)
+            if (is_floating_point(a->dtype()) || a->dtype() == DType::b8 || a->numel() != 1)
               throw py::type_error("only integer tensors of a single element can be converted to an index");
-            return *a->data<int64_t>();
+            return a->dtype() == DType::i64 ? *a->data<int64_t>() : static_cast<int64_t>(a->item_as_double());
           })
       // ----- indexing -----
       .def("__getitem__", [](const Strided& x, py::object key) {

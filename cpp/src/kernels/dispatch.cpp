@@ -140,6 +140,11 @@ size_t elem_size(Elem t) {
     case Elem::f64: return 8;
     case Elem::i64: return 8;
     case Elem::u8: return 1;
+    case Elem::i32: return 4;
+    case Elem::i16: return 2;
+    case Elem::i8: return 1;
+    case Elem::uint8: return 1;
+    case Elem::f16: return 2;
   }
   return 0;
 }

@@ -20,8 +20,115 @@ decltype(auto) with_elem(Elem t, F&& f) {
     case Elem::f64: return f(double{});
     case Elem::i64: return f(int64_t{});
     case Elem::u8: break;
+    default: break;  // the storage Elems reach only cast and fill (with_any below)
   }
   return f(uint8_t{});
+}
+
+// Note [float16 conversion]
+// binary32 → binary16 by integer arithmetic on the bits (no F16C needed, the same on every
+// CPU): a normal result re-biases the exponent (127 → 15) and rounds the 13 dropped mantissa
+// bits to nearest even; below 2^-14 the result is a subnormal q·2^-24 with q = the 24-bit
+// significand shifted right by 126 − e, rounded to nearest even (q = 0x400 is the smallest
+// normal, which the same bits spell); from 65520 = 65504 + half an ulp up everything rounds to
+// inf. NaN becomes the quiet NaN 0x7E00 with its sign (as PyTorch's c10::Half).
+}  // namespace
+}  // namespace tapegrad::kernels::ref
+
+namespace tapegrad::kernels {
+uint16_t f32_to_f16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7fffffffu;
+  if (ax > 0x7f800000u) return sign | 0x7e00u;              // NaN
+  if (ax >= 0x477ff000u) return sign | 0x7c00u;             // ≥ 65520 and inf → inf
+  if (ax >= 0x38800000u) {                                  // normal: ≥ 2^-14
+    uint32_t r = (ax >> 13) - (112u << 10);
+    const uint32_t rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
+    return static_cast<uint16_t>(sign | r);
+  }
+  if (ax < 0x33000000u) return sign;                        // < 2^-25 → ±0
+  const uint32_t e = ax >> 23, m = (ax & 0x7fffffu) | 0x800000u;
+  const uint32_t shift = 126u - e;                          // 14 … 24
+  uint32_t q = m >> shift;
+  const uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+  if (rem > half || (rem == half && (q & 1u))) ++q;
+  return static_cast<uint16_t>(sign | q);
+}
+
+float f16_to_f32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  uint32_t bits;
+  if (e == 0x1f) {
+    bits = sign | 0x7f800000u | (m << 13);
+  } else if (e != 0) {
+    bits = sign | ((e + 112u) << 23) | (m << 13);
+  } else {
+    const float v = std::ldexp(static_cast<float>(m), -24);  // zero or subnormal: exact
+    return sign ? -v : v;
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+}  // namespace tapegrad::kernels
+
+namespace tapegrad::kernels::ref {
+namespace {
+
+// The element types of cast and fill (every Elem): the memory type and how a value converts
+// into it (Note [storage dtypes] in cpp/src/tensor.cpp).
+template <class T, int K = 0>  // K: 0 number, 1 bool, 2 float16 bits
+struct ElemTag {
+  using type = T;
+  static constexpr int kind = K;
+};
+template <class F>
+void with_any(Elem t, F&& f) {
+  switch (t) {
+    case Elem::f32: return f(ElemTag<float>{});
+    case Elem::f64: return f(ElemTag<double>{});
+    case Elem::i64: return f(ElemTag<int64_t>{});
+    case Elem::u8: return f(ElemTag<uint8_t, 1>{});
+    case Elem::i32: return f(ElemTag<int32_t>{});
+    case Elem::i16: return f(ElemTag<int16_t>{});
+    case Elem::i8: return f(ElemTag<int8_t>{});
+    case Elem::uint8: return f(ElemTag<uint8_t>{});
+    case Elem::f16: return f(ElemTag<uint16_t, 2>{});
+  }
+}
+// An element as the value conversions start from: integers (and bool) as int64, float and
+// double as themselves, float16 as float.
+template <class Tag>
+auto load(Tag, typename Tag::type v) {
+  if constexpr (Tag::kind == 2) return f16_to_f32(v);
+  else if constexpr (std::is_floating_point_v<typename Tag::type>) return v;
+  else return static_cast<int64_t>(v);
+}
+// A float truncated toward zero as x86's cvttsd2si into int32 (PyTorch's CPU casts to the
+// narrow integer types go through it): out of range, ±inf and NaN give INT32_MIN.
+template <class V>
+int32_t trunc_i32(V v) {
+  const double d = static_cast<double>(v);
+  return d > -2147483649.0 && d < 2147483648.0 ? static_cast<int32_t>(d) : INT32_MIN;
+}
+template <class Tag, class V>
+typename Tag::type convert_to(V v) {
+  using D = typename Tag::type;
+  if constexpr (Tag::kind == 1) {
+    return v != V(0) ? 1 : 0;
+  } else if constexpr (Tag::kind == 2) {
+    return f32_to_f16(static_cast<float>(v));
+  } else if constexpr (std::is_floating_point_v<D> || std::is_same_v<D, int64_t>) {
+    return static_cast<D>(v);
+  } else if constexpr (std::is_floating_point_v<V>) {
+    return static_cast<D>(static_cast<uint32_t>(trunc_i32(v)));  // wraps modulo 2^k
+  } else {
+    return static_cast<D>(static_cast<uint64_t>(v));  // wraps modulo 2^k
+  }
 }
 
 // Calls f(U{}) with an unsigned type of `esize` bytes, or f(nullptr) for other sizes (then
@@ -235,16 +342,13 @@ void one_hot(Elem t, int64_t n, int64_t c, const int64_t* label, void* y) {
 // ---------------------------------------------------------------------------------------------
 // Casts and fills.
 void cast(Elem from, Elem to, int64_t n, const void* x, void* y) {
-  with_elem(from, [&](auto s) {
-    using S = decltype(s);
-    with_elem(to, [&](auto d) {
+  with_any(from, [&](auto s) {
+    using S = typename decltype(s)::type;
+    with_any(to, [&](auto d) {
       using D = decltype(d);
       const S* src = static_cast<const S*>(x);
-      D* dst = static_cast<D*>(y);
-      for (int64_t i = 0; i < n; ++i) {
-        if constexpr (std::is_same_v<D, uint8_t>) dst[i] = src[i] != S(0);
-        else dst[i] = static_cast<D>(src[i]);
-      }
+      typename D::type* dst = static_cast<typename D::type*>(y);
+      for (int64_t i = 0; i < n; ++i) dst[i] = convert_to<D>(load(s, src[i]));
     });
   });
 }
@@ -264,11 +368,9 @@ void fill_value(size_t esize, int64_t n, const void* value, void* y) {
 }
 
 void fill(Elem t, int64_t n, double value, void* y) {
-  with_elem(t, [&](auto z) {
-    using T = decltype(z);
-    T v;
-    if constexpr (std::is_same_v<T, uint8_t>) v = value != 0 ? 1 : 0;
-    else v = static_cast<T>(value);
+  with_any(t, [&](auto d) {
+    using T = typename decltype(d)::type;
+    const T v = convert_to<decltype(d)>(value);
     T* p = static_cast<T*>(y);
     for (int64_t i = 0; i < n; ++i) p[i] = v;
   });

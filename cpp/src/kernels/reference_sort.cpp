@@ -63,6 +63,7 @@ void sort_indices(Elem t, int64_t outer, int64_t r, int64_t inner, const void* x
     case Elem::f64: return sort_rows(outer, r, inner, static_cast<const double*>(x), descending, k, idx);
     case Elem::i64: return sort_rows(outer, r, inner, static_cast<const int64_t*>(x), descending, k, idx);
     case Elem::u8: return sort_rows(outer, r, inner, static_cast<const uint8_t*>(x), descending, k, idx);
+    default: break;  // storage dtypes are sorted as their compute-dtype copy (ops/sort.cpp)
   }
 }
 

@@ -1,6 +1,8 @@
 // Elementwise binary arithmetic with NumPy broadcasting and PyTorch's dtype promotion: add,
 // sub, mul, div, pow, maximum, minimum, and the Python-scalar rules. Forward and backward side
 // by side (in-place forms: inplace.cpp; unary math: unary.cpp; selection and logic: select.cpp).
+#include <cmath>
+
 #include "ops/common.h"
 
 namespace tapegrad {
@@ -56,6 +58,31 @@ Tensor binary_values(k::Binary kop, const Tensor& a, const Tensor& b, DType dt, 
   return c;
 }
 
+Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b);
+
+// A binary op with a storage-dtype operand (Note [storage dtypes] in cpp/src/tensor.cpp):
+// PyTorch's result dtype (a 0-d operand, such as a Python number, decides it only from a
+// higher category), operands cast to it (an integer operand wraps into the narrow type, as
+// PyTorch's operand cast; the scalar of a float16 mul or div stays float32, below), computed on
+// wide(result) and cast back once. True division of integers computes and returns float32
+// from the operands as given, as PyTorch's.
+Tensor small_binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
+  const DType r = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
+  if (!is_small(r) || (op == OpCode::Div && !is_floating_point(r))) {
+    const DType w = op == OpCode::Div && !is_floating_point(r) ? DType::f32 : r;
+    return binary_forward(op, as_dtype(a, w), as_dtype(b, w));
+  }
+  const DType w = wide(r);
+  // PyTorch's float16 mul and div take a 0-d second operand in float32 (its "opmath" scalar;
+  // number · x is x · number there); every other operand is first cast to float16.
+  auto operand = [&](const Tensor& t, bool second) {
+    const bool opmath = r == DType::f16 && t->dim() == 0 && second &&
+                        (op == OpCode::Mul || op == OpCode::Div);
+    return opmath ? as_dtype(t, w) : as_dtype(as_dtype(t, r), w);
+  };
+  return convert(binary_forward(op, operand(a, false), operand(b, true)), r);
+}
+
 // The value of a binary op (broadcasting, promotion, bool and integer-pow rules); each op
 // records its own entry and saved list beside its forward below.
 Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
@@ -70,6 +97,8 @@ Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
     else if (b->dim() != 0) outp = &(bcast = broadcast_shapes(a->shape(), b->shape(), name));
   }
   const Shape& out = *outp;
+  if (is_small(a->dtype()) || is_small(b->dtype())) [[unlikely]]
+    return small_binary_forward(op, a, b);
   DType dt = promote(a->dtype(), b->dtype());
   if ((op == OpCode::Div) && !is_float(dt)) dt = DType::f32;  // true division
   Tensor c;
@@ -98,7 +127,7 @@ Tensor zero_like_scalar(const Tensor& like) { return scalar_tensor(0.0, like->dt
 bool binary_inplace_direct(OpCode op, const Tensor& self, const Tensor& other) {
   DType dt = promote(self->dtype(), other->dtype());
   if (op == OpCode::Div && !is_float(dt)) dt = DType::f32;
-  if (dt != self->dtype() || dt == DType::b8) return false;
+  if (dt != self->dtype() || dt == DType::b8 || is_small(dt)) return false;
   if (other->storage() == self->storage() &&
       (other->shape() != self->shape() || other->offset() != self->offset()))
     return false;
@@ -107,13 +136,24 @@ bool binary_inplace_direct(OpCode op, const Tensor& self, const Tensor& other) {
 }
 
 DType scalar_result_dtype(DType t, bool scalar_is_float, bool scalar_is_bool) {
-  if (scalar_is_float) return is_float(t) ? t : DType::f32;
+  if (scalar_is_float) return is_floating_point(t) ? t : DType::f32;
   if (scalar_is_bool) return t;
   return t == DType::b8 ? DType::i64 : t;
 }
 
 Tensor scalar_like(const Tensor& t, const Scalar& v, bool is_float_, bool is_bool) {
-  return scalar_tensor(v, scalar_result_dtype(t->dtype(), is_float_, is_bool));
+  const DType d = scalar_result_dtype(t->dtype(), is_float_, is_bool);
+  if (is_small(d) && !is_bool) {
+    // A number the storage dtype cannot hold exactly stays a 0-d tensor of its compute dtype:
+    // the 0-d rule of small_binary_forward still gives the storage dtype as the result, and the
+    // operand keeps its value where PyTorch's does (300 / int8 is 300 / x; 0.1 · half is
+    // computed with 0.1f). Note [storage dtypes] in cpp/src/tensor.cpp.
+    const double back = scalar_tensor(v, d)->item_as_double();
+    const bool exact = v.is_integral() ? back == static_cast<double>(v.as_int())
+                                       : back == v.as_double() || std::isnan(v.as_double());
+    if (!exact) return scalar_tensor(v, wide(d));
+  }
+  return scalar_tensor(v, d);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,8 +165,17 @@ Tensor bitwise2(const Tensor& a, const Tensor& b, k::Binary kop, const char* nam
                 Tensor (*on_bools)(const Tensor&, const Tensor&)) {
   check_defined(a, name);
   check_defined(b, name);
+  if (is_small(a->dtype()) || is_small(b->dtype())) [[unlikely]] {
+    // On int64 and cast back (Note [storage dtypes] in cpp/src/tensor.cpp).
+    const DType r = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
+    if (is_small(r) && r != DType::f16) {
+      auto wide_op = [&](const Tensor& t) { return as_dtype(as_dtype(t, r), DType::i64); };
+      return convert(bitwise2(wide_op(a), wide_op(b), kop, name, on_bools), r);
+    }
+    if (!is_floating_point(r)) return bitwise2(as_dtype(a, r), as_dtype(b, r), kop, name, on_bools);
+  }
   const DType dt = promote(a->dtype(), b->dtype());
-  if (is_float(dt))
+  if (is_floating_point(dt))
     throw NotImplementedError(std::string(name) + ": not implemented for " + dtype_name(dt) +
                               " tensors, only for int64 and bool (shapes " + shape_str(a->shape()) +
                               " and " + shape_str(b->shape()) + ")");
@@ -149,6 +198,8 @@ Tensor bitwise_xor(const Tensor& a, const Tensor& b) {
 Tensor bitwise_not(const Tensor& x) {
   check_defined(x, "bitwise_not");
   if (x->dtype() == DType::b8) return logical_not(x);
+  if (is_small(x->dtype()) && x->dtype() != DType::f16)  // Note [storage dtypes]
+    return convert(bitwise_not(convert(x, DType::i64)), x->dtype());
   if (x->dtype() != DType::i64)
     throw TypeError(std::string("~ (bitwise_not) is only implemented on integer and bool tensors, got ") +
                     dtype_name(x->dtype()) + " (shape " + shape_str(x->shape()) + ")");

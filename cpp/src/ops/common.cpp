@@ -60,7 +60,7 @@ std::vector<int64_t> norm_dims(const std::vector<int64_t>& dims, const Shape& sh
 
 Tensor convert(const Tensor& x, DType dtype) {
   Tensor out = empty(x->shape(), dtype);
-  k::cast(elem(x->dtype()), elem(dtype), x->numel(), x->raw(), out->raw());
+  k::cast(storage_elem(x->dtype()), storage_elem(dtype), x->numel(), x->raw(), out->raw());
   return out;
 }
 

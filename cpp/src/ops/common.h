@@ -100,16 +100,19 @@ struct IndexPutAttrs {
   Shape indexed_shape;
 };
 
-// The kernel layer's name for a dtype. Ops hand pointers to kernels (tapegrad/kernels.h) and
-// never loop over elements themselves.
+// The kernel layer's name for a compute dtype. Ops hand pointers to kernels (tapegrad/kernels.h)
+// and never loop over elements themselves. A storage dtype is refused here (Note [storage
+// dtypes] in cpp/src/tensor.cpp): the arithmetic kernels have no slot for it; casts and fills
+// take storage_elem (tapegrad/tensor.h).
 inline k::Elem elem(DType t) {
   switch (t) {
     case DType::f32: return k::Elem::f32;
     case DType::f64: return k::Elem::f64;
     case DType::i64: return k::Elem::i64;
-    case DType::b8: break;
+    case DType::b8: return k::Elem::u8;
+    default: break;
   }
-  return k::Elem::u8;
+  throw_storage_dtype("", t);
 }
 
 [[noreturn]] void throw_dtype(const char* op, const Tensor& t, const char* expected);

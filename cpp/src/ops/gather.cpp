@@ -27,12 +27,13 @@ std::string op_prefix(const char* op) { return std::string(op) + "(): "; }
 // with its messages: index dtype and rank, index sizes (no larger than x's outside `dim`, no
 // larger than src's anywhere), and every index value in [0, size of dim) — so the flat
 // primitives never read or write outside the tensor.
-Tensor dim_offsets(const Shape& xs_in, int64_t dim, const Tensor& index, const Shape* src_in,
+Tensor dim_offsets(const Shape& xs_in, int64_t dim, const Tensor& index_in, const Shape* src_in,
                    const char* op) {
-  check_defined(index, op);
-  if (index->dtype() != DType::i64)
-    throw std::runtime_error(op_prefix(op) + "Expected dtype int64 for index, got " +
-                             dtype_name(index->dtype()));
+  check_defined(index_in, op);
+  if (index_in->dtype() != DType::i64 && index_in->dtype() != DType::i32)
+    throw std::runtime_error(op_prefix(op) + "Expected dtype int32/int64 for index, got " +
+                             dtype_name(index_in->dtype()));
+  const Tensor index = as_dtype(index_in, DType::i64);  // int32 as PyTorch takes it
   const Shape xs = as_1d(xs_in), is = as_1d(index->shape());
   const int64_t nd = static_cast<int64_t>(xs.size());
   const int64_t d = norm_dim(dim, nd, op, xs_in);

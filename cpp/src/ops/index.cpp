@@ -130,12 +130,13 @@ Plan make_plan(const Tensor& x, const std::vector<IndexItem>& items, const char*
             dims.push_back({xs[p], xst[p], static_cast<int>(adv.size())});
             adv.push_back({cols[k], xs[p], xst[p], p});
           }
-        } else if (t->dtype() == DType::i64) {
+        } else if (t->dtype() == DType::i64 || t->dtype() == DType::i32) {
+          // int32 indices as PyTorch takes them (Note [storage dtypes] in cpp/src/tensor.cpp).
           dims.push_back({xs[p], xst[p], static_cast<int>(adv.size())});
-          adv.push_back({t, xs[p], xst[p], p});
+          adv.push_back({as_dtype(t, DType::i64), xs[p], xst[p], p});
           ++p;
         } else {
-          throw IndexError(std::string(op) + ": tensors used as indices must be int64 or bool "
+          throw IndexError(std::string(op) + ": tensors used as indices must be int64, int32 or bool "
                            "tensors, got dtype " + dtype_name(t->dtype()) + " (shape " +
                            shape_str(t->shape()) + ")");
         }
@@ -363,7 +364,7 @@ void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tens
   check_inplace(x, "__setitem__");
   check_defined(value, "__setitem__");
   Plan plan = make_plan(x, items, "__setitem__");
-  if (is_float(value->dtype()) && !is_float(x->dtype()))
+  if (is_floating_point(value->dtype()) && !is_floating_point(x->dtype()))
     throw TypeError(std::string("__setitem__: cannot assign a ") + dtype_name(value->dtype()) +
                     " value into a " + dtype_name(x->dtype()) + " tensor (shape " +
                     shape_str(x->shape()) + ")");

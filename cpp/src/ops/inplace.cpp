@@ -45,11 +45,11 @@ void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, BinaryFn
   check_inplace_shape(self, other, name);
   const DType dt = promote(self->dtype(), other->dtype());
   // PyTorch's can_cast: the result may not be of a higher kind (bool < int < float) than self.
-  if ((is_float(dt) && !is_float(self->dtype())) ||
-      (dt == DType::i64 && self->dtype() == DType::b8) ||
-      (op == OpCode::Div && !is_float(self->dtype())))
+  if ((is_floating_point(dt) && !is_floating_point(self->dtype())) ||
+      (dt != DType::b8 && self->dtype() == DType::b8) ||
+      (op == OpCode::Div && !is_floating_point(self->dtype())))
     throw TypeError(std::string(name) + ": result type " +
-                    dtype_name(op == OpCode::Div && !is_float(dt) ? DType::f32 : dt) +
+                    dtype_name(op == OpCode::Div && !is_floating_point(dt) ? DType::f32 : dt) +
                     " can't be cast to the desired output type " + dtype_name(self->dtype()) +
                     " (shape " + shape_str(self->shape()) + ")");
   // mul_/div_ save self's old value for the other operand's gradient, and the result is
@@ -153,7 +153,7 @@ void rebase_inplace(const Tensor& self, const Tensor& result_in) {
                      " but the tensor written to has shape " + shape_str(self->shape()) +
                      " (in-place ops cannot change a tensor's shape)");
   if (result->dtype() != self->dtype()) {
-    if (is_float(result->dtype()) && !is_float(self->dtype()))
+    if (is_floating_point(result->dtype()) && !is_floating_point(self->dtype()))
       throw TypeError(std::string("in-place operation: result type ") +
                       dtype_name(result->dtype()) + " can't be cast to the desired output type " +
                       dtype_name(self->dtype()));

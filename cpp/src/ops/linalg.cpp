@@ -46,8 +46,18 @@ void gemm_any(DType dt, bool ta, bool tb, int64_t m, int64_t n, int64_t kk, cons
       k::gemm_i64(ta, tb, m, n, kk, static_cast<const int64_t*>(a), lda,
                   static_cast<const int64_t*>(b), ldb, static_cast<int64_t*>(c), n);
       break;
-    default: break;
+    default: throw_storage_dtype("matmul", dt);
   }
+}
+
+// A product of storage-dtype operands (Note [storage dtypes] in cpp/src/tensor.cpp): on int64
+// (exact modulo 2^k, as PyTorch's integer matmul wraps) or float32 (PyTorch's CPU float16
+// GEMM accumulates in float32 too; the rounding to float16 happens once per element), cast
+// back. No autograd: float16 tensors cannot require grad.
+template <class F>
+Tensor small_mm(const Tensor& a, const Tensor& b, F product) {
+  const DType w = wide(a->dtype());
+  return convert(product(convert(a, w), convert(b, w)), a->dtype());
 }
 
 void mm_dims(const Shape& as, const Shape& bs, bool ta, bool tb, int64_t& m, int64_t& kk,
@@ -72,6 +82,8 @@ Tensor mm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     throw ValueError("mm: expected 2-D tensors, got shapes " + shape_str(a->shape()) + " and " +
                      shape_str(b->shape()));
   check_mm_dtypes(a, b, "matmul");
+  if (is_small(a->dtype())) [[unlikely]]  // Note [storage dtypes]: on the compute dtype
+    return small_mm(a, b, [&](const Tensor& x, const Tensor& y) { return mm(x, y, ta, tb); });
   int64_t m, kk, n;
   mm_dims(a->shape(), b->shape(), ta, tb, m, kk, n, "matmul");
   Tensor c = empty({m, n}, a->dtype());
@@ -100,6 +112,8 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     throw ValueError("bmm: expected 3-D tensors with equal batch sizes, got shapes " +
                      shape_str(a->shape()) + " and " + shape_str(b->shape()));
   check_mm_dtypes(a, b, "matmul");
+  if (is_small(a->dtype())) [[unlikely]]
+    return small_mm(a, b, [&](const Tensor& x, const Tensor& y) { return bmm(x, y, ta, tb); });
   int64_t m, kk, n;
   mm_dims(a->shape(), b->shape(), ta, tb, m, kk, n, "matmul");
   const int64_t batch = a->shape()[0];
@@ -187,6 +201,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     throw ValueError("matmul: both arguments need at least 1 dimension, got shapes " +
                      shape_str(a->shape()) + " and " + shape_str(b->shape()));
   check_mm_dtypes(a, b, "matmul");
+  if (is_small(a->dtype())) [[unlikely]]
+    return small_mm(a, b, [](const Tensor& x, const Tensor& y) { return matmul(x, y); });
   const int64_t ka = a->shape()[da - 1];
   const int64_t kb = db == 1 ? b->shape()[0] : b->shape()[db - 2];
   if (ka != kb)

@@ -99,6 +99,13 @@ void check_nonempty(const Tensor& x, const std::vector<int64_t>& dims, const cha
 // ---------------------------------------------------------------------------------------------
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   check_defined(x, "sum");
+  if (is_small(x->dtype())) [[unlikely]] {
+    // Integers sum to int64 (as PyTorch); float16 sums in float32 and rounds once
+    // (Note [storage dtypes] in cpp/src/tensor.cpp).
+    if (should_record({&x})) throw_storage_dtype("sum (autograd)", x->dtype());
+    return as_dtype(sum(convert(x, wide(x->dtype())), dims_in, keepdim),
+                    x->dtype() == DType::f16 ? DType::f16 : DType::i64);
+  }
   const std::vector<int64_t> dims = norm_dims(dims_in, x->shape(), "sum");
   const DType dt = is_float(x->dtype()) ? x->dtype() : DType::i64;
   Tensor y = finish_shape(reduce_keep(k::Reduce::sum, x, dims, dt), x->shape(), dims, keepdim);
@@ -116,6 +123,10 @@ std::vector<Tensor> backward_Sum(BwCtx& ctx) {
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   check_defined(x, "mean");
+  if (x->dtype() == DType::f16) [[unlikely]] {
+    if (should_record({&x})) throw_storage_dtype("mean (autograd)", x->dtype());
+    return convert(mean(convert(x, DType::f32), dims_in, keepdim), DType::f16);
+  }
   if (!is_float(x->dtype()))
     throw TypeError(std::string("mean: could not infer output dtype; the input must be a "
                                 "floating-point tensor, got ") + dtype_name(x->dtype()) +
@@ -149,6 +160,11 @@ Tensor amax_amin(OpCode op, const Tensor& x, const std::vector<int64_t>& dims_in
                  bool nan_ties = false) {
   const char* name = op_name(op);
   check_defined(x, name);
+  if (is_small(x->dtype())) [[unlikely]] {  // exact on the compute dtype, cast back
+    if (should_record({&x})) throw_storage_dtype(name, x->dtype());
+    return convert(amax_amin(op, convert(x, wide(x->dtype())), dims_in, keepdim, nan_ties),
+                   x->dtype());
+  }
   if (x->dtype() == DType::b8) throw TypeError(std::string(name) + ": not supported for bool tensors");
   const std::vector<int64_t> dims = norm_dims(dims_in, x->shape(), name);
   check_nonempty(x, dims, name);
@@ -200,6 +216,8 @@ namespace {
 Tensor arg_reduce(k::Reduce op, const Tensor& x, std::optional<int64_t> dim, bool keepdim,
                   const char* name) {
   check_defined(x, name);
+  if (is_small(x->dtype())) [[unlikely]]  // the same order on the compute dtype
+    return arg_reduce(op, convert(x, wide(x->dtype())), dim, keepdim, name);
   if (x->dtype() == DType::b8) throw TypeError(std::string(name) + ": not supported for bool tensors");
   Tensor src = x;
   int64_t outer = 1, r = x->numel(), inner = 1;
@@ -222,7 +240,7 @@ Tensor arg_reduce(k::Reduce op, const Tensor& x, std::optional<int64_t> dim, boo
     case DType::f32: k::argreduce_f32(op, outer, r, inner, x->data<float>(), idx->data<int64_t>()); break;
     case DType::f64: k::argreduce_f64(op, outer, r, inner, x->data<double>(), idx->data<int64_t>()); break;
     case DType::i64: k::argreduce_i64(op, outer, r, inner, x->data<int64_t>(), idx->data<int64_t>()); break;
-    default: break;
+    default: throw_storage_dtype(name, x->dtype());
   }
   return idx;
 }
@@ -386,14 +404,17 @@ Tensor max(const Tensor& x) { return amax_amin(OpCode::Amax, x, {}, false, /*nan
 Tensor min(const Tensor& x) { return amax_amin(OpCode::Amin, x, {}, false, /*nan_ties=*/true); }
 
 // all: no zero along dims ⇔ Σ [x == 0] == 0; any: Σ [x ≠ 0] > 0 (counted in int64).
+// A uint8 input gives a uint8 result, as PyTorch keeps for all/any of uint8 (its old mask type).
 Tensor all(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const Tensor zeros = sum(cast(logical_not(cast(x, DType::b8)), DType::i64), dims, keepdim);
-  return compare(CmpOp::eq, zeros, scalar_tensor(0, DType::i64));
+  const Tensor r = compare(CmpOp::eq, zeros, scalar_tensor(0, DType::i64));
+  return x->dtype() == DType::u8 ? convert(r, DType::u8) : r;
 }
 
 Tensor any(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const Tensor nonzeros = sum(cast(cast(x, DType::b8), DType::i64), dims, keepdim);
-  return compare(CmpOp::gt, nonzeros, scalar_tensor(0, DType::i64));
+  const Tensor r = compare(CmpOp::gt, nonzeros, scalar_tensor(0, DType::i64));
+  return x->dtype() == DType::u8 ? convert(r, DType::u8) : r;
 }
 
 }  // namespace tapegrad

@@ -15,6 +15,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
                     shape_str(cond->shape()) + "); compare first, e.g. x > 0");
   const Shape out = broadcast_shapes(broadcast_shapes(cond->shape(), a->shape(), "where"),
                                      b->shape(), "where");
+  if (is_small(a->dtype()) || is_small(b->dtype())) [[unlikely]] {
+    // Selection on the compute dtype, cast back (Note [storage dtypes] in cpp/src/tensor.cpp).
+    const DType r = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
+    if (should_record({&a, &b})) throw_storage_dtype("where", r);
+    return as_dtype(where(cond, as_dtype(as_dtype(a, r), wide(r)), as_dtype(as_dtype(b, r), wide(r))), r);
+  }
   const DType dt = promote(a->dtype(), b->dtype());
   Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
   Tensor y = empty(out, dt);
@@ -61,6 +67,15 @@ Tensor clamp_scalars(const Tensor& x, const std::optional<Scalar>& lo, const std
   DType dt = x->dtype();
   for (const auto* b : {&lo, &hi})
     if (*b) dt = scalar_result_dtype(dt, !(*b)->is_integral());
+  if (is_small(dt)) [[unlikely]] {
+    // On the compute dtype, cast back (Note [storage dtypes]); integer bounds wrap into the
+    // tensor's dtype first, as PyTorch's (clamp(uint8, -5, 9) clamps to [251, 9]).
+    auto wrap = [&](const std::optional<Scalar>& b) -> std::optional<Scalar> {
+      if (!b || dt == DType::f16) return b;
+      return Scalar(static_cast<int64_t>(scalar_tensor(*b, dt)->item_as_double()));
+    };
+    return as_dtype(clamp_scalars(convert(x, wide(dt)), wrap(lo), wrap(hi)), dt);
+  }
   if (is_float(dt)) {
     auto as_double = [](const std::optional<Scalar>& b) {
       return b ? std::optional<double>(b->to_double()) : std::nullopt;
@@ -89,6 +104,7 @@ Tensor cast(const Tensor& x, DType dtype) {
   check_defined(x, "to");
   if (x->dtype() == dtype) return x;
   Tensor y = convert(x, dtype);
+  if (dtype == DType::f16 && should_record({&x})) throw_storage_dtype("to (autograd)", dtype);
   if (is_float(dtype) && should_record({&x})) record(OpCode::Cast, {&x}, {&y});
   return y;
 }
@@ -112,6 +128,16 @@ Tensor compare(CmpOp op, const Tensor& a, const Tensor& b) {
   check_defined(a, name);
   check_defined(b, name);
   const Shape out = broadcast_shapes(a->shape(), b->shape(), name);
+  if (is_small(a->dtype()) || is_small(b->dtype())) [[unlikely]] {
+    // Operands cast to PyTorch's common dtype (an integer operand wraps into it: int8 < 200
+    // compares with −56; a float16 comparison rounds its scalar to float16, as PyTorch),
+    // compared on its compute dtype (Note [storage dtypes]).
+    const DType r = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
+    auto operand = [&](const Tensor& t) {
+      return as_dtype(as_dtype(t, r), wide(r));
+    };
+    return compare(op, operand(a), operand(b));
+  }
   const DType dt = promote(a->dtype(), b->dtype());
   Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
   Tensor y = empty(out, DType::b8);
@@ -151,6 +177,7 @@ Tensor logical_not(const Tensor& x) {
 
 Tensor isnan(const Tensor& x) {
   check_defined(x, "isnan");
+  if (is_small(x->dtype())) return isnan(convert(x, wide(x->dtype())));  // exact
   Tensor y = empty(x->shape(), DType::b8);
   k::isnan(elem(x->dtype()), y->numel(), x->raw(), y->data<uint8_t>());
   return y;
@@ -158,6 +185,7 @@ Tensor isnan(const Tensor& x) {
 
 Tensor isinf(const Tensor& x) {
   check_defined(x, "isinf");
+  if (is_small(x->dtype())) return isinf(convert(x, wide(x->dtype())));  // exact
   Tensor y = empty(x->shape(), DType::b8);
   k::isinf(elem(x->dtype()), y->numel(), x->raw(), y->data<uint8_t>());
   return y;
@@ -173,12 +201,18 @@ Tensor ge(const Tensor& a, const Tensor& b) { return compare(CmpOp::ge, a, b); }
 
 // z ~ N(0, 1) of mean's shape; mean + std·z without history (sampling is not differentiable).
 Tensor normal(const Tensor& mean, const Tensor& std, Generator* gen) {
+  if (mean->dtype() == DType::f16)  // drawn in float32, rounded once (Note [storage dtypes])
+    return convert(normal(convert(mean, DType::f32),
+                          as_dtype(std, std->dtype() == DType::f16 ? DType::f32 : std->dtype()), gen),
+                   DType::f16);
   Tensor z = randn(mean->shape(), mean->dtype(), gen);
   GradModeGuard off(false);
   return add(mean, mul(z, std));
 }
 
 Tensor normal(const Tensor& mean, double std, Generator* gen) {
+  if (mean->dtype() == DType::f16)  // as above
+    return convert(normal(convert(mean, DType::f32), std, gen), DType::f16);
   Tensor z = randn(mean->shape(), is_float(mean->dtype()) ? mean->dtype() : DType::f32, gen);
   GradModeGuard off(false);
   return add(mean, mul(z, scalar_tensor(std, z->dtype())));

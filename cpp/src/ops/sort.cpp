@@ -35,7 +35,9 @@ std::pair<Tensor, Tensor> first_k(const Tensor& x, const Along& a, int64_t k, bo
   if (x->dim() > 0) out[a.dim] = k;
   else k = 1;  // a 0-d input gives itself (PyTorch's topk(x, 0) of a 0-d x too)
   Tensor idx = empty(out, DType::i64);
-  k::sort_indices(elem(x->dtype()), a.outer, a.r, a.inner, x->raw(), descending, k,
+  // A storage dtype orders as its exact compute-dtype copy (Note [storage dtypes]).
+  const Tensor keys = is_small(x->dtype()) ? convert(x, wide(x->dtype())) : x;
+  k::sort_indices(elem(keys->dtype()), a.outer, a.r, a.inner, keys->raw(), descending, k,
                   idx->data<int64_t>());
   Tensor off = empty(out, DType::i64);
   k::take_offsets(a.outer, a.r, k, a.inner, idx->data<int64_t>(), off->data<int64_t>());

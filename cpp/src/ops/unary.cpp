@@ -15,6 +15,12 @@ constexpr double k2OverSqrtPi = 1.12837916709551257390;  // 2/√π (M_2_SQRTPI,
 // The value of a unary op; each op records its entry and saved list beside its forward below.
 Tensor unary_forward(OpCode op, k::Unary kop, const Tensor& x, bool float_only) {
   check_defined(x, op_name(op));
+  if (is_small(x->dtype())) [[unlikely]] {
+    // Computed on wide(result) and cast back once (Note [storage dtypes] in
+    // cpp/src/tensor.cpp): an integer input of a float-only op gives float32, as PyTorch.
+    const DType r = float_only && !is_floating_point(x->dtype()) ? DType::f32 : x->dtype();
+    return as_dtype(unary_forward(op, kop, convert(x, wide(r)), float_only), r);
+  }
   DType dt = x->dtype();
   if (float_only && !is_float(dt)) dt = DType::f32;
   if (dt == DType::b8)

@@ -132,6 +132,8 @@ const std::shared_ptr<Tape>& TensorImpl::tape() const {
 }
 
 void TensorImpl::set_requires_grad(bool value) {
+  // float16 stores and computes without autograd (Note [storage dtypes] in cpp/src/tensor.cpp).
+  if (value && dtype_ == DType::f16) throw_storage_dtype("requires_grad_ (autograd)", dtype_);
   if (value && !is_float(dtype_))
     throw TypeError(std::string("requires_grad_: only floating-point tensors can require "
                                 "gradients, got dtype ") + dtype_name(dtype_) +
