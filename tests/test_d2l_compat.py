@@ -101,6 +101,10 @@ KNOWN: dict[tuple[str, int], str] = {
 }
 
 
+# (chapter, cell index) -> why what the cell shows differs from PyTorch on purpose.
+OUTPUT_DIFFERS: dict[tuple[str, int], str] = {}
+
+
 class _Unavailable(types.ModuleType):
     """A module this environment cannot provide: any attribute use raises, naming why."""
 
@@ -135,11 +139,16 @@ class _NoOp(types.ModuleType):
         return lambda *a, **k: None
 
 
-def install_torch_shim() -> None:
-    """Point ``torch`` and the libraries d2l imports at tapegrad / stand-ins."""
+def install_torch_shim(real_torch: bool = False) -> None:
+    """Point ``torch`` and the libraries d2l imports at tapegrad (or leave PyTorch itself, for
+    the reference run) and stand-ins."""
     import matplotlib
 
     matplotlib.use("Agg")
+    if real_torch:
+        import torch  # noqa: F401 - the reference: PyTorch answers
+        _install_standins()
+        return
     import tapegrad
     import tapegrad.nn.functional
     import tapegrad.utils.data
@@ -156,6 +165,10 @@ def install_torch_shim() -> None:
         "torch.distributions.multinomial": tapegrad.distributions.multinomial,
     }
     sys.modules.update(mods)
+    _install_standins()
+
+
+def _install_standins() -> None:
     for name, why in [
         ("torchvision", "torchvision is a separate library that tapegrad does not provide"),
         ("torchvision.transforms", "torchvision is a separate library that tapegrad does not provide"),
@@ -222,41 +235,63 @@ def pytorch_cells(md: str) -> list[str]:
     return cells
 
 
-def run_chapter(root: Path, chapter: str) -> list[tuple[int, str]]:
-    """Run one chapter's PyTorch cells in one namespace; return (cell index, error) failures."""
+def run_chapter(root: Path, chapter: str) -> tuple[list[tuple[int, str]], list[str]]:
+    """Run one chapter's PyTorch cells in one namespace; return the (cell index, error)
+    failures and what each cell shows: its prints and, as a notebook does, the repr of a
+    last expression that is not None."""
+    import contextlib
+    import io
+
     import matplotlib.pyplot as plt
 
     # d2lbook's `tab` object, which the chapters use to pick the framework's code path.
     tab = types.SimpleNamespace(selected=lambda *names: "pytorch" in names or not names,
                                 interact_select=lambda *a, **k: None)
     ns: dict = {"__name__": "__main__", "tab": tab}
-    failures = []
+    failures, shown = [], []
     for i, code in enumerate(pytorch_cells((root / chapter).read_text())):
+        buf = io.StringIO()
         try:
-            exec(compile(code, f"{chapter}[{i}]", "exec"), ns)
+            tree = ast.parse(code)
+            last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+            with contextlib.redirect_stdout(buf):
+                exec(compile(tree, f"{chapter}[{i}]", "exec"), ns)
+                if last is not None:
+                    value = eval(compile(ast.Expression(last.value), f"{chapter}[{i}]", "eval"), ns)
+                    if value is not None:
+                        print(repr(value))
         except Exception as e:  # noqa: BLE001 - reported, not hidden
             failures.append((i, f"{type(e).__name__}: {e}"))
+        shown.append(buf.getvalue())
         plt.close("all")
-    return failures
+    return failures, shown
 
 
 def _main(argv: list[str]) -> None:
-    root = Path(argv[1])
-    install_torch_shim()
+    root, backend, seed = Path(argv[1]), argv[2], int(argv[3])
+    install_torch_shim(real_torch=backend == "torch")
     _, load_failures = load_d2l(root)
-    out: dict = {"load": load_failures, "chapters": {}}
-    for chapter in argv[2:]:
+    out: dict = {"load": load_failures, "chapters": {}, "shown": {}}
+    import random
+
+    import numpy as np
+
+    torch = sys.modules["torch"]
+    for chapter in argv[4:]:
         os.chdir(root)
-        out["chapters"][chapter] = run_chapter(root, chapter)
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        out["chapters"][chapter], out["shown"][chapter] = run_chapter(root, chapter)
     print("D2L-RESULT " + json.dumps(out))
 
 
-def _run(*chapters: str) -> dict:
+def _run(*chapters: str, backend: str = "tapegrad", seed: int = 0) -> dict:
     assert D2L_DIR is not None
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.run(
-        [sys.executable, __file__, D2L_DIR, *chapters],
-        capture_output=True, text=True, timeout=600, env=env,
+        [sys.executable, __file__, D2L_DIR, backend, str(seed), *chapters],
+        capture_output=True, text=True, timeout=900, env=env,
     )
     for line in proc.stdout.splitlines():
         if line.startswith("D2L-RESULT "):
@@ -275,6 +310,29 @@ def test_d2l_torch_loads_completely():
     assert result["load"] == [], "\n".join(f"line {ln}: {e}" for ln, e in result["load"])
 
 
+_NUMBER = re.compile(r"-?\d+\.?\d*(?:e[-+]?\d+)?|nan|inf")
+
+
+def _same_output(a: str, b: str) -> bool:
+    """What a cell shows under tapegrad and under PyTorch: the same text once the library's
+    name is the same, numbers equal to the printed precision's last digit (sums may round
+    differently in the fourth decimal)."""
+    a = a.replace("tapegrad", "torch")
+    if _NUMBER.sub("#", a) != _NUMBER.sub("#", b):
+        return False
+    for x, y in zip(_NUMBER.findall(a), _NUMBER.findall(b)):
+        if x == y:
+            continue
+        try:
+            fx, fy = float(x), float(y)
+        except ValueError:
+            return False
+        decimals = len(y.split(".")[1].split("e")[0]) if "." in y else 0
+        if abs(fx - fy) > max(1.5 * 10.0 ** -decimals, 1e-6 * abs(fy)):
+            return False
+    return True
+
+
 @needs_d2l
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_d2l_chapter_runs(chapter):
@@ -285,6 +343,19 @@ def test_d2l_chapter_runs(chapter):
     # a listed cell that now runs should leave the list
     fixed = [i for (c, i) in KNOWN if c == chapter and i not in failed]
     assert not fixed, f"cells {fixed} of {chapter} run now: remove them from KNOWN"
+    # PyTorch's deterministic numbers: every cell that shows the same thing in two PyTorch runs
+    # with different seeds (so no random draw reaches it) shows that under tapegrad too.
+    pytest.importorskip("torch")
+    ref = [_run(chapter, backend="torch", seed=s) for s in (0, 1)]
+    mine = result["shown"][chapter]
+    bad = []
+    for i, (t0, t1) in enumerate(zip(ref[0]["shown"][chapter], ref[1]["shown"][chapter])):
+        broken = {i} & ({j for j, _ in ref[0]["chapters"][chapter]} | set(failed))
+        if t0 != t1 or broken or not t0 or (chapter, i) in OUTPUT_DIFFERS:
+            continue
+        if not _same_output(mine[i], t0):
+            bad.append(f"cell {i}:\n--- PyTorch\n{t0}--- tapegrad\n{mine[i]}")
+    assert not bad, "\n".join(bad)
 
 
 if __name__ == "__main__":

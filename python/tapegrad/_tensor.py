@@ -138,6 +138,10 @@ def _str_rec(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> st
 
 
 def _repr(self) -> str:
+    from .nn.parameter import _UNINITIALIZED, is_lazy
+
+    if _UNINITIALIZED and is_lazy(self):  # a lazy module's parameter before its first call
+        return "<UninitializedParameter>" if self._is_parameter else "<UninitializedBuffer>"
     a = self._numpy_view()
     prefix = "tensor("
     indent = len(prefix)

@@ -92,6 +92,8 @@ def save(obj: Any, f: str | os.PathLike[str] | BinaryIO) -> None:
         if "/" in key or key.startswith("__"):
             raise ValueError(f"tapegrad.save: key {key!r} may not contain '/' or start with '__'")
         arrays[key] = _to_array(key, value)
+    if type(obj) is dict:  # load gives back a dict (a state_dict stays an OrderedDict)
+        arrays[_PLAIN] = np.zeros((), np.int8)
     _write(arrays, f)
 
 
@@ -136,6 +138,8 @@ def load(f: str | os.PathLike[str] | BinaryIO) -> Any:
             fh.close()
     if _TREE in arrays:
         return _tree_from(arrays, name)
+    if arrays.pop(_PLAIN, None) is not None:
+        return dict(arrays)
     return arrays
 
 
@@ -171,6 +175,9 @@ def _read_npz(f: Any, name: str) -> OrderedDict[str, Any]:
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
                 raise ValueError(f"tapegrad.load: entry {key!r} of {name} is corrupt "
                                  f"({exc})") from None
+            if key == _PLAIN:  # the marker of a plain dict (no data)
+                out[key] = arr
+                continue
             if key == _TREE:
                 out[key] = arr  # the JSON structure's bytes, decoded by _tree_from
                 continue
@@ -207,6 +214,7 @@ def _convert(key: str, name: str, arr: np.ndarray) -> np.ndarray:
 # -- checkpoint trees (Note [checkpoint trees]) --
 
 _TREE = "__tree__"
+_PLAIN = "__dict__"  # a flat state dict that was a plain dict, not an OrderedDict
 _MAX_DEPTH = 200  # deeper trees are refused on both sides (and keep json's recursion bounded)
 
 
