@@ -302,3 +302,19 @@ def test_composite_errors_and_allclose():
         tg.flip(x, [2])
     with pytest.raises(RuntimeError, match="one_hot"):
         tg.nn.functional.one_hot(tg.tensor([3]), 2)
+
+
+def test_reprs_say_torch_when_tapegrad_is_imported_as_torch(tmp_path):
+    """`import tapegrad as torch` prints PyTorch's names (torch.Size, torch.float64)."""
+    import subprocess
+    import sys
+    script = tmp_path / "course.py"
+    script.write_text("import tapegrad as torch\n"
+                      "x = torch.zeros(2, 3, dtype=torch.float64)\n"
+                      "print(x.shape, x.dtype, x.T.shape)\n"
+                      "print(repr(torch.ones(2, dtype=torch.float64)))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         check=True).stdout
+    assert out == ("torch.Size([2, 3]) torch.float64 torch.Size([3, 2])\n"
+                   "tensor([1., 1.], dtype=torch.float64)\n")
+    assert repr(tg.zeros(2).shape) == "tapegrad.Size([2])"  # here tapegrad is tapegrad

@@ -353,3 +353,4 @@ def test_view_grad_fn_names_are_pytorchs(expr):
     x = torch.randn(3, 4, requires_grad=True) * 1
     b = eval(expr)
     assert a.grad_fn == type(b.grad_fn).__name__
+

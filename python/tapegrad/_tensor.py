@@ -26,8 +26,24 @@ _DTYPE_NAMES = {
 }
 
 
+def _lib_name() -> str:
+    """How reprs name the library: ``torch`` when the user's code calls tapegrad so —
+    ``import tapegrad as torch`` in the script or notebook being run, or ``tapegrad`` installed
+    as ``sys.modules['torch']`` — so course code prints PyTorch's ``torch.Size([2, 3])`` and
+    ``torch.float64``; else ``tapegrad``."""
+    import sys
+
+    me = sys.modules.get("tapegrad")
+    if sys.modules.get("torch") is me:
+        return "torch"
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "torch", None) is me:
+        return "torch"
+    return "tapegrad"
+
+
 def _dtype_repr(d) -> str:
-    return "tapegrad." + _DTYPE_NAMES[d]
+    return _lib_name() + "." + _DTYPE_NAMES[d]
 
 
 _core.dtype.__repr__ = _dtype_repr
@@ -44,7 +60,7 @@ class Size(tuple):
     """
 
     def __repr__(self) -> str:
-        return f"tapegrad.Size({list(self)})"
+        return f"{_lib_name()}.Size({list(self)})"
 
     def numel(self) -> int:
         return math.prod(self)
