@@ -56,6 +56,9 @@ struct StridedList {
 };
 // A contiguous copy of t (the argument rule above), recorded when capturing.
 Tensor contiguous_arg(const Tensor& t);
+// x.to(dtype): the tensor itself when it has that dtype already (a view stays the view, as
+// PyTorch's `w.T.float() is w.T`), else a converted contiguous copy.
+Tensor cast_strided(const Strided& x, DType dtype);
 }  // namespace tapegrad::bind
 
 namespace pybind11::detail {

@@ -355,6 +355,11 @@ Tensor contiguous_arg(const Tensor& t) {
   return contiguous(t);
 }
 
+Tensor cast_strided(const Strided& x, DType dtype) {
+  if (!x.t || x->dtype() == dtype) return cast(x.t, dtype);  // cast: "undefined tensor" or x
+  return cast(contiguous_arg(x.t), dtype);
+}
+
 Tensor operand(py::handle h, const Tensor& like) {
   PyObject* o = h.ptr();
   if (const Tensor* t = tensor_ptr(h)) return contiguous_arg(*t);  // Note [strided arguments]

@@ -462,7 +462,8 @@ void bind_functions(py::module_& m) {
         sgd_step(ps, b, o);
         return py::cast(b);
       }));
-  m.def("_zero_grad", recorded([](const std::vector<Tensor>& params, bool set_to_none) { zero_grad(params, set_to_none); }),
+  // The parameters themselves (a strided Parameter's contiguous copy has no .grad to clear).
+  m.def("_zero_grad", recorded([](const StridedList& params, bool set_to_none) { zero_grad(params, set_to_none); }),
         py::arg("params"), py::arg("set_to_none") = true);
   m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> exp_avg,
                          std::vector<Tensor> exp_avg_sq, std::vector<Tensor> max_exp_avg_sq,

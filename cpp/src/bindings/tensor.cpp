@@ -176,18 +176,19 @@ void bind_tensor(TensorClass& T) {
           })
       .def("numpy", [](const Strided& t) { return to_numpy(t, true); })
       .def("_numpy_view", [](const Strided& t) { return to_numpy(t, false); })
-      .def("type", [](const Tensor& x, py::object dtype) -> py::object {
+      .def("type", [](const Strided& x, py::object dtype) -> py::object {
             if (dtype.is_none()) return capture::pure(), py::str(std::string("tapegrad.") + dtype_name(x->dtype()));
             const DType to = *parse_dtype(dtype);
-            return py::cast(capture::call([](const Tensor& a, DType d) { return cast(a, d); }, x, to));
+            return py::cast(capture::call([](const Strided& a, DType d) { return cast_strided(a, d); },
+                                          Strided{x}, to));
           }, py::arg("dtype") = py::none())
-      .def("float", recorded([](const Tensor& x) { return cast(x, DType::f32); }))
-      .def("double", recorded([](const Tensor& x) { return cast(x, DType::f64); }))
-      .def("long", recorded([](const Tensor& x) { return cast(x, DType::i64); }))
-      .def("int", recorded([](const Tensor& x) { return cast(x, DType::i64); }))
-      .def("bool", recorded([](const Tensor& x) { return cast(x, DType::b8); }))
+      .def("float", recorded([](const Strided& x) { return cast_strided(x, DType::f32); }))
+      .def("double", recorded([](const Strided& x) { return cast_strided(x, DType::f64); }))
+      .def("long", recorded([](const Strided& x) { return cast_strided(x, DType::i64); }))
+      .def("int", recorded([](const Strided& x) { return cast_strided(x, DType::i64); }))
+      .def("bool", recorded([](const Strided& x) { return cast_strided(x, DType::b8); }))
       // ----- Python protocols -----
-      .def("__pos__", recorded([](const Tensor& a) { return a; }))
+      .def("__pos__", recorded([](const Strided& a) { return a.t; }))  // the tensor itself, a view too
       .def("__len__", [](const Strided& a) {
             capture::pure();
             if (a->dim() == 0) throw py::type_error("len() of a 0-d tensor");
