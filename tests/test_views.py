@@ -336,3 +336,119 @@ def test_inplace_dropout_writes_through_a_view():
     assert out is v
     np.testing.assert_array_equal(x.numpy(), v.numpy().T)
     assert set(np.unique(x.numpy())) <= {0.0, 2.0} and (x.numpy() == 0).any()
+
+
+# ----- entry points that take tensors by identity (a contiguous copy would be a silent no-op) ---
+@pytest.mark.parametrize("view", ["T", "step", "one"])
+def test_conversions_to_the_same_dtype_return_the_view(view):
+    """x.float() of a float32 x is x (PyTorch's), a view too: writes through it reach the base."""
+    mk = {"T": lambda b: b.T, "step": lambda b: b[:, ::2], "one": lambda b: b[1:2, 2:3]}[view]
+    bases = []
+    for lib in (tg, torch):
+        b = lib.arange(12.).reshape(3, 4)
+        v = mk(b)
+        for same in (v.float(), v.to(lib.float32), v.type(lib.float32), +v, v.cpu()):
+            assert same is v
+        v.float().mul_(2)
+        v.to(lib.float32).add_(1)
+        bases.append(b.numpy())
+    np.testing.assert_array_equal(*bases)
+
+
+def test_zero_grad_clears_a_strided_parameter():
+    w = tg.randn(4, 3)
+    p = tg.nn.Parameter(w.T)  # a Parameter over w's memory, transposed (as PyTorch's)
+    assert not p.is_contiguous()
+    for zero in (lambda: tg.optim.SGD([p], lr=0.1).zero_grad(),
+                 lambda: tg.nn.ParameterList([p]).zero_grad(),
+                 lambda: tg.optim.Adam([p]).zero_grad(set_to_none=False)):
+        (p * p).sum().backward()
+        assert p.grad is not None and p.grad.abs().sum().item() > 0
+        zero()
+        assert p.grad is None or p.grad.abs().sum().item() == 0
+    with pytest.raises(RuntimeError, match="non-contiguous view; optimizers update"):
+        p.grad = tg.ones(3, 4)
+        tg.optim.SGD([p], lr=0.1).step()  # refused, never updated in a copy
+
+
+def test_data_assigned_a_view_shares_its_memory():
+    for lib in (tg, torch):
+        w = lib.arange(12.).reshape(4, 3)
+        p = lib.nn.Parameter(lib.zeros(3, 4))
+        p.data = w.T
+        w.mul_(2)
+        assert p.is_leaf and p.requires_grad and not p.is_contiguous()
+        np.testing.assert_array_equal(p.detach().numpy(), w.numpy().T)
+        p.data = lib.arange(6.).reshape(2, 3)  # a reshape view
+        assert p.shape == (2, 3)
+
+
+def test_detach_in_place_refuses_views_like_torch():
+    for lib, err in ((tg, RuntimeError), (torch, RuntimeError)):
+        b = lib.zeros(3, 4)
+        with pytest.raises(err, match="Can't detach views in-place"):
+            b.T.detach_()
+        b.detach_()  # not a view
+
+
+def _functions(lib):
+    class Dirty(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.mark_dirty(x)
+            return x.mul_(2)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    class Square(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            x, = ctx.saved_tensors
+            return 2 * x * g
+
+    return Dirty, Square
+
+
+def test_custom_function_marks_a_view_dirty_like_torch():
+    xa = np.linspace(0.3, 2.0, 12).reshape(3, 4)
+
+    def run(lib):
+        dirty, square = _functions(lib)
+        x = lib.tensor(xa, requires_grad=True)
+        b = x * 1.0
+        early = b[:, 1]  # made before the write: regenerated from the rebased base
+        z = dirty.apply(b.T[1:])
+        s = square.apply(b[:, ::2])  # a saved view
+        loss = (b * lib.tensor(xa)).sum() + (z ** 2).sum() + (early ** 3).sum() + s.sum()
+        loss.backward()
+        return b.detach().numpy(), x.grad.numpy()
+
+    for a, t in zip(run(tg), run(torch)):
+        np.testing.assert_allclose(a, t, rtol=1e-12)
+
+
+def test_custom_function_saved_view_is_version_checked_like_torch():
+    for lib in (tg, torch):
+        _, square = _functions(lib)
+        x = lib.ones(3, 4, dtype=lib.float64, requires_grad=True)
+        b = x * 1.0
+        y = square.apply(b.T)
+        b.mul_(3)  # modifies the saved view's memory
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+def test_gradcheck_perturbs_strided_inputs_in_place():
+    a = tg.randn(3, 8, dtype=tg.float64)
+    for x in (a.T, a[:, ::2], a[::-1, 1::3]):
+        assert tg.autograd.gradcheck(lambda t: (t * t).sin(), (x.requires_grad_(),))
+    e = tg.randn(1, 4, dtype=tg.float64).expand(3, 4).requires_grad_()
+    with pytest.raises(RuntimeError, match="stride 0"):  # PyTorch's refusal
+        tg.autograd.gradcheck(lambda t: t.sin(), (e,))

@@ -60,9 +60,8 @@ void assign_data(const Tensor& t, py::handle value) {
                              "by " + (t->grad_fn_name() ? t->grad_fn_name() : "an op") + ")");
   // PyTorch keeps .grad across the swap; it is kept here while it still fits the new data
   // (a .grad of another shape or dtype could not be accumulated into: it is dropped).
-  if ((*src)->is_view())
-    throw std::runtime_error("data: the assigned tensor is a view that carries graph history; "
-                             "assign its detach() or clone()");
+  // A view is taken as it is, strides and all (PyTorch's `p.data = w.T`): t becomes a window
+  // on the view's memory, not a view itself (its history and version stay t's own).
   // The version counter stays with t, as PyTorch's: t takes src's memory through a Storage of
   // its own that continues t's count (so `p.data -= x`, which assigns p.data's own alias
   // back, leaves the version that autograd checks where it was).
@@ -134,6 +133,8 @@ void bind_tensor(TensorClass& T) {
       .def("retain_grad", recorded([](const Strided& t) { t->retain_grad(); }))
       .def_property_readonly("retains_grad", pure_getter(&TensorImpl::retains_grad))
       .def("detach_", recorded([](const Strided& t) {
+            // PyTorch's refusal: the view would stay a window on a base whose history goes on
+            if (t->is_view()) throw std::runtime_error("detach_: Can't detach views in-place. Use detach() instead.");
             if (!t->is_leaf()) throw std::runtime_error("detach_: only leaf tensors can be detached in place here; use detach()");
             t->set_requires_grad(false);
             return t.t;
