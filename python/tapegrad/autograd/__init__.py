@@ -250,7 +250,7 @@ def gradcheck(
     rng = np.random.default_rng(seed)
     positions = [next(i for i, t in enumerate(ins) if t is d) for d in diff]
     for i, t in zip(positions, diff):  # perturbing one element must move one input element
-        if any(st == 0 and n > 1 for st, n in zip(t.stride(), t.shape)):
+        if t.numel() and any(st == 0 and n > 1 for st, n in zip(t.stride(), t.shape)):
             raise RuntimeError(f"The {i}th input has a dimension with stride 0. gradcheck only "
                                "supports inputs that are non-overlapping to be able to compute "
                                "the numerical gradients correctly. You should call .contiguous "
