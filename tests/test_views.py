@@ -452,3 +452,23 @@ def test_gradcheck_perturbs_strided_inputs_in_place():
     e = tg.randn(1, 4, dtype=tg.float64).expand(3, 4).requires_grad_()
     with pytest.raises(RuntimeError, match="stride 0"):  # PyTorch's refusal
         tg.autograd.gradcheck(lambda t: t.sin(), (e,))
+
+
+def test_stale_view_autograd_state_follows_its_base_like_torch():
+    """A view made before its base was written: its requires_grad / is_leaf / grad_fn and a
+    hook registered on it see the base's new history (PyTorch regenerates the view's grad_fn
+    when it is read)."""
+    xa = np.linspace(0.5, 2.0, 12).reshape(3, 4)
+    res = []
+    for lib in (tg, torch):
+        x = lib.tensor(xa, requires_grad=True)
+        b = lib.zeros(3, 4, dtype=lib.float64)
+        v, w = b[:, 1], b.T[2:]
+        b.add_(x * 2)  # b gains history after the views were made
+        state = (v.requires_grad, v.is_leaf, v.grad_fn is not None)
+        v.register_hook(lambda g: g * 10)
+        ((v ** 3).sum() + (w ** 2).sum() + b.sum()).backward()
+        res.append((state, x.grad.numpy()))
+    assert res[0][0] == res[1][0] == (True, False, True)
+    for a, t in zip(res[0][1:], res[1][1:]):
+        np.testing.assert_allclose(a, t, rtol=1e-12)

@@ -205,6 +205,10 @@ std::shared_ptr<TensorHooks> tensor_hooks(const Tensor& t) {
 }
 
 int64_t register_hook(const Tensor& t, GradHook fn) {
+  // A view whose base was written since gets its history from the new base first, so the
+  // hook sees the gradient of what later reads of the view use (PyTorch regenerates grad_fn
+  // on access; Note [views] in cpp/src/ops/view.cpp).
+  sync_view(t);
   if (!t->requires_grad())
     throw std::runtime_error("register_hook: cannot register a hook on a tensor that doesn't "
                              "require gradient (shape " + shape_str(t->shape()) + ")");

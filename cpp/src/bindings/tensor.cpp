@@ -107,14 +107,16 @@ void bind_tensor(TensorClass& T) {
       .def("dim", pure_getter(&TensorImpl::dim))
       .def_property_readonly("dtype", pure_getter(&TensorImpl::dtype))
       // ----- autograd state -----
-      .def_property("requires_grad", pure_getter(&TensorImpl::requires_grad),
+      // A view's autograd state as its base's current history gives it (sync_view).
+      .def_property("requires_grad", [](const Strided& t) { return capture::pure(), sync_view(t), t->requires_grad(); },
                     recorded([](const Strided& t, bool v) { t->set_requires_grad(v); }))
       .def_property("grad", [](const Strided& t) { return read_grad(t); },
                     recorded([](const Strided& t, MaybeTensor g) { t->set_grad(std::move(g.t)); }))
-      .def_property_readonly("is_leaf", pure_getter(&TensorImpl::is_leaf))
+      .def_property_readonly("is_leaf", [](const Strided& t) { return capture::pure(), sync_view(t), t->is_leaf(); })
       .def_property("_is_parameter", pure_getter(&TensorImpl::is_parameter), &TensorImpl::set_is_parameter)
       .def_property_readonly("grad_fn", [](const Strided& t) -> py::object {
             capture::pure();
+            sync_view(t);
             const char* n = t->grad_fn_name();
             if (!n) return py::none();
             return py::str(n);
@@ -130,7 +132,7 @@ void bind_tensor(TensorClass& T) {
                     "values (and shape, dtype) while the tensor keeps its identity.")
       .def("requires_grad_", recorded([](const Strided& t, bool v) { t->set_requires_grad(v); return t.t; }),
            py::arg("requires_grad") = true)
-      .def("retain_grad", recorded([](const Strided& t) { t->retain_grad(); }))
+      .def("retain_grad", recorded([](const Strided& t) { sync_view(t); t->retain_grad(); }))
       .def_property_readonly("retains_grad", pure_getter(&TensorImpl::retains_grad))
       .def("detach_", recorded([](const Strided& t) {
             // PyTorch's refusal: the view would stay a window on a base whose history goes on
