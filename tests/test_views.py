@@ -347,8 +347,11 @@ def test_conversions_to_the_same_dtype_return_the_view(view):
     for lib in (tg, torch):
         b = lib.arange(12.).reshape(3, 4)
         v = mk(b)
-        for same in (v.float(), v.to(lib.float32), v.type(lib.float32), +v, v.cpu()):
+        for same in (v.float(), v.to(lib.float32), v.type(lib.float32), +v, v.cpu(),
+                     lib.as_tensor(v), lib.as_tensor(v, dtype=lib.float32)):
             assert same is v
+        for other in (v.double(), v.to(lib.int64), lib.as_tensor(v, dtype=lib.float64)):
+            np.testing.assert_array_equal(other.numpy(), v.numpy().astype(other.numpy().dtype))
         v.float().mul_(2)
         v.to(lib.float32).add_(1)
         bases.append(b.numpy())

@@ -85,8 +85,9 @@ def view_entry_points():
     return [e for e in out if e[0] not in SKIP and e[0] not in VIEW_SKIP]
 
 
-# Argument lists: t = a view, 1 = the int 1, inplace = the keyword inplace=True.
-ARGS = ("t", "t_t", "t_1", "t_t_t")
+# Argument lists: t = a view, 1 = the int 1, f32 = the dtype float32 (a conversion: the
+# views are float64, int64 or bool), inplace = the keyword inplace=True.
+ARGS = ("t", "t_t", "t_1", "t_t_t", "t_f32")
 
 
 def _takes_inplace(obj):
@@ -101,7 +102,7 @@ def _takes_inplace(obj):
 def calls():
     out = []
     for i, (_, kind, obj) in enumerate(view_entry_points()):
-        argsets = ("", "t", "1") if kind == "method" else ARGS
+        argsets = ("", "t", "1", "f32") if kind == "method" else ARGS
         if kind == "function" and _takes_inplace(obj):
             argsets += ("t_inplace",)
         for a in argsets:
@@ -193,7 +194,8 @@ def run_one(entry, a, d, v):
 
     def args_of(ts):
         it = iter(ts[1:] if kind == "method" else ts)
-        return [next(it) if c == "t" else 1 for c in a.split("_") if c and c != "inplace"]
+        const = {"1": 1, "f32": tg.float32}
+        return [next(it) if c == "t" else const[c] for c in a.split("_") if c and c != "inplace"]
 
     def call(ts):
         tg.manual_seed(0)

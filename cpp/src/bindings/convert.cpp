@@ -328,7 +328,7 @@ Tensor tensor_from_py(py::handle data, std::optional<DType> dtype, const char* o
 }
 
 Tensor as_tensor_from_py(py::handle data, std::optional<DType> dtype) {
-  if (const Tensor* t = tensor_ptr(data)) return dtype ? cast(*t, *dtype) : *t;
+  if (const Tensor* t = tensor_ptr(data)) return dtype ? cast_strided(Strided{*t}, *dtype) : *t;
   if (py::isinstance<py::array>(data)) {
     // Shares memory when the array already is what the tensor would be.
     py::array a = py::reinterpret_borrow<py::array>(data);
