@@ -374,6 +374,18 @@ def test_zero_grad_clears_a_strided_parameter():
         tg.optim.SGD([p], lr=0.1).step()  # refused, never updated in a copy
 
 
+def test_hooks_and_likes_see_a_strided_parameter_itself():
+    p = tg.nn.Parameter(tg.randn(4, 3).T)
+    seen = []
+    p.register_post_accumulate_grad_hook(lambda t: seen.append(t is p))
+    (p * p).sum().backward()
+    assert seen == [True]
+    before = tg.tape_stats()["entries"]
+    for like in (tg.zeros_like, tg.ones_like, tg.rand_like, tg.randn_like):
+        assert like(p).shape == p.shape  # read for its shape: no copy recorded
+    assert tg.tape_stats()["entries"] == before
+
+
 def test_data_assigned_a_view_shares_its_memory():
     for lib in (tg, torch):
         w = lib.arange(12.).reshape(4, 3)

@@ -124,7 +124,7 @@ void bind_custom(py::module_& m, TensorClass& T) {
          });
          return handle_of(t, id);
        }, py::arg("hook"))
-      .def("_register_post_accumulate_grad_hook", [](const Tensor& t, py::object fn) {
+      .def("_register_post_accumulate_grad_hook", [](const Strided& t, py::object fn) {
          auto ref = std::make_shared<PyRef>(fn);
          const int64_t id = register_post_accumulate_grad_hook(t, [ref](const Tensor& leaf) {
            py::gil_scoped_acquire gil;

@@ -131,20 +131,21 @@ void bind_functions(py::module_& m) {
         if (auto d = parse_dtype(dtype)) dt = *d;
         return with_grad(full(shape_arg(size, "full"), scalar_value(value, "full"), dt), rg);
       }), py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full"));
-  // *_like: the shape of `input`, its dtype unless dtype= says otherwise.
-  m.def("zeros_like", recorded([](const Tensor& x, py::object dtype, bool rg) {
+  // *_like: the shape of `input`, its dtype unless dtype= says otherwise (a view is read for
+  // its shape only: no contiguous copy, Note [strided arguments]).
+  m.def("zeros_like", recorded([](const Strided& x, py::object dtype, bool rg) {
         return with_grad(zeros(x->shape(), parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("zeros_like"));
-  m.def("ones_like", recorded([](const Tensor& x, py::object dtype, bool rg) {
+  m.def("ones_like", recorded([](const Strided& x, py::object dtype, bool rg) {
         return with_grad(full(x->shape(), 1, parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("ones_like"));
-  m.def("full_like", recorded([](const Tensor& x, py::object value, py::object dtype, bool rg) {
+  m.def("full_like", recorded([](const Strided& x, py::object value, py::object dtype, bool rg) {
         return with_grad(full(x->shape(), scalar_value(value, "full_like"), parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full_like"));
-  m.def("rand_like", recorded([](const Tensor& x, py::object dtype) {
+  m.def("rand_like", recorded([](const Strided& x, py::object dtype) {
         return rand(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("rand_like"));
-  m.def("randn_like", recorded([](const Tensor& x, py::object dtype) {
+  m.def("randn_like", recorded([](const Strided& x, py::object dtype) {
         return randn(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("randn_like"));
   m.def("arange", recorded([](py::object a, py::object b, py::object step, py::object dtype, bool rg) {
@@ -293,7 +294,7 @@ void bind_functions(py::module_& m) {
         return run_backward(outputs, grads, retain_graph, create_graph, inputs, allow_unused);
       }), py::arg("outputs"), py::arg("grad_outputs"), py::arg("retain_graph"), py::arg("create_graph"),
       py::arg("inputs"), py::arg("allow_unused"), py::arg("op"));
-  m.def("_graph", [](const Tensor& root) {
+  m.def("_graph", [](const Strided& root) {
         // The DAG behind `root`: ops in recording order, each with its input and output
         // tensors (id, shape, dtype, whether a leaf, whether it requires grad).
         py::list ops;
