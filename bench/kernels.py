@@ -474,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         ("256×784 @ 784×10", (256, 10, 784, False, False)),
         ("784×256 @ 256×10 (Aᵀ)", (784, 10, 256, True, False)),
         ("256×10 @ 10×784 (Bᵀ)", (256, 784, 10, False, True)),
+        # x @ W.T with W a (256, 784) weight: B is the view W.T, read without a copy
+        ("256×784 @ (256×784)ᵀ (W.T view)", (256, 256, 784, False, True)),
     ]
     budget, repeats = (0.05, 3) if args.quick else (0.2, 5)
     threads_list = [1, 2] if (os.cpu_count() or 1) >= 2 else [1]

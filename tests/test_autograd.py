@@ -572,7 +572,7 @@ def test_grad_fn_names():
     assert (x + x).grad_fn == "AddBackward0"
     assert (x * x).grad_fn == "MulBackward0"
     assert x.sum().grad_fn == "SumBackward0"
-    assert (x @ x).grad_fn == "ReshapeBackward0"  # 1-D @ 1-D: a (1×k)·(k×1) mm, viewed as 0-d
+    assert (x @ x).grad_fn == "ViewBackward0"  # 1-D @ 1-D: a (1×k)·(k×1) mm, viewed as 0-d (PyTorch: DotBackward0)
 
 
 def test_gradients_have_the_input_dtype_and_shape():

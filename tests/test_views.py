@@ -699,3 +699,20 @@ def test_writes_reading_their_own_view_are_differentiated_correctly():
         return b
 
     assert tg.autograd.gradcheck(f, (tg.randn(3, 4, dtype=tg.float64, requires_grad=True),))
+
+
+GRAD_FN_EXPRS = ["x[0]", "x[1:3]", "x[:, 0]", "x[1:, 0]", "x[0, 1:]", "x[None]", "x[...]", "x[:]",
+                 "x[::2]", "x[0, :]", "x[:, :]", "x.T", "x.t()", "x.mT", "x.transpose(0, 1)",
+                 "x.permute(1, 0)", "x.unsqueeze(0)", "x.squeeze()", "x.squeeze(0)", "x.view(-1)",
+                 "x.reshape(-1)", "x.flatten()", "x.expand(2, 3, 4)", "x.narrow(0, 1, 1)",
+                 "x.movedim(0, 1)", "x.swapaxes(0, 1)", "x[[0, 1]]", "x[x > 0]",
+                 "x.T.unsqueeze(0)", "x.T.reshape(-1)"]
+
+
+@pytest.mark.parametrize("expr", GRAD_FN_EXPRS)
+def test_view_grad_fn_names_are_pytorchs(expr):
+    x = tg.randn(3, 4, requires_grad=True) * 1
+    a = eval(expr)
+    x = torch.randn(3, 4, requires_grad=True) * 1
+    b = eval(expr)
+    assert a.grad_fn == type(b.grad_fn).__name__

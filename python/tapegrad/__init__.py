@@ -295,3 +295,16 @@ __all__ += ["func", "compile"]
 from . import distributions  # noqa: E402
 
 __all__ += ["distributions"]
+
+# ----- Bernoulli and multinomial draws with generator= (tapegrad._random)
+from . import _random  # noqa: E402
+from ._random import bernoulli, multinomial  # noqa: E402
+
+_random.install()
+__all__ += ["bernoulli", "multinomial"]
+
+# ----- out= on the functions that have it in PyTorch (tapegrad._out holds the one registry;
+# Note [out= arguments] in cpp/src/bindings/out.cpp). Last: it wraps the names defined above.
+from . import _out  # noqa: E402
+
+_out.install(globals())

@@ -104,3 +104,12 @@ adam = tg.optim.Adam(model.parameters(), lr=1e-3)
 adam.step()
 assert_type(x.size(0), int)
 assert_type(len(x.size()), int)
+
+# out= returns out itself; the (values, indices) functions take a pair
+buf = tg.empty(0)
+assert_type(tg.add(x, 1, out=buf), Tensor)
+assert_type(tg.matmul(x, x.T, out=buf), Tensor)
+assert_type(tg.sort(x, out=(tg.empty(0), tg.empty(0, dtype=tg.int64))).values, Tensor)
+assert_type(tg.bernoulli(tg.rand(3), generator=tg.Generator()), Tensor)
+assert_type(tg.rand(3).bernoulli_(0.5), Tensor)
+assert_type(tg.multinomial(tg.ones(3), 2), Tensor)

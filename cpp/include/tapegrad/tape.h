@@ -110,6 +110,9 @@ struct Entry {
   SmallVec<OutputRef, 1> outputs;
   SmallVec<SavedTensor, 3> saved;
   AttrBox attrs;  // the op's own attribute struct (Note [typed attributes])
+  // The backward-node name PyTorch shows for this use of the op, when it differs from the
+  // row's (a view recorded as Gather is "SelectBackward0" for x[0]); null: the row's name.
+  const char* display = nullptr;
   // Gradient hooks of the outputs, by slot; null unless one was registered (they live with
   // the entry, so a hook outlives its tensor as in PyTorch: Note [custom functions]).
   std::unique_ptr<std::vector<std::shared_ptr<TensorHooks>>> hooks;

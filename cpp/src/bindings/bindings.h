@@ -251,5 +251,12 @@ void bind_functions(py::module_& m);
 void guard_arguments(py::module_& m);
 void bind_custom(py::module_& m, TensorClass& T);  // Functions and hooks (function.cpp)
 void bind_compile(py::module_& m);  // tapegrad.compile's callable and guards (compile.cpp)
+// out= (Note [out= arguments], out.cpp): the registry's bindings, and the guard's route for a
+// call with keywords to a registered function (spec: out_spec_for's answer, null if none).
+void bind_out(py::module_& m);
+const void* out_spec_for(PyObject* self);
+PyObject* dispatch_with_out(const void* spec, PyObject* self, PyObject* const* args, Py_ssize_t nargsf,
+                            PyObject* kwnames,
+                            PyObject* (*inner)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*));
 
 }  // namespace tapegrad::bind

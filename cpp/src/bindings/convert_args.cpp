@@ -190,7 +190,8 @@ std::string not_captured(PyObject* self) {
   return name + "() is not recorded by capture yet";
 }
 
-PyObject* guarded_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nargsf, PyObject* kwnames) {
+PyObject* capture_guarded_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nargsf,
+                                   PyObject* kwnames) {
   capture::Recorder* rec = capture::active();
   if (!rec || rec->depth > 0) return translated_dispatch(self, args, nargsf, kwnames);
   rec->touched = false;
@@ -198,6 +199,15 @@ PyObject* guarded_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nar
   if (!rec->touched && !g_pure.count(self)) rec->refuse(not_captured(self));
   rec->touched = true;  // for a binding this one was called from
   return r;
+}
+
+// A function that takes out= (Note [out= arguments] in out.cpp) is looked up only when the call
+// has keywords.
+PyObject* guarded_dispatch(PyObject* self, PyObject* const* args, Py_ssize_t nargsf, PyObject* kwnames) {
+  if (kwnames)
+    if (const void* spec = out_spec_for(self))
+      return dispatch_with_out(spec, self, args, nargsf, kwnames, &capture_guarded_dispatch);
+  return capture_guarded_dispatch(self, args, nargsf, kwnames);
 }
 
 // A size check deep in the allocation ("shape [...] has too many elements", "out of memory:

@@ -638,5 +638,6 @@ tensor([[1., 1.],
   bind::bind_functions(m);
   bind::bind_custom(m, T);
   bind::bind_compile(m);
+  bind::bind_out(m);  // out= keywords (out.cpp)
   bind::guard_arguments(m);  // last: every function above is bound
 }

@@ -286,6 +286,32 @@ Geometry basic_geometry(const Tensor& x, const std::vector<IndexItem>& items) {
   }
   return g;
 }
+// The backward name PyTorch gives x[items]: that of the last view op its indexing applies
+// (full slices inside a tuple are skipped; a lone x[:] is still a slice).
+const char* basic_index_name(const Tensor& x, const std::vector<IndexItem>& items) {
+  const char* name = "AliasBackward0";
+  int64_t consumed = 0;
+  for (const IndexItem& it : items)
+    if (it.kind == IndexItem::Int || it.kind == IndexItem::Slice) ++consumed;
+  int64_t p = 0;
+  for (const IndexItem& it : items) {
+    switch (it.kind) {
+      case IndexItem::Int: name = "SelectBackward0"; ++p; break;
+      case IndexItem::None: name = "UnsqueezeBackward0"; break;
+      case IndexItem::Ellipsis: p += x->dim() - consumed; break;
+      case IndexItem::Slice: {
+        int64_t start, len, step;
+        adjust_slice(it, x->shape()[p], start, len, step);
+        if (items.size() == 1 || start != 0 || len != x->shape()[p] || step != 1)
+          name = "SliceBackward0";
+        ++p;
+        break;
+      }
+      case IndexItem::Tensor: break;
+    }
+  }
+  return name;
+}
 }  // namespace
 
 Tensor index_view(const Tensor& x, const std::vector<IndexItem>& items) {
@@ -299,7 +325,8 @@ Tensor index_view(const Tensor& x, const std::vector<IndexItem>& items) {
     Tensor y = make_strided_view(x, std::move(g.shape), std::move(g.strides), g.offset);
     if (rec) {
       Plan plan = make_plan(x, items, "index");  // offsets in x's row-major numbering
-      record(OpCode::Gather, {&x}, {&y}, save_for_backward(std::move(plan.offsets)));
+      record(OpCode::Gather, {&x}, {&y}, save_for_backward(std::move(plan.offsets))).display =
+          basic_index_name(x, items);
     }
     return y;
   }
@@ -327,7 +354,9 @@ Tensor index(const Tensor& x, const std::vector<IndexItem>& items) {
     return y;
   }
   Plan plan = make_plan(x, items, "index");
-  return gather_flat(x, plan.offsets, plan.out);
+  Tensor y = gather_flat(x, plan.offsets, plan.out);
+  if (y->node() >= 0) y->tape()->entry(y->node()).display = "IndexBackward0";
+  return y;
 }
 
 void index_put_(const Tensor& x, const std::vector<IndexItem>& items, const Tensor& value) {

@@ -36,13 +36,20 @@ Shape infer_shape(const Shape& want, int64_t numel, const Shape& from, const cha
 }
 }  // namespace
 
-Tensor reshape(const Tensor& x, const Shape& shape) {
+namespace {
+// reshape recorded under the backward name PyTorch gives the view op that asked for it.
+Tensor reshape_named(const Tensor& x, const Shape& shape, const char* name) {
   check_defined(x, "reshape");
   Shape s = infer_shape(shape, x->numel(), x->shape(), "reshape");
   if (s == x->shape() && !x->requires_grad()) return make_view(x, s, true);
   Tensor y = make_view(x, std::move(s), true);
-  if (should_record({&x})) record(OpCode::Reshape, {&x}, {&y});
+  if (should_record({&x})) record(OpCode::Reshape, {&x}, {&y}).display = name;
   return y;
+}
+}  // namespace
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  return reshape_named(x, shape, "ViewBackward0");
 }
 // y = reshape(x)  ⇒  dx += reshape(dy, x.shape)
 std::vector<Tensor> backward_Reshape(BwCtx& ctx) { return {reshape(ctx.g(), ctx.in_shape(0))}; }
@@ -79,7 +86,7 @@ Tensor squeeze(const Tensor& x, std::optional<int64_t> dim) {
     for (int64_t s : x->shape())
       if (s != 1) out.push_back(s);
   }
-  return reshape(x, out);
+  return reshape_named(x, out, dim ? "SqueezeBackward1" : "SqueezeBackward0");
 }
 
 Tensor squeeze(const Tensor& x, const std::vector<int64_t>& dims) {
@@ -96,7 +103,7 @@ Tensor squeeze(const Tensor& x, const std::vector<int64_t>& dims) {
   Shape out;
   for (int64_t i = 0; i < x->dim(); ++i)
     if (!named[static_cast<size_t>(i)] || x->shape()[i] != 1) out.push_back(x->shape()[i]);
-  return reshape(x, out);
+  return reshape_named(x, out, "SqueezeBackward2");
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
@@ -104,7 +111,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
   const int64_t d = norm_dim(dim, x->dim() + 1, "unsqueeze", x->shape());
   Shape out = x->shape();
   out.insert(out.begin() + d, 1);
-  return reshape(x, out);
+  return reshape_named(x, out, "UnsqueezeBackward0");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,6 +351,8 @@ Tensor t_matrix(const Tensor& x) {
 // The view ops Python sees. Each computes the view's geometry from the input's own strides
 // and records the op's usual entry.
 
+Tensor permute_view_named(const Tensor& x, const std::vector<int64_t>& dims, const char* name);
+
 Tensor transpose_view(const Tensor& x, int64_t d0, int64_t d1) {
   check_defined(x, "transpose");
   if (x->dim() == 0) {
@@ -356,7 +365,7 @@ Tensor transpose_view(const Tensor& x, int64_t d0, int64_t d1) {
   std::vector<int64_t> perm(static_cast<size_t>(x->dim()));
   for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>(i);
   std::swap(perm[static_cast<size_t>(a)], perm[static_cast<size_t>(b)]);
-  return permute_view(x, perm);
+  return permute_view_named(x, perm, "TransposeBackward0");
 }
 
 Tensor t_view(const Tensor& x) {
@@ -364,19 +373,23 @@ Tensor t_view(const Tensor& x) {
   if (x->dim() > 2)
     throw ValueError("t() expects a tensor with <= 2 dimensions, but self is " +
                      std::to_string(x->dim()) + "D (shape " + shape_str(x->shape()) + ")");
-  if (x->dim() < 2) return reshape(x, x->shape());
-  return transpose_view(x, 0, 1);
+  if (x->dim() < 2) return reshape_named(x, x->shape(), "TBackward0");
+  return permute_view_named(x, {1, 0}, "TBackward0");
 }
 
 Tensor T_view(const Tensor& x) {
   check_defined(x, "T");
   std::vector<int64_t> perm(static_cast<size_t>(x->dim()));
   for (size_t i = 0; i < perm.size(); ++i) perm[i] = x->dim() - 1 - static_cast<int64_t>(i);
-  if (perm.size() < 2) return reshape(x, x->shape());
+  if (perm.size() < 2) return reshape_named(x, x->shape(), "PermuteBackward0");
   return permute_view(x, perm);
 }
 
 Tensor permute_view(const Tensor& x, const std::vector<int64_t>& dims) {
+  return permute_view_named(x, dims, nullptr);
+}
+
+Tensor permute_view_named(const Tensor& x, const std::vector<int64_t>& dims, const char* name) {
   check_defined(x, "permute");
   const bool rec = should_record({&x});
   const Shape& xs = x->shape();
@@ -389,7 +402,7 @@ Tensor permute_view(const Tensor& x, const std::vector<int64_t>& dims) {
     strides.push_back(st[static_cast<size_t>(d)]);
   }
   Tensor y = make_strided_view(x, std::move(shape), std::move(strides), x->offset());
-  if (rec) record(OpCode::Permute, {&x}, {&y}, {}, PermuteAttrs{std::move(order)});
+  if (rec) record(OpCode::Permute, {&x}, {&y}, {}, PermuteAttrs{std::move(order)}).display = name;
   return y;
 }
 
@@ -446,7 +459,16 @@ std::optional<std::vector<int64_t>> view_strides(const Tensor& x, const Shape& s
   return out;
 }
 
+namespace {
+Tensor reshape_view_named(const Tensor& x, const Shape& shape, bool must_view, const char* name);
+}  // namespace
+
 Tensor reshape_view(const Tensor& x, const Shape& shape, bool must_view) {
+  return reshape_view_named(x, shape, must_view, "ViewBackward0");
+}
+
+namespace {
+Tensor reshape_view_named(const Tensor& x, const Shape& shape, bool must_view, const char* name) {
   check_defined(x, must_view ? "view" : "reshape");
   if (x->is_contiguous()) return must_view ? view(x, shape) : reshape(x, shape);
   const Shape s = infer_shape(shape, x->numel(), x->shape(), must_view ? "view" : "reshape");
@@ -457,13 +479,14 @@ Tensor reshape_view(const Tensor& x, const Shape& shape, bool must_view) {
           "view size is not compatible with input tensor's size and stride (at least one "
           "dimension spans across two contiguous subspaces): input shape " +
           shape_str(x->shape()) + ", requested " + shape_str(s) + ". Use .reshape(...) instead.");
-    return reshape(contiguous(x), s);
+    return reshape_named(contiguous(x), s, "UnsafeViewBackward0");
   }
   const bool rec = should_record({&x});
   Tensor y = make_strided_view(x, s, std::move(*st), x->offset());
-  if (rec) record(OpCode::Reshape, {&x}, {&y});
+  if (rec) record(OpCode::Reshape, {&x}, {&y}).display = name;
   return y;
 }
+}  // namespace
 
 Tensor unsqueeze_view(const Tensor& x, int64_t dim) {
   check_defined(x, "unsqueeze");
@@ -471,18 +494,20 @@ Tensor unsqueeze_view(const Tensor& x, int64_t dim) {
   const int64_t d = norm_dim(dim, x->dim() + 1, "unsqueeze", x->shape());
   Shape s = x->shape();
   s.insert(s.begin() + d, 1);
-  return reshape_view(x, s, true);
+  return reshape_view_named(x, s, true, "UnsqueezeBackward0");
 }
 
 Tensor squeeze_view(const Tensor& x, const std::vector<int64_t>& dims, bool all) {
   check_defined(x, "squeeze");
   if (x->is_contiguous()) {
     if (all) return squeeze(x, std::nullopt);
+    if (dims.size() == 1) return squeeze(x, std::optional<int64_t>(dims[0]));
     return squeeze(x, dims);
   }
   Tensor shape_probe = all ? squeeze(empty(x->shape(), x->dtype()), std::nullopt)
                            : squeeze(empty(x->shape(), x->dtype()), dims);
-  return reshape_view(x, shape_probe->shape(), true);
+  return reshape_view_named(x, shape_probe->shape(), true,
+                            all ? "SqueezeBackward0" : dims.size() == 1 ? "SqueezeBackward1" : "SqueezeBackward2");
 }
 
 Tensor flatten_view(const Tensor& x, int64_t start, int64_t end) {

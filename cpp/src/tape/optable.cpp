@@ -22,6 +22,7 @@ const OpInfo kOps[] = {
 const char* op_name(OpCode op) { return kOps[static_cast<int>(op)].name; }
 const char* op_backward_name(OpCode op) { return kOps[static_cast<int>(op)].backward_name; }
 const char* entry_backward_name(const Entry& e) {
+  if (e.display) return e.display;
   if (e.op == OpCode::Custom && e.attrs.holds<CustomAttrs>())
     return e.attrs.get<CustomAttrs>().node->name().c_str();
   return op_backward_name(e.op);
