@@ -6,7 +6,7 @@ recipes replaced by views of every kind: transposed, stepped, negative-step, exp
 of a view, ``[None]`` of a strided view, 0-size, 1-element and 0-dim views. Each call is made
 twice — with the views and with contiguous copies of them — and must agree: equal results
 (values, dtype, shape) or the same exception type, and equal arguments afterwards (an in-place
-write through a view must reach it, never only a copy). No call may show the engine's "a
+write or an ``out=`` through a view must reach it, never only a copy). No call may show the engine's "a
 non-contiguous tensor reached a kernel" internal error.
 
 The calls run in child processes (this file run as a script, `run_sweep` from
@@ -37,8 +37,10 @@ NAMES_HISTORY = {"Tensor.__repr__", "Tensor.__str__"}
 # PyTorch's refusals of an expanded view (several elements at one address) as the tensor to
 # write into or to perturb (gradcheck).
 OVERLAP = ("refers to a single memory location", "has a dimension with stride 0")
-# and to detach a view in place
+# and to detach a view in place; tapegrad's refusal to resize an out= that shares its memory
+# (Note [out= arguments] in cpp/src/bindings/out.cpp)
 DETACH = "Can't detach views in-place"
+NO_RESIZE = "out cannot be resized"
 
 # A view of a source tensor, each non-contiguous where the source allows (the source is 2-D).
 VIEWS = {
@@ -101,10 +103,15 @@ def _takes_inplace(obj):
 
 def calls():
     out = []
-    for i, (_, kind, obj) in enumerate(view_entry_points()):
+    from tapegrad._out import OUT_FUNCTIONS
+
+    for i, (name, kind, obj) in enumerate(view_entry_points()):
         argsets = ("", "t", "1", "f32") if kind == "method" else ARGS
         if kind == "function" and _takes_inplace(obj):
             argsets += ("t_inplace",)
+        if kind == "function" and name.split(".")[-1] in OUT_FUNCTIONS and \
+                name.count(".") == 1:
+            argsets += ("t_out", "t_t_out")
         for a in argsets:
             for d in _dtypes():
                 for v in VIEWS:
@@ -195,13 +202,16 @@ def run_one(entry, a, d, v):
     def args_of(ts):
         it = iter(ts[1:] if kind == "method" else ts)
         const = {"1": 1, "f32": tg.float32}
-        return [next(it) if c == "t" else const[c] for c in a.split("_") if c and c != "inplace"]
+        return [next(it) if c == "t" else const[c] for c in a.split("_")
+                if c and c not in ("inplace", "out")]
 
     def call(ts):
         tg.manual_seed(0)
         if kind == "method":
             return getattr(ts[0], obj)(*args_of(ts))
         kw = {"inplace": True} if a.endswith("inplace") else {}
+        if a.endswith("out"):
+            kw = {"out": ts[2]}  # the third view (or copy) receives the result
         return obj(*args_of(ts), **kw)
 
     leaves, views, copies = make()
@@ -211,7 +221,7 @@ def run_one(entry, a, d, v):
         if e is not None and INTERNAL in str(e):
             return f"internal error: {type(e).__name__}: {str(e)[:200]}"
     if isinstance(ev, RuntimeError) and (v == "expand" and any(m in str(ev) for m in OVERLAP) or
-                                         DETACH in str(ev)):
+                                         DETACH in str(ev) or NO_RESIZE in str(ev)):
         return None
     if (ev is None) != (ec is None) or (ev is not None and type(ev) is not type(ec)):
         return f"view: {type(ev).__name__}: {str(ev)[:150]} | copy: {type(ec).__name__}: " \
