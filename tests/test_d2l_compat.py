@@ -57,17 +57,12 @@ CHAPTERS = [
 ]
 # chapter_preliminaries/pandas.md is left out: it is pandas from start to end.
 
-_LAZY = ("nn.LazyLinear: its parameters must be materialised in place at the first forward "
-         "(d2l builds the optimizer before any forward), which needs an in-place resize that "
-         "tapegrad's Tensor does not have yet")
 _VISION = ("torchvision (FashionMNIST and its transforms) is a separate library tapegrad does not "
            "provide, and the download needs a network")
 
 # (chapter, cell index) -> why the cell cannot run here. Cells after a failing cell in the same
 # chapter still run; those that fail only because an earlier cell did name the same reason.
 KNOWN: dict[tuple[str, int], str] = {
-    **{("chapter_linear-regression/linear-regression-concise.md", i): _LAZY for i in (5, 6, 7)},
-    ("chapter_linear-regression/weight-decay.md", 8): _LAZY,
     **{("chapter_linear-classification/image-classification-dataset.md", i): _VISION
        for i in (2, 3, 6, 7, 9)},
     **{("chapter_linear-classification/softmax-regression-scratch.md", i): _VISION
