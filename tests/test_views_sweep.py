@@ -6,8 +6,9 @@ recipes replaced by views of every kind: transposed, stepped, negative-step, exp
 of a view, ``[None]`` of a strided view, 0-size, 1-element and 0-dim views. Each call is made
 twice — with the views and with contiguous copies of them — and must agree: equal results
 (values, dtype, shape) or the same exception type, and equal arguments afterwards (an in-place
-write or an ``out=`` through a view must reach it, never only a copy). No call may show the engine's "a
-non-contiguous tensor reached a kernel" internal error.
+write or an ``out=`` through a view must reach it, never only a copy). Views of a tensor with
+history also compare the gradients. No call may show the engine's "a non-contiguous tensor
+reached a kernel" internal error.
 
 The calls run in child processes (this file run as a script, `run_sweep` from
 tests/test_api_sweep.py), so a crash is reported with the call that made it.
@@ -67,8 +68,7 @@ def _stepped(s):
 def _source(dtype):
     import tapegrad as tg
 
-    # (2, 3) like the API sweep's tensors, with values away from 0 for div/log and integer
-    # values that survive every dtype
+    # (2, 3) with the API sweep's values (-2 … 3: zeros and negatives for div, log, sqrt)
     return (tg.arange(6, dtype=tg.float64).reshape(2, 3) - 2).to(dtype)
 
 
