@@ -204,6 +204,16 @@ def test_view_of_leaf_requiring_grad_refuses_inplace():
     assert w.grad is None and w.is_leaf
 
 
+@pytest.mark.parametrize("shape", [(2, 0), (0, 3), (2, 0, 3), (0,), (3, 1, 0)])
+def test_empty_tensor_strides_match_torch(shape):
+    """A dim of size 0 counts as 1 in the row-major strides, as PyTorch's."""
+    a, t = tg.zeros(*shape), torch.zeros(*shape)
+    for f in (lambda x: x, lambda x: x[None], lambda x: x.unsqueeze(-1), lambda x: x.mT
+              if x.dim() >= 2 else x, lambda x: x.reshape(-1)):
+        assert f(a).stride() == f(t).stride()
+        assert f(a).is_contiguous() == f(t).is_contiguous()
+
+
 def test_expanded_view_refuses_writes_like_torch():
     x = tg.zeros(3)
     e = x.expand(4, 3)
