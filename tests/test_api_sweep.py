@@ -221,8 +221,9 @@ def child(start, stop):
     print("DONE", flush=True)
 
 
-def run_sweep(tmp_path, script_args, total, n_children=2, timeout=60.0):
-    """Run [0, total) in children; returns (bad, crashed, hung) descriptions."""
+def run_sweep(tmp_path, script_args, total, n_children=2, timeout=60.0, script=__file__):
+    """Run [0, total) in children (`script` run with `script_args start stop`); returns
+    (bad, crashed, hung) descriptions."""
     env = dict(os.environ, SWEEP_CWD=str(tmp_path), TAPEGRAD_NUM_THREADS="1")
     bad, crashed = [], []
     chunk = (total + n_children - 1) // n_children
@@ -230,7 +231,7 @@ def run_sweep(tmp_path, script_args, total, n_children=2, timeout=60.0):
     while ranges:
         procs = []
         for s, e in ranges[:n_children]:
-            p = subprocess.Popen([sys.executable, __file__, *script_args, str(s), str(e)],
+            p = subprocess.Popen([sys.executable, script, *script_args, str(s), str(e)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env=env)
             procs.append((p, s, e))

@@ -3,6 +3,7 @@
 // cpp/src/tape/meta.cpp).
 #include "tapegrad/tensor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -198,11 +199,13 @@ bool strides_contiguous(const Shape& shape, const std::vector<int64_t>& st, int6
 }  // namespace
 
 std::vector<int64_t> contiguous_strides(const Shape& s) {
+  // A dim of size 0 counts as 1, as PyTorch's: zeros(2, 0).stride() is (1, 1), not (0, 1)
+  // (the same for every tensor with elements; an empty one has no element to address).
   std::vector<int64_t> st(s.size());
   int64_t acc = 1;
   for (size_t i = s.size(); i-- > 0;) {
     st[i] = acc;
-    acc *= s[i];
+    acc *= std::max<int64_t>(s[i], 1);
   }
   return st;
 }

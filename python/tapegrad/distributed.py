@@ -17,10 +17,12 @@ stays free of MPI.
 
 Note [collectives in place]
 Every collective works on the tensor's own memory: ``t.detach().numpy()`` is a NumPy view of
-the storage (tapegrad tensors are always contiguous), and that view is the MPI buffer. So
-``all_reduce``, ``broadcast``, ``all_gather_into_tensor`` and ``reduce_scatter_tensor`` copy
-nothing; ``all_gather`` and ``reduce_scatter`` with Python lists copy once between the list
-and one contiguous buffer. ``ReduceOp.AVG`` is a SUM followed by a division by the world size
+the storage, and for a contiguous tensor that view is the MPI buffer. So ``all_reduce``,
+``broadcast``, ``all_gather_into_tensor`` and ``reduce_scatter_tensor`` copy nothing;
+``all_gather`` and ``reduce_scatter`` with Python lists copy once between the list and one
+contiguous buffer. A strided view (``w.T``, ``x[:, ::2]``) is sent from a contiguous copy, and
+a buffer MPI writes is copied back through the view when the collective completes
+(``_write_back``), so the result reaches the view's base as PyTorch's does. ``ReduceOp.AVG`` is a SUM followed by a division by the world size
 (MPI has no average), so it needs a floating-point tensor.
 
 Note [shape check]
@@ -309,8 +311,36 @@ def _dtype_code(name: str, t: Any, arg: str = "tensor") -> int:
 
 
 def _view(t: Tensor) -> np.ndarray:
-    """The tensor's storage as a flat NumPy array (Note [collectives in place])."""
-    return t.detach().numpy().reshape(-1)
+    """The tensor's memory as a flat NumPy array; a copy for a strided view (Note
+    [collectives in place])."""
+    # reshape(-1) of a strided view may itself be strided (x[:, ::2] of a C-ordered x)
+    return np.ascontiguousarray(t.detach().numpy().reshape(-1))
+
+
+def _write_back(t: Tensor, buf: np.ndarray) -> Callable[[], None] | None:
+    """After MPI wrote ``buf`` (``_view(t)``): nothing when it is t's memory, else the copy of
+    ``buf`` into the strided view t."""
+    a = t.detach().numpy()
+    if np.may_share_memory(a, buf):
+        return None
+
+    def finish() -> None:
+        np.copyto(a, buf.reshape(a.shape))
+
+    return finish
+
+
+def _then(*steps: Callable[[], None] | None) -> Callable[[], None] | None:
+    """The finishing steps in order (None when there are none)."""
+    todo = [f for f in steps if f is not None]
+    if not todo:
+        return None
+
+    def finish() -> None:
+        for f in todo:
+            f()
+
+    return finish
 
 
 _RECORD = 16  # collective, argument, dtype, ndim, numel, 11 dims
@@ -402,7 +432,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None,
     mop = st.mpi_ops[op]
     return _run(st, lambda: st.comm.Allreduce(st.MPI.IN_PLACE, msg, op=mop),
                 lambda: st.comm.Iallreduce(st.MPI.IN_PLACE, msg, op=mop),
-                _avg_finisher(st, buf, op), async_op)
+                _then(_avg_finisher(st, buf, op), _write_back(tensor, buf)), async_op)
 
 
 def reduce(tensor: Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: Any = None,
@@ -418,7 +448,8 @@ def reduce(tensor: Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: Any = N
     mop, MPI = st.mpi_ops[op], st.MPI
     send = MPI.IN_PLACE if st.rank == dst else msg
     recv = msg if st.rank == dst else None
-    finish = _avg_finisher(st, buf, op) if st.rank == dst else None
+    finish = _then(_avg_finisher(st, buf, op), _write_back(tensor, buf)) if st.rank == dst \
+        else None
     return _run(st, lambda: st.comm.Reduce(send, recv, op=mop, root=dst),
                 lambda: st.comm.Ireduce(send, recv, op=mop, root=dst), finish, async_op)
 
@@ -435,9 +466,11 @@ def broadcast(tensor: Tensor, src: int, group: Any = None, async_op: bool = Fals
     code = _dtype_code("broadcast", tensor)
     _check_root(st, "broadcast", "src", src)
     _check(st, "broadcast", 1, int(src), code, tensor.shape)
-    msg = [_view(tensor), st.mpi_types[code]]
+    buf = _view(tensor)
+    msg = [buf, st.mpi_types[code]]
+    finish = _write_back(tensor, buf) if st.rank != src else None
     return _run(st, lambda: st.comm.Bcast(msg, root=src),
-                lambda: st.comm.Ibcast(msg, root=src), None, async_op)
+                lambda: st.comm.Ibcast(msg, root=src), finish, async_op)
 
 
 def _check_list(st: _State, name: str, arg: str, tensors: Any, like: Tensor, code: int) -> None:
@@ -465,7 +498,8 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None,
 
     def finish() -> None:
         for r, t in enumerate(tensor_list):
-            np.copyto(_view(t), gathered[r])
+            a = t.detach().numpy()  # a strided view's memory too
+            np.copyto(a, gathered[r].reshape(a.shape))
 
     return _run(st, lambda: st.comm.Allgather(send, recv),
                 lambda: st.comm.Iallgather(send, recv), finish, async_op)
@@ -483,10 +517,11 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group: A
                          f"{list(output_tensor.shape)} must hold {st.size} × input_tensor "
                          f"{input_tensor.dtype} {list(input_tensor.shape)}")
     _check(st, "all_gather_into_tensor", 2, 0, code, input_tensor.shape)
-    send, recv = [_view(input_tensor), st.mpi_types[code]], [_view(output_tensor),
-                                                           st.mpi_types[code]]
+    out = _view(output_tensor)
+    send, recv = [_view(input_tensor), st.mpi_types[code]], [out, st.mpi_types[code]]
     return _run(st, lambda: st.comm.Allgather(send, recv),
-                lambda: st.comm.Iallgather(send, recv), None, async_op)
+                lambda: st.comm.Iallgather(send, recv), _write_back(output_tensor, out),
+                async_op)
 
 
 def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = ReduceOp.SUM,
@@ -501,7 +536,8 @@ def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = Redu
     packed = np.empty((st.size, output.numel()), dtype=out.dtype)
     for r, t in enumerate(input_list):
         packed[r] = _view(t)
-    return _reduce_scatter_block(st, packed, out, code, op, async_op)
+    return _reduce_scatter_block(st, packed, out, code, op, async_op,
+                                 _write_back(output, out))
 
 
 def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM,
@@ -516,16 +552,19 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp
         raise ValueError(f"reduce_scatter_tensor: input {input.dtype} {list(input.shape)} must "
                          f"hold {st.size} × output {output.dtype} {list(output.shape)}")
     _check(st, "reduce_scatter_tensor", 3, op.value, code, output.shape)
-    return _reduce_scatter_block(st, _view(input), _view(output), code, op, async_op)
+    out = _view(output)
+    return _reduce_scatter_block(st, _view(input), out, code, op, async_op,
+                                 _write_back(output, out))
 
 
 def _reduce_scatter_block(st: _State, send_buf: np.ndarray, out: np.ndarray, code: int,
-                          op: ReduceOp, async_op: bool) -> Work | None:
+                          op: ReduceOp, async_op: bool,
+                          write_back: Callable[[], None] | None) -> Work | None:
     send, recv = [send_buf, st.mpi_types[code]], [out, st.mpi_types[code]]
     mop = st.mpi_ops[op]
     return _run(st, lambda: st.comm.Reduce_scatter_block(send, recv, op=mop),
                 lambda: st.comm.Ireduce_scatter_block(send, recv, op=mop),
-                _avg_finisher(st, out, op), async_op)
+                _then(_avg_finisher(st, out, op), write_back), async_op)
 
 
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:

@@ -101,6 +101,10 @@ Tensor expand(const Tensor& x, const Shape& shape);  // -1 keeps a dim
 // x.transpose(), x.T, x[1:, 0] ... return. Engine code keeps using the copying forms above
 // (kernels read contiguous memory); the bindings call these.
 Tensor transpose_view(const Tensor& x, int64_t d0, int64_t d1);
+// A view's history brought up to date with its base's, as recording it as an input would
+// (a no-op unless the base was written since; records only in grad mode): what reading a
+// view's autograd state (requires_grad, is_leaf, grad_fn, hooks) sees, as PyTorch's grad_fn.
+void sync_view(const Tensor& v);
 Tensor t_view(const Tensor& x);  // x.t(): ≤ 2-D
 Tensor T_view(const Tensor& x);  // x.T: all dims reversed
 Tensor permute_view(const Tensor& x, const std::vector<int64_t>& dims);

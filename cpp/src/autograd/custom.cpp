@@ -64,7 +64,10 @@ bool record_custom(std::shared_ptr<CustomBackward> node, const std::vector<Tenso
   if (!node) throw std::invalid_argument("record_custom: null backward");
   if (!grad_enabled()) return false;
   bool any = false;
-  for (const Tensor& t : inputs) any = any || (t && t->requires_grad());
+  for (const Tensor& t : inputs) {
+    if (t && t->is_view()) refresh_view(t);  // a view made before its base was written
+    any = any || (t && t->requires_grad());
+  }
   if (!any) return false;
   const std::string& name = node->name();
   // An output that is one of the inputs was modified in place (PyTorch's mark_dirty): it is
@@ -85,7 +88,9 @@ bool record_custom(std::shared_ptr<CustomBackward> node, const std::vector<Tenso
     if (is_input) {
       check_inplace(o, name.c_str());
       dirty.push_back(k);
-      outputs[k] = detach(o);
+      // The entry's output: an alias, or for a strided view the contiguous values that
+      // rebase_inplace writes back through the view (Note [views] in cpp/src/ops/view.cpp).
+      outputs[k] = o->is_contiguous() ? detach(o) : clone_data(o);
     } else if (!o->is_leaf() || o->requires_grad()) {
       throw std::runtime_error(name + ": output " + std::to_string(k) + " (shape " +
                                shape_str(o->shape()) +
@@ -200,6 +205,10 @@ std::shared_ptr<TensorHooks> tensor_hooks(const Tensor& t) {
 }
 
 int64_t register_hook(const Tensor& t, GradHook fn) {
+  // A view whose base was written since gets its history from the new base first, so the
+  // hook sees the gradient of what later reads of the view use (PyTorch regenerates grad_fn
+  // on access; Note [views] in cpp/src/ops/view.cpp).
+  sync_view(t);
   if (!t->requires_grad())
     throw std::runtime_error("register_hook: cannot register a hook on a tensor that doesn't "
                              "require gradient (shape " + shape_str(t->shape()) + ")");

@@ -41,7 +41,10 @@ struct MaybeTensor {
 // parameter therefore receives a strided view as its contiguous copy (a recorded Clone, and
 // an instruction when capturing): every binding is correct for views without knowing of
 // them. A binding that must see the tensor itself — view ops, in-place writes, metadata,
-// numpy() — declares the parameter `Strided`.
+// numpy(), and whatever keys on the tensor's identity: x.float() returning x, zero_grad,
+// hooks, a custom Function's inputs and saved tensors, p.data = v — declares the parameter
+// `Strided` (a copy there is a silent no-op: tests/test_views_sweep.py calls every entry
+// point with views and compares with contiguous copies).
 namespace tapegrad::bind {
 struct Strided {
   Tensor t;
@@ -56,6 +59,9 @@ struct StridedList {
 };
 // A contiguous copy of t (the argument rule above), recorded when capturing.
 Tensor contiguous_arg(const Tensor& t);
+// x.to(dtype): the tensor itself when it has that dtype already (a view stays the view, as
+// PyTorch's `w.T.float() is w.T`), else a converted contiguous copy.
+Tensor cast_strided(const Strided& x, DType dtype);
 }  // namespace tapegrad::bind
 
 namespace pybind11::detail {

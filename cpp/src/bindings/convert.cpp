@@ -345,7 +345,7 @@ Tensor tensor_from_py(py::handle data, std::optional<DType> dtype, const char* o
 }
 
 Tensor as_tensor_from_py(py::handle data, std::optional<DType> dtype) {
-  if (const Tensor* t = tensor_ptr(data)) return dtype ? cast(*t, *dtype) : *t;
+  if (const Tensor* t = tensor_ptr(data)) return dtype ? cast_strided(Strided{*t}, *dtype) : *t;
   if (py::isinstance<py::array>(data)) {
     // Shares memory when the array already is what the tensor would be.
     py::array a = py::reinterpret_borrow<py::array>(data);
@@ -370,6 +370,11 @@ Tensor contiguous_arg(const Tensor& t) {
   if (rec && rec->depth == 0)
     return capture::call([](const Tensor& x) { return contiguous(x); }, t);
   return contiguous(t);
+}
+
+Tensor cast_strided(const Strided& x, DType dtype) {
+  if (!x.t || x->dtype() == dtype) return cast(x.t, dtype);  // cast: "undefined tensor" or x
+  return cast(contiguous_arg(x.t), dtype);
 }
 
 Tensor operand(py::handle h, const Tensor& like) {

@@ -97,8 +97,10 @@ HookHandle handle_of(const Tensor& t, int64_t id) {
 }  // namespace
 
 void bind_custom(py::module_& m, TensorClass& T) {
-  m.def("_record_function", [](const std::string& name, const std::vector<Tensor>& inputs,
-                               const StridedList& outputs, const std::vector<Tensor>& saved,
+  // Inputs and saved tensors as the Function saw them, views included: an input marked dirty
+  // is found among the outputs by identity, and a saved view is version-checked with its base.
+  m.def("_record_function", [](const std::string& name, const StridedList& inputs,
+                               const StridedList& outputs, const StridedList& saved,
                                py::object backward, bool materialize_grads) {
         auto node = std::make_shared<PyFunctionBackward>(name, std::move(backward));
         node->materialize_grads = materialize_grads;
@@ -122,7 +124,7 @@ void bind_custom(py::module_& m, TensorClass& T) {
          });
          return handle_of(t, id);
        }, py::arg("hook"))
-      .def("_register_post_accumulate_grad_hook", [](const Tensor& t, py::object fn) {
+      .def("_register_post_accumulate_grad_hook", [](const Strided& t, py::object fn) {
          auto ref = std::make_shared<PyRef>(fn);
          const int64_t id = register_post_accumulate_grad_hook(t, [ref](const Tensor& leaf) {
            py::gil_scoped_acquire gil;

@@ -4,6 +4,7 @@
 #include "bindings/bindings.h"
 #include "bindings/op_docs.h"
 #include "bindings/record.h"
+#include "tapegrad/grad_mode.h"
 #include "tapegrad/kernels.h"
 #include "tapegrad/tape.h"
 
@@ -20,19 +21,46 @@
 namespace tapegrad::bind {
 namespace {
 
-// A parameter or optimizer state tensor the optimizers update in place: the tensor itself
-// (never the contiguous copy a strided argument gets, Note [strided arguments]), so a strided
-// view is refused instead of updated in a copy.
+// An optimizer state tensor the optimizers update in place: the tensor itself (never the
+// contiguous copy a strided argument gets, Note [strided arguments]), so a strided view is
+// refused instead of updated in a copy.
 Tensor updated_in_place(py::handle h, const char* op) {
   const Tensor* t = tensor_ptr(h);
   if (!t) return h.cast<Tensor>();  // the caster's TypeError for a non-tensor
   if (*t && !(*t)->is_contiguous())
-    throw std::runtime_error(std::string(op) + ": a parameter or state tensor of shape " +
+    throw std::runtime_error(std::string(op) + ": a state tensor of shape " +
                              shape_str((*t)->shape()) + " is a non-contiguous view; optimizers "
-                             "update tensors in place and need contiguous ones (make the "
-                             "Parameter from x.contiguous())");
+                             "update their state in place and need contiguous tensors");
   return *t;
 }
+
+// The parameters an optimizer step updates. The update kernels read and write contiguous
+// memory; a strided Parameter (nn.Parameter(w.T), p.data = w.T) is updated in a contiguous
+// working copy that carries its gradient, and the result is written back through the
+// parameter's strides after the step (as PyTorch's optimizers update such a parameter).
+struct StepParams {
+  std::vector<Tensor> params;                      // what the kernels see
+  std::vector<std::pair<Tensor, Tensor>> strided;  // (parameter, its working copy)
+  void add(py::handle h) {
+    Tensor p = updated_in_place_param(h);
+    if (p && !p->is_contiguous()) {
+      Tensor c = clone_data(p);
+      if (p->has_grad()) c->set_grad(p->grad());
+      strided.emplace_back(p, c);
+      p = c;
+    }
+    params.push_back(std::move(p));
+  }
+  void write_back() const {
+    GradModeGuard off(false);  // a parameter update, as `with no_grad(): p.copy_(...)`
+    for (const auto& [p, c] : strided) copy_(p, c);
+  }
+ private:
+  static Tensor updated_in_place_param(py::handle h) {
+    const Tensor* t = tensor_ptr(h);
+    return t ? *t : h.cast<Tensor>();  // the caster's TypeError for a non-tensor
+  }
+};
 
 // zeros(2, 3), zeros((2, 3)), zeros(size=(2, 3)); dtype= and requires_grad= as keywords.
 Shape size_from(py::args args, py::kwargs kw, const char* op) {
@@ -131,20 +159,21 @@ void bind_functions(py::module_& m) {
         if (auto d = parse_dtype(dtype)) dt = *d;
         return with_grad(full(shape_arg(size, "full"), scalar_value(value, "full"), dt), rg);
       }), py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full"));
-  // *_like: the shape of `input`, its dtype unless dtype= says otherwise.
-  m.def("zeros_like", recorded([](const Tensor& x, py::object dtype, bool rg) {
+  // *_like: the shape of `input`, its dtype unless dtype= says otherwise (a view is read for
+  // its shape only: no contiguous copy, Note [strided arguments]).
+  m.def("zeros_like", recorded([](const Strided& x, py::object dtype, bool rg) {
         return with_grad(zeros(x->shape(), parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("zeros_like"));
-  m.def("ones_like", recorded([](const Tensor& x, py::object dtype, bool rg) {
+  m.def("ones_like", recorded([](const Strided& x, py::object dtype, bool rg) {
         return with_grad(full(x->shape(), 1, parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("ones_like"));
-  m.def("full_like", recorded([](const Tensor& x, py::object value, py::object dtype, bool rg) {
+  m.def("full_like", recorded([](const Strided& x, py::object value, py::object dtype, bool rg) {
         return with_grad(full(x->shape(), scalar_value(value, "full_like"), parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full_like"));
-  m.def("rand_like", recorded([](const Tensor& x, py::object dtype) {
+  m.def("rand_like", recorded([](const Strided& x, py::object dtype) {
         return rand(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("rand_like"));
-  m.def("randn_like", recorded([](const Tensor& x, py::object dtype) {
+  m.def("randn_like", recorded([](const Strided& x, py::object dtype) {
         return randn(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), op_doc("randn_like"));
   m.def("arange", recorded([](py::object a, py::object b, py::object step, py::object dtype, bool rg) {
@@ -293,7 +322,7 @@ void bind_functions(py::module_& m) {
         return run_backward(outputs, grads, retain_graph, create_graph, inputs, allow_unused);
       }), py::arg("outputs"), py::arg("grad_outputs"), py::arg("retain_graph"), py::arg("create_graph"),
       py::arg("inputs"), py::arg("allow_unused"), py::arg("op"));
-  m.def("_graph", [](const Tensor& root) {
+  m.def("_graph", [](const Strided& root) {
         // The DAG behind `root`: ops in recording order, each with its input and output
         // tensors (id, shape, dtype, whether a leaf, whether it requires grad).
         py::list ops;
@@ -346,7 +375,9 @@ void bind_functions(py::module_& m) {
   // the parameter with Tensor's identity hash (Note [tensor hash]).
   struct GroupState {
     py::handle state;
-    std::vector<Tensor> params;
+    StepParams step;
+    std::vector<Tensor>& params = step.params;
+    std::vector<py::handle> handles;  // the parameters as Python holds them (state keys)
     std::vector<PyObject*> entries;  // borrowed: the parameter's dict, or null
     GroupState(py::handle st, const py::list& ps, const char* op) : state(st) {
       if (!PyDict_Check(st.ptr()))
@@ -355,7 +386,8 @@ void bind_functions(py::module_& m) {
       params.reserve(ps.size());
       entries.reserve(ps.size());
       for (py::handle h : ps) {
-        params.push_back(updated_in_place(h, op));
+        step.add(h);
+        handles.push_back(h);
         PyObject* d = PyDict_GetItemWithError(st.ptr(), h.ptr());
         if (!d && PyErr_Occurred()) throw py::error_already_set();
         if (d && !PyDict_Check(d))
@@ -386,7 +418,7 @@ void bind_functions(py::module_& m) {
         if (!after[i] || (i < before.size() && before[i])) continue;
         if (!entries[i]) {
           py::dict d;
-          if (PyDict_SetItem(state.ptr(), py::cast(params[i]).ptr(), d.ptr()) != 0)
+          if (PyDict_SetItem(state.ptr(), handles[i].ptr(), d.ptr()) != 0)
             throw py::error_already_set();
           entries[i] = d.ptr();  // borrowed: the state dict holds it
         }
@@ -401,6 +433,7 @@ void bind_functions(py::module_& m) {
         std::vector<Tensor> bufs = gs.column("momentum_buffer", "SGD.step");
         const std::vector<Tensor> before = bufs;
         sgd_step(gs.params, bufs, {lr, momentum, dampening, wd, nesterov, maximize});
+        gs.step.write_back();
         gs.store("momentum_buffer", before, bufs);
       }));
   m.def("_adam_group", recorded([](py::list params, py::object state, double lr, double b1, double b2,
@@ -412,6 +445,7 @@ void bind_functions(py::module_& m) {
                     gs.column("step", op)};
         const AdamState before = s;
         adam_step(gs.params, s, {lr, b1, b2, eps, wd, amsgrad, maximize, decoupled});
+        gs.step.write_back();
         // "step" first: PyTorch's entries list it first.
         gs.store("step", before.steps, s.steps);
         gs.store("exp_avg", before.exp_avg, s.exp_avg);
@@ -430,6 +464,7 @@ void bind_functions(py::module_& m) {
                        gs.column("step", op)};
         const RmspropState before = s;
         rmsprop_step(gs.params, s, {lr, alpha, eps, wd, momentum, centered, maximize});
+        gs.step.write_back();
         gs.store("step", before.steps, s.steps);
         gs.store("square_avg", before.square_avg, s.square_avg);
         if (use_buf) gs.store("momentum_buffer", before.momentum_buffer, s.momentum_buffer);
@@ -442,6 +477,7 @@ void bind_functions(py::module_& m) {
         std::vector<Tensor> sums = gs.column("sum", op), steps = gs.column("step", op);
         const std::vector<Tensor> sums0 = sums, steps0 = steps;
         adagrad_step(gs.params, sums, steps, {lr, lr_decay, wd, eps, maximize});
+        gs.step.write_back();
         gs.store("sum", sums0, sums);
         gs.store("step", steps0, steps);
       }));
@@ -449,20 +485,23 @@ void bind_functions(py::module_& m) {
                         double dampening, double wd, bool nesterov, bool maximize) -> py::object {
         // Plain SGD has no state: the buffer list is neither converted nor rebuilt (that
         // round trip was most of a small model's optimizer step).
-        std::vector<Tensor> ps;
-        ps.reserve(params.size());
-        for (py::handle h : params) ps.push_back(updated_in_place(h, "SGD.step"));
+        StepParams ps;
+        ps.params.reserve(params.size());
+        for (py::handle h : params) ps.add(h);
         const SgdOptions o{lr, momentum, dampening, wd, nesterov, maximize};
         if (momentum == 0) {
           std::vector<Tensor> none;
-          sgd_step(ps, none, o);
+          sgd_step(ps.params, none, o);
+          ps.write_back();
           return bufs;
         }
         auto b = bufs.cast<std::vector<Tensor>>();
-        sgd_step(ps, b, o);
+        sgd_step(ps.params, b, o);
+        ps.write_back();
         return py::cast(b);
       }));
-  m.def("_zero_grad", recorded([](const std::vector<Tensor>& params, bool set_to_none) { zero_grad(params, set_to_none); }),
+  // The parameters themselves (a strided Parameter's contiguous copy has no .grad to clear).
+  m.def("_zero_grad", recorded([](const StridedList& params, bool set_to_none) { zero_grad(params, set_to_none); }),
         py::arg("params"), py::arg("set_to_none") = true);
   m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> exp_avg,
                          std::vector<Tensor> exp_avg_sq, std::vector<Tensor> max_exp_avg_sq,

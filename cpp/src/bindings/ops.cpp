@@ -484,9 +484,9 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return clamp_scalars(x, l, h);
       }, py::arg("min") = py::none(), py::arg("max") = py::none());
   T.attr("clip") = T.attr("clamp");
-  reg.manual("to", [](const Tensor& x, py::object dtype) {
+  reg.manual("to", [](const Strided& x, py::object dtype) {
         auto dt = parse_dtype(dtype);
-        return dt ? cast(x, *dt) : x;
+        return dt ? cast_strided(x, *dt) : x.t;
       }, py::arg("dtype"));
 
   // reductions (dim/keepdim with NumPy's axis/keepdims)

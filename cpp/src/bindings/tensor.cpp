@@ -60,9 +60,8 @@ void assign_data(const Tensor& t, py::handle value) {
                              "by " + (t->grad_fn_name() ? t->grad_fn_name() : "an op") + ")");
   // PyTorch keeps .grad across the swap; it is kept here while it still fits the new data
   // (a .grad of another shape or dtype could not be accumulated into: it is dropped).
-  if ((*src)->is_view())
-    throw std::runtime_error("data: the assigned tensor is a view that carries graph history; "
-                             "assign its detach() or clone()");
+  // A view is taken as it is, strides and all (PyTorch's `p.data = w.T`): t becomes a window
+  // on the view's memory, not a view itself (its history and version stay t's own).
   // The version counter stays with t, as PyTorch's: t takes src's memory through a Storage of
   // its own that continues t's count (so `p.data -= x`, which assigns p.data's own alias
   // back, leaves the version that autograd checks where it was).
@@ -108,14 +107,16 @@ void bind_tensor(TensorClass& T) {
       .def("dim", pure_getter(&TensorImpl::dim))
       .def_property_readonly("dtype", pure_getter(&TensorImpl::dtype))
       // ----- autograd state -----
-      .def_property("requires_grad", pure_getter(&TensorImpl::requires_grad),
+      // A view's autograd state as its base's current history gives it (sync_view).
+      .def_property("requires_grad", [](const Strided& t) { return capture::pure(), sync_view(t), t->requires_grad(); },
                     recorded([](const Strided& t, bool v) { t->set_requires_grad(v); }))
       .def_property("grad", [](const Strided& t) { return read_grad(t); },
                     recorded([](const Strided& t, MaybeTensor g) { t->set_grad(std::move(g.t)); }))
-      .def_property_readonly("is_leaf", pure_getter(&TensorImpl::is_leaf))
+      .def_property_readonly("is_leaf", [](const Strided& t) { return capture::pure(), sync_view(t), t->is_leaf(); })
       .def_property("_is_parameter", pure_getter(&TensorImpl::is_parameter), &TensorImpl::set_is_parameter)
       .def_property_readonly("grad_fn", [](const Strided& t) -> py::object {
             capture::pure();
+            sync_view(t);
             const char* n = t->grad_fn_name();
             if (!n) return py::none();
             return py::str(n);
@@ -131,9 +132,11 @@ void bind_tensor(TensorClass& T) {
                     "values (and shape, dtype) while the tensor keeps its identity.")
       .def("requires_grad_", recorded([](const Strided& t, bool v) { t->set_requires_grad(v); return t.t; }),
            py::arg("requires_grad") = true)
-      .def("retain_grad", recorded([](const Strided& t) { t->retain_grad(); }))
+      .def("retain_grad", recorded([](const Strided& t) { sync_view(t); t->retain_grad(); }))
       .def_property_readonly("retains_grad", pure_getter(&TensorImpl::retains_grad))
       .def("detach_", recorded([](const Strided& t) {
+            // PyTorch's refusal: the view would stay a window on a base whose history goes on
+            if (t->is_view()) throw std::runtime_error("detach_: Can't detach views in-place. Use detach() instead.");
             if (!t->is_leaf()) throw std::runtime_error("detach_: only leaf tensors can be detached in place here; use detach()");
             t->set_requires_grad(false);
             return t.t;
@@ -177,22 +180,23 @@ void bind_tensor(TensorClass& T) {
           })
       .def("numpy", [](const Strided& t) { return to_numpy(t, true); })
       .def("_numpy_view", [](const Strided& t) { return to_numpy(t, false); })
-      .def("type", [](const Tensor& x, py::object dtype) -> py::object {
+      .def("type", [](const Strided& x, py::object dtype) -> py::object {
             if (dtype.is_none()) return capture::pure(), py::str(std::string("tapegrad.") + dtype_name(x->dtype()));
             const DType to = *parse_dtype(dtype);
-            return py::cast(capture::call([](const Tensor& a, DType d) { return cast(a, d); }, x, to));
+            return py::cast(capture::call([](const Strided& a, DType d) { return cast_strided(a, d); },
+                                          Strided{x}, to));
           }, py::arg("dtype") = py::none())
-      .def("float", recorded([](const Tensor& x) { return cast(x, DType::f32); }))
-      .def("double", recorded([](const Tensor& x) { return cast(x, DType::f64); }))
-      .def("long", recorded([](const Tensor& x) { return cast(x, DType::i64); }))
-      .def("int", recorded([](const Tensor& x) { return cast(x, DType::i32); }))
-      .def("short", recorded([](const Tensor& x) { return cast(x, DType::i16); }))
-      .def("char", recorded([](const Tensor& x) { return cast(x, DType::i8); }))
-      .def("byte", recorded([](const Tensor& x) { return cast(x, DType::u8); }))
-      .def("half", recorded([](const Tensor& x) { return cast(x, DType::f16); }))
-      .def("bool", recorded([](const Tensor& x) { return cast(x, DType::b8); }))
+      .def("float", recorded([](const Strided& x) { return cast_strided(x, DType::f32); }))
+      .def("double", recorded([](const Strided& x) { return cast_strided(x, DType::f64); }))
+      .def("long", recorded([](const Strided& x) { return cast_strided(x, DType::i64); }))
+      .def("int", recorded([](const Strided& x) { return cast_strided(x, DType::i32); }))
+      .def("short", recorded([](const Strided& x) { return cast_strided(x, DType::i16); }))
+      .def("char", recorded([](const Strided& x) { return cast_strided(x, DType::i8); }))
+      .def("byte", recorded([](const Strided& x) { return cast_strided(x, DType::u8); }))
+      .def("half", recorded([](const Strided& x) { return cast_strided(x, DType::f16); }))
+      .def("bool", recorded([](const Strided& x) { return cast_strided(x, DType::b8); }))
       // ----- Python protocols -----
-      .def("__pos__", recorded([](const Tensor& a) { return a; }))
+      .def("__pos__", recorded([](const Strided& a) { return a.t; }))  // the tensor itself, a view too
       .def("__len__", [](const Strided& a) {
             capture::pure();
             if (a->dim() == 0) throw py::type_error("len() of a 0-d tensor");

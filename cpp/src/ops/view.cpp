@@ -90,6 +90,10 @@ void refresh_view(const Tensor& v) {
   v->set_view_base(base, id);
 }
 
+void sync_view(const Tensor& v) {
+  if (v && v->is_view() && grad_enabled()) refresh_view(v);
+}
+
 void check_view_write(const Tensor& self, const char* op) {
   const std::vector<int64_t> st = self->is_contiguous() ? std::vector<int64_t>{} : self->strides();
   for (size_t d = 0; d < st.size(); ++d)

@@ -204,6 +204,21 @@ class GradcheckError(RuntimeError):
     """
 
 
+
+class _Elements:
+    """``t``'s elements by flat (row-major) index, read and written in the tensor's own memory —
+    a strided view's too, where ``numpy().reshape(-1)`` would be a copy."""
+
+    def __init__(self, t: Tensor) -> None:
+        self.a = t.detach()._numpy_view()
+        self.shape = self.a.shape
+
+    def __getitem__(self, j: int) -> Any:
+        return self.a[np.unravel_index(j, self.shape)]
+
+    def __setitem__(self, j: int, value: float) -> None:
+        self.a[np.unravel_index(j, self.shape)] = value
+
 def gradcheck(
     fn: Callable[..., Any],
     inputs: Sequence[Tensor] | Tensor,
@@ -234,6 +249,12 @@ def gradcheck(
         raise ValueError("gradcheck: at least one input must require grad")
     rng = np.random.default_rng(seed)
     positions = [next(i for i, t in enumerate(ins) if t is d) for d in diff]
+    for i, t in zip(positions, diff):  # perturbing one element must move one input element
+        if t.numel() and any(st == 0 and n > 1 for st, n in zip(t.stride(), t.shape)):
+            raise RuntimeError(f"The {i}th input has a dimension with stride 0. gradcheck only "
+                               "supports inputs that are non-overlapping to be able to compute "
+                               "the numerical gradients correctly. You should call .contiguous "
+                               "on the input before passing it to gradcheck.")
 
     def outputs() -> list[Tensor]:
         out = fn(*ins)
@@ -256,7 +277,7 @@ def gradcheck(
             # No history, so the output must not depend on the inputs (an op that forgot to
             # record would otherwise pass): every numerical derivative must be zero.
             for k, t in enumerate(diff):
-                flat = t.detach()._numpy_view().reshape(-1)
+                flat = _Elements(t)
                 for j in range(t.numel()):
                     old = float(flat[j])
                     flat[j] = old + eps
@@ -293,7 +314,7 @@ def gradcheck(
         for k, t in enumerate(diff):
             # One central-difference sweep gives column j of the Jacobian; dot it with each v.
             nums = np.zeros((len(vs), t.numel()))
-            flat = t.detach()._numpy_view().reshape(-1)
+            flat = _Elements(t)
             for j in range(t.numel()):
                 old = float(flat[j])
                 flat[j] = old + eps

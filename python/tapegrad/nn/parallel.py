@@ -284,14 +284,18 @@ class DistributedDataParallel(Module):
         """Rank 0's parameters and buffers, packed as bytes into one broadcast."""
         if not tensors or dist.get_world_size() == 1:
             return
-        views = [t.detach().numpy().reshape(-1).view(np.uint8) for t in tensors]
+        arrays = [t.detach().numpy() for t in tensors]  # a strided view's memory too
+        views = [np.ascontiguousarray(a.reshape(-1)).view(np.uint8)  # copies for strided views
+                 for a in arrays]
         packed = np.concatenate(views) if dist.get_rank() == 0 else \
             np.empty(sum(v.size for v in views), dtype=np.uint8)
         dist._bcast_bytes_unchecked(packed, 0)
         if dist.get_rank() != 0:
             off = 0
-            for v in views:
+            for a, v in zip(arrays, views):
                 np.copyto(v, packed[off: off + v.size])
+                if not np.may_share_memory(a, v):  # through the view into its base
+                    np.copyto(a, v.view(a.dtype).reshape(a.shape))
                 off += v.size
 
     def _make_buckets(self, named: list[tuple[str, Tensor]]) -> list[_DtypeGroup]:
