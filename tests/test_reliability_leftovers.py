@@ -419,3 +419,14 @@ def test_squeeze_of_a_tuple_of_dims_under_vmap():
 def test_size_overflows_name_the_op(call, name, exc):
     with pytest.raises(exc, match=rf"^{name}\(\): .*(too many elements|out of memory)"):
         call()
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float64", "float32", "bool"])
+@pytest.mark.parametrize("src", ["float32", "int64", "bool"])
+def test_sum_with_dtype_converts_first_as_pytorch(dtype, src):
+    a = np.array([[0.6, 0.7, -1.5, 2.5], [1e8, 1.0, -1e8, 0.3]])
+    x, xt = tg.tensor(a).to(getattr(tg, src)), torch.tensor(a).to(getattr(torch, src))
+    for args in [(), (1,)]:
+        got = x.sum(*args, dtype=getattr(tg, dtype))
+        want = xt.sum(*args, dtype=getattr(torch, dtype))
+        np.testing.assert_array_equal(got.numpy(), want.numpy())

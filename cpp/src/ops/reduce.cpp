@@ -389,10 +389,13 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
 }
 
 // ----- the Python surface's reductions with dtype=, max()/min() and all/any -----
+// dtype= converts the input first, as PyTorch's (sum(dtype=int64) of 0.6 + 0.7 is 0, and a
+// float32 input with dtype=float64 is summed in float64).
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
            std::optional<DType> dtype) {
-  Tensor r = sum(x, dims, keepdim);
-  return dtype ? cast(r, *dtype) : r;
+  if (!dtype) return sum(x, dims, keepdim);
+  Tensor r = sum(cast(x, *dtype), dims, keepdim);  // bool and int sums accumulate in int64
+  return r->dtype() == *dtype ? r : cast(r, *dtype);
 }
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
