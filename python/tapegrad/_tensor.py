@@ -153,10 +153,14 @@ def _str_rec(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> st
     return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
 
 
-def _repr(self) -> str:
-    from .nn.parameter import _UNINITIALIZED, is_lazy
+# Lazy modules' uninitialised parameters and buffers, by id with a weak reference
+# (tapegrad.nn.parameter fills it; a set would compare tensors with ==, which is elementwise).
+_UNINITIALIZED: dict = {}
 
-    if _UNINITIALIZED and is_lazy(self):  # a lazy module's parameter before its first call
+
+def _repr(self) -> str:
+    ref = _UNINITIALIZED.get(id(self)) if _UNINITIALIZED else None
+    if ref is not None and ref() is self:  # a lazy module's parameter before its first call
         return "<UninitializedParameter>" if self._is_parameter else "<UninitializedBuffer>"
     a = self._numpy_view()
     prefix = "tensor("

@@ -65,8 +65,9 @@ class Parameter(metaclass=_ParameterMeta):
 # first forward with `_set_data` (TensorImpl::set_data), so it keeps its identity: an optimizer
 # built before the first forward holds the very tensors that then get their shapes, as in
 # PyTorch. Which tensors are still uninitialised is kept by id with a weak reference (a set
-# would compare tensors with ==, which is elementwise).
-_UNINITIALIZED: dict[int, Any] = {}
+# would compare tensors with ==, which is elementwise), in tapegrad._tensor (whose repr shows
+# them as PyTorch does).
+from .._tensor import _UNINITIALIZED  # noqa: E402
 
 
 def is_lazy(param: Any) -> bool:
