@@ -99,11 +99,7 @@ void assign_broadcast(const Tensor& dst, const Tensor& src_in) {
 Tensor make_view(const Tensor& base, Shape shape, bool track) {
   Tensor v = std::make_shared<TensorImpl>(base->storage(), base->offset(), std::move(shape),
                                           base->dtype());
-  if (track) {
-    const Tensor& root = view_root(base);
-    const AutogradMeta* m = root->autograd_meta();
-    v->set_view_base(root, m ? m->id : 0);
-  }
+  if (track) mark_view_of(v, base);
   return v;
 }
 

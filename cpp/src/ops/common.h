@@ -82,6 +82,8 @@ Tensor make_view(const Tensor& base, Shape shape, bool track);
 // ----- views (ops/view.cpp, Note [views]) -----
 // The tensor whose storage x shares as a view (x itself when x is not a view).
 const Tensor& view_root(const Tensor& x);
+// Makes v a view of x's root for autograd (Note [views]).
+void mark_view_of(const Tensor& v, const Tensor& x);
 // A view of x over x's storage with this geometry (strides and offset in elements).
 Tensor make_strided_view(const Tensor& x, Shape shape, std::vector<int64_t> strides,
                          int64_t offset);

@@ -488,6 +488,14 @@ Tensor reshape_view_named(const Tensor& x, const Shape& shape, bool must_view, c
 }
 }  // namespace
 
+namespace {
+// A contiguous, untracked stand-in of x's shape over x's memory, for squeeze/flatten to compute
+// (and check) the result's shape: reshape never reads it, so nothing the size of x is allocated.
+Tensor shape_probe(const Tensor& x) {
+  return std::make_shared<TensorImpl>(x->storage(), x->offset(), x->shape(), x->dtype());
+}
+}  // namespace
+
 Tensor unsqueeze_view(const Tensor& x, int64_t dim) {
   check_defined(x, "unsqueeze");
   if (x->is_contiguous()) return unsqueeze(x, dim);
@@ -504,17 +512,17 @@ Tensor squeeze_view(const Tensor& x, const std::vector<int64_t>& dims, bool all)
     if (dims.size() == 1) return squeeze(x, std::optional<int64_t>(dims[0]));
     return squeeze(x, dims);
   }
-  Tensor shape_probe = all ? squeeze(empty(x->shape(), x->dtype()), std::nullopt)
-                           : squeeze(empty(x->shape(), x->dtype()), dims);
-  return reshape_view_named(x, shape_probe->shape(), true,
+  const Tensor probe = shape_probe(x);
+  const Tensor squeezed = all ? squeeze(probe, std::nullopt) : squeeze(probe, dims);
+  return reshape_view_named(x, squeezed->shape(), true,
                             all ? "SqueezeBackward0" : dims.size() == 1 ? "SqueezeBackward1" : "SqueezeBackward2");
 }
 
 Tensor flatten_view(const Tensor& x, int64_t start, int64_t end) {
   check_defined(x, "flatten");
   if (x->is_contiguous()) return flatten(x, start, end);
-  Tensor shape_probe = flatten(empty(x->shape(), x->dtype()), start, end);
-  return reshape_view(x, shape_probe->shape(), false);
+  const Tensor flat = flatten(shape_probe(x), start, end);
+  return reshape_view(x, flat->shape(), false);
 }
 
 }  // namespace tapegrad

@@ -66,12 +66,16 @@ Tensor alias(const Tensor& t) {
 
 const Tensor& view_root(const Tensor& x) { return x->is_view() ? x->view_base() : x; }
 
+void mark_view_of(const Tensor& v, const Tensor& x) {
+  const Tensor& root = view_root(x);
+  v->set_view_base(root, current_id(root));
+}
+
 Tensor make_strided_view(const Tensor& x, Shape shape, std::vector<int64_t> strides,
                          int64_t offset) {
   Tensor v = std::make_shared<TensorImpl>(x->storage(), offset, std::move(shape),
                                           std::move(strides), x->dtype());
-  const Tensor& root = view_root(x);
-  v->set_view_base(root, current_id(root));
+  mark_view_of(v, x);
   return v;
 }
 
