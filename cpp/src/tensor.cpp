@@ -12,6 +12,7 @@
 #include <limits>
 #include <new>
 
+#include "blocks.h"
 #include "tapegrad/kernels.h"
 
 namespace tapegrad {
@@ -150,7 +151,7 @@ int64_t shape_numel(const Shape& s) {
 // buffer cache (Note [buffer cache] in cpp/src/kernels/alloc.cpp) instead of page-faulting
 // fresh memory in every step.
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
-  auto s = std::make_shared<Storage>();
+  auto s = std::allocate_shared<Storage>(blocks::Recycling<Storage>{});
   s->nbytes = nbytes;
   if (nbytes <= kInlineBytes) {
     const auto raw = reinterpret_cast<uintptr_t>(s->inline_raw);
@@ -164,7 +165,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
 }
 
 std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, std::shared_ptr<void> owner) {
-  auto s = std::make_shared<Storage>();
+  auto s = std::allocate_shared<Storage>(blocks::Recycling<Storage>{});
   s->data = data;
   s->nbytes = nbytes;
   s->owner = std::move(owner);
@@ -295,7 +296,7 @@ Tensor empty(const Shape& shape, DType dtype) {
   } catch (const std::bad_alloc&) {
     throw oom();
   }
-  return std::make_shared<TensorImpl>(std::move(st), 0, shape, dtype);
+  return blocks::make_tensor(std::move(st), 0, shape, dtype);
 }
 
 Tensor zeros(const Shape& shape, DType dtype) {
@@ -522,9 +523,9 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
 
 Tensor detach(const Tensor& x) {
   if (!x->is_contiguous())
-    return std::make_shared<TensorImpl>(x->storage(), x->offset(), x->shape(), x->strides(),
+    return blocks::make_tensor(x->storage(), x->offset(), x->shape(), x->strides(),
                                         x->dtype());
-  return std::make_shared<TensorImpl>(x->storage(), x->offset(), x->shape(), x->dtype());
+  return blocks::make_tensor(x->storage(), x->offset(), x->shape(), x->dtype());
 }
 
 Tensor clone_data(const Tensor& x) {

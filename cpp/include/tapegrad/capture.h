@@ -43,8 +43,37 @@ struct Program {
   std::vector<std::pair<Slot, Tensor>> constants;
   std::vector<Instr> instrs;
   std::vector<std::vector<Slot>> release_after;  // slots last read by instruction i
+  std::vector<Slot> kept;  // slots the caller reads after a run (the results)
   // Runs the instructions on `f` (sized nslots, inputs set); constants are set here.
   void run(Frame& f) const;
+
+  // A frame kept with the program between runs, its constants installed once: a replay then
+  // neither allocates a frame nor re-counts the references to every constant. One run holds
+  // it at a time (a concurrent or nested run of the same program gets a fresh frame), and
+  // releasing it drops the inputs and results, so it keeps nothing alive but the constants
+  // the program holds anyway.
+  class FrameLease {
+   public:
+    explicit FrameLease(const Program& p);
+    ~FrameLease();
+    FrameLease(const FrameLease&) = delete;
+    FrameLease& operator=(const FrameLease&) = delete;
+    Frame& frame() { return *f_; }
+    // Runs the instructions (the constants are in place); on an exception the frame is
+    // emptied, as a fresh one would be dropped.
+    void run();
+
+   private:
+    const Program& p_;
+    Frame own_;
+    Frame* f_;
+  };
+
+ private:
+  void run_instrs(Frame& f) const;
+  void install_constants(Frame& f) const;
+  mutable Frame spare_;
+  mutable bool spare_busy_ = false;
 };
 
 class Recorder {

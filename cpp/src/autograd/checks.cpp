@@ -19,6 +19,7 @@
 // the entry's identity (handle, slot, id) over the same storage, as PyTorch unpacks saved
 // outputs.
 #include "checks.h"
+#include "blocks.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -77,7 +78,7 @@ Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot) {
   const Tensor& alias = ctx.saved(saved_index);
   if (!ctx.create_graph) return alias;
   Entry& e = ctx.e;
-  Tensor t = std::make_shared<TensorImpl>(alias->storage(), alias->offset(), alias->shape(),
+  Tensor t = blocks::make_tensor(alias->storage(), alias->offset(), alias->shape(),
                                           alias->dtype());
   AutogradMeta& m = t->ensure_autograd_meta();
   m.node = e.handle;

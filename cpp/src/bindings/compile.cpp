@@ -364,12 +364,13 @@ class Compiled {
   // The call's argument values are in values_ (matches() collected them).
   py::object replay(const Entry& e) {
     const capture::Program& p = e.program;
-    capture::Frame f(static_cast<size_t>(p.nslots));
+    capture::Program::FrameLease lease(p);
+    capture::Frame& f = lease.frame();
     size_t k = 0;
     for (size_t i = 0; i < values_.size(); ++i)
       if (e.args[i].tensor && e.args[i].alias < 0)
         f[static_cast<size_t>(p.inputs[k++])] = *tensor_ptr(values_[i]);
-    p.run(f);
+    lease.run();
     ++replays_;
     const OutSpec& o = e.out;
     auto get = [&](size_t i) -> py::object {

@@ -110,6 +110,9 @@ Program Recorder::finish(const std::vector<Slot>& keep) {
   }
   for (Slot s : keep)
     if (s != kNoSlot) last[static_cast<size_t>(s)] = -1;
+  // The program holds its constants anyway: they stay in the frame (Program::FrameLease).
+  for (const auto& c : constants_) last[static_cast<size_t>(c.first)] = -1;
+  p.kept = keep;
   p.release_after.assign(p.instrs.size(), {});
   for (size_t s = 0; s < last.size(); ++s)
     if (last[s] >= 0) p.release_after[static_cast<size_t>(last[s])].push_back(static_cast<Slot>(s));
@@ -118,12 +121,56 @@ Program Recorder::finish(const std::vector<Slot>& keep) {
   return p;
 }
 
-void Program::run(Frame& f) const {
+void Program::install_constants(Frame& f) const {
   for (const auto& [s, t] : constants) f[static_cast<size_t>(s)] = t;
+}
+
+void Program::run_instrs(Frame& f) const {
   for (size_t i = 0; i < instrs.size(); ++i) {
     instrs[i](f);
     for (Slot s : release_after[i]) f[static_cast<size_t>(s)].reset();
   }
+}
+
+void Program::run(Frame& f) const {
+  install_constants(f);
+  run_instrs(f);
+}
+
+Program::FrameLease::FrameLease(const Program& p) : p_(p) {
+  if (!p.spare_busy_) {
+    p.spare_busy_ = true;
+    f_ = &p.spare_;
+    if (f_->size() != static_cast<size_t>(p.nslots)) {
+      f_->assign(static_cast<size_t>(p.nslots), Tensor());
+      p.install_constants(*f_);
+    }
+  } else {
+    own_.resize(static_cast<size_t>(p.nslots));
+    p.install_constants(own_);
+    f_ = &own_;
+  }
+}
+
+void Program::FrameLease::run() {
+  try {
+    p_.run_instrs(*f_);
+  } catch (...) {
+    f_->clear();  // the constants are installed again by the next lease
+    throw;
+  }
+}
+
+Program::FrameLease::~FrameLease() {
+  if (f_ != &p_.spare_) return;
+  if (!f_->empty()) {  // (emptied by an exception)
+    // Only the inputs and the results can still be set (every other slot was released
+    // after its last reader), besides the constants.
+    for (Slot s : p_.inputs) p_.spare_[static_cast<size_t>(s)].reset();
+    for (Slot s : p_.kept)
+      if (s != kNoSlot) p_.spare_[static_cast<size_t>(s)].reset();
+  }
+  p_.spare_busy_ = false;
 }
 
 }  // namespace tapegrad::capture

@@ -1,5 +1,6 @@
 // Shared helpers of the op families (broadcasting, dims, conversion, views).
 #include "ops/common.h"
+#include "blocks.h"
 
 #include <algorithm>
 
@@ -97,7 +98,7 @@ void assign_broadcast(const Tensor& dst, const Tensor& src_in) {
 }
 
 Tensor make_view(const Tensor& base, Shape shape, bool track) {
-  Tensor v = std::make_shared<TensorImpl>(base->storage(), base->offset(), std::move(shape),
+  Tensor v = blocks::make_tensor(base->storage(), base->offset(), std::move(shape),
                                           base->dtype());
   if (track) mark_view_of(v, base);
   return v;

@@ -1,6 +1,7 @@
 // Shape ops: reshape (a view), permute/transpose (copies), expand, cat, and the composites
 // (flatten, squeeze, unsqueeze, stack) built on them.
 #include <algorithm>
+#include "blocks.h"
 #include <numeric>
 
 #include "ops/common.h"
@@ -492,7 +493,7 @@ namespace {
 // A contiguous, untracked stand-in of x's shape over x's memory, for squeeze/flatten to compute
 // (and check) the result's shape: reshape never reads it, so nothing the size of x is allocated.
 Tensor shape_probe(const Tensor& x) {
-  return std::make_shared<TensorImpl>(x->storage(), x->offset(), x->shape(), x->dtype());
+  return blocks::make_tensor(x->storage(), x->offset(), x->shape(), x->dtype());
 }
 }  // namespace
 

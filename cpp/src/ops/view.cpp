@@ -29,6 +29,7 @@
 // be contiguous; a root base that is itself strided (a detached view) can be read through
 // views, but writing through its views while recording raises.
 #include <algorithm>
+#include "blocks.h"
 
 #include "ops/common.h"
 
@@ -58,7 +59,7 @@ Tensor offsets_in_base(const Tensor& v, const Tensor& base, const char* op) {
 // A tensor over the same memory as t, without autograd state: the output an entry records
 // before its identity moves onto t (adopt_identity).
 Tensor alias(const Tensor& t) {
-  return std::make_shared<TensorImpl>(t->storage(), t->offset(), t->shape(), t->strides(),
+  return blocks::make_tensor(t->storage(), t->offset(), t->shape(), t->strides(),
                                       t->dtype());
 }
 
@@ -73,7 +74,7 @@ void mark_view_of(const Tensor& v, const Tensor& x) {
 
 Tensor make_strided_view(const Tensor& x, Shape shape, std::vector<int64_t> strides,
                          int64_t offset) {
-  Tensor v = std::make_shared<TensorImpl>(x->storage(), offset, std::move(shape),
+  Tensor v = blocks::make_tensor(x->storage(), offset, std::move(shape),
                                           std::move(strides), x->dtype());
   mark_view_of(v, x);
   return v;

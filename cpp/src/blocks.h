@@ -1,0 +1,58 @@
+// Recycled blocks for the engine's small, short-lived objects (Note [block recycling] in
+// cpp/src/blocks.cpp): the allocator that std::allocate_shared takes for TensorImpl and
+// Storage, so that a tensor made after another one died reuses its memory without a trip
+// through malloc.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <utility>
+
+#include "tapegrad/tensor.h"
+
+namespace tapegrad::blocks {
+
+constexpr size_t kGrain = 64;     // size classes: 64, 128, 192, 256 bytes
+constexpr size_t kMaxBytes = 256;
+
+// A block of at least `bytes` (≤ kMaxBytes), 16-byte aligned, from the calling thread's cache
+// or from operator new.
+void* take(size_t bytes);
+// Returns a block of `bytes` that take() gave (on any thread): kept in the calling thread's
+// cache while it has room, else deleted.
+void give(void* p, size_t bytes) noexcept;
+// Blocks held in the calling thread's cache (tests).
+size_t cached_blocks();
+
+template <class T>
+struct Recycling {
+  using value_type = T;
+  Recycling() = default;
+  template <class U>
+  Recycling(const Recycling<U>&) noexcept {}  // NOLINT: rebinding, as allocate_shared does
+  T* allocate(size_t n) {
+    if (n == 1 && sizeof(T) <= kMaxBytes && alignof(T) <= 16)
+      return static_cast<T*>(take(sizeof(T)));
+    return static_cast<T*>(::operator new(n * sizeof(T)));
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    if (n == 1 && sizeof(T) <= kMaxBytes && alignof(T) <= 16)
+      give(p, sizeof(T));
+    else
+      ::operator delete(p);
+  }
+  template <class U>
+  bool operator==(const Recycling<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const Recycling<U>&) const noexcept { return false; }
+};
+
+// std::make_shared<TensorImpl>(args...) with the object and its control block in a recycled
+// block.
+template <class... A>
+Tensor make_tensor(A&&... args) {
+  return std::allocate_shared<TensorImpl>(Recycling<TensorImpl>{}, std::forward<A>(args)...);
+}
+
+}  // namespace tapegrad::blocks
