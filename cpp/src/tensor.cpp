@@ -131,10 +131,10 @@ std::string shape_str(const Shape& s) {
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) {
-    if (d < 0) throw ValueError("negative dimension " + std::to_string(d) + " in shape " + shape_str(s));
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+    if (d < 0) [[unlikely]]
+      throw ValueError("negative dimension " + std::to_string(d) + " in shape " + shape_str(s));
+    if (__builtin_mul_overflow(n, d, &n)) [[unlikely]]  // no division per dim
       throw ValueError("shape " + shape_str(s) + " has too many elements");
-    n *= d;
   }
   return n;
 }
