@@ -24,7 +24,6 @@
 // - ASan builds skip the lists, so a use after free is still reported.
 #include "blocks.h"
 
-#include <cstdint>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TG_BLOCKS_OFF 1
@@ -49,6 +48,7 @@ struct Free {
 struct Lists {
   Free* head[kClasses];
   uint32_t count[kClasses];
+  uint64_t fresh, reused;
   bool reaper_set;
   bool closed;
 };
@@ -68,6 +68,13 @@ struct Reaper {
   }
 };
 
+// Out of line, so that the common path of give() reads one thread-local only.
+[[gnu::noinline]] void set_reaper() {
+  t_lists.reaper_set = true;
+  static thread_local Reaper reaper;  // constructed once per thread, destroyed at its exit
+  (void)reaper;
+}
+
 inline size_t class_of(size_t bytes) { return (bytes + kGrain - 1) / kGrain - 1; }
 
 }  // namespace
@@ -79,8 +86,10 @@ void* take(size_t bytes) {
   if (Free* f = l.head[c]) {
     l.head[c] = f->next;
     --l.count[c];
+    ++l.reused;
     return f;
   }
+  ++l.fresh;
 #endif
   return ::operator new((c + 1) * kGrain);
 }
@@ -90,11 +99,7 @@ void give(void* p, size_t bytes) noexcept {
 #ifndef TG_BLOCKS_OFF
   Lists& l = t_lists;
   if (!l.closed && l.count[c] < kMaxCached) {
-    if (!l.reaper_set) [[unlikely]] {
-      l.reaper_set = true;
-      static thread_local Reaper reaper;  // constructed once per thread, destroyed at its exit
-      (void)reaper;
-    }
+    if (!l.reaper_set) [[unlikely]] set_reaper();
     auto* f = static_cast<Free*>(p);
     f->next = l.head[c];
     l.head[c] = f;
@@ -105,10 +110,13 @@ void give(void* p, size_t bytes) noexcept {
   ::operator delete(p);
 }
 
-size_t cached_blocks() {
-  size_t n = 0;
-  for (size_t c = 0; c < kClasses; ++c) n += t_lists.count[c];
-  return n;
+Stats stats() {
+  Stats s;
+  const Lists& l = t_lists;
+  for (size_t c = 0; c < kClasses; ++c) s.cached += l.count[c];
+  s.fresh = l.fresh;
+  s.reused = l.reused;
+  return s;
 }
 
 }  // namespace tapegrad::blocks

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <new>
 #include <utility>
@@ -22,8 +23,13 @@ void* take(size_t bytes);
 // Returns a block of `bytes` that take() gave (on any thread): kept in the calling thread's
 // cache while it has room, else deleted.
 void give(void* p, size_t bytes) noexcept;
-// Blocks held in the calling thread's cache (tests).
-size_t cached_blocks();
+// The calling thread's counts (tests): blocks held in its cache, and blocks take() gave
+// from operator new and from the cache since the thread started.
+struct Stats {
+  size_t cached = 0;
+  uint64_t fresh = 0, reused = 0;
+};
+Stats stats();
 
 template <class T>
 struct Recycling {

@@ -94,8 +94,9 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
 }
 
 void backward(const Tensor& root, const Tensor& gradient, bool retain_graph, bool create_graph) {
-  const Tensor g = output_grads({root}, {gradient}, "backward", "gradient=")[0];
-  run_backward({root}, {g}, retain_graph, create_graph, {}, false);
+  const std::vector<Tensor> roots{root};
+  const std::vector<Tensor> grads = output_grads(roots, {gradient}, "backward", "gradient=");
+  run_backward(roots, grads, retain_graph, create_graph, {}, false);
 }
 
 // The gradients a backward starts from: the given one, cast to the output's dtype, or ones for

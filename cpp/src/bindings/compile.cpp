@@ -3,6 +3,7 @@
 // cpp/src/capture/capture.cpp). Also the guards the library's Python registers while a capture
 // runs (_capture_guard_item, _capture_guard_len).
 #include "bindings/bindings.h"
+#include "blocks.h"
 #include "tapegrad/capture.h"
 #include "tapegrad/grad_mode.h"
 #include "tapegrad/tape.h"
@@ -434,6 +435,16 @@ void bind_compile(py::module_& m) {
   m.def("_capture_guard_len", [](py::object obj) {
     capture::pure();
     add_guard(Guard::Len, std::move(obj), py::none());
+  });
+  // Note [block recycling]: the calling thread's recycled tensor blocks (tests).
+  m.def("_block_stats", [] {
+    capture::pure();
+    const tapegrad::blocks::Stats s = tapegrad::blocks::stats();
+    py::dict d;
+    d["cached"] = s.cached;
+    d["fresh"] = s.fresh;
+    d["reused"] = s.reused;
+    return d;
   });
   m.def("_capture_refuse", [](const std::string& why) {
     capture::pure();

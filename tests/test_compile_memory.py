@@ -1,0 +1,116 @@
+"""Memory of compiled replays: every intermediate reuses the blocks the previous replay freed,
+and nothing the user still holds is ever handed out again (Note [block recycling] in
+cpp/src/blocks.cpp, Note [capture and replay] in cpp/src/capture/capture.cpp)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad import _core
+
+
+def bits(t):
+    return t.detach().numpy().tobytes()
+
+
+def learner_step(dtype):
+    """The 8-point line fit as a learner writes it; returns the loss, the prediction, views of
+    intermediates and the gradient tensors, all of which the caller may keep."""
+    m = tg.tensor([0.9], dtype=dtype, requires_grad=True)
+    b = tg.tensor([0.1], dtype=dtype, requires_grad=True)
+
+    def step(x, y):
+        nonlocal m, b
+        y_hat = m * x + b
+        r = y_hat - y
+        loss = (r**2).mean()
+        loss.backward()
+        grads = (m.grad * 1, b.grad * 1)  # copies: .grad itself is zeroed below
+        with tg.no_grad():
+            m -= 0.01 * m.grad
+            b -= 0.01 * b.grad
+            m.grad.zero_()
+            b.grad.zero_()
+        return loss, y_hat, y_hat[1:5], r.reshape(2, 4), grads[0], grads[1]
+    return step, [m, b]
+
+
+def data(dtype):
+    rng = np.random.default_rng(0)
+    x = np.arange(8.0)
+    return tg.tensor(x, dtype=dtype), tg.tensor(2 - 0.5 * x + rng.normal(0, 0.1, 8), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [tg.float32, tg.float64])
+def test_results_kept_by_the_caller_stay_intact_over_later_replays(dtype):
+    x, y = data(dtype)
+    eager, pe = learner_step(dtype)
+    comp, pc = learner_step(dtype)
+    compiled = tg.compile(comp, fullgraph=True)
+    kept, expected = [], []
+    for _ in range(40):
+        expected.append([bits(t) for t in eager(x, y)])
+        kept.append(compiled(x, y))  # held while every later replay runs
+    assert compiled._stats["replays"] == 39
+    for i, (got, want) in enumerate(zip(kept, expected)):
+        assert [bits(t) for t in got] == want, f"step {i}"
+    assert [bits(p) for p in pc] == [bits(p) for p in pe]
+
+
+def test_replays_allocate_no_new_tensor_blocks():
+    x, y = data(tg.float32)
+    step, _ = learner_step(tg.float32)
+    compiled = tg.compile(step, fullgraph=True)
+    for _ in range(20):
+        compiled(x, y)
+    s0 = _core._block_stats()
+    for _ in range(500):
+        compiled(x, y)
+    s1 = _core._block_stats()
+    assert s1["fresh"] == s0["fresh"]  # every tensor and storage of a replay: a reused block
+    assert s1["reused"] - s0["reused"] >= 500 * 10
+    assert s1["cached"] <= 4 * 256  # bounded per size class
+
+
+def test_the_block_cache_is_bounded():
+    big = [tg.ones(3) + i for i in range(5000)]
+    assert all(t[0].item() == i + 1 for i, t in enumerate(big[:50]))
+    del big
+    assert _core._block_stats()["cached"] <= 4 * 256
+
+
+def test_tensors_made_and_freed_on_different_threads():
+    made: list = []
+    errors: list = []
+
+    def make():
+        try:
+            made.extend(tg.full((5,), float(i)) * 2 for i in range(600))
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            errors.append(e)
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()  # the worker has exited: its own cache is gone, its tensors live on
+    assert not errors
+    assert [bits(v) for v in made[:3]] == [bits(tg.full((5,), 2.0 * i)) for i in range(3)]
+    made.clear()  # freed here, into this thread's cache
+
+    box = [tg.full((7,), float(i)) + 1 for i in range(600)]
+
+    def drop():
+        try:
+            box.clear()  # made here, freed by a thread that then exits
+            fresh = [tg.zeros(7) + i for i in range(50)]
+            assert all(v.sum().item() == 7 * i for i, v in enumerate(fresh))
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            errors.append(e)
+    t = threading.Thread(target=drop)
+    t.start()
+    t.join()
+    assert not errors
+    again = [tg.arange(6.0) * i for i in range(100)]
+    assert all(bits(v) == bits(tg.arange(6.0) * i) for i, v in enumerate(again))
