@@ -144,8 +144,9 @@ int64_t shape_numel(const Shape& s) {
 // Profiling tiny ops showed malloc/free as the largest single cost after the Python dispatch:
 // a tensor's data was a separate aligned allocation next to the Storage and TensorImpl
 // objects. Buffers of up to kInlineBytes (every scalar, vectors up to 16 floats) now live
-// inside the Storage object (at its first 64-byte boundary), which make_shared places in the
-// same block as its control block.
+// inside the Storage object (at its first 64-byte boundary), which allocate_shared places in
+// the same block as its control block — a block recycled from a dead storage (Note [block
+// recycling] in cpp/src/blocks.cpp), as a TensorImpl's is.
 // At the other end, training steps free and re-allocate the same large buffers (gradients,
 // activations) every step; blocks of 64 KiB and more go through the kernel layer's bounded
 // buffer cache (Note [buffer cache] in cpp/src/kernels/alloc.cpp) instead of page-faulting

@@ -15,6 +15,23 @@
 // conversion, the binding layer. Slots are released after their last reader (the results are
 // kept), so intermediates live no longer than in eager code.
 //
+// Memory. A replay allocates nothing per step for its tensors once it runs in a loop:
+//   - Every intermediate's TensorImpl and Storage (small data inline) come from the blocks its
+//     predecessors freed (Note [block recycling] in cpp/src/blocks.cpp): the k-th tensor a
+//     replay makes takes, last-in first-out, a block the previous replay's tensors returned
+//     when they died, and large buffers come back out of the buffer cache (Note [buffer
+//     cache]). That is the static memory plan, assigned by the allocation order the program
+//     fixes rather than by a table: a planned table would have to give each op an output
+//     buffer (every op an out= variant) and prove that no result, view, .grad or saved tensor
+//     still holds it; recycling on destruction is safe by construction — a block is reused
+//     only after its last owner (the caller, a view, the tape, a .grad, an optimizer) let go
+//     — and eager loops get it as well. Results the caller keeps simply keep their blocks.
+//   - The frame (one tensor per slot) is kept with the program between runs, its constants
+//     installed once (Program::FrameLease); a run leaves only the constants in it, so it
+//     keeps nothing alive the program does not hold anyway.
+// What is still allocated per replay: the shape vectors of results and tape entries, and the
+// tape's own bookkeeping — the same engine calls as eager, by design.
+//
 // What Python decided while fn ran is baked into the program, so the capture must not depend
 // on anything a later call could change unseen. Two rules keep that true:
 //   - Every binding opts in. The argument guard that wraps every pybind11 function
