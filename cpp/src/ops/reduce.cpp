@@ -1,6 +1,7 @@
 // Reductions (sum, mean, amax/amin, max/min with indices, argmax/argmin), logsumexp and the
 // fused softmax family, plus sum_to — the one place that undoes broadcasting.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "ops/common.h"
@@ -121,6 +122,30 @@ std::vector<Tensor> backward_Sum(BwCtx& ctx) {
   return {expand(g, in)};
 }
 
+namespace {
+// The quotient q = v / n of every element v of x by the division kernel `div(x,
+// scalar_tensor(n))` runs — the divisor converted to x's dtype as scalar_tensor stores it, x
+// read with stride 1 and the divisor with stride 0 — written to y (x itself, in place, or
+// another buffer of x's size). The same quotients to the bit, without the 0-d operand and
+// the result tensor. Float x, contiguous.
+void divide_by_count(const Tensor& x, int64_t count, void* y) {
+  const int64_t n = x->numel();
+  if (n == 0) return;
+  alignas(8) unsigned char c[8];
+  store_scalar(x->dtype(), static_cast<double>(count), c, "mean", /*float_range=*/false);
+  AllowThreads nogil(n);  // Note [GIL]
+  if (x->dtype() == DType::f32) {
+    float cv;
+    std::memcpy(&cv, c, sizeof cv);
+    k::binary_f32(k::Binary::div, n, x->data<float>(), 1, &cv, 0, static_cast<float*>(y));
+  } else {
+    double cv;
+    std::memcpy(&cv, c, sizeof cv);
+    k::binary_f64(k::Binary::div, n, x->data<double>(), 1, &cv, 0, static_cast<double*>(y));
+  }
+}
+}  // namespace
+
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   check_defined(x, "mean");
   if (x->dtype() == DType::f16) [[unlikely]] {
@@ -137,7 +162,12 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
   Tensor y;
   {
     GradModeGuard values_only(false);  // the sum, then the division: one recorded entry
-    y = div(sum(x, dims, keepdim), scalar_tensor(static_cast<double>(count), x->dtype()));
+    y = sum(x, dims, keepdim);
+    // The sum is a fresh tensor nobody else holds: divided in place, by div's kernel.
+    if (y != x && y->storage() != x->storage() && y->is_contiguous())
+      divide_by_count(y, count, y->raw());
+    else
+      y = div(y, scalar_tensor(static_cast<double>(count), x->dtype()));
   }
   if (should_record({&x})) record(OpCode::Mean, {&x}, {&y}, {}, ReduceAttrs{dims, keepdim});
   return y;
@@ -149,7 +179,17 @@ std::vector<Tensor> backward_Mean(BwCtx& ctx) {
   const Shape& in = ctx.in_shape(0);
   int64_t count = 1;
   for (int64_t d : at.dims) count *= in[static_cast<size_t>(d)];
-  Tensor g = div(ctx.g(), scalar_tensor(static_cast<double>(count), ctx.g()->dtype()));
+  const Tensor& dy = ctx.g();
+  if (!ctx.create_graph && dy->numel() == 1 && dy->is_contiguous() && is_float(dy->dtype())) {
+    // A full reduction's gradient: every element is dy / n. The quotient by div's kernel,
+    // copied over the input's shape as expand's copy would: the same bits, one tensor.
+    alignas(8) unsigned char q[8];
+    divide_by_count(dy, count, q);
+    Tensor g = empty(in, dy->dtype());
+    k::fill_value(itemsize(dy->dtype()), g->numel(), q, g->raw());
+    return {g};
+  }
+  Tensor g = div(dy, scalar_tensor(static_cast<double>(count), dy->dtype()));
   if (!at.keepdim) g = reshape(g, kept_shape(in, at.dims));
   return {expand(g, in)};
 }

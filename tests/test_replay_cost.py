@@ -1,6 +1,7 @@
-"""Memory of compiled replays: every intermediate reuses the blocks the previous replay freed,
-and nothing the user still holds is ever handed out again (Note [block recycling] in
-cpp/src/blocks.cpp, Note [capture and replay] in cpp/src/capture/capture.cpp)."""
+"""What a compiled replay (and an eager step) costs: every intermediate reuses the blocks the
+previous step freed, nothing the user still holds is ever handed out again (Note [block
+recycling] in cpp/src/blocks.cpp, Note [capture and replay] in cpp/src/capture/capture.cpp),
+and the engine's shortcuts keep the bits of the ops they stand for."""
 
 from __future__ import annotations
 
@@ -114,3 +115,30 @@ def test_tensors_made_and_freed_on_different_threads():
     assert not errors
     again = [tg.arange(6.0) * i for i in range(100)]
     assert all(bits(v) == bits(tg.arange(6.0) * i) for i, v in enumerate(again))
+
+
+@pytest.mark.parametrize("dtype", [tg.float32, tg.float64])
+@pytest.mark.parametrize("shape", [(), (1,), (8,), (7, 3), (2, 3, 5), (0,), (33, 17)])
+def test_mean_is_its_sum_divided_by_the_count_to_the_bit(dtype, shape):
+    """mean divides its sum in place and writes a full reduction's gradient as one fill; both
+    must stay the composite sum(x) / n and expand(dy / n) to the bit."""
+    rng = np.random.default_rng(len(shape))
+    a = rng.standard_normal(shape) * 10
+    dims_list = [None] + [d for d in range(len(shape))] + ([(0, 1)] if len(shape) > 1 else [])
+    for dims in dims_list:
+        for keep in (False, True):
+            x = tg.tensor(a, dtype=dtype, requires_grad=True)
+            ref = tg.tensor(a, dtype=dtype, requires_grad=True)
+            if dims is None:
+                y = x.mean()
+                r = ref.sum() / tg.tensor(float(x.numel()), dtype=dtype)
+            else:
+                y = x.mean(dim=dims, keepdim=keep)
+                d = (dims,) if isinstance(dims, int) else dims
+                n = int(np.prod([shape[i] for i in d]))
+                r = ref.sum(dim=dims, keepdim=keep) / tg.tensor(float(n), dtype=dtype)
+            assert bits(y) == bits(r), (dims, keep)
+            g = tg.tensor(rng.standard_normal(tuple(y.shape)), dtype=dtype)
+            y.backward(g)
+            r.backward(g)
+            assert bits(x.grad) == bits(ref.grad), (dims, keep)
