@@ -9,7 +9,6 @@ import threading
 
 import numpy as np
 import pytest
-
 import tapegrad as tg
 from tapegrad import _core
 
