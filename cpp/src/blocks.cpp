@@ -1,4 +1,4 @@
-// Recycled blocks for tensors and storages.
+// Recycled blocks for tensors and storages, and recycled shape vectors.
 //
 // Note [block recycling]
 // Every op result is a TensorImpl and a Storage, each with its control block in one
@@ -15,15 +15,18 @@
 // replay used — and it is safe by construction: a block is reused only after the object in
 // it was destroyed (its last shared_ptr dropped), so nothing the user, the tape, a .grad or
 // an optimizer holds is ever handed out again.
-// - Bounded: at most kMaxCached blocks per class and thread (~64 KiB per class); beyond
-//   that a freed block goes back to operator delete.
+// Shapes are the other allocation of every tensor and tape entry (a tensor's shape, and the
+// shape an entry keeps of each input and output): a dead tensor or entry leaves its shape
+// vector here (recycle_shape), and copy_shape copies the next shape into it — within its
+// capacity, without malloc.
+// - Bounded: at most kMaxCached blocks per class and thread (~64 KiB per class) and
+//   kMaxShapes shape vectors; beyond that a freed block goes back to operator delete.
 // - Any thread may free a block another allocated: it joins the freeing thread's list (all
 //   blocks come from operator new, so any list may hold any block). A thread's list is freed
 //   when the thread exits; a block freed after that (by another thread-local's destructor)
 //   goes straight to operator delete.
 // - ASan builds skip the lists, so a use after free is still reported.
 #include "blocks.h"
-
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TG_BLOCKS_OFF 1
@@ -38,6 +41,7 @@ namespace {
 
 constexpr size_t kClasses = kMaxBytes / kGrain;
 constexpr uint32_t kMaxCached = 256;
+constexpr uint32_t kMaxShapes = 64;
 
 struct Free {
   Free* next;
@@ -51,6 +55,9 @@ struct Lists {
   uint64_t fresh, reused;
   bool reaper_set;
   bool closed;
+  uint32_t nshapes;
+  alignas(Shape) unsigned char shapes[kMaxShapes * sizeof(Shape)];  // Shape objects
+  Shape* shape(uint32_t i) { return reinterpret_cast<Shape*>(shapes) + i; }
 };
 thread_local Lists t_lists;
 
@@ -65,6 +72,7 @@ struct Reaper {
       }
       l.count[c] = 0;
     }
+    while (l.nshapes > 0) l.shape(--l.nshapes)->~Shape();
   }
 };
 
@@ -108,6 +116,32 @@ void give(void* p, size_t bytes) noexcept {
   }
 #endif
   ::operator delete(p);
+}
+
+Shape copy_shape(const Shape& s) {
+#ifndef TG_BLOCKS_OFF
+  Lists& l = t_lists;
+  if (!s.empty() && l.nshapes > 0) {
+    Shape* kept = l.shape(--l.nshapes);
+    Shape v = std::move(*kept);
+    kept->~Shape();
+    v.assign(s.begin(), s.end());  // within its capacity: no allocation
+    return v;
+  }
+#endif
+  return s;
+}
+
+void recycle_shape(Shape& v) noexcept {
+#ifndef TG_BLOCKS_OFF
+  if (v.capacity() == 0) return;
+  Lists& l = t_lists;
+  if (l.closed || l.nshapes >= kMaxShapes) return;
+  if (!l.reaper_set) [[unlikely]] set_reaper();
+  new (l.shape(l.nshapes++)) Shape(std::move(v));
+#else
+  (void)v;
+#endif
 }
 
 Stats stats() {

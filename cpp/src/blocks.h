@@ -1,7 +1,7 @@
 // Recycled blocks for the engine's small, short-lived objects (Note [block recycling] in
 // cpp/src/blocks.cpp): the allocator that std::allocate_shared takes for TensorImpl and
-// Storage, so that a tensor made after another one died reuses its memory without a trip
-// through malloc.
+// Storage, and recycled shape vectors, so that a tensor or tape entry made after another one
+// died reuses its memory without a trip through malloc.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +23,12 @@ void* take(size_t bytes);
 // Returns a block of `bytes` that take() gave (on any thread): kept in the calling thread's
 // cache while it has room, else deleted.
 void give(void* p, size_t bytes) noexcept;
+// A copy of `s` in a vector recycled from a dead tensor's or tape entry's shape (no allocation
+// while the calling thread keeps one), or a fresh copy.
+Shape copy_shape(const Shape& s);
+// Keeps v's buffer for copy_shape in the calling thread (or leaves v to free it).
+void recycle_shape(Shape& v) noexcept;
+
 // The calling thread's counts (tests): blocks held in its cache, and blocks take() gave
 // from operator new and from the cache since the thread started.
 struct Stats {

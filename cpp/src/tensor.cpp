@@ -243,6 +243,7 @@ TensorImpl::~TensorImpl() {
   // A tensor that took part in a graph hands its autograd state back to the tape layer, which
   // releases its entry (Note [tape threads]); a plain data tensor has nothing to hand back.
   if (AutogradMeta* m = meta_.load(std::memory_order_relaxed)) free_autograd_meta(this, m);
+  blocks::recycle_shape(shape_);  // Note [block recycling]
 }
 
 void TensorImpl::set_data(const Tensor& src) {
@@ -297,7 +298,7 @@ Tensor empty(const Shape& shape, DType dtype) {
   } catch (const std::bad_alloc&) {
     throw oom();
   }
-  return blocks::make_tensor(std::move(st), 0, shape, dtype);
+  return blocks::make_tensor(std::move(st), 0, blocks::copy_shape(shape), dtype);
 }
 
 Tensor zeros(const Shape& shape, DType dtype) {

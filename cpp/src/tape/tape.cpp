@@ -11,6 +11,7 @@
 // name their entry by a handle that survives compaction (pos_ maps handle → position). Saved
 // *outputs* are stored as detached aliases so an entry never keeps itself alive.
 #include "tapegrad/tape.h"
+#include "blocks.h"
 #include "tapegrad/kernels.h"
 
 #include <algorithm>
@@ -86,7 +87,7 @@ Entry& Tape::record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList 
     r.dtype = t->dtype();
     r.requires_grad = m.requires_grad;
     r.slot = m.slot;
-    r.shape = t->shape();
+    r.shape = blocks::copy_shape(t->shape());  // Note [block recycling]
     if (m.node >= 0) {
       ++entry(m.node).refcount;
     } else if (m.requires_grad) {
@@ -101,7 +102,7 @@ Entry& Tape::record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList 
     m.slot = static_cast<int32_t>(k);
     m.tape = self;
     m.requires_grad = true;
-    e.outputs[k] = OutputRef{m.id, o.get(), o->dtype(), o->shape()};
+    e.outputs[k] = OutputRef{m.id, o.get(), o->dtype(), blocks::copy_shape(o->shape())};
     ++e.refcount;
   }
   e.had_saved = !saved.empty();
@@ -133,10 +134,13 @@ void Tape::decref(int32_t handle) {
     auto hooks = std::move(e.hooks);
     e.saved.clear();
     e.inputs.clear();
+    for (OutputRef& o : e.outputs) blocks::recycle_shape(o.shape);
     e.outputs.clear();
     e.attrs.reset();
-    for (const InputRef& r : inputs)
+    for (InputRef& r : inputs) {
       if (r.node >= 0) pending_.push_back(r.node);
+      blocks::recycle_shape(r.shape);
+    }
     pos_[h] = -1;
     e.handle = -1;
     free_handles_.push_back(h);
