@@ -141,3 +141,24 @@ def test_mean_is_its_sum_divided_by_the_count_to_the_bit(dtype, shape):
             y.backward(g)
             r.backward(g)
             assert bits(x.grad) == bits(ref.grad), (dims, keep)
+
+
+def test_guards_skipped_by_dict_version_still_see_every_change():
+    """Item guards on an unchanged dict are not looked up again (its version is the same);
+    any write to the dict, even one that restores the value, is checked again."""
+    w = tg.tensor([2.0], requires_grad=True)
+    opt = tg.optim.SGD([w], lr=0.5)
+
+    def step(x):
+        opt.zero_grad()
+        (w * x).sum().backward()
+        opt.step()
+    c = tg.compile(step, fullgraph=True)
+    twin = tg.tensor([2.0])
+    for lr in (0.5, 0.5, 0.25, 0.25, 0.5, 0.5, 0.125):
+        opt.param_groups[0]["lr"] = lr  # the same value written again bumps the version too
+        opt.param_groups[0]["unrelated"] = lr * 3  # another key of the guarded dict
+        c(tg.ones(1))
+        twin -= lr
+        assert bits(w) == bits(twin), lr
+    assert c._stats["captures"] == 3  # lr 0.5, 0.25, 0.125; 0.5 again replays the first

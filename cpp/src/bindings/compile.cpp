@@ -21,7 +21,21 @@ struct Guard {
   py::object obj, key;
   py::object expected;  // null: the key was missing
   int64_t length = 0;
+  uint64_t dict_version = 0;  // Item: the dict's version when the guard last held (0: none)
 };
+
+// CPython 3.11 gives every dict a version that changes whenever the dict does (PEP 509): an
+// item guard on a dict whose version is the one it last held under still holds, without the
+// lookup — what a module's or an optimizer group's guards cost on every call otherwise. Other
+// versions (the field is deprecated from 3.12) always look the item up.
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#define TG_DICT_VERSION 1
+inline uint64_t dict_version(PyObject* d) {
+  return reinterpret_cast<PyDictObject*>(d)->ma_version_tag;
+}
+#else
+inline uint64_t dict_version(PyObject*) { return 0; }
+#endif
 
 // Plain values compare by value (of the same type); everything else by identity.
 bool is_plain(PyObject* o) {
@@ -48,11 +62,18 @@ PyObject* read_guard(const Guard& g) {  // borrowed; null for missing
   }
   return nullptr;
 }
-bool guard_holds(const Guard& g) {
+bool guard_holds(Guard& g) {
   if (g.kind == Guard::Len) {
     const Py_ssize_t n = PyObject_Length(g.obj.ptr());
     if (n < 0) PyErr_Clear();
     return n == g.length;
+  }
+  if (g.kind == Guard::Item) {
+    const uint64_t v = dict_version(g.obj.ptr());
+    if (v != 0 && v == g.dict_version) return true;  // unchanged since it last held
+    const bool holds = same_value(read_guard(g), g.expected.ptr());
+    g.dict_version = holds ? v : 0;
+    return holds;
   }
   return same_value(read_guard(g), g.expected.ptr());
 }
@@ -210,7 +231,7 @@ class Compiled {
     for (auto item : kwargs) out.push_back(item.second);
   }
 
-  bool matches(const Entry& e, const py::args& args, const py::kwargs& kwargs, bool grad) {
+  bool matches(Entry& e, const py::args& args, const py::kwargs& kwargs, bool grad) {
     if (e.grad_enabled != grad) return false;
     const size_t nkw = kwargs.size();
     if (args.size() + nkw != e.args.size() || nkw != e.kwnames.size()) return false;
@@ -242,7 +263,7 @@ class Compiled {
       }
       if (alias != s.alias) return false;
     }
-    for (const Guard& g : e.guards)
+    for (Guard& g : e.guards)
       if (!guard_holds(g)) return false;
     for (const auto& c : e.consts)
       if (c.t->dtype() != c.dtype || c.t->shape() != c.shape ||
