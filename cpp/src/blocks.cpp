@@ -37,6 +37,7 @@
 #endif
 
 namespace tapegrad::blocks {
+#ifndef TG_BLOCKS_OFF
 namespace {
 
 constexpr size_t kClasses = kMaxBytes / kGrain;
@@ -47,7 +48,7 @@ struct Free {
   Free* next;
 };
 
-// Plain data, so reading it needs no initialisation guard; `reaper` below frees the lists
+// Plain data, so reading it needs no initialisation guard; the Reaper below frees the lists
 // at thread exit and sets `closed`.
 struct Lists {
   Free* head[kClasses];
@@ -89,7 +90,6 @@ inline size_t class_of(size_t bytes) { return (bytes + kGrain - 1) / kGrain - 1;
 
 void* take(size_t bytes) {
   const size_t c = class_of(bytes);
-#ifndef TG_BLOCKS_OFF
   Lists& l = t_lists;
   if (Free* f = l.head[c]) {
     l.head[c] = f->next;
@@ -98,13 +98,11 @@ void* take(size_t bytes) {
     return f;
   }
   ++l.fresh;
-#endif
   return ::operator new((c + 1) * kGrain);
 }
 
 void give(void* p, size_t bytes) noexcept {
   const size_t c = class_of(bytes);
-#ifndef TG_BLOCKS_OFF
   Lists& l = t_lists;
   if (!l.closed && l.count[c] < kMaxCached) {
     if (!l.reaper_set) [[unlikely]] set_reaper();
@@ -114,12 +112,10 @@ void give(void* p, size_t bytes) noexcept {
     ++l.count[c];
     return;
   }
-#endif
   ::operator delete(p);
 }
 
 Shape copy_shape(const Shape& s) {
-#ifndef TG_BLOCKS_OFF
   Lists& l = t_lists;
   if (!s.empty() && l.nshapes > 0) {
     Shape* kept = l.shape(--l.nshapes);
@@ -128,29 +124,35 @@ Shape copy_shape(const Shape& s) {
     v.assign(s.begin(), s.end());  // within its capacity: no allocation
     return v;
   }
-#endif
   return s;
 }
 
 void recycle_shape(Shape& v) noexcept {
-#ifndef TG_BLOCKS_OFF
   if (v.capacity() == 0) return;
   Lists& l = t_lists;
   if (l.closed || l.nshapes >= kMaxShapes) return;
   if (!l.reaper_set) [[unlikely]] set_reaper();
   new (l.shape(l.nshapes++)) Shape(std::move(v));
-#else
-  (void)v;
-#endif
 }
 
 Stats stats() {
   Stats s;
+  s.enabled = true;
   const Lists& l = t_lists;
   for (size_t c = 0; c < kClasses; ++c) s.cached += l.count[c];
   s.fresh = l.fresh;
   s.reused = l.reused;
   return s;
 }
+
+#else  // ASan: every block from operator new, of its exact size, and back to operator delete
+
+void* take(size_t bytes) { return ::operator new(bytes); }
+void give(void* p, size_t) noexcept { ::operator delete(p); }
+Shape copy_shape(const Shape& s) { return s; }
+void recycle_shape(Shape&) noexcept {}
+Stats stats() { return {}; }
+
+#endif
 
 }  // namespace tapegrad::blocks

@@ -32,6 +32,7 @@ void recycle_shape(Shape& v) noexcept;
 // The calling thread's counts (tests): blocks held in its cache, and blocks take() gave
 // from operator new and from the cache since the thread started.
 struct Stats {
+  bool enabled = false;  // false in ASan builds, which skip the lists
   size_t cached = 0;
   uint64_t fresh = 0, reused = 0;
 };

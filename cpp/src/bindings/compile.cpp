@@ -462,6 +462,7 @@ void bind_compile(py::module_& m) {
     capture::pure();
     const tapegrad::blocks::Stats s = tapegrad::blocks::stats();
     py::dict d;
+    d["enabled"] = s.enabled;
     d["cached"] = s.cached;
     d["fresh"] = s.fresh;
     d["reused"] = s.reused;
