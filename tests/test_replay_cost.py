@@ -163,3 +163,28 @@ def test_guards_skipped_by_dict_version_still_see_every_change():
         twin -= lr
         assert bits(w) == bits(twin), lr
     assert c._stats["captures"] == 3  # lr 0.5, 0.25, 0.125; 0.5 again replays the first
+
+
+def test_one_compiled_step_replayed_by_two_threads_at_once():
+    """A replay keeps its frame between runs; a second replay of the same program that starts
+    while the first one has released the GIL (a large kernel) runs on a frame of its own."""
+    w = tg.tensor([1.5])
+    step = tg.compile(lambda x: (x * w + 1).sum(), fullgraph=True)
+    xs = [tg.arange(300_000.0) / (7 + k) for k in range(2)]  # ≥ 2^18 elements: no GIL
+    want = [bits((x * w + 1).sum()) for x in xs]
+    step(xs[0])  # the capture
+    errors: list = []
+
+    def work(k):
+        try:
+            for _ in range(30):
+                assert bits(step(xs[k])) == want[k]
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            errors.append(e)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert step._stats["replays"] == 60

@@ -525,9 +525,10 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
 
 Tensor detach(const Tensor& x) {
   if (!x->is_contiguous())
-    return blocks::make_tensor(x->storage(), x->offset(), x->shape(), x->strides(),
-                                        x->dtype());
-  return blocks::make_tensor(x->storage(), x->offset(), x->shape(), x->dtype());
+    return blocks::make_tensor(x->storage(), x->offset(), blocks::copy_shape(x->shape()),
+                               x->strides(), x->dtype());
+  return blocks::make_tensor(x->storage(), x->offset(), blocks::copy_shape(x->shape()),
+                             x->dtype());
 }
 
 Tensor clone_data(const Tensor& x) {

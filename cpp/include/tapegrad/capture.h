@@ -5,10 +5,12 @@
 // them. Layers: above autograd and the optimizers, below the bindings (docs/architecture.md).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <functional>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -72,8 +74,11 @@ struct Program {
  private:
   void run_instrs(Frame& f) const;
   void install_constants(Frame& f) const;
-  mutable Frame spare_;
-  mutable bool spare_busy_ = false;
+  struct Spare {
+    Frame frame;
+    std::atomic<bool> busy{false};
+  };
+  std::shared_ptr<Spare> spare_ = std::make_shared<Spare>();  // shared by copies
 };
 
 class Recorder {

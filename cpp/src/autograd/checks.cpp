@@ -78,8 +78,8 @@ Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot) {
   const Tensor& alias = ctx.saved(saved_index);
   if (!ctx.create_graph) return alias;
   Entry& e = ctx.e;
-  Tensor t = blocks::make_tensor(alias->storage(), alias->offset(), alias->shape(),
-                                          alias->dtype());
+  Tensor t = blocks::make_tensor(alias->storage(), alias->offset(),
+                                 blocks::copy_shape(alias->shape()), alias->dtype());
   AutogradMeta& m = t->ensure_autograd_meta();
   m.node = e.handle;
   m.slot = static_cast<int32_t>(out_slot);

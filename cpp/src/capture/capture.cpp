@@ -155,9 +155,8 @@ void Program::run(Frame& f) const {
 }
 
 Program::FrameLease::FrameLease(const Program& p) : p_(p) {
-  if (!p.spare_busy_) {
-    p.spare_busy_ = true;
-    f_ = &p.spare_;
+  if (!p.spare_->busy.exchange(true, std::memory_order_acquire)) {
+    f_ = &p.spare_->frame;
     if (f_->size() != static_cast<size_t>(p.nslots)) {
       f_->assign(static_cast<size_t>(p.nslots), Tensor());
       p.install_constants(*f_);
@@ -179,15 +178,15 @@ void Program::FrameLease::run() {
 }
 
 Program::FrameLease::~FrameLease() {
-  if (f_ != &p_.spare_) return;
+  if (f_ != &p_.spare_->frame) return;
   if (!f_->empty()) {  // (emptied by an exception)
     // Only the inputs and the results can still be set (every other slot was released
     // after its last reader), besides the constants.
-    for (Slot s : p_.inputs) p_.spare_[static_cast<size_t>(s)].reset();
+    for (Slot s : p_.inputs) (*f_)[static_cast<size_t>(s)].reset();
     for (Slot s : p_.kept)
-      if (s != kNoSlot) p_.spare_[static_cast<size_t>(s)].reset();
+      if (s != kNoSlot) (*f_)[static_cast<size_t>(s)].reset();
   }
-  p_.spare_busy_ = false;
+  p_.spare_->busy.store(false, std::memory_order_release);
 }
 
 }  // namespace tapegrad::capture

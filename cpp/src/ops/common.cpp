@@ -99,7 +99,7 @@ void assign_broadcast(const Tensor& dst, const Tensor& src_in) {
 
 Tensor make_view(const Tensor& base, Shape shape, bool track) {
   Tensor v = blocks::make_tensor(base->storage(), base->offset(), std::move(shape),
-                                          base->dtype());
+                                 base->dtype());
   if (track) mark_view_of(v, base);
   return v;
 }

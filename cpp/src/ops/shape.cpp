@@ -493,7 +493,8 @@ namespace {
 // A contiguous, untracked stand-in of x's shape over x's memory, for squeeze/flatten to compute
 // (and check) the result's shape: reshape never reads it, so nothing the size of x is allocated.
 Tensor shape_probe(const Tensor& x) {
-  return blocks::make_tensor(x->storage(), x->offset(), x->shape(), x->dtype());
+  return blocks::make_tensor(x->storage(), x->offset(), blocks::copy_shape(x->shape()),
+                             x->dtype());
 }
 }  // namespace
 

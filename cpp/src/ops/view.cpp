@@ -59,8 +59,8 @@ Tensor offsets_in_base(const Tensor& v, const Tensor& base, const char* op) {
 // A tensor over the same memory as t, without autograd state: the output an entry records
 // before its identity moves onto t (adopt_identity).
 Tensor alias(const Tensor& t) {
-  return blocks::make_tensor(t->storage(), t->offset(), t->shape(), t->strides(),
-                                      t->dtype());
+  return blocks::make_tensor(t->storage(), t->offset(), blocks::copy_shape(t->shape()),
+                             t->strides(), t->dtype());
 }
 
 }  // namespace
@@ -75,7 +75,7 @@ void mark_view_of(const Tensor& v, const Tensor& x) {
 Tensor make_strided_view(const Tensor& x, Shape shape, std::vector<int64_t> strides,
                          int64_t offset) {
   Tensor v = blocks::make_tensor(x->storage(), offset, std::move(shape),
-                                          std::move(strides), x->dtype());
+                                 std::move(strides), x->dtype());
   mark_view_of(v, x);
   return v;
 }
