@@ -19,14 +19,22 @@
 // shape an entry keeps of each input and output): a dead tensor or entry leaves its shape
 // vector here (recycle_shape), and copy_shape copies the next shape into it — within its
 // capacity, without malloc.
-// - Bounded: at most kMaxCached blocks per class and thread (~64 KiB per class) and
-//   kMaxShapes shape vectors; beyond that a freed block goes back to operator delete.
+// Data buffers too large for a Storage's inline bytes and below the kernels' buffer cache
+// (64 B – 64 KiB: a batch-1 MLP's activations and gradients) come from aligned_alloc, which
+// glibc serves through its memalign path; a dead storage's buffer waits in a per-thread list
+// of its size (take_buffer, give_buffer) for the next buffer of that size instead.
+// - Bounded: at most kMaxCached blocks per class and thread (~64 KiB per class),
+//   kMaxShapes shape vectors, and kMaxBufBytes of buffers (kMaxPerSize of a size, kBufSizes
+//   sizes); beyond that a freed block goes back to operator delete (a buffer to
+//   kernels::free_buffer).
 // - Any thread may free a block another allocated: it joins the freeing thread's list (all
 //   blocks come from operator new, so any list may hold any block). A thread's list is freed
 //   when the thread exits; a block freed after that (by another thread-local's destructor)
 //   goes straight to operator delete.
 // - ASan builds skip the lists, so a use after free is still reported.
 #include "blocks.h"
+
+#include "tapegrad/kernels.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TG_BLOCKS_OFF 1
@@ -43,6 +51,12 @@ namespace {
 constexpr size_t kClasses = kMaxBytes / kGrain;
 constexpr uint32_t kMaxCached = 256;
 constexpr uint32_t kMaxShapes = 64;
+// Data buffers: up to kBufSizes distinct sizes (multiples of 64 bytes below kMaxBuffer), at
+// most kMaxPerSize buffers of a size and kMaxBufBytes in all per thread.
+constexpr size_t kMaxBuffer = size_t(1) << 16;  // from there on, the kernels' buffer cache
+constexpr size_t kBufSizes = 16;
+constexpr uint32_t kMaxPerSize = 8;
+constexpr size_t kMaxBufBytes = size_t(1) << 20;
 
 struct Free {
   Free* next;
@@ -59,6 +73,14 @@ struct Lists {
   uint32_t nshapes;
   alignas(Shape) unsigned char shapes[kMaxShapes * sizeof(Shape)];  // Shape objects
   Shape* shape(uint32_t i) { return reinterpret_cast<Shape*>(shapes) + i; }
+  struct Buffers {
+    size_t size;  // 0: unclaimed
+    Free* head;
+    uint32_t count;
+    uint64_t used;  // `clock` when a buffer of this size last came or went
+  } bufs[kBufSizes];
+  size_t buf_bytes;
+  uint64_t clock;
 };
 thread_local Lists t_lists;
 
@@ -74,6 +96,14 @@ struct Reaper {
       l.count[c] = 0;
     }
     while (l.nshapes > 0) l.shape(--l.nshapes)->~Shape();
+    for (auto& b : l.bufs) {
+      while (Free* f = b.head) {
+        b.head = f->next;
+        kernels::free_buffer(f, b.size);
+      }
+      b.count = 0;
+    }
+    l.buf_bytes = 0;
   }
 };
 
@@ -85,6 +115,25 @@ struct Reaper {
 }
 
 inline size_t class_of(size_t bytes) { return (bytes + kGrain - 1) / kGrain - 1; }
+inline size_t buffer_size(size_t nbytes) { return (nbytes + 63) & ~size_t(63); }
+
+// Frees every buffer kept of one size (the least recently used, to make room).
+void evict(Lists& l, Lists::Buffers& b) {
+  while (Free* f = b.head) {
+    b.head = f->next;
+    kernels::free_buffer(f, b.size);
+    l.buf_bytes -= b.size;
+  }
+  b.count = 0;
+}
+
+// The least recently used size that keeps buffers, other than `keep`; null if none.
+Lists::Buffers* least_recent(Lists& l, const Lists::Buffers* keep) {
+  Lists::Buffers* lru = nullptr;
+  for (auto& b : l.bufs)
+    if (&b != keep && b.head && (!lru || b.used < lru->used)) lru = &b;
+  return lru;
+}
 
 }  // namespace
 
@@ -135,6 +184,59 @@ void recycle_shape(Shape& v) noexcept {
   new (l.shape(l.nshapes++)) Shape(std::move(v));
 }
 
+void* take_buffer(size_t nbytes) {
+  const size_t size = buffer_size(nbytes);
+  if (size < kMaxBuffer) {
+    Lists& l = t_lists;
+    for (auto& b : l.bufs) {
+      if (b.size != size || !b.head) continue;
+      Free* f = b.head;
+      b.head = f->next;
+      --b.count;
+      l.buf_bytes -= size;
+      b.used = ++l.clock;
+      ++l.reused;
+      return f;
+    }
+    ++l.fresh;
+  }
+  return kernels::alloc_buffer(nbytes);  // 64-byte aligned, of buffer_size(nbytes) below 64 KiB
+}
+
+// A size the lists have no room for takes the place of the least recently used one (whose
+// buffers are freed), so sizes a program no longer makes never crowd out those it does.
+void give_buffer(void* p, size_t nbytes) noexcept {
+  const size_t size = buffer_size(nbytes);
+  Lists& l = t_lists;
+  if (!p || size >= kMaxBuffer || l.closed) return kernels::free_buffer(p, nbytes);
+  Lists::Buffers* slot = nullptr;
+  for (auto& b : l.bufs) {
+    if (b.size == size) {
+      slot = &b;
+      break;
+    }
+    if (!slot && !b.head) slot = &b;  // unclaimed, or its size has none kept
+  }
+  if (!slot) {
+    slot = least_recent(l, nullptr);
+    evict(l, *slot);
+  }
+  if (slot->size == size && slot->count >= kMaxPerSize) return kernels::free_buffer(p, nbytes);
+  while (l.buf_bytes + size > kMaxBufBytes) {
+    Lists::Buffers* old = least_recent(l, slot);
+    if (!old) return kernels::free_buffer(p, nbytes);
+    evict(l, *old);
+  }
+  if (!l.reaper_set) [[unlikely]] set_reaper();
+  slot->size = size;
+  slot->used = ++l.clock;
+  auto* f = static_cast<Free*>(p);
+  f->next = slot->head;
+  slot->head = f;
+  ++slot->count;
+  l.buf_bytes += size;
+}
+
 Stats stats() {
   Stats s;
   s.enabled = true;
@@ -151,6 +253,8 @@ void* take(size_t bytes) { return ::operator new(bytes); }
 void give(void* p, size_t) noexcept { ::operator delete(p); }
 Shape copy_shape(const Shape& s) { return s; }
 void recycle_shape(Shape&) noexcept {}
+void* take_buffer(size_t nbytes) { return kernels::alloc_buffer(nbytes); }
+void give_buffer(void* p, size_t nbytes) noexcept { kernels::free_buffer(p, nbytes); }
 Stats stats() { return {}; }
 
 #endif

@@ -23,14 +23,21 @@ void* take(size_t bytes);
 // Returns a block of `bytes` that take() gave (on any thread): kept in the calling thread's
 // cache while it has room, else deleted.
 void give(void* p, size_t bytes) noexcept;
+// A 64-byte aligned data buffer of at least `nbytes` (a Storage's heap block), from the calling
+// thread's lists when it keeps one of that size (below kernels' buffer cache's 64 KiB), else
+// from kernels::alloc_buffer; give_buffer takes it back (on any thread).
+void* take_buffer(size_t nbytes);
+void give_buffer(void* p, size_t nbytes) noexcept;
+
 // A copy of `s` in a vector recycled from a dead tensor's or tape entry's shape (no allocation
 // while the calling thread keeps one), or a fresh copy.
 Shape copy_shape(const Shape& s);
 // Keeps v's buffer for copy_shape in the calling thread (or leaves v to free it).
 void recycle_shape(Shape& v) noexcept;
 
-// The calling thread's counts (tests): blocks held in its cache, and blocks take() gave
-// from operator new and from the cache since the thread started.
+// The calling thread's counts (tests): blocks held in its cache, and blocks (and buffers
+// below 64 KiB) take() and take_buffer() gave fresh and from the lists since the thread
+// started.
 struct Stats {
   bool enabled = false;  // false in ASan builds, which skip the lists
   size_t cached = 0;

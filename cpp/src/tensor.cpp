@@ -160,7 +160,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
     return s;
   }
   // 64-byte aligned for SIMD loads and cache lines.
-  s->data = kernels::alloc_buffer(nbytes);
+  s->data = blocks::take_buffer(nbytes);  // Note [block recycling]
   s->capacity = nbytes;
   return s;
 }
@@ -175,7 +175,7 @@ std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, std::shared_
 
 Storage::~Storage() {
   if (owner || capacity == 0) return;  // borrowed, inline or empty
-  kernels::free_buffer(data, capacity);
+  blocks::give_buffer(data, capacity);
 }
 
 // ---------------------------------------------------------------------------------------------
