@@ -1,4 +1,4 @@
-// Recycled blocks for tensors and storages, and recycled shape vectors.
+// Recycled blocks for tensors and storages, shape vectors and small data buffers.
 //
 // Note [block recycling]
 // Every op result is a TensorImpl and a Storage, each with its control block in one
