@@ -79,6 +79,23 @@ Tensor reduce_keep(k::Reduce op, const Tensor& x, const std::vector<int64_t>& di
   return cur;
 }
 
+// The sum of every element of a contiguous float x, shaped as sum(x, all dims, keepdim):
+// reduce_keep's one kernel call for a single run over all dims (outer = inner = 1), without
+// the run list, the kept shape and the view finish_shape would make of it.
+Tensor full_sum(const Tensor& x, bool keepdim) {
+  Tensor y = empty(keepdim ? Shape(x->shape().size(), 1) : Shape{}, x->dtype());
+  AllowThreads nogil(x->numel());  // Note [GIL]
+  if (x->dtype() == DType::f32)
+    k::reduce_f32(k::Reduce::sum, 1, x->numel(), 1, x->data<float>(), y->data<float>());
+  else
+    k::reduce_f64(k::Reduce::sum, 1, x->numel(), 1, x->data<double>(), y->data<double>());
+  return y;
+}
+bool is_full_float_sum(const Tensor& x, const std::vector<int64_t>& dims) {
+  return x->dim() > 0 && static_cast<int64_t>(dims.size()) == x->dim() &&
+         is_float(x->dtype()) && x->is_contiguous();
+}
+
 Tensor finish_shape(const Tensor& kept, const Shape& in, const std::vector<int64_t>& dims,
                     bool keepdim) {
   if (keepdim) return kept;
@@ -109,7 +126,9 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   }
   const std::vector<int64_t> dims = norm_dims(dims_in, x->shape(), "sum");
   const DType dt = is_float(x->dtype()) ? x->dtype() : DType::i64;
-  Tensor y = finish_shape(reduce_keep(k::Reduce::sum, x, dims, dt), x->shape(), dims, keepdim);
+  Tensor y = is_full_float_sum(x, dims)
+                 ? full_sum(x, keepdim)
+                 : finish_shape(reduce_keep(k::Reduce::sum, x, dims, dt), x->shape(), dims, keepdim);
   if (should_record({&x})) record(OpCode::Sum, {&x}, {&y}, {}, ReduceAttrs{dims, keepdim});
   return y;
 }
@@ -162,7 +181,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
   Tensor y;
   {
     GradModeGuard values_only(false);  // the sum, then the division: one recorded entry
-    y = sum(x, dims, keepdim);
+    y = is_full_float_sum(x, dims) ? full_sum(x, keepdim) : sum(x, dims, keepdim);
     // The sum is a fresh tensor nobody else holds: divided in place, by div's kernel.
     if (y != x && y->storage() != x->storage() && y->is_contiguous())
       divide_by_count(y, count, y->raw());
