@@ -1,0 +1,439 @@
+// Convolution as an implicit GEMM, written once for every SIMD target. Textually included by a
+// target's gemm.cpp right after simd/gemm-inl.h (it reuses that file's packing of A, its
+// micro-kernel, its edge tiles and its cache blocks; Note [per-ISA translation units]).
+//
+// Note [implicit GEMM]
+// One image's convolution is Y[m × P] = A[m × K] · col[K × P] (Note [convolution as GEMM] in
+// kernels/conv.cpp). The explicit way writes col (K·P values: 2.4 MB for 64 channels of 32×32
+// with a 3×3 kernel, more than L2) and the GEMM then reads it back to pack it. Here col is never
+// written: each B̃ micro-panel (kc rows × NR output positions) is packed straight from the image,
+// just before the MR-row tiles that use it, so
+//   - the image (x, read by every micro-panel) stays in L2, the micro-panel in L1;
+//   - all of A (the weights, m × K) is packed once per call and shared by the threads, and its
+//     row blocks (ic) are sized like the GEMM's Ã so that one stays in L2;
+//   - the loop order per block of rows is: micro-panel of positions (jr) → k slice (pc) → tile
+//     rows (ir), so a column of C tiles (at most mc × NR values) stays in L1 across the slices.
+// A micro-panel's row k = (c, i, j) holds x[c, oy·sh − ph + i·dh, ox − pw + j·dw] for the NR
+// positions (oy, ox) of the panel: with a unit stride along the width these are runs of one
+// input row (one run per output row the panel touches), each copied with masked vector loads
+// whose masked-off lanes (the padding) read nothing and come back 0.
+// The k slices are the GEMM's (equal slices near kc) and every C value goes through the same
+// micro-kernel FMAs in the same order as gemm_packed on the explicit col: the results are the
+// explicit path's bit for bit (the C++ kernel tests check it), and do not depend on how many
+// threads share the work (each C value is computed by one thread, whole).
+
+// Lanes [a, b) of one vector (0 <= a, b <= W; empty when b <= a).
+template <class F>
+typename F::TM panel_lanes(int64_t a, int64_t b) {
+  a = std::clamp<int64_t>(a, 0, F::W);
+  b = std::clamp<int64_t>(b, a, F::W);
+  return F::tail(b) & ~F::tail(a);
+}
+
+// One run of a micro-panel: output row oy, columns ox0 .. ox0+len−1, at panel column j0.
+struct PanelRun {
+  int64_t oy, ox0, len, j0;
+};
+
+// dst[p·NR + j] = col[p0 + p][q0 + j] for j < nr (0 for nr <= j < NR), p < kc, where col is the
+// im2col of x (cg channels). Requires stride_w == 1.
+template <class Cfg, class T>
+void pack_b_conv(const ConvShape& g, const T* x, int64_t p0, int64_t kc, int64_t q0, int64_t nr,
+                 T* dst) {
+  using F = typename Cfg::F;
+  constexpr int W = F::W, NR = Cfg::NV * W;
+  const int64_t ow = g.ow, hw = g.h * g.w, khw = g.kh * g.kw;
+  PanelRun runs[NR];
+  int64_t nruns = 0;
+  for (int64_t j = 0; j < nr;) {
+    const int64_t q = q0 + j, oy = q / ow, ox = q % ow;
+    const int64_t len = std::min(nr - j, ow - ox);
+    runs[nruns++] = PanelRun{oy, ox, len, j};
+    j += len;
+  }
+  // Each row of the panel is built in registers and stored whole (aligned): every run merges
+  // its lanes into the vectors with masked loads (the lanes of other runs, of the padding and
+  // past nr stay 0). Masked or misaligned stores into the panel measured far slower.
+  int64_t c = p0 / khw, i = (p0 % khw) / g.kw, jk = p0 % g.kw;
+  for (int64_t p = 0; p < kc; ++p) {
+    typename F::V row[Cfg::NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < Cfg::NV; ++v) row[v] = F::zero();
+    const int64_t off = jk * g.dil_w - g.pad_w;  // input column of output column 0
+    // Output columns whose input column ox + off lies in [0, w).
+    const int64_t lo = std::clamp<int64_t>(-off, 0, ow), hi = std::clamp<int64_t>(g.w - off, lo, ow);
+    const T* plane = x + c * hw;
+    for (int64_t r = 0; r < nruns; ++r) {
+      const PanelRun& run = runs[r];
+      const int64_t iy = run.oy * g.stride_h - g.pad_h + i * g.dil_h;
+      if (iy < 0 || iy >= g.h) continue;  // a padding row: zeros
+      const int64_t a = std::max(lo, run.ox0), b = std::min(hi, run.ox0 + run.len);
+      if (b <= a) continue;
+      // Panel column j (run.j0 <= j < run.j0 + run.len) holds x[c, iy, ox + off] with
+      // ox = run.ox0 + j − run.j0: base[j] is that value. Live columns: [ja, jb).
+      const T* base = plane + iy * g.w + off + run.ox0 - run.j0;
+      const int64_t ja = run.j0 + a - run.ox0, jb = run.j0 + b - run.ox0;
+#pragma GCC unroll 4
+      for (int v = 0; v < Cfg::NV; ++v)
+        if (ja < (v + 1) * W && jb > v * W)
+          row[v] = F::load_or(base + v * W, panel_lanes<F>(ja - v * W, jb - v * W), row[v]);
+    }
+    T* d = dst + p * NR;
+#pragma GCC unroll 4
+    for (int v = 0; v < Cfg::NV; ++v) F::store(d + v * W, row[v]);
+    if (++jk == g.kw) {
+      jk = 0;
+      if (++i == g.kh) {
+        i = 0;
+        ++c;
+      }
+    }
+  }
+}
+
+// Note [panel plans]
+// Per row the general packer above recomputes the row's geometry (valid columns, input row,
+// runs) — ~80 instructions for two vectors of data, a third of the GEMM's time on the
+// ResNet-style layer. But a row's geometry depends only on its kernel tap t = i·kw + j, not on
+// its channel: so for each micro-panel the taps' gathers are planned once — per tap and vector,
+// at most kPlanPieces (offset into the channel's plane, lanes) pairs — and each row is then one
+// masked load per piece and one store per vector. A panel that needs more pieces (images
+// narrower than a few columns) takes the general packer.
+constexpr int kPlanPieces = 3;
+
+template <class Cfg>
+struct PanelPlan {
+  using TM = typename Cfg::F::TM;
+  struct Piece {
+    int64_t off;
+    TM lanes;
+  };
+  std::vector<Piece> pieces;    // [tap][v][kPlanPieces]
+  std::vector<uint8_t> counts;  // [tap][v]
+  explicit PanelPlan(int64_t taps)
+      : pieces(size_t(taps * Cfg::NV * kPlanPieces)), counts(size_t(taps * Cfg::NV)) {}
+
+  // Plans the panel of positions q0 .. q0+nr−1; false if a vector needs too many pieces.
+  bool build(const ConvShape& g, int64_t q0, int64_t nr) {
+    using F = typename Cfg::F;
+    constexpr int W = F::W, NR = Cfg::NV * W;
+    PanelRun runs[NR];
+    int64_t nruns = 0;
+    for (int64_t j = 0; j < nr;) {
+      const int64_t q = q0 + j, oy = q / g.ow, ox = q % g.ow;
+      const int64_t len = std::min(nr - j, g.ow - ox);
+      runs[nruns++] = PanelRun{oy, ox, len, j};
+      j += len;
+    }
+    std::fill(counts.begin(), counts.end(), uint8_t(0));
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t jk = 0; jk < g.kw; ++jk) {
+        const int64_t t = i * g.kw + jk, off = jk * g.dil_w - g.pad_w;
+        const int64_t lo = std::clamp<int64_t>(-off, 0, g.ow);
+        const int64_t hi = std::clamp<int64_t>(g.w - off, lo, g.ow);
+        for (int64_t r = 0; r < nruns; ++r) {
+          const PanelRun& run = runs[r];
+          const int64_t iy = run.oy * g.stride_h - g.pad_h + i * g.dil_h;
+          if (iy < 0 || iy >= g.h) continue;
+          const int64_t a = std::max(lo, run.ox0), b = std::min(hi, run.ox0 + run.len);
+          if (b <= a) continue;
+          // plane[base + j] is panel column j's value; live columns [ja, jb).
+          const int64_t base = iy * g.w + off + run.ox0 - run.j0;
+          const int64_t ja = run.j0 + a - run.ox0, jb = run.j0 + b - run.ox0;
+          for (int v = 0; v < Cfg::NV; ++v) {
+            if (ja >= (v + 1) * W || jb <= v * W) continue;
+            uint8_t& n = counts[size_t(t * Cfg::NV + v)];
+            if (n == kPlanPieces) return false;
+            pieces[size_t((t * Cfg::NV + v) * kPlanPieces + n++)] =
+                Piece{base + v * W, panel_lanes<F>(ja - v * W, jb - v * W)};
+          }
+        }
+      }
+    return true;
+  }
+
+  // dst[p·NR + j] = col[p0 + p][q0 + j] as pack_b_conv, for the planned panel. Also asks for
+  // elements [pf0, pf1) of each channel's plane it visits (into L2; see conv_gemm).
+  template <class T>
+  void pack(const ConvShape& g, const T* x, int64_t p0, int64_t kc, T* dst, int64_t pf0,
+            int64_t pf1) const {
+    using F = typename Cfg::F;
+    constexpr int W = F::W, NV = Cfg::NV, NR = NV * W;
+    const int64_t hw = g.h * g.w, taps = g.kh * g.kw;
+    int64_t c = p0 / taps, t = p0 % taps;
+    const T* plane = x + c * hw;
+    constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+    auto prefetch = [&] {
+      for (int64_t e = pf0; e < pf1; e += kLine) __builtin_prefetch(plane + e, 0, 2);
+    };
+    if (t == 0) prefetch();
+    for (int64_t p = 0; p < kc; ++p) {
+      const uint8_t* n = &counts[size_t(t * NV)];
+      const Piece* pc = &pieces[size_t(t * NV * kPlanPieces)];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const Piece* pv = pc + v * kPlanPieces;
+        typename F::V r = F::zero();
+        if (n[v] > 0) r = F::load(plane + pv[0].off, pv[0].lanes);
+        for (int q = 1; q < n[v]; ++q) r = F::load_or(plane + pv[q].off, pv[q].lanes, r);
+        F::store(dst + p * NR + v * W, r);
+      }
+      if (++t == taps) {
+        t = 0;
+        plane += hw;
+        if (p + 1 < kc) prefetch();
+      }
+    }
+  }
+};
+
+// Y_b[m × P] = A[m × K] · im2col(x_b) + beta · Y_b for `images` images (x_b = x + b·xs,
+// Y_b = y + b·ys, rows of Y_b P apart; beta == 0 never reads Y). Requires stride_w == 1.
+template <class Cfg, class T>
+void conv_gemm(const ConvShape& g, int64_t cg, int64_t m, const T* a, const T* x, int64_t xs,
+               T beta, T* y, int64_t ys, int64_t images) {
+  constexpr int MR = Cfg::MR, NR = Cfg::NV * Cfg::F::W;
+  const int64_t K = cg * g.kh * g.kw, P = g.oh * g.ow;
+  if (m <= 0 || P <= 0 || images <= 0) return;
+  if (K == 0) {
+    for (int64_t b = 0; b < images; ++b) scale_c<Cfg>(m, P, beta, y + b * ys, P);
+    return;
+  }
+  const GemmBlocks& bl = blocks<Cfg>();
+  const int64_t slices = std::max<int64_t>(1, (K + bl.kc / 2) / bl.kc);
+  const int64_t KC = (K + slices - 1) / slices;
+  // Row blocks of A whose packed panels (all of K) take about what the GEMM's Ã takes.
+  const int64_t mpad = (m + MR - 1) / MR * MR;
+  const int64_t MB = std::clamp<int64_t>(bl.mc * bl.kc / K / MR * MR, MR, mpad);
+  // Ã for every row block and k slice: block ib, slice s at ap + ib·MB·K + pc·mb (mb = the
+  // block's padded rows), laid out as pack_a writes it.
+  struct Packed {  // freed on every way out (a thread's pack buffer may throw bad_alloc)
+    size_t bytes;
+    T* p;
+    ~Packed() { free_buffer(p, bytes); }
+  } apk{size_t(mpad * K) * sizeof(T), nullptr};
+  apk.p = static_cast<T*>(alloc_buffer(apk.bytes));
+  T* const ap = apk.p;
+  for (int64_t ic = 0; ic < m; ic += MB) {
+    const int64_t mc = std::min(MB, m - ic), mb = (mc + MR - 1) / MR * MR;
+    for (int64_t pc = 0; pc < K; pc += KC)
+      pack_a<Cfg>(false, a, K, ic, pc, mc, std::min(KC, K - pc), ap + ic * K + pc * mb);
+  }
+  const int64_t panels = (P + NR - 1) / NR;
+  // Work units: (image, run of panels). Whole images when there are enough of them for the
+  // threads; otherwise each image's panels are split so that every thread gets some.
+  const int64_t nt = get_num_threads();
+  const int64_t per_image = images >= nt ? 1 : std::min(panels, (2 * nt + images - 1) / images);
+  auto body = [&](int64_t u0, int64_t u1) {
+    T* bp = GemmBuffers<Cfg>::local().b.get(size_t(KC * NR));
+    PanelPlan<Cfg> plan(g.kh * g.kw);
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t b = u / per_image, s = u % per_image;
+      const int64_t jp0 = panels * s / per_image, jp1 = panels * (s + 1) / per_image;
+      const T* xb = x + b * xs;
+      T* yb = y + b * ys;
+      for (int64_t ic = 0; ic < m; ic += MB) {
+        const int64_t mc = std::min(MB, m - ic), mb = (mc + MR - 1) / MR * MR;
+        for (int64_t jp = jp0; jp < jp1; ++jp) {
+          const int64_t jr = jp * NR, nr = std::min<int64_t>(NR, P - jr);
+          const bool planned = plan.build(g, jr, nr);
+          // Note [panel prefetch]: the input rows the next panel reads first (below every row
+          // this one reads) come from L3 or memory — one row per channel, 4 KiB apart for
+          // 32×32 images, a pattern no hardware prefetcher follows. They are requested while
+          // this panel is packed, about one panel's work ahead.
+          int64_t pf0 = 0, pf1 = 0;
+          if (jp + 1 < jp1) {
+            auto last_row = [&](int64_t q_end) {  // last input row read by positions < q_end
+              const int64_t oy = (q_end - 1) / g.ow;
+              return std::min(g.h - 1, oy * g.stride_h - g.pad_h + (g.kh - 1) * g.dil_h);
+            };
+            const int64_t r0 = std::max<int64_t>(0, last_row(jr + nr) + 1);
+            const int64_t r1 = last_row(std::min(P, jr + nr + NR)) + 1;
+            if (r1 > r0) {
+              pf0 = r0 * g.w;
+              pf1 = r1 * g.w;
+            }
+          }
+          for (int64_t pc = 0; pc < K; pc += KC) {
+            const int64_t kc = std::min(KC, K - pc);
+            const T beta_pc = pc == 0 ? beta : T(1);
+            if (planned)
+              plan.pack(g, xb, pc, kc, bp, pf0, pf1);
+            else
+              pack_b_conv<Cfg>(g, xb, pc, kc, jr, nr, bp);
+            const T* apan0 = ap + ic * K + pc * mb;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              const int64_t mr = std::min<int64_t>(MR, mc - ir);
+              T* ct = yb + (ic + ir) * P + jr;
+              if (mr == MR && nr == NR)
+                micro_kernel<Cfg>(kc, apan0 + ir * kc, bp, T(1), beta_pc, ct, P);
+              else
+                edge_tile<Cfg>(kc, apan0 + ir * kc, bp, T(1), beta_pc, ct, P, mr, nr);
+            }
+          }
+        }
+      }
+    }
+  };
+  const int64_t units = images * per_image;
+  if (nt <= 1 || units <= 1)
+    body(0, units);
+  else
+    parallel_for(units, 1, body);
+}
+
+// Note [implicit weight gradient]
+// dW[o, k] += Σ_q dY[o, q] · col[k, q] over the images: a GEMM with m = output channels,
+// n = K, and the positions q as its reduction. A (dY, m × P per image) packs like any A; B̃
+// wants col transposed: panel rows are positions, columns are K indices. Each W × W block
+// of a micro-panel (W positions × W of its K columns) is built as in Note [panel plans] — for
+// each K column k = (c, tap), its W positions gathered from channel c's plane by the pieces
+// planned for (tap, block of positions), which do not depend on c — then transposed in
+// registers. The positions are cut in slices (multiples of W, near the GEMM's kc) and every
+// thread owns whole panels of K columns across all images, so each dW value sums its terms in
+// one order (images, then slices, then positions) whatever the thread count.
+template <class Cfg>
+struct PositionPlan {
+  using TM = typename Cfg::F::TM;
+  struct Piece {
+    int64_t off;
+    TM lanes;
+  };
+  int64_t taps = 0, blocks = 0;
+  bool ok = true;
+  std::vector<Piece> pieces;    // [block][tap][kPlanPieces]
+  std::vector<uint8_t> counts;  // [block][tap]
+
+  // Blocks of W positions [b·W, b·W + W) ∩ [0, P): which plane offsets hold col[(c, tap), q].
+  PositionPlan(const ConvShape& g) {
+    using F = typename Cfg::F;
+    constexpr int W = F::W;
+    const int64_t P = g.oh * g.ow;
+    taps = g.kh * g.kw;
+    blocks = (P + W - 1) / W;
+    pieces.resize(size_t(blocks * taps * kPlanPieces));
+    counts.assign(size_t(blocks * taps), uint8_t(0));
+    for (int64_t b = 0; b < blocks && ok; ++b) {
+      for (int64_t q = b * W; q < std::min(P, b * W + W) && ok;) {
+        const int64_t oy = q / g.ow, ox0 = q % g.ow;
+        const int64_t len = std::min(std::min(P, b * W + W) - q, g.ow - ox0), l0 = q - b * W;
+        for (int64_t i = 0; i < g.kh && ok; ++i) {
+          const int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
+          if (iy < 0 || iy >= g.h) continue;
+          for (int64_t jk = 0; jk < g.kw; ++jk) {
+            const int64_t off = jk * g.dil_w - g.pad_w;
+            const int64_t lo = std::clamp<int64_t>(-off, 0, g.ow);
+            const int64_t hi = std::clamp<int64_t>(g.w - off, lo, g.ow);
+            const int64_t a = std::max(lo, ox0), e = std::min(hi, ox0 + len);
+            if (e <= a) continue;
+            const int64_t t = i * g.kw + jk;
+            uint8_t& n = counts[size_t(b * taps + t)];
+            if (n == kPlanPieces) {
+              ok = false;
+              break;
+            }
+            // lane l (position b·W + l) reads plane[iy·w + off + ox0 + (l − l0)]
+            pieces[size_t((b * taps + t) * kPlanPieces + n++)] =
+                Piece{iy * g.w + off + ox0 - l0, panel_lanes<F>(l0 + a - ox0, l0 + e - ox0)};
+          }
+        }
+        q += len;
+      }
+    }
+  }
+
+  // dst[p·NR + j] = col[k0 + j][q0 + p] for p < kc (q0, kc multiples of W except at P's end;
+  // rows past P and columns past kn are 0), col the im2col of x.
+  template <class T>
+  void pack(const T* x, int64_t hw, int64_t k0, int64_t kn, int64_t q0, int64_t kc,
+            T* dst) const {
+    using F = typename Cfg::F;
+    using V = typename F::V;
+    constexpr int W = F::W, NV = Cfg::NV, NR = NV * W;
+    const T* planes[NR];  // each column's channel plane and tap (no divisions in the loop)
+    int64_t tap[NR];
+    for (int64_t j = 0; j < NR; ++j) {
+      const int64_t k = k0 + std::min<int64_t>(j, std::max<int64_t>(kn - 1, 0));
+      planes[j] = x + (k / taps) * hw;
+      tap[j] = k % taps;
+    }
+    for (int64_t pb = 0; pb < kc; pb += W) {
+      const int64_t b = (q0 + pb) / W;
+      const int64_t rows = std::min<int64_t>(W, kc - pb);
+      const uint8_t* bcounts = &counts[size_t(b * taps)];
+      const Piece* bpieces = &pieces[size_t(b * taps * kPlanPieces)];
+      for (int v = 0; v < NV; ++v) {
+        V blk[W];
+#pragma GCC unroll 16
+        for (int jj = 0; jj < W; ++jj) {
+          V r = F::zero();
+          if (v * W + jj < kn) {
+            const int64_t t = tap[v * W + jj];
+            const T* plane = planes[v * W + jj];
+            const uint8_t n = bcounts[t];
+            const Piece* pc = bpieces + t * kPlanPieces;
+            if (n > 0) r = F::load(plane + pc[0].off, pc[0].lanes);
+            for (int q = 1; q < n; ++q) r = F::load_or(plane + pc[q].off, pc[q].lanes, r);
+          }
+          blk[jj] = r;
+        }
+        F::transpose(blk);
+        for (int pp = 0; pp < rows; ++pp) F::store(dst + (pb + pp) * NR + v * W, blk[pp]);
+      }
+    }
+  }
+};
+
+// dW[m × K] (row stride K) = beta · dW + Σ_b dY_b[m × P] · col_bᵀ over `images` images
+// (dY_b = gy + b·gs with rows P apart, col_b the im2col of x_b = x + b·xs, cg channels).
+// Requires stride_w == 1. Returns false (nothing done) when the positions cannot be planned.
+template <class Cfg, class T>
+bool conv_gemm_weight(const ConvShape& g, int64_t cg, int64_t m, const T* gy, int64_t gs,
+                      const T* x, int64_t xs, T beta, T* dw, int64_t images) {
+  using F = typename Cfg::F;
+  constexpr int MR = Cfg::MR, W = F::W, NR = Cfg::NV * W;
+  const int64_t K = cg * g.kh * g.kw, P = g.oh * g.ow, hw = g.h * g.w;
+  if (m <= 0 || K <= 0) return true;
+  const PositionPlan<Cfg> plan(g);
+  if (!plan.ok) return false;
+  scale_c<Cfg>(m, K, beta, dw, K);
+  if (P <= 0 || images <= 0) return true;
+  const GemmBlocks& bl = blocks<Cfg>();
+  const int64_t slices = std::max<int64_t>(1, (P + bl.kc / 2) / bl.kc);
+  const int64_t KC = ((P + slices - 1) / slices + W - 1) / W * W;
+  const int64_t mpad = (m + MR - 1) / MR * MR;
+  const int64_t panels = (K + NR - 1) / NR;
+  const int64_t nt = get_num_threads();
+  const int64_t units = std::min(panels, nt);
+  auto body = [&](int64_t u0, int64_t u1) {
+    auto& bufs = GemmBuffers<Cfg>::local();
+    T* bp = bufs.b.get(size_t(KC * NR));
+    T* ap = bufs.a.get(size_t(mpad * KC));
+    const int64_t jp0 = panels * u0 / units, jp1 = panels * u1 / units;
+    for (int64_t b = 0; b < images; ++b) {
+      const T* xb = x + b * xs;
+      const T* gb = gy + b * gs;
+      for (int64_t pc = 0; pc < P; pc += KC) {
+        const int64_t kc = std::min(KC, P - pc);
+        pack_a<Cfg>(false, gb, P, 0, pc, m, kc, ap);
+        for (int64_t jp = jp0; jp < jp1; ++jp) {
+          const int64_t jr = jp * NR, nr = std::min<int64_t>(NR, K - jr);
+          plan.pack(xb, hw, jr, nr, pc, kc, bp);
+          for (int64_t ir = 0; ir < m; ir += MR) {
+            const int64_t mr = std::min<int64_t>(MR, m - ir);
+            T* ct = dw + ir * K + jr;
+            if (mr == MR && nr == NR)
+              micro_kernel<Cfg>(kc, ap + ir * kc, bp, T(1), T(1), ct, K);
+            else
+              edge_tile<Cfg>(kc, ap + ir * kc, bp, T(1), T(1), ct, K, mr, nr);
+          }
+        }
+      }
+    }
+  };
+  if (units <= 1)
+    body(0, 1);
+  else
+    parallel_for(units, 1, body);
+  return true;
+}
