@@ -416,8 +416,23 @@ bool conv_gemm_weight(const ConvShape& g, int64_t cg, int64_t m, const T* gy, in
       for (int64_t pc = 0; pc < P; pc += KC) {
         const int64_t kc = std::min(KC, P - pc);
         pack_a<Cfg>(false, gb, P, 0, pc, m, kc, ap);
+        // The input rows this slice of positions reads: [r0, r1).
+        const int64_t r0 = std::max<int64_t>(0, (pc / g.ow) * g.stride_h - g.pad_h);
+        const int64_t r1 = std::min<int64_t>(
+            g.h, ((pc + kc - 1) / g.ow) * g.stride_h - g.pad_h + (g.kh - 1) * g.dil_h + 1);
         for (int64_t jp = jp0; jp < jp1; ++jp) {
           const int64_t jr = jp * NR, nr = std::min<int64_t>(NR, K - jr);
+          // Note [panel prefetch], for the weight gradient: the next panel's channels, over
+          // this slice's rows (a band of each plane; panels step through the channels, planes
+          // apart, which the hardware prefetchers do not follow).
+          if (jp + 1 < jp1 && r1 > r0) {
+            const int64_t taps = g.kh * g.kw;
+            const int64_t c0 = (jr + NR) / taps, c1 = std::min(K - 1, jr + 2 * NR - 1) / taps;
+            constexpr int64_t kLine = 64 / int64_t(sizeof(T));
+            for (int64_t c = c0; c <= c1; ++c)
+              for (int64_t e = r0 * g.w; e < r1 * g.w; e += kLine)
+                __builtin_prefetch(xb + c * hw + e, 0, 3);
+          }
           plan.pack(xb, hw, jr, nr, pc, kc, bp);
           for (int64_t ir = 0; ir < m; ir += MR) {
             const int64_t mr = std::min<int64_t>(MR, m - ir);
