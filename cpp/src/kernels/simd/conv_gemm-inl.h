@@ -167,7 +167,26 @@ struct PanelPlan {
       for (int64_t e = pf0; e < pf1; e += kLine) __builtin_prefetch(plane + e, 0, 2);
     };
     if (t == 0) prefetch();
+    // The rows themselves were read by the previous panel but have left L1 since (the tiles
+    // stream all of A through it): ask for row p + kAhead's data while row p is copied.
+    constexpr int64_t kAhead = 12;
+    int64_t ta = t + kAhead;
+    const T* plane_a = plane + (ta / taps) * hw;
+    ta %= taps;
     for (int64_t p = 0; p < kc; ++p) {
+      if (p + kAhead < kc) {
+        const Piece* pa = &pieces[size_t(ta * NV * kPlanPieces)];
+        const uint8_t* na = &counts[size_t(ta * NV)];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+          if (na[v] > 0) __builtin_prefetch(plane_a + pa[v * kPlanPieces].off, 0, 3);
+        if (na[NV - 1] > 0)
+          __builtin_prefetch(plane_a + pa[(NV - 1) * kPlanPieces].off + W - 1, 0, 3);
+        if (++ta == taps) {
+          ta = 0;
+          plane_a += hw;
+        }
+      }
       const uint8_t* n = &counts[size_t(t * NV)];
       const Piece* pc = &pieces[size_t(t * NV * kPlanPieces)];
 #pragma GCC unroll 4
