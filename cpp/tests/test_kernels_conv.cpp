@@ -262,8 +262,10 @@ void check_drivers(tk::Arch arch, const Geo& G) {
   CHECK(same_bytes(y[0], y[1]) && same_bytes(gx[0], gx[1]) && same_bytes(gw[0], gw[1]),
         "%s: one thread and two threads differ", buf);
   // The forward without bias against im2col + GEMM on this target, image by image, where that
-  // GEMM takes its packed path (wide and tall enough; the others sum in another order).
-  if (G.groups == 1 && p > 64 && G.o > 12) {
+  // GEMM takes its packed path (wide and tall enough; the others sum in another order) and K is
+  // one k slice for both (Note [implicit GEMM]).
+  const int64_t kc = sizeof(T) == 4 ? tk::gemm_blocks_f32().kc : tk::gemm_blocks_f64().kc;
+  if (G.groups == 1 && p > 64 && G.o > 12 && kk <= kc) {
     std::vector<T> yi(y0.size()), want(y0.size()), col(size_t(kk * p));
     fwd(s, x.data(), w.data(), nullptr, yi.data());
     for (int64_t b = 0; b < G.n; ++b) {
