@@ -211,10 +211,10 @@ struct KernelTable {
                               T*, int64_t, int64_t);
   ConvGemmFn<float> conv_gemm_f32;
   ConvGemmFn<double> conv_gemm_f64;
-  // Its weight gradient (Note [implicit weight gradient]): geometry, channels, rows m, dy,
-  // image stride of dy, x, image stride of x, beta, dW (m × K), images. False: not handled.
+  // Its weight gradient (Note [NHWC weight gradient]): geometry, channels, rows m, dy, image
+  // stride of dy, x, image stride of x, beta, dW (m × K), images.
   template <class T>
-  using ConvGemmWeightFn = bool (*)(const ConvShape&, int64_t, int64_t, const T*, int64_t,
+  using ConvGemmWeightFn = void (*)(const ConvShape&, int64_t, int64_t, const T*, int64_t,
                                     const T*, int64_t, T, T*, int64_t);
   ConvGemmWeightFn<float> conv_gemm_weight_f32;
   ConvGemmWeightFn<double> conv_gemm_weight_f64;

@@ -1,5 +1,6 @@
-// Convolution as an implicit GEMM, written once for every SIMD target. Textually included by a
-// target's gemm.cpp right after simd/gemm-inl.h (it reuses that file's packing of A, its
+// Convolution as an implicit GEMM (forward, and so the input gradient) and the weight gradient
+// from a channels-last copy, written once for every SIMD target. Textually included by a
+// target's gemm.cpp right after simd/gemm-inl.h (it reuses that file's packing, its
 // micro-kernel, its edge tiles and its cache blocks; Note [per-ISA translation units]).
 //
 // Note [implicit GEMM]
@@ -12,7 +13,8 @@
 //   - all of A (the weights, m × K) is packed once per call and shared by the threads, and its
 //     row blocks (ic) are sized like the GEMM's Ã so that one stays in L2;
 //   - the loop order per block of rows is: micro-panel of positions (jr) → k slice (pc) → tile
-//     rows (ir), so a column of C tiles (at most mc × NR values) stays in L1 across the slices.
+//     rows (ir), so the image rows a panel reads are fetched once for all its tiles and slices
+//     (Note [panel prefetch]), and where possible not copied at all (Note [unpacked panels]).
 // A micro-panel's row k = (c, i, j) holds x[c, oy·sh − ph + i·dh, ox − pw + j·dw] for the NR
 // positions (oy, ox) of the panel: with a unit stride along the width these are runs of one
 // input row (one run per output row the panel touches), each copied with masked vector loads
@@ -370,173 +372,134 @@ void conv_gemm(const ConvShape& g, int64_t cg, int64_t m, const T* a, const T* x
     parallel_for(units, 1, body);
 }
 
-// Note [implicit weight gradient]
-// dW[o, k] += Σ_q dY[o, q] · col[k, q] over the images: a GEMM with m = output channels,
-// n = K, and the positions q as its reduction. A (dY, m × P per image) packs like any A; B̃
-// wants col transposed: panel rows are positions, columns are K indices. Each W × W block
-// of a micro-panel (W positions × W of its K columns) is built as in Note [panel plans] — for
-// each K column k = (c, tap), its W positions gathered from channel c's plane by the pieces
-// planned for (tap, block of positions), which do not depend on c — then transposed in
-// registers. The positions are cut in slices (multiples of W, near the GEMM's kc) and every
-// thread owns whole panels of K columns across all images, so each dW value sums its terms in
-// one order (images, then slices, then positions) whatever the thread count.
-template <class Cfg>
-struct PositionPlan {
-  using TM = typename Cfg::F::TM;
-  struct Piece {
-    int64_t off;
-    TM lanes;
-  };
-  int64_t taps = 0, blocks = 0;
-  bool ok = true;
-  std::vector<Piece> pieces;    // [block][tap][kPlanPieces]
-  std::vector<uint8_t> counts;  // [block][tap]
+// Note [NHWC weight gradient]
+// dWᵀ[k, o] += Σ_q col[k, q] · dY[o, q] over the images: a GEMM with m = K (the weight's
+// columns), n = output channels and the positions q as its reduction. Its A wants, per k step
+// (position q), MR consecutive k values side by side — in NCHW those are MR different channels'
+// planes apart, so packing col that way is a transpose of every col element (K·P per image).
+// Instead each image is first copied channels-last with its padding, xp[r][s][c] (r, s the
+// padded row and column; Cg·Hp·Wp values, a ninth of col for a 3×3 kernel), and k is ordered
+// tap-major, channel-minor within the GEMM: for a tap (i, j), a chunk of up to MR channels
+// c0 .. c0+MR−1 and a position q = (oy, ox), the MR values are
+//   xp[oy·sh + i·dh][ox·sw + j·dw][c0 ..]                      — contiguous,
+// at xp + tap_offset + q_offset[q]: the micro-kernel broadcasts them straight from the copy
+// (an A source, gemm-inl.h's a_step). B̃ is dY transposed (n = output channels, packed with the
+// GEMM's transposing pack: Cout·P values per image). The result, tap-major dWᵀ, is reordered
+// into OIHW at the end. Each thread owns whole (tap, chunk) row tiles across all images, so
+// every dW value sums its terms in one order (images, then slices, then positions) whatever
+// the thread count. Any stride, padding and dilation.
 
-  // Blocks of W positions [b·W, b·W + W) ∩ [0, P): which plane offsets hold col[(c, tap), q].
-  PositionPlan(const ConvShape& g) {
-    using F = typename Cfg::F;
-    constexpr int W = F::W;
-    const int64_t P = g.oh * g.ow;
-    taps = g.kh * g.kw;
-    blocks = (P + W - 1) / W;
-    pieces.resize(size_t(blocks * taps * kPlanPieces));
-    counts.assign(size_t(blocks * taps), uint8_t(0));
-    for (int64_t b = 0; b < blocks && ok; ++b) {
-      for (int64_t q = b * W; q < std::min(P, b * W + W) && ok;) {
-        const int64_t oy = q / g.ow, ox0 = q % g.ow;
-        const int64_t len = std::min(std::min(P, b * W + W) - q, g.ow - ox0), l0 = q - b * W;
-        for (int64_t i = 0; i < g.kh && ok; ++i) {
-          const int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
-          if (iy < 0 || iy >= g.h) continue;
-          for (int64_t jk = 0; jk < g.kw; ++jk) {
-            const int64_t off = jk * g.dil_w - g.pad_w;
-            const int64_t lo = std::clamp<int64_t>(-off, 0, g.ow);
-            const int64_t hi = std::clamp<int64_t>(g.w - off, lo, g.ow);
-            const int64_t a = std::max(lo, ox0), e = std::min(hi, ox0 + len);
-            if (e <= a) continue;
-            const int64_t t = i * g.kw + jk;
-            uint8_t& n = counts[size_t(b * taps + t)];
-            if (n == kPlanPieces) {
-              ok = false;
-              break;
-            }
-            // lane l (position b·W + l) reads plane[iy·w + off + ox0 + (l − l0)]
-            pieces[size_t((b * taps + t) * kPlanPieces + n++)] =
-                Piece{iy * g.w + off + ox0 - l0, panel_lanes<F>(l0 + a - ox0, l0 + e - ox0)};
-          }
-        }
-        q += len;
-      }
-    }
-  }
-
-  // dst[p·NR + j] = col[k0 + j][q0 + p] for p < kc (q0, kc multiples of W except at P's end;
-  // rows past P and columns past kn are 0), col the im2col of x.
-  template <class T>
-  void pack(const T* x, int64_t hw, int64_t k0, int64_t kn, int64_t q0, int64_t kc,
-            T* dst) const {
-    using F = typename Cfg::F;
-    using V = typename F::V;
-    constexpr int W = F::W, NV = Cfg::NV, NR = NV * W;
-    const T* planes[NR];  // each column's channel plane and tap (no divisions in the loop)
-    int64_t tap[NR];
-    for (int64_t j = 0; j < NR; ++j) {
-      const int64_t k = k0 + std::min<int64_t>(j, std::max<int64_t>(kn - 1, 0));
-      planes[j] = x + (k / taps) * hw;
-      tap[j] = k % taps;
-    }
-    for (int64_t pb = 0; pb < kc; pb += W) {
-      const int64_t b = (q0 + pb) / W;
-      const int64_t rows = std::min<int64_t>(W, kc - pb);
-      const uint8_t* bcounts = &counts[size_t(b * taps)];
-      const Piece* bpieces = &pieces[size_t(b * taps * kPlanPieces)];
-      for (int v = 0; v < NV; ++v) {
+// Image b's group channels, channels-last and padded: xp[(r·Wp + s)·cg + c] =
+// x[c][r − ph][s − pw] (0 outside the image), r < hp, s < wp.
+template <class Cfg, class T>
+void to_padded_nhwc(const ConvShape& g, int64_t cg, const T* x, int64_t hp, int64_t wp, T* xp) {
+  using F = typename Cfg::F;
+  using V = typename F::V;
+  constexpr int W = F::W;
+  const int64_t hw = g.h * g.w;
+  const int64_t r0 = std::max<int64_t>(0, g.pad_h), r1 = std::min(hp, g.h + g.pad_h);
+  const int64_t s0 = std::max<int64_t>(0, g.pad_w), s1 = std::min(wp, g.w + g.pad_w);
+  // Padding: the rows above and below, and each row's columns left and right.
+  std::fill(xp, xp + r0 * wp * cg, T(0));
+  std::fill(xp + std::max(r0, r1) * wp * cg, xp + hp * wp * cg, T(0));
+  for (int64_t r = r0; r < r1; ++r) {
+    std::fill(xp + r * wp * cg, xp + (r * wp + s0) * cg, T(0));
+    std::fill(xp + (r * wp + std::max(s0, s1)) * cg, xp + (r + 1) * wp * cg, T(0));
+    const T* src = x + (r - g.pad_h) * g.w - g.pad_w;  // src[c·hw + s] = x[c][r − ph][s − pw]
+    T* row = xp + r * wp * cg;                         // row[s·cg + c]
+    // W × W blocks (W columns s of W channels c) transposed in registers; the rest one by one.
+    int64_t s = s0;
+    for (; s + W <= s1; s += W) {
+      int64_t c = 0;
+      for (; c + W <= cg; c += W) {
         V blk[W];
 #pragma GCC unroll 16
-        for (int jj = 0; jj < W; ++jj) {
-          V r = F::zero();
-          if (v * W + jj < kn) {
-            const int64_t t = tap[v * W + jj];
-            const T* plane = planes[v * W + jj];
-            const uint8_t n = bcounts[t];
-            const Piece* pc = bpieces + t * kPlanPieces;
-            if (n > 0) r = F::load(plane + pc[0].off, pc[0].lanes);
-            for (int q = 1; q < n; ++q) r = F::load_or(plane + pc[q].off, pc[q].lanes, r);
-          }
-          blk[jj] = r;
-        }
+        for (int q = 0; q < W; ++q) blk[q] = F::load(src + (c + q) * hw + s);
         F::transpose(blk);
-        for (int pp = 0; pp < rows; ++pp) F::store(dst + (pb + pp) * NR + v * W, blk[pp]);
+#pragma GCC unroll 16
+        for (int q = 0; q < W; ++q) F::store(row + (s + q) * cg + c, blk[q]);
       }
+      for (; c < cg; ++c)
+        for (int64_t q = 0; q < W; ++q) row[(s + q) * cg + c] = src[c * hw + s + q];
     }
+    for (; s < s1; ++s)
+      for (int64_t c = 0; c < cg; ++c) row[s * cg + c] = src[c * hw + s];
   }
+}
+
+// The A source of one (tap, channel chunk) tile: k step p's values at base + qoff[p].
+template <class T>
+struct NhwcRows {
+  const T* base;
+  const int64_t* qoff;
+  const T* at(int64_t p) const { return base + qoff[p]; }
 };
 
 // dW[m × K] (row stride K) = beta · dW + Σ_b dY_b[m × P] · col_bᵀ over `images` images
 // (dY_b = gy + b·gs with rows P apart, col_b the im2col of x_b = x + b·xs, cg channels).
-// Requires stride_w == 1. Returns false (nothing done) when the positions cannot be planned.
 template <class Cfg, class T>
-bool conv_gemm_weight(const ConvShape& g, int64_t cg, int64_t m, const T* gy, int64_t gs,
+void conv_gemm_weight(const ConvShape& g, int64_t cg, int64_t m, const T* gy, int64_t gs,
                       const T* x, int64_t xs, T beta, T* dw, int64_t images) {
-  using F = typename Cfg::F;
-  constexpr int MR = Cfg::MR, W = F::W, NR = Cfg::NV * W;
-  const int64_t K = cg * g.kh * g.kw, P = g.oh * g.ow, hw = g.h * g.w;
-  if (m <= 0 || K <= 0) return true;
-  const PositionPlan<Cfg> plan(g);
-  if (!plan.ok) return false;
-  scale_c<Cfg>(m, K, beta, dw, K);
-  if (P <= 0 || images <= 0) return true;
+  constexpr int MR = Cfg::MR, NR = Cfg::NV * Cfg::F::W;
+  const int64_t taps = g.kh * g.kw, K = cg * taps, P = g.oh * g.ow;
+  if (m <= 0 || K <= 0) return;
+  if (P <= 0 || images <= 0) {
+    scale_c<Cfg>(m, K, beta, dw, K);
+    return;
+  }
+  const int64_t hp = (g.oh - 1) * g.stride_h + (g.kh - 1) * g.dil_h + 1;
+  const int64_t wp = (g.ow - 1) * g.stride_w + (g.kw - 1) * g.dil_w + 1;
+  std::vector<int64_t> qoff(static_cast<size_t>(P));  // position q's offset in xp
+  for (int64_t q = 0; q < P; ++q)
+    qoff[size_t(q)] = ((q / g.ow) * g.stride_h * wp + (q % g.ow) * g.stride_w) * cg;
   const GemmBlocks& bl = blocks<Cfg>();
   const int64_t slices = std::max<int64_t>(1, (P + bl.kc / 2) / bl.kc);
-  const int64_t KC = ((P + slices - 1) / slices + W - 1) / W * W;
-  const int64_t mpad = (m + MR - 1) / MR * MR;
-  const int64_t panels = (K + NR - 1) / NR;
-  const int64_t nt = get_num_threads();
-  const int64_t units = std::min(panels, nt);
+  const int64_t KC = (P + slices - 1) / slices;
+  const int64_t chunks = (cg + MR - 1) / MR;  // row tiles per tap
+  const int64_t panels = (m + NR - 1) / NR;   // column panels (output channels)
+  const int64_t units = taps * chunks;
+  std::vector<T> acc(static_cast<size_t>(K * m), T(0));  // dWᵀ, rows (tap, c), m columns
   auto body = [&](int64_t u0, int64_t u1) {
     auto& bufs = GemmBuffers<Cfg>::local();
-    T* bp = bufs.b.get(size_t(KC * NR));
-    T* ap = bufs.a.get(size_t(mpad * KC));
-    const int64_t jp0 = panels * u0 / units, jp1 = panels * u1 / units;
+    T* bp = bufs.b.get(size_t(KC * panels * NR));
+    std::vector<T> xp(static_cast<size_t>(hp * wp * cg));
     for (int64_t b = 0; b < images; ++b) {
-      const T* xb = x + b * xs;
+      to_padded_nhwc<Cfg>(g, cg, x + b * xs, hp, wp, xp.data());
       const T* gb = gy + b * gs;
       for (int64_t pc = 0; pc < P; pc += KC) {
         const int64_t kc = std::min(KC, P - pc);
-        pack_a<Cfg>(false, gb, P, 0, pc, m, kc, ap);
-        // The input rows this slice of positions reads: [r0, r1).
-        const int64_t r0 = std::max<int64_t>(0, (pc / g.ow) * g.stride_h - g.pad_h);
-        const int64_t r1 = std::min<int64_t>(
-            g.h, ((pc + kc - 1) / g.ow) * g.stride_h - g.pad_h + (g.kh - 1) * g.dil_h + 1);
-        for (int64_t jp = jp0; jp < jp1; ++jp) {
-          const int64_t jr = jp * NR, nr = std::min<int64_t>(NR, K - jr);
-          // Note [panel prefetch], for the weight gradient: the next panel's channels, over
-          // this slice's rows (a band of each plane; panels step through the channels, planes
-          // apart, which the hardware prefetchers do not follow).
-          if (jp + 1 < jp1 && r1 > r0) {
-            const int64_t taps = g.kh * g.kw;
-            const int64_t c0 = (jr + NR) / taps, c1 = std::min(K - 1, jr + 2 * NR - 1) / taps;
-            constexpr int64_t kLine = 64 / int64_t(sizeof(T));
-            for (int64_t c = c0; c <= c1; ++c)
-              for (int64_t e = r0 * g.w; e < r1 * g.w; e += kLine)
-                __builtin_prefetch(xb + c * hw + e, 0, 3);
-          }
-          plan.pack(xb, hw, jr, nr, pc, kc, bp);
-          for (int64_t ir = 0; ir < m; ir += MR) {
-            const int64_t mr = std::min<int64_t>(MR, m - ir);
-            T* ct = dw + ir * K + jr;
+        pack_b<Cfg>(true, gb, P, pc, 0, kc, m, bp);  // dYᵀ: kc positions × m channels
+        for (int64_t u = u0; u < u1; ++u) {
+          const int64_t t = u / chunks, c0 = (u % chunks) * MR;
+          const int64_t mr = std::min<int64_t>(MR, cg - c0);
+          const int64_t i = t / g.kw, j = t % g.kw;
+          const NhwcRows<T> a{xp.data() + (i * g.dil_h * wp + j * g.dil_w) * cg + c0,
+                              qoff.data() + pc};
+          T* crow = acc.data() + (t * cg + c0) * m;
+          for (int64_t jp = 0; jp < panels; ++jp) {
+            const int64_t nr = std::min<int64_t>(NR, m - jp * NR);
+            const T* bpan = bp + jp * NR * kc;
             if (mr == MR && nr == NR)
-              micro_kernel<Cfg>(kc, ap + ir * kc, bp, T(1), T(1), ct, K);
+              micro_kernel<Cfg, MR, const T*, NhwcRows<T>>(kc, a, bpan, T(1), T(1),
+                                                            crow + jp * NR, m);
             else
-              edge_tile<Cfg>(kc, ap + ir * kc, bp, T(1), T(1), ct, K, mr, nr);
+              edge_tile<Cfg>(kc, a, bpan, T(1), T(1), crow + jp * NR, m, mr, nr);
           }
         }
       }
     }
   };
-  if (units <= 1)
-    body(0, 1);
+  const int64_t nt = std::min<int64_t>(get_num_threads(), units);
+  if (nt <= 1)
+    body(0, units);
   else
-    parallel_for(units, 1, body);
-  return true;
+    parallel_for(nt, 1, [&](int64_t t0, int64_t t1) { body(units * t0 / nt, units * t1 / nt); });
+  // dW[o][c·taps + t] = beta·dW + acc[(t·cg + c)·m + o]
+  for (int64_t o = 0; o < m; ++o)
+    for (int64_t c = 0; c < cg; ++c)
+      for (int64_t t = 0; t < taps; ++t) {
+        T& d = dw[o * K + c * taps + t];
+        const T v = acc[size_t((t * cg + c) * m + o)];
+        d = beta == T(0) ? v : beta * d + v;
+      }
 }
