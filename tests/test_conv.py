@@ -99,6 +99,66 @@ def test_matches_torch(nd, xs, ws, kw, dtype):
         np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=tol, atol=tol)
 
 
+# Images large enough for the implicit GEMM (one image's im2col ≥ 2^17 values, more than 8
+# output channels: Notes [implicit or explicit], [unpacked panels], [NHWC weight gradient]),
+# with each path it takes: widths a multiple of the vector (unpacked panels), other widths
+# (packed panels), too narrow to plan (general packer), height stride, dilation, groups,
+# 'same' with an even kernel, padding beyond the kernel's reach (the input gradient's explicit
+# path). PyTorch parity of the forward and the three gradients; one thread and two give the same
+# bits.
+IMPLICIT_2D = [
+    ((2, 16, 32, 32), (24, 16, 3, 3), {"padding": 1}),
+    ((2, 13, 37, 45), (19, 13, 3, 3), {"padding": 1}),
+    ((2, 10, 40, 33), (17, 10, 3, 3), {"padding": 2, "dilation": 2}),
+    ((2, 20, 41, 36), (18, 20, 3, 3), {"padding": 1, "stride": (2, 1)}),
+    ((2, 24, 40, 40), (36, 8, 3, 3), {"groups": 3}),
+    ((1, 600, 11, 5), (16, 600, 3, 3), {}),
+    ((2, 16, 50, 50), (20, 16, 4, 4), {"padding": "same"}),
+    ((2, 16, 36, 36), (20, 16, 3, 3), {"padding": 3}),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", IMPLICIT_2D, ids=[f"{xs}-{ws}-{kw}" for xs, ws, kw in IMPLICIT_2D])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_implicit_gemm_matches_torch(xs, ws, kw, dtype):
+    torch = pytest.importorskip("torch")
+    tol = 1e-9 if dtype == "float64" else 1e-5
+    x, w, b = _inputs(xs, ws, seed=3)
+    go = np.random.default_rng(4).standard_normal(
+        tuple(_torch_conv(torch, 2)(torch.tensor(x), torch.tensor(w), None, **kw).shape))
+    td, gd = getattr(torch, dtype), getattr(tg, dtype)
+    tx, tw, tb = (torch.tensor(a, dtype=td, requires_grad=True) for a in (x, w, b))
+    _torch_conv(torch, 2)(tx, tw, tb, **kw).backward(torch.tensor(go, dtype=td))
+    runs = []
+    for threads in (1, 2):
+        with _threads(threads):
+            gx, gw, gb = (tg.tensor(a, dtype=gd, requires_grad=True) for a in (x, w, b))
+            y = F.conv2d(gx, gw, gb, **kw)
+            y.backward(tg.tensor(go, dtype=gd))
+            runs.append([t.numpy().copy() for t in (y.detach(), gx.grad, gw.grad, gb.grad)])
+    theirs = [a.detach().numpy() for a in (_torch_conv(torch, 2)(tx, tw, tb, **kw), tx.grad,
+                                            tw.grad, tb.grad)]
+    for mine, other, two in zip(runs[0], theirs, runs[1]):
+        # Each array to tol of its largest value (sums of up to 5400 terms of unit normals).
+        scale = max(1.0, float(np.abs(other).max()))
+        np.testing.assert_allclose(mine, other, rtol=tol, atol=tol * scale)
+        assert mine.tobytes() == two.tobytes()
+
+
+class _threads:
+    """tg.set_num_threads(n) for a block, restoring the previous count."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.old = tg.get_num_threads()
+        tg.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        tg.set_num_threads(self.old)
+
+
 # Double backward: the gradients of (dL/dx, dL/dw) with respect to x, w and the output
 # gradient itself, against PyTorch's (create_graph through conv and its two gradient ops).
 @pytest.mark.parametrize("nd,xs,ws,kw", [GEOMS[0], GEOMS[4], GEOMS[5], GEOMS[9], GEOMS[16]],

@@ -4,10 +4,16 @@
 // here, over a geometry sweep (widths around the vector widths, padding wider than the kernel's
 // reach, strides, dilations, rows ld apart as in a batch of images).
 //
+// The convolution drivers (conv2d_forward / backward_input / backward_weight) on every target:
+// against a naive loop in long double, over geometries large enough for the implicit GEMM
+// (Note [implicit GEMM]) and a few that must fall back; the implicit forward against im2col +
+// the same target's GEMM bit for bit; and every result the same on one thread and on two.
+//
 // Plain C++ with its own check macros; exits non-zero on any failure.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -143,6 +149,152 @@ void test_conv(tk::Arch arch) {
           }
 }
 
+
+void fwd(const tk::ConvShape& s, const float* x, const float* w, const float* b, float* y) {
+  tk::conv2d_forward_f32(s, x, w, b, y);
+}
+void fwd(const tk::ConvShape& s, const double* x, const double* w, const double* b, double* y) {
+  tk::conv2d_forward_f64(s, x, w, b, y);
+}
+void bwd_in(const tk::ConvShape& s, const float* gy, const float* w, float* gx) {
+  tk::conv2d_backward_input_f32(s, gy, w, gx);
+}
+void bwd_in(const tk::ConvShape& s, const double* gy, const double* w, double* gx) {
+  tk::conv2d_backward_input_f64(s, gy, w, gx);
+}
+void bwd_w(const tk::ConvShape& s, const float* gy, const float* x, float* gw) {
+  tk::conv2d_backward_weight_f32(s, gy, x, gw);
+}
+void bwd_w(const tk::ConvShape& s, const double* gy, const double* x, double* gw) {
+  tk::conv2d_backward_weight_f64(s, gy, x, gw);
+}
+void gemm(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
+  tk::gemm_f32(false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+}
+void gemm(int64_t m, int64_t n, int64_t k, const double* a, const double* b, double* c) {
+  tk::gemm_f64(false, false, m, n, k, 1.0, a, k, b, n, 0.0, c, n);
+}
+
+struct Geo {
+  int64_t n, c, h, w, o, kh, kw, sh, ph, pw, dh, dw, groups;
+};
+
+// Largest |got − want| relative to the largest |want| (0 when both are all zero).
+template <class T>
+double rel_err(const std::vector<T>& got, const std::vector<long double>& want) {
+  long double num = 0, den = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    num = std::max(num, std::fabs(static_cast<long double>(got[i]) - want[i]));
+    den = std::max(den, std::fabs(want[i]));
+  }
+  return den > 0 ? double(num / den) : double(num);
+}
+
+template <class T>
+void check_drivers(tk::Arch arch, const Geo& G) {
+  tk::ConvShape s{};
+  s.n = G.n;
+  s.c_in = G.c;
+  s.h = G.h;
+  s.w = G.w;
+  s.c_out = G.o;
+  s.kh = G.kh;
+  s.kw = G.kw;
+  s.stride_h = G.sh;
+  s.stride_w = 1;
+  s.pad_h = G.ph;
+  s.pad_w = G.pw;
+  s.dil_h = G.dh;
+  s.dil_w = G.dw;
+  s.groups = G.groups;
+  s.oh = (G.h + 2 * G.ph - G.dh * (G.kh - 1) - 1) / G.sh + 1;
+  s.ow = G.w + 2 * G.pw - G.dw * (G.kw - 1);
+  const int64_t cg = G.c / G.groups, og = G.o / G.groups, kk = cg * G.kh * G.kw;
+  const int64_t p = s.oh * s.ow, hw = G.h * G.w;
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%s %s n=%ld c=%ld %ldx%ld o=%ld k=%ldx%ld sh=%ld p=%ld,%ld d=%ld,%ld g=%ld",
+                tk::arch_name(arch), sizeof(T) == 4 ? "f32" : "f64", long(G.n), long(G.c),
+                long(G.h), long(G.w), long(G.o), long(G.kh), long(G.kw), long(G.sh), long(G.ph),
+                long(G.pw), long(G.dh), long(G.dw), long(G.groups));
+  const std::vector<T> x = randv<T>(size_t(G.n * G.c * hw));
+  const std::vector<T> w = randv<T>(size_t(G.o * kk));
+  const std::vector<T> bias = randv<T>(size_t(G.o));
+  const std::vector<T> gy = randv<T>(size_t(G.n * G.o * p));
+  // The naive sums: y (with bias), dx, dw.
+  std::vector<long double> y0(size_t(G.n * G.o * p)), gx0(x.size()), gw0(w.size());
+  for (int64_t b = 0; b < G.n; ++b)
+    for (int64_t o = 0; o < G.o; ++o) {
+      const int64_t grp = o / og;
+      for (int64_t oy = 0; oy < s.oh; ++oy)
+        for (int64_t ox = 0; ox < s.ow; ++ox) {
+          const size_t yi = size_t((b * G.o + o) * p + oy * s.ow + ox);
+          long double acc = bias[size_t(o)];
+          for (int64_t c = 0; c < cg; ++c)
+            for (int64_t i = 0; i < G.kh; ++i)
+              for (int64_t j = 0; j < G.kw; ++j) {
+                const int64_t iy = oy * G.sh - G.ph + i * G.dh, ix = ox - G.pw + j * G.dw;
+                if (iy < 0 || iy >= G.h || ix < 0 || ix >= G.w) continue;
+                const size_t xi = size_t(((b * G.c + grp * cg + c) * G.h + iy) * G.w + ix);
+                const size_t wi = size_t(((o * cg + c) * G.kh + i) * G.kw + j);
+                acc += static_cast<long double>(x[xi]) * w[wi];
+                gx0[xi] += static_cast<long double>(gy[yi]) * w[wi];
+                gw0[wi] += static_cast<long double>(gy[yi]) * x[xi];
+              }
+          y0[yi] = acc;
+        }
+    }
+  const double tol = sizeof(T) == 4 ? 2e-5 : 1e-13;
+  tk::set_arch(arch);
+  std::vector<T> y[2], gx[2], gw[2];
+  for (int t = 0; t < 2; ++t) {
+    tk::set_num_threads(t + 1);
+    y[t].assign(y0.size(), T(7));
+    gx[t].assign(x.size(), T(7));
+    gw[t].assign(w.size(), T(7));
+    fwd(s, x.data(), w.data(), bias.data(), y[t].data());
+    bwd_in(s, gy.data(), w.data(), gx[t].data());
+    bwd_w(s, gy.data(), x.data(), gw[t].data());
+  }
+  tk::set_num_threads(1);
+  CHECK(rel_err(y[0], y0) < tol, "%s: forward off by %g", buf, rel_err(y[0], y0));
+  CHECK(rel_err(gx[0], gx0) < tol, "%s: input gradient off by %g", buf, rel_err(gx[0], gx0));
+  CHECK(rel_err(gw[0], gw0) < tol, "%s: weight gradient off by %g", buf, rel_err(gw[0], gw0));
+  CHECK(same_bytes(y[0], y[1]) && same_bytes(gx[0], gx[1]) && same_bytes(gw[0], gw[1]),
+        "%s: one thread and two threads differ", buf);
+  // The forward without bias against im2col + GEMM on this target, image by image, where that
+  // GEMM takes its packed path (wide and tall enough; the others sum in another order) and K is
+  // one k slice for both (Note [implicit GEMM]).
+  const int64_t kc = sizeof(T) == 4 ? tk::gemm_blocks_f32().kc : tk::gemm_blocks_f64().kc;
+  if (G.groups == 1 && p > 64 && G.o > 12 && kk <= kc) {
+    std::vector<T> yi(y0.size()), want(y0.size()), col(size_t(kk * p));
+    fwd(s, x.data(), w.data(), nullptr, yi.data());
+    for (int64_t b = 0; b < G.n; ++b) {
+      im2col(s, G.c, x.data() + b * G.c * hw, col.data(), p);
+      gemm(G.o, p, kk, w.data(), col.data(), want.data() + b * G.o * p);
+    }
+    CHECK(same_bytes(yi, want), "%s: forward differs from im2col + GEMM", buf);
+  }
+}
+
+template <class T>
+void test_drivers(tk::Arch arch) {
+  // Each with K·P >= 2^17 per image (the implicit GEMM's range) unless noted.
+  const Geo geos[] = {
+      {2, 16, 32, 32, 24, 3, 3, 1, 1, 1, 1, 1, 1},    // ResNet-like, one output row per panel
+      {3, 13, 37, 45, 19, 3, 3, 1, 1, 1, 1, 1, 1},    // widths across panels, edge tiles
+      {2, 12, 30, 47, 20, 5, 5, 1, 2, 2, 1, 1, 1},    // 5×5
+      {2, 10, 40, 33, 17, 3, 3, 1, 2, 2, 2, 2, 1},    // dilation 2
+      {2, 20, 41, 36, 18, 3, 3, 2, 1, 1, 1, 1, 1},    // height stride 2
+      {2, 16, 34, 100, 32, 1, 7, 1, 0, 3, 1, 1, 1},   // 1×7, wide rows
+      {2, 16, 50, 50, 20, 4, 4, 1, 1, 1, 1, 1, 1},    // 'same' with an even kernel (asymmetric)
+      {2, 24, 40, 40, 36, 3, 3, 1, 0, 0, 1, 1, 3},    // groups, no padding
+      {2, 16, 36, 36, 20, 3, 3, 1, 3, 3, 1, 1, 1},    // padding beyond the kernel's reach
+      {1, 600, 11, 5, 16, 3, 3, 1, 0, 0, 1, 1, 1},    // 3 output columns: plans fall back
+      {2, 16, 20, 20, 8, 3, 3, 1, 1, 1, 1, 1, 1},     // 8 output channels: explicit path
+  };
+  for (const Geo& G : geos) check_drivers<T>(arch, G);
+}
+
 }  // namespace
 
 int main() {
@@ -152,6 +304,8 @@ int main() {
     g_ctx = tk::arch_name(arch);
     test_conv<float>(arch);
     test_conv<double>(arch);
+    test_drivers<float>(arch);
+    test_drivers<double>(arch);
   }
   tk::set_arch(initial);
   std::printf("%d checks, %d failures\n", g_checks, g_failures);

@@ -203,6 +203,21 @@ struct KernelTable {
   Im2colFn<double> im2col_f64;
   Col2imFn<float> col2im_f32;
   Col2imFn<double> col2im_f64;
+  // Implicit-GEMM convolution (simd/conv_gemm-inl.h, Note [implicit GEMM]); null on targets
+  // without one (the drivers then take im2col + GEMM). Arguments: geometry, channels, rows m,
+  // A (m × K), x, image stride of x, beta, y, image stride of y, images.
+  template <class T>
+  using ConvGemmFn = void (*)(const ConvShape&, int64_t, int64_t, const T*, const T*, int64_t, T,
+                              T*, int64_t, int64_t);
+  ConvGemmFn<float> conv_gemm_f32;
+  ConvGemmFn<double> conv_gemm_f64;
+  // Its weight gradient (Note [NHWC weight gradient]): geometry, channels, rows m, dy, image
+  // stride of dy, x, image stride of x, beta, dW (m × K), images.
+  template <class T>
+  using ConvGemmWeightFn = void (*)(const ConvShape&, int64_t, int64_t, const T*, int64_t,
+                                    const T*, int64_t, T, T*, int64_t);
+  ConvGemmWeightFn<float> conv_gemm_weight_f32;
+  ConvGemmWeightFn<double> conv_gemm_weight_f64;
 };
 
 // The active table (set once at start-up, or by set_arch in tests).

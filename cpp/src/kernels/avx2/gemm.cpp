@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 #include "kernels/avx2/vec.h"
 #include "kernels/parallel.h"
@@ -26,12 +27,17 @@ struct DgemmConfig {
 };
 
 #include "kernels/simd/gemm-inl.h"
+#include "kernels/simd/conv_gemm-inl.h"
 
 void fill_gemm(KernelTable& t) {
   t.gemm_f32 = gemm<SgemmConfig, float>;
   t.gemm_f64 = gemm<DgemmConfig, double>;
   t.gemm_blocks_f32 = blocks_value<SgemmConfig>;
   t.gemm_blocks_f64 = blocks_value<DgemmConfig>;
+  t.conv_gemm_f32 = conv_gemm<SgemmConfig, float>;
+  t.conv_gemm_f64 = conv_gemm<DgemmConfig, double>;
+  t.conv_gemm_weight_f32 = conv_gemm_weight<SgemmConfig, float>;
+  t.conv_gemm_weight_f64 = conv_gemm_weight<DgemmConfig, double>;
 }
 
 }  // namespace tapegrad::kernels::avx2

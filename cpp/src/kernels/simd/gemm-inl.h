@@ -183,14 +183,37 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t j0, int64_t kc
 // MR here is the number of rows computed (the tile's Cfg::MR, or fewer for the last rows of a
 // block: edge_tile); the packed A panel always has Cfg::MR values per k step. Each C value
 // sees the same FMAs in the same order whatever MR is, so edge rows round exactly as full ones.
-template <class Cfg, int MR = Cfg::MR>
-void micro_kernel(int64_t kc, const typename Cfg::F::T* __restrict a,
-                  const typename Cfg::F::T* __restrict b, typename Cfg::F::T alpha,
-                  typename Cfg::F::T beta, typename Cfg::F::T* __restrict c, int64_t ldc) {
+// B is the B̃ micro-panel's address, or another source of its rows with
+// `V load(int64_t p, int v) const` (the implicit convolution's: Note [unpacked panels]).
+template <class Cfg, class T>
+inline typename Cfg::F::V load_b(T* b, int64_t p, int v) {  // T: float, const float, ...
+  return Cfg::F::load(b + p * (Cfg::NV * Cfg::F::W) + v * Cfg::F::W);
+}
+template <class Cfg, class B>
+inline typename Cfg::F::V load_b(const B& b, int64_t p, int v) {
+  return b.load(p, v);
+}
+// Likewise A: the Ã micro-panel's address (MR values per k step), or a source with
+// `const T* at(int64_t p) const` giving k step p's MR values, contiguous (Note [NHWC weight
+// gradient]).
+template <class Cfg, class T>
+inline T* a_step(T* a, int64_t p) {
+  return a + p * Cfg::MR;
+}
+template <class Cfg, class A>
+inline auto a_step(const A& a, int64_t p) {
+  return a.at(p);
+}
+
+template <class Cfg, int MR = Cfg::MR, class B = const typename Cfg::F::T*,
+          class A = const typename Cfg::F::T*>
+void micro_kernel(int64_t kc, A a, B b,
+                  typename Cfg::F::T alpha, typename Cfg::F::T beta,
+                  typename Cfg::F::T* __restrict c, int64_t ldc) {
   using F = typename Cfg::F;
   using V = typename F::V;
   using T = typename F::T;
-  constexpr int AS = Cfg::MR, NV = Cfg::NV, W = F::W, NR = NV * W;
+  constexpr int NV = Cfg::NV, W = F::W, NR = NV * W;
   V acc[MR][NV];
 #pragma GCC unroll 32
   for (int r = 0; r < MR; ++r)
@@ -221,13 +244,14 @@ void micro_kernel(int64_t kc, const typename Cfg::F::T* __restrict a,
   auto steps = [&](int64_t p0, int64_t p1) {
 #pragma GCC unroll 2
     for (int64_t p = p0; p < p1; ++p) {
-      if (TG_GEMM_PREFETCH_A) __builtin_prefetch(a + (p + TG_GEMM_PREFETCH_A) * AS, 0, 3);
+      if (TG_GEMM_PREFETCH_A) __builtin_prefetch(a_step<Cfg>(a, p + TG_GEMM_PREFETCH_A), 0, 3);
       V bv[NV];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) bv[v] = F::load(b + p * NR + v * W);
+      for (int v = 0; v < NV; ++v) bv[v] = load_b<Cfg>(b, p, v);
+      const T* ap = a_step<Cfg>(a, p);
 #pragma GCC unroll 32
       for (int r = 0; r < MR; ++r) {
-        const V ar = F::bcast(a + p * AS + r);
+        const V ar = F::bcast(ap + r);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = F::fma(ar, bv[v], acc[r][v]);
       }
@@ -257,20 +281,20 @@ void micro_kernel(int64_t kc, const typename Cfg::F::T* __restrict a,
 }
 
 // The micro-kernel for exactly mr ≤ R rows (one instantiation per row count).
-template <class Cfg, int R, class T>
-void kernel_rows(int64_t mr, int64_t kc, const T* a, const T* b, T alpha, T beta, T* c,
+template <class Cfg, int R, class T, class B, class A>
+void kernel_rows(int64_t mr, int64_t kc, const A& a, const B& b, T alpha, T beta, T* c,
                  int64_t ldc) {
   if constexpr (R > 1) {
     if (mr < R) return kernel_rows<Cfg, R - 1>(mr, kc, a, b, alpha, beta, c, ldc);
   }
-  micro_kernel<Cfg, R>(kc, a, b, alpha, beta, c, ldc);
+  micro_kernel<Cfg, R, B, A>(kc, a, b, alpha, beta, c, ldc);
 }
 
 // Edge tile (mr < MR or nr < NR). Only the mr live rows are computed (m = 256 with MR = 14
 // would otherwise spend 10 of every 266 rows' FMAs on zero padding); a partial width runs the
 // full width into a local tile and merges the nr live columns.
-template <class Cfg, class T>
-void edge_tile(int64_t kc, const T* a, const T* b, T alpha, T beta, T* c, int64_t ldc,
+template <class Cfg, class T, class B, class A>
+void edge_tile(int64_t kc, const A& a, const B& b, T alpha, T beta, T* c, int64_t ldc,
                int64_t mr, int64_t nr) {
   constexpr int NR = Cfg::NV * Cfg::F::W;
   if (nr == NR) return kernel_rows<Cfg, Cfg::MR>(mr, kc, a, b, alpha, beta, c, ldc);
