@@ -28,7 +28,9 @@ k::Binary to_kernel(OpCode op) {
 void binary_values_into(k::Binary kop, const Tensor& a, const Tensor& b, DType dt,
                         const Shape& out, const Tensor& c) {
   if (c->numel() == 0) return;
-  const bool a_full = a->shape() == out, b_full = b->shape() == out;
+  // (out is often one operand's own shape: no element compare then)
+  const bool a_full = &a->shape() == &out || a->shape() == out;
+  const bool b_full = &b->shape() == &out || b->shape() == out;
   const int64_t n = c->numel();
   auto run = [&](auto z, auto run1, auto runb) {
     using T = decltype(z);
@@ -111,7 +113,8 @@ Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
     c = convert(binary_values(to_kernel(op), as_dtype(a, DType::i64), as_dtype(b, DType::i64),
                               DType::i64, out), DType::b8);
   } else {
-    c = binary_values(to_kernel(op), as_dtype(a, dt), as_dtype(b, dt), dt, out);
+    Tensor ta, tb;
+    c = binary_values(to_kernel(op), as_dtype(a, dt, ta), as_dtype(b, dt, tb), dt, out);
   }
   return c;
 }
@@ -131,7 +134,8 @@ bool binary_inplace_direct(OpCode op, const Tensor& self, const Tensor& other) {
   if (other->storage() == self->storage() &&
       (other->shape() != self->shape() || other->offset() != self->offset()))
     return false;
-  binary_values_into(to_kernel(op), self, as_dtype(other, dt), dt, self->shape(), self);
+  Tensor tmp;
+  binary_values_into(to_kernel(op), self, as_dtype(other, dt, tmp), dt, self->shape(), self);
   return true;
 }
 

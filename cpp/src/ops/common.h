@@ -30,6 +30,13 @@ std::vector<int64_t> norm_dims(const std::vector<int64_t>& dims, const Shape& sh
 Tensor convert(const Tensor& x, DType dtype);
 // x itself when it already has `dtype`, else a converted copy (no history).
 inline Tensor as_dtype(const Tensor& t, DType d) { return t->dtype() == d ? t : convert(t, d); }
+// The same without a reference-count round trip when t already has dtype d: t itself, or the
+// conversion kept in `tmp`.
+inline const Tensor& as_dtype(const Tensor& t, DType d, Tensor& tmp) {
+  if (t->dtype() == d) return t;
+  tmp = convert(t, d);
+  return tmp;
+}
 // The value of the unary kernel `kop` on x (no recording; ops/unary.cpp). `float_only` ops turn
 // int/bool inputs into float32 (as PyTorch); the others keep the dtype and refuse bool.
 Tensor unary_forward(OpCode op, k::Unary kop, const Tensor& x, bool float_only);
