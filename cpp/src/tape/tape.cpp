@@ -128,25 +128,22 @@ void Tape::decref(int32_t handle) {
     e.alive = false;
     --live_;
     ++dead_;
-    // Moving these out first: destroying them may re-enter decref (queued, since draining_).
-    auto saved = std::move(e.saved);
-    auto inputs = std::move(e.inputs);
-    auto hooks = std::move(e.hooks);
-    e.saved.clear();
-    e.inputs.clear();
-    for (OutputRef& o : e.outputs) blocks::recycle_shape(o.shape);
-    e.outputs.clear();
-    e.attrs.reset();
-    for (InputRef& r : inputs) {
+    for (InputRef& r : e.inputs) {
       if (r.node >= 0) pending_.push_back(r.node);
       blocks::recycle_shape(r.shape);
     }
+    for (OutputRef& o : e.outputs) blocks::recycle_shape(o.shape);
     pos_[h] = -1;
     e.handle = -1;
     free_handles_.push_back(h);
-    saved.clear();
-    inputs.clear();
-    hooks.reset();
+    // Cleared in place, the entry already unnamed: destroying a saved tensor, a leaf or a
+    // hook may re-enter decref (queued, since draining_) or record (an entry appended to the
+    // deque: `e` stays where it is, and compaction waits for draining_).
+    e.outputs.clear();
+    e.attrs.reset();
+    e.saved.clear();
+    e.inputs.clear();
+    e.hooks.reset();
   }
   draining_ = false;
 }
