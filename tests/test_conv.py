@@ -118,7 +118,8 @@ IMPLICIT_2D = [
 ]
 
 
-@pytest.mark.parametrize("xs,ws,kw", IMPLICIT_2D, ids=[f"{xs}-{ws}-{kw}" for xs, ws, kw in IMPLICIT_2D])
+@pytest.mark.parametrize("xs,ws,kw", IMPLICIT_2D,
+                         ids=[f"{xs}-{ws}-{kw}" for xs, ws, kw in IMPLICIT_2D])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_implicit_gemm_matches_torch(xs, ws, kw, dtype):
     torch = pytest.importorskip("torch")

@@ -212,7 +212,8 @@ void check_drivers(tk::Arch arch, const Geo& G) {
   const int64_t cg = G.c / G.groups, og = G.o / G.groups, kk = cg * G.kh * G.kw;
   const int64_t p = s.oh * s.ow, hw = G.h * G.w;
   char buf[200];
-  std::snprintf(buf, sizeof buf, "%s %s n=%ld c=%ld %ldx%ld o=%ld k=%ldx%ld sh=%ld p=%ld,%ld d=%ld,%ld g=%ld",
+  std::snprintf(buf, sizeof buf,
+                "%s %s n=%ld c=%ld %ldx%ld o=%ld k=%ldx%ld sh=%ld p=%ld,%ld d=%ld,%ld g=%ld",
                 tk::arch_name(arch), sizeof(T) == 4 ? "f32" : "f64", long(G.n), long(G.c),
                 long(G.h), long(G.w), long(G.o), long(G.kh), long(G.kw), long(G.sh), long(G.ph),
                 long(G.pw), long(G.dh), long(G.dw), long(G.groups));

@@ -63,7 +63,8 @@ void pack_b_conv(const ConvShape& g, const T* x, int64_t p0, int64_t kc, int64_t
     for (int v = 0; v < Cfg::NV; ++v) row[v] = F::zero();
     const int64_t off = jk * g.dil_w - g.pad_w;  // input column of output column 0
     // Output columns whose input column ox + off lies in [0, w).
-    const int64_t lo = std::clamp<int64_t>(-off, 0, ow), hi = std::clamp<int64_t>(g.w - off, lo, ow);
+    const int64_t lo = std::clamp<int64_t>(-off, 0, ow);
+    const int64_t hi = std::clamp<int64_t>(g.w - off, lo, ow);
     const T* plane = x + c * hw;
     for (int64_t r = 0; r < nruns; ++r) {
       const PanelRun& run = runs[r];
@@ -127,7 +128,6 @@ struct ImageRows {
     return F::load(x + r.off, r.lanes);
   }
 };
-
 
 template <class Cfg>
 struct PanelPlan {
