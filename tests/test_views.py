@@ -248,6 +248,31 @@ def test_matmul_with_transposed_weight_reads_the_view():
     np.testing.assert_allclose(w.grad.numpy(), np.ones((5, 4)).T @ xa, rtol=1e-12)
 
 
+@pytest.mark.parametrize("ta,tb", [(True, False), (True, True), (False, True)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_matmul_of_transposed_views_is_mm_on_the_bases(ta, tb, dtype):
+    """A.T @ B, A.T @ B.T and A @ B.T of 2-D tensors: PyTorch's values, gradients and
+    grad_fn (MmBackward0), computed with the GEMM's transpose flags on the tensors under the
+    views (no transposed copy)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(7, 5) if ta else (5, 7))
+    b = rng.normal(size=(3, 7) if tb else (7, 3))
+    outs = []
+    for lib in (tg, torch):
+        A = lib.tensor(a, dtype=getattr(lib, dtype), requires_grad=True)
+        B = lib.tensor(b, dtype=getattr(lib, dtype), requires_grad=True)
+        c = (A.T if ta else A) @ (B.T if tb else B)
+        c.backward(lib.tensor(np.arange(15.0).reshape(5, 3), dtype=getattr(lib, dtype)))
+        name = c.grad_fn if isinstance(c.grad_fn, str) else c.grad_fn.name()
+        outs.append((c.detach().numpy(), A.grad.numpy(), B.grad.numpy(), name,
+                     c.is_contiguous()))
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for mine, theirs in zip(outs[0][:3], outs[1][:3]):
+        np.testing.assert_allclose(mine, theirs, rtol=tol, atol=tol)
+    assert outs[0][3:] == outs[1][3:]
+
+
 def _strided_copy(a: np.ndarray):
     """A tapegrad leaf holding `a` at every other element, and the strided view of it."""
     base = np.stack([a, np.full_like(a, np.nan)], axis=-1)  # NaN: reading the gap shows

@@ -114,20 +114,40 @@ double alpha_arg(py::handle alpha, DType result, const char* op) {
 }
 
 // x @ W.T without copying W: a 2-D operand whose transpose is contiguous (a transposed
-// weight, the view W.T) is handed to linear as W itself, x·Wᵀ on the GEMM's transposed packing.
-// Autograd goes through the view: linear's weight is W.T.T, a view recorded as a Permute of the
-// operand. Anything else takes the ordinary path (contiguous operands, matmul's rules).
+// weight, the view W.T) is handed to mm (x 2-D) or linear (batched x) as W itself, x·Wᵀ on the
+// GEMM's transposed packing.
+// Likewise A.T @ B (a hand-written weight gradient, Xᵀ·dY) with both operands 2-D: mm with the
+// GEMM's transpose flags on the contiguous tensors under the views, as PyTorch's MmBackward0.
+// Autograd goes through the views: the GEMM's operand is V.T for the view V, a view recorded as
+// a Permute of it. Anything else takes the ordinary path (contiguous operands, matmul's rules).
+namespace {
+// A 2-D view whose transpose is contiguous (strides (1, rows)).
+bool transposed_2d(const TensorImpl& t) {
+  if (t.dim() != 2 || t.is_contiguous()) return false;
+  const std::vector<int64_t> st = t.strides();
+  return st[0] == 1 && st[1] == t.shape()[0];
+}
+}  // namespace
+
 std::optional<Tensor> matmul_transposed(py::handle a, py::handle b) {
   const Tensor* ta = tensor_ptr(a);
   const Tensor* tb = tensor_ptr(b);
   if (!ta || !tb || !*ta || !*tb) return std::nullopt;
   const TensorImpl& B = **tb;
   const TensorImpl& A = **ta;
-  if (B.dim() != 2 || B.is_contiguous() || A.dim() < 2 || !is_float(A.dtype()) ||
-      A.dtype() != B.dtype() || A.shape().back() != B.shape()[0])
+  if (A.dim() < 2 || B.dim() != 2 || !is_float(A.dtype()) || A.dtype() != B.dtype() ||
+      A.shape().back() != B.shape()[0])
     return std::nullopt;
-  const std::vector<int64_t> st = B.strides();
-  if (st[0] != 1 || st[1] != B.shape()[0]) return std::nullopt;
+  const bool at = transposed_2d(A), bt = transposed_2d(B);
+  if (at && (bt || B.is_contiguous()))
+    return capture::call([](const Tensor& x, const Tensor& v, bool vt) {
+      return mm(transpose_view(x, 0, 1), vt ? transpose_view(v, 0, 1) : v, true, vt);
+    }, *ta, *tb, bt);
+  if (!bt) return std::nullopt;
+  if (A.dim() == 2)  // MmBackward0, as PyTorch's 2-D product
+    return capture::call([](const Tensor& x, const Tensor& v) {
+      return mm(x, transpose_view(v, 0, 1), false, true);
+    }, contiguous_arg(*ta), *tb);
   return capture::call([](const Tensor& x, const Tensor& v) {
     return linear(x, transpose_view(v, 0, 1), nullptr);
   }, contiguous_arg(*ta), *tb);
