@@ -749,7 +749,8 @@ def write_chart(results, frameworks, out: Path, title: str, stem: str = "steps")
     import numpy as np
 
     benches = list(results)
-    fig, ax = plt.subplots(figsize=(11, 5.2))
+    # Wide enough that every group's labels stay apart (about 1.5 inch per benchmark).
+    fig, ax = plt.subplots(figsize=(max(11.0, 1.5 * len(benches) + 1), 5.6))
     width = 0.8 / len(frameworks)
     colors = {"tapegrad": "#2a7ab9", "tapegrad-compiled": "#12385a", "torch": "#ee4c2c", "jax": "#6a9f3a"}
     xs = np.arange(len(benches))
@@ -762,8 +763,11 @@ def write_chart(results, frameworks, out: Path, title: str, stem: str = "steps")
                 label = (f"{v / 1000:.0f} ms" if v >= 10000 else f"{v:.0f}" if v >= 10
                          else f"{v:.1f}" if v >= 1 else f"{v:.2f}")
                 ax.annotate(label, (rect.get_x() + rect.get_width() / 2, v), ha="center",
-                            va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+                            va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points",
+                            rotation=90 if len(frameworks) > 3 else 0)
     ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi * 8)  # room above the tallest bar for its (vertical) label
     ax.set_ylabel("time per step (µs, log scale; epoch: whole epoch)")
     short = {"tiny": "tiny op a·c\n(grad, 4 floats)", "seed": "seed 8-point\nregression",
              "seedlearner": "seed step,\nlearner-written",
@@ -775,7 +779,7 @@ def write_chart(results, frameworks, out: Path, title: str, stem: str = "steps")
     ax.set_xticks(xs)
     ax.set_xticklabels([short[b] for b in benches])
     ax.set_title(title, fontsize=10)
-    ax.legend()
+    ax.legend(loc="upper left")  # the short bars are on the left
     ax.grid(axis="y", which="major", alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / f"{stem}.png", dpi=120)
