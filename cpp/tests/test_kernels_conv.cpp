@@ -264,9 +264,12 @@ void check_drivers(tk::Arch arch, const Geo& G) {
         "%s: one thread and two threads differ", buf);
   // The forward without bias against im2col + GEMM on this target, image by image, where that
   // GEMM takes its packed path (wide and tall enough; the others sum in another order) and K is
-  // one k slice for both (Note [implicit GEMM]).
+  // one k slice for both (Note [implicit GEMM]) — and not a float32 3×3 unit-stride kernel,
+  // which may run as Winograd's (Note [Winograd convolution]: other roundings).
   const int64_t kc = sizeof(T) == 4 ? tk::gemm_blocks_f32().kc : tk::gemm_blocks_f64().kc;
-  if (G.groups == 1 && p > 64 && G.o > 12 && kk <= kc) {
+  const bool winograd = sizeof(T) == 4 && G.kh == 3 && G.kw == 3 && G.sh == 1 && G.dh == 1 &&
+                        G.dw == 1;
+  if (G.groups == 1 && p > 64 && G.o > 12 && kk <= kc && !winograd) {
     std::vector<T> yi(y0.size()), want(y0.size()), col(size_t(kk * p));
     fwd(s, x.data(), w.data(), nullptr, yi.data());
     for (int64_t b = 0; b < G.n; ++b) {

@@ -216,6 +216,9 @@ struct KernelTable {
   template <class T>
   using ConvGemmWeightFn = void (*)(const ConvShape&, int64_t, int64_t, const T*, int64_t,
                                     const T*, int64_t, T, T*, int64_t);
+  // 3×3 unit-stride float32 convolution by Winograd F(2×2, 3×3) (avx512/winograd.cpp, Note
+  // [Winograd convolution]), arguments as conv_gemm's; null where there is none.
+  ConvGemmFn<float> winograd_f32;
   ConvGemmWeightFn<float> conv_gemm_weight_f32;
   ConvGemmWeightFn<double> conv_gemm_weight_f64;
 };
