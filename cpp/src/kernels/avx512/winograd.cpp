@@ -86,10 +86,17 @@ struct Geometry {
 
 // V_ξ[c][t − t0] for the tiles of tile rows [ty0, ty1), ldv = tiles of the block.
 void transform_input(const Geometry& G, int64_t cg, const float* x, int64_t ty0, int64_t ty1,
-                     float* v, int64_t ldv) {
+                     float* v, int64_t ldv, int64_t vxi) {
   const int64_t hw = G.h * G.w;
+  // The input rows the block reads, [r0, r1) of each plane; a plane's few rows are too short a
+  // run for the hardware prefetchers, so the plane two channels ahead is asked for here.
+  const int64_t r0 = std::max<int64_t>(0, 2 * ty0 - G.ph);
+  const int64_t r1 = std::min<int64_t>(G.h, 2 * ty1 - G.ph + 2);
   for (int64_t c = 0; c < cg; ++c) {
     const float* plane = x + c * hw;
+    if (c + 2 < cg)
+      for (int64_t e = r0 * G.w; e < r1 * G.w; e += 16)
+        __builtin_prefetch(plane + 2 * hw + e, 0, 3);
     for (int64_t ty = ty0; ty < ty1; ++ty)
       for (int64_t t0 = 0; t0 < G.tx; t0 += 16) {
         const int64_t base = 2 * t0 - G.pw;
@@ -112,15 +119,15 @@ void transform_input(const Geometry& G, int64_t cg, const float* x, int64_t ty0,
           const V f[4] = {_mm512_sub_ps(e[k][0], e[k][2]), _mm512_add_ps(e[k][1], e[k][2]),
                           _mm512_sub_ps(e[k][2], e[k][1]), _mm512_sub_ps(e[k][1], e[k][3])};
           for (int l = 0; l < 4; ++l)
-            _mm512_mask_storeu_ps(out + (4 * k + l) * cg * ldv, live, f[l]);
+            _mm512_mask_storeu_ps(out + (4 * k + l) * vxi, live, f[l]);
         }
       }
   }
 }
 
 // Y[o][2ty + i][2t + j] (= or +=) (Aᵀ M A)[i][j] for the block's tiles.
-void transform_output(const Geometry& G, int64_t m, const float* mm, int64_t ldm, int64_t ty0,
-                      int64_t ty1, bool accumulate, float* y) {
+void transform_output(const Geometry& G, int64_t m, const float* mm, int64_t ldm, int64_t mxi,
+                      int64_t ty0, int64_t ty1, bool accumulate, float* y) {
   const int64_t p = G.oh * G.ow;
   const __m512i lo =
       _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -133,10 +140,10 @@ void transform_output(const Geometry& G, int64_t m, const float* mm, int64_t ldm
         const __mmask16 live = lanes(0, G.tx - t0);
         V r[4][2];  // M A: along the columns
         for (int k = 0; k < 4; ++k) {
-          const V m0 = _mm512_maskz_loadu_ps(live, src + (4 * k + 0) * m * ldm);
-          const V m1 = _mm512_maskz_loadu_ps(live, src + (4 * k + 1) * m * ldm);
-          const V m2 = _mm512_maskz_loadu_ps(live, src + (4 * k + 2) * m * ldm);
-          const V m3 = _mm512_maskz_loadu_ps(live, src + (4 * k + 3) * m * ldm);
+          const V m0 = _mm512_maskz_loadu_ps(live, src + (4 * k + 0) * mxi);
+          const V m1 = _mm512_maskz_loadu_ps(live, src + (4 * k + 1) * mxi);
+          const V m2 = _mm512_maskz_loadu_ps(live, src + (4 * k + 2) * mxi);
+          const V m3 = _mm512_maskz_loadu_ps(live, src + (4 * k + 3) * mxi);
           r[k][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
           r[k][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
         }
@@ -177,15 +184,18 @@ void winograd_f32(const ConvShape& g, int64_t cg, int64_t m, const float* w, con
       std::clamp<int64_t>((int64_t(1) << 19) / std::max<int64_t>(per_row, 1), 1, G.ty);
   const int64_t blocks = (G.ty + rows - 1) / rows;
   auto body = [&](int64_t u0, int64_t u1) {
-    std::vector<float> vb(size_t(16 * cg * rows * G.tx)), mb(size_t(16 * m * rows * G.tx));
+    // ξ's arrays one cache line more apart than their size: 16 arrays of 2^k lines would all
+    // start in the same L1 set, and the transforms touch all 16 at once.
+    const int64_t vxi = cg * rows * G.tx + 16, mxi = m * rows * G.tx + 16;
+    std::vector<float> vb(size_t(16 * vxi)), mb(size_t(16 * mxi));
     for (int64_t unit = u0; unit < u1; ++unit) {
       const int64_t b = unit / blocks, ty0 = (unit % blocks) * rows;
       const int64_t ty1 = std::min(G.ty, ty0 + rows), n = (ty1 - ty0) * G.tx;
-      transform_input(G, cg, x + b * xs, ty0, ty1, vb.data(), n);
+      transform_input(G, cg, x + b * xs, ty0, ty1, vb.data(), n, vxi);
       for (int xi = 0; xi < 16; ++xi)
         gemm_f32(false, false, m, n, cg, 1.0f, u.data() + xi * m * cg, cg,
-                 vb.data() + xi * cg * n, n, 0.0f, mb.data() + xi * m * n, n);
-      transform_output(G, m, mb.data(), n, ty0, ty1, beta != 0.0f, y + b * ys);
+                 vb.data() + xi * vxi, n, 0.0f, mb.data() + xi * mxi, n);
+      transform_output(G, m, mb.data(), n, mxi, ty0, ty1, beta != 0.0f, y + b * ys);
     }
   };
   const int64_t units = images * blocks;
