@@ -252,6 +252,20 @@ def test_load_fashion_mnist_missing_and_mismatched(tmp_path):
         D.load_fashion_mnist(tmp_path)
 
 
+@pytest.mark.parametrize("layout,compress", [("flat", True), ("torchvision", False)])
+def test_default_fashion_mnist_dir_finds_the_first_that_has_the_files(tmp_path, layout, compress):
+    """The first candidate holding the training images (any layout load_fashion_mnist reads),
+    else the first candidate; the lessons use it when no --data-dir is given."""
+    own, system = tmp_path / "own", tmp_path / "system"
+    cands = [str(own), str(system)]
+    assert D.default_fashion_mnist_dir(cands) == own  # neither has them: where --download goes
+    _write_fashion(system, layout=layout, compress=compress)
+    assert D.default_fashion_mnist_dir(cands) == system
+    _write_fashion(own)
+    assert D.default_fashion_mnist_dir(cands) == own
+    assert D.FASHION_MNIST_DIRS[-1] == "/usr/share/datasets/fashion-mnist"  # Debian's package
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     files: dict = {}
 

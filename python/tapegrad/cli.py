@@ -144,8 +144,9 @@ def _add_option(p: argparse.ArgumentParser, command: str, name: str) -> None:
         p.add_argument("--dataset", default="digits", metavar="NAME",
                        help="digits (embedded, default) or fashion-mnist")
         p.add_argument("--data-dir", metavar="D", default=None,
-                       help="directory with the Fashion-MNIST IDX files "
-                            "(default ~/.tapegrad/fashion-mnist)")
+                       help="directory with the Fashion-MNIST IDX files (default "
+                            "~/.tapegrad/fashion-mnist, else /usr/share/datasets/fashion-mnist "
+                            "where Debian's dataset-fashion-mnist package puts them)")
         p.add_argument("--download", action="store_true",
                        help="download missing Fashion-MNIST files (MD5-checked)")
     elif name == "distributed":

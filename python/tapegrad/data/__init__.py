@@ -11,8 +11,10 @@ the embedded UCI digits and Fashion-MNIST's IDX files.
 
 from .datasets import (
     FASHION_MNIST_CLASSES,
+    FASHION_MNIST_DIRS,
     FASHION_MNIST_FILES,
     FASHION_MNIST_MIRRORS,
+    default_fashion_mnist_dir,
     load_digits,
     load_fashion_mnist,
     read_idx,
@@ -21,4 +23,4 @@ from .loader import DataLoader, TensorDataset, synthetic_data, train_test_split
 
 __all__ = ["synthetic_data", "TensorDataset", "DataLoader", "train_test_split", "load_digits",
            "load_fashion_mnist", "read_idx", "FASHION_MNIST_CLASSES", "FASHION_MNIST_FILES",
-           "FASHION_MNIST_MIRRORS"]
+           "FASHION_MNIST_MIRRORS", "FASHION_MNIST_DIRS", "default_fashion_mnist_dir"]

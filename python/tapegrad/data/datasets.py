@@ -33,6 +33,8 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_FILES",
     "FASHION_MNIST_MIRRORS",
+    "FASHION_MNIST_DIRS",
+    "default_fashion_mnist_dir",
     "load_digits",
     "load_fashion_mnist",
     "read_idx",
@@ -176,6 +178,31 @@ FASHION_MNIST_FILES = {
 }
 
 
+# Where Fashion-MNIST is looked for when no directory is given: tapegrad's own download
+# directory, then Debian's and Ubuntu's dataset-fashion-mnist package
+# (`apt install dataset-fashion-mnist`).
+FASHION_MNIST_DIRS = ("~/.tapegrad/fashion-mnist", "/usr/share/datasets/fashion-mnist")
+
+
+def default_fashion_mnist_dir(candidates: Sequence[str] = FASHION_MNIST_DIRS) -> Path:
+    """The first of ``candidates`` that holds Fashion-MNIST's training images (packed or
+    unpacked, in any layout load_fashion_mnist reads), else the first candidate (where
+    ``--download`` puts the files).
+
+    >>> default_fashion_mnist_dir(["/nonexistent/a", "/nonexistent/b"])
+    PosixPath('/nonexistent/a')
+    """
+    if isinstance(candidates, (str, bytes, os.PathLike)) or not isinstance(candidates, Sequence) \
+            or not candidates or not all(isinstance(c, (str, os.PathLike)) for c in candidates):
+        raise TypeError("default_fashion_mnist_dir(): candidates must be a non-empty sequence "
+                        f"of paths, got {type(candidates).__name__}")
+    dirs = [Path(c).expanduser() for c in candidates]
+    for d in dirs:
+        if _find(d, "train-images-idx3-ubyte.gz") is not None:
+            return d
+    return dirs[0]
+
+
 def _md5(path: Path) -> str:
     h = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as f:
@@ -244,7 +271,9 @@ def load_fashion_mnist(root: str | os.PathLike[str], train: bool = True, downloa
             if not download:
                 raise FileNotFoundError(
                     f"load_fashion_mnist: {name} not found in {root} (pass download=True, or "
-                    "--download on the command line, to fetch it)")
+                    "--download on the command line, to fetch it; on Debian or Ubuntu, `apt "
+                    "install dataset-fashion-mnist` puts the files in "
+                    "/usr/share/datasets/fashion-mnist, found without --data-dir)")
             path = _download(name, FASHION_MNIST_FILES[name], root, mirrors, timeout)
         paths.append(path)
     images, labels = read_idx(paths[0]), read_idx(paths[1])

@@ -29,6 +29,7 @@ from tapegrad.data import (
     FASHION_MNIST_CLASSES,
     DataLoader,
     TensorDataset,
+    default_fashion_mnist_dir,
     load_digits,
     load_fashion_mnist,
     train_test_split,
@@ -68,7 +69,7 @@ def load(dataset: str = "digits", data_dir: str | os.PathLike | None = None,
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, seed=seed)
         return Data("digits", X_tr, y_tr, X_te, y_te, tuple(str(i) for i in range(10)))
     if dataset == "fashion-mnist":
-        root = data_dir if data_dir is not None else os.path.join("~", ".tapegrad", "fashion-mnist")
+        root = data_dir if data_dir is not None else default_fashion_mnist_dir()
         X_tr, y_tr = load_fashion_mnist(root, train=True, download=download)
         X_te, y_te = load_fashion_mnist(root, train=False, download=download)
         return Data("fashion-mnist", X_tr, y_tr, X_te, y_te, FASHION_MNIST_CLASSES)
