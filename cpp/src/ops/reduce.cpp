@@ -82,14 +82,18 @@ Tensor reduce_keep(k::Reduce op, const Tensor& x, const std::vector<int64_t>& di
 // The sum of every element of a contiguous float x, shaped as sum(x, all dims, keepdim):
 // reduce_keep's one kernel call for a single run over all dims (outer = inner = 1), without
 // the run list, the kept shape and the view finish_shape would make of it.
-Tensor full_sum(const Tensor& x, bool keepdim) {
-  Tensor y = empty(keepdim ? Shape(x->shape().size(), 1) : Shape{}, x->dtype());
+// The sum of every element of a contiguous float x into a one-element tensor of `shape`.
+Tensor sum_all_as(const Tensor& x, Shape shape) {
+  Tensor y = empty(std::move(shape), x->dtype());
   AllowThreads nogil(x->numel());  // Note [GIL]
   if (x->dtype() == DType::f32)
     k::reduce_f32(k::Reduce::sum, 1, x->numel(), 1, x->data<float>(), y->data<float>());
   else
     k::reduce_f64(k::Reduce::sum, 1, x->numel(), 1, x->data<double>(), y->data<double>());
   return y;
+}
+Tensor full_sum(const Tensor& x, bool keepdim) {
+  return sum_all_as(x, keepdim ? Shape(x->shape().size(), 1) : Shape{});
 }
 bool is_full_float_sum(const Tensor& x, const std::vector<int64_t>& dims) {
   return x->dim() > 0 && static_cast<int64_t>(dims.size()) == x->dim() &&
@@ -427,15 +431,8 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
   // call reduce_keep makes (all dims form one run), without building the dims, the kept
   // shape and the reshape. Not when the sum is recorded (create_graph).
   if (shape_numel(shape) == 1 && g->numel() > 0 && is_float(g->dtype()) &&
-      static_cast<int64_t>(shape.size()) <= g->dim() && !should_record({&g})) {
-    Tensor out = empty(shape, g->dtype());
-    AllowThreads nogil(g->numel());  // Note [GIL]
-    if (g->dtype() == DType::f32)
-      k::reduce_f32(k::Reduce::sum, 1, g->numel(), 1, g->data<float>(), out->data<float>());
-    else
-      k::reduce_f64(k::Reduce::sum, 1, g->numel(), 1, g->data<double>(), out->data<double>());
-    return out;
-  }
+      static_cast<int64_t>(shape.size()) <= g->dim() && !should_record({&g}))
+    return sum_all_as(g, shape);
   const int64_t lead = g->dim() - static_cast<int64_t>(shape.size());
   if (lead < 0)
     throw std::runtime_error("internal: sum_to from " + shape_str(g->shape()) + " to " + shape_str(shape));

@@ -37,6 +37,19 @@ struct PanelRun {
   int64_t oy, ox0, len, j0;
 };
 
+// The runs of the panel of positions q0 .. q0+nr−1 (one per output row it touches, ow wide
+// rows): runs[0 .. returned count).
+inline int64_t panel_runs(int64_t q0, int64_t nr, int64_t ow, PanelRun* runs) {
+  int64_t n = 0;
+  for (int64_t j = 0; j < nr;) {
+    const int64_t q = q0 + j, oy = q / ow, ox = q % ow;
+    const int64_t len = std::min(nr - j, ow - ox);
+    runs[n++] = PanelRun{oy, ox, len, j};
+    j += len;
+  }
+  return n;
+}
+
 // dst[p·NR + j] = col[p0 + p][q0 + j] for j < nr (0 for nr <= j < NR), p < kc, where col is the
 // im2col of x (cg channels). Requires stride_w == 1.
 template <class Cfg, class T>
@@ -46,13 +59,7 @@ void pack_b_conv(const ConvShape& g, const T* x, int64_t p0, int64_t kc, int64_t
   constexpr int W = F::W, NR = Cfg::NV * W;
   const int64_t ow = g.ow, hw = g.h * g.w, khw = g.kh * g.kw;
   PanelRun runs[NR];
-  int64_t nruns = 0;
-  for (int64_t j = 0; j < nr;) {
-    const int64_t q = q0 + j, oy = q / ow, ox = q % ow;
-    const int64_t len = std::min(nr - j, ow - ox);
-    runs[nruns++] = PanelRun{oy, ox, len, j};
-    j += len;
-  }
+  const int64_t nruns = panel_runs(q0, nr, ow, runs);
   // Each row of the panel is built in registers and stored whole (aligned): every run merges
   // its lanes into the vectors with masked loads (the lanes of other runs, of the padding and
   // past nr stay 0). Masked or misaligned stores into the panel measured far slower.
@@ -147,13 +154,7 @@ struct PanelPlan {
     using F = typename Cfg::F;
     constexpr int W = F::W, NR = Cfg::NV * W;
     PanelRun runs[NR];
-    int64_t nruns = 0;
-    for (int64_t j = 0; j < nr;) {
-      const int64_t q = q0 + j, oy = q / g.ow, ox = q % g.ow;
-      const int64_t len = std::min(nr - j, g.ow - ox);
-      runs[nruns++] = PanelRun{oy, ox, len, j};
-      j += len;
-    }
+    const int64_t nruns = panel_runs(q0, nr, g.ow, runs);
     std::fill(counts.begin(), counts.end(), uint8_t(0));
     single = true;
     for (int64_t i = 0; i < g.kh; ++i)
