@@ -5,6 +5,7 @@
 // them. Layers: above autograd and the optimizers, below the bindings (docs/architecture.md).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -97,6 +98,14 @@ template <>
 struct Codec<SgdOptions> : PodCodec<SgdOptions> {};
 template <>
 struct Codec<AdamOptions> : PodCodec<AdamOptions> {};
+template <class T, size_t N>
+struct Codec<std::array<T, N>, std::enable_if_t<std::is_arithmetic_v<T>>> : PodCodec<std::array<T, N>> {};
+template <>
+struct Codec<ConvPadding> {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const ConvPadding& p);
+  static ConvPadding read(Reader& r);
+};
 template <>
 struct Codec<std::string> {
   static constexpr bool ok = true;
@@ -119,6 +128,16 @@ struct Codec<std::vector<T>, std::enable_if_t<Codec<T>::ok>> {
     return v;
   }
 };
+inline void Codec<ConvPadding>::write(Writer& w, const ConvPadding& p) {
+  Codec<std::vector<int64_t>>::write(w, p.sizes);
+  Codec<std::string>::write(w, p.name);
+}
+inline ConvPadding Codec<ConvPadding>::read(Reader& r) {
+  ConvPadding p;
+  p.sizes = Codec<std::vector<int64_t>>::read(r);
+  p.name = Codec<std::string>::read(r);
+  return p;
+}
 template <class T>
 struct Codec<std::optional<T>, std::enable_if_t<Codec<T>::ok>> {
   static constexpr bool ok = true;
@@ -548,6 +567,7 @@ auto call(F fn, const A&... args) -> decltype(fn(args...)) {
       Depth d{rec};
       fn(args...);
     }
+    std::apply([&](const auto&... st) { (after_call(*rec, args, st), ...); }, stored);
     if constexpr (exportable_call<F, A...>())
       if (xfn >= 0) rec->xemit(xfn, export_args<F, A...>(stored));
     rec->emit([fn, stored](Frame& f) {
@@ -560,6 +580,7 @@ auto call(F fn, const A&... args) -> decltype(fn(args...)) {
       return fn(args...);
     }();
     auto slots = Out<R>::define(*rec, result);
+    std::apply([&](const auto&... st) { (after_call(*rec, args, st), ...); }, stored);
     if constexpr (exportable_call<F, A...>())
       if (xfn >= 0) rec->xemit(xfn, export_args<F, A...>(stored));
     rec->emit([fn, stored, slots](Frame& f) {
@@ -570,6 +591,27 @@ auto call(F fn, const A&... args) -> decltype(fn(args...)) {
     return result;
   }
 }
+
+// The entries of the export table (cpp/src/capture/exports.cpp) that are not plain engine
+// functions: the forms the bindings call while lowering themselves.
+namespace ex {
+
+// The handle itself, in another slot (a binding that returns a tensor it was given).
+Tensor same(const Tensor& t);
+// t.grad, which is there (`had`) or not as when the step was captured (runtime_error if not).
+Tensor grad_of(const Tensor& t, bool had);
+// The optimizers' group steps over state lists (an empty entry is made on the first step).
+void sgd(const std::vector<Tensor>& params, StateList momentum_buffers, const SgdOptions& o);
+void adam(const std::vector<Tensor>& params, StateList exp_avg, StateList exp_avg_sq,
+          StateList max_exp_avg_sq, StateList steps, const AdamOptions& o);
+// matmul's transposed-operand forms (x @ W.T and A.T @ B: matmul_transposed, bindings/ops.cpp).
+Tensor mm_transposed_a(const Tensor& x, const Tensor& v, bool v_transposed);
+Tensor mm_transposed_b(const Tensor& x, const Tensor& v);
+Tensor linear_transposed(const Tensor& x, const Tensor& v);
+// t.requires_grad_(value), returning t.
+Tensor set_requires_grad(const Tensor& t, bool value);
+
+}  // namespace ex
 
 // An engine call made by a binding recorded whole (depth 1), while it is being lowered: it runs
 // as usual and, when it is in the export table, joins the binding's C++ form.

@@ -4,7 +4,6 @@
 #include "bindings/bindings.h"
 #include "bindings/op_docs.h"
 #include "bindings/record.h"
-#include "capture/exports.h"
 #include "tapegrad/grad_mode.h"
 #include "tapegrad/kernels.h"
 #include "tapegrad/tape.h"

@@ -10,7 +10,6 @@
 #include "bindings/bindings.h"
 #include "bindings/op_docs.h"
 #include "bindings/record.h"
-#include "capture/exports.h"
 #include "tapegrad/tape.h"
 
 namespace tapegrad::bind {
@@ -575,7 +574,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
   // normalization, dropout, embeddings (torch.nn.functional's; exposed N: functions of _core._nn)
   reg.manual("batch_norm", [](const Tensor& x, const MaybeTensor& rm, const MaybeTensor& rv, const MaybeTensor& w,
                               const MaybeTensor& b, bool training, double momentum, double eps) {
-        return batch_norm(x, rm, rv, w, b, training, momentum, eps);
+        return lower(&batch_norm, x, rm.t, rv.t, w.t, b.t, training, momentum, eps);
       }, py::arg("running_mean"), py::arg("running_var"), py::arg("weight") = nullptr,
       py::arg("bias") = nullptr, py::arg("training") = false, py::arg("momentum") = 0.1,
       py::arg("eps") = 1e-5);
@@ -694,14 +693,14 @@ void bind_ops(py::module_& m, TensorClass& T) {
                                          py::arg("dilation") = 1, py::arg("groups") = 1);
   reg.manual("conv2d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const MaybeTensor& b,
                                                  py::object st, py::object pad, py::object dil, int64_t groups) {
-        return conv2d(x, w, b, int_list(st, "conv2d", "stride"), conv_padding(pad, "conv2d"),
-                      int_list(dil, "conv2d", "dilation"), groups);
+        return lower(&conv2d, x, w, b.t, int_list(st, "conv2d", "stride"), conv_padding(pad, "conv2d"),
+                     int_list(dil, "conv2d", "dilation"), groups);
       }, std::get<0>(conv_args), std::get<1>(conv_args), std::get<2>(conv_args),
       std::get<3>(conv_args), std::get<4>(conv_args), std::get<5>(conv_args));
   reg.manual("conv1d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const MaybeTensor& b,
                                                  py::object st, py::object pad, py::object dil, int64_t groups) {
-        return conv1d(x, w, b, int_list(st, "conv1d", "stride"), conv_padding(pad, "conv1d"),
-                      int_list(dil, "conv1d", "dilation"), groups);
+        return lower(&conv1d, x, w, b.t, int_list(st, "conv1d", "stride"), conv_padding(pad, "conv1d"),
+                     int_list(dil, "conv1d", "dilation"), groups);
       }, std::get<0>(conv_args), std::get<1>(conv_args), std::get<2>(conv_args),
       std::get<3>(conv_args), std::get<4>(conv_args), std::get<5>(conv_args));
   reg.manual("pad", [int_list](const Tensor& x, py::object pads, const std::string& mode, py::object value) {
@@ -727,9 +726,8 @@ void bind_ops(py::module_& m, TensorClass& T) {
         const char* op = "max_pool2d";
         const auto kernel = pool_pair(k, 2, op, "kernel_size");
         return values_or_pair(
-            max_pool2d_with_indices(x, kernel, pool_stride(s, kernel, 2, op),
-                                    pool_pair(p, 2, op, "padding"),
-                                    pool_pair(d, 2, op, "dilation"), ceil_mode),
+            lower(&max_pool2d_with_indices, x, kernel, pool_stride(s, kernel, 2, op),
+                  pool_pair(p, 2, op, "padding"), pool_pair(d, 2, op, "dilation"), ceil_mode),
             return_indices);
       }, py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("dilation") = 1, py::arg("ceil_mode") = false, py::arg("return_indices") = false);
@@ -750,8 +748,8 @@ void bind_ops(py::module_& m, TensorClass& T) {
         const auto kernel = pool_pair(k, 2, op, "kernel_size");
         std::optional<int64_t> div;
         if (!divisor.is_none()) div = to_i64(divisor);
-        return avg_pool2d(x, kernel, pool_stride(s, kernel, 2, op), pool_pair(p, 2, op, "padding"),
-                          ceil_mode, count_include_pad, div);
+        return lower(&avg_pool2d, x, kernel, pool_stride(s, kernel, 2, op), pool_pair(p, 2, op, "padding"),
+                     ceil_mode, count_include_pad, div);
       }, py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
       py::arg("divisor_override") = py::none());

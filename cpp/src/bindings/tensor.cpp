@@ -1,7 +1,6 @@
 // The Tensor class as Python sees it, apart from its ops (ops.cpp): shape and autograd state,
 // dtype conversions, Python's number/sequence protocols, indexing and the in-place fills.
 #include "bindings/bindings.h"
-#include "capture/exports.h"
 #include "bindings/record.h"
 #include "tapegrad/tape.h"
 

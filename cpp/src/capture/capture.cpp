@@ -126,7 +126,7 @@ Slot Recorder::define(const Tensor& t) {
     cur_defs_.push_back(s);
     slots_[t.get()] = s;
     if (before == kNoSlot) {
-      xmiss(binding_name() + "() returned a tensor that its engine calls did not make");
+      if (declared_) xmiss(binding_name() + "() returned a tensor that its engine calls did not make");
     } else {
       x_->calls.push_back({same_tensor_index(), {}, {before}, {s}});
       Writer w;
@@ -182,9 +182,13 @@ void Recorder::xmiss(const std::string& why) {
 Slot Recorder::state(const Tensor& t) {
   const Slot s = static_cast<Slot>(held_.size());
   held_.push_back(t);
-  x_->constants.emplace_back(s, t);
-  if (depth > 0) cur_xreads_.push_back(s);
-  else cur_reads_.push_back(s);
+  if (depth > 0) {  // (a lowered binding: the Python program replays the binding itself)
+    x_->constants.emplace_back(s, t);
+    cur_xreads_.push_back(s);
+  } else {  // a state slot of both forms: kept in the frame between runs
+    constants_.emplace_back(s, t);
+    cur_reads_.push_back(s);
+  }
   return s;
 }
 
@@ -195,6 +199,8 @@ void Recorder::set_state(Slot s, const Tensor& t) {
   slots_[t.get()] = s;
   held_.push_back(t);  // (keeps its address from being reused during the capture)
   for (auto& c : x_->constants)
+    if (c.first == s) c.second = t;
+  for (auto& c : constants_)
     if (c.first == s) c.second = t;
 }
 

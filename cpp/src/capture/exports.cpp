@@ -2,7 +2,7 @@
 // in saved.cpp). A call whose function is listed here is kept in a program's C++ form with its
 // arguments' bytes; loading reads those bytes back as the function declares its parameters.
 // Names are the file format: an entry may be added, never renamed or given other parameters.
-#include "capture/exports.h"
+#include "tapegrad/capture.h"
 
 #include <stdexcept>
 #include <string>
@@ -167,6 +167,12 @@ struct Table {
     e.push_back(entry<&cast>("cast"));
     e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, const Tensor&, int64_t, Reduction, double)>(&cross_entropy)>("cross_entropy"));
     e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, Reduction)>(&mse_loss)>("mse_loss"));
+    // convolution, pooling, normalization
+    e.push_back(entry<&conv2d>("conv2d"));
+    e.push_back(entry<&conv1d>("conv1d"));
+    e.push_back(entry<&max_pool2d_with_indices>("max_pool2d_with_indices"));
+    e.push_back(entry<&avg_pool2d>("avg_pool2d"));
+    e.push_back(entry<&batch_norm>("batch_norm"));
     for (size_t i = 0; i < e.size(); ++i) {
       const auto idx = static_cast<int32_t>(i);
       by_fn.emplace(e[i].id, idx);  // a function listed twice keeps its first name
