@@ -112,7 +112,25 @@ class SavedProgram:
     ``backward()``, optimizer step — on new inputs, updating the program's own copy of the
     state (parameters, gradients, optimizer buffers) in place, exactly as the captured step
     would; no Python runs per op. The same file runs from C++ with
-    ``tapegrad::capture::SavedProgram::load`` (docs/saved-programs.md)."""
+    ``tapegrad::capture::SavedProgram::load`` (docs/saved-programs.md).
+
+    >>> import tapegrad as tg, tempfile, os
+    >>> b = tg.zeros(1, requires_grad=True)
+    >>> @tg.compile
+    ... def step():
+    ...     loss = ((b - 3.0) ** 2).sum()
+    ...     loss.backward()
+    ...     with tg.no_grad():
+    ...         b.sub_(0.25 * b.grad)
+    ...         b.grad.zero_()
+    ...     return loss
+    >>> _ = step()
+    >>> path = os.path.join(tempfile.mkdtemp(), "b.tgp")
+    >>> step.save(path, {"b": b})
+    >>> saved = tg.load_program(path)
+    >>> saved().item(), saved.state["b"].item()
+    (2.25, 2.25)
+    """
 
     def __init__(self, impl: Any) -> None:
         self._impl = impl
