@@ -263,3 +263,29 @@ def test_damaged_truncated_and_foreign_files(tmp_path):
     with pytest.raises(RuntimeError, match="cannot open"):
         tg.load_program(os.path.join(tmp_path, "missing.tgp"))
     assert tg.load_program(path)(tg.ones(4))[0].shape == ()
+
+
+def test_optimizer_state_read_in_the_step_after_its_first_update(tmp_path):
+    """A momentum buffer made inside the optimizer's (lowered) step on the captured call and
+    then read by Python in the same step: the Python replay and the saved program both see it."""
+    def case():
+        w = tg.tensor([1.0, -2.0, 0.5], requires_grad=True)
+        opt = tg.optim.SGD([w], lr=0.1, momentum=0.9)
+
+        def step(x):
+            opt.zero_grad()
+            loss = ((w * x).sum() - 1) ** 2
+            loss.backward()
+            opt.step()
+            return loss, opt.state[w]["momentum_buffer"] * 1
+        return step, w
+    step, w = case()
+    eager = [tuple(bits(t) for t in step(tg.full((3,), i + 1.0))) for i in range(6)]
+    step, w = case()
+    c = tg.compile(step, fullgraph=True)
+    got = [tuple(bits(t) for t in c(tg.full((3,), i + 1.0))) for i in range(3)]
+    path = os.path.join(tmp_path, "m.tgp")
+    c.save(path, {"w": w})
+    saved = tg.load_program(path)
+    got += [tuple(bits(t) for t in saved(tg.full((3,), i + 1.0))) for i in range(3, 6)]
+    assert got == eager

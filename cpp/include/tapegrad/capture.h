@@ -333,6 +333,10 @@ class Recorder {
   // the C++ form
   std::shared_ptr<ExportForm> x_ = std::make_shared<ExportForm>();
   std::vector<Slot> cur_xreads_, cur_xdefs_;
+  // Slots only the C++ form names (made inside a lowered binding); a later read by the Python
+  // program makes such a slot one of its constants, as an unknown tensor would be.
+  std::vector<bool> xonly_;
+  Slot new_slot(const Tensor& t, bool xonly);
   bool lowering_ = false, declared_ = false, in_call_ = false;
   size_t call_first_slot_ = 0, call_first_xcall_ = 0;
   std::string binding_name() const;

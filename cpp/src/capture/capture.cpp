@@ -74,10 +74,16 @@ Slot Recorder::input(const Tensor& t) {
     inputs_.push_back(s);
     return s;
   }
-  const Slot s = static_cast<Slot>(held_.size());
-  held_.push_back(t);
+  const Slot s = new_slot(t, false);
   slots_[t.get()] = s;
   inputs_.push_back(s);
+  return s;
+}
+
+Slot Recorder::new_slot(const Tensor& t, bool xonly) {
+  const Slot s = static_cast<Slot>(held_.size());
+  held_.push_back(t);
+  xonly_.push_back(xonly);
   return s;
 }
 
@@ -85,17 +91,27 @@ Slot Recorder::use(const Tensor& t) {
   Slot s = find(t);
   if (depth > 0) {  // an engine call inside a binding being lowered: the C++ form's alone
     if (s == kNoSlot) {
-      s = static_cast<Slot>(held_.size());
-      held_.push_back(t);
+      s = new_slot(t, true);
       slots_[t.get()] = s;
       x_->constants.emplace_back(s, t);
     }
     cur_xreads_.push_back(s);
     return s;
   }
+  if (s != kNoSlot && xonly_[static_cast<size_t>(s)]) {
+    // Made inside a lowered binding, now read by the Python program: its constant.
+    xonly_[static_cast<size_t>(s)] = false;
+    auto& xc = x_->constants;
+    for (auto it = xc.begin(); it != xc.end(); ++it)
+      if (it->first == s) {
+        xc.erase(it);
+        break;
+      }
+    constants_.emplace_back(s, t);
+    const_states_.push_back({t, t->shape(), t->dtype(), t->requires_grad()});
+  }
   if (s == kNoSlot) {
-    s = static_cast<Slot>(held_.size());
-    held_.push_back(t);
+    s = new_slot(t, false);
     slots_[t.get()] = s;
     constants_.emplace_back(s, t);
     const_states_.push_back({t, t->shape(), t->dtype(), t->requires_grad()});
@@ -106,8 +122,7 @@ Slot Recorder::use(const Tensor& t) {
 
 Slot Recorder::define(const Tensor& t) {
   if (depth > 0) {
-    const Slot s = static_cast<Slot>(held_.size());
-    held_.push_back(t);
+    const Slot s = new_slot(t, true);
     cur_xdefs_.push_back(s);
     if (t) slots_[t.get()] = s;
     return s;
@@ -119,10 +134,10 @@ Slot Recorder::define(const Tensor& t) {
     const Slot before = find(t);
     if (before != kNoSlot && static_cast<size_t>(before) >= call_first_slot_) {
       cur_defs_.push_back(before);
+      xonly_[static_cast<size_t>(before)] = false;  // the Python instruction defines it too
       return before;
     }
-    const Slot s = static_cast<Slot>(held_.size());
-    held_.push_back(t);
+    const Slot s = new_slot(t, false);
     cur_defs_.push_back(s);
     slots_[t.get()] = s;
     if (before == kNoSlot) {
@@ -135,8 +150,7 @@ Slot Recorder::define(const Tensor& t) {
     }
     return s;
   }
-  const Slot s = static_cast<Slot>(held_.size());
-  held_.push_back(t);
+  const Slot s = new_slot(t, false);
   cur_defs_.push_back(s);
   if (t) slots_[t.get()] = s;  // the newest slot names the tensor from now on
   return s;
@@ -180,8 +194,7 @@ void Recorder::xmiss(const std::string& why) {
 }
 
 Slot Recorder::state(const Tensor& t) {
-  const Slot s = static_cast<Slot>(held_.size());
-  held_.push_back(t);
+  const Slot s = new_slot(t, depth > 0);
   if (depth > 0) {  // (a lowered binding: the Python program replays the binding itself)
     x_->constants.emplace_back(s, t);
     cur_xreads_.push_back(s);
@@ -198,6 +211,7 @@ void Recorder::set_state(Slot s, const Tensor& t) {
   if (was == s) return;
   slots_[t.get()] = s;
   held_.push_back(t);  // (keeps its address from being reused during the capture)
+  xonly_.push_back(false);
   for (auto& c : x_->constants)
     if (c.first == s) c.second = t;
   for (auto& c : constants_)
@@ -250,6 +264,7 @@ Program Recorder::finish(const std::vector<Slot>& keep) {
   p.exported = std::move(x_);
   x_ = std::make_shared<ExportForm>();
   held_.clear();
+  xonly_.clear();
   slots_.clear();
   return p;
 }
