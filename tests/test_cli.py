@@ -139,7 +139,7 @@ def test_console_script(tmp_path):
 
 # ----- each command takes only its own options -------------------------------------------------
 _OWN = {
-    "regression": {"--out", "--epochs", "--lr", "--threads", "--compile"},
+    "regression": {"--out", "--epochs", "--lr", "--threads", "--compile", "--save-step"},
     "linreg": {"--epochs", "--lr", "--batch-size", "--seed", "--threads", "--compile"},
     "softmax": {"--out", "--epochs", "--lr", "--batch-size", "--seed", "--threads", "--dataset",
                 "--data-dir", "--download", "--distributed", "--checkpoint", "--compile"},

@@ -106,3 +106,22 @@ def test_bench_has_compiled_rows(capsys, monkeypatch):
     assert out.count("compiled") >= 3
     r = real(repeat=20, log=lambda s: None)
     assert all(r[k] > 0 for k in ("regression_compiled_step_us", "softmax_compiled_step_us"))
+
+
+def test_regression_save_step(tmp_path, capsys):
+    """``tapegrad regression --save-step FILE``: the trained step and m, b go to FILE, and the
+    loaded step goes on as the lesson would have (the lesson trained 3 more epochs)."""
+    from tapegrad.cli import main
+    from tapegrad.examples import regression
+
+    path = tmp_path / "step.tgp"
+    assert main(["regression", "--epochs", "4", "--save-step", str(path), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"saved the training step with m, b after 5 updates to {path}" in out
+    saved = tg.load_program(str(path))
+    losses = [saved().item() for _ in range(3)]
+    ref = regression.run(epochs=7, out=None, log=lambda s: None)
+    assert losses == ref.costs[-3:]
+    assert (saved.state["m"].item(), saved.state["b"].item()) == (ref.m, ref.b)
+    assert main(["regression", "--epochs", "0", "--save-step", str(path)]) == 1
+    assert "needs at least one epoch" in capsys.readouterr().err

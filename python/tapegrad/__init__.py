@@ -293,9 +293,9 @@ __all__ += ["linalg", "einsum", "unique"]
 from . import func  # noqa: E402
 
 # Capture and replay of a training step (tapegrad.compile, as torch.compile).
-from ._compile import compile  # noqa: E402, A004
+from ._compile import compile, load_program, SavedProgram  # noqa: E402, A004
 
-__all__ += ["func", "compile"]
+__all__ += ["func", "compile", "load_program", "SavedProgram"]
 
 # ----- probability distributions (tapegrad.distributions, as torch.distributions)
 from . import distributions  # noqa: E402

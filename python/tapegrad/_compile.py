@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from . import _capture, _core
 from .nn.modules.module import Module
 
-__all__ = ["compile"]
+__all__ = ["compile", "load_program", "SavedProgram"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -64,7 +64,9 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
     A function that reads tensor data into Python (``loss.item()``), makes tensors from Python
     data or uses something capture does not record runs eagerly for that signature;
     ``fullgraph=True`` raises ``RuntimeError`` with the reason instead.
-    ``.fallback_reasons`` lists why calls fell back. ``dynamic``, ``backend``, ``mode`` and
+    ``.fallback_reasons`` lists why calls fell back. ``.save(path, names)`` writes the latest
+    captured program with its state (parameters, optimizer state) for :func:`load_program`
+    and C++ (``tapegrad::capture::SavedProgram``). ``dynamic``, ``backend``, ``mode`` and
     ``options`` are accepted for PyTorch compatibility and ignored; ``disable=True`` returns
     ``model`` unchanged.
 
@@ -102,3 +104,77 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
     if model is None:
         return wrap
     return wrap(model)
+
+
+class SavedProgram:
+    """A training step saved by a compiled function's ``save(path, names)`` and loaded by
+    :func:`load_program`: each call runs the captured engine calls in C++ — forward,
+    ``backward()``, optimizer step — on new inputs, updating the program's own copy of the
+    state (parameters, gradients, optimizer buffers) in place, exactly as the captured step
+    would; no Python runs per op. The same file runs from C++ with
+    ``tapegrad::capture::SavedProgram::load`` (docs/saved-programs.md).
+
+    >>> import tapegrad as tg, tempfile, os
+    >>> b = tg.zeros(1, requires_grad=True)
+    >>> @tg.compile
+    ... def step():
+    ...     loss = ((b - 3.0) ** 2).sum()
+    ...     loss.backward()
+    ...     with tg.no_grad():
+    ...         b.sub_(0.25 * b.grad)
+    ...         b.grad.zero_()
+    ...     return loss
+    >>> _ = step()
+    >>> path = os.path.join(tempfile.mkdtemp(), "b.tgp")
+    >>> step.save(path, {"b": b})
+    >>> saved = tg.load_program(path)
+    >>> saved().item(), saved.state["b"].item()
+    (2.25, 2.25)
+    """
+
+    def __init__(self, impl: Any) -> None:
+        self._impl = impl
+
+    def __call__(self, *inputs: Any) -> Any:
+        """One step on ``inputs`` (tensors of the captured shapes and dtypes); returns what the
+        captured function returned (its tensors: a tensor, or a list of them)."""
+        return self._impl.run(list(inputs))
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The named tensors (``names`` given to ``save``) as the last call left them."""
+        return dict(self._impl.state())
+
+    @property
+    def num_calls(self) -> int:
+        """How many engine calls one step makes."""
+        return int(self._impl.num_calls)
+
+    def __repr__(self) -> str:
+        return f"SavedProgram({self.num_calls} engine calls, state={sorted(self.state)})"
+
+
+def load_program(path: str) -> SavedProgram:
+    """Load a step saved by ``tapegrad.compile(fn).save(path, names)`` (see
+    :class:`SavedProgram`). A saved program is code, as a pickle is: load only files you trust.
+
+    >>> import tapegrad as tg, tempfile, os
+    >>> w = tg.tensor([0.0], requires_grad=True)
+    >>> opt = tg.optim.SGD([w], lr=0.1)
+    >>> @tg.compile
+    ... def step(x):
+    ...     loss = ((w * x - 2.0) ** 2).mean()
+    ...     opt.zero_grad()
+    ...     loss.backward()
+    ...     opt.step()
+    ...     return loss
+    >>> _ = step(tg.ones(4))
+    >>> path = os.path.join(tempfile.mkdtemp(), "step.tgp")
+    >>> step.save(path, {"w": w})
+    >>> saved = tg.load_program(path)
+    >>> [round(saved(tg.ones(4)).item(), 4) for _ in range(2)]
+    [2.56, 1.6384]
+    >>> saved.state["w"]
+    tensor([0.9760], requires_grad=True)
+    """
+    return SavedProgram(_core._SavedProgram.load(str(path)))

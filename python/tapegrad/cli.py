@@ -2,6 +2,7 @@
 
     tapegrad regression              # the seed's 8-point line fit, with plots
     tapegrad regression --compile    # the same, its training step replayed by tapegrad.compile
+    tapegrad regression --save-step step.tgp  # ... and saved for a C++ training loop
     tapegrad linreg                  # d2l's synthetic linear regression from scratch
     tapegrad softmax                 # softmax regression on the embedded digits
     tapegrad softmax --dataset fashion-mnist --data-dir ~/data --download
@@ -100,7 +101,7 @@ def _probability(s: str) -> float:
 # --distributed/--checkpoint). _DEFAULTS: the defaults --help shows; softmax and mlp take theirs
 # from the dataset.
 _OPTIONS: dict[str, tuple[str, ...]] = {
-    "regression": ("out", "epochs", "lr", "threads"),
+    "regression": ("out", "epochs", "lr", "threads", "save_step"),
     "linreg": ("epochs", "lr", "batch_size", "seed", "threads"),
     "softmax": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed"),
     "mlp": ("out", "epochs", "lr", "batch_size", "seed", "threads", "data", "distributed",
@@ -171,6 +172,11 @@ def _add_option(p: argparse.ArgumentParser, command: str, name: str) -> None:
         p.add_argument("--compile", action="store_true",
                        help="run the training step through tapegrad.compile: captured on its "
                             "first call, replayed in C++ after (same results to the bit)")
+    elif name == "save_step":  # saved programs (regression)
+        p.add_argument("--save-step", metavar="FILE", default=None,
+                       help="after training, save the compiled training step with m and b to "
+                            "FILE (implies --compile), for tapegrad.load_program or a C++ "
+                            "training loop (docs/saved-programs.md)")
     elif name == "broken":  # custom functions family
         p.add_argument("--broken", action="store_true",
                        help="also gradcheck a learner's wrong backward and show what it reports")
@@ -247,7 +253,8 @@ def _cmd_regression(args: argparse.Namespace) -> str:
 
     epochs = 1000 if args.epochs is None else args.epochs
     lr = 0.01 if args.lr is None else args.lr
-    r = regression.run(epochs=epochs, lr=lr, out=args.out, compile=args.compile)
+    r = regression.run(epochs=epochs, lr=lr, out=args.out, compile=args.compile,
+                       save_step=args.save_step)
     return (f"regression: m = {r.m:.4f}, b = {r.b:.4f}, cost = {r.cost:.4f} after "
             f"{epochs + 1} updates; plots: {', '.join(os.path.basename(f) for f in r.files)} "
             f"in {args.out}")

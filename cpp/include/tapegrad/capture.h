@@ -5,12 +5,15 @@
 // them. Layers: above autograd and the optimizers, below the bindings (docs/architecture.md).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <functional>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -36,6 +39,153 @@ struct StaleProgram : std::runtime_error {
 using Frame = std::vector<Tensor>;
 using Instr = std::function<void(Frame&)>;
 
+// ----- the C++ form of a program (Note [saved programs] in cpp/src/capture/saved.cpp) -----
+// Bytes of a saved program: values appended by Writer, read back by Reader (which throws
+// std::runtime_error on a truncated or malformed file instead of reading past its end).
+struct Writer {
+  std::string buf;
+  template <class T>
+  void pod(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    buf.append(reinterpret_cast<const char*>(&v), sizeof(T));
+  }
+  void str(const std::string& s) {
+    pod<uint64_t>(s.size());
+    buf.append(s);
+  }
+};
+struct Reader {
+  const char* p;
+  const char* end;
+  void need(size_t n) const {
+    if (static_cast<size_t>(end - p) < n)
+      throw std::runtime_error("tapegrad: the saved program is truncated or corrupt");
+  }
+  template <class T>
+  T pod() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    need(sizeof(T));
+    T v;
+    std::memcpy(&v, p, sizeof(T));
+    p += sizeof(T);
+    return v;
+  }
+  std::string str() {
+    const auto n = pod<uint64_t>();
+    need(n);
+    std::string s(p, n);
+    p += n;
+    return s;
+  }
+};
+
+// How a kept argument is written to a saved program: plain numbers, enums, the option structs
+// of the optimizers (all numbers), strings, and vectors and optionals of them. Anything else
+// (a Python object, a generator) has no C++ form: a call keeping one cannot be saved.
+template <class T, class = void>
+struct Codec {
+  static constexpr bool ok = false;
+};
+template <class T>
+struct PodCodec {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const T& v) { w.pod(v); }
+  static T read(Reader& r) { return r.pod<T>(); }
+};
+template <class T>
+struct Codec<T, std::enable_if_t<std::is_arithmetic_v<T> || std::is_enum_v<T>>> : PodCodec<T> {};
+template <>
+struct Codec<SgdOptions> : PodCodec<SgdOptions> {};
+template <>
+struct Codec<AdamOptions> : PodCodec<AdamOptions> {};
+template <class T, size_t N>
+struct Codec<std::array<T, N>, std::enable_if_t<std::is_arithmetic_v<T>>> : PodCodec<std::array<T, N>> {};
+template <>
+struct Codec<ConvPadding> {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const ConvPadding& p);
+  static ConvPadding read(Reader& r);
+};
+template <>
+struct Codec<std::string> {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const std::string& v) { w.str(v); }
+  static std::string read(Reader& r) { return r.str(); }
+};
+template <class T>
+struct Codec<std::vector<T>, std::enable_if_t<Codec<T>::ok>> {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const std::vector<T>& v) {
+    w.pod<uint64_t>(v.size());
+    for (const T& e : v) Codec<T>::write(w, e);
+  }
+  static std::vector<T> read(Reader& r) {
+    const auto n = r.pod<uint64_t>();
+    r.need(n);  // at least a byte each: a corrupt count fails here, not in the allocation
+    std::vector<T> v;
+    v.reserve(n);
+    for (uint64_t i = 0; i < n; ++i) v.push_back(Codec<T>::read(r));
+    return v;
+  }
+};
+inline void Codec<ConvPadding>::write(Writer& w, const ConvPadding& p) {
+  Codec<std::vector<int64_t>>::write(w, p.sizes);
+  Codec<std::string>::write(w, p.name);
+}
+inline ConvPadding Codec<ConvPadding>::read(Reader& r) {
+  ConvPadding p;
+  p.sizes = Codec<std::vector<int64_t>>::read(r);
+  p.name = Codec<std::string>::read(r);
+  return p;
+}
+template <class T>
+struct Codec<std::optional<T>, std::enable_if_t<Codec<T>::ok>> {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const std::optional<T>& v) {
+    w.pod<uint8_t>(v.has_value());
+    if (v) Codec<T>::write(w, *v);
+  }
+  static std::optional<T> read(Reader& r) {
+    if (!r.pod<uint8_t>()) return std::nullopt;
+    return Codec<T>::read(r);
+  }
+};
+
+// A call of a function in the export table as a saved program keeps it: the function's index
+// in the table, its arguments' bytes, and the slots it reads and defines.
+struct ExportedCall {
+  int32_t fn = -1;
+  std::string args;
+  std::vector<int32_t> reads, defs;
+};
+// The index of `fn` in the export table (cpp/src/capture/exports.cpp), or -1.
+int32_t export_index(const void* fn);
+// The table's entry that gives back its argument (a handle copied to another slot).
+int32_t same_tensor_index();
+template <class F>
+int32_t export_index_of(F fn) {
+  if constexpr (std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>)
+    return export_index(reinterpret_cast<const void*>(fn));
+  else
+    return -1;
+}
+
+// The C++ form of a captured program (Note [saved programs]): the exported calls, over the
+// same slots as the program's instructions, and what saving it needs besides the program.
+struct ExportForm {
+  std::string missing;  // why the program has no C++ form; empty when it has one
+  std::vector<ExportedCall> calls;
+  // Constants only the C++ form reads (made inside a binding: a Python number as a tensor,
+  // an optimizer's state created by the captured step), by slot; with the program's own.
+  std::vector<std::pair<int32_t, Tensor>> constants;
+  struct Input {
+    Shape shape;
+    DType dtype;
+    bool requires_grad;
+  };
+  std::vector<Input> inputs;  // as captured, one per program input
+};
+
 // A captured program: instructions over slots. Inputs are filled by the caller, constants
 // (tensors that existed before the capture: parameters, optimizer state, data held by a
 // closure) are held here; every other slot is defined by an instruction.
@@ -46,6 +196,7 @@ struct Program {
   std::vector<Instr> instrs;
   std::vector<std::vector<Slot>> release_after;  // slots last read by instruction i
   std::vector<Slot> kept;  // slots the caller reads after a run (the results)
+  std::shared_ptr<const ExportForm> exported;  // null for a program not made by a Recorder
   // Runs the instructions on `f` (sized nslots, inputs set); constants are set here.
   void run(Frame& f) const;
 
@@ -81,6 +232,41 @@ struct Program {
   std::shared_ptr<Spare> spare_ = std::make_shared<Spare>();  // shared by copies
 };
 
+// ----- saved programs (Note [saved programs] in cpp/src/capture/saved.cpp) -----
+// The bytes of a program's C++ form with its constants as they are now (parameters, optimizer
+// state); `names` names some of them (a parameter's name in its module) for SavedProgram::state.
+// Throws std::runtime_error naming what the program does that has no C++ form.
+std::string save_program(const Program& p, const std::vector<std::pair<Tensor, std::string>>& names,
+                         bool single_result);
+// A saved program loaded without Python: run() is one step of what was captured, on new
+// inputs, updating the program's state (its constants) in place as the captured step did.
+// One run at a time (a run from another thread waits).
+class SavedProgram {
+ public:
+  static SavedProgram load(const std::string& path);
+  static SavedProgram from_bytes(const std::string& bytes);
+  // Inputs: as many tensors as the captured function took, of the captured shapes and
+  // dtypes (std::invalid_argument otherwise). The results: what the function returned.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  // A named constant (parameter, optimizer state) as the last run left it; null if none.
+  Tensor state(const std::string& name) const;
+  std::vector<std::string> state_names() const;
+  const std::vector<ExportForm::Input>& inputs() const;
+  bool single_result() const;
+  size_t num_calls() const;
+
+  SavedProgram();
+  ~SavedProgram();
+  SavedProgram(SavedProgram&&) noexcept;
+  SavedProgram& operator=(SavedProgram&&) noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+const std::string& export_name(int32_t index);
+Instr decode_call(const std::string& name, const ExportedCall& c);
+
 class Recorder {
  public:
   // An argument tensor of the captured function; the same tensor twice is the same slot.
@@ -112,6 +298,27 @@ class Recorder {
   int depth = 0;         // > 0 while the eager body of a recorded call runs
   bool touched = false;  // set by a recorded call or a binding that reads no tensor data
 
+  // ----- the C++ form (Note [saved programs]) -----
+  const char* binding = nullptr;  // the Python function being called at depth 0 (messages)
+  // Around a recorded call at depth 0: `direct` when the call itself is in the export table;
+  // otherwise the exported calls its body makes at depth 1 are its C++ form ("lowering").
+  void begin_call(bool direct);
+  void end_call();
+  bool lowering() const { return lowering_; }
+  // Said by a binding whose every effect on tensors goes through capture::call: those calls
+  // are its C++ form. A binding that does not say it has none.
+  void declare_lowered() { declared_ = true; }
+  // Ends an exported call (function `fn` of the table, its arguments' bytes): at depth 0 its
+  // reads and defines are the instruction's, at depth 1 those named since the last one.
+  void xemit(int32_t fn, std::string args);
+  // The program has no C++ form; the first reason is kept.
+  void xmiss(const std::string& why);
+  // A state slot: an in-out argument entry that is empty now (an optimizer buffer not yet
+  // made) gets a constant slot of its own; after the call `set_state` records what the call
+  // put there, so that saving writes the state as it is then.
+  Slot state(const Tensor& t);
+  void set_state(Slot s, const Tensor& t);
+
  private:
   std::unordered_map<const TensorImpl*, Slot> slots_;
   std::vector<Tensor> held_;  // every tensor named during the capture (no address reuse)
@@ -123,6 +330,16 @@ class Recorder {
   std::vector<std::vector<Slot>> defs_;
   std::vector<Slot> cur_reads_, cur_defs_;
   std::string reason_;
+  // the C++ form
+  std::shared_ptr<ExportForm> x_ = std::make_shared<ExportForm>();
+  std::vector<Slot> cur_xreads_, cur_xdefs_;
+  // Slots only the C++ form names (made inside a lowered binding); a later read by the Python
+  // program makes such a slot one of its constants, as an unknown tensor would be.
+  std::vector<bool> xonly_;
+  Slot new_slot(const Tensor& t, bool xonly);
+  bool lowering_ = false, declared_ = false, in_call_ = false;
+  size_t call_first_slot_ = 0, call_first_xcall_ = 0;
+  std::string binding_name() const;
 };
 
 // The calling thread's active recorder, or null.
@@ -138,6 +355,12 @@ class Scope {
  private:
   Recorder* prev_;
 };
+
+// A binding recorded whole whose effects on tensors all go through capture::call says so at
+// its start: those calls are its C++ form (Note [saved programs]).
+inline void lowers() {
+  if (Recorder* r = active(); r && r->depth == 1 && r->lowering()) r->declare_lowered();
+}
 
 // A binding that reads metadata only (shapes, dtypes, flags) says so: nothing to record.
 inline void pure() {
@@ -174,6 +397,39 @@ struct Arg<std::vector<Tensor>> {
     v.reserve(s.size());
     for (Slot i : s) v.push_back(Arg<Tensor>::load(f, i));
     return v;
+  }
+};
+// An in-out list of tensors (an optimizer's state: entries it makes on its first step are
+// null before). While capturing, an empty entry gets a state slot (Recorder::state); a replay
+// of the C++ form reads the list from its slots and writes back what the call left in it.
+struct StateList {
+  std::vector<Tensor>* v;
+};
+template <>
+struct Arg<StateList> {
+  using Stored = std::vector<Slot>;
+  static Stored save(Recorder& r, const StateList& l) {
+    Stored s;
+    for (const Tensor& t : *l.v) s.push_back(t ? r.use(t) : r.state(t));
+    return s;
+  }
+  static void after(Recorder& r, const StateList& l, const Stored& s) {
+    for (size_t i = 0; i < s.size() && i < l.v->size(); ++i) r.set_state(s[i], (*l.v)[i]);
+  }
+  struct Held {  // the list for the call; written back to the frame after it
+    Frame* f;
+    const Stored* s;
+    std::vector<Tensor> v;
+    ~Held() {
+      for (size_t i = 0; i < s->size() && i < v.size(); ++i) (*f)[static_cast<size_t>((*s)[i])] = v[i];
+    }
+    operator StateList() { return {&v}; }
+  };
+  static Held load(const Frame& f, const Stored& s) {
+    Held h{const_cast<Frame*>(&f), &s, {}};
+    h.v.reserve(s.size());
+    for (Slot i : s) h.v.push_back(f[static_cast<size_t>(i)]);
+    return h;
   }
 };
 template <>
@@ -238,12 +494,66 @@ struct Out<std::vector<Tensor>> {
 // it to the program: tensor arguments by slot, other arguments copied, results given slots.
 // fn must be copyable and depend on nothing but its arguments (a plain function or a lambda
 // without captures of mutable state).
+// The call's C++ form: fn is in the export table and every argument has a Codec (the types
+// at the call are the function's own, so a saved program reads them back as it declares them).
+template <class F>
+struct FnParams;
+template <class R, class... P>
+struct FnParams<R (*)(P...)> {
+  using Decayed = std::tuple<std::decay_t<P>...>;
+};
+template <class R, class... P>
+struct FnParams<R (*)(P...) noexcept> : FnParams<R (*)(P...)> {};
+template <class F, class... A>
+constexpr bool exportable_call() {
+  if constexpr (std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>) {
+    if constexpr (!std::is_same_v<typename FnParams<F>::Decayed, std::tuple<std::decay_t<A>...>>)
+      return false;
+    else
+      return (Codec<typename Arg<std::decay_t<A>>::Stored>::ok && ...);
+  } else {
+    return false;
+  }
+}
+template <class F, class... A>
+std::string export_args(const std::tuple<typename Arg<std::decay_t<A>>::Stored...>& stored) {
+  Writer w;
+  std::apply([&](const auto&... s) {
+    (Codec<std::decay_t<decltype(s)>>::write(w, s), ...);
+  }, stored);
+  return std::move(w.buf);
+}
+// In-out arguments (an optimizer's state list) report what the call left in their slots.
+template <class T, class = void>
+struct HasAfter : std::false_type {};
+template <class T>
+struct HasAfter<T, std::void_t<decltype(&Arg<T>::after)>> : std::true_type {};
+
+template <class T, class S>
+void after_call(Recorder& rec, const T& arg, const S& stored) {
+  if constexpr (HasAfter<T>::value) Arg<T>::after(rec, arg, stored);
+}
+
+template <class F, class... A>
+auto lowered_call(Recorder& rec, F fn, const A&... args) -> decltype(fn(args...));
+
 template <class F, class... A>
 auto call(F fn, const A&... args) -> decltype(fn(args...)) {
   using R = decltype(fn(args...));
   Recorder* rec = active();
-  if (!rec || rec->depth > 0) return fn(args...);
+  if (!rec) return fn(args...);
+  if (rec->depth > 0) {
+    if (rec->depth == 1 && rec->lowering()) return lowered_call(*rec, fn, args...);
+    return fn(args...);
+  }
   rec->touched = true;
+  int32_t xfn = -1;
+  if constexpr (exportable_call<F, A...>()) xfn = export_index_of(fn);
+  rec->begin_call(xfn >= 0);
+  struct End {
+    Recorder* r;
+    ~End() { r->end_call(); }
+  } end{rec};
   auto stored = std::make_tuple(Arg<std::decay_t<A>>::save(*rec, args)...);
   // A call that raises is not recorded, and a capture whose function went on after catching
   // its exception took a path that depends on it: that capture is refused.
@@ -261,6 +571,9 @@ auto call(F fn, const A&... args) -> decltype(fn(args...)) {
       Depth d{rec};
       fn(args...);
     }
+    std::apply([&](const auto&... st) { (after_call(*rec, args, st), ...); }, stored);
+    if constexpr (exportable_call<F, A...>())
+      if (xfn >= 0) rec->xemit(xfn, export_args<F, A...>(stored));
     rec->emit([fn, stored](Frame& f) {
       std::apply([&](const auto&... s) { fn(Arg<std::decay_t<A>>::load(f, s)...); }, stored);
     });
@@ -271,12 +584,88 @@ auto call(F fn, const A&... args) -> decltype(fn(args...)) {
       return fn(args...);
     }();
     auto slots = Out<R>::define(*rec, result);
+    std::apply([&](const auto&... st) { (after_call(*rec, args, st), ...); }, stored);
+    if constexpr (exportable_call<F, A...>())
+      if (xfn >= 0) rec->xemit(xfn, export_args<F, A...>(stored));
     rec->emit([fn, stored, slots](Frame& f) {
       Out<R>::store(f, slots, std::apply([&](const auto&... s) {
         return fn(Arg<std::decay_t<A>>::load(f, s)...);
       }, stored));
     });
     return result;
+  }
+}
+
+// The entries of the export table (cpp/src/capture/exports.cpp) that are not plain engine
+// functions: the forms the bindings call while lowering themselves.
+namespace ex {
+
+// The handle itself, in another slot (a binding that returns a tensor it was given).
+Tensor same(const Tensor& t);
+// t.grad, which is there (`had`) or not as when the step was captured (runtime_error if not).
+Tensor grad_of(const Tensor& t, bool had);
+// The optimizers' group steps over state lists (an empty entry is made on the first step).
+void sgd(const std::vector<Tensor>& params, StateList momentum_buffers, const SgdOptions& o);
+void adam(const std::vector<Tensor>& params, StateList exp_avg, StateList exp_avg_sq,
+          StateList max_exp_avg_sq, StateList steps, const AdamOptions& o);
+// matmul's transposed-operand forms (x @ W.T and A.T @ B: matmul_transposed, bindings/ops.cpp).
+Tensor mm_transposed_a(const Tensor& x, const Tensor& v, bool v_transposed);
+Tensor mm_transposed_b(const Tensor& x, const Tensor& v);
+Tensor linear_transposed(const Tensor& x, const Tensor& v);
+// t.requires_grad_(value), returning t.
+Tensor set_requires_grad(const Tensor& t, bool value);
+
+}  // namespace ex
+
+// An engine call made by a binding recorded whole (depth 1), while it is being lowered: it runs
+// as usual and, when it is in the export table, joins the binding's C++ form.
+template <class F, class... A>
+auto lowered_call(Recorder& rec, F fn, const A&... args) -> decltype(fn(args...)) {
+  using R = decltype(fn(args...));
+  int32_t xfn = -1;
+  if constexpr (exportable_call<F, A...>()) xfn = export_index_of(fn);
+  if (xfn < 0) {
+    rec.xmiss("an engine call inside " + std::string(rec.binding ? rec.binding : "a binding") +
+              "() is not in the export table");
+    return fn(args...);
+  }
+  if constexpr (exportable_call<F, A...>()) {
+    auto stored = std::make_tuple(Arg<std::decay_t<A>>::save(rec, args)...);
+    auto after = [&] {
+      std::apply([&](const auto&... st) {
+        std::apply([&](const auto&... a) { (after_call(rec, a, st), ...); },
+                   std::forward_as_tuple(args...));
+      }, stored);
+    };
+    if constexpr (std::is_void_v<R>) {
+      ++rec.depth;
+      try {
+        fn(args...);
+      } catch (...) {
+        --rec.depth;
+        throw;
+      }
+      --rec.depth;
+      after();
+      rec.xemit(xfn, export_args<F, A...>(stored));
+    } else {
+      ++rec.depth;
+      R result = [&] {
+        try {
+          return fn(args...);
+        } catch (...) {
+          --rec.depth;
+          throw;
+        }
+      }();
+      --rec.depth;
+      after();
+      Out<R>::define(rec, result);
+      rec.xemit(xfn, export_args<F, A...>(stored));
+      return result;
+    }
+  } else {
+    return fn(args...);
   }
 }
 

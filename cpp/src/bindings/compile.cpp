@@ -8,6 +8,7 @@
 #include "tapegrad/grad_mode.h"
 #include "tapegrad/tape.h"
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -212,6 +213,35 @@ class Compiled {
   void reset() {
     entries_.clear();
     disabled_ = false;
+  }
+  // The program of the latest capture, in its C++ form, with its state as it is now (Note
+  // [saved programs]); `names` maps names to tensors (a module's named_parameters()).
+  void save(const std::string& path, py::object names) const {
+    const Entry* last = nullptr;
+    for (const auto& e : entries_)
+      if (!e->eager) last = e.get();
+    if (!last)
+      throw std::runtime_error(entries_.empty()
+          ? "save(): nothing captured yet: call the compiled function once first"
+          : "save(): no call was captured as a program (see .fallback_reasons): " +
+                (reasons_.empty() ? std::string("?") : reasons_.back()));
+    std::vector<std::pair<Tensor, std::string>> named;
+    if (!names.is_none())
+      for (auto kv : names.cast<py::dict>()) {
+        const Tensor* t = tensor_ptr(kv.second);
+        if (!t) throw py::type_error("save(): names must map names to tensors");
+        named.emplace_back(*t, py::str(kv.first).cast<std::string>());
+      }
+    std::string bytes;
+    {
+      py::gil_scoped_release nogil;
+      bytes = capture::save_program(last->program, named, last->out.kind == OutSpec::Tensor1);
+    }
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) throw std::runtime_error("save(): cannot write '" + path + "'");
+    const size_t n = std::fwrite(bytes.data(), 1, bytes.size(), f);
+    const bool ok = n == bytes.size() && std::fclose(f) == 0;
+    if (!ok) throw std::runtime_error("save(): could not write all of '" + path + "'");
   }
   const py::object& fn() const { return fn_; }
 
@@ -448,7 +478,25 @@ void bind_compile(py::module_& m) {
       .def_property_readonly("fallback_reasons", &Compiled::reasons)
       .def_property_readonly("_stats", &Compiled::stats)
       .def_property_readonly("_orig_fn", &Compiled::fn)
-      .def("_reset", &Compiled::reset);
+      .def("_reset", &Compiled::reset)
+      .def("save", &Compiled::save, py::arg("path"), py::arg("names") = py::none());
+  py::class_<capture::SavedProgram>(m, "_SavedProgram")
+      .def_static("load", &capture::SavedProgram::load, py::arg("path"))
+      .def("run", [](capture::SavedProgram& p, const std::vector<Tensor>& inputs) -> py::object {
+            std::vector<Tensor> out;
+            {
+              py::gil_scoped_release nogil;
+              out = p.run(inputs);
+            }
+            if (p.single_result() && out.size() == 1) return py::cast(out[0]);
+            return py::cast(out);
+          })
+      .def("state", [](const capture::SavedProgram& p) {
+            py::dict d;
+            for (const std::string& n : p.state_names()) d[py::str(n)] = p.state(n);
+            return d;
+          })
+      .def_property_readonly("num_calls", &capture::SavedProgram::num_calls);
   m.def("_capture_guard_item", [](py::dict d, py::object key) {
     capture::pure();
     add_guard(Guard::Item, std::move(d), std::move(key));

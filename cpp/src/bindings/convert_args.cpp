@@ -195,6 +195,8 @@ PyObject* capture_guarded_dispatch(PyObject* self, PyObject* const* args, Py_ssi
   capture::Recorder* rec = capture::active();
   if (!rec || rec->depth > 0) return translated_dispatch(self, args, nargsf, kwnames);
   rec->touched = false;
+  auto named = g_names.find(self);
+  rec->binding = named == g_names.end() ? nullptr : named->second;
   PyObject* r = translated_dispatch(self, args, nargsf, kwnames);
   if (!rec->touched && !g_pure.count(self)) rec->refuse(not_captured(self));
   rec->touched = true;  // for a binding this one was called from

@@ -44,6 +44,8 @@ struct StepParams {
   void add(py::handle h) {
     Tensor p = updated_in_place_param(h);
     if (p && !p->is_contiguous()) {
+      if (capture::Recorder* r = capture::active())
+        r->xmiss("an optimizer step over a strided parameter has no C++ form yet");
       Tensor c = clone_data(p);
       if (p->has_grad()) c->set_grad(p->grad());
       strided.emplace_back(p, c);
@@ -300,7 +302,7 @@ void bind_functions(py::module_& m) {
 
   // autograd
   m.def("is_grad_enabled", [] { return capture::pure(), grad_enabled(); }, op_doc("is_grad_enabled"));
-  m.def("set_grad_enabled", recorded([](bool mode) { set_grad_enabled(mode); }), py::arg("mode"));
+  m.def("set_grad_enabled", recorded([](bool mode) { lower(&set_grad_enabled, mode); }), py::arg("mode"));
   m.def("is_anomaly_enabled", [] { return capture::pure(), anomaly_enabled(); });
   m.def("set_anomaly_enabled", recorded([](bool mode) { set_anomaly_enabled(mode); }), py::arg("mode"));
   // tg.grad / tg.autograd.backward: grad_outputs is None or one entry per output (None: implied,
@@ -432,7 +434,8 @@ void bind_functions(py::module_& m) {
         GroupState gs(state, params, "SGD.step");
         std::vector<Tensor> bufs = gs.column("momentum_buffer", "SGD.step");
         const std::vector<Tensor> before = bufs;
-        sgd_step(gs.params, bufs, {lr, momentum, dampening, wd, nesterov, maximize});
+        lower(&capture::ex::sgd, gs.params, capture::StateList{&bufs},
+              SgdOptions{lr, momentum, dampening, wd, nesterov, maximize});
         gs.step.write_back();
         gs.store("momentum_buffer", before, bufs);
       }));
@@ -444,7 +447,9 @@ void bind_functions(py::module_& m) {
                     amsgrad ? gs.column("max_exp_avg_sq", op) : std::vector<Tensor>{},
                     gs.column("step", op)};
         const AdamState before = s;
-        adam_step(gs.params, s, {lr, b1, b2, eps, wd, amsgrad, maximize, decoupled});
+        lower(&capture::ex::adam, gs.params, capture::StateList{&s.exp_avg},
+              capture::StateList{&s.exp_avg_sq}, capture::StateList{&s.max_exp_avg_sq},
+              capture::StateList{&s.steps}, AdamOptions{lr, b1, b2, eps, wd, amsgrad, maximize, decoupled});
         gs.step.write_back();
         // "step" first: PyTorch's entries list it first.
         gs.store("step", before.steps, s.steps);
@@ -491,17 +496,17 @@ void bind_functions(py::module_& m) {
         const SgdOptions o{lr, momentum, dampening, wd, nesterov, maximize};
         if (momentum == 0) {
           std::vector<Tensor> none;
-          sgd_step(ps.params, none, o);
+          lower(&capture::ex::sgd, ps.params, capture::StateList{&none}, o);
           ps.write_back();
           return bufs;
         }
         auto b = bufs.cast<std::vector<Tensor>>();
-        sgd_step(ps.params, b, o);
+        lower(&capture::ex::sgd, ps.params, capture::StateList{&b}, o);
         ps.write_back();
         return py::cast(b);
       }));
   // The parameters themselves (a strided Parameter's contiguous copy has no .grad to clear).
-  m.def("_zero_grad", recorded([](const StridedList& params, bool set_to_none) { zero_grad(params, set_to_none); }),
+  m.def("_zero_grad", recorded([](const StridedList& params, bool set_to_none) { lower(&zero_grad, params.v, set_to_none); }),
         py::arg("params"), py::arg("set_to_none") = true);
   m.def("_adam_step", [](const std::vector<Tensor>& params, std::vector<Tensor> exp_avg,
                          std::vector<Tensor> exp_avg_sq, std::vector<Tensor> max_exp_avg_sq,

@@ -140,17 +140,11 @@ std::optional<Tensor> matmul_transposed(py::handle a, py::handle b) {
     return std::nullopt;
   const bool at = transposed_2d(A), bt = transposed_2d(B);
   if (at && (bt || B.is_contiguous()))
-    return capture::call([](const Tensor& x, const Tensor& v, bool vt) {
-      return mm(transpose_view(x, 0, 1), vt ? transpose_view(v, 0, 1) : v, true, vt);
-    }, *ta, *tb, bt);
+    return capture::call(&capture::ex::mm_transposed_a, *ta, *tb, bt);
   if (!bt) return std::nullopt;
   if (A.dim() == 2)  // MmBackward0, as PyTorch's 2-D product
-    return capture::call([](const Tensor& x, const Tensor& v) {
-      return mm(x, transpose_view(v, 0, 1), false, true);
-    }, contiguous_arg(*ta), *tb);
-  return capture::call([](const Tensor& x, const Tensor& v) {
-    return linear(x, transpose_view(v, 0, 1), nullptr);
-  }, contiguous_arg(*ta), *tb);
+    return capture::call(&capture::ex::mm_transposed_b, contiguous_arg(*ta), *tb);
+  return capture::call(&capture::ex::linear_transposed, contiguous_arg(*ta), *tb);
 }
 
 class Registrar {
@@ -450,13 +444,22 @@ py::object values_or_pair(const std::pair<Tensor, Tensor>& r, bool return_indice
 
 }  // namespace
 
+// The engine functions some lowered bindings call, of the overload the export table lists.
+constexpr auto kSumDtype =
+    static_cast<Tensor (*)(const Tensor&, const std::vector<int64_t>&, bool, std::optional<DType>)>(&sum);
+constexpr auto kMeanDtype =
+    static_cast<Tensor (*)(const Tensor&, const std::vector<int64_t>&, bool, std::optional<DType>)>(&mean);
+constexpr auto kCrossEntropy = static_cast<Tensor (*)(const Tensor&, const Tensor&, const Tensor&, int64_t,
+                                                      Reduction, double)>(&cross_entropy);
+constexpr auto kMseLoss = static_cast<Tensor (*)(const Tensor&, const Tensor&, Reduction)>(&mse_loss);
+
 void bind_ops(py::module_& m, TensorClass& T) {
   Registrar reg(m, T);
 
   // ----- UNARY and BINARY rows: registered from the table -----
-#define TG_BIND_UNARY(name) reg.unary(row, [](const Tensor& x) { return tapegrad::name(x); });
-#define TG_BIND_BINARY(name) \
-  reg.binary(row, [](const Tensor& a, const Tensor& b) { return tapegrad::name(a, b); });
+// (the engine functions themselves: capture finds them in the export table, exports.cpp)
+#define TG_BIND_UNARY(name) reg.unary(row, static_cast<UnaryFn>(&tapegrad::name));
+#define TG_BIND_BINARY(name) reg.binary(row, static_cast<BinaryFn>(&tapegrad::name));
 #define TG_BIND_MANUAL(name)
 #define TG_BIND_INTERNAL(name)
   {
@@ -511,10 +514,10 @@ void bind_ops(py::module_& m, TensorClass& T) {
 
   // reductions (dim/keepdim with NumPy's axis/keepdims)
   reg.manual("sum", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds, py::object dtype) {
-        return sum(x, reduce_dims(d, ax, "sum"), keepdim_or_keepdims(kd, kds), parse_dtype(dtype));
+        return lower(kSumDtype, x, reduce_dims(d, ax, "sum"), keepdim_or_keepdims(kd, kds), parse_dtype(dtype));
       }, dim, keepdim, py::kw_only(), axis, keepdims, py::arg("dtype") = py::none());
   reg.manual("mean", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds, py::object dtype) {
-        return mean(x, reduce_dims(d, ax, "mean"), keepdim_or_keepdims(kd, kds), parse_dtype(dtype));
+        return lower(kMeanDtype, x, reduce_dims(d, ax, "mean"), keepdim_or_keepdims(kd, kds), parse_dtype(dtype));
       }, dim, keepdim, py::kw_only(), axis, keepdims, py::arg("dtype") = py::none());
   reg.manual("max", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
         return max_min(x, d, kd, ax, kds, true);
@@ -542,10 +545,10 @@ void bind_ops(py::module_& m, TensorClass& T) {
   reg.manual("any", [](const Tensor& x, py::object d, bool kd) { return any(x, dims_from(d, "any"), kd); },
              dim, keepdim);
   reg.manual("softmax", [](const Tensor& x, py::object d, py::object ax) {
-        return softmax(x, required_dim(d, ax, "softmax"));
+        return lower(&softmax, x, required_dim(d, ax, "softmax"));
       }, dim, py::kw_only(), axis);
   reg.manual("log_softmax", [](const Tensor& x, py::object d, py::object ax) {
-        return log_softmax(x, required_dim(d, ax, "log_softmax"));
+        return lower(&log_softmax, x, required_dim(d, ax, "log_softmax"));
       }, dim, py::kw_only(), axis);
 
   // activations (torch.nn.functional's; exposed N: functions of _core._nn)
@@ -571,7 +574,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
   // normalization, dropout, embeddings (torch.nn.functional's; exposed N: functions of _core._nn)
   reg.manual("batch_norm", [](const Tensor& x, const MaybeTensor& rm, const MaybeTensor& rv, const MaybeTensor& w,
                               const MaybeTensor& b, bool training, double momentum, double eps) {
-        return batch_norm(x, rm, rv, w, b, training, momentum, eps);
+        return lower(&batch_norm, x, rm.t, rv.t, w.t, b.t, training, momentum, eps);
       }, py::arg("running_mean"), py::arg("running_var"), py::arg("weight") = nullptr,
       py::arg("bias") = nullptr, py::arg("training") = false, py::arg("momentum") = 0.1,
       py::arg("eps") = 1e-5);
@@ -591,18 +594,18 @@ void bind_ops(py::module_& m, TensorClass& T) {
   // linear algebra
   reg.manual("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, py::arg("other"));
   reg.manual("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("other"));
-  reg.manual_function("linear", [](const Tensor& x, const Tensor& w, const MaybeTensor& b) { return linear(x, w, b); },
+  reg.manual_function("linear", [](const Tensor& x, const Tensor& w, const MaybeTensor& b) { return lower(&linear, x, w, b.t); },
              py::arg("input"), py::arg("weight"), py::arg("bias") = nullptr);
 
   // shapes
-  reg.manual("reshape", [](const Strided& x, py::args shape) { return reshape_view(x, shape_from(shape, "reshape"), false); });
-  reg.manual("view", [](const Strided& x, py::args shape) { return reshape_view(x, shape_from(shape, "view"), true); });
+  reg.manual("reshape", [](const Strided& x, py::args shape) { return lower(&reshape_view, x.t, shape_from(shape, "reshape"), false); });
+  reg.manual("view", [](const Strided& x, py::args shape) { return lower(&reshape_view, x.t, shape_from(shape, "view"), true); });
   reg.manual("view_as", [](const Strided& x, const Strided& o) { return reshape_view(x, o->shape(), true); }, py::arg("other"));
   reg.manual("reshape_as", [](const Strided& x, const Strided& o) { return reshape_view(x, o->shape(), false); }, py::arg("other"));
   reg.manual("expand", [](const Strided& x, py::args sizes) { return expand_view(x, shape_from(sizes, "expand")); });
   reg.manual("expand_as", [](const Strided& x, const Strided& o) { return expand_view(x, o->shape()); }, py::arg("other"));
   reg.manual("permute", [](const Strided& x, py::args dims) { return permute_view(x, shape_from(dims, "permute")); });
-  reg.manual("flatten", [](const Strided& x, int64_t s, int64_t e) { return flatten_view(x, s, e); },
+  reg.manual("flatten", [](const Strided& x, int64_t s, int64_t e) { return lower(&flatten_view, x.t, s, e); },
              py::arg("start_dim") = 0, py::arg("end_dim") = -1);
   reg.manual("squeeze", [](const Strided& x, py::object d) {
         if (!PyTuple_Check(d.ptr()) && !PyList_Check(d.ptr())) {
@@ -620,7 +623,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return squeeze_view(x, dims, false);
       }, dim);
   reg.manual("unsqueeze", [](const Strided& x, int64_t d) { return unsqueeze_view(x, d); }, py::arg("dim"));
-  reg.manual("transpose", [](const Strided& x, int64_t a, int64_t b) { return transpose_view(x, a, b); },
+  reg.manual("transpose", [](const Strided& x, int64_t a, int64_t b) { return lower(&transpose_view, x.t, a, b); },
              py::arg("dim0"), py::arg("dim1"));
   reg.manual("t", [](const Strided& x) { return t_view(x); });
   reg.manual_function("cat", [](const std::vector<Tensor>& xs, int64_t d) { return cat(xs, d); },
@@ -631,12 +634,12 @@ void bind_ops(py::module_& m, TensorClass& T) {
   // losses (reduction names are checked by the engine)
   reg.manual_function("cross_entropy", [](const Tensor& x, const Tensor& y, const MaybeTensor& w,
                                           int64_t ignore_index, const std::string& red, double ls) {
-        return cross_entropy(x, y, w, ignore_index, parse_reduction(red, "cross_entropy"), ls);
+        return lower(kCrossEntropy, x, y, w.t, ignore_index, parse_reduction(red, "cross_entropy"), ls);
       }, py::arg("input"), py::arg("target"), py::arg("weight") = nullptr,
       py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
       py::arg("label_smoothing") = 0.0);
   reg.manual_function("mse_loss", [](const Tensor& x, const Tensor& y, const std::string& red) {
-        return mse_loss(x, y, parse_reduction(red, "mse_loss"));
+        return lower(kMseLoss, x, y, parse_reduction(red, "mse_loss"));
       }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
   reg.manual_function("binary_cross_entropy_with_logits", [](const Tensor& x, const Tensor& y,
                          const MaybeTensor& w, const std::string& red, const MaybeTensor& pw) {
@@ -690,14 +693,14 @@ void bind_ops(py::module_& m, TensorClass& T) {
                                          py::arg("dilation") = 1, py::arg("groups") = 1);
   reg.manual("conv2d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const MaybeTensor& b,
                                                  py::object st, py::object pad, py::object dil, int64_t groups) {
-        return conv2d(x, w, b, int_list(st, "conv2d", "stride"), conv_padding(pad, "conv2d"),
-                      int_list(dil, "conv2d", "dilation"), groups);
+        return lower(&conv2d, x, w, b.t, int_list(st, "conv2d", "stride"), conv_padding(pad, "conv2d"),
+                     int_list(dil, "conv2d", "dilation"), groups);
       }, std::get<0>(conv_args), std::get<1>(conv_args), std::get<2>(conv_args),
       std::get<3>(conv_args), std::get<4>(conv_args), std::get<5>(conv_args));
   reg.manual("conv1d", [int_list, conv_padding](const Tensor& x, const Tensor& w, const MaybeTensor& b,
                                                  py::object st, py::object pad, py::object dil, int64_t groups) {
-        return conv1d(x, w, b, int_list(st, "conv1d", "stride"), conv_padding(pad, "conv1d"),
-                      int_list(dil, "conv1d", "dilation"), groups);
+        return lower(&conv1d, x, w, b.t, int_list(st, "conv1d", "stride"), conv_padding(pad, "conv1d"),
+                     int_list(dil, "conv1d", "dilation"), groups);
       }, std::get<0>(conv_args), std::get<1>(conv_args), std::get<2>(conv_args),
       std::get<3>(conv_args), std::get<4>(conv_args), std::get<5>(conv_args));
   reg.manual("pad", [int_list](const Tensor& x, py::object pads, const std::string& mode, py::object value) {
@@ -723,9 +726,8 @@ void bind_ops(py::module_& m, TensorClass& T) {
         const char* op = "max_pool2d";
         const auto kernel = pool_pair(k, 2, op, "kernel_size");
         return values_or_pair(
-            max_pool2d_with_indices(x, kernel, pool_stride(s, kernel, 2, op),
-                                    pool_pair(p, 2, op, "padding"),
-                                    pool_pair(d, 2, op, "dilation"), ceil_mode),
+            lower(&max_pool2d_with_indices, x, kernel, pool_stride(s, kernel, 2, op),
+                  pool_pair(p, 2, op, "padding"), pool_pair(d, 2, op, "dilation"), ceil_mode),
             return_indices);
       }, py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("dilation") = 1, py::arg("ceil_mode") = false, py::arg("return_indices") = false);
@@ -746,8 +748,8 @@ void bind_ops(py::module_& m, TensorClass& T) {
         const auto kernel = pool_pair(k, 2, op, "kernel_size");
         std::optional<int64_t> div;
         if (!divisor.is_none()) div = to_i64(divisor);
-        return avg_pool2d(x, kernel, pool_stride(s, kernel, 2, op), pool_pair(p, 2, op, "padding"),
-                          ceil_mode, count_include_pad, div);
+        return lower(&avg_pool2d, x, kernel, pool_stride(s, kernel, 2, op), pool_pair(p, 2, op, "padding"),
+                     ceil_mode, count_include_pad, div);
       }, py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
       py::arg("divisor_override") = py::none());

@@ -116,6 +116,15 @@ auto recorded(F f) {
   return recorded_impl(f, &F::operator());
 }
 
+// The engine call of a binding lowered to it (Note [saved programs] in
+// cpp/src/capture/saved.cpp): `fn` must be in the export table and get its arguments with the
+// types it declares; the binding says so (capture::lowers), so the call is its C++ form.
+template <class F, class... A>
+auto lower(F fn, const A&... args) {
+  capture::lowers();
+  return capture::call(fn, args...);
+}
+
 // A metadata getter of the tensor (shape, dtype, flags): reads no data, records nothing.
 template <class R>
 auto pure_getter(R (TensorImpl::*m)() const) {

@@ -14,8 +14,15 @@ Tensor read_grad(const Tensor& t) {
   capture::Recorder* rec = capture::active();
   if (!rec || rec->depth > 0) return g;
   rec->touched = true;
+  rec->begin_call(/*direct=*/true);
   const capture::Slot in = rec->use(t), out = rec->define(g);
   const bool had = static_cast<bool>(g);
+  {
+    capture::Writer w;  // its C++ form: ex::grad_of(t, had)
+    w.pod<capture::Slot>(in);
+    w.pod<bool>(had);
+    rec->xemit(capture::export_index_of(&capture::ex::grad_of), std::move(w.buf));
+  }
   rec->emit([in, out, had](capture::Frame& f) {
     Tensor now = f[static_cast<size_t>(in)]->grad();
     if (static_cast<bool>(now) != had)
@@ -27,6 +34,7 @@ Tensor read_grad(const Tensor& t) {
                                "every call");
     f[static_cast<size_t>(out)] = std::move(now);
   });
+  rec->end_call();
   return g;
 }
 
@@ -130,7 +138,7 @@ void bind_tensor(TensorClass& T) {
                     "This tensor's values without history, sharing its memory; in-place "
                     "writes through it are not seen by autograd. Assigning replaces the "
                     "values (and shape, dtype) while the tensor keeps its identity.")
-      .def("requires_grad_", recorded([](const Strided& t, bool v) { t->set_requires_grad(v); return t.t; }),
+      .def("requires_grad_", recorded([](const Strided& t, bool v) { return lower(&capture::ex::set_requires_grad, t.t, v); }),
            py::arg("requires_grad") = true)
       .def("retain_grad", recorded([](const Strided& t) { sync_view(t); t->retain_grad(); }))
       .def_property_readonly("retains_grad", pure_getter(&TensorImpl::retains_grad))
@@ -144,14 +152,15 @@ void bind_tensor(TensorClass& T) {
       .def("backward", recorded([](const Strided& t, MaybeTensor gradient, py::object retain_graph, bool create_graph) {
             // retain_graph=None means "as create_graph" (PyTorch's default).
             const bool retain = retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
-            backward(t, gradient, retain, create_graph);
+            lower(static_cast<void (*)(const Tensor&, const Tensor&, bool, bool)>(&backward), t.t,
+                  gradient.t, retain, create_graph);
           }), py::arg("gradient") = nullptr, py::arg("retain_graph") = py::none(),
           py::arg("create_graph") = false)
       // ----- the transposes as properties (T reverses the dims; mT swaps the last two) -----
-      .def_property_readonly("T", recorded([](const Strided& x) { return T_view(x); }))
-      .def_property_readonly("mT", recorded([](const Strided& x) { return transpose_view(x, -2, -1); }))
+      .def_property_readonly("T", recorded([](const Strided& x) { return lower(&T_view, x.t); }))
+      .def_property_readonly("mT", recorded([](const Strided& x) { return lower(&transpose_view, x.t, int64_t{-2}, int64_t{-1}); }))
       // ----- storage and conversions -----
-      .def("contiguous", recorded([](const Strided& t) { return contiguous(t); }))
+      .def("contiguous", recorded([](const Strided& t) { return lower(&contiguous, t.t); }))
       .def("is_contiguous", [](const Strided& t) { return capture::pure(), t->is_contiguous(); })
       .def("stride", [](const Strided& t, py::object dim) -> py::object {
             capture::pure();
@@ -244,7 +253,7 @@ void bind_tensor(TensorClass& T) {
             capture::call([](const Tensor& a, const std::vector<IndexItem>& k, const Tensor& w) { index_put_(a, k, w); }, x.t, items, v);
           })
       // ----- in-place fills (the arithmetic ones come with their ops) -----
-      .def("zero_", recorded([](const Strided& a) { zero_(a); return a.t; }))
+      .def("zero_", recorded([](const Strided& a) { lower(&zero_, a.t); return a.t; }))
       .def("fill_", recorded([](const Strided& a, py::object v) {
             check_inplace(a, "fill_");
             if (const Tensor* t = tensor_ptr(v)) {

@@ -74,18 +74,44 @@ Slot Recorder::input(const Tensor& t) {
     inputs_.push_back(s);
     return s;
   }
-  const Slot s = static_cast<Slot>(held_.size());
-  held_.push_back(t);
+  const Slot s = new_slot(t, false);
   slots_[t.get()] = s;
   inputs_.push_back(s);
   return s;
 }
 
+Slot Recorder::new_slot(const Tensor& t, bool xonly) {
+  const Slot s = static_cast<Slot>(held_.size());
+  held_.push_back(t);
+  xonly_.push_back(xonly);
+  return s;
+}
+
 Slot Recorder::use(const Tensor& t) {
   Slot s = find(t);
+  if (depth > 0) {  // an engine call inside a binding being lowered: the C++ form's alone
+    if (s == kNoSlot) {
+      s = new_slot(t, true);
+      slots_[t.get()] = s;
+      x_->constants.emplace_back(s, t);
+    }
+    cur_xreads_.push_back(s);
+    return s;
+  }
+  if (s != kNoSlot && xonly_[static_cast<size_t>(s)]) {
+    // Made inside a lowered binding, now read by the Python program: its constant.
+    xonly_[static_cast<size_t>(s)] = false;
+    auto& xc = x_->constants;
+    for (auto it = xc.begin(); it != xc.end(); ++it)
+      if (it->first == s) {
+        xc.erase(it);
+        break;
+      }
+    constants_.emplace_back(s, t);
+    const_states_.push_back({t, t->shape(), t->dtype(), t->requires_grad()});
+  }
   if (s == kNoSlot) {
-    s = static_cast<Slot>(held_.size());
-    held_.push_back(t);
+    s = new_slot(t, false);
     slots_[t.get()] = s;
     constants_.emplace_back(s, t);
     const_states_.push_back({t, t->shape(), t->dtype(), t->requires_grad()});
@@ -95,14 +121,106 @@ Slot Recorder::use(const Tensor& t) {
 }
 
 Slot Recorder::define(const Tensor& t) {
-  const Slot s = static_cast<Slot>(held_.size());
-  held_.push_back(t);
+  if (depth > 0) {
+    const Slot s = new_slot(t, true);
+    cur_xdefs_.push_back(s);
+    if (t) slots_[t.get()] = s;
+    return s;
+  }
+  if (lowering_ && t) {
+    // A result of a binding lowered to its engine calls: the slot one of them defined, or,
+    // for a tensor that existed before (an in-place method returns self), a new slot the
+    // C++ form fills by copying the handle.
+    const Slot before = find(t);
+    if (before != kNoSlot && static_cast<size_t>(before) >= call_first_slot_) {
+      cur_defs_.push_back(before);
+      xonly_[static_cast<size_t>(before)] = false;  // the Python instruction defines it too
+      return before;
+    }
+    const Slot s = new_slot(t, false);
+    cur_defs_.push_back(s);
+    slots_[t.get()] = s;
+    if (before == kNoSlot) {
+      if (declared_) xmiss(binding_name() + "() returned a tensor that its engine calls did not make");
+    } else {
+      x_->calls.push_back({same_tensor_index(), {}, {before}, {s}});
+      Writer w;
+      w.pod<Slot>(before);
+      x_->calls.back().args = std::move(w.buf);
+    }
+    return s;
+  }
+  const Slot s = new_slot(t, false);
   cur_defs_.push_back(s);
   if (t) slots_[t.get()] = s;  // the newest slot names the tensor from now on
   return s;
 }
 
+std::string Recorder::binding_name() const { return binding ? binding : "a tapegrad function"; }
+
+void Recorder::begin_call(bool direct) {
+  in_call_ = true;
+  lowering_ = !direct;
+  declared_ = false;
+  call_first_slot_ = held_.size();
+  call_first_xcall_ = x_->calls.size();
+  cur_xreads_.clear();
+  cur_xdefs_.clear();
+}
+
+void Recorder::end_call() {
+  lowering_ = false;
+  in_call_ = false;
+}
+
+void Recorder::xemit(int32_t fn, std::string args) {
+  ExportedCall c;
+  c.fn = fn;
+  c.args = std::move(args);
+  if (depth > 0) {
+    c.reads = std::move(cur_xreads_);
+    c.defs = std::move(cur_xdefs_);
+    cur_xreads_.clear();
+    cur_xdefs_.clear();
+  } else {
+    c.reads = cur_reads_;
+    c.defs = cur_defs_;
+  }
+  x_->calls.push_back(std::move(c));
+}
+
+void Recorder::xmiss(const std::string& why) {
+  if (x_->missing.empty()) x_->missing = why;
+}
+
+Slot Recorder::state(const Tensor& t) {
+  const Slot s = new_slot(t, depth > 0);
+  if (depth > 0) {  // (a lowered binding: the Python program replays the binding itself)
+    x_->constants.emplace_back(s, t);
+    cur_xreads_.push_back(s);
+  } else {  // a state slot of both forms: kept in the frame between runs
+    constants_.emplace_back(s, t);
+    cur_reads_.push_back(s);
+  }
+  return s;
+}
+
+void Recorder::set_state(Slot s, const Tensor& t) {
+  if (!t) return;
+  const Slot was = find(t);
+  if (was == s) return;
+  slots_[t.get()] = s;
+  held_.push_back(t);  // (keeps its address from being reused during the capture)
+  xonly_.push_back(false);
+  for (auto& c : x_->constants)
+    if (c.first == s) c.second = t;
+  for (auto& c : constants_)
+    if (c.first == s) c.second = t;
+}
+
 void Recorder::emit(Instr f) {
+  if (!in_call_ || (lowering_ && !declared_)) xmiss(binding_name() + "() has no C++ form yet");
+  in_call_ = false;
   instrs_.push_back(std::move(f));
   reads_.push_back(std::move(cur_reads_));
   defs_.push_back(std::move(cur_defs_));
@@ -139,7 +257,14 @@ Program Recorder::finish(const std::vector<Slot>& keep) {
   p.release_after.assign(p.instrs.size(), {});
   for (size_t s = 0; s < last.size(); ++s)
     if (last[s] >= 0) p.release_after[static_cast<size_t>(last[s])].push_back(static_cast<Slot>(s));
+  for (Slot s : inputs_) {
+    const Tensor& t = held_[static_cast<size_t>(s)];
+    x_->inputs.push_back({t->shape(), t->dtype(), t->requires_grad()});
+  }
+  p.exported = std::move(x_);
+  x_ = std::make_shared<ExportForm>();
   held_.clear();
+  xonly_.clear();
   slots_.clear();
   return p;
 }

@@ -66,12 +66,14 @@ class RegressionResult:
 
 def run(epochs: int = 1000, lr: float = 0.01, out: str | os.PathLike | None = "tapegrad-out",
         log: Callable[[str], None] = print, print_every: int = 100,
-        compile: bool = False) -> RegressionResult:
+        compile: bool = False, save_step: str | os.PathLike | None = None) -> RegressionResult:
     """One gradient step, then ``epochs`` more (``epochs + 1`` updates, SGD ``lr``), printing
     the seed's numbers; with ``out`` writes regression_before.png, regression_after.png,
     cost_curve.png and cost_surface.png there. ``compile=True`` wraps the training step in
     :func:`tapegrad.compile` (captured on the first epoch, replayed in C++ after): the same
-    numbers to the bit, so the same output.
+    numbers to the bit, so the same output. ``save_step`` (implies ``compile``) writes the
+    compiled step with m, b and the optimizer's state after training, for
+    :func:`tapegrad.load_program` or a C++ program (docs/saved-programs.md) to go on from.
 
     >>> r = run(epochs=0, out=None, log=lambda s: None)
     >>> round(r.m1, 4), round(r.b1, 4), round(r.C1, 4)
@@ -79,6 +81,9 @@ def run(epochs: int = 1000, lr: float = 0.01, out: str | os.PathLike | None = "t
     """
     if epochs < 0:
         raise ValueError(f"regression: epochs must be >= 0, got {epochs}")
+    if save_step is not None and epochs == 0:
+        raise ValueError("regression: save_step needs at least one epoch (the step is "
+                         "captured on the first)")
     x, y = tg.tensor(X), tg.tensor(Y)
     m = tg.tensor([M0]).requires_grad_()
     b = tg.tensor([B0], requires_grad=True)
@@ -122,7 +127,7 @@ def run(epochs: int = 1000, lr: float = 0.01, out: str | os.PathLike | None = "t
         opt.step()
         return C
 
-    if compile:
+    if compile or save_step is not None:
         step = tg.compile(step)
     for epoch in range(epochs):
         C = step()
@@ -133,6 +138,9 @@ def run(epochs: int = 1000, lr: float = 0.01, out: str | os.PathLike | None = "t
                 f"b grad {b.grad.item():.3g}")
         path.append((m.item(), b.item()))
 
+    if save_step is not None:
+        step.save(os.fspath(save_step), {"m": m, "b": b})  # type: ignore[attr-defined]
+        log(f"saved the training step with m, b after {epochs + 1} updates to {save_step}")
     with tg.no_grad():
         C_final = mse(regression(x, m, b), y)
     cost = C_final.item()

@@ -1,0 +1,214 @@
+// The export table: the engine calls a saved program may make, by name (Note [saved programs]
+// in saved.cpp). A call whose function is listed here is kept in a program's C++ form with its
+// arguments' bytes; loading reads those bytes back as the function declares its parameters.
+// Names are the file format: an entry may be added, never renamed or given other parameters.
+#include "tapegrad/capture.h"
+
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include "tapegrad/autograd.h"
+#include "tapegrad/grad_mode.h"
+
+namespace tapegrad::capture {
+
+namespace ex {
+Tensor same(const Tensor& t) { return t; }
+Tensor grad_of(const Tensor& t, bool had) {
+  Tensor g = t->grad();
+  if (static_cast<bool>(g) != had)
+    throw std::runtime_error(std::string("tapegrad: a tensor's .grad was ") + (had ? "set" : "None") +
+                             " when the step was captured and is " + (had ? "None" : "set") +
+                             " in this run of the saved program");
+  return g;
+}
+void sgd(const std::vector<Tensor>& params, StateList momentum_buffers, const SgdOptions& o) {
+  sgd_step(params, *momentum_buffers.v, o);
+}
+void adam(const std::vector<Tensor>& params, StateList exp_avg, StateList exp_avg_sq,
+          StateList max_exp_avg_sq, StateList steps, const AdamOptions& o) {
+  AdamState s{*exp_avg.v, *exp_avg_sq.v, *max_exp_avg_sq.v, *steps.v};
+  adam_step(params, s, o);
+  *exp_avg.v = std::move(s.exp_avg);
+  *exp_avg_sq.v = std::move(s.exp_avg_sq);
+  *max_exp_avg_sq.v = std::move(s.max_exp_avg_sq);
+  *steps.v = std::move(s.steps);
+}
+Tensor mm_transposed_a(const Tensor& x, const Tensor& v, bool v_transposed) {
+  return mm(transpose_view(x, 0, 1), v_transposed ? transpose_view(v, 0, 1) : v, true, v_transposed);
+}
+Tensor mm_transposed_b(const Tensor& x, const Tensor& v) {
+  return mm(x, transpose_view(v, 0, 1), false, true);
+}
+Tensor linear_transposed(const Tensor& x, const Tensor& v) {
+  return linear(x, transpose_view(v, 0, 1), nullptr);
+}
+Tensor set_requires_grad(const Tensor& t, bool value) {
+  t->set_requires_grad(value);
+  return t;
+}
+}  // namespace ex
+
+namespace {
+
+template <class R>
+auto result_slots(const std::vector<Slot>& defs) {
+  auto need = [&](size_t n) {
+    if (defs.size() != n) throw std::runtime_error("tapegrad: the saved program is corrupt (result slots)");
+  };
+  if constexpr (std::is_same_v<R, Tensor>) {
+    need(1);
+    return defs[0];
+  } else if constexpr (std::is_same_v<R, std::pair<Tensor, Tensor>>) {
+    need(2);
+    return std::pair<Slot, Slot>(defs[0], defs[1]);
+  } else {
+    static_assert(std::is_same_v<R, std::vector<Tensor>>);
+    return defs;
+  }
+}
+
+template <class R, class... P>
+Instr make_instr(R (*fn)(P...), Reader& r, const ExportedCall& c) {
+  using Stored = std::tuple<typename Arg<std::decay_t<P>>::Stored...>;
+  // (a braced list reads its elements in order)
+  Stored stored{Codec<typename Arg<std::decay_t<P>>::Stored>::read(r)...};
+  if constexpr (std::is_void_v<R>) {
+    if (!c.defs.empty()) throw std::runtime_error("tapegrad: the saved program is corrupt (result slots)");
+    return [fn, stored](Frame& f) {
+      std::apply([&](const auto&... s) { fn(Arg<std::decay_t<P>>::load(f, s)...); }, stored);
+    };
+  } else {
+    auto slots = result_slots<R>(c.defs);
+    return [fn, stored, slots](Frame& f) {
+      Out<R>::store(f, slots, std::apply([&](const auto&... s) {
+        return fn(Arg<std::decay_t<P>>::load(f, s)...);
+      }, stored));
+    };
+  }
+}
+
+struct Entry {
+  std::string name;
+  const void* id;
+  Instr (*decode)(Reader&, const ExportedCall&);
+};
+
+template <auto F>
+Instr decode(Reader& r, const ExportedCall& c) {
+  return make_instr(F, r, c);
+}
+template <auto F>
+Entry entry(const char* name) {
+  return {name, reinterpret_cast<const void*>(F), &decode<F>};
+}
+
+using UnaryFn = Tensor (*)(const Tensor&);
+using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
+using InplaceFn = void (*)(const Tensor&, const Tensor&);
+using Dims = std::vector<int64_t>;
+
+struct Table {
+  std::vector<Entry> entries;
+  std::unordered_map<const void*, int32_t> by_fn;
+  std::unordered_map<std::string, int32_t> by_name;
+  Table() {
+    auto& e = entries;
+    e.push_back(entry<&ex::same>("same"));
+    // every UNARY and BINARY row of the op table, by its name
+#define TG_EXPORT_UNARY(name) e.push_back(entry<static_cast<UnaryFn>(&tapegrad::name)>(#name));
+#define TG_EXPORT_BINARY(name) e.push_back(entry<static_cast<BinaryFn>(&tapegrad::name)>(#name));
+#define TG_EXPORT_MANUAL(name)
+#define TG_EXPORT_INTERNAL(name)
+#define TG_OP(code, name, arity, bind, expose, dunder) TG_EXPORT_##bind(name)
+#define TG_FN(name, bind, expose, dunder, grad) TG_EXPORT_##bind(name)
+#include "tapegrad/ops.def"
+#undef TG_FN
+#undef TG_OP
+#undef TG_EXPORT_INTERNAL
+#undef TG_EXPORT_MANUAL
+#undef TG_EXPORT_BINARY
+#undef TG_EXPORT_UNARY
+    // in-place and alpha forms
+    e.push_back(entry<static_cast<InplaceFn>(&add_)>("add_"));
+    e.push_back(entry<static_cast<InplaceFn>(&sub_)>("sub_"));
+    e.push_back(entry<static_cast<InplaceFn>(&mul_)>("mul_"));
+    e.push_back(entry<static_cast<InplaceFn>(&div_)>("div_"));
+    e.push_back(entry<&add_alpha>("add_alpha"));
+    e.push_back(entry<&sub_alpha>("sub_alpha"));
+    e.push_back(entry<&add_alpha_>("add_alpha_"));
+    e.push_back(entry<&sub_alpha_>("sub_alpha_"));
+    e.push_back(entry<&zero_>("zero_"));
+    e.push_back(entry<&copy_>("copy_"));
+    // autograd, grad mode, optimizers
+    e.push_back(entry<static_cast<void (*)(const Tensor&, const Tensor&, bool, bool)>(&backward)>("backward"));
+    e.push_back(entry<&set_grad_enabled>("set_grad_enabled"));
+    e.push_back(entry<&ex::grad_of>("grad"));
+    e.push_back(entry<&ex::set_requires_grad>("requires_grad_"));
+    e.push_back(entry<&zero_grad>("zero_grad"));
+    e.push_back(entry<&ex::sgd>("sgd_step"));
+    e.push_back(entry<&ex::adam>("adam_step"));
+    // reductions, matmul forms, views, losses
+    e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Dims&, bool, std::optional<DType>)>(&tapegrad::sum)>("sum"));
+    e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Dims&, bool, std::optional<DType>)>(&tapegrad::mean)>("mean"));
+    e.push_back(entry<&softmax>("softmax"));
+    e.push_back(entry<&log_softmax>("log_softmax"));
+    e.push_back(entry<&linear>("linear"));
+    e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, bool, bool)>(&mm)>("mm"));
+    e.push_back(entry<&ex::mm_transposed_a>("mm_transposed_a"));
+    e.push_back(entry<&ex::mm_transposed_b>("mm_transposed_b"));
+    e.push_back(entry<&ex::linear_transposed>("linear_transposed"));
+    e.push_back(entry<&contiguous>("contiguous"));
+    e.push_back(entry<&reshape_view>("reshape_view"));
+    e.push_back(entry<&flatten_view>("flatten_view"));
+    e.push_back(entry<&transpose_view>("transpose_view"));
+    e.push_back(entry<&T_view>("T_view"));
+    e.push_back(entry<&cast>("cast"));
+    e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, const Tensor&, int64_t, Reduction, double)>(&cross_entropy)>("cross_entropy"));
+    e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, Reduction)>(&mse_loss)>("mse_loss"));
+    // convolution, pooling, normalization
+    e.push_back(entry<&conv2d>("conv2d"));
+    e.push_back(entry<&conv1d>("conv1d"));
+    e.push_back(entry<&max_pool2d_with_indices>("max_pool2d_with_indices"));
+    e.push_back(entry<&avg_pool2d>("avg_pool2d"));
+    e.push_back(entry<&batch_norm>("batch_norm"));
+    for (size_t i = 0; i < e.size(); ++i) {
+      const auto idx = static_cast<int32_t>(i);
+      by_fn.emplace(e[i].id, idx);  // a function listed twice keeps its first name
+      if (!by_name.emplace(e[i].name, idx).second)
+        throw std::logic_error("tapegrad: the export table names " + e[i].name + " twice");
+    }
+  }
+};
+
+const Table& table() {
+  static const Table t;
+  return t;
+}
+
+}  // namespace
+
+int32_t export_index(const void* fn) {
+  const auto& m = table().by_fn;
+  auto it = m.find(fn);
+  return it == m.end() ? -1 : it->second;
+}
+
+int32_t same_tensor_index() { return 0; }
+
+const std::string& export_name(int32_t index) { return table().entries.at(static_cast<size_t>(index)).name; }
+
+Instr decode_call(const std::string& name, const ExportedCall& c) {
+  const auto& m = table().by_name;
+  auto it = m.find(name);
+  if (it == m.end())
+    throw std::runtime_error("tapegrad: the saved program calls '" + name +
+                             "', which this build of tapegrad does not know (saved by a newer version?)");
+  Reader r{c.args.data(), c.args.data() + c.args.size()};
+  Instr f = table().entries[static_cast<size_t>(it->second)].decode(r, c);
+  if (r.p != r.end) throw std::runtime_error("tapegrad: the saved program is corrupt (arguments of " + name + ")");
+  return f;
+}
+
+}  // namespace tapegrad::capture

@@ -1,0 +1,291 @@
+"""Saved programs (Note [saved programs] in cpp/src/capture/saved.cpp): a step captured by
+``tapegrad.compile``, saved with ``save(path, names)`` after some steps and run by
+``tapegrad.load_program`` (C++, no Python per op) must go on exactly as the eager step would:
+the same losses and parameters, bit for bit, for every lesson's step. Then what cannot be
+saved says why, and damaged files and wrong inputs raise."""
+import os
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+import tapegrad.nn as nn
+import tapegrad.nn.functional as F
+
+WARM, MORE = 3, 12  # eager/compiled steps before saving, saved-program steps after
+
+
+def bits(t):
+    return np.asarray(t.detach().numpy()).tobytes()
+
+
+def batches(n, shape_x, classes=None, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        x = tg.from_numpy(rng.standard_normal(shape_x).astype(dtype))
+        if classes is None:
+            y = tg.from_numpy(rng.standard_normal((shape_x[0], 1)).astype(dtype))
+        else:
+            y = tg.from_numpy(rng.integers(0, classes, shape_x[0]).astype(np.int64))
+        out.append((x, y))
+    return out
+
+
+# Each case builds (step, named tensors, batches): the same model from the same seed each time.
+def learner_line(dtype):
+    tg.manual_seed(0)
+    x = tg.arange(8, dtype=dtype)
+    y = 2 * x + 1 + 0.1 * tg.randn(8, dtype=dtype)
+    m = tg.zeros(1, dtype=dtype, requires_grad=True)
+    b = tg.zeros(1, dtype=dtype, requires_grad=True)
+    lr = 0.01
+
+    def step():
+        loss = ((m * x + b - y) ** 2).mean()
+        loss.backward()
+        with tg.no_grad():
+            m.sub_(lr * m.grad)
+            b.sub_(lr * b.grad)
+            m.grad.zero_()
+            b.grad.zero_()
+        return loss
+    return step, {"m": m, "b": b}, [()] * (WARM + MORE)
+
+
+def seed_mse(dtype):
+    x = tg.tensor([1.0, 2, 3, 4, 5, 6, 7, 8], dtype=dtype)
+    y = tg.tensor([3.2, 4.9, 7.1, 9.2, 10.8, 13.1, 15.0, 16.9], dtype=dtype)
+    m = tg.tensor([0.9], dtype=dtype, requires_grad=True)
+    b = tg.tensor([0.1], dtype=dtype, requires_grad=True)
+    opt = tg.optim.SGD([m, b], lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        loss = F.mse_loss(m * x + b, y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step, {"m": m, "b": b}, [()] * (WARM + MORE)
+
+
+def d2l_linreg(dtype):
+    tg.manual_seed(0)
+    w = tg.normal(0, 0.01, size=(2, 1), requires_grad=True)
+    w = w.to(dtype).detach().requires_grad_(True)
+    b = tg.zeros(1, dtype=dtype, requires_grad=True)
+    lr, batch = 0.03, 10
+
+    def step(X, y):
+        l = ((X @ w + b - y.reshape((-1, 1))) ** 2 / 2).sum()
+        l.backward()
+        with tg.no_grad():
+            for param in (w, b):
+                param -= lr * param.grad / batch
+                param.grad.zero_()
+        return l
+    data = [(X, y.reshape(-1)) for X, y in batches(WARM + MORE, (batch, 2), dtype=np.dtype(str(dtype).split(".")[-1]))]
+    return step, {"w": w, "b": b}, data
+
+
+def softmax_sgd(dtype):
+    tg.manual_seed(0)
+    net = nn.Linear(20, 5).to(dtype)
+    opt = tg.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+
+    def step(X, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(X), y)
+        loss.backward()
+        opt.step()
+        return loss
+    np_dtype = np.dtype(str(dtype).split(".")[-1])
+    return step, dict(net.named_parameters()), batches(WARM + MORE, (16, 20), 5, np_dtype)
+
+
+def mlp_adam(dtype):
+    tg.manual_seed(0)
+    net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5)).to(dtype)
+    opt = tg.optim.Adam(net.parameters(), lr=1e-2)
+
+    def step(X, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(X), y)
+        loss.backward()
+        opt.step()
+        return loss
+    np_dtype = np.dtype(str(dtype).split(".")[-1])
+    return step, dict(net.named_parameters()), batches(WARM + MORE, (16, 20), 5, np_dtype)
+
+
+def small_cnn(dtype):
+    tg.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Conv2d(4, 6, 3), nn.ReLU(), nn.AvgPool2d(2),
+                        nn.Flatten(), nn.Linear(6, 3)).to(dtype)
+    opt = tg.optim.SGD(net.parameters(), lr=0.05, momentum=0.5)
+
+    def step(X, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(X), y)
+        loss.backward()
+        opt.step()
+        return loss
+    np_dtype = np.dtype(str(dtype).split(".")[-1])
+    named = dict(net.named_parameters())
+    named.update({k: v for k, v in net.named_buffers() if v.is_floating_point()})
+    return step, named, batches(WARM + MORE, (4, 1, 8, 8), 3, np_dtype)
+
+
+CASES = [learner_line, seed_mse, d2l_linreg, softmax_sgd, mlp_adam, small_cnn]
+
+
+@pytest.mark.parametrize("dtype", [tg.float32, tg.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
+def test_saved_step_goes_on_as_eager(case, dtype, tmp_path):
+    step, named, data = case(dtype)
+    eager = [bits(step(*args)) for args in data]
+    eager_state = {k: bits(v) for k, v in named.items()}
+
+    step, named, data = case(dtype)
+    compiled = tg.compile(step, fullgraph=True)
+    losses = [bits(compiled(*args)) for args in data[:WARM]]
+    assert compiled._stats["captures"] == 1
+    path = os.path.join(tmp_path, "step.tgp")
+    compiled.save(path, named)
+    saved = tg.load_program(path)
+    assert sorted(saved.state) == sorted(named)
+    losses += [bits(saved(*args)) for args in data[WARM:]]
+    assert losses == eager
+    assert {k: bits(v) for k, v in saved.state.items()} == eager_state
+    # the program's state is its own copy: the Python model stayed where it was saved
+    assert any(bits(v) != eager_state[k] for k, v in named.items())
+
+
+def test_a_step_that_cannot_be_saved_says_which_call(tmp_path):
+    w = tg.ones(3, requires_grad=True)
+
+    @tg.compile
+    def step(x):
+        loss = (w * x).clamp(0, 1).sum()
+        loss.backward()
+        return loss
+    step(tg.ones(3))
+    step(tg.ones(3))
+    assert step._stats["replays"] == 1  # it replays in Python all the same
+    with pytest.raises(RuntimeError, match=r"clamp\(\) has no C\+\+ form yet"):
+        step.save(os.path.join(tmp_path, "x.tgp"))
+
+
+def test_save_needs_a_captured_program(tmp_path):
+    path = os.path.join(tmp_path, "x.tgp")
+    step = tg.compile(lambda x: x * 2)
+    with pytest.raises(RuntimeError, match="nothing captured yet"):
+        step.save(path)
+
+    @tg.compile
+    def reads_item(x):
+        return x * (x.sum().item() > 0)
+    reads_item(tg.ones(2))
+    with pytest.raises(RuntimeError, match="no call was captured"):
+        reads_item.save(path)
+    assert not os.path.exists(path)
+
+
+def test_a_constant_with_history_cannot_be_saved(tmp_path):
+    w = tg.ones(3, requires_grad=True)
+    scaled = w * 2  # made before the capture: its graph is not in the program
+
+    @tg.compile
+    def step(x):
+        loss = (scaled * x).sum()
+        loss.backward(retain_graph=True)
+        return loss
+    step(tg.ones(3))
+    with pytest.raises(RuntimeError, match="autograd history"):
+        step.save(os.path.join(tmp_path, "x.tgp"))
+
+
+def saved_line(tmp_path):
+    w = tg.zeros(4, requires_grad=True)
+    opt = tg.optim.SGD([w], lr=0.1)
+
+    @tg.compile
+    def step(x):
+        opt.zero_grad()
+        loss = ((w * x - 1) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss, w * 1
+    step(tg.ones(4))
+    path = os.path.join(tmp_path, "line.tgp")
+    step.save(path, {"w": w})
+    return path
+
+
+def test_results_and_input_checks(tmp_path):
+    saved = tg.load_program(saved_line(tmp_path))
+    loss, w1 = saved(tg.ones(4))
+    assert loss.shape == () and w1.shape == (4,)
+    assert "SavedProgram(" in repr(saved) and saved.num_calls > 3
+    with pytest.raises(ValueError, match="expected 1 input"):
+        saved()
+    with pytest.raises(ValueError, match=r"shape \[4\]"):
+        saved(tg.ones(5))
+    with pytest.raises(ValueError, match="float32"):
+        saved(tg.ones(4, dtype=tg.float64))
+    with pytest.raises(TypeError):
+        saved("not a tensor")
+    # still usable after the refusals
+    assert saved(tg.ones(4))[0].item() < loss.item()
+
+
+def test_damaged_truncated_and_foreign_files(tmp_path):
+    path = saved_line(tmp_path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    bad = os.path.join(tmp_path, "bad.tgp")
+
+    def load(data):
+        with open(bad, "wb") as f:
+            f.write(data)
+        return tg.load_program(bad)
+    flipped = bytearray(raw)
+    flipped[len(raw) // 2] ^= 0x40
+    with pytest.raises(RuntimeError, match="damaged"):
+        load(bytes(flipped))
+    with pytest.raises(RuntimeError, match="truncated"):
+        load(raw[:-5])
+    with pytest.raises(RuntimeError, match="not a saved tapegrad program"):
+        load(b"\x89PNG not a program")
+    with pytest.raises(RuntimeError, match="version"):
+        load(raw[:17] + b"\x63\x00\x00\x00" + raw[21:])
+    with pytest.raises(RuntimeError, match="cannot open"):
+        tg.load_program(os.path.join(tmp_path, "missing.tgp"))
+    assert tg.load_program(path)(tg.ones(4))[0].shape == ()
+
+
+def test_optimizer_state_read_in_the_step_after_its_first_update(tmp_path):
+    """A momentum buffer made inside the optimizer's (lowered) step on the captured call and
+    then read by Python in the same step: the Python replay and the saved program both see it."""
+    def case():
+        w = tg.tensor([1.0, -2.0, 0.5], requires_grad=True)
+        opt = tg.optim.SGD([w], lr=0.1, momentum=0.9)
+
+        def step(x):
+            opt.zero_grad()
+            loss = ((w * x).sum() - 1) ** 2
+            loss.backward()
+            opt.step()
+            return loss, opt.state[w]["momentum_buffer"] * 1
+        return step, w
+    step, w = case()
+    eager = [tuple(bits(t) for t in step(tg.full((3,), i + 1.0))) for i in range(6)]
+    step, w = case()
+    c = tg.compile(step, fullgraph=True)
+    got = [tuple(bits(t) for t in c(tg.full((3,), i + 1.0))) for i in range(3)]
+    path = os.path.join(tmp_path, "m.tgp")
+    c.save(path, {"w": w})
+    saved = tg.load_program(path)
+    got += [tuple(bits(t) for t in saved(tg.full((3,), i + 1.0))) for i in range(3, 6)]
+    assert got == eager
