@@ -289,3 +289,23 @@ def test_optimizer_state_read_in_the_step_after_its_first_update(tmp_path):
     saved = tg.load_program(path)
     got += [tuple(bits(t) for t in saved(tg.full((3,), i + 1.0))) for i in range(3, 6)]
     assert got == eager
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
+def test_compiled_steps_replay_their_cpp_form(case):
+    """A compiled step whose calls all have a C++ form replays that form (stats: cpp_form);
+    the binding replay (options={'cpp_form': False}) gives the same bits."""
+    results = {}
+    for cpp in (True, False):
+        step, named, data = case(tg.float32)
+        c = tg.compile(step, fullgraph=True, options={"cpp_form": cpp})
+        results[cpp] = [bits(c(*args)) for args in data] + [bits(v) for v in named.values()]
+        assert c._stats["cpp_form"] == int(cpp) and c._stats["replays"] == len(data) - 1
+    assert results[True] == results[False]
+
+
+def test_compile_options_are_checked():
+    with pytest.raises(ValueError, match="unknown option"):
+        tg.compile(lambda x: x, options={"max_autotune": True})
+    with pytest.raises(ValueError, match="unknown option"):
+        tg.compile(lambda x: x, options={"cpp_form": "yes"})

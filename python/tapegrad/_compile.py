@@ -64,10 +64,13 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
     A function that reads tensor data into Python (``loss.item()``), makes tensors from Python
     data or uses something capture does not record runs eagerly for that signature;
     ``fullgraph=True`` raises ``RuntimeError`` with the reason instead.
-    ``.fallback_reasons`` lists why calls fell back. ``.save(path, names)`` writes the latest
+    ``.fallback_reasons`` lists why calls fell back. A program whose every call has a C++ form
+    (Note [saved programs]) replays that form — the same engine calls without re-entering the
+    bindings; ``options={"cpp_form": False}`` replays the binding calls instead (the results
+    are the same bits either way). ``.save(path, names)`` writes the latest
     captured program with its state (parameters, optimizer state) for :func:`load_program`
-    and C++ (``tapegrad::capture::SavedProgram``). ``dynamic``, ``backend``, ``mode`` and
-    ``options`` are accepted for PyTorch compatibility and ignored; ``disable=True`` returns
+    and C++ (``tapegrad::capture::SavedProgram``). ``dynamic``, ``backend`` and ``mode`` are
+    accepted for PyTorch compatibility and ignored; ``disable=True`` returns
     ``model`` unchanged.
 
     >>> import tapegrad as tg
@@ -83,7 +86,13 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
     >>> [round(step(tg.tensor([1.0, 1.0])).item(), 4) for _ in range(3)]
     [4.0, 1.44, 0.5184]
     """
-    del dynamic, backend, mode, options
+    del dynamic, backend, mode
+    cpp_form = True
+    for key, value in (options or {}).items():
+        if key != "cpp_form" or not isinstance(value, bool):
+            raise ValueError(f"compile(): unknown option {key}={value!r} (tapegrad knows "
+                             "cpp_form=True/False)")
+        cpp_form = value
     if not isinstance(fullgraph, bool):
         raise TypeError(f"compile(): fullgraph must be a bool, got {type(fullgraph).__name__}")
     if not isinstance(cache_size_limit, int) or cache_size_limit < 1:
@@ -94,7 +103,8 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
             return fn
         if not callable(fn):
             raise TypeError(f"compile(): expected a callable, got {type(fn).__name__}")
-        c = _core._Compiled(fn, fullgraph, cache_size_limit, vars(_capture), _capture.fn_guards)
+        c = _core._Compiled(fn, fullgraph, cache_size_limit, vars(_capture), _capture.fn_guards,
+                            cpp_form)
         if isinstance(fn, Module):
             return _optimized_module(fn, c)
         if isinstance(fn, (types.FunctionType, types.MethodType)):

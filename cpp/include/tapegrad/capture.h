@@ -265,6 +265,9 @@ class SavedProgram {
   std::unique_ptr<Impl> impl_;
 };
 const std::string& export_name(int32_t index);
+// The C++ form of a captured program as a program of its own over the same slots and the same
+// (live) constants: what tapegrad.compile replays when it has one (Note [saved programs]).
+Program cpp_form(const Program& p);
 Instr decode_call(const std::string& name, const ExportedCall& c);
 
 class Recorder {

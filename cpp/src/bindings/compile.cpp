@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,9 @@ struct Entry {
   std::vector<Guard> guards;
   std::vector<capture::Recorder::ConstState> consts;
   capture::Program program;
+  // The program's C++ form (Note [saved programs]), replayed instead when it has one: the
+  // same engine calls without re-entering the bindings.
+  std::optional<capture::Program> cpp;
   OutSpec out;
 };
 
@@ -154,9 +158,10 @@ void add_guard(Guard::Kind kind, py::object obj, py::object key) {
 
 class Compiled {
  public:
-  Compiled(py::object fn, bool fullgraph, int cache_limit, py::object flags, py::object fn_guards)
+  Compiled(py::object fn, bool fullgraph, int cache_limit, py::object flags, py::object fn_guards,
+           bool cpp_form)
       : fn_(std::move(fn)), fullgraph_(fullgraph), limit_(cache_limit), flags_(std::move(flags)),
-        fn_guards_(std::move(fn_guards)) {}
+        fn_guards_(std::move(fn_guards)), cpp_form_(cpp_form) {}
 
   py::object call(const py::args& args, const py::kwargs& kwargs) {
     // Inside another capture the call is inlined: the outer program records fn's calls.
@@ -205,9 +210,13 @@ class Compiled {
     d["replays"] = replays_;
     d["eager_calls"] = eager_calls_;
     d["programs"] = static_cast<int64_t>(entries_.size());
-    int64_t instrs = 0;
-    for (const auto& e : entries_) instrs += static_cast<int64_t>(e->program.instrs.size());
+    int64_t instrs = 0, cpp = 0;
+    for (const auto& e : entries_) {
+      instrs += static_cast<int64_t>(e->program.instrs.size());
+      cpp += e->cpp.has_value();
+    }
     d["instructions"] = instrs;
+    d["cpp_form"] = cpp;
     return d;
   }
   void reset() {
@@ -365,6 +374,8 @@ class Compiled {
     std::vector<capture::Slot> keep = e->out.slots;
     keep.push_back(e->out.slot);
     e->program = rec.finish(keep);
+    if (cpp_form_ && e->program.exported && e->program.exported->missing.empty())
+      e->cpp = capture::cpp_form(e->program);
     entries_.push_back(std::move(e));
     return result;
   }
@@ -415,7 +426,7 @@ class Compiled {
 
   // The call's argument values are in values_ (matches() collected them).
   py::object replay(const Entry& e) {
-    const capture::Program& p = e.program;
+    const capture::Program& p = e.cpp ? *e.cpp : e.program;
     capture::Program::FrameLease lease(p);
     capture::Frame& f = lease.frame();
     size_t k = 0;
@@ -461,6 +472,7 @@ class Compiled {
   std::vector<py::handle> values_;  // scratch: the current call's argument values
   std::vector<std::string> reasons_;
   bool disabled_ = false;
+  bool cpp_form_ = true;
   int64_t captures_ = 0, replays_ = 0, eager_calls_ = 0;
 };
 
@@ -471,9 +483,9 @@ bool Compiled::capture_available() { return capture_guard_installed(); }
 
 void bind_compile(py::module_& m) {
   py::class_<Compiled>(m, "_Compiled", py::dynamic_attr())
-      .def(py::init<py::object, bool, int, py::object, py::object>(), py::arg("fn"),
+      .def(py::init<py::object, bool, int, py::object, py::object, bool>(), py::arg("fn"),
            py::arg("fullgraph"), py::arg("cache_size_limit"), py::arg("flags"),
-           py::arg("fn_guards"))
+           py::arg("fn_guards"), py::arg("cpp_form") = true)
       .def("__call__", &Compiled::call)
       .def_property_readonly("fallback_reasons", &Compiled::reasons)
       .def_property_readonly("_stats", &Compiled::stats)

@@ -18,9 +18,10 @@ Tensor same(const Tensor& t) { return t; }
 Tensor grad_of(const Tensor& t, bool had) {
   Tensor g = t->grad();
   if (static_cast<bool>(g) != had)
-    throw std::runtime_error(std::string("tapegrad: a tensor's .grad was ") + (had ? "set" : "None") +
-                             " when the step was captured and is " + (had ? "None" : "set") +
-                             " in this run of the saved program");
+    throw StaleProgram(std::string("tapegrad.compile: a tensor's .grad was ") + (had ? "set" : "None") +
+                       " when the step was captured and is " + (had ? "None" : "set") +
+                       " in this run, and the captured step may have decided on it; this call "
+                       "stopped part way: reset gradients the same way before every call");
   return g;
 }
 void sgd(const std::vector<Tensor>& params, StateList momentum_buffers, const SgdOptions& o) {

@@ -121,7 +121,44 @@ Tensor read_tensor(Reader& r, const std::vector<std::shared_ptr<Storage>>& stora
   return t;
 }
 
+// Dead values, as Recorder::finish: a slot is released after its last reader; results, inputs
+// and constants stay.
+void plan_releases(Program& p, const std::vector<Slots>& reads, const std::vector<Slots>& defs) {
+  std::vector<int64_t> last(static_cast<size_t>(p.nslots), -1);
+  for (size_t i = 0; i < reads.size(); ++i) {
+    for (Slot s : defs[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
+    for (Slot s : reads[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
+  }
+  for (Slot s : p.kept)
+    if (s != kNoSlot) last[static_cast<size_t>(s)] = -1;
+  for (Slot s : p.inputs) last[static_cast<size_t>(s)] = -1;
+  for (const auto& c : p.constants) last[static_cast<size_t>(c.first)] = -1;
+  p.release_after.assign(p.instrs.size(), {});
+  for (size_t s = 0; s < last.size(); ++s)
+    if (last[s] >= 0) p.release_after[static_cast<size_t>(last[s])].push_back(static_cast<Slot>(s));
+}
+
 }  // namespace
+
+Program cpp_form(const Program& p) {
+  const ExportForm* x = p.exported.get();
+  if (!x || !x->missing.empty()) throw std::runtime_error("tapegrad: this program has no C++ form");
+  Program c;
+  c.nslots = p.nslots;
+  c.inputs = p.inputs;
+  c.kept = p.kept;
+  c.constants = p.constants;
+  c.constants.insert(c.constants.end(), x->constants.begin(), x->constants.end());
+  std::vector<Slots> reads, defs;
+  for (const ExportedCall& call : x->calls) {
+    c.instrs.push_back(decode_call(export_name(call.fn), call));
+    reads.push_back(call.reads);
+    defs.push_back(call.defs);
+  }
+  plan_releases(c, reads, defs);
+  c.exported = p.exported;
+  return c;
+}
 
 std::string save_program(const Program& p, const std::vector<std::pair<Tensor, std::string>>& names,
                          bool single_result) {
@@ -287,18 +324,7 @@ SavedProgram SavedProgram::from_bytes(const std::string& bytes) {
     defs.push_back(std::move(c.defs));
   }
   if (r.p != r.end) throw corrupt("trailing bytes");
-  // Dead values, as Recorder::finish: released after their last reader; results, inputs
-  // and constants stay.
-  std::vector<int64_t> last(static_cast<size_t>(p.nslots), -1);
-  for (size_t i = 0; i < reads.size(); ++i) {
-    for (Slot s : defs[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
-    for (Slot s : reads[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
-  }
-  for (Slot s : p.kept) last[static_cast<size_t>(s)] = -1;
-  for (const auto& c : p.constants) last[static_cast<size_t>(c.first)] = -1;
-  p.release_after.assign(p.instrs.size(), {});
-  for (size_t s = 0; s < last.size(); ++s)
-    if (last[s] >= 0) p.release_after[static_cast<size_t>(last[s])].push_back(static_cast<Slot>(s));
+  plan_releases(p, reads, defs);
   im.frame.assign(static_cast<size_t>(p.nslots), Tensor());
   for (const auto& [s, t] : p.constants) im.frame[static_cast<size_t>(s)] = t;
   return sp;
