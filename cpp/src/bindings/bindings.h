@@ -192,6 +192,9 @@ extern py::object g_size_type;
 extern py::object g_max_type;
 extern py::object g_min_type;
 
+// Tensor's arithmetic operators as number slots (Note [operator fast path], fast_ops.cpp).
+void install_fast_operators(py::module_& m, py::handle tensor_type);
+
 // The tensor a Python object holds, or null when it is not a tensor. Valid while `h` lives.
 inline const Tensor* tensor_ptr(py::handle h) {
   PyObject* o = h.ptr();

@@ -689,5 +689,6 @@ tensor([[1., 1.],
   bind::bind_custom(m, T);
   bind::bind_compile(m);
   bind::bind_out(m);  // out= keywords (out.cpp)
+  bind::install_fast_operators(m, T);  // Note [operator fast path] (fast_ops.cpp)
   bind::guard_arguments(m);  // last: every function above is bound
 }

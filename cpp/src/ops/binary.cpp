@@ -347,9 +347,11 @@ std::vector<Tensor> backward_Pow(BwCtx& ctx) {
     }
   }
   if (ctx.needs(0)) {
-    Tensor one = scalar_tensor(1.0, b->dtype());
-    Tensor d = mul(ctx.g(), mul(b, pow(a, sub(b, one))));
-    Tensor b_zero = compare(CmpOp::eq, b, zero_like_scalar(b));
+    // A bool exponent (x ** True) counts as 0 or 1 in the base's dtype: b − 1 has no bool form.
+    const Tensor e = b->dtype() == DType::b8 ? cast(b, a->dtype()) : b;
+    Tensor one = scalar_tensor(1.0, e->dtype());
+    Tensor d = mul(ctx.g(), mul(e, pow(a, sub(e, one))));
+    Tensor b_zero = compare(CmpOp::eq, e, zero_like_scalar(e));
     da = where(b_zero, zero_like_scalar(d), d);
   }
   if (ctx.needs(1)) {
