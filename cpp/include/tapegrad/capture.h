@@ -99,12 +99,78 @@ struct Codec<SgdOptions> : PodCodec<SgdOptions> {};
 template <>
 struct Codec<AdamOptions> : PodCodec<AdamOptions> {};
 template <class T, size_t N>
-struct Codec<std::array<T, N>, std::enable_if_t<std::is_arithmetic_v<T>>> : PodCodec<std::array<T, N>> {};
+struct Codec<std::array<T, N>, std::enable_if_t<Codec<T>::ok>> {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const std::array<T, N>& v) {
+    for (const T& e : v) Codec<T>::write(w, e);
+  }
+  static std::array<T, N> read(Reader& r) {
+    std::array<T, N> v;
+    for (T& e : v) e = Codec<T>::read(r);
+    return v;
+  }
+};
 template <>
 struct Codec<ConvPadding> {
   static constexpr bool ok = true;
   static void write(Writer& w, const ConvPadding& p);
   static ConvPadding read(Reader& r);
+};
+template <>
+struct Codec<Scalar> {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const Scalar& s) {
+    w.pod<uint8_t>(s.is_integral());
+    w.pod<int64_t>(s.as_int());
+    w.pod<double>(s.as_double());
+  }
+  static Scalar read(Reader& r) {
+    const bool integral = r.pod<uint8_t>();
+    const auto i = r.pod<int64_t>();
+    const auto d = r.pod<double>();
+    return integral ? Scalar(i) : Scalar(d);
+  }
+};
+// An index item without its tensor (Arg<std::vector<IndexItem>> keeps that as a slot).
+template <>
+struct Codec<IndexItem> {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const IndexItem& it) {
+    w.pod<int32_t>(static_cast<int32_t>(it.kind));
+    w.pod(it.i);
+    w.pod(it.start);
+    w.pod(it.stop);
+    w.pod(it.step);
+    w.pod<uint8_t>(it.has_start);
+    w.pod<uint8_t>(it.has_stop);
+  }
+  static IndexItem read(Reader& r) {
+    IndexItem it;
+    const auto k = r.pod<int32_t>();
+    if (k < IndexItem::Int || k > IndexItem::Tensor)
+      throw std::runtime_error("tapegrad: the saved program is corrupt (index item)");
+    it.kind = static_cast<IndexItem::Kind>(k);
+    it.i = r.pod<int64_t>();
+    it.start = r.pod<int64_t>();
+    it.stop = r.pod<int64_t>();
+    it.step = r.pod<int64_t>();
+    it.has_start = r.pod<uint8_t>();
+    it.has_stop = r.pod<uint8_t>();
+    return it;
+  }
+};
+template <class A, class B>
+struct Codec<std::pair<A, B>, std::enable_if_t<Codec<A>::ok && Codec<B>::ok>> {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const std::pair<A, B>& v) {
+    Codec<A>::write(w, v.first);
+    Codec<B>::write(w, v.second);
+  }
+  static std::pair<A, B> read(Reader& r) {
+    A a = Codec<A>::read(r);
+    B b = Codec<B>::read(r);
+    return {std::move(a), std::move(b)};
+  }
 };
 template <>
 struct Codec<std::string> {

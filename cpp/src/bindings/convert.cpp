@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "bindings/bindings.h"
+#include "bindings/record.h"
 #include "tapegrad/capture.h"
 
 namespace tapegrad::bind {
@@ -368,13 +369,13 @@ Tensor contiguous_arg(const Tensor& t) {
   if (t->is_contiguous()) return t;
   capture::Recorder* rec = capture::active();
   if (rec && rec->depth == 0)
-    return capture::call([](const Tensor& x) { return contiguous(x); }, t);
+    return capture::call(&contiguous, t);
   return contiguous(t);
 }
 
 Tensor cast_strided(const Strided& x, DType dtype) {
-  if (!x.t || x->dtype() == dtype) return cast(x.t, dtype);  // cast: "undefined tensor" or x
-  return cast(contiguous_arg(x.t), dtype);
+  if (!x.t || x->dtype() == dtype) return lower(&cast, x.t, dtype);  // "undefined tensor" or x
+  return lower(&cast, contiguous_arg(x.t), dtype);
 }
 
 Tensor operand(py::handle h, const Tensor& like) {

@@ -76,6 +76,12 @@ Tensor with_grad(Tensor t, bool requires_grad) {
   if (requires_grad) t->set_requires_grad(true);
   return t;
 }
+// with_grad in a lowered binding: requires_grad_ as one of its engine calls.
+Tensor lowered_with_grad(Tensor t, bool requires_grad) {
+  return requires_grad ? lower(&capture::ex::set_requires_grad, t, true) : t;
+}
+constexpr auto kArangeInt = static_cast<Tensor (*)(int64_t, int64_t, int64_t)>(&arange);
+constexpr auto kArangeFloat = static_cast<Tensor (*)(double, double, double, DType)>(&arange);
 Generator* generator_kw(const py::kwargs& kw, const char* op) {
   return kw.contains("generator") ? generator_arg(kw["generator"], op) : nullptr;
 }
@@ -185,7 +191,7 @@ void bind_functions(py::module_& m) {
         if (auto d = parse_dtype(dtype)) dt = *d;
         if (all_int && dt == DType::i64) {  // exact beyond 2^53 (Note [exact scalars])
           const int64_t lo = b.is_none() ? 0 : to_i64(a), hi = to_i64(b.is_none() ? a : b);
-          return with_grad(arange(lo, hi, step.is_none() ? 1 : to_i64(step)), rg);
+          return lowered_with_grad(lower(kArangeInt, lo, hi, step.is_none() ? int64_t{1} : to_i64(step)), rg);
         }
         double start = 0, end;
         if (b.is_none()) end = scalar_arg(a, "arange");
@@ -194,7 +200,7 @@ void bind_functions(py::module_& m) {
           end = scalar_arg(b, "arange");
         }
         const double st = step.is_none() ? 1.0 : scalar_arg(step, "arange");
-        return with_grad(arange(start, end, st, dt), rg);
+        return lowered_with_grad(lower(kArangeFloat, start, end, st, dt), rg);
       }), py::arg("start"), py::arg("end") = py::none(), py::arg("step") = py::none(), py::kw_only(),
       py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("arange"));
   m.def("linspace", recorded([](double s, double e, int64_t n, py::object dtype, bool rg) {
@@ -282,7 +288,7 @@ void bind_functions(py::module_& m) {
       py::arg("generator") = py::none(), op_doc("randint"));
   m.def("randperm", recorded([](int64_t n, py::object gen) { return randperm(n, generator_arg(gen, "randperm")); }),
         py::arg("n"), py::kw_only(), py::arg("generator") = py::none(), op_doc("randperm"));
-  m.def("manual_seed", recorded([](int64_t s) { manual_seed(static_cast<uint64_t>(s)); }), py::arg("seed"));
+  m.def("manual_seed", recorded([](int64_t s) { lower(&manual_seed, static_cast<uint64_t>(s)); }), py::arg("seed"));
   m.def("initial_seed", &initial_seed, op_doc("initial_seed"));
   m.def("normal", recorded([](py::object mean, py::object std, py::object size, py::object dtype,
                      py::object generator, bool rg) {

@@ -331,15 +331,16 @@ py::object max_min(const Tensor& x, py::object dim, bool keepdim, py::object axi
                    py::handle keepdims, bool is_max) {
   if (const Tensor* o = tensor_ptr(dim)) {
     const Tensor other = contiguous_arg(*o);
-    return py::cast(is_max ? maximum(x, other) : minimum(x, other));
+    using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
+    return py::cast(lower(is_max ? static_cast<BinaryFn>(&maximum) : static_cast<BinaryFn>(&minimum), x, other));
   }
   const char* op = is_max ? "max" : "min";
   const std::vector<int64_t> dims = reduce_dims(std::move(dim), std::move(axis), op);
-  if (dims.empty()) return py::cast(is_max ? max(x) : min(x));
+  using AllFn = Tensor (*)(const Tensor&);
+  if (dims.empty()) return py::cast(lower(is_max ? static_cast<AllFn>(&max) : static_cast<AllFn>(&min), x));
   if (dims.size() != 1)
     throw py::type_error(std::string(op) + ": dim must be a single int (use amax/amin for several dims)");
-  auto r = is_max ? max_dim(x, dims[0], keepdim_or_keepdims(keepdim, keepdims))
-                  : min_dim(x, dims[0], keepdim_or_keepdims(keepdim, keepdims));
+  auto r = lower(is_max ? &max_dim : &min_dim, x, dims[0], keepdim_or_keepdims(keepdim, keepdims));
   return (is_max ? g_max_type : g_min_type)(r.first, r.second);
 }
 
@@ -452,6 +453,9 @@ constexpr auto kMeanDtype =
 constexpr auto kCrossEntropy = static_cast<Tensor (*)(const Tensor&, const Tensor&, const Tensor&, int64_t,
                                                       Reduction, double)>(&cross_entropy);
 constexpr auto kMseLoss = static_cast<Tensor (*)(const Tensor&, const Tensor&, Reduction)>(&mse_loss);
+constexpr auto kMm = static_cast<Tensor (*)(const Tensor&, const Tensor&, bool, bool)>(&mm);
+constexpr auto kBceLogits = static_cast<Tensor (*)(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                                   Reduction)>(&binary_cross_entropy_with_logits);
 
 void bind_ops(py::module_& m, TensorClass& T) {
   Registrar reg(m, T);
@@ -498,13 +502,13 @@ void bind_ops(py::module_& m, TensorClass& T) {
           throw py::type_error("where: expected both input and other, or neither "
                                "(where(condition) is nonzero(condition, as_tuple=True))");
         auto [x, y] = operands(a, b, "where");
-        return py::cast(where(*c, x, y));
+        return py::cast(lower(&where, *c, x, y));
       }, py::arg("condition"), py::arg("input") = py::none(), py::arg("other") = py::none());
   reg.manual("clamp", [](const Tensor& x, py::object lo, py::object hi) {
         std::optional<Scalar> l, h;  // exact ints (Note [exact scalars])
         if (!lo.is_none()) l = scalar_value(lo, "clamp");
         if (!hi.is_none()) h = scalar_value(hi, "clamp");
-        return clamp_scalars(x, l, h);
+        return lower(&clamp_scalars, x, l, h);
       }, py::arg("min") = py::none(), py::arg("max") = py::none());
   T.attr("clip") = T.attr("clamp");
   reg.manual("to", [](const Strided& x, py::object dtype) {
@@ -526,19 +530,19 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return max_min(x, d, kd, ax, kds, false);
       }, dim, keepdim, py::kw_only(), axis, keepdims);
   reg.manual("amax", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
-        return amax(x, reduce_dims(d, ax, "amax"), keepdim_or_keepdims(kd, kds));
+        return lower(&amax, x, reduce_dims(d, ax, "amax"), keepdim_or_keepdims(kd, kds));
       }, dim, keepdim, py::kw_only(), axis, keepdims);
   reg.manual("amin", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
-        return amin(x, reduce_dims(d, ax, "amin"), keepdim_or_keepdims(kd, kds));
+        return lower(&amin, x, reduce_dims(d, ax, "amin"), keepdim_or_keepdims(kd, kds));
       }, dim, keepdim, py::kw_only(), axis, keepdims);
   reg.manual("argmax", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
-        return argmax(x, optional_dim(d, ax, "argmax"), keepdim_or_keepdims(kd, kds));
+        return lower(&argmax, x, optional_dim(d, ax, "argmax"), keepdim_or_keepdims(kd, kds));
       }, dim, keepdim, py::kw_only(), axis, keepdims);
   reg.manual("argmin", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
-        return argmin(x, optional_dim(d, ax, "argmin"), keepdim_or_keepdims(kd, kds));
+        return lower(&argmin, x, optional_dim(d, ax, "argmin"), keepdim_or_keepdims(kd, kds));
       }, dim, keepdim, py::kw_only(), axis, keepdims);
   reg.manual("logsumexp", [](const Tensor& x, py::object d, bool kd, py::object ax, py::object kds) {
-        return logsumexp(x, reduce_dims(d, ax, "logsumexp"), keepdim_or_keepdims(kd, kds));
+        return lower(&logsumexp, x, reduce_dims(d, ax, "logsumexp"), keepdim_or_keepdims(kd, kds));
       }, dim, keepdim, py::kw_only(), axis, keepdims);
   reg.manual("all", [](const Tensor& x, py::object d, bool kd) { return all(x, dims_from(d, "all"), kd); },
              dim, keepdim);
@@ -556,19 +560,19 @@ void bind_ops(py::module_& m, TensorClass& T) {
         if (approximate != "none" && approximate != "tanh")
           throw py::value_error("gelu: approximate must be 'none' or 'tanh', got '" + approximate +
                                 "'");
-        return gelu(x, approximate == "tanh");
+        return lower(&gelu, x, approximate == "tanh");
       }, py::arg("approximate") = "none");
   reg.manual("leaky_relu", [](const Tensor& x, py::object slope) {
-        return leaky_relu(x, scalar_arg(slope, "leaky_relu"));
+        return lower(&leaky_relu, x, scalar_arg(slope, "leaky_relu"));
       }, py::arg("negative_slope") = 0.01);
   reg.manual("elu", [](const Tensor& x, py::object alpha) {
-        return elu(x, scalar_arg(alpha, "elu"));
+        return lower(&elu, x, scalar_arg(alpha, "elu"));
       }, py::arg("alpha") = 1.0);
   reg.manual("softplus", [](const Tensor& x, py::object beta, py::object threshold) {
-        return softplus(x, scalar_arg(beta, "softplus"), scalar_arg(threshold, "softplus"));
+        return lower(&softplus, x, scalar_arg(beta, "softplus"), scalar_arg(threshold, "softplus"));
       }, py::arg("beta") = 1.0, py::arg("threshold") = 20.0);
   reg.manual("hardtanh", [](const Tensor& x, py::object lo, py::object hi) {
-        return hardtanh(x, scalar_arg(lo, "hardtanh"), scalar_arg(hi, "hardtanh"));
+        return lower(&hardtanh, x, scalar_arg(lo, "hardtanh"), scalar_arg(hi, "hardtanh"));
       }, py::arg("min_val") = -1.0, py::arg("max_val") = 1.0);
 
   // normalization, dropout, embeddings (torch.nn.functional's; exposed N: functions of _core._nn)
@@ -580,37 +584,37 @@ void bind_ops(py::module_& m, TensorClass& T) {
       py::arg("eps") = 1e-5);
   reg.manual("layer_norm", [](const Tensor& x, py::handle shape, const MaybeTensor& w, const MaybeTensor& b,
                               double eps) {
-        return layer_norm(x, shape_arg(shape, "layer_norm"), w, b, eps);
+        return lower(&layer_norm, x, shape_arg(shape, "layer_norm"), w.t, b.t, eps);
       }, py::arg("normalized_shape"), py::arg("weight") = nullptr, py::arg("bias") = nullptr,
       py::arg("eps") = 1e-5);
   reg.manual("dropout", [](const Strided& x, double p, bool train, bool inplace, int64_t channel_dims) {
-        return dropout(x, p, train, inplace, channel_dims);
+        return lower(&dropout, x.t, p, train, inplace, channel_dims);
       }, py::arg("p") = 0.5, py::arg("train") = true, py::arg("inplace") = false, py::kw_only(),
       py::arg("channel_dims") = 0);
   reg.manual("embedding", [](const Tensor& idx, const Tensor& w, py::object pad) {
-        return embedding(idx, w, pad.is_none() ? std::nullopt : std::optional<int64_t>(to_i64(pad)));
+        return lower(&embedding, idx, w, pad.is_none() ? std::nullopt : std::optional<int64_t>(to_i64(pad)));
       }, py::arg("weight"), py::arg("padding_idx") = py::none());
 
   // linear algebra
-  reg.manual("mm", [](const Tensor& a, const Tensor& b) { return mm(a, b); }, py::arg("other"));
-  reg.manual("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("other"));
+  reg.manual("mm", [](const Tensor& a, const Tensor& b) { return lower(kMm, a, b, false, false); }, py::arg("other"));
+  reg.manual("bmm", [](const Tensor& a, const Tensor& b) { return lower(&bmm, a, b, false, false); }, py::arg("other"));
   reg.manual_function("linear", [](const Tensor& x, const Tensor& w, const MaybeTensor& b) { return lower(&linear, x, w, b.t); },
              py::arg("input"), py::arg("weight"), py::arg("bias") = nullptr);
 
   // shapes
   reg.manual("reshape", [](const Strided& x, py::args shape) { return lower(&reshape_view, x.t, shape_from(shape, "reshape"), false); });
   reg.manual("view", [](const Strided& x, py::args shape) { return lower(&reshape_view, x.t, shape_from(shape, "view"), true); });
-  reg.manual("view_as", [](const Strided& x, const Strided& o) { return reshape_view(x, o->shape(), true); }, py::arg("other"));
-  reg.manual("reshape_as", [](const Strided& x, const Strided& o) { return reshape_view(x, o->shape(), false); }, py::arg("other"));
-  reg.manual("expand", [](const Strided& x, py::args sizes) { return expand_view(x, shape_from(sizes, "expand")); });
-  reg.manual("expand_as", [](const Strided& x, const Strided& o) { return expand_view(x, o->shape()); }, py::arg("other"));
-  reg.manual("permute", [](const Strided& x, py::args dims) { return permute_view(x, shape_from(dims, "permute")); });
+  reg.manual("view_as", [](const Strided& x, const Strided& o) { return lower(&reshape_view, x.t, o->shape(), true); }, py::arg("other"));
+  reg.manual("reshape_as", [](const Strided& x, const Strided& o) { return lower(&reshape_view, x.t, o->shape(), false); }, py::arg("other"));
+  reg.manual("expand", [](const Strided& x, py::args sizes) { return lower(&expand_view, x.t, shape_from(sizes, "expand")); });
+  reg.manual("expand_as", [](const Strided& x, const Strided& o) { return lower(&expand_view, x.t, o->shape()); }, py::arg("other"));
+  reg.manual("permute", [](const Strided& x, py::args dims) { return lower(&permute_view, x.t, shape_from(dims, "permute")); });
   reg.manual("flatten", [](const Strided& x, int64_t s, int64_t e) { return lower(&flatten_view, x.t, s, e); },
              py::arg("start_dim") = 0, py::arg("end_dim") = -1);
   reg.manual("squeeze", [](const Strided& x, py::object d) {
         if (!PyTuple_Check(d.ptr()) && !PyList_Check(d.ptr())) {
-          if (d.is_none()) return squeeze_view(x, {}, true);
-          return squeeze_view(x, {to_i64(d)}, false);
+          if (d.is_none()) return lower(&squeeze_view, x.t, std::vector<int64_t>{}, true);
+          return lower(&squeeze_view, x.t, std::vector<int64_t>{to_i64(d)}, false);
         }
         std::vector<int64_t> dims;  // a tuple or list of ints (not bools), as PyTorch
         for (py::handle h : d) {
@@ -620,15 +624,15 @@ void bind_ops(py::module_& m, TensorClass& T) {
                                  " holding " + std::string(Py_TYPE(h.ptr())->tp_name));
           dims.push_back(to_i64(h));
         }
-        return squeeze_view(x, dims, false);
+        return lower(&squeeze_view, x.t, dims, false);
       }, dim);
-  reg.manual("unsqueeze", [](const Strided& x, int64_t d) { return unsqueeze_view(x, d); }, py::arg("dim"));
+  reg.manual("unsqueeze", [](const Strided& x, int64_t d) { return lower(&unsqueeze_view, x.t, d); }, py::arg("dim"));
   reg.manual("transpose", [](const Strided& x, int64_t a, int64_t b) { return lower(&transpose_view, x.t, a, b); },
              py::arg("dim0"), py::arg("dim1"));
   reg.manual("t", [](const Strided& x) { return t_view(x); });
-  reg.manual_function("cat", [](const std::vector<Tensor>& xs, int64_t d) { return cat(xs, d); },
+  reg.manual_function("cat", [](const std::vector<Tensor>& xs, int64_t d) { return lower(&cat, xs, d); },
              py::arg("tensors"), py::arg("dim") = 0);
-  reg.manual_function("stack", [](const std::vector<Tensor>& xs, int64_t d) { return stack(xs, d); },
+  reg.manual_function("stack", [](const std::vector<Tensor>& xs, int64_t d) { return lower(&stack, xs, d); },
              py::arg("tensors"), py::arg("dim") = 0);
 
   // losses (reduction names are checked by the engine)
@@ -643,30 +647,30 @@ void bind_ops(py::module_& m, TensorClass& T) {
       }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
   reg.manual_function("binary_cross_entropy_with_logits", [](const Tensor& x, const Tensor& y,
                          const MaybeTensor& w, const std::string& red, const MaybeTensor& pw) {
-        return binary_cross_entropy_with_logits(x, y, w, pw, parse_reduction(red, "binary_cross_entropy_with_logits"));
+        return lower(kBceLogits, x, y, w.t, pw.t, parse_reduction(red, "binary_cross_entropy_with_logits"));
       }, py::arg("input"), py::arg("target"), py::arg("weight") = nullptr,
       py::arg("reduction") = "mean", py::arg("pos_weight") = nullptr);
   // torch.nn.functional's other losses (exposed N: functions of _core._nn)
   reg.manual("nll_loss", [](const Tensor& x, const Tensor& y, const MaybeTensor& w, int64_t ignore_index,
                             const std::string& red) {
-        return nll_loss(x, y, w, ignore_index, parse_reduction(red, "nll_loss"));
+        return lower(&nll_loss, x, y, w.t, ignore_index, parse_reduction(red, "nll_loss"));
       }, py::arg("target"), py::arg("weight") = nullptr, py::arg("ignore_index") = -100,
       py::arg("reduction") = "mean");
   reg.manual("l1_loss", [](const Tensor& x, const Tensor& y, const std::string& red) {
-        return l1_loss(x, y, parse_reduction(red, "l1_loss"));
+        return lower(&l1_loss, x, y, parse_reduction(red, "l1_loss"));
       }, py::arg("target"), py::arg("reduction") = "mean");
   reg.manual("smooth_l1_loss", [](const Tensor& x, const Tensor& y, const std::string& red, double beta) {
-        return smooth_l1_loss(x, y, parse_reduction(red, "smooth_l1_loss"), beta);
+        return lower(&smooth_l1_loss, x, y, parse_reduction(red, "smooth_l1_loss"), beta);
       }, py::arg("target"), py::arg("reduction") = "mean", py::arg("beta") = 1.0);
   reg.manual("huber_loss", [](const Tensor& x, const Tensor& y, const std::string& red, double delta) {
-        return huber_loss(x, y, parse_reduction(red, "huber_loss"), delta);
+        return lower(&huber_loss, x, y, parse_reduction(red, "huber_loss"), delta);
       }, py::arg("target"), py::arg("reduction") = "mean", py::arg("delta") = 1.0);
   reg.manual("binary_cross_entropy", [](const Tensor& x, const Tensor& y, const MaybeTensor& w,
                                         const std::string& red) {
-        return binary_cross_entropy(x, y, w, parse_reduction(red, "binary_cross_entropy"));
+        return lower(&binary_cross_entropy, x, y, w.t, parse_reduction(red, "binary_cross_entropy"));
       }, py::arg("target"), py::arg("weight") = nullptr, py::arg("reduction") = "mean");
   reg.manual("kl_div", [](const Tensor& x, const Tensor& y, const std::string& red, bool log_target) {
-        return kl_div(x, y, red, log_target);
+        return lower(&kl_div, x, y, red, log_target);
       }, py::arg("target"), py::arg("reduction") = "mean", py::arg("log_target") = false);
 
   // convolution and padding (torch.nn.functional's; exposed N: functions of _core._nn)
@@ -704,8 +708,8 @@ void bind_ops(py::module_& m, TensorClass& T) {
       }, std::get<0>(conv_args), std::get<1>(conv_args), std::get<2>(conv_args),
       std::get<3>(conv_args), std::get<4>(conv_args), std::get<5>(conv_args));
   reg.manual("pad", [int_list](const Tensor& x, py::object pads, const std::string& mode, py::object value) {
-        return pad(x, int_list(pads, "pad", "pad"), mode,
-                   value.is_none() ? std::nullopt : std::optional<double>(scalar_arg(value, "pad")));
+        return lower(&pad, x, int_list(pads, "pad", "pad"), mode,
+                     value.is_none() ? std::nullopt : std::optional<double>(scalar_arg(value, "pad")));
       }, py::arg("pad"), py::arg("mode") = "constant", py::arg("value") = py::none());
 
   // A loss module checks its reduction when it is built, before any call.
@@ -716,7 +720,7 @@ void bind_ops(py::module_& m, TensorClass& T) {
       }, py::arg("reduction"), py::arg("op"));
 
   // queries
-  reg.manual("detach", [](const Strided& x) { return detach(x); });
+  reg.manual("detach", [](const Strided& x) { return lower(&detach, x.t); });
   reg.manual("numel", [](const Strided& x) { return x->numel(); });
   reg.manual("is_floating_point", [](const Strided& x) { return is_floating_point(x->dtype()); });
 
@@ -736,9 +740,8 @@ void bind_ops(py::module_& m, TensorClass& T) {
         const char* op = "max_pool1d";
         const auto kernel = pool_pair(k, 1, op, "kernel_size");
         return values_or_pair(
-            max_pool1d_with_indices(x, kernel[1], pool_stride(s, kernel, 1, op)[1],
-                                    pool_pair(p, 1, op, "padding")[1],
-                                    pool_pair(d, 1, op, "dilation")[1], ceil_mode),
+            lower(&max_pool1d_with_indices, x, kernel[1], pool_stride(s, kernel, 1, op)[1],
+                  pool_pair(p, 1, op, "padding")[1], pool_pair(d, 1, op, "dilation")[1], ceil_mode),
             return_indices);
       }, py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("dilation") = 1, py::arg("ceil_mode") = false, py::arg("return_indices") = false);
@@ -757,27 +760,27 @@ void bind_ops(py::module_& m, TensorClass& T) {
                               bool ceil_mode, bool count_include_pad) {
         const char* op = "avg_pool1d";
         const auto kernel = pool_pair(k, 1, op, "kernel_size");
-        return avg_pool1d(x, kernel[1], pool_stride(s, kernel, 1, op)[1],
-                          pool_pair(p, 1, op, "padding")[1], ceil_mode, count_include_pad);
+        return lower(&avg_pool1d, x, kernel[1], pool_stride(s, kernel, 1, op)[1],
+                     pool_pair(p, 1, op, "padding")[1], ceil_mode, count_include_pad);
       }, py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("ceil_mode") = false, py::arg("count_include_pad") = true);
   reg.manual("adaptive_avg_pool2d", [](const Tensor& x, py::object size) {
-        return adaptive_avg_pool2d(x, pool_output_size(size, 2, "adaptive_avg_pool2d"));
+        return lower(&adaptive_avg_pool2d, x, pool_output_size(size, 2, "adaptive_avg_pool2d"));
       }, py::arg("output_size"));
   reg.manual("adaptive_avg_pool1d", [](const Tensor& x, py::object size) {
         const auto s = pool_output_size(size, 1, "adaptive_avg_pool1d")[1];
         if (!s) throw py::type_error("adaptive_avg_pool1d: output_size must be an int");
-        return adaptive_avg_pool1d(x, *s);
+        return lower(&adaptive_avg_pool1d, x, *s);
       }, py::arg("output_size"));
   reg.manual("adaptive_max_pool2d", [](const Tensor& x, py::object size, bool return_indices) {
         return values_or_pair(
-            adaptive_max_pool2d_with_indices(x, pool_output_size(size, 2, "adaptive_max_pool2d")),
+            lower(&adaptive_max_pool2d_with_indices, x, pool_output_size(size, 2, "adaptive_max_pool2d")),
             return_indices);
       }, py::arg("output_size"), py::arg("return_indices") = false);
   reg.manual("adaptive_max_pool1d", [](const Tensor& x, py::object size, bool return_indices) {
         const auto s = pool_output_size(size, 1, "adaptive_max_pool1d")[1];
         if (!s) throw py::type_error("adaptive_max_pool1d: output_size must be an int");
-        return values_or_pair(adaptive_max_pool1d_with_indices(x, *s), return_indices);
+        return values_or_pair(lower(&adaptive_max_pool1d_with_indices, x, *s), return_indices);
       }, py::arg("output_size"), py::arg("return_indices") = false);
 
   // ----- sorting and selection by value (ops/sort.cpp) -----
@@ -785,22 +788,22 @@ void bind_ops(py::module_& m, TensorClass& T) {
   g_topk_type = values_indices_type("topk");
   g_kthvalue_type = values_indices_type("kthvalue");
   reg.manual("sort", [](const Tensor& x, int64_t d, bool descending, bool stable) -> py::object {
-        auto r = tapegrad::sort(x, d, descending, stable);
+        auto r = lower(&tapegrad::sort, x, d, descending, stable);
         return g_sort_type(r.first, r.second);
       }, py::arg("dim") = -1, py::arg("descending") = false, py::kw_only(),
       py::arg("stable") = false);
   reg.manual("argsort", [](const Tensor& x, int64_t d, bool descending, bool stable) {
-        return tapegrad::argsort(x, d, descending, stable);
+        return lower(&tapegrad::argsort, x, d, descending, stable);
       }, py::arg("dim") = -1, py::arg("descending") = false, py::kw_only(),
       py::arg("stable") = false);
-  reg.manual("msort", [](const Tensor& x) { return msort(x); });
+  reg.manual("msort", [](const Tensor& x) { return lower(&msort, x); });
   reg.manual("topk", [](const Tensor& x, int64_t k, py::object d, bool largest, bool sorted) -> py::object {
-        auto r = topk(x, k, dim_or_last(d), largest, sorted);
+        auto r = lower(&topk, x, k, dim_or_last(d), largest, sorted);
         return g_topk_type(r.first, r.second);
       }, py::arg("k"), py::arg("dim") = py::none(), py::arg("largest") = true,
       py::arg("sorted") = true);
   reg.manual("kthvalue", [](const Tensor& x, int64_t k, py::object d, bool keepdim) -> py::object {
-        auto r = kthvalue(x, k, dim_or_last(d), keepdim);
+        auto r = lower(&kthvalue, x, k, dim_or_last(d), keepdim);
         return g_kthvalue_type(r.first, r.second);
       }, py::arg("k"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   reg.manual("nonzero", [](const Tensor& x, bool as_tuple) -> py::object {

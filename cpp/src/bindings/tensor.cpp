@@ -239,7 +239,7 @@ void bind_tensor(TensorClass& T) {
               for (const IndexItem& it : items)
                 if (it.kind == IndexItem::Tensor && it.t && it.t->dtype() == DType::b8)
                   rec->refuse("indexing with a boolean mask gives a shape that depends on the data");
-            return capture::call([](const Tensor& a, const std::vector<IndexItem>& k) { return index_view(a, k); }, x.t, items);
+            return capture::call(&index_view, x.t, items);
           })
       .def("__setitem__", [](const Strided& x, py::object key, py::object value) {
             std::vector<IndexItem> items = items_from(key);
@@ -250,7 +250,7 @@ void bind_tensor(TensorClass& T) {
               store_scalar(x->dtype(), scalar_value(value, "__setitem__"), v->raw(), "__setitem__");
             }
             else v = tensor_from_py(value, x->dtype(), "__setitem__");
-            capture::call([](const Tensor& a, const std::vector<IndexItem>& k, const Tensor& w) { index_put_(a, k, w); }, x.t, items, v);
+            capture::call(&index_put_, x.t, items, v);
           })
       // ----- in-place fills (the arithmetic ones come with their ops) -----
       .def("zero_", recorded([](const Strided& a) { lower(&zero_, a.t); return a.t; }))

@@ -132,7 +132,11 @@ Slot Recorder::define(const Tensor& t) {
     // for a tensor that existed before (an in-place method returns self), a new slot the
     // C++ form fills by copying the handle.
     const Slot before = find(t);
-    if (before != kNoSlot && static_cast<size_t>(before) >= call_first_slot_) {
+    bool made_here = before != kNoSlot && static_cast<size_t>(before) >= call_first_slot_;
+    // (a tensor the binding made itself and only handed to an engine call is a constant of
+    // the C++ form, not something its calls made: returning it has no C++ form)
+    for (const auto& c : x_->constants) made_here = made_here && c.first != before;
+    if (made_here) {
       cur_defs_.push_back(before);
       xonly_[static_cast<size_t>(before)] = false;  // the Python instruction defines it too
       return before;
@@ -140,7 +144,7 @@ Slot Recorder::define(const Tensor& t) {
     const Slot s = new_slot(t, false);
     cur_defs_.push_back(s);
     slots_[t.get()] = s;
-    if (before == kNoSlot) {
+    if (before == kNoSlot || static_cast<size_t>(before) >= call_first_slot_) {
       if (declared_) xmiss(binding_name() + "() returned a tensor that its engine calls did not make");
     } else {
       x_->calls.push_back({same_tensor_index(), {}, {before}, {s}});

@@ -174,6 +174,65 @@ struct Table {
     e.push_back(entry<&max_pool2d_with_indices>("max_pool2d_with_indices"));
     e.push_back(entry<&avg_pool2d>("avg_pool2d"));
     e.push_back(entry<&batch_norm>("batch_norm"));
+    e.push_back(entry<&layer_norm>("layer_norm"));
+    e.push_back(entry<&embedding>("embedding"));
+    e.push_back(entry<&max_pool1d_with_indices>("max_pool1d_with_indices"));
+    e.push_back(entry<&avg_pool1d>("avg_pool1d"));
+    e.push_back(entry<&adaptive_avg_pool2d>("adaptive_avg_pool2d"));
+    e.push_back(entry<&adaptive_avg_pool1d>("adaptive_avg_pool1d"));
+    e.push_back(entry<&adaptive_max_pool2d_with_indices>("adaptive_max_pool2d_with_indices"));
+    e.push_back(entry<&adaptive_max_pool1d_with_indices>("adaptive_max_pool1d_with_indices"));
+    e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const std::vector<int64_t>&, const std::string&,
+                                             std::optional<double>)>(&pad)>("pad"));
+    // activations with parameters
+    e.push_back(entry<&gelu>("gelu"));
+    e.push_back(entry<&leaky_relu>("leaky_relu"));
+    e.push_back(entry<&elu>("elu"));
+    e.push_back(entry<&softplus>("softplus"));
+    e.push_back(entry<&hardtanh>("hardtanh"));
+    // reductions, selection, sorting
+    e.push_back(entry<&amax>("amax"));
+    e.push_back(entry<&amin>("amin"));
+    e.push_back(entry<&logsumexp>("logsumexp"));
+    e.push_back(entry<&argmax>("argmax"));
+    e.push_back(entry<&argmin>("argmin"));
+    e.push_back(entry<&tapegrad::sort>("sort"));
+    e.push_back(entry<&tapegrad::argsort>("argsort"));
+    e.push_back(entry<&msort>("msort"));
+    e.push_back(entry<&topk>("topk"));
+    e.push_back(entry<&kthvalue>("kthvalue"));
+    // shapes and views
+    e.push_back(entry<&bmm>("bmm"));
+    e.push_back(entry<&expand_view>("expand_view"));
+    e.push_back(entry<&permute_view>("permute_view"));
+    e.push_back(entry<&squeeze_view>("squeeze_view"));
+    e.push_back(entry<&unsqueeze_view>("unsqueeze_view"));
+    e.push_back(entry<&cat>("cat"));
+    e.push_back(entry<&stack>("stack"));
+    e.push_back(entry<&detach>("detach"));
+    // other losses
+    e.push_back(entry<&nll_loss>("nll_loss"));
+    e.push_back(entry<&l1_loss>("l1_loss"));
+    e.push_back(entry<&smooth_l1_loss>("smooth_l1_loss"));
+    e.push_back(entry<&huber_loss>("huber_loss"));
+    e.push_back(entry<&binary_cross_entropy>("binary_cross_entropy"));
+    e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                             Reduction)>(&binary_cross_entropy_with_logits)>("binary_cross_entropy_with_logits"));
+    e.push_back(entry<&kl_div>("kl_div"));
+    // indexing, clamp, where, max/min
+    e.push_back(entry<&index_view>("index_view"));
+    e.push_back(entry<&index_put_>("index_put_"));
+    e.push_back(entry<&clamp_scalars>("clamp"));
+    e.push_back(entry<&where>("where"));
+    e.push_back(entry<static_cast<Tensor (*)(const Tensor&)>(&tapegrad::max)>("max"));
+    e.push_back(entry<static_cast<Tensor (*)(const Tensor&)>(&tapegrad::min)>("min"));
+    e.push_back(entry<&max_dim>("max_dim"));
+    e.push_back(entry<&min_dim>("min_dim"));
+    // creation and randomness (the process's default generator, as in Python)
+    e.push_back(entry<static_cast<Tensor (*)(int64_t, int64_t, int64_t)>(&arange)>("arange_int"));
+    e.push_back(entry<static_cast<Tensor (*)(double, double, double, DType)>(&arange)>("arange"));
+    e.push_back(entry<&manual_seed>("manual_seed"));
+    e.push_back(entry<&dropout>("dropout"));
     for (size_t i = 0; i < e.size(); ++i) {
       const auto idx = static_cast<int32_t>(i);
       by_fn.emplace(e[i].id, idx);  // a function listed twice keeps its first name
