@@ -84,8 +84,23 @@ def d2l_linreg(dtype):
                 param -= lr * param.grad / batch
                 param.grad.zero_()
         return l
-    data = [(X, y.reshape(-1)) for X, y in batches(WARM + MORE, (batch, 2), dtype=np.dtype(str(dtype).split(".")[-1]))]
+    data = [(X, y.reshape(-1)) for X, y in batches(WARM + MORE, (batch, 2), dtype=numpy_dtype(dtype))]
     return step, {"w": w, "b": b}, data
+
+
+def classifier_step(net, opt):
+    """One training step of a classifier: cross-entropy, backward, the optimizer's step."""
+    def step(X, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(X), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def numpy_dtype(dtype):
+    return np.dtype(str(dtype).split(".")[-1])
 
 
 def softmax_sgd(dtype):
@@ -93,13 +108,8 @@ def softmax_sgd(dtype):
     net = nn.Linear(20, 5).to(dtype)
     opt = tg.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
 
-    def step(X, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(net(X), y)
-        loss.backward()
-        opt.step()
-        return loss
-    np_dtype = np.dtype(str(dtype).split(".")[-1])
+    step = classifier_step(net, opt)
+    np_dtype = numpy_dtype(dtype)
     return step, dict(net.named_parameters()), batches(WARM + MORE, (16, 20), 5, np_dtype)
 
 
@@ -108,13 +118,8 @@ def mlp_adam(dtype):
     net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5)).to(dtype)
     opt = tg.optim.Adam(net.parameters(), lr=1e-2)
 
-    def step(X, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(net(X), y)
-        loss.backward()
-        opt.step()
-        return loss
-    np_dtype = np.dtype(str(dtype).split(".")[-1])
+    step = classifier_step(net, opt)
+    np_dtype = numpy_dtype(dtype)
     return step, dict(net.named_parameters()), batches(WARM + MORE, (16, 20), 5, np_dtype)
 
 
@@ -125,13 +130,8 @@ def small_cnn(dtype):
                         nn.Flatten(), nn.Linear(6, 3)).to(dtype)
     opt = tg.optim.SGD(net.parameters(), lr=0.05, momentum=0.5)
 
-    def step(X, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(net(X), y)
-        loss.backward()
-        opt.step()
-        return loss
-    np_dtype = np.dtype(str(dtype).split(".")[-1])
+    step = classifier_step(net, opt)
+    np_dtype = numpy_dtype(dtype)
     named = dict(net.named_parameters())
     named.update({k: v for k, v in net.named_buffers() if v.is_floating_point()})
     return step, named, batches(WARM + MORE, (4, 1, 8, 8), 3, np_dtype)
