@@ -137,7 +137,45 @@ def small_cnn(dtype):
     return step, named, batches(WARM + MORE, (4, 1, 8, 8), 3, np_dtype)
 
 
-CASES = [learner_line, seed_mse, d2l_linreg, softmax_sgd, mlp_adam, small_cnn]
+def mlp_rmsprop(dtype):
+    tg.manual_seed(0)
+    net = nn.Sequential(nn.Linear(20, 16), nn.Tanh(), nn.Linear(16, 5)).to(dtype)
+    opt = tg.optim.RMSprop(net.parameters(), lr=1e-2, momentum=0.5, centered=True)
+    return (classifier_step(net, opt), dict(net.named_parameters()),
+            batches(WARM + MORE, (16, 20), 5, numpy_dtype(dtype)))
+
+
+def mlp_adagrad(dtype):
+    tg.manual_seed(0)
+    net = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 5)).to(dtype)
+    opt = tg.optim.Adagrad(net.parameters(), lr=0.1, lr_decay=1e-3)
+    return (classifier_step(net, opt), dict(net.named_parameters()),
+            batches(WARM + MORE, (16, 20), 5, numpy_dtype(dtype)))
+
+
+def noisy_regression(dtype):
+    """Random draws and fills inside the step (the default generator, seeded by the step)."""
+    tg.manual_seed(0)
+    w = tg.zeros(4, dtype=dtype, requires_grad=True)
+    buf = tg.zeros(4, dtype=dtype)
+
+    def step(x):
+        tg.manual_seed(7)  # the same draws every step
+        noise = tg.randn(4, dtype=dtype) * 0.01 + tg.rand(4, dtype=dtype) * 0.001
+        scale = tg.ones_like(x).normal_(1.0, 0.01).uniform_(0.99, 1.01)
+        target = tg.full((4,), 2.0, dtype=dtype) + tg.zeros_like(x)
+        loss = ((w * x * scale + noise - target) ** 2).mean()
+        loss.backward()
+        with tg.no_grad():
+            buf.copy_(w.grad)
+            w.sub_(0.1 * buf)
+            w.grad.fill_(0.0)
+        return loss
+    return step, {"w": w}, [(tg.arange(4, dtype=dtype) + i,) for i in range(WARM + MORE)]
+
+
+CASES = [learner_line, seed_mse, d2l_linreg, softmax_sgd, mlp_adam, small_cnn, mlp_rmsprop,
+         mlp_adagrad, noisy_regression]
 
 
 @pytest.mark.parametrize("dtype", [tg.float32, tg.float64], ids=["f32", "f64"])
@@ -164,16 +202,17 @@ def test_saved_step_goes_on_as_eager(case, dtype, tmp_path):
 
 def test_a_step_that_cannot_be_saved_says_which_call(tmp_path):
     w = tg.ones(3, requires_grad=True)
+    g = tg.Generator().manual_seed(0)
 
     @tg.compile
     def step(x):
-        loss = (w * x + tg.zeros(3)).sum()
+        loss = (w * x + tg.randn(3, generator=g)).sum()
         loss.backward()
         return loss
     step(tg.ones(3))
     step(tg.ones(3))
     assert step._stats["replays"] == 1  # it replays in Python all the same
-    with pytest.raises(RuntimeError, match=r"zeros\(\) has no C\+\+ form yet"):
+    with pytest.raises(RuntimeError, match=r"randn\(\) has no C\+\+ form yet"):
         step.save(os.path.join(tmp_path, "x.tgp"))
 
 

@@ -98,6 +98,10 @@ template <>
 struct Codec<SgdOptions> : PodCodec<SgdOptions> {};
 template <>
 struct Codec<AdamOptions> : PodCodec<AdamOptions> {};
+template <>
+struct Codec<RmspropOptions> : PodCodec<RmspropOptions> {};
+template <>
+struct Codec<AdagradOptions> : PodCodec<AdagradOptions> {};
 template <class T, size_t N>
 struct Codec<std::array<T, N>, std::enable_if_t<Codec<T>::ok>> {
   static constexpr bool ok = true;
@@ -683,6 +687,16 @@ Tensor mm_transposed_b(const Tensor& x, const Tensor& v);
 Tensor linear_transposed(const Tensor& x, const Tensor& v);
 // t.requires_grad_(value), returning t.
 Tensor set_requires_grad(const Tensor& t, bool value);
+// RMSprop and Adagrad group steps over state lists.
+void rmsprop(const std::vector<Tensor>& params, StateList square_avg, StateList grad_avg,
+             StateList momentum_buffer, StateList steps, const RmspropOptions& o);
+void adagrad(const std::vector<Tensor>& params, StateList sums, StateList steps,
+             const AdagradOptions& o);
+// Random tensors and in-place draws from the process's default generator.
+Tensor rand_default(const Shape& shape, DType dtype);
+Tensor randn_default(const Shape& shape, DType dtype);
+void normal_default(const Tensor& t, double mean, double std);
+void uniform_default(const Tensor& t, double low, double high);
 
 }  // namespace ex
 

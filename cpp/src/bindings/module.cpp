@@ -82,6 +82,7 @@ Tensor lowered_with_grad(Tensor t, bool requires_grad) {
 }
 constexpr auto kArangeInt = static_cast<Tensor (*)(int64_t, int64_t, int64_t)>(&arange);
 constexpr auto kArangeFloat = static_cast<Tensor (*)(double, double, double, DType)>(&arange);
+constexpr auto kFull = static_cast<Tensor (*)(const Shape&, const Scalar&, DType)>(&full);
 Generator* generator_kw(const py::kwargs& kw, const char* op) {
   return kw.contains("generator") ? generator_arg(kw["generator"], op) : nullptr;
 }
@@ -143,7 +144,8 @@ Tensor creation(py::args args, py::kwargs kw, const char* op, double value, bool
       throw ValueError(std::string(op) + ": negative dimension " + std::to_string(d) +
                        " in size " + shape_str(s));
   const DType dt = dtype_from(kw);
-  return with_grad(use_value ? full(s, value, dt) : zeros(s, dt), requires_grad_from(kw));
+  return lowered_with_grad(use_value ? lower(kFull, s, Scalar(value), dt) : lower(&zeros, s, dt),
+                           requires_grad_from(kw));
 }
 
 }  // namespace
@@ -165,18 +167,19 @@ void bind_functions(py::module_& m) {
         if (PyBool_Check(value.ptr())) dt = DType::b8;
         else if (PyLong_Check(value.ptr())) dt = DType::i64;
         if (auto d = parse_dtype(dtype)) dt = *d;
-        return with_grad(full(shape_arg(size, "full"), scalar_value(value, "full"), dt), rg);
+        return lowered_with_grad(lower(kFull, shape_arg(size, "full"), scalar_value(value, "full"), dt), rg);
       }), py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full"));
   // *_like: the shape of `input`, its dtype unless dtype= says otherwise (a view is read for
   // its shape only: no contiguous copy, Note [strided arguments]).
   m.def("zeros_like", recorded([](const Strided& x, py::object dtype, bool rg) {
-        return with_grad(zeros(x->shape(), parse_dtype(dtype).value_or(x->dtype())), rg);
+        return lowered_with_grad(lower(&zeros, x->shape(), parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("zeros_like"));
   m.def("ones_like", recorded([](const Strided& x, py::object dtype, bool rg) {
-        return with_grad(full(x->shape(), 1, parse_dtype(dtype).value_or(x->dtype())), rg);
+        return lowered_with_grad(lower(kFull, x->shape(), Scalar(1), parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("ones_like"));
   m.def("full_like", recorded([](const Strided& x, py::object value, py::object dtype, bool rg) {
-        return with_grad(full(x->shape(), scalar_value(value, "full_like"), parse_dtype(dtype).value_or(x->dtype())), rg);
+        return lowered_with_grad(lower(kFull, x->shape(), scalar_value(value, "full_like"),
+                                       parse_dtype(dtype).value_or(x->dtype())), rg);
       }), py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("full_like"));
   m.def("rand_like", recorded([](const Strided& x, py::object dtype) {
         return rand(x->shape(), parse_dtype(dtype).value_or(x->dtype()));
@@ -272,12 +275,16 @@ void bind_functions(py::module_& m) {
       std::shared_ptr<Generator>(&Generator::default_generator(), [](Generator*) {});
 
   m.def("rand", recorded([](py::args a, py::kwargs k) {
-        return with_grad(rand(size_from(a, k, "rand"), dtype_from(k), generator_kw(k, "rand")),
-                         requires_grad_from(k));
+        Generator* g = generator_kw(k, "rand");  // the default generator's draws have a C++ form
+        if (!g) return lowered_with_grad(lower(&capture::ex::rand_default, size_from(a, k, "rand"), dtype_from(k)),
+                                         requires_grad_from(k));
+        return with_grad(rand(size_from(a, k, "rand"), dtype_from(k), g), requires_grad_from(k));
       }), op_doc("rand"));
   m.def("randn", recorded([](py::args a, py::kwargs k) {
-        return with_grad(randn(size_from(a, k, "randn"), dtype_from(k), generator_kw(k, "randn")),
-                         requires_grad_from(k));
+        Generator* g = generator_kw(k, "randn");
+        if (!g) return lowered_with_grad(lower(&capture::ex::randn_default, size_from(a, k, "randn"), dtype_from(k)),
+                                         requires_grad_from(k));
+        return with_grad(randn(size_from(a, k, "randn"), dtype_from(k), g), requires_grad_from(k));
       }), op_doc("randn"));
   m.def("randint", recorded([](py::object lo, py::object hi, py::object size, py::object gen) {
         if (hi.is_none()) throw py::type_error("randint: expected randint(low, high, size) or randint(high, size)");
@@ -474,7 +481,9 @@ void bind_functions(py::module_& m) {
                        use_buf ? gs.column("momentum_buffer", op) : std::vector<Tensor>{},
                        gs.column("step", op)};
         const RmspropState before = s;
-        rmsprop_step(gs.params, s, {lr, alpha, eps, wd, momentum, centered, maximize});
+        lower(&capture::ex::rmsprop, gs.params, capture::StateList{&s.square_avg},
+              capture::StateList{&s.grad_avg}, capture::StateList{&s.momentum_buffer},
+              capture::StateList{&s.steps}, RmspropOptions{lr, alpha, eps, wd, momentum, centered, maximize});
         gs.step.write_back();
         gs.store("step", before.steps, s.steps);
         gs.store("square_avg", before.square_avg, s.square_avg);
@@ -487,7 +496,8 @@ void bind_functions(py::module_& m) {
         GroupState gs(state, params, op);
         std::vector<Tensor> sums = gs.column("sum", op), steps = gs.column("step", op);
         const std::vector<Tensor> sums0 = sums, steps0 = steps;
-        adagrad_step(gs.params, sums, steps, {lr, lr_decay, wd, eps, maximize});
+        lower(&capture::ex::adagrad, gs.params, capture::StateList{&sums}, capture::StateList{&steps},
+              AdagradOptions{lr, lr_decay, wd, eps, maximize});
         gs.step.write_back();
         gs.store("sum", sums0, sums);
         gs.store("step", steps0, steps);

@@ -262,24 +262,26 @@ void bind_tensor(TensorClass& T) {
               (*t)->item_as_double();  // one element, or a clear error
               fill_(a, scalar_value(py::cast(cast(detach(*t), a->dtype())), "fill_"));
             } else {
-              fill_(a, scalar_value(v, "fill_"));
+              lower(&fill_, a.t, scalar_value(v, "fill_"));
             }
             return a.t;
           }))
       .def("copy_", recorded([](const Strided& a, py::object src) {
             Tensor s = operand(src, a);
             if (!s) throw py::type_error("copy_: expected a tensor");
-            copy_(a, s);
+            lower(&copy_, a.t, s);
             return a.t;
           }))
       .def("normal_", recorded([](const Strided& a, double mean, double std, py::object gen) {
              check_inplace(a, "normal_");
-             normal_(a, mean, std, generator_arg(gen, "normal_"));
+             if (Generator* g = generator_arg(gen, "normal_")) normal_(a, mean, std, g);
+             else lower(&capture::ex::normal_default, a.t, mean, std);
              return a.t;
            }), py::arg("mean") = 0.0, py::arg("std") = 1.0, py::kw_only(), py::arg("generator") = py::none())
       .def("uniform_", recorded([](const Strided& a, double lo, double hi, py::object gen) {
              check_inplace(a, "uniform_");
-             uniform_(a, lo, hi, generator_arg(gen, "uniform_"));
+             if (Generator* g = generator_arg(gen, "uniform_")) uniform_(a, lo, hi, g);
+             else lower(&capture::ex::uniform_default, a.t, lo, hi);
              return a.t;
            }), py::arg("a") = 0.0, py::arg("b") = 1.0, py::kw_only(), py::arg("generator") = py::none());
 }

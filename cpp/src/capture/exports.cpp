@@ -49,6 +49,23 @@ Tensor set_requires_grad(const Tensor& t, bool value) {
   t->set_requires_grad(value);
   return t;
 }
+void rmsprop(const std::vector<Tensor>& params, StateList square_avg, StateList grad_avg,
+             StateList momentum_buffer, StateList steps, const RmspropOptions& o) {
+  RmspropState s{*square_avg.v, *grad_avg.v, *momentum_buffer.v, *steps.v};
+  rmsprop_step(params, s, o);
+  *square_avg.v = std::move(s.square_avg);
+  *grad_avg.v = std::move(s.grad_avg);
+  *momentum_buffer.v = std::move(s.momentum_buffer);
+  *steps.v = std::move(s.steps);
+}
+void adagrad(const std::vector<Tensor>& params, StateList sums, StateList steps,
+             const AdagradOptions& o) {
+  adagrad_step(params, *sums.v, *steps.v, o);
+}
+Tensor rand_default(const Shape& shape, DType dtype) { return rand(shape, dtype, nullptr); }
+Tensor randn_default(const Shape& shape, DType dtype) { return randn(shape, dtype, nullptr); }
+void normal_default(const Tensor& t, double mean, double std) { normal_(t, mean, std, nullptr); }
+void uniform_default(const Tensor& t, double low, double high) { uniform_(t, low, high, nullptr); }
 }  // namespace ex
 
 namespace {
@@ -233,6 +250,15 @@ struct Table {
     e.push_back(entry<static_cast<Tensor (*)(double, double, double, DType)>(&arange)>("arange"));
     e.push_back(entry<&manual_seed>("manual_seed"));
     e.push_back(entry<&dropout>("dropout"));
+    e.push_back(entry<&zeros>("zeros"));
+    e.push_back(entry<static_cast<Tensor (*)(const Shape&, const Scalar&, DType)>(&full)>("full"));
+    e.push_back(entry<&ex::rand_default>("rand"));
+    e.push_back(entry<&ex::randn_default>("randn"));
+    e.push_back(entry<&ex::normal_default>("normal_"));
+    e.push_back(entry<&ex::uniform_default>("uniform_"));
+    e.push_back(entry<&fill_>("fill_"));
+    e.push_back(entry<&ex::rmsprop>("rmsprop_step"));
+    e.push_back(entry<&ex::adagrad>("adagrad_step"));
     for (size_t i = 0; i < e.size(); ++i) {
       const auto idx = static_cast<int32_t>(i);
       by_fn.emplace(e[i].id, idx);  // a function listed twice keeps its first name
