@@ -348,3 +348,54 @@ def test_compile_options_are_checked():
         tg.compile(lambda x: x, options={"max_autotune": True})
     with pytest.raises(ValueError, match="unknown option"):
         tg.compile(lambda x: x, options={"cpp_form": "yes"})
+
+
+def fnv1a(data):
+    h = 1469598103934665603
+    for c in data:
+        h = ((h ^ c) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def test_crafted_files_raise_and_never_crash(tmp_path):
+    """Payload bytes changed at random with the checksum made to match again (what a crafted
+    file could hold): loading and running raise Python exceptions or run; nothing crashes and
+    the library keeps working."""
+    import random
+    import struct
+
+    tg.manual_seed(0)
+    net = nn.Linear(3, 2)
+    opt = tg.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+    @tg.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(net(x).relu(), y)
+        loss.backward()
+        opt.step()
+        return loss
+    x, y = tg.ones(4, 3), tg.zeros(4, 2)
+    step(x, y)
+    path = os.path.join(tmp_path, "good.tgp")
+    step.save(path, dict(net.named_parameters()))
+    with open(path, "rb") as f:
+        raw = f.read()
+    header, payload = raw[:37], raw[37:]
+    assert fnv1a(payload) == struct.unpack("<Q", header[29:37])[0]
+    rng = random.Random(1)
+    outcomes = {"loads and runs": 0, "raises": 0}
+    bad = os.path.join(tmp_path, "bad.tgp")
+    for _ in range(300):
+        p = bytearray(payload)
+        for _ in range(rng.randint(1, 3)):
+            p[rng.randrange(len(p))] = rng.choice([0, 1, 0x7F, 0x80, 0xFF, rng.randrange(256)])
+        with open(bad, "wb") as f:
+            f.write(header[:29] + struct.pack("<Q", fnv1a(bytes(p))) + bytes(p))
+        try:
+            tg.load_program(bad)(tg.ones(4, 3), tg.zeros(4, 2))
+            outcomes["loads and runs"] += 1
+        except (RuntimeError, ValueError, TypeError, IndexError, MemoryError, OverflowError):
+            outcomes["raises"] += 1
+    assert outcomes["raises"] > 0 and sum(outcomes.values()) == 300
+    assert tg.load_program(path)(x, y).shape == ()  # still working

@@ -35,6 +35,9 @@ struct StaleProgram : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown when an instruction names a slot its frame does not have (a damaged saved program).
+[[noreturn]] void throw_bad_slot();
+
 // The tensors of one run of a program, by slot.
 using Frame = std::vector<Tensor>;
 using Instr = std::function<void(Frame&)>;
@@ -93,15 +96,71 @@ struct PodCodec {
   static T read(Reader& r) { return r.pod<T>(); }
 };
 template <class T>
-struct Codec<T, std::enable_if_t<std::is_arithmetic_v<T> || std::is_enum_v<T>>> : PodCodec<T> {};
+struct Codec<T, std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>>> : PodCodec<T> {};
+// Enums: only the ones a saved program may hold, each read back checked against its range.
+template <class E, int N>
+struct EnumCodec {
+  static constexpr bool ok = true;
+  static void write(Writer& w, E v) { w.pod<int32_t>(static_cast<int32_t>(v)); }
+  static E read(Reader& r) {
+    const auto v = r.pod<int32_t>();
+    if (v < 0 || v >= N) throw std::runtime_error("tapegrad: the saved program is corrupt (enum)");
+    return static_cast<E>(v);
+  }
+};
 template <>
-struct Codec<SgdOptions> : PodCodec<SgdOptions> {};
+struct Codec<DType> : EnumCodec<DType, kNumDTypes> {};
 template <>
-struct Codec<AdamOptions> : PodCodec<AdamOptions> {};
+struct Codec<Reduction> : EnumCodec<Reduction, 3> {};
+// bool: one byte, read back as 0 or not (a damaged byte never becomes an invalid bool).
 template <>
-struct Codec<RmspropOptions> : PodCodec<RmspropOptions> {};
+struct Codec<bool> {
+  static constexpr bool ok = true;
+  static void write(Writer& w, bool v) { w.pod<uint8_t>(v); }
+  static bool read(Reader& r) { return r.pod<uint8_t>() != 0; }
+};
+// The optimizers' option structs, field by field (their bools as above).
+template <class T, class Tie>
+struct FieldsCodec {
+  static constexpr bool ok = true;
+  static void write(Writer& w, const T& v) {
+    T c = v;
+    std::apply([&](auto&... f) { (Codec<std::decay_t<decltype(f)>>::write(w, f), ...); }, Tie::fields(c));
+  }
+  static T read(Reader& r) {
+    T v{};
+    std::apply([&](auto&... f) { ((f = Codec<std::decay_t<decltype(f)>>::read(r)), ...); }, Tie::fields(v));
+    return v;
+  }
+};
+struct SgdFields {
+  static auto fields(SgdOptions& o) {
+    return std::tie(o.lr, o.momentum, o.dampening, o.weight_decay, o.nesterov, o.maximize);
+  }
+};
+struct AdamFields {
+  static auto fields(AdamOptions& o) {
+    return std::tie(o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.amsgrad, o.maximize, o.decoupled);
+  }
+};
+struct RmspropFields {
+  static auto fields(RmspropOptions& o) {
+    return std::tie(o.lr, o.alpha, o.eps, o.weight_decay, o.momentum, o.centered, o.maximize);
+  }
+};
+struct AdagradFields {
+  static auto fields(AdagradOptions& o) {
+    return std::tie(o.lr, o.lr_decay, o.weight_decay, o.eps, o.maximize);
+  }
+};
 template <>
-struct Codec<AdagradOptions> : PodCodec<AdagradOptions> {};
+struct Codec<SgdOptions> : FieldsCodec<SgdOptions, SgdFields> {};
+template <>
+struct Codec<AdamOptions> : FieldsCodec<AdamOptions, AdamFields> {};
+template <>
+struct Codec<RmspropOptions> : FieldsCodec<RmspropOptions, RmspropFields> {};
+template <>
+struct Codec<AdagradOptions> : FieldsCodec<AdagradOptions, AdagradFields> {};
 template <class T, size_t N>
 struct Codec<std::array<T, N>, std::enable_if_t<Codec<T>::ok>> {
   static constexpr bool ok = true;
@@ -453,7 +512,12 @@ struct Arg<Tensor> {
   static Slot save(Recorder& r, const Tensor& t) { return t ? r.use(t) : kNoSlot; }
   static const Tensor& load(const Frame& f, Slot s) {
     static const Tensor null;
-    return s == kNoSlot ? null : f[static_cast<size_t>(s)];
+    if (s == kNoSlot) return null;
+    // (a program names only its own slots; a damaged saved one is stopped here)
+    if (static_cast<size_t>(s) >= f.size()) [[unlikely]] throw_bad_slot();
+    const Tensor& t = f[static_cast<size_t>(s)];
+    if (!t) [[unlikely]] throw_bad_slot();  // (released, or never defined)
+    return t;
   }
 };
 template <>
@@ -501,7 +565,10 @@ struct Arg<StateList> {
   static Held load(const Frame& f, const Stored& s) {
     Held h{const_cast<Frame*>(&f), &s, {}};
     h.v.reserve(s.size());
-    for (Slot i : s) h.v.push_back(f[static_cast<size_t>(i)]);
+    for (Slot i : s) {
+      if (i < 0 || static_cast<size_t>(i) >= f.size()) throw_bad_slot();
+      h.v.push_back(f[static_cast<size_t>(i)]);
+    }
     return h;
   }
 };

@@ -61,6 +61,11 @@ thread_local Recorder* t_active = nullptr;
 
 Recorder* active() { return t_active; }
 
+void throw_bad_slot() {
+  throw std::runtime_error("tapegrad: an instruction reads a slot its program does not have "
+                           "or has not filled (a damaged saved program?)");
+}
+
 Scope::Scope(Recorder* r) : prev_(t_active) { t_active = r; }
 Scope::~Scope() { t_active = prev_; }
 

@@ -87,11 +87,34 @@ auto result_slots(const std::vector<Slot>& defs) {
   }
 }
 
+// An absent tensor (kNoSlot) only where the function takes one (its `nullable` positions:
+// a bias, a backward's gradient); a damaged file could put one anywhere, and engine functions
+// take their other tensors as given.
+template <class T, class S>
+void check_present(const S& s, bool nullable) {
+  auto corrupt = [] {
+    return std::runtime_error("tapegrad: the saved program is corrupt (an absent tensor where one is needed)");
+  };
+  if constexpr (std::is_same_v<T, Tensor>) {
+    if (s == kNoSlot && !nullable) throw corrupt();
+  } else if constexpr (std::is_same_v<T, std::vector<Tensor>>) {
+    for (Slot e : s)
+      if (e == kNoSlot) throw corrupt();
+  }
+}
+
+template <class R, class... P, size_t... I>
+void check_args(const std::tuple<typename Arg<std::decay_t<P>>::Stored...>& stored, uint32_t nullable,
+                std::index_sequence<I...>) {
+  (check_present<std::decay_t<P>>(std::get<I>(stored), (nullable >> I) & 1u), ...);
+}
+
 template <class R, class... P>
-Instr make_instr(R (*fn)(P...), Reader& r, const ExportedCall& c) {
+Instr make_instr(R (*fn)(P...), Reader& r, const ExportedCall& c, uint32_t nullable) {
   using Stored = std::tuple<typename Arg<std::decay_t<P>>::Stored...>;
   // (a braced list reads its elements in order)
   Stored stored{Codec<typename Arg<std::decay_t<P>>::Stored>::read(r)...};
+  check_args<R, P...>(stored, nullable, std::index_sequence_for<P...>{});
   if constexpr (std::is_void_v<R>) {
     if (!c.defs.empty()) throw std::runtime_error("tapegrad: the saved program is corrupt (result slots)");
     return [fn, stored](Frame& f) {
@@ -113,14 +136,16 @@ struct Entry {
   Instr (*decode)(Reader&, const ExportedCall&);
 };
 
-template <auto F>
+template <auto F, uint32_t Nullable>
 Instr decode(Reader& r, const ExportedCall& c) {
-  return make_instr(F, r, c);
+  return make_instr(F, r, c, Nullable);
 }
-template <auto F>
+// Nullable: a bit per parameter that may be an absent tensor.
+template <auto F, uint32_t Nullable = 0>
 Entry entry(const char* name) {
-  return {name, reinterpret_cast<const void*>(F), &decode<F>};
+  return {name, reinterpret_cast<const void*>(F), &decode<F, Nullable>};
 }
+constexpr uint32_t bit(int i) { return 1u << i; }
 
 using UnaryFn = Tensor (*)(const Tensor&);
 using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
@@ -160,7 +185,7 @@ struct Table {
     e.push_back(entry<&zero_>("zero_"));
     e.push_back(entry<&copy_>("copy_"));
     // autograd, grad mode, optimizers
-    e.push_back(entry<static_cast<void (*)(const Tensor&, const Tensor&, bool, bool)>(&backward)>("backward"));
+    e.push_back(entry<static_cast<void (*)(const Tensor&, const Tensor&, bool, bool)>(&backward), bit(1)>("backward"));
     e.push_back(entry<&set_grad_enabled>("set_grad_enabled"));
     e.push_back(entry<&ex::grad_of>("grad"));
     e.push_back(entry<&ex::set_requires_grad>("requires_grad_"));
@@ -172,7 +197,7 @@ struct Table {
     e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Dims&, bool, std::optional<DType>)>(&tapegrad::mean)>("mean"));
     e.push_back(entry<&softmax>("softmax"));
     e.push_back(entry<&log_softmax>("log_softmax"));
-    e.push_back(entry<&linear>("linear"));
+    e.push_back(entry<&linear, bit(2)>("linear"));
     e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, bool, bool)>(&mm)>("mm"));
     e.push_back(entry<&ex::mm_transposed_a>("mm_transposed_a"));
     e.push_back(entry<&ex::mm_transposed_b>("mm_transposed_b"));
@@ -183,15 +208,15 @@ struct Table {
     e.push_back(entry<&transpose_view>("transpose_view"));
     e.push_back(entry<&T_view>("T_view"));
     e.push_back(entry<&cast>("cast"));
-    e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, const Tensor&, int64_t, Reduction, double)>(&cross_entropy)>("cross_entropy"));
+    e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, const Tensor&, int64_t, Reduction, double)>(&cross_entropy), bit(2)>("cross_entropy"));
     e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, Reduction)>(&mse_loss)>("mse_loss"));
     // convolution, pooling, normalization
-    e.push_back(entry<&conv2d>("conv2d"));
-    e.push_back(entry<&conv1d>("conv1d"));
+    e.push_back(entry<&conv2d, bit(2)>("conv2d"));
+    e.push_back(entry<&conv1d, bit(2)>("conv1d"));
     e.push_back(entry<&max_pool2d_with_indices>("max_pool2d_with_indices"));
     e.push_back(entry<&avg_pool2d>("avg_pool2d"));
-    e.push_back(entry<&batch_norm>("batch_norm"));
-    e.push_back(entry<&layer_norm>("layer_norm"));
+    e.push_back(entry<&batch_norm, bit(1) | bit(2) | bit(3) | bit(4)>("batch_norm"));
+    e.push_back(entry<&layer_norm, bit(2) | bit(3)>("layer_norm"));
     e.push_back(entry<&embedding>("embedding"));
     e.push_back(entry<&max_pool1d_with_indices>("max_pool1d_with_indices"));
     e.push_back(entry<&avg_pool1d>("avg_pool1d"));
@@ -228,13 +253,14 @@ struct Table {
     e.push_back(entry<&stack>("stack"));
     e.push_back(entry<&detach>("detach"));
     // other losses
-    e.push_back(entry<&nll_loss>("nll_loss"));
+    e.push_back(entry<&nll_loss, bit(2)>("nll_loss"));
     e.push_back(entry<&l1_loss>("l1_loss"));
     e.push_back(entry<&smooth_l1_loss>("smooth_l1_loss"));
     e.push_back(entry<&huber_loss>("huber_loss"));
-    e.push_back(entry<&binary_cross_entropy>("binary_cross_entropy"));
+    e.push_back(entry<&binary_cross_entropy, bit(2)>("binary_cross_entropy"));
     e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                             Reduction)>(&binary_cross_entropy_with_logits)>("binary_cross_entropy_with_logits"));
+                                             Reduction)>(&binary_cross_entropy_with_logits),
+                       bit(2) | bit(3)>("binary_cross_entropy_with_logits"));
     e.push_back(entry<&kl_div>("kl_div"));
     // indexing, clamp, where, max/min
     e.push_back(entry<&index_view>("index_view"));

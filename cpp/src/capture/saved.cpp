@@ -95,19 +95,20 @@ Tensor read_tensor(Reader& r, const std::vector<std::shared_ptr<Storage>>& stora
   // The furthest element must lie inside the storage.
   const auto& st = storages[si];
   const int64_t cap = static_cast<int64_t>(st->nbytes / itemsize(dtype));
-  int64_t numel = 1, last = offset;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] < 0) throw corrupt("shape");
-    numel *= shape[i];
-  }
-  if (offset < 0) throw corrupt("offset");
+  // (overflow-checked: every size of a damaged file is suspect)
+  int64_t numel = 1;
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] < 0 || __builtin_mul_overflow(numel, shape[i], &numel)) throw corrupt("shape");
+  if (offset < 0 || offset > cap) throw corrupt("offset");
   if (numel > 0) {
-    int64_t stride = 1;
+    int64_t stride = 1, last = offset;
     for (size_t i = shape.size(); i-- > 0;) {
       const int64_t s = strides.empty() ? stride : strides[i];
-      if (s < 0) throw corrupt("strides");
-      last += (shape[i] - 1) * s;
-      stride *= shape[i];
+      int64_t step = 0;
+      if (s < 0 || __builtin_mul_overflow(shape[i] - 1, s, &step) ||
+          __builtin_add_overflow(last, step, &last))
+        throw corrupt("strides");
+      stride *= shape[i];  // ≤ numel: no overflow
     }
     if (last >= cap) throw corrupt("tensor extent");
   }
@@ -267,7 +268,8 @@ SavedProgram SavedProgram::from_bytes(const std::string& bytes) {
   Impl& im = *sp.impl_;
   Program& p = im.program;
   p.nslots = r.pod<int32_t>();
-  if (p.nslots < 0) throw corrupt("slot count");
+  // (each slot is named somewhere in the payload by four bytes at least)
+  if (p.nslots < 0 || static_cast<size_t>(p.nslots) > payload.size()) throw corrupt("slot count");
   auto check_slot = [&](Slot s) {
     if (s < 0 || s >= p.nslots) throw corrupt("slot");
     return s;
