@@ -27,8 +27,12 @@
 // defined). A constant's data is written as it is at save time — a step saved after a
 // hundred steps goes on from the hundred-and-first. A constant with history (a non-leaf
 // tensor made before the capture) cannot be saved: its graph is not in the program.
-// A saved program is code, as a pickle is: load only files you trust (the checksum catches
-// damage, not malice).
+// Loading checks every size, slot number, enum and tensor extent it reads, and that an absent
+// tensor stands only where its function takes one (the export table's `nullable` bits); a run
+// checks that each slot it reads holds a tensor. So damaged or crafted bytes raise, never
+// crash (tests/test_saved_program.py changes bytes at random and fixes the checksum). A saved
+// program is still code, as a pickle is: it decides what the process computes; load only
+// files you trust.
 #include <cstring>
 #include <fstream>
 #include <mutex>
