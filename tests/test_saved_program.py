@@ -16,6 +16,8 @@ WARM, MORE = 3, 12  # eager/compiled steps before saving, saved-program steps af
 
 
 def bits(t):
+    if isinstance(t, (tuple, list)):  # a step returning several tensors
+        return tuple(bits(x) for x in t)
     return np.asarray(t.detach().numpy()).tobytes()
 
 
@@ -174,8 +176,33 @@ def noisy_regression(dtype):
     return step, {"w": w}, [(tg.arange(4, dtype=dtype) + i,) for i in range(WARM + MORE)]
 
 
+def gather_scatter(dtype):
+    """gather/scatter, linspace, eye, randint and randperm (default generator) in a step."""
+    tg.manual_seed(0)
+    w = tg.linspace(-1.0, 1.0, 12, dtype=dtype).reshape(3, 4).detach().requires_grad_()
+    acc = tg.zeros(3, 4, dtype=dtype)
+
+    def step(x):
+        tg.manual_seed(3)
+        idx = tg.randint(0, 4, (3, 2))
+        perm = tg.randperm(3)
+        picked = (w * x).gather(1, idx) + tg.eye(3, 2, dtype=dtype)
+        spread = tg.zeros(3, 4, dtype=dtype).scatter_add(1, idx, picked)
+        grid = tg.linspace(0.0, 1.0, 4, dtype=dtype)
+        loss = ((spread[perm] - grid) ** 2).mean() + tg.scatter(x, 1, idx, 0.0).sum() * 0
+        loss.backward()
+        with tg.no_grad():
+            acc.scatter_add_(1, idx, w.grad.gather(1, idx))
+            acc.scatter_(1, idx, acc.gather(1, idx) * 0.5)
+            w.sub_(0.1 * w.grad)
+            w.grad.zero_()
+        return loss, acc * 1
+    return step, {"w": w, "acc": acc}, [(tg.full((3, 4), 1.0 + 0.1 * i, dtype=dtype),)
+                                        for i in range(WARM + MORE)]
+
+
 CASES = [learner_line, seed_mse, d2l_linreg, softmax_sgd, mlp_adam, small_cnn, mlp_rmsprop,
-         mlp_adagrad, noisy_regression]
+         mlp_adagrad, noisy_regression, gather_scatter]
 
 
 @pytest.mark.parametrize("dtype", [tg.float32, tg.float64], ids=["f32", "f64"])

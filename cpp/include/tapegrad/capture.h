@@ -764,6 +764,8 @@ Tensor rand_default(const Shape& shape, DType dtype);
 Tensor randn_default(const Shape& shape, DType dtype);
 void normal_default(const Tensor& t, double mean, double std);
 void uniform_default(const Tensor& t, double low, double high);
+Tensor randint_default(int64_t low, int64_t high, const Shape& shape);
+Tensor randperm_default(int64_t n);
 
 }  // namespace ex
 

@@ -207,10 +207,10 @@ void bind_functions(py::module_& m) {
       }), py::arg("start"), py::arg("end") = py::none(), py::arg("step") = py::none(), py::kw_only(),
       py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("arange"));
   m.def("linspace", recorded([](double s, double e, int64_t n, py::object dtype, bool rg) {
-        return with_grad(linspace(s, e, n, parse_dtype(dtype).value_or(DType::f32)), rg);
+        return lowered_with_grad(lower(&linspace, s, e, n, parse_dtype(dtype).value_or(DType::f32)), rg);
       }), py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false, op_doc("linspace"));
   m.def("eye", recorded([](int64_t n, py::object cols, py::object dtype) {
-        return eye(n, cols.is_none() ? n : to_i64(cols), parse_dtype(dtype).value_or(DType::f32));
+        return lower(&eye, n, cols.is_none() ? n : to_i64(cols), parse_dtype(dtype).value_or(DType::f32));
       }), py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), op_doc("eye"));
 
   // ----- random -----
@@ -289,11 +289,17 @@ void bind_functions(py::module_& m) {
   m.def("randint", recorded([](py::object lo, py::object hi, py::object size, py::object gen) {
         if (hi.is_none()) throw py::type_error("randint: expected randint(low, high, size) or randint(high, size)");
         Generator* g = generator_arg(gen, "randint");
-        if (size.is_none()) return randint(0, int_arg(lo, "randint", "high"), shape_arg(hi, "randint"), g);
-        return randint(int_arg(lo, "randint", "low"), int_arg(hi, "randint", "high"), shape_arg(size, "randint"), g);
+        const int64_t low = size.is_none() ? 0 : int_arg(lo, "randint", "low");
+        const int64_t high = size.is_none() ? int_arg(lo, "randint", "high") : int_arg(hi, "randint", "high");
+        const Shape shape = size.is_none() ? shape_arg(hi, "randint") : shape_arg(size, "randint");
+        if (!g) return lower(&capture::ex::randint_default, low, high, shape);  // (the default generator)
+        return randint(low, high, shape, g);
       }), py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), py::kw_only(),
       py::arg("generator") = py::none(), op_doc("randint"));
-  m.def("randperm", recorded([](int64_t n, py::object gen) { return randperm(n, generator_arg(gen, "randperm")); }),
+  m.def("randperm", recorded([](int64_t n, py::object gen) {
+        Generator* g = generator_arg(gen, "randperm");
+        return g ? randperm(n, g) : lower(&capture::ex::randperm_default, n);
+      }),
         py::arg("n"), py::kw_only(), py::arg("generator") = py::none(), op_doc("randperm"));
   m.def("manual_seed", recorded([](int64_t s) { lower(&manual_seed, static_cast<uint64_t>(s)); }), py::arg("seed"));
   m.def("initial_seed", &initial_seed, op_doc("initial_seed"));

@@ -819,16 +819,17 @@ void bind_ops(py::module_& m, TensorClass& T) {
         if (sparse_grad)
           throw std::runtime_error("gather: sparse_grad=True needs sparse tensors, which tapegrad "
                                    "does not have; use sparse_grad=False");
-        return gather(x, d, index);
+        return lower(&gather, x, d, index);
       }, py::arg("dim"), py::arg("index"), py::kw_only(), py::arg("sparse_grad") = false);
   reg.manual("scatter", [](const Tensor& x, int64_t d, const Tensor& index, py::object src,
                            py::object value, py::object reduce) {
-        if (const Tensor* s = scatter_source(src, value, reduce, "scatter")) return scatter(x, d, index, contiguous_arg(*s));
-        return scatter_value(x, d, index, scalar_arg(src.is_none() ? value : src, "scatter"));
+        if (const Tensor* s = scatter_source(src, value, reduce, "scatter"))
+          return lower(&scatter, x, d, index, contiguous_arg(*s));
+        return lower(&scatter_value, x, d, index, scalar_arg(src.is_none() ? value : src, "scatter"));
       }, py::arg("dim"), py::arg("index"), py::arg("src") = py::none(), py::kw_only(),
       py::arg("value") = py::none(), py::arg("reduce") = py::none());
   reg.manual("scatter_add", [](const Tensor& x, int64_t d, const Tensor& index, const Tensor& src) {
-        return scatter_add(x, d, index, src);
+        return lower(&scatter_add, x, d, index, src);
       }, py::arg("dim"), py::arg("index"), py::arg("src"));
   T.def("scatter_", [](const Strided& x, int64_t d, const Tensor& index, py::object src,
                        py::object value, py::object reduce) {

@@ -66,6 +66,8 @@ Tensor rand_default(const Shape& shape, DType dtype) { return rand(shape, dtype,
 Tensor randn_default(const Shape& shape, DType dtype) { return randn(shape, dtype, nullptr); }
 void normal_default(const Tensor& t, double mean, double std) { normal_(t, mean, std, nullptr); }
 void uniform_default(const Tensor& t, double low, double high) { uniform_(t, low, high, nullptr); }
+Tensor randint_default(int64_t low, int64_t high, const Shape& shape) { return randint(low, high, shape, nullptr); }
+Tensor randperm_default(int64_t n) { return randperm(n, nullptr); }
 }  // namespace ex
 
 namespace {
@@ -284,6 +286,17 @@ struct Table {
     e.push_back(entry<&ex::uniform_default>("uniform_"));
     e.push_back(entry<&fill_>("fill_"));
     e.push_back(entry<&ex::rmsprop>("rmsprop_step"));
+    e.push_back(entry<&ex::randint_default>("randint"));
+    e.push_back(entry<&ex::randperm_default>("randperm"));
+    e.push_back(entry<&linspace>("linspace"));
+    e.push_back(entry<&eye>("eye"));
+    e.push_back(entry<&gather>("gather"));
+    e.push_back(entry<&scatter>("scatter"));
+    e.push_back(entry<&scatter_value>("scatter_value"));
+    e.push_back(entry<&scatter_add>("scatter_add"));
+    e.push_back(entry<&scatter_>("scatter_"));
+    e.push_back(entry<&scatter_value_>("scatter_value_"));
+    e.push_back(entry<&scatter_add_>("scatter_add_"));
     e.push_back(entry<&ex::adagrad>("adagrad_step"));
     for (size_t i = 0; i < e.size(); ++i) {
       const auto idx = static_cast<int32_t>(i);
