@@ -426,3 +426,21 @@ def test_crafted_files_raise_and_never_crash(tmp_path):
             outcomes["raises"] += 1
     assert outcomes["raises"] > 0 and sum(outcomes.values()) == 300
     assert tg.load_program(path)(x, y).shape == ()  # still working
+
+
+def test_wrong_types_raise_type_error(tmp_path):
+    path = saved_line(tmp_path)
+    for bad in (None, 3, b"x"[0]):
+        with pytest.raises(TypeError, match="load_program"):
+            tg.load_program(bad)
+    w = tg.ones(2, requires_grad=True)
+
+    @tg.compile
+    def step(x):
+        return (w * x).sum()
+    step(tg.ones(2))
+    with pytest.raises(TypeError, match="names must be a dict"):
+        step.save(os.path.join(tmp_path, "s.tgp"), [w])
+    with pytest.raises(TypeError):
+        step.save(None)
+    assert tg.load_program(path)(tg.ones(4))[0].shape == ()

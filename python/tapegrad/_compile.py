@@ -5,6 +5,7 @@ replays it (Note [capture and replay] in cpp/src/capture/capture.cpp; the guards
 from __future__ import annotations
 
 import functools
+import os
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -187,4 +188,6 @@ def load_program(path: str) -> SavedProgram:
     >>> saved.state["w"]
     tensor([0.9760], requires_grad=True)
     """
-    return SavedProgram(_core._SavedProgram.load(str(path)))
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_program(): path must be a str or os.PathLike, got {type(path).__name__}")
+    return SavedProgram(_core._SavedProgram.load(os.fspath(path)))

@@ -399,6 +399,12 @@ const std::string& export_name(int32_t index);
 Program cpp_form(const Program& p);
 Instr decode_call(const std::string& name, const ExportedCall& c);
 
+// Fills p.release_after from what each instruction reads and defines (p's slot count, inputs,
+// results and constants set): every slot is dropped after its last use; results, constants
+// and, with keep_inputs, the inputs stay.
+void plan_releases(Program& p, const std::vector<std::vector<Slot>>& reads,
+                   const std::vector<std::vector<Slot>>& defs, bool keep_inputs);
+
 class Recorder {
  public:
   // An argument tensor of the captured function; the same tensor twice is the same slot.

@@ -235,8 +235,11 @@ class Compiled {
           : "save(): no call was captured as a program (see .fallback_reasons): " +
                 (reasons_.empty() ? std::string("?") : reasons_.back()));
     std::vector<std::pair<Tensor, std::string>> named;
+    if (!names.is_none() && !PyDict_Check(names.ptr()))
+      throw py::type_error("save(): names must be a dict of names to tensors, got " +
+                           std::string(Py_TYPE(names.ptr())->tp_name));
     if (!names.is_none())
-      for (auto kv : names.cast<py::dict>()) {
+      for (auto kv : py::reinterpret_borrow<py::dict>(names)) {
         const Tensor* t = tensor_ptr(kv.second);
         if (!t) throw py::type_error("save(): names must map names to tensors");
         named.emplace_back(*t, py::str(kv.first).cast<std::string>());

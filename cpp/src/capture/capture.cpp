@@ -245,27 +245,34 @@ void Recorder::refuse(std::string why) {
   }
 }
 
+// Dead values: a slot is released after the last instruction that reads it (a result never
+// read, after the instruction that made it), unless the caller reads it afterwards; the
+// program holds its constants anyway (they stay in the frame, Program::FrameLease).
+void plan_releases(Program& p, const std::vector<std::vector<Slot>>& reads,
+                   const std::vector<std::vector<Slot>>& defs, bool keep_inputs) {
+  std::vector<int64_t> last(static_cast<size_t>(p.nslots), -1);
+  for (size_t i = 0; i < reads.size(); ++i) {
+    for (Slot s : defs[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
+    for (Slot s : reads[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
+  }
+  for (Slot s : p.kept)
+    if (s != kNoSlot) last[static_cast<size_t>(s)] = -1;
+  if (keep_inputs)
+    for (Slot s : p.inputs) last[static_cast<size_t>(s)] = -1;
+  for (const auto& c : p.constants) last[static_cast<size_t>(c.first)] = -1;
+  p.release_after.assign(p.instrs.size(), {});
+  for (size_t s = 0; s < last.size(); ++s)
+    if (last[s] >= 0) p.release_after[static_cast<size_t>(last[s])].push_back(static_cast<Slot>(s));
+}
+
 Program Recorder::finish(const std::vector<Slot>& keep) {
   Program p;
   p.nslots = static_cast<int32_t>(held_.size());
   p.inputs = inputs_;
   p.constants = constants_;
   p.instrs = std::move(instrs_);
-  // Dead values: a slot is released after the last instruction that reads it (a result never
-  // read, after the instruction that made it), unless the caller reads it afterwards.
-  std::vector<int64_t> last(held_.size(), -1);
-  for (size_t i = 0; i < reads_.size(); ++i) {
-    for (Slot s : defs_[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
-    for (Slot s : reads_[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
-  }
-  for (Slot s : keep)
-    if (s != kNoSlot) last[static_cast<size_t>(s)] = -1;
-  // The program holds its constants anyway: they stay in the frame (Program::FrameLease).
-  for (const auto& c : constants_) last[static_cast<size_t>(c.first)] = -1;
   p.kept = keep;
-  p.release_after.assign(p.instrs.size(), {});
-  for (size_t s = 0; s < last.size(); ++s)
-    if (last[s] >= 0) p.release_after[static_cast<size_t>(last[s])].push_back(static_cast<Slot>(s));
+  plan_releases(p, reads_, defs_, /*keep_inputs=*/false);
   for (Slot s : inputs_) {
     const Tensor& t = held_[static_cast<size_t>(s)];
     x_->inputs.push_back({t->shape(), t->dtype(), t->requires_grad()});

@@ -126,23 +126,6 @@ Tensor read_tensor(Reader& r, const std::vector<std::shared_ptr<Storage>>& stora
   return t;
 }
 
-// Dead values, as Recorder::finish: a slot is released after its last reader; results, inputs
-// and constants stay.
-void plan_releases(Program& p, const std::vector<Slots>& reads, const std::vector<Slots>& defs) {
-  std::vector<int64_t> last(static_cast<size_t>(p.nslots), -1);
-  for (size_t i = 0; i < reads.size(); ++i) {
-    for (Slot s : defs[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
-    for (Slot s : reads[i]) last[static_cast<size_t>(s)] = static_cast<int64_t>(i);
-  }
-  for (Slot s : p.kept)
-    if (s != kNoSlot) last[static_cast<size_t>(s)] = -1;
-  for (Slot s : p.inputs) last[static_cast<size_t>(s)] = -1;
-  for (const auto& c : p.constants) last[static_cast<size_t>(c.first)] = -1;
-  p.release_after.assign(p.instrs.size(), {});
-  for (size_t s = 0; s < last.size(); ++s)
-    if (last[s] >= 0) p.release_after[static_cast<size_t>(last[s])].push_back(static_cast<Slot>(s));
-}
-
 }  // namespace
 
 Program cpp_form(const Program& p) {
@@ -160,7 +143,7 @@ Program cpp_form(const Program& p) {
     reads.push_back(call.reads);
     defs.push_back(call.defs);
   }
-  plan_releases(c, reads, defs);
+  plan_releases(c, reads, defs, /*keep_inputs=*/true);
   c.exported = p.exported;
   return c;
 }
@@ -330,7 +313,7 @@ SavedProgram SavedProgram::from_bytes(const std::string& bytes) {
     defs.push_back(std::move(c.defs));
   }
   if (r.p != r.end) throw corrupt("trailing bytes");
-  plan_releases(p, reads, defs);
+  plan_releases(p, reads, defs, /*keep_inputs=*/true);
   im.frame.assign(static_cast<size_t>(p.nslots), Tensor());
   for (const auto& [s, t] : p.constants) im.frame[static_cast<size_t>(s)] = t;
   return sp;
