@@ -275,61 +275,35 @@ def test_gemm_power_of_two_row_stride(simd, dtype, trans, rng):
         assert np.all(np.abs(got[0] - want[0]) <= bound), (trans, m, n, k)
 
 
-_IN_PLACE_SCRIPT = r"""
-import sys, numpy as np, tapegrad as tg
-rng = np.random.default_rng(11)
-out = {}
-for arch in tg.cpu_info()["available"]:
-    tg._core._set_arch(arch)
-    for dtype in (np.float32, np.float64):
-        line = 64 // np.dtype(dtype).itemsize
-        for m, n, k in ((256, 49 * line, 256), (97, 25 * line, 700), (650, 13 * line, 90)):
-            for ta in (False, True):
-                a = rng.uniform(-1, 1, (k, m) if ta else (m, k)).astype(dtype)
-                b = rng.uniform(-1, 1, (k, n)).astype(dtype)
-                flat = np.empty(k * n + 1, dtype)  # b again, its rows starting off a line
-                off = flat[1:].reshape(k, n)
-                off[...] = b
-                x = tg.tensor(a).T if ta else tg.tensor(a)
-                key = f"{arch}-{np.dtype(dtype).name}-{m}-{n}-{k}-{ta}"
-                out[key] = (x @ tg.tensor(b)).numpy()
-                out[key + "-off"] = (x @ tg.from_numpy(off)).numpy()
-                na = a.T if ta else a
-                bound = (1e-5 if dtype == np.float32 else 1e-12) * (np.abs(na) @ np.abs(b))
-                want = na.astype(np.float64) @ b.astype(np.float64)
-                for got in (out[key], out[key + "-off"]):
-                    assert np.all(np.abs(got - want) <= bound + 1e-30), key
-np.savez(sys.argv[1], **out)
-print("ok")
-"""
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_operands_read_in_place_equal_packed(simd, dtype, rng):
+    """Row-major operands are read where they are when their rows spread over the L1 sets
+    (Notes [A read in place], [B read in place]); the same values stored transposed take the
+    packing path. Every C value sees the same FMAs in the same order either way, so all four
+    combinations agree to the bit, and with float64 NumPy within the rounding bound. Shapes:
+    rows an odd number of cache lines apart, a partial last B panel (49 lines = 24 panels and
+    a half), partial row tiles, several k slices, several row blocks (m past mc), B off a
+    cache line."""
+    line = 64 // np.dtype(dtype).itemsize  # elements per cache line
+    for m, n, k in ((256, 49 * line, 256), (97, 25 * line, 700), (650, 13 * line, 300)):
+        a = sample(rng, m * k, dtype, -1, 1).reshape(m, k)
+        b = sample(rng, k * n, dtype, -1, 1).reshape(k, n)
+        flat = np.empty(k * n + 1, dtype)  # b again, its rows starting off a line
+        off = flat[1:].reshape(k, n)
+        off[...] = b
 
+        def run():
+            rows_a, packed_a = tg.tensor(a), tg.tensor(np.ascontiguousarray(a.T)).T
+            rows_b, packed_b = tg.tensor(b), tg.tensor(np.ascontiguousarray(b.T)).T
+            return (rows_a @ rows_b, rows_a @ packed_b, packed_a @ rows_b,
+                    packed_a @ packed_b, rows_a @ tg.from_numpy(off))
 
-def test_gemm_b_read_in_place_equals_packed(tmp_path):
-    """A row-major op(B) whose rows are an odd number of cache lines apart, spanning no more
-    than L2 in a k slice, is read in place (Note [B read in place]); with a row block mc too
-    small for that (TAPEGRAD_GEMM_BLOCKS) the same product packs B. Every C value sees the same
-    FMAs in the same order either way, so the two runs agree to the bit, on every target and
-    dtype. Shapes: a partial last panel (49 lines = 24 panels + a half), partial row tiles,
-    several k slices, several row blocks (m past mc); B both on a line and off it; each
-    result also against float64 NumPy."""
-    import os
-    import subprocess
-    import sys
-
-    results = []
-    # The same kc (so the same k slices) for every target and dtype in both runs; mc 602
-    # lets rows 784 elements apart be read in place, mc 14 does not.
-    for name, blocks in (("in_place", "216,602,9696"), ("packed", "216,14,9696")):
-        env = {**os.environ, "TAPEGRAD_NUM_THREADS": "1", "TAPEGRAD_GEMM_BLOCKS": blocks}
-        path = tmp_path / f"{name}.npz"
-        r = subprocess.run([sys.executable, "-c", _IN_PLACE_SCRIPT, str(path)], env=env,
-                           capture_output=True, text=True, check=False)
-        assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
-        results.append(np.load(path))
-    in_place, packed = results
-    assert sorted(in_place.files) == sorted(packed.files)
-    for key in in_place.files:
-        assert np.array_equal(in_place[key], packed[key]), key
+        got = on(simd, run)
+        for other in got[1:]:
+            assert np.array_equal(got[0], other), (m, n, k)
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        bound = (1e-5 if dtype == np.float32 else 1e-12) * (np.abs(a) @ np.abs(b)) + 1e-30
+        assert np.all(np.abs(got[0] - want) <= bound), (m, n, k)
 
 
 _SMALL_BLOCKS_SCRIPT = r"""
