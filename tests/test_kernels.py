@@ -280,7 +280,9 @@ def test_gemm_operands_read_in_place_equal_packed(simd, dtype, rng):
     """Row-major operands are read where they are when their rows spread over the L1 sets
     (Notes [A read in place], [B read in place]); the same values stored transposed take the
     packing path. Every C value sees the same FMAs in the same order either way, so all four
-    combinations agree to the bit, and with float64 NumPy within the rounding bound. Shapes:
+    combinations agree to the bit, as does the product with B padded to whole panels (the
+    last, half-width panel runs one vector wide otherwise), and with float64 NumPy within the
+    rounding bound. Shapes:
     rows an odd number of cache lines apart, a partial last B panel (49 lines = 24 panels and
     a half), partial row tiles, several k slices, several row blocks (m past mc), B off a
     cache line."""
@@ -292,11 +294,15 @@ def test_gemm_operands_read_in_place_equal_packed(simd, dtype, rng):
         off = flat[1:].reshape(k, n)
         off[...] = b
 
+        # b with columns added up to whole panels (2 lines wide): the last panel full width
+        padded = np.concatenate([b, sample(rng, k * line, dtype, -1, 1).reshape(k, line)], 1)
+
         def run():
             rows_a, packed_a = tg.tensor(a), tg.tensor(np.ascontiguousarray(a.T)).T
             rows_b, packed_b = tg.tensor(b), tg.tensor(np.ascontiguousarray(b.T)).T
             return (rows_a @ rows_b, rows_a @ packed_b, packed_a @ rows_b,
-                    packed_a @ packed_b, rows_a @ tg.from_numpy(off))
+                    packed_a @ packed_b, rows_a @ tg.from_numpy(off),
+                    (rows_a @ tg.tensor(padded))[:, :n])
 
         got = on(simd, run)
         for other in got[1:]:

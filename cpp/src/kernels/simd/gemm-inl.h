@@ -204,6 +204,16 @@ template <class Cfg, class A>
 inline auto a_step(const A& a, int64_t p) {
   return a.at(p);
 }
+// B's rows where they are (Note [B read in place]), or a packed panel's one vector at a time:
+// row p's NR values at b + p·ldb.
+template <class Cfg>
+struct RowsB {
+  const typename Cfg::F::T* b;
+  int64_t ldb;
+  typename Cfg::F::V load(int64_t p, int v) const {
+    return Cfg::F::load(b + p * ldb + v * Cfg::F::W);
+  }
+};
 // Or op(A)'s rows where they are (Note [A read in place]): row r's k values at a + r·lda.
 template <class Cfg>
 struct RowsA {
@@ -215,8 +225,8 @@ template <class Cfg, class A>
 inline typename Cfg::F::V a_bcast(const A& a, int64_t p, int r) {
   return Cfg::F::bcast(a_step<Cfg>(a, p) + r);
 }
-template <class Cfg>
-inline typename Cfg::F::V a_bcast(const RowsA<Cfg>& a, int64_t p, int r) {
+template <class Cfg, class C2>
+inline typename Cfg::F::V a_bcast(const RowsA<C2>& a, int64_t p, int r) {
   return Cfg::F::bcast(a.a + r * a.lda + p);
 }
 
@@ -305,16 +315,36 @@ void kernel_rows(int64_t mr, int64_t kc, const A& a, const B& b, T alpha, T beta
   micro_kernel<Cfg, R, B, A>(kc, a, b, alpha, beta, c, ldc);
 }
 
+// The tile one vector wide: the last panel of a B no wider than a vector past the full ones
+// (n = 784 = 24·32 + 16) runs its MR rows on one accumulator each, not on NV (half of them
+// zero columns). Same FMAs per C value, same order: the same bits.
+template <class Cfg>
+struct OneVector : Cfg {
+  static constexpr int NV = 1;
+};
+
 // Edge tile (mr < MR or nr < NR). Only the mr live rows are computed (m = 256 with MR = 14
 // would otherwise spend 10 of every 266 rows' FMAs on zero padding); a partial width runs the
-// full width into a local tile and merges the nr live columns.
+// full width (or one vector, for a packed panel at most one vector wide) into a local tile and
+// merges the nr live columns.
 template <class Cfg, class T, class B, class A>
 void edge_tile(int64_t kc, const A& a, const B& b, T alpha, T beta, T* c, int64_t ldc,
                int64_t mr, int64_t nr) {
-  constexpr int NR = Cfg::NV * Cfg::F::W;
+  constexpr int NR = Cfg::NV * Cfg::F::W, W = Cfg::F::W;
   if (nr == NR) return kernel_rows<Cfg, Cfg::MR>(mr, kc, a, b, alpha, beta, c, ldc);
   alignas(64) T tile[Cfg::MR * NR];
-  kernel_rows<Cfg, Cfg::MR>(mr, kc, a, b, alpha, T(0), tile, NR);
+  if constexpr (Cfg::NV > 1 && std::is_pointer_v<B>) {
+    if (nr <= W) {  // the panel's rows, NR apart, read one vector at a time
+      const RowsB<OneVector<Cfg>> one{b, NR};
+      if (nr == W)
+        return kernel_rows<OneVector<Cfg>, Cfg::MR>(mr, kc, a, one, alpha, beta, c, ldc);
+      kernel_rows<OneVector<Cfg>, Cfg::MR>(mr, kc, a, one, alpha, T(0), tile, NR);
+    } else {
+      kernel_rows<Cfg, Cfg::MR>(mr, kc, a, b, alpha, T(0), tile, NR);
+    }
+  } else {
+    kernel_rows<Cfg, Cfg::MR>(mr, kc, a, b, alpha, T(0), tile, NR);
+  }
   for (int64_t r = 0; r < mr; ++r) {
     T* crow = c + r * ldc;
     const T* trow = tile + r * NR;
@@ -341,14 +371,6 @@ void edge_tile(int64_t kc, const A& a, const B& b, T alpha, T beta, T* c, int64_
 // in the same order as from B̃, so the results are the packed path's to the bit. Measured
 // (AMD Zen 5, one thread) on the weight gradient of a 784→256 layer at batch 256 (gᵀ·X,
 // 256×256ᵀ @ 256×784): pack_b was 7 % of the GEMM's time.
-template <class Cfg>
-struct RowsB {
-  const typename Cfg::F::T* b;
-  int64_t ldb;
-  typename Cfg::F::V load(int64_t p, int v) const {
-    return Cfg::F::load(b + p * ldb + v * Cfg::F::W);
-  }
-};
 
 template <class Cfg, class T>
 bool b_in_place(bool tb, const T* b, int64_t ldb, int64_t m, int64_t kc, const GemmBlocks& bl) {
