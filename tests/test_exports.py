@@ -51,3 +51,32 @@ def test_wheel_installs_only_the_package() -> None:
             continue
         stray.append(str(f))
     assert not stray, f"the wheel installs files outside the package: {stray[:20]}"
+
+
+def _elf_tls_size(path: str) -> int:
+    """p_memsz of an ELF64 little-endian file's PT_TLS program header (0 if none)."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(64)
+        assert head[:4] == b"\x7fELF" and head[4] == 2 and head[5] == 1, "not ELF64 LE"
+        phoff, = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    for i in range(phnum):
+        p_type, = struct.unpack_from("<I", table, i * phentsize)
+        if p_type == 7:  # PT_TLS
+            return struct.unpack_from("<Q", table, i * phentsize + 40)[0]
+    return 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF program headers")
+def test_module_thread_local_block_is_small() -> None:
+    """Note [thread-local access] (CMakeLists.txt): the loader puts the module's thread-local
+    block in the static TLS reserve (each read an offset from the thread pointer, no call)
+    only when it fits in what is left of a few hundred bytes. Per-thread state larger than a
+    pointer or a flag lives on the heap; this keeps a new `thread_local` array from quietly
+    putting every op back on __tls_get_addr."""
+    size = _elf_tls_size(core.__file__)
+    assert size <= 384, f"{core.__file__}: thread-local block of {size} bytes"

@@ -225,3 +225,34 @@ class _no_warning_filter:
 
     def __exit__(self, *exc):
         return self._cm.__exit__(*exc)
+
+
+def test_threads_that_exit_leave_their_blocks_behind_safely():
+    """Each thread keeps freed tensor blocks, shapes and small buffers in lists of its own
+    (Note [block recycling]), made on its first op and freed when it exits. Results made in
+    short-lived threads are used and dropped by the main thread after those threads are gone
+    (their blocks go to the main thread's lists or to the allocator), and blocks freed during
+    a thread's exit go straight back to the allocator; values stay right throughout."""
+    x = tg.tensor(np.arange(1.0, 65.0, dtype=np.float32), requires_grad=True)
+    kept: list[tg.Tensor] = []
+
+    def work(i: int) -> None:
+        local = [tg.exp(x * (i + 1) / 64).sum() for _ in range(20)]  # freed at thread exit
+        kept.append((x * (i + 1)).sum())
+        kept.append(tg.zeros(300 + i))  # a heap buffer below 64 KiB
+        del local
+
+    for round_ in range(3):
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        total = sum(float(k.detach().sum().item()) for k in kept)
+        want = sum(64 * 65 / 2 * (i + 1) for i in range(8))
+        assert total == pytest.approx(want, rel=1e-6), round_
+        kept.clear()
+        gc.collect()
+    y = (x * 2).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(64, 2.0, np.float32))

@@ -62,13 +62,13 @@ struct Free {
   Free* next;
 };
 
-// Plain data, so reading it needs no initialisation guard; the Reaper below frees the lists
-// at thread exit and sets `closed`.
+// Plain data, allocated zeroed on the thread's first use; the Reaper below frees the lists
+// at thread exit and points the thread at kClosed. On the heap, not thread_local itself, so
+// that the module's thread-local block stays a few hundred bytes (Note [thread-local access]).
 struct Lists {
   Free* head[kClasses];
   uint32_t count[kClasses];
   uint64_t fresh, reused;
-  bool reaper_set;
   bool closed;
   uint32_t nshapes;
   alignas(Shape) unsigned char shapes[kMaxShapes * sizeof(Shape)];  // Shape objects
@@ -82,11 +82,20 @@ struct Lists {
   size_t buf_bytes;
   uint64_t clock;
 };
-thread_local Lists t_lists;
+thread_local Lists* t_lists = nullptr;
+// The lists of a thread whose own were freed at its exit: closed, so every path that would
+// change them goes to operator new / delete instead (shared by such threads, never written).
+Lists* const kClosed = [] {
+  auto* l = new Lists();
+  l->closed = true;
+  return l;
+}();
 
 struct Reaper {
   ~Reaper() {
-    Lists& l = t_lists;
+    Lists* lp = t_lists;
+    if (!lp || lp == kClosed) return;
+    Lists& l = *lp;
     l.closed = true;
     for (size_t c = 0; c < kClasses; ++c) {
       while (Free* f = l.head[c]) {
@@ -104,14 +113,22 @@ struct Reaper {
       b.count = 0;
     }
     l.buf_bytes = 0;
+    t_lists = kClosed;
+    delete lp;
   }
 };
 
-// Out of line, so that the common path of give() reads one thread-local only.
-[[gnu::noinline]] void set_reaper() {
-  t_lists.reaper_set = true;
+// The thread's lists, made on first use (out of line: the common path reads one pointer).
+[[gnu::noinline]] Lists& first_lists() {
+  auto* l = new Lists();
+  t_lists = l;
   static thread_local Reaper reaper;  // constructed once per thread, destroyed at its exit
   (void)reaper;
+  return *l;
+}
+inline Lists& lists() {
+  Lists* l = t_lists;
+  return l ? *l : first_lists();
 }
 
 inline size_t class_of(size_t bytes) { return (bytes + kGrain - 1) / kGrain - 1; }
@@ -139,22 +156,21 @@ Lists::Buffers* least_recent(Lists& l, const Lists::Buffers* keep) {
 
 void* take(size_t bytes) {
   const size_t c = class_of(bytes);
-  Lists& l = t_lists;
+  Lists& l = lists();
   if (Free* f = l.head[c]) {
     l.head[c] = f->next;
     --l.count[c];
     ++l.reused;
     return f;
   }
-  ++l.fresh;
+  if (!l.closed) ++l.fresh;
   return ::operator new((c + 1) * kGrain);
 }
 
 void give(void* p, size_t bytes) noexcept {
   const size_t c = class_of(bytes);
-  Lists& l = t_lists;
+  Lists& l = lists();
   if (!l.closed && l.count[c] < kMaxCached) {
-    if (!l.reaper_set) [[unlikely]] set_reaper();
     auto* f = static_cast<Free*>(p);
     f->next = l.head[c];
     l.head[c] = f;
@@ -165,7 +181,7 @@ void give(void* p, size_t bytes) noexcept {
 }
 
 Shape copy_shape(const Shape& s) {
-  Lists& l = t_lists;
+  Lists& l = lists();
   if (!s.empty() && l.nshapes > 0) {
     Shape* kept = l.shape(--l.nshapes);
     Shape v = std::move(*kept);
@@ -178,16 +194,15 @@ Shape copy_shape(const Shape& s) {
 
 void recycle_shape(Shape& v) noexcept {
   if (v.capacity() == 0) return;
-  Lists& l = t_lists;
+  Lists& l = lists();
   if (l.closed || l.nshapes >= kMaxShapes) return;
-  if (!l.reaper_set) [[unlikely]] set_reaper();
   new (l.shape(l.nshapes++)) Shape(std::move(v));
 }
 
 void* take_buffer(size_t nbytes) {
   const size_t size = buffer_size(nbytes);
   if (size < kMaxBuffer) {
-    Lists& l = t_lists;
+    Lists& l = lists();
     for (auto& b : l.bufs) {
       if (b.size != size || !b.head) continue;
       Free* f = b.head;
@@ -198,7 +213,7 @@ void* take_buffer(size_t nbytes) {
       ++l.reused;
       return f;
     }
-    ++l.fresh;
+    if (!l.closed) ++l.fresh;
   }
   return kernels::alloc_buffer(nbytes);  // 64-byte aligned, of buffer_size(nbytes) below 64 KiB
 }
@@ -207,7 +222,7 @@ void* take_buffer(size_t nbytes) {
 // buffers are freed), so sizes a program no longer makes never crowd out those it does.
 void give_buffer(void* p, size_t nbytes) noexcept {
   const size_t size = buffer_size(nbytes);
-  Lists& l = t_lists;
+  Lists& l = lists();
   if (!p || size >= kMaxBuffer || l.closed) return kernels::free_buffer(p, nbytes);
   Lists::Buffers* slot = nullptr;
   for (auto& b : l.bufs) {
@@ -227,7 +242,6 @@ void give_buffer(void* p, size_t nbytes) noexcept {
     if (!old) return kernels::free_buffer(p, nbytes);
     evict(l, *old);
   }
-  if (!l.reaper_set) [[unlikely]] set_reaper();
   slot->size = size;
   slot->used = ++l.clock;
   auto* f = static_cast<Free*>(p);
@@ -240,7 +254,7 @@ void give_buffer(void* p, size_t nbytes) noexcept {
 Stats stats() {
   Stats s;
   s.enabled = true;
-  const Lists& l = t_lists;
+  const Lists& l = lists();
   for (size_t c = 0; c < kClasses; ++c) s.cached += l.count[c];
   s.fresh = l.fresh;
   s.reused = l.reused;
