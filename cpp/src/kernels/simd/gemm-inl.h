@@ -357,8 +357,8 @@ void edge_tile(int64_t kc, const A& a, const B& b, T alpha, T beta, T* c, int64_
 }
 
 // Note [B read in place]
-// A row-major op(B) (tb false) whose rows start on cache lines an odd number of lines apart
-// needs no B̃: a micro-panel's kc rows of NR values are read where they are. Packing them
+// A row-major op(B) (tb false) whose rows are an odd number of cache lines apart needs no
+// B̃ (wherever the first row starts: off a line, a vector load may span two): a micro-panel's kc rows of NR values are read where they are. Packing them
 // would copy all of op(B) once per k slice and read the copy back; in place, the first
 // micro-tile of each panel pulls its rows into L1 and the other MR-row tiles of the block
 // reuse them there, as they would reuse B̃. The odd line stride spreads the rows over every
@@ -371,10 +371,9 @@ void edge_tile(int64_t kc, const A& a, const B& b, T alpha, T beta, T* c, int64_
 // in the same order as from B̃, so the results are the packed path's to the bit. Measured
 // (AMD Zen 5, one thread) on the weight gradient of a 784→256 layer at batch 256 (gᵀ·X,
 // 256×256ᵀ @ 256×784): pack_b was 7 % of the GEMM's time.
-
-template <class Cfg, class T>
-bool b_in_place(bool tb, const T* b, int64_t ldb, int64_t m, int64_t kc, const GemmBlocks& bl) {
-  const int64_t bytes = ldb * int64_t(sizeof(T));
+template <class Cfg>
+bool b_in_place(bool tb, int64_t ldb, int64_t m, int64_t kc, const GemmBlocks& bl) {
+  const int64_t bytes = ldb * int64_t(sizeof(typename Cfg::F::T));
   return !tb && m > Cfg::MR && bytes % 64 == 0 && (bytes / 64) % 2 == 1 &&
          kc * ldb <= 2 * bl.mc * bl.kc;
 }
@@ -389,9 +388,9 @@ bool b_in_place(bool tb, const T* b, int64_t ldb, int64_t m, int64_t kc, const G
 // rows an even number apart fold into fewer sets beside the B̃ panel's lines (256×256 @
 // 256×784, rows 16 lines apart, ran 3 % slower in place), and are packed. So are blocks whose
 // rows span more than L2 (2·mc·kc elements): 602 rows 4000 bytes apart, each on its own page,
-// re-read for every B̃ panel, ran 2 % slower than the contiguous Ã (1000³). Results equal Ã's to the bit (same FMAs, same order). Measured
-// (AMD Zen 5, one thread) on the forward of a 784→256 layer at batch 256 (X·Wᵀ): pack_a was
-// 3 % of its time.
+// re-read for every B̃ panel, ran 2 % slower than the contiguous Ã (1000³). Results equal Ã's
+// to the bit (same FMAs, same order). Measured (AMD Zen 5, one thread) on the forward of a
+// 784→256 layer at batch 256 (X·Wᵀ): pack_a was 3 % of its time.
 template <class Cfg>
 bool a_in_place(bool ta, int64_t lda, int64_t m, int64_t n, const GemmBlocks& bl) {
   return !ta && n > Cfg::NV * Cfg::F::W &&
@@ -414,8 +413,8 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   auto& bufs = GemmBuffers<Cfg>::local();
   const int64_t nc_max = std::min<int64_t>(NC, (n + NR - 1) / NR * NR);
   const int64_t mc_max = std::min<int64_t>(MC, (m + MR - 1) / MR * MR);
-  const bool in_place = b_in_place<Cfg>(tb, b, ldb, m, KC, bl);  // Note [B read in place]
-  const bool a_rows = a_in_place<Cfg>(ta, lda, m, n, bl);                 // Note [A read in place]
+  const bool in_place = b_in_place<Cfg>(tb, ldb, m, KC, bl);  // Note [B read in place]
+  const bool a_rows = a_in_place<Cfg>(ta, lda, m, n, bl);      // Note [A read in place]
   T* bp = bufs.b.get(size_t(KC * (in_place ? NR : nc_max)));
   T* ap = a_rows ? nullptr : bufs.a.get(size_t(KC * mc_max));
   for (int64_t jc = 0; jc < n; jc += NC) {
