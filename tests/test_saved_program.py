@@ -201,8 +201,29 @@ def gather_scatter(dtype):
                                         for i in range(WARM + MORE)]
 
 
+def fill_from_tensor(dtype):
+    """fill_ with a 0-d tensor value in the step: differentiable in the value, and a .grad
+    reset from a constant tensor."""
+    level = tg.tensor(0.5, dtype=dtype, requires_grad=True)
+    w = tg.tensor([0.1, -0.2, 0.3], dtype=dtype, requires_grad=True)
+    zero = tg.tensor(0.0, dtype=dtype)
+
+    def step(x):
+        base = tg.zeros(3, dtype=dtype).fill_(level)
+        loss = ((w * x + base) ** 2).mean()
+        loss.backward()
+        with tg.no_grad():
+            w.sub_(0.1 * w.grad)
+            level.sub_(0.1 * level.grad)
+            w.grad.zero_()
+            level.grad.fill_(zero)
+        return loss
+    return step, {"w": w, "level": level}, [(tg.arange(3, dtype=dtype) + i,)
+                                            for i in range(WARM + MORE)]
+
+
 CASES = [learner_line, seed_mse, d2l_linreg, softmax_sgd, mlp_adam, small_cnn, mlp_rmsprop,
-         mlp_adagrad, noisy_regression, gather_scatter]
+         mlp_adagrad, noisy_regression, gather_scatter, fill_from_tensor]
 
 
 @pytest.mark.parametrize("dtype", [tg.float32, tg.float64], ids=["f32", "f64"])

@@ -259,3 +259,53 @@ def test_random_matmul_matches_torch(m, k, n, batch, vec, f32, seed):
     for p, q in zip(g, tgr):
         atol = tol * max(scale, np.sqrt(max(m, n, 1))) * 4  # sums of k or of m, n products
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=tol, atol=atol)
+
+
+@pytest.mark.parametrize("self_dtype", ["float32", "float64", "int64", "bool"])
+@pytest.mark.parametrize("value_dtype", ["float32", "int64", "bool"])
+def test_fill_with_a_tensor_value_matches_pytorch(self_dtype, value_dtype):
+    """fill_(Tensor): a 0-d value converted as a cast, every dtype pair, as PyTorch."""
+    def run(lib):
+        v = lib.tensor(-2.7).to(getattr(lib, value_dtype))
+        return lib.zeros(2, 3, dtype=getattr(lib, self_dtype)).t().fill_(v)
+    got, want = run(tg), run(torch)
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_fill_with_a_tensor_value_is_differentiable_as_in_pytorch():
+    """FillBackward: the value gets the sum of the filled tensor's gradient, what was there
+    before gets zero; also through a transposed view, and with the value an element of the
+    tensor being filled. Compared with PyTorch and with float64 central differences."""
+    def run(lib, level):
+        b = lib.tensor([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]], dtype=lib.float64,
+                       requires_grad=True)
+        v = lib.tensor(level, dtype=lib.float64, requires_grad=True)
+        c = (b * 2).t()
+        c.fill_(v)
+        w = lib.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=lib.float64)
+        y = (c * c * w).sum()
+        y.backward()
+        x = b * 1
+        x.fill_(x[1, 2] * 3)
+        z = (x * w.t()).sum()
+        z.backward()
+        return float(y.detach()), float(v.grad), b.grad.numpy().copy()
+
+    got, want = run(tg, 0.75), run(torch, 0.75)
+    assert got[0] == pytest.approx(want[0], abs=1e-12)
+    assert got[1] == pytest.approx(want[1], abs=1e-12)
+    np.testing.assert_allclose(got[2], want[2], atol=1e-12)
+    h = 1e-6  # d/dv of sum(v² · w) is 2·v·sum(w)
+    fd = (run(tg, 0.75 + h)[0] - run(tg, 0.75 - h)[0]) / (2 * h)
+    assert got[1] == pytest.approx(fd, rel=1e-7)
+
+
+def test_fill_value_must_be_zero_dimensional():
+    for shape in ([2.0], [[2.0]]):
+        with pytest.raises(ValueError, match="0-dimension value tensor"):
+            tg.zeros(3).fill_(tg.tensor(shape))
+        with pytest.raises(RuntimeError, match="0-dimension value tensor"):
+            torch.zeros(3).fill_(torch.tensor(shape))
+    t = tg.zeros(3)
+    assert t.fill_(tg.tensor(4.0)).tolist() == [4.0, 4.0, 4.0]  # still usable

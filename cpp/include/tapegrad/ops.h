@@ -259,6 +259,9 @@ void mul_(const Tensor& self, const Tensor& other);
 void div_(const Tensor& self, const Tensor& other);
 void zero_(const Tensor& self);
 void fill_(const Tensor& self, const Scalar& value);  // store_scalar's checks (tensor.h)
+// fill_(Tensor): a 0-d value, converted as cast converts; differentiable in the value (its
+// gradient is the sum of the filled tensor's), as PyTorch's FillBackward.
+void fill_tensor_(const Tensor& self, const Tensor& value);
 void copy_(const Tensor& self, const Tensor& src);
 // Throws when an in-place op may not touch `self` (a leaf that requires grad in grad mode).
 void check_inplace(const Tensor& self, const char* op);

@@ -257,10 +257,10 @@ void bind_tensor(TensorClass& T) {
       .def("fill_", recorded([](const Strided& a, py::object v) {
             check_inplace(a, "fill_");
             if (const Tensor* t = tensor_ptr(v)) {
-              // A one-element tensor is converted as cast converts (PyTorch's fill_(Tensor):
-              // unchecked), a Python number with fill's checks (Note [exact scalars]).
-              (*t)->item_as_double();  // one element, or a clear error
-              fill_(a, scalar_value(py::cast(cast(detach(*t), a->dtype())), "fill_"));
+              // A 0-d tensor is converted as cast converts (PyTorch's fill_(Tensor): unchecked)
+              // and receives the gradient; a Python number goes through fill's checks (Note
+              // [exact scalars]).
+              lower(&fill_tensor_, a.t, *t);
             } else {
               lower(&fill_, a.t, scalar_value(v, "fill_"));
             }

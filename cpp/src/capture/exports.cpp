@@ -298,6 +298,7 @@ struct Table {
     e.push_back(entry<&scatter_value_>("scatter_value_"));
     e.push_back(entry<&scatter_add_>("scatter_add_"));
     e.push_back(entry<&ex::adagrad>("adagrad_step"));
+    e.push_back(entry<&fill_tensor_>("fill_tensor_"));
     for (size_t i = 0; i < e.size(); ++i) {
       const auto idx = static_cast<int32_t>(i);
       by_fn.emplace(e[i].id, idx);  // a function listed twice keeps its first name

@@ -143,6 +143,29 @@ void fill_(const Tensor& self, const Scalar& value) {
   copy_(self, v);
 }
 
+void fill_tensor_(const Tensor& self, const Tensor& value) {
+  check_inplace(self, "fill_");
+  check_defined(value, "fill_");
+  if (value->dim() != 0)
+    throw ValueError("fill_ only supports 0-dimension value tensor but got tensor with " +
+                     std::to_string(value->dim()) + " dimensions");
+  if (should_record({&self, &value})) {  // where(true, value, self): dy summed to the value
+    copy_(self, cast(value, self->dtype()));
+    return;
+  }
+  // The element read before anything is written: the value may be an element of self.
+  alignas(8) unsigned char elem[8];
+  std::memcpy(elem, contiguous(cast(value, self->dtype()))->raw(), itemsize(self->dtype()));
+  if (self->is_contiguous()) {
+    k::fill_value(itemsize(self->dtype()), self->numel(), elem, self->raw());
+  } else {
+    Tensor v = empty({}, self->dtype());
+    std::memcpy(v->raw(), elem, itemsize(self->dtype()));
+    assign_broadcast(self, v);
+  }
+  self->bump_version();
+}
+
 void zero_(const Tensor& self) { fill_(self, 0); }
 
 // ---------------------------------------------------------------------------------------------
