@@ -222,8 +222,28 @@ def fill_from_tensor(dtype):
                                             for i in range(WARM + MORE)]
 
 
+def normal_draws(dtype):
+    """tapegrad.normal in its four forms (tensor or number mean and std), default generator."""
+    w = tg.tensor([0.3, -0.1, 0.2, 0.05], dtype=dtype, requires_grad=True)
+    spread = tg.full((4,), 0.01, dtype=dtype)
+
+    def step(x):
+        tg.manual_seed(11)
+        a = tg.normal(x * 0.1, spread)
+        b = tg.normal(x, 0.02)
+        c = tg.normal(0.0, spread * 2)
+        d = tg.normal(1.0, 0.03, size=(4,), dtype=dtype)
+        loss = ((w * (a + b) - c * d) ** 2).mean()
+        loss.backward()
+        with tg.no_grad():
+            w.sub_(0.05 * w.grad)
+            w.grad.zero_()
+        return loss
+    return step, {"w": w}, [(tg.arange(4, dtype=dtype) * 0.5 + i,) for i in range(WARM + MORE)]
+
+
 CASES = [learner_line, seed_mse, d2l_linreg, softmax_sgd, mlp_adam, small_cnn, mlp_rmsprop,
-         mlp_adagrad, noisy_regression, gather_scatter, fill_from_tensor]
+         mlp_adagrad, noisy_regression, gather_scatter, fill_from_tensor, normal_draws]
 
 
 @pytest.mark.parametrize("dtype", [tg.float32, tg.float64], ids=["f32", "f64"])

@@ -772,6 +772,11 @@ void normal_default(const Tensor& t, double mean, double std);
 void uniform_default(const Tensor& t, double low, double high);
 Tensor randint_default(int64_t low, int64_t high, const Shape& shape);
 Tensor randperm_default(int64_t n);
+// tapegrad.normal's four forms (tensor or number mean and std) on the default generator.
+Tensor normal_tt_default(const Tensor& mean, const Tensor& std);
+Tensor normal_tn_default(const Tensor& mean, double std);
+Tensor normal_nt_default(double mean, const Tensor& std);
+Tensor normal_nn_default(double mean, double std, const Shape& size, DType dtype);
 
 }  // namespace ex
 

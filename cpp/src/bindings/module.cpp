@@ -309,6 +309,20 @@ void bind_functions(py::module_& m) {
         const Tensor* ts = tensor_ptr(std);
         Generator* g = generator_arg(generator, "normal");
         Tensor out;
+        if (!g) {  // the default generator's draws have a C++ form
+          if (tm && ts) {
+            out = lower(&capture::ex::normal_tt_default, contiguous_arg(*tm), contiguous_arg(*ts));
+          } else if (tm) {
+            out = lower(&capture::ex::normal_tn_default, contiguous_arg(*tm), to_f64(std));
+          } else if (ts) {
+            out = lower(&capture::ex::normal_nt_default, to_f64(mean), contiguous_arg(*ts));
+          } else {
+            if (size.is_none()) throw py::type_error("normal: with scalar mean and std, size= is required");
+            out = lower(&capture::ex::normal_nn_default, to_f64(mean), to_f64(std),
+                        shape_arg(size, "normal"), parse_dtype(dtype).value_or(DType::f32));
+          }
+          return lowered_with_grad(out, rg);
+        }
         if (tm && ts) out = normal(contiguous_arg(*tm), contiguous_arg(*ts), g);
         else if (tm) out = normal(contiguous_arg(*tm), to_f64(std), g);
         else if (ts) out = normal(to_f64(mean), contiguous_arg(*ts), g);

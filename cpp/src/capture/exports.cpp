@@ -67,6 +67,12 @@ Tensor randn_default(const Shape& shape, DType dtype) { return randn(shape, dtyp
 void normal_default(const Tensor& t, double mean, double std) { normal_(t, mean, std, nullptr); }
 void uniform_default(const Tensor& t, double low, double high) { uniform_(t, low, high, nullptr); }
 Tensor randint_default(int64_t low, int64_t high, const Shape& shape) { return randint(low, high, shape, nullptr); }
+Tensor normal_tt_default(const Tensor& mean, const Tensor& std) { return normal(mean, std, nullptr); }
+Tensor normal_tn_default(const Tensor& mean, double std) { return normal(mean, std, nullptr); }
+Tensor normal_nt_default(double mean, const Tensor& std) { return normal(mean, std, nullptr); }
+Tensor normal_nn_default(double mean, double std, const Shape& size, DType dtype) {
+  return normal(mean, std, size, dtype, nullptr);
+}
 Tensor randperm_default(int64_t n) { return randperm(n, nullptr); }
 }  // namespace ex
 
@@ -299,6 +305,10 @@ struct Table {
     e.push_back(entry<&scatter_add_>("scatter_add_"));
     e.push_back(entry<&ex::adagrad>("adagrad_step"));
     e.push_back(entry<&fill_tensor_>("fill_tensor_"));
+    e.push_back(entry<&ex::normal_tt_default>("normal_tt"));
+    e.push_back(entry<&ex::normal_tn_default>("normal_tn"));
+    e.push_back(entry<&ex::normal_nt_default>("normal_nt"));
+    e.push_back(entry<&ex::normal_nn_default>("normal_nn"));
     for (size_t i = 0; i < e.size(); ++i) {
       const auto idx = static_cast<int32_t>(i);
       by_fn.emplace(e[i].id, idx);  // a function listed twice keeps its first name
