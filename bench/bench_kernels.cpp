@@ -4,9 +4,9 @@
 //   cmake -DTAPEGRAD_BUILD_BENCH=ON ... && ./bench_kernels [--benchmark_filter=gemm]
 //   TAPEGRAD_ARCH=avx2 ./bench_kernels      # force a target
 //
-// The context block prints the selected target; GEMM rows carry `peak_frac`, the fraction of
-// a nominal single-core float32 peak (kPeakGflops: 116 GFLOP/s, an early Zen 4 estimate;
-// float64 peak is half) times the thread count.
+// The context block prints the selected target and the FMA limit of one core measured at
+// start-up with its widest vectors (the same loop as bench/fma_peak.py); GEMM rows carry
+// `peak_frac`, the fraction of that limit (float64's is half) times the thread count.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -21,7 +21,7 @@ namespace tk = tapegrad::kernels;
 
 namespace {
 
-constexpr double kPeakGflops = 116.0;  // float32, one core
+double g_peak_gflops = 0;  // float32, one core: measured in main()
 
 template <class T>
 std::vector<T> randv(int64_t n) {
@@ -53,7 +53,7 @@ void BM_gemm(benchmark::State& st) {
   }
   const double flops = 2.0 * double(m) * double(n) * double(k);
   st.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  const double peak = kPeakGflops * (sizeof(T) == 4 ? 1.0 : 0.5) * threads;
+  const double peak = g_peak_gflops * (sizeof(T) == 4 ? 1.0 : 0.5) * threads;
   st.counters["peak_frac"] =
       benchmark::Counter(flops * 1e-9 / peak, benchmark::Counter::kIsIterationInvariantRate);
   st.SetLabel(std::string(sizeof(T) == 4 ? "f32 " : "f64 ") + tk::arch_name(tk::selected_arch()));
@@ -66,6 +66,8 @@ void gemm_args(benchmark::internal::Benchmark* b) {
     b->Args({256, 10, 784, 0, 0, threads});   // X·W     (forward, batch 256, 784 → 10)
     b->Args({784, 10, 256, 1, 0, threads});   // Xᵀ·dY   (weight gradient)
     b->Args({256, 784, 10, 0, 1, threads});   // dY·Wᵀ   (input gradient)
+    b->Args({256, 256, 784, 0, 1, threads});  // X·W₁ᵀ   (MLP 784 → 256 forward: A read in place)
+    b->Args({256, 784, 256, 1, 0, threads});  // gᵀ·X    (its weight gradient: B read in place)
   }
   b->ArgNames({"m", "n", "k", "ta", "tb", "threads"})->UseRealTime();
 }
@@ -160,7 +162,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("tapegrad_target", tk::arch_name(info.selected));
   benchmark::AddCustomContext("tapegrad_available", avail);
   benchmark::AddCustomContext("tapegrad_threads", std::to_string(tk::get_num_threads()));
-  benchmark::AddCustomContext("peak_gflops_f32_per_core", std::to_string(kPeakGflops));
+  g_peak_gflops = tk::measure_fma_peak(info.selected, 0.3);
+  benchmark::AddCustomContext("fma_limit_gflops_f32_per_core", std::to_string(g_peak_gflops));
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
