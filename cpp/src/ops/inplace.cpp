@@ -123,21 +123,26 @@ void copy_(const Tensor& self, const Tensor& src) {
   self->bump_version();
 }
 
+namespace {
+// Writes one element of self's dtype (its bytes) into every element of self, as an in-place op
+// without autograd.
+void fill_element(const Tensor& self, const unsigned char* elem) {
+  if (self->is_contiguous()) {
+    k::fill_value(itemsize(self->dtype()), self->numel(), elem, self->raw());
+  } else {
+    Tensor v = empty({}, self->dtype());
+    std::memcpy(v->raw(), elem, itemsize(self->dtype()));
+    assign_broadcast(self, v);
+  }
+  self->bump_version();
+}
+}  // namespace
+
 void fill_(const Tensor& self, const Scalar& value) {
   check_inplace(self, "fill_");
   alignas(8) unsigned char elem[8];
   store_scalar(self->dtype(), value, elem, "fill_");  // Note [exact scalars]
-  if (!should_record({&self})) {  // the converted element written straight in, no temporary
-    if (self->is_contiguous()) {
-      k::fill_value(itemsize(self->dtype()), self->numel(), elem, self->raw());
-    } else {
-      Tensor v = empty({}, self->dtype());
-      std::memcpy(v->raw(), elem, itemsize(self->dtype()));
-      assign_broadcast(self, v);
-    }
-    self->bump_version();
-    return;
-  }
+  if (!should_record({&self})) return fill_element(self, elem);  // no temporary
   Tensor v = empty({}, self->dtype());
   std::memcpy(v->raw(), elem, itemsize(self->dtype()));
   copy_(self, v);
@@ -156,14 +161,7 @@ void fill_tensor_(const Tensor& self, const Tensor& value) {
   // The element read before anything is written: the value may be an element of self.
   alignas(8) unsigned char elem[8];
   std::memcpy(elem, contiguous(cast(value, self->dtype()))->raw(), itemsize(self->dtype()));
-  if (self->is_contiguous()) {
-    k::fill_value(itemsize(self->dtype()), self->numel(), elem, self->raw());
-  } else {
-    Tensor v = empty({}, self->dtype());
-    std::memcpy(v->raw(), elem, itemsize(self->dtype()));
-    assign_broadcast(self, v);
-  }
-  self->bump_version();
+  fill_element(self, elem);
 }
 
 void zero_(const Tensor& self) { fill_(self, 0); }
