@@ -118,48 +118,67 @@ def regression_data(dtype, n=8, seed=0):
     return tg.tensor(x, dtype=dtype), tg.tensor(y, dtype=dtype)
 
 
-def run_twins(build, batches, steps):
-    """Runs the eager and the compiled twin on the same batches; asserts equal bits."""
+def run_twins(build, batches, steps, planned=False):
+    """Runs the eager and the compiled twin on the same batches; asserts equal bits.
+
+    The steps return their loss, whose graph the caller could still use, so their replays
+    record on the thread's tape; `planned` compiles the step with its loss detached, as a
+    training loop that only logs the loss would, and then every replay records into the
+    program's planned tape (Note [planned tapes]) instead."""
     eager, pe = build()
     comp, pc = build()
-    compiled = tg.compile(comp, fullgraph=True)
+    if planned:
+        def detached(*args):
+            return comp(*args).detach()
+        compiled = tg.compile(detached, fullgraph=True)
+    else:
+        compiled = tg.compile(comp, fullgraph=True)
     for i in range(steps):
         args = batches(i)
         le, lc = eager(*args), compiled(*args)
         assert_same(le, lc, f"loss, step {i}")
         for a, c in zip(pe, pc):
             assert_same(a, c, f"parameter, step {i}")
-    assert compiled._stats["replays"] == steps - compiled._stats["captures"]
+    st = compiled._stats
+    assert st["replays"] == steps - st["captures"]
+    assert st["planned_runs"] == (st["replays"] if planned else 0)
     return compiled
 
 
 DTYPES = [tg.float32, tg.float64]
 
 
+PLANNED = [pytest.param(False, id="thread-tape"), pytest.param(True, id="planned-tape")]
+
+
+@pytest.mark.parametrize("planned", PLANNED)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_learner_regression_bitwise_1000_steps(dtype):
+def test_learner_regression_bitwise_1000_steps(dtype, planned):
     x, y = regression_data(dtype)
-    c = run_twins(lambda: learner_regression(dtype), lambda i: (x, y), 1000)
+    c = run_twins(lambda: learner_regression(dtype), lambda i: (x, y), 1000, planned)
     assert c._stats["captures"] == 1
 
 
+@pytest.mark.parametrize("planned", PLANNED)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opt", ["sgd", "momentum", "adam"])
-def test_fused_regression_with_optimizers_bitwise_1000_steps(dtype, opt):
+def test_fused_regression_with_optimizers_bitwise_1000_steps(dtype, opt, planned):
     x, y = regression_data(dtype)
-    run_twins(lambda: fused_regression(dtype, opt), lambda i: (x, y), 1000)
+    run_twins(lambda: fused_regression(dtype, opt), lambda i: (x, y), 1000, planned)
 
 
+@pytest.mark.parametrize("planned", PLANNED)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_d2l_linreg_bitwise_1000_steps(dtype):
+def test_d2l_linreg_bitwise_1000_steps(dtype, planned):
     X, y = tg.data.synthetic_data(tg.tensor([2, -3.4]), 4.2, 1000, seed=0)
     X, y = X.to(dtype), y.to(dtype)
     # A new minibatch each step (same shapes): the replay reads the new inputs' data.
     run_twins(lambda: d2l_linreg(dtype),
               lambda i: (X[(i * 10) % 1000:(i * 10) % 1000 + 10],
-                         y[(i * 10) % 1000:(i * 10) % 1000 + 10]), 1000)
+                         y[(i * 10) % 1000:(i * 10) % 1000 + 10]), 1000, planned)
 
 
+@pytest.mark.parametrize("planned", PLANNED)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opt,hidden,batch", [
     ("sgd", 0, 64),        # softmax regression
@@ -167,13 +186,13 @@ def test_d2l_linreg_bitwise_1000_steps(dtype):
     ("adam", 32, 64),
     ("adam", 32, 1),       # batch 1: the factored weight gradients
 ])
-def test_classifier_steps_bitwise(dtype, opt, hidden, batch):
+def test_classifier_steps_bitwise(dtype, opt, hidden, batch, planned):
     rng = np.random.default_rng(0)
     X = tg.tensor(rng.standard_normal((batch * 8, 784 // 4)), dtype=dtype)
     y = tg.tensor(rng.integers(0, 10, batch * 8))
     run_twins(lambda: classifier(dtype, opt, hidden),
               lambda i: (X[(i % 8) * batch:(i % 8 + 1) * batch],
-                         y[(i % 8) * batch:(i % 8 + 1) * batch]), 200)
+                         y[(i % 8) * batch:(i % 8 + 1) * batch]), 200, planned)
 
 
 def test_dropout_replays_the_same_random_stream():
@@ -500,10 +519,11 @@ def test_nested_compiled_function_is_inlined():
     assert outer._stats["replays"] == 2 and inner._stats["captures"] == 0
 
 
-def test_memory_is_flat_over_100k_replays():
+@pytest.mark.parametrize("planned", PLANNED)
+def test_memory_is_flat_over_100k_replays(planned):
     x, y = regression_data(tg.float32)
     step, params = learner_regression(tg.float32)
-    c = tg.compile(step, fullgraph=True)
+    c = tg.compile((lambda x, y: step(x, y).detach()) if planned else step, fullgraph=True)
     for _ in range(1000):
         c(x, y)
     gc.collect()
@@ -527,6 +547,7 @@ def test_memory_is_flat_over_100k_replays():
     if r0 is not None:
         assert rss_pages() - r0 < 256  # pages (1 MiB): no per-replay leak
     assert c._stats["replays"] == 100_999
+    assert c._stats["planned_runs"] == (100_999 if planned else 0)
 
 
 def test_threads_each_with_their_own_compiled_step():
@@ -538,9 +559,12 @@ def test_threads_each_with_their_own_compiled_step():
             x, y = regression_data(tg.float64, seed=k)
             eager, pe = fused_regression(tg.float64, "adam")
             comp, pc = fused_regression(tg.float64, "adam")
-            c = tg.compile(comp, fullgraph=True)
+            # Odd threads detach the loss: their replays record into planned tapes.
+            c = tg.compile((lambda x, y: comp(x, y).detach()) if k % 2 else comp,
+                           fullgraph=True)
             for _ in range(300):
                 assert bits(eager(x, y)) == bits(c(x, y))
+            assert c._stats["planned_runs"] == (299 if k % 2 else 0)
             results[k] = [bits(p) for p in pc]
             assert results[k] == [bits(p) for p in pe]
         except BaseException as e:  # noqa: BLE001 - re-raised below
@@ -552,6 +576,51 @@ def test_threads_each_with_their_own_compiled_step():
         t.join()
     assert not errors, errors
     assert len(results) == 4
+
+
+def test_results_with_a_graph_keep_it_on_the_threads_tape():
+    """A compiled forward whose output the caller goes on differentiating, mixed with eager
+    history: its replays must record on the thread's tape, as eager code would (a planned
+    tape is only for steps whose graph stays inside)."""
+    tg.manual_seed(0)
+    net = nn.Linear(4, 3)
+    fwd = tg.compile(lambda x: net(x))
+    w = tg.ones(3, requires_grad=True)
+    x = tg.randn(5, 4)
+    grads = []
+    for _ in range(3):
+        out = fwd(x)
+        loss = ((out * w) ** 2).mean()
+        assert loss.grad_fn is not None
+        loss.backward()
+        grads.append([bits(p.grad) for p in (*net.parameters(), w)])
+        for p in (*net.parameters(), w):
+            p.grad = None
+    assert grads[0] == grads[1] == grads[2]
+    assert fwd._stats["replays"] == 2 and fwd._stats["planned_runs"] == 0
+
+
+def test_planned_step_after_a_result_with_history_was_kept():
+    """An input that carries history (here last call's output fed back, as a recurrent loop
+    without detach would) cannot be recorded into a planned tape: that call records on the
+    thread's tape, and the gradient through both calls matches eager."""
+    def build():
+        w = tg.tensor([0.5, -0.25], requires_grad=True)
+
+        def cell(h):
+            return tg.tanh(h * w + 1)
+        return cell, w
+    eager, we = build()
+    comp, wc = build()
+    cell = tg.compile(comp)
+    he = hc = tg.zeros(2)
+    for _ in range(4):
+        he, hc = eager(he), cell(hc)
+    he.sum().backward()
+    hc.sum().backward()
+    assert_same(he, hc)
+    assert_same(we.grad, wc.grad)
+    assert cell._stats["planned_runs"] == 0
 
 
 def test_compile_api_surface():

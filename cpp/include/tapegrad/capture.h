@@ -24,6 +24,10 @@
 #include "tapegrad/ops.h"
 #include "tapegrad/tensor.h"
 
+namespace tapegrad {
+class Tape;
+}
+
 namespace tapegrad::capture {
 
 using Slot = int32_t;
@@ -326,6 +330,11 @@ struct Program {
   std::vector<std::vector<Slot>> release_after;  // slots last read by instruction i
   std::vector<Slot> kept;  // slots the caller reads after a run (the results)
   std::shared_ptr<const ExportForm> exported;  // null for a program not made by a Recorder
+  // No result, input or constant (or a constant's .grad) carried history when the capture
+  // ended, so no tensor of a replay's graph outlives it but through the caller's results:
+  // replays may record into a planned tape of the program's own (Note [planned tapes] in
+  // cpp/src/tape/tape.cpp).
+  bool plannable = false;
   // Runs the instructions on `f` (sized nslots, inputs set); constants are set here.
   void run(Frame& f) const;
 
@@ -357,7 +366,18 @@ struct Program {
   struct Spare {
     Frame frame;
     std::atomic<bool> busy{false};
+    // The planned tape of replays through this frame, how many runs recorded into it, and
+    // how many plans did not hold.
+    std::shared_ptr<Tape> plan;
+    int64_t planned_runs = 0;
+    int plan_misses = 0;
+    ~Spare();
   };
+  bool run_planned(Spare& sp, Frame& f) const;
+
+ public:
+  // How many runs recorded into a planned tape (Note [planned tapes]); for tests.
+  int64_t planned_runs() const { return spare_->planned_runs; }
   std::shared_ptr<Spare> spare_ = std::make_shared<Spare>();  // shared by copies
 };
 

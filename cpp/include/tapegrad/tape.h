@@ -183,6 +183,36 @@ class Tape {
   // being destroyed in another thread (Note [tape threads]).
   Tensor output_tensor(const Entry& e, size_t slot);
 
+  // ----- planned tapes (Note [planned tapes] in cpp/src/tape/tape.cpp) -----
+  // A tape a captured program keeps for its replays: entries are parked, not destroyed, when
+  // they die, and a replay that records the same ops in the same order records them into the
+  // parked entries again instead of appending.
+  static std::shared_ptr<Tape> make_planned();
+  // Before a replay on this tape (its calling thread becomes the owner): false when an entry
+  // is still alive (a tensor of an earlier run still holds history here), so it cannot be
+  // recorded over.
+  bool plan_begin();
+  // After the replay: true when the run recorded exactly the planned entries, in order (the
+  // first run sets the plan).
+  bool plan_end();
+  // Gives the tape back to ordinary use (dead entries freed, compaction again): what a program
+  // does with a plan it drops.
+  void retire_plan();
+  bool planned() const { return planned_; }
+  // Makes `plan` the calling thread's current tape for the scope.
+  class PlanScope {
+   public:
+    explicit PlanScope(const std::shared_ptr<Tape>& plan);
+    ~PlanScope();
+    PlanScope(const PlanScope&) = delete;
+    PlanScope& operator=(const PlanScope&) = delete;
+    // Whether a planned tape is the calling thread's current tape.
+    static bool active();
+
+   private:
+    const std::shared_ptr<Tape>* prev_;
+  };
+
   // Held by a reverse sweep for its whole length: makes the calling thread the tape's user
   // (adopting the tape of a thread that has exited, Note [tape threads]), drains queued
   // releases, and holds off compaction so that entry positions stay stable. A null tape
@@ -202,6 +232,9 @@ class Tape {
  private:
   int32_t new_handle();
   void maybe_compact();
+  Entry* rerecord(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList& saved,
+                  AttrBox& attrs);
+  void park(Entry& e);
   // Cross-thread releases (Note [tape threads]).
   struct RemoteRelease {
     int32_t handle;
@@ -227,6 +260,11 @@ class Tape {
   int in_backward_ = 0;
   int64_t live_ = 0;
   int64_t dead_ = 0;
+  // planned tapes
+  bool planned_ = false;
+  bool built_ = false;   // the plan is set (after its first run)
+  bool broken_ = false;  // this run left the plan (it appends from there on)
+  size_t cursor_ = 0;    // the next parked entry to record into
   static constexpr size_t kMetaPool = 256;
   std::vector<AutogradMeta*> meta_pool_;
 };

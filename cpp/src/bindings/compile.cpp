@@ -210,13 +210,15 @@ class Compiled {
     d["replays"] = replays_;
     d["eager_calls"] = eager_calls_;
     d["programs"] = static_cast<int64_t>(entries_.size());
-    int64_t instrs = 0, cpp = 0;
+    int64_t instrs = 0, cpp = 0, planned = 0;
     for (const auto& e : entries_) {
       instrs += static_cast<int64_t>(e->program.instrs.size());
       cpp += e->cpp.has_value();
+      planned += e->program.planned_runs() + (e->cpp ? e->cpp->planned_runs() : 0);
     }
     d["instructions"] = instrs;
     d["cpp_form"] = cpp;
+    d["planned_runs"] = planned;  // replays recorded into a planned tape (Note [planned tapes])
     return d;
   }
   void reset() {

@@ -10,6 +10,24 @@
 // outnumber the live ones (never during a backward, so positions stay stable there). Tensors
 // name their entry by a handle that survives compaction (pos_ maps handle → position). Saved
 // *outputs* are stored as detached aliases so an entry never keeps itself alive.
+//
+// Note [planned tapes]
+// A replay of a captured program (Note [capture and replay] in cpp/src/capture/capture.cpp)
+// records the same ops in the same order every time, so its entries need not be built and
+// torn down per step. A program whose results, inputs and constants never carry history out of
+// the step records into a tape of its own, made by make_planned(): there an entry whose count
+// reaches zero is parked — its saved tensors, leaf references and attributes dropped as when
+// it dies, but its handle, position, op, input and output shapes kept — and nothing is
+// compacted. The next replay (plan_begin: the tape has no live entry, so nothing outside can
+// reach one) records each op into the parked entry at the cursor when the op, the arity and
+// every input and output shape and dtype match, refreshing only what changes per step (the
+// tensors' identities and metas, the saved tensors, the attributes, the counts). So the sweep,
+// the rules and the counts are eager's and so are the bits; what goes is the entry's
+// construction, its shape copies, its handle, and the compaction. An op that does not match
+// leaves the plan for the rest of the run (broken_): it and the later ones append as an
+// ordinary record would, which keeps positions topological, and plan_end() reports that the
+// plan did not hold, so the program drops it (retire_plan: the tape becomes an ordinary one
+// for whatever tensors still hold it).
 #include "tapegrad/tape.h"
 #include "blocks.h"
 #include "tapegrad/kernels.h"
@@ -56,6 +74,10 @@ static void check_forward_anomaly(OpCode op, TensorRefs inputs, TensorRefs outpu
 
 Entry& Tape::record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList saved,
                     AttrBox attrs) {
+  if (built_ && !broken_) {  // Note [planned tapes]
+    if (Entry* e = rerecord(op, inputs, outputs, saved, attrs)) return *e;
+    broken_ = true;
+  }
   const std::shared_ptr<Tape>& self = current();
   drain_remote();
   if (anomaly_enabled()) check_forward_anomaly(op, inputs, outputs);
@@ -68,7 +90,7 @@ Entry& Tape::record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList 
                                "thread has its own tape — detach() it or compute it in this "
                                "thread");
   }
-  maybe_compact();
+  if (!planned_) maybe_compact();
   const int32_t h = new_handle();
   entries_.emplace_back();
   pos_[h] = static_cast<int64_t>(entries_.size() - 1);
@@ -125,6 +147,10 @@ void Tape::decref(int32_t handle) {
     pending_.pop_back();
     Entry& e = entry(h);
     if (--e.refcount > 0) continue;
+    if (planned_) {
+      park(e);
+      continue;
+    }
     e.alive = false;
     --live_;
     ++dead_;
@@ -148,6 +174,127 @@ void Tape::decref(int32_t handle) {
   draining_ = false;
 }
 
+// ----- planned tapes (Note [planned tapes]) -----
+std::shared_ptr<Tape> Tape::make_planned() {
+  auto t = std::make_shared<Tape>();
+  t->planned_ = true;
+  return t;
+}
+
+// An entry of a planned tape dies: what it holds goes as in decref, its shape stays.
+void Tape::park(Entry& e) {
+  e.alive = false;
+  --live_;
+  for (InputRef& r : e.inputs) {
+    if (r.node >= 0) pending_.push_back(r.node);
+    r.leaf.reset();
+  }
+  for (OutputRef& o : e.outputs) o.ptr = nullptr;
+  e.attrs.reset();
+  e.saved.clear();
+  e.hooks.reset();
+}
+
+bool Tape::plan_begin() {
+  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  drain_remote();
+  if (live_ != 0 || draining_ || in_backward_ > 0) return false;
+  cursor_ = 0;
+  broken_ = false;
+  return true;
+}
+
+bool Tape::plan_end() {
+  const bool held = !broken_ && (!built_ || cursor_ == entries_.size());
+  built_ = true;
+  return held;
+}
+
+void Tape::retire_plan() {
+  if (!planned_) return;
+  planned_ = false;
+  built_ = false;
+  for (Entry& e : entries_) {
+    if (e.alive) continue;
+    if (e.handle >= 0) {  // parked: freed as decref frees a dead entry
+      for (InputRef& r : e.inputs) blocks::recycle_shape(r.shape);
+      for (OutputRef& o : e.outputs) blocks::recycle_shape(o.shape);
+      pos_[e.handle] = -1;
+      free_handles_.push_back(e.handle);
+      e.handle = -1;
+      e.inputs.clear();
+      e.outputs.clear();
+      ++dead_;
+    }
+  }
+}
+
+// The op at the cursor again: records into the parked entry there when everything the entry
+// fixed matches, else returns null and changes nothing.
+Entry* Tape::rerecord(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList& saved,
+                      AttrBox& attrs) {
+  drain_remote();
+  if (cursor_ >= entries_.size()) return nullptr;
+  Entry& e = entries_[cursor_];
+  if (e.alive || e.op != op || e.inputs.size() != inputs.size() ||
+      e.outputs.size() != outputs.size())
+    return nullptr;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = *inputs[i];
+    const InputRef& r = e.inputs[i];
+    if (!t) {
+      if (r.id != 0) return nullptr;
+      continue;
+    }
+    if (r.id == 0 || t->dtype() != r.dtype || t->shape() != r.shape) return nullptr;
+    if (t->node() >= 0 && t->tape().get() != this) return nullptr;  // (record() says why)
+  }
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const Tensor& o = *outputs[k];
+    if (o->dtype() != e.outputs[k].dtype || o->shape() != e.outputs[k].shape) return nullptr;
+  }
+  if (anomaly_enabled()) check_forward_anomaly(op, inputs, outputs);
+  const std::shared_ptr<Tape>& self = current();
+  ++cursor_;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = *inputs[i];
+    if (!t) continue;
+    InputRef& r = e.inputs[i];
+    const AutogradMeta& m = t->ensure_autograd_meta();
+    r.id = m.id;
+    r.node = m.node;
+    r.slot = m.slot;
+    r.requires_grad = m.requires_grad;
+    if (m.node >= 0) {
+      ++entry(m.node).refcount;
+    } else if (m.requires_grad) {
+      r.leaf = t;
+    }
+  }
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const Tensor& o = *outputs[k];
+    AutogradMeta& m = o->ensure_autograd_meta(*this);
+    m.node = e.handle;
+    m.slot = static_cast<int32_t>(k);
+    m.tape = self;
+    m.requires_grad = true;
+    e.outputs[k].id = m.id;
+    e.outputs[k].ptr = o.get();
+    ++e.refcount;
+  }
+  e.alive = true;
+  e.released = false;
+  e.display = nullptr;
+  e.had_saved = !saved.empty();
+  for (Tensor& s : saved) {
+    const uint64_t v = s ? s->version() : 0;
+    e.saved.push_back(SavedTensor{std::move(s), v});
+  }
+  e.attrs = std::move(attrs);
+  ++live_;
+  return &e;
+}
+
 void Tape::maybe_compact() {
   if (in_backward_ > 0 || draining_) return;
   if (live_ == 0 && !entries_.empty()) {
@@ -159,7 +306,7 @@ void Tape::maybe_compact() {
 }
 
 void Tape::clear_dead() {
-  if (in_backward_ > 0 || draining_) return;
+  if (in_backward_ > 0 || draining_ || planned_) return;
   std::deque<Entry> kept;
   for (Entry& e : entries_) {
     if (!e.alive) continue;

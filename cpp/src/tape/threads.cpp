@@ -32,10 +32,20 @@ struct TapeOwner {
   }
 };
 
+namespace {
+// A planned tape the thread records into instead of its own (Note [planned tapes]).
+thread_local const std::shared_ptr<Tape>* t_plan = nullptr;
+}  // namespace
+
 const std::shared_ptr<Tape>& Tape::current() {
+  if (t_plan) return *t_plan;
   thread_local TapeOwner owner;
   return owner.tape;
 }
+
+Tape::PlanScope::PlanScope(const std::shared_ptr<Tape>& plan) : prev_(t_plan) { t_plan = &plan; }
+Tape::PlanScope::~PlanScope() { t_plan = prev_; }
+bool Tape::PlanScope::active() { return t_plan != nullptr; }
 
 void Tape::release_output(int32_t handle, int32_t slot, TensorImpl* ptr) {
   if (owned_by_this_thread()) {
