@@ -257,6 +257,10 @@ void bind_functions(py::module_& m);
 void guard_arguments(py::module_& m);
 void bind_custom(py::module_& m, TensorClass& T);  // Functions and hooks (function.cpp)
 void bind_compile(py::module_& m);  // tapegrad.compile's callable and guards (compile.cpp)
+// Sets the Python error for the C++ exception `p` as every binding's would be (the engine's
+// exception types first, then pybind11's own mapping); for code that calls into the engine
+// outside pybind11's dispatcher (module.cpp).
+void set_python_error(std::exception_ptr p);
 // out= (Note [out= arguments], out.cpp): the registry's bindings, and the guard's route for a
 // call with keywords to a registered function (spec: out_spec_for's answer, null if none).
 void bind_out(py::module_& m);

@@ -645,6 +645,40 @@ void bind_functions(py::module_& m) {
 
 }  // namespace tapegrad::bind
 
+namespace tapegrad::bind {
+
+// The engine's exception types as Python's (registered with pybind11 for every binding).
+void translate_engine_exception(std::exception_ptr p) {
+  try {
+    if (p) std::rethrow_exception(p);
+  } catch (const tapegrad::TypeError& e) {
+    PyErr_SetString(PyExc_TypeError, e.what());
+  } catch (const tapegrad::ValueError& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const tapegrad::IndexError& e) {
+    PyErr_SetString(PyExc_IndexError, e.what());
+  } catch (const tapegrad::NotImplementedError& e) {
+    PyErr_SetString(PyExc_NotImplementedError, e.what());
+  } catch (const std::invalid_argument& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const tapegrad::OutOfMemory& e) {
+    PyErr_SetString(PyExc_MemoryError, e.what());
+  } catch (const std::bad_alloc&) {
+    PyErr_SetString(PyExc_MemoryError, "tapegrad: out of memory (the requested tensor is too large)");
+  }
+}
+
+void set_python_error(std::exception_ptr p) {
+  try {
+    translate_engine_exception(p);
+  } catch (...) {  // not one of the engine's types: pybind11's mapping below
+  }
+  if (!PyErr_Occurred()) pybind11::detail::translate_exception(p);
+  if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "tapegrad: an unknown C++ exception");
+}
+
+}  // namespace tapegrad::bind
+
 PYBIND11_MODULE(_core, m) {
   namespace py = pybind11;
   using namespace tapegrad;
@@ -655,25 +689,7 @@ PYBIND11_MODULE(_core, m) {
       []() -> void* { return PyGILState_Check() ? PyEval_SaveThread() : nullptr; },
       [](void* state) { PyEval_RestoreThread(static_cast<PyThreadState*>(state)); });
 
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const tapegrad::TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
-    } catch (const tapegrad::ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const tapegrad::IndexError& e) {
-      PyErr_SetString(PyExc_IndexError, e.what());
-    } catch (const tapegrad::NotImplementedError& e) {
-      PyErr_SetString(PyExc_NotImplementedError, e.what());
-    } catch (const std::invalid_argument& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const tapegrad::OutOfMemory& e) {
-      PyErr_SetString(PyExc_MemoryError, e.what());
-    } catch (const std::bad_alloc&) {
-      PyErr_SetString(PyExc_MemoryError, "tapegrad: out of memory (the requested tensor is too large)");
-    }
-  });
+  py::register_exception_translator(&bind::translate_engine_exception);
 
   py::enum_<DType>(m, "dtype", R"doc(The element type of a tensor: ``tapegrad.float32`` (the default for
 floats), ``float64``, ``int64`` (the default for integers) or ``bool``.
