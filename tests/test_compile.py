@@ -623,6 +623,27 @@ def test_planned_step_after_a_result_with_history_was_kept():
     assert cell._stats["planned_runs"] == 0
 
 
+@pytest.mark.parametrize("fn,good,bad", [
+    (lambda x, t: F.cross_entropy(x, t), [1, 2], [0, 7]),  # the engine's IndexError
+    (lambda x, t: x[:, :2].gather(1, t.reshape(2, 1)), [1, 0], [0, 9]),  # a RuntimeError
+])
+def test_errors_raised_in_a_replay_are_eagers(fn, good, bad):
+    """A replay that fails (data the capture could not see, here a bad label) raises what eager
+    code raises, type and message, through the compiled call's own slot (Note [compiled
+    call]), and the function keeps working."""
+    x = tg.randn(2, 3)
+    with pytest.raises(Exception) as eager_err:
+        fn(x, tg.tensor(bad))
+    f = tg.compile(fn)
+    f(x, tg.tensor(good))
+    f(x, tg.tensor(good))
+    with pytest.raises(type(eager_err.value)) as err:
+        f(x, tg.tensor(bad))
+    assert str(err.value) == str(eager_err.value)
+    assert_same(f(x, tg.tensor(good)), fn(x, tg.tensor(good)))
+    assert f._stats["captures"] == 1
+
+
 def test_compile_api_surface():
     assert tg.compile(disable=True)(len) is len
     deco = tg.compile(fullgraph=True)

@@ -51,6 +51,7 @@ import importlib.util
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -229,6 +230,10 @@ def _abort_on_exception(exc_type: type[BaseException], exc: BaseException, tb: A
             sys.stderr.write(f"tapegrad.distributed: rank {st.rank} of {st.size} failed with "
                              f"{exc_type.__name__}; aborting all {st.size} ranks (MPI_Abort)\n")
             sys.stderr.flush()
+            # The launcher forwards each rank's output through its own pipes, and MPI_Abort
+            # tears the job down at once: without a pause, the traceback written just now can
+            # be cut off (seen with MPICH's mpiexec: only its first line arrived).
+            time.sleep(0.5)
             st.MPI.COMM_WORLD.Abort(1)
 
 
