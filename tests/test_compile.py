@@ -491,6 +491,19 @@ def test_grad_presence_changing_under_a_replay_raises():
 
 
 # ----- results, nesting, memory, threads ------------------------------------------------------------
+def test_a_constant_returned_by_the_step_stays_installed():
+    buf = tg.zeros(2)
+
+    def step(x):
+        with tg.no_grad():
+            buf.add_(x)
+        return x.sum(), buf
+    f = tg.compile(step)
+    for i in range(4):
+        s, b = f(tg.ones(2))
+        assert b is buf and b.tolist() == [i + 1.0] * 2
+
+
 def test_result_structures():
     w = tg.tensor([2.0], requires_grad=True)
 
@@ -621,6 +634,86 @@ def test_planned_step_after_a_result_with_history_was_kept():
     assert_same(he, hc)
     assert_same(we.grad, wc.grad)
     assert cell._stats["planned_runs"] == 0
+
+
+@pytest.mark.parametrize("kind", ["adam", "momentum", "rmsprop", "adagrad"])
+def test_optimizer_over_a_parameter_without_gradient_replays_like_eager(kind):
+    """A parameter no gradient reaches keeps an empty optimizer state: the replayed step
+    (planned) must carry that emptiness along, as eager does, bit for bit."""
+    x, y = regression_data(tg.float32)
+
+    def build():
+        m = tg.tensor([0.9], requires_grad=True)
+        b = tg.tensor([0.1], requires_grad=True)
+        unused = tg.tensor([0.5], requires_grad=True)
+        ps = [m, b, unused]
+        opt = {"adam": lambda: tg.optim.Adam(ps, lr=0.01),
+               "momentum": lambda: tg.optim.SGD(ps, lr=0.01, momentum=0.9),
+               "rmsprop": lambda: tg.optim.RMSprop(ps, lr=0.01, momentum=0.5),
+               "adagrad": lambda: tg.optim.Adagrad(ps, lr=0.01)}[kind]()
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = ((m * x + b - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss.detach()
+        return step, ps
+    eager, pe = build()
+    comp, pc = build()
+    c = tg.compile(comp, fullgraph=True)
+    for i in range(20):
+        assert_same(eager(x, y), c(x, y), f"loss, step {i}")
+        for a, b in zip(pe, pc):
+            assert_same(a, b, f"parameter, step {i}")
+    assert c._stats["planned_runs"] == 19
+
+
+def _grad_with_history(w):
+    (w * w * w).sum().backward(create_graph=True)
+    return w.grad
+
+
+@pytest.mark.parametrize("route", ["grad", "stale view", "hook"])
+def test_history_reaching_a_step_from_outside_keeps_the_threads_tape(route):
+    """Tensors the step reads that carry history recorded outside it — a parameter's .grad
+    from a create_graph backward, a view whose base got history after the view was made —
+    or a parameter whose gradient hooks may keep what they see: those replays record on the
+    thread's tape, as eager code does, and give eager's values and gradients."""
+    results = {}
+    for mode in ("eager", "compiled"):
+        w = tg.tensor([0.5, -0.3, 0.2, 0.1], requires_grad=True)
+        kept = []
+        if route == "hook":
+            w.register_hook(lambda g: kept.append(g))
+
+        def step(x):
+            loss = (w * x).sum()
+            if route == "grad":
+                loss = loss + (w.grad * w).sum()
+            if route == "hook":
+                loss.backward(create_graph=True)
+                w.grad = None
+            return loss.detach()
+        f = step if mode == "eager" else tg.compile(step)
+        buf = tg.zeros(8)
+        x = buf[0:4]
+        if route == "grad":
+            w.grad = tg.zeros(4)
+        f(x)
+        f(x)
+        if route == "grad":
+            w.grad = _grad_with_history(tg.tensor([0.5, -0.3, 0.2, 0.1], requires_grad=True))
+        if route == "stale view":
+            buf.add_(tg.arange(8.0, requires_grad=True))  # x is now a view of a base with history
+        out = f(x)
+        if route == "hook":
+            (kept[-1] * (w * 3)).sum().backward()  # a kept gradient with history
+        results[mode] = (bits(out), bits(w.grad) if w.grad is not None else None)
+        if mode == "compiled":
+            assert f._stats["replays"] == 2
+            assert f._stats["planned_runs"] == (1 if route != "hook" else 0)
+    assert results["eager"] == results["compiled"]
 
 
 @pytest.mark.parametrize("fn,good,bad", [

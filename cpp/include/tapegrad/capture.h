@@ -371,14 +371,16 @@ struct Program {
     std::shared_ptr<Tape> plan;
     int64_t planned_runs = 0;
     int plan_misses = 0;
-    ~Spare();
+    // The slots a run leaves set besides the constants (inputs and results that are not
+    // constants), emptied when the lease ends.
+    std::vector<Slot> transient;
   };
   bool run_planned(Spare& sp, Frame& f) const;
+  std::shared_ptr<Spare> spare_ = std::make_shared<Spare>();  // shared by copies
 
  public:
   // How many runs recorded into a planned tape (Note [planned tapes]); for tests.
   int64_t planned_runs() const { return spare_->planned_runs; }
-  std::shared_ptr<Spare> spare_ = std::make_shared<Spare>();  // shared by copies
 };
 
 // ----- saved programs (Note [saved programs] in cpp/src/capture/saved.cpp) -----

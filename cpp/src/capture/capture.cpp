@@ -61,6 +61,25 @@
 namespace tapegrad::capture {
 namespace {
 thread_local Recorder* t_active = nullptr;
+
+// Whether t, its .grad or the base it is a view of carries history (on `tape` only, when
+// given): what a run could reach of it. (A factored .grad is two plain rows: no history, and
+// it is not formed here.)
+bool has_history(const Tensor& t, const Tape* tape) {
+  auto on = [&](const Tensor& x) { return x && x->node() >= 0 && (!tape || x->tape().get() == tape); };
+  if (!t) return false;
+  if (on(t)) return true;
+  if (const AutogradMeta* m = t->autograd_meta(); m && on(m->grad)) return true;
+  return t->is_view() && on(t->view_base());
+}
+
+// Whether a planned run may not read t: t has history, or gradient hooks (Python code that
+// runs inside the sweep and may keep a gradient it is given).
+bool blocks_plan(const Tensor& t) {
+  if (has_history(t, nullptr)) return true;
+  const AutogradMeta* m = t ? t->autograd_meta() : nullptr;
+  return m && m->hooks && (!m->hooks->pre.empty() || !m->hooks->post.empty());
+}
 }  // namespace
 
 Recorder* active() { return t_active; }
@@ -277,14 +296,11 @@ Program Recorder::finish(const std::vector<Slot>& keep) {
   p.instrs = std::move(instrs_);
   p.kept = keep;
   plan_releases(p, reads_, defs_, /*keep_inputs=*/false);
-  auto no_history = [](const Tensor& t) {
-    return !t || (t->node() < 0 && !(t->has_grad() && t->grad() && t->grad()->node() >= 0));
-  };
   p.plannable = true;
   for (Slot s : keep)
-    if (s != kNoSlot) p.plannable = p.plannable && no_history(held_[static_cast<size_t>(s)]);
-  for (Slot s : inputs_) p.plannable = p.plannable && no_history(held_[static_cast<size_t>(s)]);
-  for (const auto& c : constants_) p.plannable = p.plannable && no_history(c.second);
+    if (s != kNoSlot) p.plannable = p.plannable && !has_history(held_[static_cast<size_t>(s)], nullptr);
+  for (Slot s : inputs_) p.plannable = p.plannable && !has_history(held_[static_cast<size_t>(s)], nullptr);
+  for (const auto& c : constants_) p.plannable = p.plannable && !has_history(c.second, nullptr);
   for (Slot s : inputs_) {
     const Tensor& t = held_[static_cast<size_t>(s)];
     x_->inputs.push_back({t->shape(), t->dtype(), t->requires_grad()});
@@ -319,6 +335,14 @@ Program::FrameLease::FrameLease(const Program& p) : p_(p) {
     if (f_->size() != static_cast<size_t>(p.nslots)) {
       f_->assign(static_cast<size_t>(p.nslots), Tensor());
       p.install_constants(*f_);
+      // A result may be a constant (a buffer the step returns): it stays installed.
+      std::vector<bool> constant(static_cast<size_t>(p.nslots), false);
+      for (const auto& c : p.constants) constant[static_cast<size_t>(c.first)] = true;
+      auto& tr = p.spare_->transient;
+      tr.clear();
+      for (Slot s : p.inputs) tr.push_back(s);
+      for (Slot s : p.kept)
+        if (s != kNoSlot && !constant[static_cast<size_t>(s)]) tr.push_back(s);
     }
   } else {
     own_.resize(static_cast<size_t>(p.nslots));
@@ -342,15 +366,9 @@ Program::FrameLease::~FrameLease() {
   if (!f_->empty()) {  // (emptied by an exception)
     // Only the inputs and the results can still be set (every other slot was released
     // after its last reader), besides the constants.
-    for (Slot s : p_.inputs) (*f_)[static_cast<size_t>(s)].reset();
-    for (Slot s : p_.kept)
-      if (s != kNoSlot) (*f_)[static_cast<size_t>(s)].reset();
+    for (Slot s : p_.spare_->transient) (*f_)[static_cast<size_t>(s)].reset();
   }
   p_.spare_->busy.store(false, std::memory_order_release);
-}
-
-Program::Spare::~Spare() {
-  if (plan) plan->retire_plan();
 }
 
 // A run recorded into the program's planned tape (Note [planned tapes] in
@@ -358,16 +376,15 @@ Program::Spare::~Spare() {
 // is used only when nothing from outside the run has history (an input or constant with
 // history is on the thread's tape, which the run's records must share), not inside another
 // planned run, not under anomaly mode, and when no tensor holds history on it (the program
-// holds the only reference). A plan that did not hold is dropped; after three the program
-// stops planning.
+// holds the only reference), and not when an input or constant has gradient hooks (Python code
+// that runs inside the sweep; a hook registered inside the step refuses the capture). A plan
+// that did not hold is dropped; after three the program stops planning.
 bool Program::run_planned(Spare& sp, Frame& f) const {
   if (sp.plan_misses >= 3 || Tape::PlanScope::active() || anomaly_enabled()) return false;
-  for (Slot s : inputs) {
-    const Tensor& t = f[static_cast<size_t>(s)];
-    if (t && t->node() >= 0) return false;
-  }
+  for (Slot s : inputs)
+    if (blocks_plan(f[static_cast<size_t>(s)])) return false;
   for (const auto& c : constants)
-    if (c.second->node() >= 0) return false;
+    if (blocks_plan(f[static_cast<size_t>(c.first)])) return false;
   if (!sp.plan) sp.plan = Tape::make_planned();
   auto drop = [&] {
     sp.plan->retire_plan();
@@ -387,9 +404,10 @@ bool Program::run_planned(Spare& sp, Frame& f) const {
   }
   bool held = sp.plan->plan_end();
   // What the capture found (plannable): nothing the caller can reach has history here.
-  auto outside = [&](const Tensor& t) { return t && t->node() >= 0 && t->tape() == sp.plan; };
-  for (Slot s : kept) held = held && !(s != kNoSlot && outside(f[static_cast<size_t>(s)]));
-  for (const auto& c : constants) held = held && !outside(c.second);
+  auto outside = [&](Slot s) { return s != kNoSlot && has_history(f[static_cast<size_t>(s)], sp.plan.get()); };
+  for (Slot s : kept) held = held && !outside(s);
+  for (Slot s : inputs) held = held && !outside(s);
+  for (const auto& c : constants) held = held && !outside(c.first);
   ++sp.planned_runs;
   if (!held) drop();
   return true;

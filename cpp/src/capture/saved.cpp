@@ -146,7 +146,7 @@ Program cpp_form(const Program& p) {
   plan_releases(c, reads, defs, /*keep_inputs=*/true);
   c.exported = p.exported;
   c.plannable = p.plannable;
-  for (const auto& k : x->constants) c.plannable = c.plannable && k.second->node() < 0;
+  for (const auto& k : x->constants) c.plannable = c.plannable && (!k.second || k.second->node() < 0);
   return c;
 }
 
