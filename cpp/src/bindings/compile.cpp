@@ -379,7 +379,16 @@ class Compiled {
     std::vector<capture::Slot> keep = e->out.slots;
     keep.push_back(e->out.slot);
     e->program = rec.finish(keep);
-    if (cpp_form_ && e->program.exported && e->program.exported->missing.empty())
+    // Not when an optimizer left a state entry empty (a parameter no gradient reached): a
+    // replay that makes it (the caller gave that parameter a .grad) must store it in the
+    // optimizer's Python state as eager does, which only the bindings' calls do.
+    auto state_left_empty = [](const capture::ExportForm& x) {
+      for (const auto& c : x.constants)
+        if (!c.second) return true;
+      return false;
+    };
+    if (cpp_form_ && e->program.exported && e->program.exported->missing.empty() &&
+        !state_left_empty(*e->program.exported))
       e->cpp = capture::cpp_form(e->program);
     entries_.push_back(std::move(e));
     return result;

@@ -367,9 +367,10 @@ Tensor as_tensor_from_py(py::handle data, std::optional<DType> dtype) {
 // nullptr when the operand is not something tapegrad can combine (→ NotImplemented).
 Tensor contiguous_arg(const Tensor& t) {
   if (t->is_contiguous()) return t;
-  capture::Recorder* rec = capture::active();
-  if (rec && rec->depth == 0)
-    return capture::call(&contiguous, t);
+  // While capturing, the copy is a call of the program: its own at depth 0, and inside a
+  // binding lowering itself part of that binding's C++ form — made any other way it would be
+  // a tensor the C++ form only reads, baked in with the captured call's data.
+  if (capture::active()) return capture::call(&contiguous, t);
   return contiguous(t);
 }
 

@@ -352,11 +352,15 @@ Program::FrameLease::FrameLease(const Program& p) : p_(p) {
 }
 
 void Program::FrameLease::run() {
+  const bool grad = grad_enabled();
   try {
     if (p_.plannable && f_ == &p_.spare_->frame && p_.run_planned(*p_.spare_, *f_)) return;
     p_.run_instrs(*f_);
   } catch (...) {
     f_->clear();  // the constants are installed again by the next lease
+    // A run stopped inside the step's `with no_grad():` leaves grad mode as it found it, as
+    // the with statement would have on the way out.
+    set_grad_enabled(grad);
     throw;
   }
 }
