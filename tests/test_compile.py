@@ -491,6 +491,59 @@ def test_grad_presence_changing_under_a_replay_raises():
 
 
 # ----- results, nesting, memory, threads ------------------------------------------------------------
+def test_a_step_that_changes_python_state_it_reads_runs_eagerly():
+    """A counter in a closure, a dict entry, an optimizer's lr stepped inside the step: the
+    capture's guards no longer hold when it ends, and a replay would not make the change — the
+    signature runs eagerly, with the reason (fullgraph=True raises it); eager's numbers."""
+    def builds():
+        w = tg.tensor([1.0, 2.0], requires_grad=True)
+        n = 0
+
+        def counter(x):
+            nonlocal n
+            n += 1
+            return (w * x * n).sum().detach()
+        st = {"scale": 1.0}
+
+        def in_dict(x):
+            st["scale"] *= 2
+            return (w * x * st["scale"]).sum().detach()
+        opt = tg.optim.SGD([w], lr=0.1)
+        sched = tg.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+        def scheduler(x):
+            opt.zero_grad()
+            loss = ((w * x).sum() - 1) ** 2
+            loss.backward()
+            opt.step()
+            sched.step()
+            return loss.detach()
+        return {"counter": counter, "in_dict": in_dict, "scheduler": scheduler}
+    eager, comp = builds(), builds()
+    for name in eager:
+        c = tg.compile(comp[name])
+        for i in range(4):
+            assert_same(eager[name](tg.ones(2)), c(tg.ones(2)), f"{name}, call {i}")
+        assert c._stats["replays"] == 0 and c._stats["captures"] == 1
+        assert "changes Python state it reads" in c.fallback_reasons[0]
+        with pytest.raises(RuntimeError, match="changes Python state it reads"):
+            tg.compile(builds()[name], fullgraph=True)(tg.ones(2))
+
+
+def test_a_plain_dict_the_step_reads_is_guarded_by_its_contents():
+    cfg = {"scale": 2.0, "shift": [1.0]}
+    w = tg.tensor([1.0, 2.0], requires_grad=True)
+
+    def step(x):
+        return (w * x * cfg["scale"] + cfg["shift"][0]).sum().detach()
+    c = tg.compile(step)
+    assert c(tg.ones(2)).item() == 8.0
+    assert c(tg.ones(2)).item() == 8.0
+    cfg["shift"][0] = 0.0  # changed between calls: captured again, not replayed stale
+    assert c(tg.ones(2)).item() == 6.0
+    assert c._stats["captures"] == 2 and c._stats["replays"] == 1
+
+
 def test_a_constant_returned_by_the_step_stays_installed():
     buf = tg.zeros(2)
 

@@ -284,6 +284,41 @@ def test_a_step_that_cannot_be_saved_says_which_call(tmp_path):
         step.save(os.path.join(tmp_path, "x.tgp"))
 
 
+def test_a_property_setter_without_cpp_form_is_named(tmp_path):
+    w = tg.ones(3, requires_grad=True)
+
+    @tg.compile
+    def step(x):
+        (w * x).sum().backward()
+        with tg.no_grad():
+            w.sub_(0.1 * w.grad)
+        w.grad = None
+    step(tg.ones(3))
+    with pytest.raises(RuntimeError, match=r"a tensor property's setter \(such as `t.grad = ...`\)"):
+        step.save(os.path.join(tmp_path, "x.tgp"))
+
+
+def test_a_saved_run_that_fails_leaves_grad_mode_and_the_program_usable(tmp_path):
+    w = tg.ones(4, requires_grad=True)
+
+    def step(x, i):
+        loss = (w * x).sum()
+        loss.backward()
+        with tg.no_grad():
+            w.sub_(0.1 * w.grad * x.gather(0, i))  # a bad index fails inside no_grad
+            w.grad.zero_()
+    c = tg.compile(step)
+    c(tg.ones(4), tg.tensor([0, 1, 2, 3]))
+    path = os.path.join(tmp_path, "x.tgp")
+    c.save(path, {"w": w})
+    saved = tg.load_program(path)
+    assert saved(tg.ones(4), tg.tensor([0, 1, 2, 3])) is None  # the step returns nothing
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        saved(tg.ones(4), tg.tensor([0, 1, 2, 99]))
+    assert tg.is_grad_enabled() and (w * 2).sum().requires_grad
+    saved(tg.ones(4), tg.tensor([0, 1, 2, 3]))
+
+
 def test_save_needs_a_captured_program(tmp_path):
     path = os.path.join(tmp_path, "x.tgp")
     step = tg.compile(lambda x: x * 2)

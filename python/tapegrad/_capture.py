@@ -17,6 +17,7 @@ function (printing, appending to a list) happen while capturing only.
 
 from __future__ import annotations
 
+import copy
 import types
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +54,7 @@ def fn_guards(fn: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
     for name in code.co_names:
         if name in g and not isinstance(g[name], _SKIP):
             out.append(("item", g, name))
+            _guard_contents(g[name], out)
     for cell in getattr(f, "__closure__", None) or ():
         try:
             v = cell.cell_contents
@@ -60,7 +62,32 @@ def fn_guards(fn: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
             continue
         if not isinstance(v, _SKIP):
             out.append(("cell", cell, None))
+            _guard_contents(v, out)
     return out
+
+
+_PLAIN = (int, float, complex, str, bytes, bool, type(None))
+
+
+def _plain(v: Any, budget: list[int]) -> bool:
+    """v is numbers, strings, None, and tuples, lists and dicts of them (at most 256 in all)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    if type(v) in _PLAIN:
+        return True
+    if type(v) in (tuple, list):
+        return all(_plain(x, budget) for x in v)
+    if type(v) is dict:
+        return all(_plain(k, budget) and _plain(x, budget) for k, x in v.items())
+    return False
+
+
+def _guard_contents(v: Any, out: list[tuple[str, Any, Any]]) -> None:
+    """A dict or list of plain values that fn reads is guarded by its contents (a counter in
+    a dict, a list of settings): ``("contents", v, copy)``. Others are guarded by identity."""
+    if type(v) in (dict, list) and _plain(v, [256]):
+        out.append(("contents", v, copy.deepcopy(v)))
 
 
 def guard_module(module: Any) -> None:

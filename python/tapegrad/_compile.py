@@ -148,7 +148,8 @@ class SavedProgram:
 
     def __call__(self, *inputs: Any) -> Any:
         """One step on ``inputs`` (tensors of the captured shapes and dtypes); returns what the
-        captured function returned (its tensors: a tensor, or a list of them)."""
+        captured function returned (its tensors: a tensor, or a list of them; None when it
+        returned no tensor)."""
         return self._impl.run(list(inputs))
 
     @property

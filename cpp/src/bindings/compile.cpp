@@ -19,7 +19,9 @@ namespace {
 
 // A Python value the capture read: obj[key] (a dict item), a closure cell, or len(obj).
 struct Guard {
-  enum Kind { Item, Cell, Len } kind;
+  // Contents: a plain container (dict or list of numbers, strings, ...) fn reads, compared
+  // with the copy taken when the capture began (`expected`).
+  enum Kind { Item, Cell, Len, Contents } kind;
   py::object obj, key;
   py::object expected;  // null: the key was missing
   int64_t length = 0;
@@ -60,7 +62,8 @@ PyObject* read_guard(const Guard& g) {  // borrowed; null for missing
       return v;
     }
     case Guard::Cell: return PyCell_GET(g.obj.ptr());
-    case Guard::Len: return nullptr;
+    case Guard::Len:
+    case Guard::Contents: return nullptr;
   }
   return nullptr;
 }
@@ -70,6 +73,11 @@ bool guard_holds(Guard& g) {
     if (n < 0) PyErr_Clear();
     return n == g.length;
   }
+  if (g.kind == Guard::Contents) {
+    const int eq = PyObject_RichCompareBool(g.obj.ptr(), g.expected.ptr(), Py_EQ);
+    if (eq < 0) PyErr_Clear();
+    return eq == 1;
+  }
   if (g.kind == Guard::Item) {
     const uint64_t v = dict_version(g.obj.ptr());
     if (v != 0 && v == g.dict_version) return true;  // unchanged since it last held
@@ -78,6 +86,19 @@ bool guard_holds(Guard& g) {
     return holds;
   }
   return same_value(read_guard(g), g.expected.ptr());
+}
+
+// What a guard watches, for messages.
+std::string describe_guard(const Guard& g) {
+  switch (g.kind) {
+    case Guard::Item:
+      return "the value of " + py::repr(g.key).cast<std::string>();
+    case Guard::Cell: return "a closure variable";
+    case Guard::Len: return "the number of an optimizer's parameter groups";
+    case Guard::Contents: return "the contents of a " + std::string(Py_TYPE(g.obj.ptr())->tp_name) +
+                                 " it reads";
+  }
+  return "?";
 }
 
 struct ArgSpec {
@@ -355,6 +376,10 @@ class Compiled {
     for (py::handle spec : fn_guards_(fn_)) {
       auto t = spec.cast<py::tuple>();
       const std::string kind = t[0].cast<std::string>();
+      if (kind == "contents") {  // (container, its copy now)
+        e->guards.push_back(Guard{Guard::Contents, t[1], py::none(), t[2], 0});
+        continue;
+      }
       Guard g{kind == "cell" ? Guard::Cell : Guard::Item, t[1], t[2], py::object(), 0};
       if (PyObject* v = read_guard(g)) g.expected = py::reinterpret_borrow<py::object>(v);
       e->guards.push_back(std::move(g));
@@ -367,6 +392,16 @@ class Compiled {
       result = fn_(*args, **kwargs);
     }
     if (!rec.refused()) describe_output(*e, rec, result);
+    // A function that changes Python state it read (a counter it increments, a scheduler it
+    // steps, a module mode it flips) would capture again on every call, and its replays
+    // would not make that change: it runs eagerly.
+    if (!rec.refused())
+      for (Guard& g : e->guards)
+        if (!guard_holds(g)) {
+          rec.refuse("the function changes Python state it reads (" + describe_guard(g) +
+                     "), which a replay would not do");
+          break;
+        }
     if (rec.refused()) {
       reasons_.push_back(rec.reason());
       if (fullgraph_) throw std::runtime_error("tapegrad.compile(fullgraph=True): " + rec.reason());
@@ -541,6 +576,7 @@ void bind_compile(py::module_& m) {
               out = p.run(inputs);
             }
             if (p.single_result() && out.size() == 1) return py::cast(out[0]);
+            if (out.empty()) return py::none();  // a step that returns nothing (or no tensor)
             return py::cast(out);
           })
       .def("state", [](const capture::SavedProgram& p) {

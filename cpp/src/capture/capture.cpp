@@ -173,7 +173,7 @@ Slot Recorder::define(const Tensor& t) {
     cur_defs_.push_back(s);
     slots_[t.get()] = s;
     if (before == kNoSlot || static_cast<size_t>(before) >= call_first_slot_) {
-      if (declared_) xmiss(binding_name() + "() returned a tensor that its engine calls did not make");
+      if (declared_) xmiss(binding_name() + " returned a tensor that its engine calls did not make");
     } else {
       x_->calls.push_back({same_tensor_index(), {}, {before}, {s}});
       Writer w;
@@ -188,7 +188,11 @@ Slot Recorder::define(const Tensor& t) {
   return s;
 }
 
-std::string Recorder::binding_name() const { return binding ? binding : "a tapegrad function"; }
+std::string Recorder::binding_name() const {
+  if (!binding) return "a tapegrad function";
+  // pybind11 names a property's accessors "": the setters are what record (t.grad = None).
+  return *binding ? std::string(binding) + "()" : "a tensor property's setter (such as `t.grad = ...`)";
+}
 
 void Recorder::begin_call(bool direct) {
   in_call_ = true;
@@ -251,7 +255,7 @@ void Recorder::set_state(Slot s, const Tensor& t) {
 }
 
 void Recorder::emit(Instr f) {
-  if (!in_call_ || (lowering_ && !declared_)) xmiss(binding_name() + "() has no C++ form yet");
+  if (!in_call_ || (lowering_ && !declared_)) xmiss(binding_name() + " has no C++ form yet");
   in_call_ = false;
   instrs_.push_back(std::move(f));
   reads_.push_back(std::move(cur_reads_));

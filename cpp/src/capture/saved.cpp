@@ -41,6 +41,7 @@
 
 #include "blocks.h"
 #include "tapegrad/capture.h"
+#include "tapegrad/grad_mode.h"
 
 namespace tapegrad::capture {
 namespace {
@@ -340,6 +341,7 @@ std::vector<Tensor> SavedProgram::run(const std::vector<Tensor>& inputs) {
     im.frame[static_cast<size_t>(p.inputs[i])] = t;
   }
   std::vector<Tensor> out;
+  const bool grad = grad_enabled();
   try {
     for (size_t i = 0; i < p.instrs.size(); ++i) {
       p.instrs[i](im.frame);
@@ -348,6 +350,7 @@ std::vector<Tensor> SavedProgram::run(const std::vector<Tensor>& inputs) {
     for (Slot s : p.kept) out.push_back(im.frame[static_cast<size_t>(s)]);
   } catch (...) {
     for (Slot s : p.inputs) im.frame[static_cast<size_t>(s)].reset();
+    set_grad_enabled(grad);  // a run stopped inside the step's no_grad block, as in a replay
     throw;
   }
   for (Slot s : p.inputs) im.frame[static_cast<size_t>(s)].reset();
