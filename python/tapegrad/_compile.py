@@ -61,7 +61,9 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
     A replayed call runs the same engine calls as the eager one — forward, ``backward()``,
     optimizer ``step()``, ``zero_grad()`` — with the new inputs' data, and gives the same bits.
     A call whose shapes, dtypes, ``requires_grad``, non-tensor arguments or guarded Python
-    state differ captures again (at most ``cache_size_limit`` programs; then it runs eagerly).
+    state differ captures again (at most ``cache_size_limit`` programs; then it runs eagerly);
+    a function that changes the Python state it reads (a counter, a scheduler stepped inside
+    it) runs eagerly, since a replay would not make that change.
     A function that reads tensor data into Python (``loss.item()``), makes tensors from Python
     data or uses something capture does not record runs eagerly for that signature;
     ``fullgraph=True`` raises ``RuntimeError`` with the reason instead.

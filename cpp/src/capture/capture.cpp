@@ -46,12 +46,13 @@
 //     data into Python (item(), tolist(), bool(t), numpy()), a tensor made from Python data,
 //     or anything not yet taught to record, makes the capture fall back to eager.
 //   - What Python read is guarded (bindings/compile.cpp): the arguments' shapes, dtypes and
-//     requires_grad; non-tensor arguments by value; fn's globals and closure cells; the
-//     constants' shapes, dtypes, requires_grad and whether they have a .grad; and what the
-//     library's Python registers while capturing (a module's `training` flag, an optimizer's
-//     hyperparameters). A call that fails a guard captures again. An item guard whose dict
-//     has the version it last held under (CPython 3.11's dict versions) holds without a
-//     lookup.
+//     requires_grad; non-tensor arguments by value; fn's globals and closure cells (a plain
+//     dict or list by its contents); the constants' shapes, dtypes, requires_grad and
+//     whether they have a .grad; and what the library's Python registers while capturing (a
+//     module's `training` flag, an optimizer's hyperparameters). A call that fails a guard
+//     captures again; a capture whose guards fail already when it ends (fn changed what it
+//     read) is not replayed at all. An item guard whose dict has the version it last held
+//     under (CPython 3.11's dict versions) holds without a lookup.
 // A call made inside a recorded call (a hook the reverse sweep calls, say) belongs to it: the
 // depth counter keeps it out of the program, and the replay of the outer call makes it again.
 #include "tapegrad/capture.h"
