@@ -398,6 +398,8 @@ def test_damaged_truncated_and_foreign_files(tmp_path):
         load(bytes(flipped))
     with pytest.raises(RuntimeError, match="truncated"):
         load(raw[:-5])
+    with pytest.raises(RuntimeError, match="damaged \\(3 bytes after its end\\)"):
+        load(raw + b"xyz")
     with pytest.raises(RuntimeError, match="not a saved tapegrad program"):
         load(b"\x89PNG not a program")
     with pytest.raises(RuntimeError, match="version"):

@@ -248,6 +248,10 @@ SavedProgram SavedProgram::from_bytes(const std::string& bytes) {
   const auto len = h.pod<uint64_t>();
   const auto sum = h.pod<uint64_t>();
   h.need(len);
+  if (static_cast<uint64_t>(h.end - h.p) != len)
+    throw std::runtime_error("tapegrad: the saved program is damaged (" +
+                             std::to_string(static_cast<uint64_t>(h.end - h.p) - len) +
+                             " bytes after its end)");
   const std::string payload(h.p, len);
   if (fnv1a(payload) != sum) throw std::runtime_error("tapegrad: the saved program is damaged (checksum)");
   Reader r{payload.data(), payload.data() + payload.size()};
