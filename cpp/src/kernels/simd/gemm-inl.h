@@ -391,11 +391,19 @@ bool b_in_place(bool tb, int64_t ldb, int64_t m, int64_t kc, const GemmBlocks& b
 // re-read for every B̃ panel, ran 2 % slower than the contiguous Ã (1000³). Results equal Ã's
 // to the bit (same FMAs, same order). Measured (AMD Zen 5, one thread) on the forward of a
 // 784→256 layer at batch 256 (X·Wᵀ): pack_a was 3 % of its time.
+// Rows longer than that bound are still read in place when the block has at most
+// kInPlacePanels B̃ panels: the copy (one pass over the block, its rows from L3) is then
+// spread over too few panel passes to pay for itself, while reading in place costs each pass
+// only the rows' lines L2 lost. Measured (AMD Zen 3: 512 KiB L2, so mc = 390 at kc = 168, one
+// thread, whole-process medians, packed / in place): X·Wᵀ 256×784 @ 784×256 (16 panels)
+// 1.05, 512×784 @ 784×256 1.09, 256×1000 @ 1000×256 1.07, where pack_a had been 8.6 % of the
+// GEMM; 256×784 @ 784×512 (32 panels) 1.04; 256×784 @ 784×1024 (64) 0.93; 1000³ (63) 0.89.
 template <class Cfg>
 bool a_in_place(bool ta, int64_t lda, int64_t m, int64_t n, const GemmBlocks& bl) {
-  return !ta && n > Cfg::NV * Cfg::F::W &&
-         (lda * int64_t(sizeof(typename Cfg::F::T))) % 128 != 0 &&
-         std::min(m, bl.mc) * lda <= 2 * bl.mc * bl.kc;
+  constexpr int64_t NR = Cfg::NV * Cfg::F::W, kInPlacePanels = 16;
+  const int64_t panels = (std::min(n, bl.nc) + NR - 1) / NR;
+  return !ta && n > NR && (lda * int64_t(sizeof(typename Cfg::F::T))) % 128 != 0 &&
+         (std::min(m, bl.mc) * lda <= 2 * bl.mc * bl.kc || panels <= kInPlacePanels);
 }
 
 // The Goto/BLIS loop nest on one thread: jc (NC) → pc (KC, pack B̃) → ic (MC, pack Ã) →
