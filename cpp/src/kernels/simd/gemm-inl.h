@@ -230,9 +230,15 @@ inline typename Cfg::F::V a_bcast(const RowsA<C2>& a, int64_t p, int r) {
   return Cfg::F::bcast(a.a + r * a.lda + p);
 }
 
+// Never inlined: inlined into a caller's loop nest (the weight gradient's tile loop, Note
+// [NHWC weight gradient]) the AVX2 build, whose 16 ymm registers hold the 12 accumulators,
+// two B vectors and the broadcast with one to spare, ran out of registers and kept the
+// accumulators on the stack, a store per FMA: the 64-channel 3×3 weight gradient of the
+// ResNet block ran at a third of the FMA limit on AMD Zen 3, and the block's step took
+// 1.08–1.28× PyTorch's time. Out of line, the call costs a few cycles per kc-step tile.
 template <class Cfg, int MR = Cfg::MR, class B = const typename Cfg::F::T*,
           class A = const typename Cfg::F::T*>
-void micro_kernel(int64_t kc, A a, B b,
+__attribute__((noinline)) void micro_kernel(int64_t kc, A a, B b,
                   typename Cfg::F::T alpha, typename Cfg::F::T beta,
                   typename Cfg::F::T* __restrict c, int64_t ldc) {
   using F = typename Cfg::F;
