@@ -95,8 +95,10 @@ void pack_a(bool ta, const T* a, int64_t lda, int64_t i0, int64_t p0, int64_t mc
         const auto in = F::tail(std::clamp<int64_t>(mr - r0, 0, W));  // zeros past mr
         const auto out = F::tail(std::min(W, MR - r0));
         const T* src = a + p0 * lda + i0 + q + r0;
-        for (int64_t p = 0; p < kc; ++p)
-          F::store(dst + p * MR + r0, F::load(src + p * lda, in), out);
+        int64_t p = 0;
+        if constexpr (MR < W)  // whole-vector stores but the last (as in the transpose below)
+          for (; p + 1 < kc; ++p) F::store(dst + p * MR, F::load(src + p * lda, in));
+        for (; p < kc; ++p) F::store(dst + p * MR + r0, F::load(src + p * lda, in), out);
       }
     } else {  // op(A)(i, p) = a[i·lda + p]: a transpose (Note [transposing packs])
       const T* src = a + (i0 + q) * lda + p0;
@@ -114,7 +116,8 @@ void pack_a(bool ta, const T* a, int64_t lda, int64_t i0, int64_t p0, int64_t mc
             // Whole-vector stores: column p's lanes past MR land on the first values of
             // column p + 1, stored next (or by the scalar tail below); only the panel's last
             // column is stored masked. (A masked store is a long microcoded sequence on AMD
-            // Zen: with one per column, pack_a was 12 % of SGEMM 256³ on Zen 3, AVX2.)
+            // Zen: with one per column, pack_a was 12 % of SGEMM 256³ on Zen 3, AVX2; the
+            // transposed A above stores the same way.)
 #pragma GCC unroll 16
             for (int pp = 0; pp < W; ++pp) {
               if (p + pp + 1 < kc)
