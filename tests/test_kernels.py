@@ -240,6 +240,9 @@ def _gemm_shapes():
     # Packed path: primes and every row count of a last, partial micro-tile (m mod 14 and
     # mod 6 run through many values), k past whole vectors (transposing packs' scalar tail).
     shapes += [(97, 131, 67), (83, 61, 129), (45, 64, 33), (131, 47, 251)]
+    # Dot path up to 11 columns on AVX2 (Note [dot path]): column groups of 5 and their
+    # remainder, an odd row left after the 2-row tiles, k past whole vectors, one row.
+    shapes += [(37, 11, 83), (9, 8, 40), (1, 9, 300)]
     return shapes
 
 

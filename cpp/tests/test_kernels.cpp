@@ -158,6 +158,10 @@ void test_gemm(tk::Arch arch) {
     const bool ta = t & 1, tb = t & 2;
     // Skinny shapes of softmax regression (forward and both backward products).
     check_gemm<T>(arch, ta, tb, 256, 10, 784, T(1), T(0), 0);
+    // Dot path up to 11 columns on AVX2 (Note [dot path]): groups of 5 and a remainder, an
+    // odd row after the 2-row tiles, k past whole vectors, beta read.
+    check_gemm<T>(arch, ta, tb, 37, 11, 83, T(1), T(0), 1);
+    check_gemm<T>(arch, ta, tb, 9, 8, 40, T(-0.5), T(1), 0);
     check_gemm<T>(arch, ta, tb, 784, 10, 256, T(1), T(1), 0);
     check_gemm<T>(arch, ta, tb, 256, 784, 10, T(1), T(0), 0);
     // Several KC / MC blocks, edge tiles on every side, leading dims > width.

@@ -17,13 +17,18 @@ struct SgemmConfig {
   using F = F32;
   static constexpr int MR = 6, NV = 2;  // 6 × 16 floats
   static constexpr int DR1 = 12, DR2 = 6;  // direct-path rows for 1 and 2 vectors per row
-  static constexpr int DOT_R = 2, DOT_J = 4;  // dot-path tile (gemm_dot)
+  // Dot path (gemm_dot) below 12 columns, not only below one vector (8): for 8 to 11 columns
+  // the direct path fills 8 of 8 lanes but issues a broadcast load per FMA (one vector), or
+  // fills 9 to 11 of 16 lanes (two); row tiles outer, so A is read once (Note [dot path]).
+  static constexpr int DOT_N = 12, DOT_R = 2, DOT_J = 5;
+  static constexpr bool DOT_ROWS_OUTER = true;
 };
 struct DgemmConfig {
   using F = F64;
   static constexpr int MR = 6, NV = 2;  // 6 × 8 doubles
   static constexpr int DR1 = 12, DR2 = 6;
-  static constexpr int DOT_R = 2, DOT_J = 4;  // dot-path tile (gemm_dot)
+  static constexpr int DOT_N = 4, DOT_R = 2, DOT_J = 4;  // dot path below one vector
+  static constexpr bool DOT_ROWS_OUTER = false;
 };
 
 #include "kernels/simd/gemm-inl.h"

@@ -9,7 +9,8 @@
 //
 // A config struct per (target, dtype) carries everything that differs:
 //   using F = F32/F64 (vector traits); MR, NV (tile is MR × NR, NR = NV·W);
-//   DR1, DR2 (rows of the direct kernel); DOT_R, DOT_J (dot-path tile).
+//   DR1, DR2 (rows of the direct kernel); DOT_N (the dot path takes n < DOT_N), DOT_R, DOT_J
+//   (dot-path tile), DOT_ROWS_OUTER (its loop order, Note [dot path]).
 // The cache blocks kc, mc, nc are not in the config: they are derived once at start-up from
 // the caches this CPU reports and the tile shape (Note [GEMM blocking], cpu.cpp).
 
@@ -643,12 +644,23 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dot-product path for short, wide products: n < W output columns and op(A) rows contiguous
-// (e.g. 256×784 @ 784×10, the forward of softmax regression). Broadcasting A along C's rows
-// would fill only n of the W lanes of every FMA and issue one broadcast load per FMA; here
-// each C(i, j) is a dot product of A's row i and Bᵀ's row j vectorised along k, so every lane
-// is busy and a tile of DOT_R rows × NJ columns needs DOT_R + NJ loads per DOT_R·NJ FMAs.
-// Bᵀ is op(B) stored n × k (B itself when trans_b, else a small transposed copy).
+// Dot-product path for short, wide products: few output columns (n < DOT_N) and op(A) rows
+// contiguous (e.g. 256×784 @ 784×10, the forward of softmax regression).
+//
+// Note [dot path]
+// Broadcasting A along C's rows (the direct path) would fill only n of the lanes of its last
+// vector and issue one broadcast load per FMA; here each C(i, j) is a dot product of A's row i
+// and Bᵀ's row j vectorised along k, so every lane is busy and a tile of DOT_R rows × NJ
+// columns needs DOT_R + NJ loads per DOT_R·NJ FMAs. Bᵀ is op(B) stored n × k (B itself when
+// trans_b, else a small transposed copy). Each C(i, j) sums lane p mod W of its products in
+// k order and then the lanes, whatever the tile: the bits do not depend on DOT_R, DOT_J or
+// the loop order. DOT_N is one vector (W) on AVX-512. On AVX2 it is 12: whole-process A/B
+// on Zen 3 (AMD EPYC family 25, paired runs of 20000 F.linear calls, X 256×784 float32,
+// dot/direct medians) n = 8: 0.84, 10: 0.88, 12: 1.00, 15: 1.17 (the direct path fills 15
+// of 16 lanes there). With DOT_ROWS_OUTER a tile of rows runs every column group while it is
+// in L1, so A streams from memory once rather than once per group (AVX2, where A of 256×784
+// is more than L2); the AVX-512 configs keep one pass over A per group (rows outer is not
+// yet measured there).
 
 // Assumptions: a: DOT_R rows of op(A), row stride lda, k contiguous values each; bt: NJ rows of
 // Bᵀ, row stride ldbt; c: the DOT_R × NJ tile (row stride ldc); beta == 0 never reads C.
@@ -721,6 +733,17 @@ void dot_group(int64_t nj, int64_t m, int64_t k, const typename Cfg::F::T* a, in
   dot_columns<Cfg, NJ>(m, k, a, lda, bt, ldbt, alpha, beta, c, ldc);
 }
 
+// dot_tile with NJ = nj (at most NJ) columns.
+template <class Cfg, int R, int NJ>
+void dot_tile_n(int nj, int64_t k, const typename Cfg::F::T* a, int64_t lda,
+                const typename Cfg::F::T* bt, int64_t ldbt, typename Cfg::F::T alpha,
+                typename Cfg::F::T beta, typename Cfg::F::T* c, int64_t ldc) {
+  if constexpr (NJ > 1) {
+    if (nj < NJ) return dot_tile_n<Cfg, R, NJ - 1>(nj, k, a, lda, bt, ldbt, alpha, beta, c, ldc);
+  }
+  dot_tile<Cfg, R, NJ>(k, a, lda, bt, ldbt, alpha, beta, c, ldc);
+}
+
 template <class Cfg, class T>
 void gemm_dot(bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
               const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
@@ -736,6 +759,22 @@ void gemm_dot(bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int
     ldbt = k;
   }
   constexpr int J = Cfg::DOT_J;
+  if (Cfg::DOT_ROWS_OUTER && n > 1) {
+    constexpr int R = Cfg::DOT_R;
+    auto rows = [&](int64_t i, auto rr) {
+      constexpr int RR = decltype(rr)::value;
+      for (int64_t j0 = 0; j0 < n; j0 += J)
+        dot_tile_n<Cfg, RR, J>(std::min<int64_t>(J, n - j0), k, a + i * lda, lda, bt + j0 * ldbt,
+                               ldbt, alpha, beta, c + i * ldc + j0, ldc);
+    };
+    const int64_t tiles = m / R;
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 19) / (2 * R * n * k));
+    parallel_for(tiles, grain, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) rows(t * R, std::integral_constant<int, R>{});
+    });
+    for (int64_t i = tiles * R; i < m; ++i) rows(i, std::integral_constant<int, 1>{});
+    return;
+  }
   for (int64_t j0 = 0; j0 < n; j0 += J)
     dot_group<Cfg, J>(std::min<int64_t>(J, n - j0), m, k, a, lda, bt + j0 * ldbt, ldbt, alpha,
                       beta, c + j0, ldc);
@@ -814,7 +853,7 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     return;
   }
   constexpr int W = Cfg::F::W;
-  if (!ta && n < W && k >= 2 * W) {
+  if (!ta && n < Cfg::DOT_N && k >= 2 * W) {  // Note [dot path]
     gemm_dot<Cfg>(tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
