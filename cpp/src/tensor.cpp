@@ -30,21 +30,6 @@ namespace tapegrad {
 // the kernel element type (elem() in ops/common.h) throw throw_storage_dtype's TypeError for
 // a storage dtype, so an op without a path for one raises instead of reading the bytes as
 // another type.
-size_t itemsize(DType t) {
-  switch (t) {
-    case DType::f32: return 4;
-    case DType::f64: return 8;
-    case DType::i64: return 8;
-    case DType::b8: return 1;
-    case DType::i32: return 4;
-    case DType::i16: return 2;
-    case DType::i8: return 1;
-    case DType::u8: return 1;
-    case DType::f16: return 2;
-  }
-  return 1;
-}
-
 const char* dtype_name(DType t) {
   switch (t) {
     case DType::f32: return "float32";
@@ -108,7 +93,7 @@ int promote_rank(DType t) {
 int category(DType t) { return t == DType::b8 ? 0 : is_floating_point(t) ? 2 : 1; }
 }  // namespace
 
-DType promote(DType a, DType b) {
+DType promote_mixed(DType a, DType b) {
   if ((a == DType::u8 && b == DType::i8) || (a == DType::i8 && b == DType::u8)) return DType::i16;
   return promote_rank(a) >= promote_rank(b) ? a : b;
 }
@@ -128,15 +113,13 @@ std::string shape_str(const Shape& s) {
   return out + "]";
 }
 
-int64_t shape_numel(const Shape& s) {
+void throw_bad_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) {
-    if (d < 0) [[unlikely]]
-      throw ValueError("negative dimension " + std::to_string(d) + " in shape " + shape_str(s));
-    if (__builtin_mul_overflow(n, d, &n)) [[unlikely]]  // no division per dim
-      throw ValueError("shape " + shape_str(s) + " has too many elements");
+  for (int64_t d : s) {  // the first dim that fails, as shape_numel met it
+    if (d < 0) throw ValueError("negative dimension " + std::to_string(d) + " in shape " + shape_str(s));
+    if (__builtin_mul_overflow(n, d, &n)) break;
   }
-  return n;
+  throw ValueError("shape " + shape_str(s) + " has too many elements");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -47,7 +47,13 @@ enum class DType : uint8_t { f32 = 0, f64 = 1, i64 = 2, b8 = 3, i32 = 4, i16 = 5
                              f16 = 8 };
 constexpr int kNumDTypes = 9;
 
-size_t itemsize(DType t);
+// Bytes per element (inline: every tensor allocation and data pointer asks; an out-of-range
+// value, which no tensor holds, counts as 1).
+inline size_t itemsize(DType t) {
+  constexpr uint8_t kSizes[kNumDTypes] = {4, 8, 8, 1, 4, 2, 1, 1, 2};
+  const auto i = static_cast<uint8_t>(t);
+  return i < kNumDTypes ? kSizes[i] : 1;
+}
 const char* dtype_name(DType t);  // "float32", "float64", "int64", "bool", "int32", …
 // PyTorch's scalar-type name ("Float", "Long", "Int", "Half", …) as its error messages spell it.
 const char* dtype_torch_name(DType t);
@@ -60,7 +66,8 @@ inline bool is_small(DType t) { return static_cast<uint8_t>(t) >= static_cast<ui
 inline DType wide(DType t) { return t == DType::f16 ? DType::f32 : is_small(t) ? DType::i64 : t; }
 // PyTorch's promotion between two tensors (torch.promote_types): bool < uint8, int8 < int16 <
 // int32 < int64 < float16 < float32 < float64, with uint8 + int8 = int16.
-DType promote(DType a, DType b);
+DType promote_mixed(DType a, DType b);  // (a ≠ b)
+inline DType promote(DType a, DType b) { return a == b ? a : promote_mixed(a, b); }
 // PyTorch's result_type of two tensor operands when one is 0-d: a 0-d operand decides the
 // dtype only when it is of a higher category (bool < integer < floating) than the other.
 DType promote_operands(DType a, bool a_0d, DType b, bool b_0d);
@@ -103,8 +110,24 @@ kernels::Elem storage_elem(DType t);
 
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[2, 3]"
-int64_t shape_numel(const Shape& s);     // throws ValueError on negative dims / overflow
+// The element count; throws ValueError on negative dims / overflow (inline: every allocation
+// asks, the throw is out of line).
+[[noreturn]] void throw_bad_numel(const Shape& s);
+inline int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) [[unlikely]]  // no division per dim
+      throw_bad_numel(s);
+  return n;
+}
 std::vector<int64_t> contiguous_strides(const Shape& s);  // row-major element strides
+// Shape equality inline (std::vector's == calls memcmp: most shapes have one to four dims).
+inline bool same_shape(const Shape& a, const Shape& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
 
 // Reference-counted, 64-byte aligned buffer. `version` counts in-place writes (all views of a
 // storage share it: Note [version counters] in cpp/src/autograd/checks.cpp). `owner` keeps

@@ -48,7 +48,7 @@ bool needs_any(const Entry& e) {
 // it for free. Under create_graph sum_to and cast are themselves recorded, as they were inside
 // the rules.
 void to_input_grad(Tensor& g, const InputRef& in) {
-  if (g->shape() != in.shape) g = sum_to(g, in.shape);
+  if (!same_shape(g->shape(), in.shape)) g = sum_to(g, in.shape);
   if (g->dtype() != in.dtype) g = cast(g, in.dtype);
 }
 

@@ -387,7 +387,14 @@ double measure_fma_peak(Arch arch, double seconds) {
   return 0.0;
 }
 
-const KernelTable& table() { return active().table; }
+namespace detail {
+std::atomic<const KernelTable*> g_table{nullptr};
+const KernelTable& first_table() {
+  const KernelTable& t = active().table;  // (a function-local static: built once)
+  g_table.store(&t, std::memory_order_release);
+  return t;
+}
+}  // namespace detail
 
 const CpuInfo& cpu_info() {
   active();

@@ -2,6 +2,8 @@
 // Each ISA fills in the slots it implements; unfilled slots keep the reference kernel.
 #pragma once
 
+#include <atomic>
+
 #include "tapegrad/kernels.h"
 
 namespace tapegrad::kernels {
@@ -223,8 +225,16 @@ struct KernelTable {
   ConvGemmWeightFn<double> conv_gemm_weight_f64;
 };
 
-// The active table (set once at start-up, or by set_arch in tests).
-const KernelTable& table();
+// The active table (set once at start-up, or by set_arch in tests, which rewrites it in place).
+// Inline: every kernel call reads it; the first call builds it (cpu.cpp).
+namespace detail {
+extern std::atomic<const KernelTable*> g_table;
+const KernelTable& first_table();
+}  // namespace detail
+inline const KernelTable& table() {
+  const KernelTable* t = detail::g_table.load(std::memory_order_acquire);
+  return t ? *t : detail::first_table();
+}
 
 // Cache blocks for a micro-kernel of mr × nr elements of `esize` bytes, from the caches the
 // CPU reports (Note [GEMM blocking], cpu.cpp). TAPEGRAD_GEMM_BLOCKS=kc,mc,nc overrides (for

@@ -29,8 +29,8 @@ void binary_values_into(k::Binary kop, const Tensor& a, const Tensor& b, DType d
                         const Shape& out, const Tensor& c) {
   if (c->numel() == 0) return;
   // (out is often one operand's own shape: no element compare then)
-  const bool a_full = &a->shape() == &out || a->shape() == out;
-  const bool b_full = &b->shape() == &out || b->shape() == out;
+  const bool a_full = &a->shape() == &out || same_shape(a->shape(), out);
+  const bool b_full = &b->shape() == &out || same_shape(b->shape(), out);
   const int64_t n = c->numel();
   auto run = [&](auto z, auto run1, auto runb) {
     using T = decltype(z);
@@ -91,12 +91,14 @@ Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
   check_defined(a, op_name(op));
   check_defined(b, op_name(op));
   const char* name = op_name(op);
-  // The common cases (same shape, a 0-d operand) borrow an input's shape: no Shape is built.
+  // The common cases (same shape, a 0-d operand, one operand broadcast into the other's
+  // shape: a bias, a [1] parameter) borrow an input's shape: no Shape is built.
   Shape bcast;
   const Shape* outp = &a->shape();
-  if (a->shape() != b->shape()) {
-    if (a->dim() == 0) outp = &b->shape();
-    else if (b->dim() != 0) outp = &(bcast = broadcast_shapes(a->shape(), b->shape(), name));
+  if (!same_shape(a->shape(), b->shape())) {
+    if (a->dim() == 0 || broadcasts_into(a->shape(), b->shape())) outp = &b->shape();
+    else if (b->dim() != 0 && !broadcasts_into(b->shape(), a->shape()))
+      outp = &(bcast = broadcast_shapes(a->shape(), b->shape(), name));
   }
   const Shape& out = *outp;
   if (is_small(a->dtype()) || is_small(b->dtype())) [[unlikely]]

@@ -18,6 +18,15 @@ void fill_raw(const Tensor& t, double value);  // tensor.cpp
 
 // Broadcast two shapes (NumPy rules) or throw ValueError naming the op and both shapes.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+// Whether `a` broadcasts into `b` unchanged (broadcast_shapes(a, b) == b): no more dims, and
+// each of a's trailing dims 1 or b's.
+inline bool broadcasts_into(const Shape& a, const Shape& b) {
+  if (a.size() > b.size()) return false;
+  const size_t off = b.size() - a.size();
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != 1 && a[i] != b[off + i]) return false;
+  return true;
+}
 // Element strides for reading a contiguous tensor of shape `in` broadcast to `out`
 // (0 on broadcast dims), right-aligned.
 std::vector<int64_t> bcast_strides(const Shape& in, const Shape& out);

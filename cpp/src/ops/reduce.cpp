@@ -83,8 +83,8 @@ Tensor reduce_keep(k::Reduce op, const Tensor& x, const std::vector<int64_t>& di
 // reduce_keep's one kernel call for a single run over all dims (outer = inner = 1), without
 // the run list, the kept shape and the view finish_shape would make of it.
 // The sum of every element of a contiguous float x into a one-element tensor of `shape`.
-Tensor sum_all_as(const Tensor& x, Shape shape) {
-  Tensor y = empty(std::move(shape), x->dtype());
+Tensor sum_all_as(const Tensor& x, const Shape& shape) {
+  Tensor y = empty(shape, x->dtype());
   AllowThreads nogil(x->numel());  // Note [GIL]
   if (x->dtype() == DType::f32)
     k::reduce_f32(k::Reduce::sum, 1, x->numel(), 1, x->data<float>(), y->data<float>());
@@ -425,7 +425,7 @@ std::vector<Tensor> backward_LogSoftmax(BwCtx& ctx) {
 
 // ---------------------------------------------------------------------------------------------
 Tensor sum_to(const Tensor& g, const Shape& shape) {
-  if (g->shape() == shape) return g;
+  if (same_shape(g->shape(), shape)) return g;
   // A broadcast scalar parameter (a bias of shape [1], a 0-d scale) takes the sum of the whole
   // gradient: one reduction over every element into a tensor of its shape, the same kernel
   // call reduce_keep makes (all dims form one run), without building the dims, the kept
@@ -441,7 +441,7 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
   for (size_t i = 0; i < shape.size(); ++i)
     if (shape[i] == 1 && g->shape()[lead + i] != 1) dims.push_back(lead + static_cast<int64_t>(i));
   Tensor r = dims.empty() ? g : sum(g, dims, true);
-  return r->shape() == shape ? r : reshape(r, shape);
+  return same_shape(r->shape(), shape) ? r : reshape(r, shape);
 }
 
 // ----- the Python surface's reductions with dtype=, max()/min() and all/any -----

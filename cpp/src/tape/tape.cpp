@@ -246,12 +246,12 @@ Entry* Tape::rerecord(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedLis
       if (r.id != 0) return nullptr;
       continue;
     }
-    if (r.id == 0 || t->dtype() != r.dtype || t->shape() != r.shape) return nullptr;
+    if (r.id == 0 || t->dtype() != r.dtype || !same_shape(t->shape(), r.shape)) return nullptr;
     if (t->node() >= 0 && t->tape().get() != this) return nullptr;  // (record() says why)
   }
   for (size_t k = 0; k < outputs.size(); ++k) {
     const Tensor& o = *outputs[k];
-    if (o->dtype() != e.outputs[k].dtype || o->shape() != e.outputs[k].shape) return nullptr;
+    if (o->dtype() != e.outputs[k].dtype || !same_shape(o->shape(), e.outputs[k].shape)) return nullptr;
   }
   if (anomaly_enabled()) check_forward_anomaly(op, inputs, outputs);
   const std::shared_ptr<Tape>& self = current();
