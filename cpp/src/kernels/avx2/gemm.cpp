@@ -20,15 +20,19 @@ struct SgemmConfig {
   // Dot path (gemm_dot) below 12 columns, not only below one vector (8): for 8 to 11 columns
   // the direct path fills 8 of 8 lanes but issues a broadcast load per FMA (one vector), or
   // fills 9 to 11 of 16 lanes (two); row tiles outer, so A is read once (Note [dot path]).
-  static constexpr int DOT_N = 12, DOT_R = 2, DOT_J = 5;
+  static constexpr bool dot_cols(int64_t n) { return n < 12; }
+  static constexpr int DOT_R = 2, DOT_J = 5;
   static constexpr bool DOT_ROWS_OUTER = true;
 };
 struct DgemmConfig {
   using F = F64;
   static constexpr int MR = 6, NV = 2;  // 6 × 8 doubles
   static constexpr int DR1 = 12, DR2 = 6;
-  static constexpr int DOT_N = 4, DOT_R = 2, DOT_J = 4;  // dot path below one vector
-  static constexpr bool DOT_ROWS_OUTER = false;
+  // Dot path below one vector and for 9 to 11 columns, where the direct path's second block
+  // fills 1 to 3 of 4 lanes; at 5 to 8 its 8-column block is full or nearly (Note [dot path]).
+  static constexpr bool dot_cols(int64_t n) { return n < 4 || (n > 8 && n < 12); }
+  static constexpr int DOT_R = 2, DOT_J = 5;
+  static constexpr bool DOT_ROWS_OUTER = true;
 };
 
 #include "kernels/simd/gemm-inl.h"

@@ -22,14 +22,16 @@ struct SgemmConfig {
   using F = F32;
   static constexpr int MR = 14, NV = 2;  // 14 × 32 floats
   static constexpr int DR1 = 14, DR2 = 12;  // direct-path rows for 1 and 2 vectors per row
-  static constexpr int DOT_N = 16, DOT_R = 4, DOT_J = 5;  // dot path below one vector
+  static constexpr bool dot_cols(int64_t n) { return n < 16; }  // below one vector
+  static constexpr int DOT_R = 4, DOT_J = 5;
   static constexpr bool DOT_ROWS_OUTER = false;
 };
 struct DgemmConfig {
   using F = F64;
   static constexpr int MR = 14, NV = 2;  // 14 × 16 doubles
   static constexpr int DR1 = 14, DR2 = 12;
-  static constexpr int DOT_N = 8, DOT_R = 4, DOT_J = 5;  // dot path below one vector
+  static constexpr bool dot_cols(int64_t n) { return n < 8; }  // below one vector
+  static constexpr int DOT_R = 4, DOT_J = 5;
   static constexpr bool DOT_ROWS_OUTER = false;
 };
 

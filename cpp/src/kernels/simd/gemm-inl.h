@@ -9,7 +9,7 @@
 //
 // A config struct per (target, dtype) carries everything that differs:
 //   using F = F32/F64 (vector traits); MR, NV (tile is MR × NR, NR = NV·W);
-//   DR1, DR2 (rows of the direct kernel); DOT_N (the dot path takes n < DOT_N), DOT_R, DOT_J
+//   DR1, DR2 (rows of the direct kernel); dot_cols(n) (the dot path's column counts), DOT_R, DOT_J
 //   (dot-path tile), DOT_ROWS_OUTER (its loop order, Note [dot path]).
 // The cache blocks kc, mc, nc are not in the config: they are derived once at start-up from
 // the caches this CPU reports and the tile shape (Note [GEMM blocking], cpu.cpp).
@@ -644,7 +644,7 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dot-product path for short, wide products: few output columns (n < DOT_N) and op(A) rows
+// Dot-product path for short, wide products: few output columns (dot_cols(n)) and op(A) rows
 // contiguous (e.g. 256×784 @ 784×10, the forward of softmax regression).
 //
 // Note [dot path]
@@ -654,13 +654,15 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
 // columns needs DOT_R + NJ loads per DOT_R·NJ FMAs. Bᵀ is op(B) stored n × k (B itself when
 // trans_b, else a small transposed copy). Each C(i, j) sums lane p mod W of its products in
 // k order and then the lanes, whatever the tile: the bits do not depend on DOT_R, DOT_J or
-// the loop order. DOT_N is one vector (W) on AVX-512. On AVX2 it is 12: whole-process A/B
-// on Zen 3 (AMD EPYC family 25, paired runs of 20000 F.linear calls, X 256×784 float32,
-// dot/direct medians) n = 8: 0.84, 10: 0.88, 12: 1.00, 15: 1.17 (the direct path fills 15
-// of 16 lanes there). With DOT_ROWS_OUTER a tile of rows runs every column group while it is
-// in L1, so A streams from memory once rather than once per group (AVX2, where A of 256×784
-// is more than L2); the AVX-512 configs keep one pass over A per group (rows outer is not
-// yet measured there).
+// the loop order. The dot path takes fewer columns than one vector (W) on AVX-512. On AVX2 it
+// also takes the column counts where the direct path fills few lanes of its last vector;
+// whole-process A/B on Zen 3 (AMD EPYC family 25, paired runs of X 256×784 @ n columns,
+// dot/direct medians): float32 (F.linear, 20000 calls) n = 8: 0.84, 10: 0.88, 12: 1.00, 15:
+// 1.17 (the direct path fills 15 of 16 lanes there); float64 (matmul, 10000 calls) n = 6:
+// 1.26, 8: 1.32 (one full 8-column block), 10: 0.54, 11: 0.66. With DOT_ROWS_OUTER a tile of
+// rows runs every column group while it is in L1, so A streams from memory once rather than
+// once per group (AVX2, where A of 256×784 is more than L2); the AVX-512 configs keep one
+// pass over A per group (rows outer is not yet measured there).
 
 // Assumptions: a: DOT_R rows of op(A), row stride lda, k contiguous values each; bt: NJ rows of
 // Bᵀ, row stride ldbt; c: the DOT_R × NJ tile (row stride ldc); beta == 0 never reads C.
@@ -853,7 +855,7 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     return;
   }
   constexpr int W = Cfg::F::W;
-  if (!ta && n < Cfg::DOT_N && k >= 2 * W) {  // Note [dot path]
+  if (!ta && Cfg::dot_cols(n) && k >= 2 * W) {  // Note [dot path]
     gemm_dot<Cfg>(tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
