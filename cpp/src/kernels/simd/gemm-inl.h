@@ -761,7 +761,9 @@ void gemm_dot(bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int
     ldbt = k;
   }
   constexpr int J = Cfg::DOT_J;
-  if (Cfg::DOT_ROWS_OUTER && n > 1) {
+  if constexpr (Cfg::DOT_ROWS_OUTER) {
+    if (n == 1)  // matrix-vector: dot_columns' 8-row tiles
+      return dot_group<Cfg, J>(1, m, k, a, lda, bt, ldbt, alpha, beta, c, ldc);
     constexpr int R = Cfg::DOT_R;
     auto rows = [&](int64_t i, auto rr) {
       constexpr int RR = decltype(rr)::value;
