@@ -315,6 +315,53 @@ def test_gemm_operands_read_in_place_equal_packed(simd, dtype, rng):
         assert np.all(np.abs(got[0] - want) <= bound), (m, n, k)
 
 
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_dot_path_bits_do_not_depend_on_the_tile(simd, dtype, rng):
+    """Few output columns run the dot path (Note [dot path]): each C(i, j) adds its k products
+    lane by lane and then the lanes, whatever tile computes it. Rows of a multi-row tile have
+    their sums reduced several vectors at once (hsums), a leftover row one vector at a time,
+    so one row of A repeated 9 times (two 4-row tiles and a leftover on AVX-512, more tiles
+    on AVX2) must give 9 equal rows of C, for every column count the path takes and k with a
+    partial last vector or none; and the same row alone (a 1-row product) the same bits."""
+    # the column counts each target's dot path takes (dot_cols in the targets' gemm.cpp)
+    dot_cols = {("avx512", np.float32): (1, 3, 5, 7, 10, 11, 15),
+                ("avx512", np.float64): (1, 3, 5, 7),
+                ("avx2", np.float32): (1, 3, 5, 7, 10, 11),
+                ("avx2", np.float64): (1, 3, 10, 11)}
+    for n in dot_cols.get((simd, dtype), ()):
+        for k in (37, 100, 784):
+            row = sample(rng, k, dtype, -1, 1)
+            w = sample(rng, n * k, dtype, -1, 1).reshape(n, k)
+            a = np.repeat(row[None, :], 9, axis=0)
+
+            def run():
+                wt = tg.tensor(w)
+                return tg.tensor(a) @ wt.T, tg.tensor(row[None, :]) @ wt.T
+
+            many, one = on(simd, run)
+            assert np.array_equal(many, np.repeat(one, 9, axis=0)), (n, k)
+            want = row.astype(np.float64) @ w.T.astype(np.float64)
+            bound = (1e-5 if dtype == np.float32 else 1e-12) * (np.abs(row) @ np.abs(w.T))
+            assert np.all(np.abs(one[0] - want) <= bound + 1e-30), (n, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_few_row_blocks_equal_taller_ones(simd, dtype, rng):
+    """Few rows against a wide row-major B take the direct path in blocks no taller than
+    needed (2, 4, 8, 10 rows on AVX-512): the weight gradient gᵀ·X of a 10-class layer is
+    one 10-row block. Each C value sees the same FMAs in the same order whatever the block's
+    height, so those rows equal the same rows computed inside a 12- or more-row product."""
+    k, n = 256, 784
+    x = sample(rng, k * n, dtype, -1, 1).reshape(k, n)
+    g = sample(rng, 24 * k, dtype, -1, 1).reshape(24, k)
+    for m in (2, 3, 4, 7, 8, 9, 10):
+        def run():
+            xt = tg.tensor(x)
+            return tg.tensor(g[:m]) @ xt, tg.tensor(g) @ xt
+        few, tall = on(simd, run)
+        assert np.array_equal(few, tall[:m]), m
+
 _SMALL_BLOCKS_SCRIPT = r"""
 import numpy as np, tapegrad as tg
 rng = np.random.default_rng(5)

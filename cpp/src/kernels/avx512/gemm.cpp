@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/avx512/vec.h"
@@ -24,7 +25,7 @@ struct SgemmConfig {
   static constexpr int DR1 = 14, DR2 = 12;  // direct-path rows for 1 and 2 vectors per row
   static constexpr bool dot_cols(int64_t n) { return n < 16; }  // below one vector
   static constexpr int DOT_R = 4, DOT_J = 5;
-  static constexpr bool DOT_ROWS_OUTER = false;
+  static constexpr bool DOT_ROWS_OUTER = true;
 };
 struct DgemmConfig {
   using F = F64;
@@ -32,7 +33,7 @@ struct DgemmConfig {
   static constexpr int DR1 = 14, DR2 = 12;
   static constexpr bool dot_cols(int64_t n) { return n < 8; }  // below one vector
   static constexpr int DOT_R = 4, DOT_J = 5;
-  static constexpr bool DOT_ROWS_OUTER = false;
+  static constexpr bool DOT_ROWS_OUTER = true;
 };
 
 #include "kernels/simd/gemm-inl.h"
