@@ -106,6 +106,22 @@ def test_tensor_with_history_dies_in_another_thread():
     np.testing.assert_allclose(x.grad.numpy(), np.full(16, np.e), rtol=1e-6)
 
 
+
+def test_retain_grad_from_another_thread_is_honoured():
+    """retain_grad marks the tensor's entry when called in the thread that recorded it; from
+    another thread, which must not touch that tape's entries, it flags the whole tape, and the
+    backward still fills .grad (Note [tape threads])."""
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    h = x * 2
+    k = x * 3
+    t = threading.Thread(target=h.retain_grad)
+    t.start()
+    t.join()
+    assert h.retains_grad and not k.retains_grad
+    (h * k).sum().backward()
+    np.testing.assert_array_equal(h.grad.numpy(), (3 * x).detach().numpy())
+    assert k.grad is None
+
 def test_graph_from_finished_thread_can_be_used():
     """The tape of a thread that has exited is adopted by whoever uses what it left behind."""
     x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)

@@ -66,6 +66,7 @@ struct AutogradMeta {
   int32_t slot = 0;    // which output of that entry
   bool requires_grad = false;
   bool retains_grad = false;
+  std::weak_ptr<TensorImpl> self;  // set with retains_grad: the sweep's way back to the tensor
   std::shared_ptr<Tape> tape;  // the tape holding `node`
   Tensor grad;
   std::unique_ptr<OuterGrad> outer_grad;  // the factored form of `grad`, when held so
@@ -106,6 +107,7 @@ struct Entry {
   bool alive = true;
   bool released = false;   // saved tensors freed by a backward without retain_graph
   bool had_saved = false;
+  bool retains = false;  // an output retains its grad: the sweep looks it up (retained_output)
   SmallVec<InputRef, 3> inputs;  // Note [entry storage]
   SmallVec<OutputRef, 1> outputs;
   SmallVec<SavedTensor, 3> saved;
@@ -179,9 +181,15 @@ class Tape {
   // only. take_meta() gives a fresh identity, or null when the pool is empty.
   AutogradMeta* take_meta();
   void recycle_meta(AutogradMeta* m);
-  // A strong reference to output `slot` of a live entry, or null when that tensor is gone or
-  // being destroyed in another thread (Note [tape threads]).
-  Tensor output_tensor(const Entry& e, size_t slot);
+  // A strong reference to output `slot` of a live entry if that tensor retains its grad;
+  // null when it does not, is gone or is being destroyed in another thread (Note [tape
+  // threads]).
+  Tensor retained_output(const Entry& e, size_t slot);
+  // retain_grad on output of entry `node`: flags the entry in the owning thread; from another
+  // thread, which may not touch the entries, flags the whole tape instead (every sweep over it
+  // then looks every output up).
+  void mark_retained(int32_t node);
+  bool retained_anywhere() const { return foreign_retains_.load(std::memory_order_relaxed); }
 
   // ----- planned tapes (Note [planned tapes] in cpp/src/tape/tape.cpp) -----
   // A tape a captured program keeps for its replays: entries are parked, not destroyed, when
@@ -252,6 +260,7 @@ class Tape {
   std::mutex remote_mu_;
   std::vector<RemoteRelease> remote_;
   std::atomic<bool> has_remote_{false};
+  std::atomic<bool> foreign_retains_{false};  // mark_retained from a thread not the owner
   std::deque<Entry> entries_;
   std::vector<int64_t> pos_;        // handle -> position in entries_
   std::vector<int32_t> free_handles_;

@@ -166,7 +166,11 @@ struct OuterGrad;
 // a graph — so plain data tensors (gradients in a backward, optimizer state, batches) neither
 // allocate nor carry autograd state. The accessors below the storage part are defined by the
 // tape layer (cpp/src/tape/meta.cpp) and, for grad(), the autograd layer.
-class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
+// Not enable_shared_from_this: its hidden weak reference cost every tensor two atomic
+// read-modify-writes (made, destroyed) and took libstdc++'s release of a sole owner off its
+// no-atomics path; a retained non-leaf keeps a weak reference to itself in its meta instead
+// (retain_grad), the one place a strong reference is made from the tensor alone.
+class TensorImpl {
  public:
   TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, DType dtype);
   // A strided tensor over `storage` (strides in elements, one per dim).
@@ -242,7 +246,6 @@ class TensorImpl : public std::enable_shared_from_this<TensorImpl> {
   const OuterGrad* outer_grad() const;  // null unless factored
   void set_grad(Tensor g);  // checks shape and dtype
   bool retains_grad() const;
-  void retain_grad();
   // The autograd identity: which tensor an entry's input or output is (kept across in-place
   // rebasing), the producing entry's handle (node < 0: a leaf), its output slot, its tape.
   uint64_t id() const;
@@ -287,6 +290,9 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype);
 Tensor eye(int64_t n, int64_t m, DType dtype);
 // A tensor that shares x's storage but has no history (PyTorch's detach()).
 Tensor detach(const Tensor& x);
+// PyTorch's retain_grad(): a non-leaf that requires grad gets its .grad filled by backward
+// (a leaf's is anyway); raises on a tensor that does not require grad.
+void retain_grad(const Tensor& t);
 Tensor clone_data(const Tensor& x);  // deep copy without history (contiguous)
 // Copies contiguous `src` (t's shape and dtype) into t's elements through t's strides.
 void assign_strided(const Tensor& t, const Tensor& src);

@@ -20,7 +20,8 @@ namespace tapegrad {
 Adjoints::Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture,
                    bool create_graph)
     : tape_(tape), create_graph_(create_graph), first_(static_cast<size_t>(max_pos + 1)),
-      capture_(capture), captured_(capture.size()), hooks_(any_hooks_registered()) {
+      capture_(capture), captured_(capture.size()), hooks_(any_hooks_registered()),
+      all_retained_(tape && tape->retained_anywhere()) {
   for (size_t i = 0; i < capture.size(); ++i) capture_idx_.emplace(capture[i]->id(), i);
 }
 
@@ -38,17 +39,18 @@ void Adjoints::add(const Target& t, const Tensor& g) {
   }
 }
 
-void Adjoints::sink(uint64_t id, TensorImpl* holder, const Tensor& g) {
-  if (hooks_ && holder && holder->is_leaf() && has_hooks(holder)) {
+void Adjoints::sink(uint64_t id, const Tensor* holder, const Tensor& g) {
+  TensorImpl* leaf = holder ? holder->get() : nullptr;
+  if (hooks_ && leaf && leaf->is_leaf() && has_hooks(leaf)) {
     for (Deferred& d : deferred_)
-      if (d.leaf.get() == holder) {
+      if (d.leaf.get() == leaf) {
         sum_into(d.g, g);
         return;
       }
-    deferred_.push_back({holder->shared_from_this(), id, g});
+    deferred_.push_back({*holder, id, g});
     return;
   }
-  deliver(id, holder, g);
+  deliver(id, leaf, g);
 }
 
 void Adjoints::deliver(uint64_t id, TensorImpl* holder, const Tensor& g) {
@@ -81,7 +83,9 @@ bool Adjoints::take(int64_t pos, Entry& e, std::vector<Tensor>& gout) {
     if (e.hooks && (*e.hooks)[k]) gout[k] = run_grad_hooks((*e.hooks)[k].get(), std::move(gout[k]));
     if (!capture_.empty()) {
       deliver(e.outputs[k].id, nullptr, gout[k]);
-    } else if (Tensor o = tape_->output_tensor(e, k); o && o->retains_grad()) {
+    } else if (!e.retains && !all_retained_) {
+      continue;  // no output retains its grad: no lookup, no lock
+    } else if (Tensor o = tape_->retained_output(e, k)) {
       deliver(e.outputs[k].id, o.get(), gout[k]);
     }
   }

@@ -23,11 +23,14 @@ class Adjoints {
     uint64_t id;
     int32_t node;      // producing entry's handle; < 0 for a leaf
     int32_t slot;
-    TensorImpl* leaf;  // a leaf that accumulates .grad (null: none)
+    const Tensor* leaf;  // a leaf that accumulates .grad (null: none), as its holder has it
   };
-  static Target of(const InputRef& in) { return {in.id, in.node, in.slot, in.leaf.get()}; }
+  // (Targets are used at once: `in` or `t` outlives the add() call they are made for.)
+  static Target of(const InputRef& in) {
+    return {in.id, in.node, in.slot, in.leaf ? &in.leaf : nullptr};
+  }
   static Target of(const Tensor& t) {
-    return {t->id(), t->node(), t->slot(), t->requires_grad() ? t.get() : nullptr};
+    return {t->id(), t->node(), t->slot(), t->requires_grad() ? &t : nullptr};
   }
 
   // `max_pos`: the highest tape position a root occupies (-1: every root is a leaf).
@@ -42,7 +45,7 @@ class Adjoints {
   std::vector<Tensor> finish(bool allow_unused);
 
  private:
-  void sink(uint64_t id, TensorImpl* holder, const Tensor& g);
+  void sink(uint64_t id, const Tensor* holder, const Tensor& g);
   void deliver(uint64_t id, TensorImpl* holder, const Tensor& g);
   static void sum_into(Tensor& slot, const Tensor& g);
   Tensor& at(int64_t pos, int32_t slot);
@@ -63,6 +66,7 @@ class Adjoints {
   };
   std::vector<Deferred> deferred_;
   bool hooks_ = false;  // some tensor has hooks (checked once per sweep)
+  bool all_retained_ = false;  // look up every output, not only flagged entries' (mark_retained)
 };
 
 // Tensor hooks (custom.cpp).

@@ -140,7 +140,7 @@ void bind_tensor(TensorClass& T) {
                     "values (and shape, dtype) while the tensor keeps its identity.")
       .def("requires_grad_", recorded([](const Strided& t, bool v) { return lower(&capture::ex::set_requires_grad, t.t, v); }),
            py::arg("requires_grad") = true)
-      .def("retain_grad", recorded([](const Strided& t) { sync_view(t); t->retain_grad(); }))
+      .def("retain_grad", recorded([](const Strided& t) { sync_view(t); retain_grad(t); }))
       .def_property_readonly("retains_grad", pure_getter(&TensorImpl::retains_grad))
       .def("detach_", recorded([](const Strided& t) {
             // PyTorch's refusal: the view would stay a window on a base whose history goes on

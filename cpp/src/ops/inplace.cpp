@@ -210,6 +210,7 @@ void adopt_identity(const Tensor& self, const Tensor& result) {
   sm.id = rm.id;
   sm.tape = rm.tape;
   sm.requires_grad = true;  // retains_grad stays: .grad is then w.r.t. the new value
+  if (sm.retains_grad) rm.tape->mark_retained(rm.node);
   // The saved alias of the result (if the op saved its output) now lives in self's storage
   // only through the copy above; keep the entry's saved alias valid by pointing it at self.
   for (SavedTensor& st : e.saved)

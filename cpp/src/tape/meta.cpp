@@ -88,6 +88,7 @@ void Tape::recycle_meta(AutogradMeta* m) {
   m->grad.reset();
   m->outer_grad.reset();
   m->hooks.reset();
+  m->self.reset();
   m->tape.reset();
   if (meta_pool_.size() >= kMetaPool) {
     delete m;
@@ -177,11 +178,15 @@ bool TensorImpl::retains_grad() const {
   return m && m->retains_grad;
 }
 
-void TensorImpl::retain_grad() {
-  if (!requires_grad())
+void retain_grad(const Tensor& t) {
+  if (!t->requires_grad())
     throw std::runtime_error(
         "retain_grad: can't retain_grad on a tensor that has requires_grad=False");
-  if (!is_leaf()) ensure_autograd_meta().retains_grad = true;
+  if (t->is_leaf()) return;
+  AutogradMeta& m = t->ensure_autograd_meta();
+  m.retains_grad = true;
+  m.self = t;
+  if (m.tape && m.node >= 0) m.tape->mark_retained(m.node);
 }
 
 const char* TensorImpl::grad_fn_name() const {

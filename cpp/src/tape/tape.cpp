@@ -284,6 +284,7 @@ Entry* Tape::rerecord(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedLis
   }
   e.alive = true;
   e.released = false;
+  e.retains = false;
   e.display = nullptr;
   e.had_saved = !saved.empty();
   for (Tensor& s : saved) {

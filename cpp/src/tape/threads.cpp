@@ -13,8 +13,11 @@
 // length of a release or a backward by compare-and-swap, and drains the queue when it gives
 // the tape back (a backward waits up to half a second for a finishing owner to let go; a
 // running owner's graph is refused with an error). In the backward, outputs that retain .grad
-// are reached through output_tensor(), which takes a strong reference under remote_mu_, so an
-// output being destroyed in another thread at that moment is either skipped or kept alive.
+// are reached through retained_output(), which takes a strong reference (from the weak one
+// retain_grad left in the tensor's meta) under remote_mu_, so an output being destroyed in
+// another thread at that moment is either skipped or kept alive. Only entries flagged by
+// retain_grad are looked up (Entry::retains: a sweep takes no lock otherwise); retain_grad
+// from a thread that does not own the tape flags the tape instead (mark_retained).
 #include <chrono>
 #include <stdexcept>
 
@@ -94,13 +97,23 @@ void Tape::release_adopted() {
   }
 }
 
-Tensor Tape::output_tensor(const Entry& e, size_t slot) {
+void Tape::mark_retained(int32_t node) {
+  if (owned_by_this_thread())
+    entry(node).retains = true;
+  else
+    foreign_retains_.store(true, std::memory_order_relaxed);
+}
+
+Tensor Tape::retained_output(const Entry& e, size_t slot) {
   TensorImpl* p = e.outputs[slot].ptr;
   if (!p) return nullptr;
   std::lock_guard<std::mutex> lk(remote_mu_);
   for (const RemoteRelease& r : remote_)
     if (r.ptr == p) return nullptr;  // destroyed in another thread, not drained yet
-  return p->weak_from_this().lock();  // empty while its destructor runs
+  // Held under the lock, p's memory and meta outlive this read: a destructor in another
+  // thread queues its release here first.
+  const AutogradMeta* m = p->autograd_meta();
+  return m && m->retains_grad ? m->self.lock() : nullptr;  // empty while its destructor runs
 }
 
 Tape::SweepScope::SweepScope(const std::shared_ptr<Tape>& tape) : tape_(tape.get()) {
