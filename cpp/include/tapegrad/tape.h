@@ -178,8 +178,11 @@ class Tape {
   TapeStats stats();
   void clear_dead();  // compaction (also automatic)
   // Recycled autograd metas for recorded outputs (Note [autograd meta]); the owning thread
-  // only. take_meta() gives a fresh identity, or null when the pool is empty.
+  // only. take_meta() gives a fresh identity (fresh_id), or null when the pool is empty.
   AutogradMeta* take_meta();
+  // A new identity from a block of them the tape reserved (one atomic add per kIdBlock ids,
+  // not per recorded output); unique across tapes and threads, not in creation order.
+  uint64_t fresh_id();
   void recycle_meta(AutogradMeta* m);
   // A strong reference to output `slot` of a live entry if that tensor retains its grad;
   // null when it does not, is gone or is being destroyed in another thread (Note [tape
@@ -276,6 +279,7 @@ class Tape {
   size_t cursor_ = 0;    // the next parked entry to record into
   static constexpr size_t kMetaPool = 256;
   std::vector<AutogradMeta*> meta_pool_;
+  uint64_t id_next_ = 0, id_end_ = 0;  // fresh_id's reserved block
 };
 
 // The entries that `root`'s value depends on, in recording order (for drawing the DAG).

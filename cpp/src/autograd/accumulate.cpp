@@ -39,6 +39,18 @@ void Adjoints::add(const Target& t, const Tensor& g) {
   }
 }
 
+void Adjoints::add(const Target& t, Tensor&& g) {
+  if (t.node >= 0) {
+    Tensor& slot = at(tape_->position(t.node), t.slot);
+    if (slot)
+      sum_into(slot, g);
+    else
+      slot = std::move(g);  // what sum_into would copy: a reference count's two atomics saved
+  } else {
+    sink(t.id, t.leaf, g);
+  }
+}
+
 void Adjoints::sink(uint64_t id, const Tensor* holder, const Tensor& g) {
   TensorImpl* leaf = holder ? holder->get() : nullptr;
   if (hooks_ && leaf && leaf->is_leaf() && has_hooks(leaf)) {

@@ -37,6 +37,7 @@ class Adjoints {
   Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture, bool create_graph);
 
   void add(const Target& t, const Tensor& g);
+  void add(const Target& t, Tensor&& g);  // the same, moving g into an empty adjoint
   // The adjoints of entry e at `pos`, moved into gout (one per output, null where none);
   // false when e received none (the sweep skips it). Each is first handed to the sink
   // (retain_grad or tg.grad's capture).

@@ -85,7 +85,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
       for (size_t i = 0; i < gin.size() && i < e.inputs.size(); ++i) {
         if (!gin[i] || !e.inputs[i].requires_grad) continue;
         to_input_grad(gin[i], e.inputs[i]);  // Note [shape-free rules]
-        adj.add(Adjoints::of(e.inputs[i]), gin[i]);
+        adj.add(Adjoints::of(e.inputs[i]), std::move(gin[i]));
       }
     }
     if (!retain_graph) release_saved(e);

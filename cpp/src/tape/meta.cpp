@@ -54,7 +54,10 @@ AutogradMeta& TensorImpl::ensure_autograd_meta() const {
 AutogradMeta& TensorImpl::ensure_autograd_meta(Tape& pool) const {
   if (AutogradMeta* m = meta_.load(std::memory_order_acquire)) return *m;
   AutogradMeta* fresh = pool.take_meta();
-  if (!fresh) fresh = new_meta();
+  if (!fresh) {
+    fresh = new AutogradMeta();
+    fresh->id = pool.fresh_id();
+  }
   AutogradMeta* m = install(meta_, fresh);
   if (m != fresh) pool.recycle_meta(fresh);
   return *m;
@@ -79,8 +82,17 @@ AutogradMeta* Tape::take_meta() {
   if (meta_pool_.empty()) return nullptr;
   AutogradMeta* m = meta_pool_.back();
   meta_pool_.pop_back();
-  m->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+  m->id = fresh_id();
   return m;
+}
+
+uint64_t Tape::fresh_id() {
+  constexpr uint64_t kIdBlock = 1024;
+  if (id_next_ == id_end_) {
+    id_next_ = g_next_id.fetch_add(kIdBlock, std::memory_order_relaxed);
+    id_end_ = id_next_ + kIdBlock;
+  }
+  return id_next_++;
 }
 
 void Tape::recycle_meta(AutogradMeta* m) {
