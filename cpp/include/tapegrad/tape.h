@@ -188,10 +188,13 @@ class Tape {
   // null when it does not, is gone or is being destroyed in another thread (Note [tape
   // threads]).
   Tensor retained_output(const Entry& e, size_t slot);
-  // retain_grad on output of entry `node`: flags the entry in the owning thread; from another
-  // thread, which may not touch the entries, flags the whole tape instead (every sweep over it
-  // then looks every output up).
-  void mark_retained(int32_t node);
+  // retain_grad on an output of this tape (m: its meta, t: the tensor): flags its entry in the
+  // owning thread; from another thread, which may not touch the entries, flags the whole tape
+  // instead (every sweep over it then looks every output up), writing the meta under
+  // remote_mu_, where retained_output reads it.
+  void retain(AutogradMeta& m, const Tensor& t);
+  // The entry of a retained tensor that in-place rebasing moved to (owning thread).
+  void mark_retained(int32_t node) { entry(node).retains = true; }
   bool retained_anywhere() const { return foreign_retains_.load(std::memory_order_relaxed); }
 
   // ----- planned tapes (Note [planned tapes] in cpp/src/tape/tape.cpp) -----

@@ -20,8 +20,7 @@ namespace tapegrad {
 Adjoints::Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture,
                    bool create_graph)
     : tape_(tape), create_graph_(create_graph), first_(static_cast<size_t>(max_pos + 1)),
-      capture_(capture), captured_(capture.size()), hooks_(any_hooks_registered()),
-      all_retained_(tape && tape->retained_anywhere()) {
+      capture_(capture), captured_(capture.size()), hooks_(any_hooks_registered()) {
   for (size_t i = 0; i < capture.size(); ++i) capture_idx_.emplace(capture[i]->id(), i);
 }
 
@@ -95,7 +94,7 @@ bool Adjoints::take(int64_t pos, Entry& e, std::vector<Tensor>& gout) {
     if (e.hooks && (*e.hooks)[k]) gout[k] = run_grad_hooks((*e.hooks)[k].get(), std::move(gout[k]));
     if (!capture_.empty()) {
       deliver(e.outputs[k].id, nullptr, gout[k]);
-    } else if (!e.retains && !all_retained_) {
+    } else if (!e.retains && !tape_->retained_anywhere()) {
       continue;  // no output retains its grad: no lookup, no lock
     } else if (Tensor o = tape_->retained_output(e, k)) {
       deliver(e.outputs[k].id, o.get(), gout[k]);

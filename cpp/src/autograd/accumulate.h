@@ -67,7 +67,6 @@ class Adjoints {
   };
   std::vector<Deferred> deferred_;
   bool hooks_ = false;  // some tensor has hooks (checked once per sweep)
-  bool all_retained_ = false;  // look up every output, not only flagged entries' (mark_retained)
 };
 
 // Tensor hooks (custom.cpp).

@@ -196,9 +196,12 @@ void retain_grad(const Tensor& t) {
         "retain_grad: can't retain_grad on a tensor that has requires_grad=False");
   if (t->is_leaf()) return;
   AutogradMeta& m = t->ensure_autograd_meta();
-  m.retains_grad = true;
-  m.self = t;
-  if (m.tape && m.node >= 0) m.tape->mark_retained(m.node);
+  if (m.tape && m.node >= 0) {
+    m.tape->retain(m, t);
+  } else {
+    m.retains_grad = true;
+    m.self = t;
+  }
 }
 
 const char* TensorImpl::grad_fn_name() const {

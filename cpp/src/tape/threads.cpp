@@ -17,7 +17,7 @@
 // retain_grad left in the tensor's meta) under remote_mu_, so an output being destroyed in
 // another thread at that moment is either skipped or kept alive. Only entries flagged by
 // retain_grad are looked up (Entry::retains: a sweep takes no lock otherwise); retain_grad
-// from a thread that does not own the tape flags the tape instead (mark_retained).
+// from a thread that does not own the tape flags the tape instead, for good (Tape::retain).
 #include <chrono>
 #include <stdexcept>
 
@@ -97,11 +97,17 @@ void Tape::release_adopted() {
   }
 }
 
-void Tape::mark_retained(int32_t node) {
-  if (owned_by_this_thread())
-    entry(node).retains = true;
-  else
-    foreign_retains_.store(true, std::memory_order_relaxed);
+void Tape::retain(AutogradMeta& m, const Tensor& t) {
+  if (owned_by_this_thread()) {
+    m.retains_grad = true;
+    m.self = t;
+    entry(m.node).retains = true;
+    return;
+  }
+  std::lock_guard<std::mutex> lk(remote_mu_);
+  m.retains_grad = true;
+  m.self = t;
+  foreign_retains_.store(true, std::memory_order_relaxed);
 }
 
 Tensor Tape::retained_output(const Entry& e, size_t slot) {
