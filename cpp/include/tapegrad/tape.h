@@ -266,7 +266,7 @@ class Tape {
   std::mutex remote_mu_;
   std::vector<RemoteRelease> remote_;
   std::atomic<bool> has_remote_{false};
-  std::atomic<bool> foreign_retains_{false};  // mark_retained from a thread not the owner
+  std::atomic<bool> foreign_retains_{false};  // retain() from a thread not the owner
   std::deque<Entry> entries_;
   std::vector<int64_t> pos_;        // handle -> position in entries_
   std::vector<int32_t> free_handles_;

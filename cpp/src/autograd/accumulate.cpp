@@ -30,21 +30,13 @@ Tensor& Adjoints::at(int64_t pos, int32_t slot) {
   return slot == 0 ? first_[static_cast<size_t>(pos)] : more_[{pos, slot}];
 }
 
-void Adjoints::add(const Target& t, const Tensor& g) {
-  if (t.node >= 0) {
-    sum_into(at(tape_->position(t.node), t.slot), g);
-  } else {
-    sink(t.id, t.leaf, g);
-  }
-}
-
-void Adjoints::add(const Target& t, Tensor&& g) {
+void Adjoints::add(const Target& t, Tensor g) {
   if (t.node >= 0) {
     Tensor& slot = at(tape_->position(t.node), t.slot);
     if (slot)
       sum_into(slot, g);
     else
-      slot = std::move(g);  // what sum_into would copy: a reference count's two atomics saved
+      slot = std::move(g);  // a moved-in rule gradient costs no reference-count atomics
   } else {
     sink(t.id, t.leaf, g);
   }

@@ -36,8 +36,7 @@ class Adjoints {
   // `max_pos`: the highest tape position a root occupies (-1: every root is a leaf).
   Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture, bool create_graph);
 
-  void add(const Target& t, const Tensor& g);
-  void add(const Target& t, Tensor&& g);  // the same, moving g into an empty adjoint
+  void add(const Target& t, Tensor g);  // (pass a rule's gradient moved: no copy)
   // The adjoints of entry e at `pos`, moved into gout (one per output, null where none);
   // false when e received none (the sweep skips it). Each is first handed to the sink
   // (retain_grad or tg.grad's capture).

@@ -33,7 +33,7 @@ struct DgemmConfig {
   static constexpr int DR1 = 14, DR2 = 12;
   static constexpr bool dot_cols(int64_t n) { return n < 8; }  // below one vector
   static constexpr int DOT_R = 4, DOT_J = 5;
-  static constexpr bool DOT_ROWS_OUTER = true;
+  static constexpr bool DOT_ROWS_OUTER = false;
 };
 
 #include "kernels/simd/gemm-inl.h"
