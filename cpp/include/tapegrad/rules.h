@@ -50,10 +50,14 @@ struct BwCtx {
 // outputs] in cpp/src/autograd/checks.cpp.
 Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot);
 
-using BackwardFn = std::vector<Tensor> (*)(BwCtx&);
+// A rule's input gradients, one per input (null: none), kept inline up to three: a rule's
+// result was a heap-allocated std::vector per entry of every reverse sweep (five allocations
+// per replay of the 8-point regression step).
+using Grads = SmallVec<Tensor, 3>;
+using BackwardFn = Grads (*)(BwCtx&);
 
 // One rule per row of the op table, defined next to the op's forward in cpp/src/ops/.
-#define TG_OP(code, name, arity, bind, expose, dunder) std::vector<Tensor> backward_##code(BwCtx& ctx);
+#define TG_OP(code, name, arity, bind, expose, dunder) Grads backward_##code(BwCtx& ctx);
 #include "tapegrad/ops.def"
 #undef TG_OP
 

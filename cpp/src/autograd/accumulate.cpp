@@ -6,7 +6,10 @@
 // compaction) — slot 0 in a flat array sized once, the rare other outputs of multi-output
 // entries in a side map — instead of a hash map keyed by tensor id that allocated a node per
 // gradient. Adjoints are created lazily and always accumulate (+=); an entry whose outputs
-// received none is skipped without running its rule.
+// received none is skipped without running its rule. The flat array and the vector the
+// outputs' gradients are handed over in are the thread's, kept empty between sweeps with
+// their capacity (a sweep started inside another, from a hook, gets arrays of its own): a
+// replayed training step's sweep allocates neither.
 #include "accumulate.h"
 
 #include <stdexcept>
@@ -17,11 +20,37 @@
 
 namespace tapegrad {
 
+namespace {
+struct SpareBuffers {
+  Adjoints::Buffers b;
+  bool busy = false;
+};
+thread_local SpareBuffers t_spare;
+
+Adjoints::Buffers* lease_buffers(Adjoints::Buffers* own) {
+  SpareBuffers& s = t_spare;
+  if (s.busy) return own;
+  s.busy = true;
+  return &s.b;
+}
+}  // namespace
+
 Adjoints::Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture,
                    bool create_graph)
-    : tape_(tape), create_graph_(create_graph), first_(static_cast<size_t>(max_pos + 1)),
-      capture_(capture), captured_(capture.size()), hooks_(any_hooks_registered()) {
+    : tape_(tape), create_graph_(create_graph), bufs_(lease_buffers(&own_)),
+      first_(bufs_->first), capture_(capture), captured_(capture.size()),
+      hooks_(any_hooks_registered()) {
+  first_.resize(static_cast<size_t>(max_pos + 1));  // (empty: nulls within its capacity)
   for (size_t i = 0; i < capture.size(); ++i) capture_idx_.emplace(capture[i]->id(), i);
+}
+
+Adjoints::~Adjoints() {
+  if (bufs_ == &own_) return;
+  // Emptied before the thread's next sweep can lease them (a tensor dying here may start
+  // none: destructors only release).
+  bufs_->first.clear();
+  bufs_->gout.clear();
+  t_spare.busy = false;
 }
 
 void Adjoints::sum_into(Tensor& slot, const Tensor& g) { slot = slot ? tapegrad::add(slot, g) : g; }

@@ -35,6 +35,9 @@ class Adjoints {
 
   // `max_pos`: the highest tape position a root occupies (-1: every root is a leaf).
   Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture, bool create_graph);
+  ~Adjoints();
+  Adjoints(const Adjoints&) = delete;
+  Adjoints& operator=(const Adjoints&) = delete;
 
   void add(const Target& t, Tensor g);  // (pass a rule's gradient moved: no copy)
   // The adjoints of entry e at `pos`, moved into gout (one per output, null where none);
@@ -43,6 +46,13 @@ class Adjoints {
   bool take(int64_t pos, Entry& e, std::vector<Tensor>& gout);
   // tg.grad's results, in the order of `capture`.
   std::vector<Tensor> finish(bool allow_unused);
+  // The sweep's gradients of one entry's outputs, filled by take() (reused across entries).
+  std::vector<Tensor>& gout() { return bufs_->gout; }
+
+  // The two arrays a sweep fills, kept by the thread between sweeps (Note [adjoint table]).
+  struct Buffers {
+    std::vector<Tensor> first, gout;
+  };
 
  private:
   void sink(uint64_t id, const Tensor* holder, const Tensor& g);
@@ -52,7 +62,9 @@ class Adjoints {
 
   Tape* tape_;
   bool create_graph_;
-  std::vector<Tensor> first_;                                 // slot 0, by position
+  Buffers* bufs_;  // the thread's spare ones, or own_ when a sweep runs inside another
+  Buffers own_;
+  std::vector<Tensor>& first_;                                // slot 0, by position
   std::map<std::pair<int64_t, int32_t>, Tensor> more_;       // other slots
   const std::vector<Tensor>& capture_;
   std::unordered_map<uint64_t, size_t> capture_idx_;

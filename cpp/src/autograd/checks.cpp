@@ -66,7 +66,7 @@ bool has_nonfinite(const Tensor& t) {
 }
 }  // namespace
 
-void check_rule_output(const Entry& e, const std::vector<Tensor>& gin) {
+void check_rule_output(const Entry& e, const Grads& gin) {
   for (size_t i = 0; i < gin.size(); ++i)
     if (has_nonfinite(gin[i]))
       throw std::runtime_error(std::string("Function '") + entry_backward_name(e) +

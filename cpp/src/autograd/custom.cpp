@@ -133,7 +133,7 @@ std::vector<Tensor> apply_custom(const CustomOp& op, const std::vector<Tensor>& 
 }
 
 // The rule of every custom entry (Note [custom functions]).
-std::vector<Tensor> backward_Custom(BwCtx& ctx) {
+Grads backward_Custom(BwCtx& ctx) {
   // A copy: the entry (and its attributes) may die while the node runs.
   const std::shared_ptr<CustomBackward> node = ctx.attrs<CustomAttrs>().node;
   const Entry& e = ctx.e;

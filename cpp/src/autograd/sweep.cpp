@@ -14,10 +14,21 @@
 namespace tapegrad {
 
 namespace {
+Tensor output_grad(const Tensor& o, const Tensor& given, size_t i, size_t n, const char* op,
+                   const char* arg);
+
+// The roots of one sweep and their seed gradients, as arrays (a single root needs no vector).
+struct Roots {
+  const Tensor* t;
+  const Tensor* g;
+  size_t n;
+};
+
 // The tape every non-leaf root was recorded on (null when all roots are leaves).
-std::shared_ptr<Tape> tape_of(const std::vector<Tensor>& roots) {
+std::shared_ptr<Tape> tape_of(const Roots& roots) {
   std::shared_ptr<Tape> tape;
-  for (const Tensor& r : roots) {
+  for (size_t i = 0; i < roots.n; ++i) {
+    const Tensor& r = roots.t[i];
     if (r->node() < 0) continue;
     if (tape && tape != r->tape())
       throw std::runtime_error("backward: the outputs were recorded in different threads");
@@ -26,10 +37,10 @@ std::shared_ptr<Tape> tape_of(const std::vector<Tensor>& roots) {
   return tape;
 }
 
-int64_t last_position(Tape* tape, const std::vector<Tensor>& roots) {
+int64_t last_position(Tape* tape, const Roots& roots) {
   int64_t max_pos = -1;
-  for (const Tensor& r : roots)
-    if (!r->is_leaf()) max_pos = std::max<int64_t>(max_pos, tape->position(r->node()));
+  for (size_t i = 0; i < roots.n; ++i)
+    if (!roots.t[i]->is_leaf()) max_pos = std::max<int64_t>(max_pos, tape->position(roots.t[i]->node()));
   return max_pos;
 }
 
@@ -59,20 +70,19 @@ void zero_missing(const Entry& e, std::vector<Tensor>& gout) {
 }
 }  // namespace
 
-std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
-                                 const std::vector<Tensor>& root_grads, bool retain_graph,
-                                 bool create_graph, const std::vector<Tensor>& capture,
-                                 bool allow_unused) {
+namespace {
+std::vector<Tensor> sweep(const Roots& roots, bool retain_graph, bool create_graph,
+                          const std::vector<Tensor>& capture, bool allow_unused) {
   const std::shared_ptr<Tape> tape = tape_of(roots);
   Tape::SweepScope scope(tape);  // Note [tape threads]
   GradModeGuard mode(create_graph);
   const int64_t max_pos = last_position(tape.get(), roots);
   Adjoints adj(tape.get(), max_pos, capture, create_graph);
-  for (size_t i = 0; i < roots.size(); ++i) adj.add(Adjoints::of(roots[i]), root_grads[i]);
+  for (size_t i = 0; i < roots.n; ++i) adj.add(Adjoints::of(roots.t[i]), roots.g[i]);
 
   // Leaf gradients may be handed over factored only when nobody looks at their values.
   const bool into_leaves = capture.empty() && !create_graph && !anomaly_enabled();
-  std::vector<Tensor> gout;  // reused across entries
+  std::vector<Tensor>& gout = adj.gout();  // reused across entries
   for (int64_t pos = max_pos; pos >= 0; --pos) {
     Entry& e = tape->at(pos);
     if (!e.alive || !adj.take(pos, e, gout)) continue;
@@ -80,7 +90,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
     if (needs_any(e)) {
       if (e.op != OpCode::Custom) zero_missing(e, gout);  // a custom op materializes its own
       BwCtx ctx{e, gout, create_graph, tape, into_leaves};
-      std::vector<Tensor> gin = backward_rule(e.op)(ctx);
+      Grads gin = backward_rule(e.op)(ctx);
       if (anomaly_enabled()) check_rule_output(e, gin);
       for (size_t i = 0; i < gin.size() && i < e.inputs.size(); ++i) {
         if (!gin[i] || !e.inputs[i].requires_grad) continue;
@@ -92,16 +102,52 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
   }
   return adj.finish(allow_unused);
 }
+}  // namespace
 
-void backward(const Tensor& root, const Tensor& gradient, bool retain_graph, bool create_graph) {
-  const std::vector<Tensor> roots{root};
-  const std::vector<Tensor> grads = output_grads(roots, {gradient}, "backward", "gradient=");
-  run_backward(roots, grads, retain_graph, create_graph, {}, false);
+std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
+                                 const std::vector<Tensor>& root_grads, bool retain_graph,
+                                 bool create_graph, const std::vector<Tensor>& capture,
+                                 bool allow_unused) {
+  if (root_grads.size() != roots.size())
+    throw std::logic_error("run_backward: one gradient per root");
+  return sweep({roots.data(), root_grads.data(), roots.size()}, retain_graph, create_graph,
+               capture, allow_unused);
 }
 
-// The gradients a backward starts from: the given one, cast to the output's dtype, or ones for
-// a one-element output (the only kind whose gradient can be implied: d out/d out = 1). Every
-// output must have history to go back through.
+void backward(const Tensor& root, const Tensor& gradient, bool retain_graph, bool create_graph) {
+  const Tensor seed = output_grad(root, gradient, 0, 1, "backward", "gradient=");
+  sweep({&root, &seed, 1}, retain_graph, create_graph, {}, false);
+}
+
+namespace {
+// The gradient a backward starts from at output i of n: the given one, cast to the output's
+// dtype, or ones for a one-element output (the only kind whose gradient can be implied:
+// d out/d out = 1). Every output must have history to go back through.
+Tensor output_grad(const Tensor& o, const Tensor& given, size_t i, size_t n, const char* op,
+                   const char* arg) {
+  auto which = [&] { return n == 1 ? std::string("this output") : "output " + std::to_string(i); };
+  if (!o->requires_grad())
+    throw std::runtime_error(
+        std::string(op) + ": element " + std::to_string(i) + " of tensors does not require "
+        "grad and does not have a grad_fn (shape " + shape_str(o->shape()) + "). Did you "
+        "create the parameters with requires_grad=True, or compute the result inside "
+        "no_grad()?");
+  if (!given) {
+    if (o->numel() != 1)
+      throw std::runtime_error(std::string(op) +
+                               ": grad can be implicitly created only for scalar outputs; " +
+                               which() + " has shape " + shape_str(o->shape()) + ". Pass " +
+                               arg + " (a tensor of that shape), or reduce it first (e.g. "
+                               ".sum())");
+    return full(o->shape(), 1.0, o->dtype());
+  }
+  if (given->shape() != o->shape())
+    throw ValueError(std::string(op) + ": " + arg + " has shape " + shape_str(given->shape()) +
+                     " but " + which() + " has shape " + shape_str(o->shape()));
+  return given->dtype() != o->dtype() ? cast(given, o->dtype()) : given;
+}
+}  // namespace
+
 std::vector<Tensor> output_grads(const std::vector<Tensor>& outputs,
                                  const std::vector<Tensor>& grads, const char* op,
                                  const char* arg) {
@@ -110,32 +156,9 @@ std::vector<Tensor> output_grads(const std::vector<Tensor>& outputs,
                      " for " + std::to_string(outputs.size()) + " outputs");
   std::vector<Tensor> out;
   out.reserve(outputs.size());
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const Tensor& o = outputs[i];
-    const std::string which = outputs.size() == 1 ? "this output" : "output " + std::to_string(i);
-    if (!o->requires_grad())
-      throw std::runtime_error(
-          std::string(op) + ": element " + std::to_string(i) + " of tensors does not require "
-          "grad and does not have a grad_fn (shape " + shape_str(o->shape()) + "). Did you "
-          "create the parameters with requires_grad=True, or compute the result inside "
-          "no_grad()?");
-    Tensor g = grads.empty() ? nullptr : grads[i];
-    if (!g) {
-      if (o->numel() != 1)
-        throw std::runtime_error(std::string(op) +
-                                 ": grad can be implicitly created only for scalar outputs; " +
-                                 which + " has shape " + shape_str(o->shape()) + ". Pass " +
-                                 arg + " (a tensor of that shape), or reduce it first (e.g. "
-                                 ".sum())");
-      g = full(o->shape(), 1.0, o->dtype());
-    } else {
-      if (g->shape() != o->shape())
-        throw ValueError(std::string(op) + ": " + arg + " has shape " + shape_str(g->shape()) +
-                         " but " + which + " has shape " + shape_str(o->shape()));
-      if (g->dtype() != o->dtype()) g = cast(g, o->dtype());
-    }
-    out.push_back(std::move(g));
-  }
+  for (size_t i = 0; i < outputs.size(); ++i)
+    out.push_back(output_grad(outputs[i], grads.empty() ? nullptr : grads[i], i, outputs.size(),
+                              op, arg));
   return out;
 }
 

@@ -65,7 +65,7 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
 }
 // y = x·Φ(x)  ⇒  dx += dy·(Φ(x) + x·φ(x)),  φ(x) = e^(−x²/2)/√(2π)
 // tanh form, t = tanh(β(x + κx³)):  dx += dy·(½(1 + t) + ½x·(1 − t²)·β(1 + 3κx²))
-std::vector<Tensor> backward_Gelu(BwCtx& ctx) {
+Grads backward_Gelu(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   if (ctx.attrs<GeluAttrs>().tanh) {
     Tensor t = gelu_tanh_inner(x);
@@ -91,7 +91,7 @@ Tensor silu(const Tensor& x) {
   return y;
 }
 // y = x·σ(x)  ⇒  dx += dy·σ(x)·(1 + x·(1 − σ(x)))
-std::vector<Tensor> backward_Silu(BwCtx& ctx) {
+Grads backward_Silu(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   Tensor s = sigmoid(x);
   return {mul(ctx.g(), mul(s, add(scalar_of(x, 1.0), mul(x, sub(scalar_of(x, 1.0), s)))))};
@@ -114,7 +114,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
   return y;
 }
 // y = x if x > 0 else s·x  ⇒  dx += dy·(x > 0 ? 1 : s)   (x = 0 takes s, as PyTorch)
-std::vector<Tensor> backward_LeakyRelu(BwCtx& ctx) {
+Grads backward_LeakyRelu(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const double s = ctx.attrs<LeakyReluAttrs>().negative_slope;
   Tensor p = positive(x);  // slope = s + (1 − s)·[x > 0]
@@ -139,7 +139,7 @@ Tensor elu(const Tensor& x, double alpha) {
 }
 // y = x if x > 0 else α·(eˣ − 1)  ⇒  dx += dy·(x > 0 ? 1 : α·eˣ)
 // (eˣ of min(x, 0): the unselected branch stays finite, so its zero weight gives 0, not NaN)
-std::vector<Tensor> backward_Elu(BwCtx& ctx) {
+Grads backward_Elu(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const double alpha = ctx.attrs<EluAttrs>().alpha;
   Tensor p = positive(x);
@@ -167,7 +167,7 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   return y;
 }
 // y = log(1 + e^(βx))/β  ⇒  dx += dy·σ(βx);  above the threshold y = x  ⇒  dx += dy
-std::vector<Tensor> backward_Softplus(BwCtx& ctx) {
+Grads backward_Softplus(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const SoftplusAttrs& at = ctx.attrs<SoftplusAttrs>();
   Tensor bx = mul(x, scalar_of(x, at.beta));
@@ -188,7 +188,7 @@ Tensor log_sigmoid(const Tensor& x) {
   return y;
 }
 // y = log σ(x)  ⇒  dx += dy·(1 − σ(x)) = dy·σ(−x)
-std::vector<Tensor> backward_LogSigmoid(BwCtx& ctx) {
+Grads backward_LogSigmoid(BwCtx& ctx) {
   return {mul(ctx.g(), sigmoid(neg(ctx.saved(0))))};
 }
 
@@ -215,7 +215,7 @@ Tensor hardtanh(const Tensor& x, double min_val, double max_val) {
   return y;
 }
 // y = clamp(x, lo, hi)  ⇒  dx += dy·[not (x ≤ lo or x ≥ hi)]   (0 at the kinks, as PyTorch)
-std::vector<Tensor> backward_Hardtanh(BwCtx& ctx) {
+Grads backward_Hardtanh(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const HardtanhAttrs& at = ctx.attrs<HardtanhAttrs>();
   Tensor outside = logical_or(compare(CmpOp::le, x, scalar_of(x, at.min_val)),

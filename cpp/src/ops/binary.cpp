@@ -222,7 +222,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
   return c;
 }
 // c = a + b  ⇒  da += dc ; db += dc
-std::vector<Tensor> backward_Add(BwCtx& ctx) {
+Grads backward_Add(BwCtx& ctx) {
   return {ctx.needs(0) ? ctx.g() : nullptr, ctx.needs(1) ? ctx.g() : nullptr};
 }
 
@@ -232,7 +232,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   return c;
 }
 // c = a − b  ⇒  da += dc ; db −= dc
-std::vector<Tensor> backward_Sub(BwCtx& ctx) {
+Grads backward_Sub(BwCtx& ctx) {
   return {ctx.needs(0) ? ctx.g() : nullptr, ctx.needs(1) ? neg(ctx.g()) : nullptr};
 }
 
@@ -273,7 +273,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   return c;
 }
 // c = a·b  ⇒  da += dc·b ; db += dc·a
-std::vector<Tensor> backward_Mul(BwCtx& ctx) {
+Grads backward_Mul(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
   return {ctx.needs(0) ? mul(ctx.g(), b) : nullptr, ctx.needs(1) ? mul(ctx.g(), a) : nullptr};
@@ -289,7 +289,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 // c = a / b  ⇒  da += dc / b ; db −= dc·a / b²
 // (db as −dc·((a / b) / b), PyTorch's order: a / b² overflows for |b| > 1e154 (float64)
 // where the quotient taken twice does not, and the infinities and NaNs come out the same)
-std::vector<Tensor> backward_Div(BwCtx& ctx) {
+Grads backward_Div(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
   Tensor da, db;
@@ -330,7 +330,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   return c;
 }
 // c = aᵇ  ⇒  da += dc·b·aᵇ⁻¹ (0 where b = 0) ; db += dc·aᵇ·log a (0 where a = 0 and b ≥ 0)
-std::vector<Tensor> backward_Pow(BwCtx& ctx) {
+Grads backward_Pow(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
   Tensor da, db;
@@ -394,8 +394,8 @@ static std::vector<Tensor> minmax_backward(BwCtx& ctx, CmpOp wins) {
   return {da, db};
 }
 // c = max(a, b)  ⇒  the rule above, a winning where a > b
-std::vector<Tensor> backward_Maximum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::gt); }
+Grads backward_Maximum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::gt); }
 // c = min(a, b)  ⇒  the rule above mirrored, a winning where a < b
-std::vector<Tensor> backward_Minimum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::lt); }
+Grads backward_Minimum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::lt); }
 
 }  // namespace tapegrad

@@ -131,7 +131,7 @@ Tensor grad_as(const Tensor& g, DType dt) { return g->dtype() == dt ? g : cast(g
 }  // namespace
 
 // y = conv(x, w) + b  ⇒  dx += convᵀ(dy, w) ; dw += Σ_n dy ⋆ x ; db += Σ_{n,oy,ox} dy
-std::vector<Tensor> backward_Convolution(BwCtx& ctx) {
+Grads backward_Convolution(BwCtx& ctx) {
   const k::ConvShape& s = ctx.attrs<ConvAttrs>().s;
   const Tensor g = grad_as(ctx.g(), ctx.in_dtype(0));
   Tensor dx, dw, db;
@@ -143,7 +143,7 @@ std::vector<Tensor> backward_Convolution(BwCtx& ctx) {
 
 // dx = convᵀ(gy, w), bilinear: ⟨G, convᵀ(gy, w)⟩ = ⟨conv(G, w), gy⟩
 //   ⇒  dgy += conv(G, w) ; dw += Σ_n gy ⋆ G   (G = the gradient of dx)
-std::vector<Tensor> backward_ConvolutionBackwardInput(BwCtx& ctx) {
+Grads backward_ConvolutionBackwardInput(BwCtx& ctx) {
   const k::ConvShape& s = ctx.attrs<ConvAttrs>().s;
   const Tensor G = grad_as(ctx.g(), ctx.in_dtype(0));
   Tensor dgy, dw;
@@ -154,7 +154,7 @@ std::vector<Tensor> backward_ConvolutionBackwardInput(BwCtx& ctx) {
 
 // dw = Σ_n gy ⋆ x, bilinear: ⟨H, Σ_n gy ⋆ x⟩ = ⟨conv(x, H), gy⟩
 //   ⇒  dgy += conv(x, H) ; dx += convᵀ(gy, H)   (H = the gradient of dw)
-std::vector<Tensor> backward_ConvolutionBackwardWeight(BwCtx& ctx) {
+Grads backward_ConvolutionBackwardWeight(BwCtx& ctx) {
   const k::ConvShape& s = ctx.attrs<ConvAttrs>().s;
   const Tensor H = grad_as(ctx.g(), ctx.in_dtype(1));
   Tensor dgy, dx;
@@ -365,7 +365,7 @@ Tensor constant_pad(const Tensor& x, const std::vector<int64_t>& pads, double va
   return y;
 }
 // y = pad(x, p, value)  ⇒  dx += pad(dy, −p, 0)   (the kept window of dy; cropped parts get 0)
-std::vector<Tensor> backward_ConstantPadNd(BwCtx& ctx) {
+Grads backward_ConstantPadNd(BwCtx& ctx) {
   std::vector<int64_t> neg = ctx.attrs<PadAttrs>().pads;
   for (int64_t& v : neg) v = -v;
   return {constant_pad(ctx.g(), neg, 0.0)};

@@ -215,7 +215,7 @@ Tensor gather_flat(const Tensor& x, const Tensor& offsets, const Shape& out_shap
   return y;
 }
 // y[i] = x[off[i]]  ⇒  dx[off[i]] += dy[i]
-std::vector<Tensor> backward_Gather(BwCtx& ctx) {
+Grads backward_Gather(BwCtx& ctx) {
   return {scatter_add_flat(ctx.g(), ctx.saved(0), ctx.in_shape(0))};
 }
 
@@ -226,7 +226,7 @@ Tensor scatter_add_flat(const Tensor& g, const Tensor& offsets, const Shape& out
   return y;
 }
 // y[off[i]] += g[i]  ⇒  dg[i] += dy[off[i]]
-std::vector<Tensor> backward_ScatterAdd(BwCtx& ctx) {
+Grads backward_ScatterAdd(BwCtx& ctx) {
   return {gather_flat(ctx.g(), ctx.saved(0), ctx.in_shape(0))};
 }
 
@@ -405,7 +405,7 @@ Tensor scatter_flat(const Tensor& x, const Tensor& offsets, const Tensor& v) {
   return r;
 }
 // y = x with y[off] = v  ⇒  dx += dy with zeros at off ; dv += dy[off]
-std::vector<Tensor> backward_IndexPut(BwCtx& ctx) {
+Grads backward_IndexPut(BwCtx& ctx) {
   const Tensor& off = ctx.saved(0);
   const Tensor& g = ctx.g();
   Tensor dx, dv;

@@ -94,7 +94,7 @@ Tensor mm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 }
 // C = op(A)·op(B)  ⇒  dA += dC·op(B)ᵀ (or its transpose when A was used transposed) ;
 //                      dB += op(A)ᵀ·dC (or its transpose) — all through GEMM flags.
-std::vector<Tensor> backward_Mm(BwCtx& ctx) {
+Grads backward_Mm(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
   const bool ta = ctx.attrs<MmAttrs>().trans_a, tb = ctx.attrs<MmAttrs>().trans_b;
@@ -129,7 +129,7 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return c;
 }
 // Cᵢ = op(Aᵢ)·op(Bᵢ) for each batch i  ⇒  mm's rule per batch, as bmm calls with GEMM flags
-std::vector<Tensor> backward_Bmm(BwCtx& ctx) {
+Grads backward_Bmm(BwCtx& ctx) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
   const bool ta = ctx.attrs<MmAttrs>().trans_a, tb = ctx.attrs<MmAttrs>().trans_b;
@@ -182,7 +182,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   return x->dim() == 2 ? y : reshape(y, out_shape);
 }
 // Y = X·Wᵀ + b  ⇒  dX += dY·W ; dW += dYᵀ·X ; db += Σ_rows dY   (GEMM flags, no transposes)
-std::vector<Tensor> backward_Linear(BwCtx& ctx) {
+Grads backward_Linear(BwCtx& ctx) {
   const Tensor& g = ctx.g();
   Tensor dx, dw, db;
   if (ctx.needs(0)) dx = mm(g, ctx.saved(1));

@@ -84,7 +84,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target_in, Reduction
 }
 // lᵢ = lse(xᵢ) − xᵢ[yᵢ]  ⇒  dxᵢ += dlᵢ·(softmax(xᵢ) − onehot(yᵢ))
 // (reduced: L = Σᵢ lᵢ (· 1/n for mean)  ⇒  dlᵢ = dL (· 1/n), a broadcast scalar)
-std::vector<Tensor> backward_CrossEntropy(BwCtx& ctx) {
+Grads backward_CrossEntropy(BwCtx& ctx) {
   return {cross_entropy_backward(ctx.g(), ctx.saved(0), ctx.saved(1), ctx.saved(2),
                                  ctx.attrs<LossAttrs>().reduction)};
 }
@@ -128,7 +128,7 @@ Tensor cross_entropy_backward(const Tensor& g, const Tensor& x, const Tensor& ta
 }
 // z = (p − onehot(y))·dl, p = softmax(x)  ⇒  d(dl) += Σ_row dz·(p − onehot(y)) (· 1/n for
 // mean, summed to a scalar when reduced) ; dx += p·(u − Σ_row u·p) with u = dz·dl
-std::vector<Tensor> backward_CrossEntropyBackward(BwCtx& ctx) {
+Grads backward_CrossEntropyBackward(BwCtx& ctx) {
   const Tensor& g = ctx.saved(0);
   const Tensor& x = ctx.saved(1);
   const Tensor& dz = ctx.g();
@@ -226,7 +226,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   return r;
 }
 // L = s·Σ(x − y)²  (s = 1/n for mean, 1 for sum)  ⇒  dx += dL·2s·(x − y) ; dy −= dL·2s·(x − y)
-std::vector<Tensor> backward_MseLoss(BwCtx& ctx) {
+Grads backward_MseLoss(BwCtx& ctx) {
   Tensor dx = mse_loss_backward(ctx.g(), ctx.saved(0), ctx.saved(1),
                                 ctx.attrs<LossAttrs>().reduction);
   return {ctx.needs(0) ? dx : nullptr, ctx.needs(1) ? neg(dx) : nullptr};
@@ -248,7 +248,7 @@ Tensor mse_loss_backward(const Tensor& g, const Tensor& x, const Tensor& y, Redu
   return dx;
 }
 // z = c·(x − y), c = dL·2s  ⇒  d(dL) += 2s·Σ dz·(x − y) ; dx += dz·c ; dy −= dz·c
-std::vector<Tensor> backward_MseLossBackward(BwCtx& ctx) {
+Grads backward_MseLossBackward(BwCtx& ctx) {
   const Tensor& g = ctx.saved(0);
   const Tensor& x = ctx.saved(1);
   const Tensor& y = ctx.saved(2);
@@ -296,7 +296,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduct
   return cast(reduce_loss(l, reduction), y->dtype());
 }
 // ℓ = (1 − y)·x − log σ(x)  ⇒  dx += dℓ·(σ(x) − y) ; dy −= dℓ·x
-std::vector<Tensor> backward_BceWithLogits(BwCtx& ctx) {
+Grads backward_BceWithLogits(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const Tensor& y = ctx.saved(1);
   Tensor dx, dy;
@@ -653,7 +653,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 // ℓ = −[y·max(log x, −100) + (1 − y)·max(log(1 − x), −100)]  ⇒
 //   dx += dℓ·(x − y)/max(x·(1 − x), 1e-12)  (PyTorch's derivative) ;
 //   dy −= dℓ·logit(x) = dℓ·−log(x/(1 − x))  (PyTorch's derivative: unclamped, ±inf at x = 1 or 0)
-std::vector<Tensor> backward_BinaryCrossEntropy(BwCtx& ctx) {
+Grads backward_BinaryCrossEntropy(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const Tensor& y = ctx.saved(1);
   Tensor dx, dy;

@@ -237,7 +237,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 // y = γ·x̂ + β, x̂ = (x − μ)·r per channel  ⇒  dx += batch_norm_backward (r·γ·P(dy) in training,
 // r·γ·dy in eval; Note [normalization double backward]) ; dγ += Σ dy·x̂ ; dβ += Σ dy
-std::vector<Tensor> backward_BatchNorm(BwCtx& ctx) {
+Grads backward_BatchNorm(BwCtx& ctx) {
   const Tensor& g = ctx.g();
   const auto& at = ctx.attrs<BatchNormAttrs>();
   Tensor dx, dw, db;
@@ -275,7 +275,7 @@ std::vector<Tensor> batch_norm_backward(const Tensor& g, const Tensor& x, const 
   return {dx};
 }
 // (dx, dγ) = batch_norm_backward(g, x, γ)  ⇒  Note [normalization double backward]
-std::vector<Tensor> backward_BatchNormBackward(BwCtx& ctx) {
+Grads backward_BatchNormBackward(BwCtx& ctx) {
   const Tensor& g = ctx.saved(0);
   const Tensor& x = ctx.saved(1);
   const Tensor& w = ctx.saved(2);
@@ -356,7 +356,7 @@ Tensor layer_norm(const Tensor& x, const Shape& ns, const Tensor& w, const Tenso
   return y;
 }
 // y = γ·x̂ + β, x̂ = (x − μ)·r per row  ⇒  dx += r·P(dy·γ) ; dγ += Σ_rows dy·x̂ ; dβ += Σ_rows dy
-std::vector<Tensor> backward_LayerNorm(BwCtx& ctx) {
+Grads backward_LayerNorm(BwCtx& ctx) {
   const Tensor& g = ctx.g();
   const auto& at = ctx.attrs<LayerNormAttrs>();
   Tensor dx, dw, db;
@@ -398,7 +398,7 @@ std::vector<Tensor> layer_norm_backward(const Tensor& g, const Tensor& x, const 
   return {dx};
 }
 // (dx, dγ) = layer_norm_backward(g, x, γ)  ⇒  Note [normalization double backward]
-std::vector<Tensor> backward_LayerNormBackward(BwCtx& ctx) {
+Grads backward_LayerNormBackward(BwCtx& ctx) {
   const Tensor& g = ctx.saved(0);
   const Tensor& x = ctx.saved(1);
   const Tensor& w = ctx.saved(2);
@@ -447,7 +447,7 @@ Tensor dropout(const Tensor& x, double p, bool training, bool inplace, int64_t c
   return x;
 }
 // y = x·mask  ⇒  dx += dy·mask   (the forward's mask, saved)
-std::vector<Tensor> backward_Dropout(BwCtx& ctx) { return {mul(ctx.g(), ctx.saved(0))}; }
+Grads backward_Dropout(BwCtx& ctx) { return {mul(ctx.g(), ctx.saved(0))}; }
 
 // ===== embedding ===========================================================================
 namespace {
@@ -500,7 +500,7 @@ Tensor embedding(const Tensor& idx, const Tensor& w, std::optional<int64_t> padd
   return embedding_rows(idx, w, pad, false);
 }
 // y[…] = W[idx[…]]  ⇒  dW[idx[…]] += dy[…] (repeated indices add; the padding row gets none)
-std::vector<Tensor> backward_Embedding(BwCtx& ctx) {
+Grads backward_Embedding(BwCtx& ctx) {
   const auto& at = ctx.attrs<EmbeddingAttrs>();
   return {embedding_backward(ctx.g(), ctx.saved(0), at.num_weights, at.padding_idx)};
 }
@@ -517,7 +517,7 @@ Tensor embedding_backward(const Tensor& g, const Tensor& idx, int64_t num_weight
   return dw;
 }
 // dW = Σ scatter(dy)  ⇒  d(dy) += rows of d(dW) at idx (zero at padding_idx: it got none)
-std::vector<Tensor> backward_EmbeddingBackward(BwCtx& ctx) {
+Grads backward_EmbeddingBackward(BwCtx& ctx) {
   const auto& at = ctx.attrs<EmbeddingAttrs>();
   return {embedding_rows(ctx.saved(0), ctx.g(), at.padding_idx, true)};
 }

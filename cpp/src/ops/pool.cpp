@@ -295,7 +295,7 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Pair kernel_s
   return {r.values, r.indices};
 }
 // y[o] = x[off[o]] (off: the window's maximum)  ⇒  dx[off[o]] += dy[o]
-std::vector<Tensor> backward_MaxPool2DWithIndices(BwCtx& ctx) {
+Grads backward_MaxPool2DWithIndices(BwCtx& ctx) {
   return {scatter_add_flat(ctx.g(), ctx.saved(0), ctx.in_shape(0))};
 }
 
@@ -313,11 +313,11 @@ Tensor avg_pool2d(const Tensor& x, Pair kernel_size, Pair stride, Pair padding, 
                        count_include_pad, divisor_override, "avg_pool2d");
 }
 // y = P·x  ⇒  dx += Pᵀ·dy
-std::vector<Tensor> backward_AvgPool2D(BwCtx& ctx) {
+Grads backward_AvgPool2D(BwCtx& ctx) {
   return {avg_pool2d_backward(ctx.g(), ctx.attrs<PoolAttrs>().plan)};
 }
 // z = Pᵀ·g  ⇒  dg += P·dz
-std::vector<Tensor> backward_AvgPool2DBackward(BwCtx& ctx) {
+Grads backward_AvgPool2DBackward(BwCtx& ctx) {
   return {run_avg(OpCode::AvgPool2D, ctx.g(), ctx.attrs<PoolAttrs>().plan)};
 }
 
@@ -333,7 +333,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<std::optional<int64_t>, 2
   return adaptive_avg_impl(x, 2, output_size, "adaptive_avg_pool2d");
 }
 // y = P·x (P: the adaptive windows' means)  ⇒  dx += Pᵀ·dy
-std::vector<Tensor> backward_AdaptiveAvgPool2D(BwCtx& ctx) {
+Grads backward_AdaptiveAvgPool2D(BwCtx& ctx) {
   return {avg_pool2d_backward(ctx.g(), ctx.attrs<PoolAttrs>().plan)};
 }
 
@@ -347,7 +347,7 @@ std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(
   return {r.values, r.indices};
 }
 // y[o] = x[off[o]] (off: the adaptive window's maximum)  ⇒  dx[off[o]] += dy[o]
-std::vector<Tensor> backward_AdaptiveMaxPool2D(BwCtx& ctx) {
+Grads backward_AdaptiveMaxPool2D(BwCtx& ctx) {
   return {scatter_add_flat(ctx.g(), ctx.saved(0), ctx.in_shape(0))};
 }
 

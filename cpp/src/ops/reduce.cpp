@@ -137,7 +137,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   return y;
 }
 // y = Σ_dims x  ⇒  dx += expand(dy)
-std::vector<Tensor> backward_Sum(BwCtx& ctx) {
+Grads backward_Sum(BwCtx& ctx) {
   const ReduceAttrs& at = ctx.attrs<ReduceAttrs>();
   const Shape& in = ctx.in_shape(0);
   Tensor g = ctx.g();
@@ -197,7 +197,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
 }
 // y = Σ_dims x / n  ⇒  dx += expand(dy / n)  (the division first, as the sum-then-divide
 // composite's two nodes ran it: the same values to the bit)
-std::vector<Tensor> backward_Mean(BwCtx& ctx) {
+Grads backward_Mean(BwCtx& ctx) {
   const ReduceAttrs& at = ctx.attrs<ReduceAttrs>();
   const Shape& in = ctx.in_shape(0);
   int64_t count = 1;
@@ -270,9 +270,9 @@ Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   return amax_amin(OpCode::Amin, x, dims, keepdim);
 }
 // y = max_dims x  ⇒  the rule above
-std::vector<Tensor> backward_Amax(BwCtx& ctx) { return amax_amin_backward(ctx); }
+Grads backward_Amax(BwCtx& ctx) { return amax_amin_backward(ctx); }
 // y = min_dims x  ⇒  the same rule: [x = y] marks the minima
-std::vector<Tensor> backward_Amin(BwCtx& ctx) { return amax_amin_backward(ctx); }
+Grads backward_Amin(BwCtx& ctx) { return amax_amin_backward(ctx); }
 
 // ---------------------------------------------------------------------------------------------
 namespace {
@@ -370,7 +370,7 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims_in, bool keep
   return y;
 }
 // y = log Σ exp x  ⇒  dx += dy·exp(x − y)   (= dy·softmax x)
-std::vector<Tensor> backward_Logsumexp(BwCtx& ctx) {
+Grads backward_Logsumexp(BwCtx& ctx) {
   const ReduceAttrs& at = ctx.attrs<ReduceAttrs>();
   const Tensor& x = ctx.saved(0);
   Tensor y = result_for_backward(ctx, 1, 0);
@@ -408,7 +408,7 @@ Tensor softmax_family(OpCode op, const Tensor& x, int64_t dim) {
 
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_family(OpCode::Softmax, x, dim); }
 // y = softmax x  ⇒  dx += y·(dy − Σ_dim dy·y)
-std::vector<Tensor> backward_Softmax(BwCtx& ctx) {
+Grads backward_Softmax(BwCtx& ctx) {
   Tensor y = result_for_backward(ctx, 0, 0);
   Tensor gy = mul(ctx.g(), y);
   if (y->dim() == 0) return {sub(gy, mul(gy, y))};
@@ -417,7 +417,7 @@ std::vector<Tensor> backward_Softmax(BwCtx& ctx) {
 
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_family(OpCode::LogSoftmax, x, dim); }
 // y = log_softmax x  ⇒  dx += dy − exp(y)·Σ_dim dy
-std::vector<Tensor> backward_LogSoftmax(BwCtx& ctx) {
+Grads backward_LogSoftmax(BwCtx& ctx) {
   Tensor y = result_for_backward(ctx, 0, 0);
   if (y->dim() == 0) return {sub(ctx.g(), mul(exp(y), ctx.g()))};
   return {sub(ctx.g(), mul(exp(y), sum(ctx.g(), {ctx.attrs<SoftmaxAttrs>().dim}, true)))};

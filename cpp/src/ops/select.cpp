@@ -33,7 +33,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return y;
 }
 // y = cond ? a : b  ⇒  da += cond ? dy : 0 ; db += cond ? 0 : dy
-std::vector<Tensor> backward_Where(BwCtx& ctx) {
+Grads backward_Where(BwCtx& ctx) {
   const Tensor& cond = ctx.saved(0);
   Tensor zero = scalar_tensor(0.0, ctx.g()->dtype());
   Tensor da, db;
@@ -91,7 +91,7 @@ Tensor clamp_scalars(const Tensor& x, const std::optional<Scalar>& lo, const std
 }
 
 // y = clamp(x, lo, hi)  ⇒  dx += dy·[lo ≤ x ≤ hi]
-std::vector<Tensor> backward_Clamp(BwCtx& ctx) {
+Grads backward_Clamp(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   const ClampAttrs& at = ctx.attrs<ClampAttrs>();
   Tensor mask = full(x->shape(), 1.0, DType::b8);
@@ -109,7 +109,7 @@ Tensor cast(const Tensor& x, DType dtype) {
   return y;
 }
 // y = x.to(T)  ⇒  dx += dy.to(x's dtype)
-std::vector<Tensor> backward_Cast(BwCtx& ctx) { return {cast(ctx.g(), ctx.in_dtype(0))}; }
+Grads backward_Cast(BwCtx& ctx) { return {cast(ctx.g(), ctx.in_dtype(0))}; }
 
 Tensor clone(const Tensor& x) {
   check_defined(x, "clone");
@@ -118,7 +118,7 @@ Tensor clone(const Tensor& x) {
   return y;
 }
 // y = x (copied)  ⇒  dx += dy
-std::vector<Tensor> backward_Clone(BwCtx& ctx) { return {ctx.g()}; }
+Grads backward_Clone(BwCtx& ctx) { return {ctx.g()}; }
 
 // ---------------------------------------------------------------------------------------------
 // Comparisons and logic: bool results, never recorded.

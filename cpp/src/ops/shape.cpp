@@ -53,7 +53,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   return reshape_named(x, shape, "ViewBackward0");
 }
 // y = reshape(x)  ⇒  dx += reshape(dy, x.shape)
-std::vector<Tensor> backward_Reshape(BwCtx& ctx) { return {reshape(ctx.g(), ctx.in_shape(0))}; }
+Grads backward_Reshape(BwCtx& ctx) { return {reshape(ctx.g(), ctx.in_shape(0))}; }
 
 Tensor view(const Tensor& x, const Shape& shape) {
   check_defined(x, "view");
@@ -164,7 +164,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
   return y;
 }
 // y = permute(x, p)  ⇒  dx += permute(dy, p⁻¹)
-std::vector<Tensor> backward_Permute(BwCtx& ctx) {
+Grads backward_Permute(BwCtx& ctx) {
   const std::vector<int64_t>& p = ctx.attrs<PermuteAttrs>().dims;
   std::vector<int64_t> inv(p.size());
   for (size_t i = 0; i < p.size(); ++i) inv[p[i]] = static_cast<int64_t>(i);
@@ -235,7 +235,7 @@ Tensor expand(const Tensor& x, const Shape& shape_in) {
   return y;
 }
 // y = expand(x)  ⇒  dx += sum_to(dy, x.shape)
-std::vector<Tensor> backward_Expand(BwCtx& ctx) { return {sum_to(ctx.g(), ctx.in_shape(0))}; }
+Grads backward_Expand(BwCtx& ctx) { return {sum_to(ctx.g(), ctx.in_shape(0))}; }
 
 // ---------------------------------------------------------------------------------------------
 namespace {
@@ -299,7 +299,7 @@ Tensor cat(const std::vector<Tensor>& xs_in, int64_t dim) {
   return y;
 }
 // y = cat(xᵢ, d)  ⇒  dxᵢ += dy[..., offᵢ : offᵢ + nᵢ, ...]
-std::vector<Tensor> backward_Cat(BwCtx& ctx) {
+Grads backward_Cat(BwCtx& ctx) {
   const CatAttrs& at = ctx.attrs<CatAttrs>();
   const int64_t d = at.dim;
   std::vector<Tensor> out;

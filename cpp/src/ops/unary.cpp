@@ -54,7 +54,7 @@ Tensor neg(const Tensor& x) {
   return y;
 }
 // y = −x  ⇒  dx −= dy
-std::vector<Tensor> backward_Neg(BwCtx& ctx) { return {neg(ctx.g())}; }
+Grads backward_Neg(BwCtx& ctx) { return {neg(ctx.g())}; }
 
 Tensor exp(const Tensor& x) {
   Tensor y = unary_forward(OpCode::Exp, k::Unary::exp, x, /*float_only=*/true);
@@ -62,7 +62,7 @@ Tensor exp(const Tensor& x) {
   return y;
 }
 // y = eˣ  ⇒  dx += dy·y
-std::vector<Tensor> backward_Exp(BwCtx& ctx) { return {mul(ctx.g(), result_for_backward(ctx, 0, 0))}; }
+Grads backward_Exp(BwCtx& ctx) { return {mul(ctx.g(), result_for_backward(ctx, 0, 0))}; }
 
 Tensor log(const Tensor& x) {
   Tensor y = unary_forward(OpCode::Log, k::Unary::log, x, /*float_only=*/true);
@@ -70,7 +70,7 @@ Tensor log(const Tensor& x) {
   return y;
 }
 // y = log x  ⇒  dx += dy / x
-std::vector<Tensor> backward_Log(BwCtx& ctx) { return {div(ctx.g(), ctx.saved(0))}; }
+Grads backward_Log(BwCtx& ctx) { return {div(ctx.g(), ctx.saved(0))}; }
 
 Tensor log1p(const Tensor& x) {
   Tensor y = unary_forward(OpCode::Log1p, k::Unary::log1p, x, /*float_only=*/true);
@@ -78,7 +78,7 @@ Tensor log1p(const Tensor& x) {
   return y;
 }
 // y = log(1 + x)  ⇒  dx += dy / (1 + x)
-std::vector<Tensor> backward_Log1p(BwCtx& ctx) {
+Grads backward_Log1p(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   return {div(ctx.g(), add(x, scalar_tensor(1.0, x->dtype())))};
 }
@@ -89,7 +89,7 @@ Tensor erf(const Tensor& x) {
   return y;
 }
 // y = erf x  ⇒  dx += dy·(2/√π)·e^(−x²)
-std::vector<Tensor> backward_Erf(BwCtx& ctx) {
+Grads backward_Erf(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
   Tensor d = mul(exp(neg(mul(x, x))), scalar_tensor(k2OverSqrtPi, x->dtype()));
   return {mul(ctx.g(), d)};
@@ -101,7 +101,7 @@ Tensor sqrt(const Tensor& x) {
   return y;
 }
 // y = √x  ⇒  dx += dy / (2y)
-std::vector<Tensor> backward_Sqrt(BwCtx& ctx) {
+Grads backward_Sqrt(BwCtx& ctx) {
   Tensor y = result_for_backward(ctx, 0, 0);
   return {div(ctx.g(), mul(y, scalar_tensor(2.0, y->dtype())))};
 }
@@ -112,7 +112,7 @@ Tensor abs(const Tensor& x) {
   return y;
 }
 // y = |x|  ⇒  dx += dy·sign(x)   (sign(0) = 0)
-std::vector<Tensor> backward_Abs(BwCtx& ctx) { return {mul(ctx.g(), sign(ctx.saved(0)))}; }
+Grads backward_Abs(BwCtx& ctx) { return {mul(ctx.g(), sign(ctx.saved(0)))}; }
 
 Tensor relu(const Tensor& x) {
   Tensor y = unary_forward(OpCode::Relu, k::Unary::relu, x, /*float_only=*/false);
@@ -120,7 +120,7 @@ Tensor relu(const Tensor& x) {
   return y;
 }
 // y = max(x, 0)  ⇒  dx += dy·[y > 0]
-std::vector<Tensor> backward_Relu(BwCtx& ctx) { return {relu_backward(ctx.g(), ctx.saved(0))}; }
+Grads backward_Relu(BwCtx& ctx) { return {relu_backward(ctx.g(), ctx.saved(0))}; }
 
 // relu's derivative as a primitive of its own, so the one fused pass serves backward() and
 // create_graph alike. [y > 0] is written as not [y ≤ 0], so a NaN passes its gradient through
@@ -146,7 +146,7 @@ Tensor relu_backward(const Tensor& g, const Tensor& y) {
   return dx;
 }
 // z = dy·[y > 0]  ⇒  d(dy) += dz·[y > 0] ; dy's mask y is piecewise constant: no gradient
-std::vector<Tensor> backward_ReluBackward(BwCtx& ctx) {
+Grads backward_ReluBackward(BwCtx& ctx) {
   return {relu_backward(ctx.g(), ctx.saved(0)), nullptr};
 }
 
@@ -157,7 +157,7 @@ Tensor sigmoid(const Tensor& x) {
 }
 // y = σ(x)  ⇒  dx += dy·y·(1 − y)
 // (as (dy·(1 − y))·y, PyTorch's order: the same infinities when dy is near overflow)
-std::vector<Tensor> backward_Sigmoid(BwCtx& ctx) {
+Grads backward_Sigmoid(BwCtx& ctx) {
   Tensor y = result_for_backward(ctx, 0, 0);
   return {mul(mul(ctx.g(), sub(scalar_tensor(1.0, y->dtype()), y)), y)};
 }
@@ -168,7 +168,7 @@ Tensor tanh(const Tensor& x) {
   return y;
 }
 // y = tanh x  ⇒  dx += dy·(1 − y²)
-std::vector<Tensor> backward_Tanh(BwCtx& ctx) {
+Grads backward_Tanh(BwCtx& ctx) {
   Tensor y = result_for_backward(ctx, 0, 0);
   return {mul(ctx.g(), sub(scalar_tensor(1.0, y->dtype()), mul(y, y)))};
 }
@@ -179,7 +179,7 @@ Tensor sin(const Tensor& x) {
   return y;
 }
 // y = sin x  ⇒  dx += dy·cos x
-std::vector<Tensor> backward_Sin(BwCtx& ctx) { return {mul(ctx.g(), cos(ctx.saved(0)))}; }
+Grads backward_Sin(BwCtx& ctx) { return {mul(ctx.g(), cos(ctx.saved(0)))}; }
 
 Tensor cos(const Tensor& x) {
   Tensor y = unary_forward(OpCode::Cos, k::Unary::cos, x, /*float_only=*/true);
@@ -187,7 +187,7 @@ Tensor cos(const Tensor& x) {
   return y;
 }
 // y = cos x  ⇒  dx −= dy·sin x
-std::vector<Tensor> backward_Cos(BwCtx& ctx) { return {neg(mul(ctx.g(), sin(ctx.saved(0))))}; }
+Grads backward_Cos(BwCtx& ctx) { return {neg(mul(ctx.g(), sin(ctx.saved(0))))}; }
 
 Tensor sign(const Tensor& x) {
   check_defined(x, "sign");
