@@ -230,3 +230,34 @@ def test_non_leaf_hook_outlives_its_tensor():
         z.sum().backward()
         got.append(x.grad.tolist())
     assert got[0] == got[1] == [30.0, 30.0]
+
+
+def _nested_backward(lib):
+    """A non-leaf's hook runs a whole backward of another graph while the outer sweep is
+    midway (the inner sweep cannot use the thread's adjoint arrays, which the outer one
+    holds); returns both graphs' leaf gradients and the outer loss's second backward."""
+    kw = {"dtype": lib.float64}
+    x = lib.tensor([1.0, -2.0, 3.0], requires_grad=True, **kw)
+    u = lib.tensor([0.5, 4.0], requires_grad=True, **kw)
+    h = x * x
+
+    def hook(g):
+        with lib.enable_grad():  # (a sweep runs its hooks with grad mode off)
+            ((u * u * u).sum() * 2).backward()
+        return g * 3
+
+    h.register_hook(hook)
+    (h * lib.tensor([1.0, 2.0, 3.0], **kw)).sum().backward()
+    first = (x.grad.tolist(), u.grad.tolist())
+    y = (x * 5).sum()  # the thread's arrays are free again: a plain sweep after both
+    y.backward()
+    return first, x.grad.tolist()
+
+
+def test_backward_inside_a_hook_runs_its_own_sweep():
+    (xg, ug), xg2 = _nested_backward(tg)
+    assert xg == [2.0 * 1.0 * 1.0 * 3, 2.0 * -2.0 * 2.0 * 3, 2.0 * 3.0 * 3.0 * 3]
+    assert ug == [6.0 * 0.25, 6.0 * 16.0]
+    assert xg2 == [a + 5.0 for a in xg]
+    torch = pytest.importorskip("torch")
+    assert _nested_backward(torch) == ((xg, ug), xg2)

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/tape.h"
@@ -52,8 +54,18 @@ Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot);
 
 // A rule's input gradients, one per input (null: none), kept inline up to three: a rule's
 // result was a heap-allocated std::vector per entry of every reverse sweep (five allocations
-// per replay of the 8-point regression step).
-using Grads = SmallVec<Tensor, 3>;
+// per replay of the 8-point regression step). `return {da, db};` moves the rule's tensors in
+// (an initializer list would copy each: two atomic reference-count updates per gradient).
+class Grads : public SmallVec<Tensor, 3> {
+ public:
+  Grads() = default;
+  template <class... A, class = std::enable_if_t<(std::is_convertible_v<A&&, Tensor> && ...)>>
+  Grads(A&&... g) {  // NOLINT(google-explicit-constructor): rules return braced lists
+    (push_back(Tensor(std::forward<A>(g))), ...);
+  }
+  Grads(std::vector<Tensor>&& v)  // NOLINT(google-explicit-constructor)
+      : SmallVec<Tensor, 3>(std::move(v)) {}
+};
 using BackwardFn = Grads (*)(BwCtx&);
 
 // One rule per row of the op table, defined next to the op's forward in cpp/src/ops/.

@@ -227,7 +227,10 @@ class TensorImpl {
   // Null for a tensor without autograd state.
   AutogradMeta* autograd_meta() const { return meta_.load(std::memory_order_acquire); }
   AutogradMeta& ensure_autograd_meta() const;           // created on first use
-  AutogradMeta& ensure_autograd_meta(Tape& pool) const;  // the same, recycled by `pool`
+  // The same, recycled by `pool`. `sole`: the caller's reference is the only one (an op's
+  // fresh output), so no other thread can reach this tensor and the meta is published with a
+  // plain store instead of a compare-and-swap (a locked instruction per recorded output).
+  AutogradMeta& ensure_autograd_meta(Tape& pool, bool sole = false) const;
   bool requires_grad() const;
   bool is_leaf() const;  // not produced by a recorded op
   // Throws (TypeError) for non-float dtypes and (RuntimeError) for non-leaves, as PyTorch.

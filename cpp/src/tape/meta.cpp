@@ -10,7 +10,9 @@
 // meaning of every field. The meta is created on first need: requires_grad_(True), .grad
 // assignment, record() (for every output, and for an input that has none yet: its id must
 // name it in the entry, e.g. for tg.viz.graph). Creation publishes the pointer by
-// compare-and-swap, since two threads recording at once may name the same constant input.
+// compare-and-swap, since two threads recording at once may name the same constant input —
+// except for an output that only the recording call holds (use count 1: no other thread can
+// reach it), which gets a plain store.
 // A recorded op's output gets a meta each time, so record() takes metas from a small pool
 // kept by the tape, and an output that dies in the tape's thread gives its meta back there:
 // no malloc/free and no thread-local lookup per recorded op (a thread_local in the Python
@@ -51,12 +53,16 @@ AutogradMeta& TensorImpl::ensure_autograd_meta() const {
   return *m;
 }
 
-AutogradMeta& TensorImpl::ensure_autograd_meta(Tape& pool) const {
+AutogradMeta& TensorImpl::ensure_autograd_meta(Tape& pool, bool sole) const {
   if (AutogradMeta* m = meta_.load(std::memory_order_acquire)) return *m;
   AutogradMeta* fresh = pool.take_meta();
   if (!fresh) {
     fresh = new AutogradMeta();
     fresh->id = pool.fresh_id();
+  }
+  if (sole) {
+    meta_.store(fresh, std::memory_order_release);
+    return *fresh;
   }
   AutogradMeta* m = install(meta_, fresh);
   if (m != fresh) pool.recycle_meta(fresh);

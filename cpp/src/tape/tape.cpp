@@ -119,7 +119,7 @@ Entry& Tape::record(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedList 
   e.outputs.resize(outputs.size());
   for (size_t k = 0; k < outputs.size(); ++k) {
     const Tensor& o = *outputs[k];
-    AutogradMeta& m = o->ensure_autograd_meta(*this);
+    AutogradMeta& m = o->ensure_autograd_meta(*this, o.use_count() == 1);
     m.node = h;
     m.slot = static_cast<int32_t>(k);
     m.tape = self;
@@ -273,7 +273,7 @@ Entry* Tape::rerecord(OpCode op, TensorRefs inputs, TensorRefs outputs, SavedLis
   }
   for (size_t k = 0; k < outputs.size(); ++k) {
     const Tensor& o = *outputs[k];
-    AutogradMeta& m = o->ensure_autograd_meta(*this);
+    AutogradMeta& m = o->ensure_autograd_meta(*this, o.use_count() == 1);
     m.node = e.handle;
     m.slot = static_cast<int32_t>(k);
     m.tape = self;
