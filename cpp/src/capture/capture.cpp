@@ -73,7 +73,12 @@ thread_local Recorder* t_active = nullptr;
 // given): what a run could reach of it. (A factored .grad is two plain rows: no history, and
 // it is not formed here.)
 bool has_history(const Tensor& t, const Tape* tape) {
-  auto on = [&](const Tensor& x) { return x && x->node() >= 0 && (!tape || x->tape().get() == tape); };
+  // (The meta's fields read inline: this runs for every input, constant and result around
+  // each planned run.)
+  auto on = [&](const Tensor& x) {
+    const AutogradMeta* m = x ? x->autograd_meta() : nullptr;
+    return m && m->node >= 0 && (!tape || m->tape.get() == tape);
+  };
   if (!t) return false;
   if (on(t)) return true;
   if (const AutogradMeta* m = t->autograd_meta(); m && on(m->grad)) return true;
