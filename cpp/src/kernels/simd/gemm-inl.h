@@ -20,6 +20,9 @@
 #ifndef TG_GEMM_PREFETCH_A
 #define TG_GEMM_PREFETCH_A 0
 #endif
+#ifndef TG_GEMM_PREFETCH_B
+#define TG_GEMM_PREFETCH_B 10
+#endif
 
 template <class Cfg>
 const GemmBlocks& blocks() {
@@ -232,6 +235,24 @@ struct RowsB {
     return Cfg::F::load(b + p * ldb + v * Cfg::F::W);
   }
 };
+// Note [B rows prefetch]: B read in place (Note [B read in place]) is a row per k step, the
+// rows ldb apart. The first micro-tile of each panel brings them into L1 for the others, one
+// L2 or L3 miss per row and step, and a stride of several cache lines (784 floats: 49) is
+// beyond what the hardware's stride prefetcher follows (2 KiB on Intel cores): those misses
+// stall the tile's FMAs. So the micro-kernel asks for row p + TG_GEMM_PREFETCH_B while it
+// works on row p (for the tiles that find the rows in L1 already, the prefetches cost a load
+// slot each). The address is formed as an integer: the rows past the last are never read.
+template <class Cfg, class B>
+inline void prefetch_b(const B&, int64_t) {}
+template <class Cfg>
+inline void prefetch_b(const RowsB<Cfg>& b, int64_t p) {
+  constexpr int64_t kBytes = Cfg::NV * Cfg::F::W * int64_t(sizeof(typename Cfg::F::T));
+  const uintptr_t at = reinterpret_cast<uintptr_t>(b.b) +
+                       uintptr_t(p * b.ldb * int64_t(sizeof(typename Cfg::F::T)));
+#pragma GCC unroll 4
+  for (int64_t off = 0; off < kBytes; off += 64)
+    __builtin_prefetch(reinterpret_cast<const void*>(at + uintptr_t(off)), 0, 3);
+}
 // Or op(A)'s rows where they are (Note [A read in place]): row r's k values at a + r·lda.
 template <class Cfg>
 struct RowsA {
@@ -295,6 +316,7 @@ __attribute__((noinline)) void micro_kernel(int64_t kc, A a, B b,
     for (int64_t p = p0; p < p1; ++p) {
       if constexpr (TG_GEMM_PREFETCH_A != 0)
         __builtin_prefetch(a_step<Cfg>(a, p + TG_GEMM_PREFETCH_A), 0, 3);
+      if constexpr (TG_GEMM_PREFETCH_B != 0) prefetch_b<Cfg>(b, p + TG_GEMM_PREFETCH_B);
       V bv[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) bv[v] = load_b<Cfg>(b, p, v);
