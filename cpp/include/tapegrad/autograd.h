@@ -19,7 +19,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
                                  bool allow_unused);
 
 // tensor.backward(gradient, retain_graph, create_graph): `gradient` may be null for a
-// one-element root (ones), and is cast to the root's dtype.
+// one-element root (ones), and is cast to the root's dtype. The caller's reference keeps the
+// root (and so its graph) alive through the sweep: the sweep takes none of its own.
 void backward(const Tensor& root, const Tensor& gradient = nullptr, bool retain_graph = false,
               bool create_graph = false);
 

@@ -54,8 +54,10 @@ Tensor result_for_backward(BwCtx& ctx, size_t saved_index, size_t out_slot);
 
 // A rule's input gradients, one per input (null: none), kept inline up to three: a rule's
 // result was a heap-allocated std::vector per entry of every reverse sweep (five allocations
-// per replay of the 8-point regression step). `return {da, db};` moves the rule's tensors in
-// (an initializer list would copy each: two atomic reference-count updates per gradient).
+// per replay of the 8-point regression step). The braced return goes through the forwarding
+// constructor, not an initializer list (which copied each tensor twice): a temporary or
+// `std::move(da)` is moved in, a named tensor copied once (a copy is two atomic updates of
+// its reference count).
 class Grads : public SmallVec<Tensor, 3> {
  public:
   Grads() = default;

@@ -8,8 +8,9 @@
 // gradient. Adjoints are created lazily and always accumulate (+=); an entry whose outputs
 // received none is skipped without running its rule. The flat array and the vector the
 // outputs' gradients are handed over in are the thread's, kept empty between sweeps with
-// their capacity (a sweep started inside another, from a hook, gets arrays of its own): a
-// replayed training step's sweep allocates neither.
+// their capacity (up to kKeepPositions positions: a longer sweep's array is freed at its end;
+// a sweep started inside another, from a hook, gets arrays of its own): a replayed training
+// step's sweep allocates neither.
 #include "accumulate.h"
 
 #include <stdexcept>
@@ -26,31 +27,37 @@ struct SpareBuffers {
   bool busy = false;
 };
 thread_local SpareBuffers t_spare;
-
-Adjoints::Buffers* lease_buffers(Adjoints::Buffers* own) {
-  SpareBuffers& s = t_spare;
-  if (s.busy) return own;
-  s.busy = true;
-  return &s.b;
-}
+// A sweep over more tape positions than this gives the array's memory back when it ends
+// rather than keeping it for the thread's next sweep.
+constexpr size_t kKeepPositions = size_t(1) << 16;
 }  // namespace
+
+Adjoints::Lease::Lease() {
+  SpareBuffers& s = t_spare;
+  if (s.busy) {
+    bufs = &own;
+    return;
+  }
+  s.busy = true;
+  bufs = &s.b;
+}
+
+Adjoints::Lease::~Lease() {
+  if (bufs == &own) return;
+  // Emptied while still marked busy: a tensor dying here may drop the last reference to
+  // Python code (a hook) that starts a backward, which then sweeps with buffers of its own.
+  if (bufs->first.capacity() > kKeepPositions) std::vector<Tensor>().swap(bufs->first);
+  else bufs->first.clear();
+  bufs->gout.clear();
+  t_spare.busy = false;
+}
 
 Adjoints::Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture,
                    bool create_graph)
-    : tape_(tape), create_graph_(create_graph), bufs_(lease_buffers(&own_)),
-      first_(bufs_->first), capture_(capture), captured_(capture.size()),
-      hooks_(any_hooks_registered()) {
+    : tape_(tape), create_graph_(create_graph), first_(lease_.bufs->first), capture_(capture),
+      captured_(capture.size()), hooks_(any_hooks_registered()) {
   first_.resize(static_cast<size_t>(max_pos + 1));  // (empty: nulls within its capacity)
   for (size_t i = 0; i < capture.size(); ++i) capture_idx_.emplace(capture[i]->id(), i);
-}
-
-Adjoints::~Adjoints() {
-  if (bufs_ == &own_) return;
-  // Emptied before the thread's next sweep can lease them (a tensor dying here may start
-  // none: destructors only release).
-  bufs_->first.clear();
-  bufs_->gout.clear();
-  t_spare.busy = false;
 }
 
 void Adjoints::sum_into(Tensor& slot, const Tensor& g) { slot = slot ? tapegrad::add(slot, g) : g; }

@@ -35,7 +35,6 @@ class Adjoints {
 
   // `max_pos`: the highest tape position a root occupies (-1: every root is a leaf).
   Adjoints(Tape* tape, int64_t max_pos, const std::vector<Tensor>& capture, bool create_graph);
-  ~Adjoints();
   Adjoints(const Adjoints&) = delete;
   Adjoints& operator=(const Adjoints&) = delete;
 
@@ -47,7 +46,7 @@ class Adjoints {
   // tg.grad's results, in the order of `capture`.
   std::vector<Tensor> finish(bool allow_unused);
   // The sweep's gradients of one entry's outputs, filled by take() (reused across entries).
-  std::vector<Tensor>& gout() { return bufs_->gout; }
+  std::vector<Tensor>& gout() { return lease_.bufs->gout; }
 
   // The two arrays a sweep fills, kept by the thread between sweeps (Note [adjoint table]).
   struct Buffers {
@@ -62,8 +61,17 @@ class Adjoints {
 
   Tape* tape_;
   bool create_graph_;
-  Buffers* bufs_;  // the thread's spare ones, or own_ when a sweep runs inside another
-  Buffers own_;
+  // The thread's spare buffers while this sweep holds them (emptied and given back by the
+  // destructor, also when the Adjoints constructor throws), or buffers of its own when a
+  // sweep runs inside another.
+  struct Lease {
+    Lease();
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Buffers own;
+    Buffers* bufs;
+  } lease_;
   std::vector<Tensor>& first_;                                // slot 0, by position
   std::map<std::pair<int64_t, int32_t>, Tensor> more_;       // other slots
   const std::vector<Tensor>& capture_;

@@ -40,7 +40,8 @@
 // build). The reverse sweep then still made ten heap allocations per replay (each rule's
 // result vector, the seed and root vectors of backward(), the adjoint array); with the
 // rules' gradients inline (Grads) and the sweep's arrays kept by the thread (Note [adjoint
-// table]) it makes none: 31.3k → 29.9k (same count, AVX2 code under valgrind, 2026-12-01).
+// table]) it makes none: 31.3k → 30.0k (AVX2 code under valgrind, counted inside the call
+// from Python, 2026-12-01).
 // A replay that skipped the tape altogether would run the sweep's rule calls as
 // instructions of its own.
 //

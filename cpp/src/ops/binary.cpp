@@ -295,7 +295,7 @@ Grads backward_Div(BwCtx& ctx) {
   Tensor da, db;
   if (ctx.needs(0)) da = div(ctx.g(), b);
   if (ctx.needs(1)) db = mul(neg(ctx.g()), div(div(a, b), b));
-  return {da, db};
+  return {std::move(da), std::move(db)};
 }
 
 // Note [pow by a scalar exponent]
@@ -362,7 +362,7 @@ Grads backward_Pow(BwCtx& ctx) {
                               compare(CmpOp::ge, b, zero_like_scalar(b)));
     db = where(mask, zero_like_scalar(d), d);
   }
-  return {da, db};
+  return {std::move(da), std::move(db)};
 }
 
 // Both save both operands: each gradient compares them.
@@ -379,7 +379,7 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 // c = max(a, b)  ⇒  da += dc·(1 − [a < b] − ½[a = b]) ; db += dc·(1 − [a > b] − ½[a = b])
 // (ties split evenly; a NaN on either side passes the gradient to both — PyTorch's rule;
 // min mirrors it)
-static std::vector<Tensor> minmax_backward(BwCtx& ctx, CmpOp wins) {
+static Grads minmax_backward(BwCtx& ctx, CmpOp wins) {
   const Tensor& a = ctx.saved(0);
   const Tensor& b = ctx.saved(1);
   const DType dt = ctx.g()->dtype();
@@ -391,7 +391,7 @@ static std::vector<Tensor> minmax_backward(BwCtx& ctx, CmpOp wins) {
   Tensor da, db;
   if (ctx.needs(0)) da = mul(ctx.g(), weight(loses));
   if (ctx.needs(1)) db = mul(ctx.g(), weight(wins));
-  return {da, db};
+  return {std::move(da), std::move(db)};
 }
 // c = max(a, b)  ⇒  the rule above, a winning where a > b
 Grads backward_Maximum(BwCtx& ctx) { return minmax_backward(ctx, CmpOp::gt); }

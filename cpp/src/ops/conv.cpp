@@ -138,7 +138,7 @@ Grads backward_Convolution(BwCtx& ctx) {
   if (ctx.needs(0)) dx = convolution_backward_input(g, ctx.saved(1), s);
   if (ctx.needs(1)) dw = convolution_backward_weight(g, ctx.saved(0), s);
   if (ctx.needs(2)) db = sum(g, {0, 2, 3}, false);
-  return {dx, dw, db};
+  return {std::move(dx), std::move(dw), std::move(db)};
 }
 
 // dx = convᵀ(gy, w), bilinear: ⟨G, convᵀ(gy, w)⟩ = ⟨conv(G, w), gy⟩
@@ -149,7 +149,7 @@ Grads backward_ConvolutionBackwardInput(BwCtx& ctx) {
   Tensor dgy, dw;
   if (ctx.needs(0)) dgy = convolution(G, ctx.saved(1), Tensor(), s);
   if (ctx.needs(1)) dw = convolution_backward_weight(ctx.saved(0), G, s);
-  return {dgy, dw};
+  return {std::move(dgy), std::move(dw)};
 }
 
 // dw = Σ_n gy ⋆ x, bilinear: ⟨H, Σ_n gy ⋆ x⟩ = ⟨conv(x, H), gy⟩
@@ -160,7 +160,7 @@ Grads backward_ConvolutionBackwardWeight(BwCtx& ctx) {
   Tensor dgy, dx;
   if (ctx.needs(0)) dgy = convolution(ctx.saved(1), H, Tensor(), s);
   if (ctx.needs(1)) dx = convolution_backward_input(ctx.saved(0), H, s);
-  return {dgy, dx};
+  return {std::move(dgy), std::move(dx)};
 }
 
 // ---------------------------------------------------------------------------------------------

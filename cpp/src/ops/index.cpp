@@ -418,7 +418,7 @@ Grads backward_IndexPut(BwCtx& ctx) {
   }
   if (ctx.needs(1))
     dv = gather_flat(g, off, ctx.attrs<IndexPutAttrs>().indexed_shape);
-  return {dx, dv};
+  return {std::move(dx), std::move(dv)};
 }
 
 }  // namespace tapegrad

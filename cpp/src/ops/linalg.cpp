@@ -102,7 +102,7 @@ Grads backward_Mm(BwCtx& ctx) {
   Tensor da, db;
   if (ctx.needs(0)) da = ta ? mm(b, g, tb, true) : mm(g, b, false, !tb);
   if (ctx.needs(1)) db = tb ? mm(g, a, true, ta) : mm(a, g, !ta, false);
-  return {da, db};
+  return {std::move(da), std::move(db)};
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
@@ -137,7 +137,7 @@ Grads backward_Bmm(BwCtx& ctx) {
   Tensor da, db;
   if (ctx.needs(0)) da = ta ? bmm(b, g, tb, true) : bmm(g, b, false, !tb);
   if (ctx.needs(1)) db = tb ? bmm(g, a, true, ta) : bmm(a, g, !ta, false);
-  return {da, db};
+  return {std::move(da), std::move(db)};
 }
 
 // y = x·Wᵀ + b as one entry: the bias is broadcast into the output rows first and the GEMM
@@ -190,7 +190,7 @@ Grads backward_Linear(BwCtx& ctx) {
   if (ctx.needs(1) && !(g->shape()[0] == 1 && ctx.defer_outer(1, g, ctx.saved(0))))
     dw = mm(g, ctx.saved(0), true, false);
   if (ctx.needs(2)) db = sum(g, {0}, false);
-  return {dx, dw, db};
+  return {std::move(dx), std::move(dw), std::move(db)};
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {

@@ -145,7 +145,7 @@ Grads backward_CrossEntropyBackward(BwCtx& ctx) {
     Tensor u = mul(dz, rows ? unsqueeze(g, 1) : mul(g, scale));
     dx = mul(p, sub(u, sum(mul(u, p), {1}, true)));
   }
-  return {dg, dx};
+  return {std::move(dg), std::move(dx)};
 }
 
 // Note [loss dtypes]
@@ -302,7 +302,7 @@ Grads backward_BceWithLogits(BwCtx& ctx) {
   Tensor dx, dy;
   if (ctx.needs(0)) dx = mul(ctx.g(), sub(sigmoid(x), y));
   if (ctx.needs(1)) dy = neg(mul(ctx.g(), x));
-  return {dx, dy};
+  return {std::move(dx), std::move(dy)};
 }
 
 // ===== PyTorch's other losses and the options of cross_entropy =====
@@ -662,7 +662,7 @@ Grads backward_BinaryCrossEntropy(BwCtx& ctx) {
     dx = div(mul(ctx.g(), sub(x, y)), den);
   }
   if (ctx.needs(1)) dy = mul(neg(log(div(x, sub(scalar_of(1.0, x), x)))), ctx.g());
-  return {dx, dy};
+  return {std::move(dx), std::move(dy)};
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, const Tensor& weight,

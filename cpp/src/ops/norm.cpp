@@ -248,7 +248,7 @@ Grads backward_BatchNorm(BwCtx& ctx) {
     if (ctx.needs(1)) dw = r[1];
   }
   if (ctx.needs(2)) db = sum(g, channel_reduce_dims(g->dim()), false);
-  return {dx, dw, db};
+  return {std::move(dx), std::move(dw), std::move(db)};
 }
 
 std::vector<Tensor> batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& w,
@@ -299,7 +299,7 @@ Grads backward_BatchNormBackward(BwCtx& ctx) {
     dx = mul(mul(a, g), r);
   }
   if (w) dw = sum(mul(mul(g, r), u), dims, false);
-  return {dg, dx, dw};
+  return {std::move(dg), std::move(dx), std::move(dw)};
 }
 
 // ===== layer norm ==========================================================================
@@ -367,7 +367,7 @@ Grads backward_LayerNorm(BwCtx& ctx) {
     if (ctx.needs(1)) dw = r[1];
   }
   if (ctx.needs(2)) db = sum_over(g, leading_dims(g->dim(), at.norm_dims));
-  return {dx, dw, db};
+  return {std::move(dx), std::move(dw), std::move(db)};
 }
 
 std::vector<Tensor> layer_norm_backward(const Tensor& g, const Tensor& x, const Tensor& w,

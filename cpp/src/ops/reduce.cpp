@@ -245,7 +245,7 @@ Tensor amax_amin(OpCode op, const Tensor& x, const std::vector<int64_t>& dims_in
 // A NaN maximum equals nothing, so amax/amin give NaN to the whole slice (0/0), as PyTorch's
 // amax; PyTorch's max()/min() of the whole tensor instead count the NaNs as the ties
 // ([x = y] or both NaN), and so does nan_ties.
-std::vector<Tensor> amax_amin_backward(BwCtx& ctx) {
+Grads amax_amin_backward(BwCtx& ctx) {
   const ReduceAttrs& at = ctx.attrs<ReduceAttrs>();
   const Tensor& x = ctx.saved(0);
   Tensor y = ctx.saved(1);

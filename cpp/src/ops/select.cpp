@@ -39,7 +39,7 @@ Grads backward_Where(BwCtx& ctx) {
   Tensor da, db;
   if (ctx.needs(1)) da = where(cond, ctx.g(), zero);
   if (ctx.needs(2)) db = where(cond, zero, ctx.g());
-  return {nullptr, da, db};
+  return {nullptr, std::move(da), std::move(db)};
 }
 
 namespace {
