@@ -14,9 +14,6 @@
 namespace tapegrad {
 
 namespace {
-Tensor output_grad(const Tensor& o, const Tensor& given, size_t i, size_t n, const char* op,
-                   const char* arg);
-
 // The roots of one sweep and their seed gradients, as arrays (a single root needs no vector).
 struct Roots {
   const Tensor* t;
@@ -40,7 +37,8 @@ std::shared_ptr<Tape> tape_of(const Roots& roots) {
 int64_t last_position(Tape* tape, const Roots& roots) {
   int64_t max_pos = -1;
   for (size_t i = 0; i < roots.n; ++i)
-    if (!roots.t[i]->is_leaf()) max_pos = std::max<int64_t>(max_pos, tape->position(roots.t[i]->node()));
+    if (!roots.t[i]->is_leaf())
+      max_pos = std::max<int64_t>(max_pos, tape->position(roots.t[i]->node()));
   return max_pos;
 }
 
@@ -68,9 +66,34 @@ void zero_missing(const Entry& e, std::vector<Tensor>& gout) {
   for (size_t k = 0; k < e.outputs.size(); ++k)
     if (!gout[k]) gout[k] = zeros(e.outputs[k].shape, e.outputs[k].dtype);
 }
-}  // namespace
 
-namespace {
+// The gradient a backward starts from at output i of n: the given one, cast to the output's
+// dtype, or ones for a one-element output (the only kind whose gradient can be implied:
+// d out/d out = 1). Every output must have history to go back through.
+Tensor output_grad(const Tensor& o, const Tensor& given, size_t i, size_t n, const char* op,
+                   const char* arg) {
+  auto which = [&] { return n == 1 ? std::string("this output") : "output " + std::to_string(i); };
+  if (!o->requires_grad())
+    throw std::runtime_error(
+        std::string(op) + ": element " + std::to_string(i) + " of tensors does not require "
+        "grad and does not have a grad_fn (shape " + shape_str(o->shape()) + "). Did you "
+        "create the parameters with requires_grad=True, or compute the result inside "
+        "no_grad()?");
+  if (!given) {
+    if (o->numel() != 1)
+      throw std::runtime_error(std::string(op) +
+                               ": grad can be implicitly created only for scalar outputs; " +
+                               which() + " has shape " + shape_str(o->shape()) + ". Pass " +
+                               arg + " (a tensor of that shape), or reduce it first (e.g. "
+                               ".sum())");
+    return full(o->shape(), 1.0, o->dtype());
+  }
+  if (given->shape() != o->shape())
+    throw ValueError(std::string(op) + ": " + arg + " has shape " + shape_str(given->shape()) +
+                     " but " + which() + " has shape " + shape_str(o->shape()));
+  return given->dtype() != o->dtype() ? cast(given, o->dtype()) : given;
+}
+
 std::vector<Tensor> sweep(const Roots& roots, bool retain_graph, bool create_graph,
                           const std::vector<Tensor>& capture, bool allow_unused) {
   const std::shared_ptr<Tape> tape = tape_of(roots);
@@ -119,34 +142,6 @@ void backward(const Tensor& root, const Tensor& gradient, bool retain_graph, boo
   sweep({&root, &seed, 1}, retain_graph, create_graph, {}, false);
 }
 
-namespace {
-// The gradient a backward starts from at output i of n: the given one, cast to the output's
-// dtype, or ones for a one-element output (the only kind whose gradient can be implied:
-// d out/d out = 1). Every output must have history to go back through.
-Tensor output_grad(const Tensor& o, const Tensor& given, size_t i, size_t n, const char* op,
-                   const char* arg) {
-  auto which = [&] { return n == 1 ? std::string("this output") : "output " + std::to_string(i); };
-  if (!o->requires_grad())
-    throw std::runtime_error(
-        std::string(op) + ": element " + std::to_string(i) + " of tensors does not require "
-        "grad and does not have a grad_fn (shape " + shape_str(o->shape()) + "). Did you "
-        "create the parameters with requires_grad=True, or compute the result inside "
-        "no_grad()?");
-  if (!given) {
-    if (o->numel() != 1)
-      throw std::runtime_error(std::string(op) +
-                               ": grad can be implicitly created only for scalar outputs; " +
-                               which() + " has shape " + shape_str(o->shape()) + ". Pass " +
-                               arg + " (a tensor of that shape), or reduce it first (e.g. "
-                               ".sum())");
-    return full(o->shape(), 1.0, o->dtype());
-  }
-  if (given->shape() != o->shape())
-    throw ValueError(std::string(op) + ": " + arg + " has shape " + shape_str(given->shape()) +
-                     " but " + which() + " has shape " + shape_str(o->shape()));
-  return given->dtype() != o->dtype() ? cast(given, o->dtype()) : given;
-}
-}  // namespace
 
 std::vector<Tensor> output_grads(const std::vector<Tensor>& outputs,
                                  const std::vector<Tensor>& grads, const char* op,
