@@ -11,6 +11,20 @@ namespace tapegrad::kernels::avx512 {
 
 inline constexpr const char* kIsaName = "avx512";
 
+// Note [tail stores]
+// On the Intel Xeon these kernels were measured on (family 6 model 207), a masked store does
+// not forward its data to a later load: the load waits until the store has left the store
+// buffer, and a masked load does not take data from a narrower plain store either. A
+// dependent loop of an 8-lane masked store and an 8-lane masked load ran at 8.0–8.3 ns per
+// iteration against 3.2–3.5 ns for a ymm store and load (1 lane: 8.1 vs 3.4–3.6 ns for movss).
+// Tiny tensors are all tail (8 floats: no full vector), and each op reads what the one before
+// it has just written, so the 8-point step as a learner writes it paid that on almost every
+// op. So a tail of 8, 4, 2 or 1 lanes (4, 2, 1 for doubles) is loaded and stored as a whole
+// narrower vector or scalar; both sides use the same width for the same count, so the store
+// forwards to the next op's load. The lanes read and written are the mask's: the same bits,
+// and no access past the tail. Other counts stay masked. Measured on the compiled learner's
+// step, 8 interleaved runs each: median 3.91 → 3.37 µs. (AMD cores: not measured.)
+
 // Every trait struct has the same interface; the shared kernels are written against it.
 struct F32 {
   using T = float;
@@ -32,9 +46,31 @@ struct F32 {
   static V load(const T* p) { return _mm512_loadu_ps(p); }
   static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
   static TM tail(int64_t n) { return TM((1u << n) - 1u); }  // first n lanes, n <= W
-  static V load(const T* p, TM m) { return _mm512_maskz_loadu_ps(m, p); }
+  // Tails of 8, 4, 2 and 1 lanes move as whole narrower vectors (Note [tail stores]).
+  static V load(const T* p, TM m) {
+    switch (m) {
+      case 0xFF: return _mm512_zextps256_ps512(_mm256_loadu_ps(p));
+      case 0xF: return _mm512_zextps128_ps512(_mm_loadu_ps(p));
+      case 0x3: {  // two floats as one 64-bit integer load (no aliasing cast of p)
+        const __m128i two = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+        return _mm512_zextps128_ps512(_mm_castsi128_ps(two));
+      }
+      case 0x1: return _mm512_zextps128_ps512(_mm_load_ss(p));
+      default: return _mm512_maskz_loadu_ps(m, p);
+    }
+  }
   static V load_or(const T* p, TM m, V fill) { return _mm512_mask_loadu_ps(fill, m, p); }
-  static void store(T* p, V v, TM m) { _mm512_mask_storeu_ps(p, m, v); }
+  static void store(T* p, V v, TM m) {
+    switch (m) {
+      case 0xFF: return _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
+      case 0xF: return _mm_storeu_ps(p, _mm512_castps512_ps128(v));
+      case 0x3:
+        return _mm_storel_epi64(reinterpret_cast<__m128i*>(p),
+                                _mm_castps_si128(_mm512_castps512_ps128(v)));
+      case 0x1: return _mm_store_ss(p, _mm512_castps512_ps128(v));
+      default: _mm512_mask_storeu_ps(p, m, v);
+    }
+  }
   // In-place transpose of a W × W block held as W row vectors (GEMM packing): 128-bit-lane
   // unpacks pair rows, then two rounds of 128-bit-lane shuffles gather each column.
   static void transpose(V* r) {
@@ -142,9 +178,23 @@ struct F64 {
   static V load(const T* p) { return _mm512_loadu_pd(p); }
   static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
   static TM tail(int64_t n) { return TM((1u << n) - 1u); }
-  static V load(const T* p, TM m) { return _mm512_maskz_loadu_pd(m, p); }
+  static V load(const T* p, TM m) {  // (Note [tail stores])
+    switch (m) {
+      case 0xF: return _mm512_zextpd256_pd512(_mm256_loadu_pd(p));
+      case 0x3: return _mm512_zextpd128_pd512(_mm_loadu_pd(p));
+      case 0x1: return _mm512_zextpd128_pd512(_mm_load_sd(p));
+      default: return _mm512_maskz_loadu_pd(m, p);
+    }
+  }
   static V load_or(const T* p, TM m, V fill) { return _mm512_mask_loadu_pd(fill, m, p); }
-  static void store(T* p, V v, TM m) { _mm512_mask_storeu_pd(p, m, v); }
+  static void store(T* p, V v, TM m) {
+    switch (m) {
+      case 0xF: return _mm256_storeu_pd(p, _mm512_castpd512_pd256(v));
+      case 0x3: return _mm_storeu_pd(p, _mm512_castpd512_pd128(v));
+      case 0x1: return _mm_store_sd(p, _mm512_castpd512_pd128(v));
+      default: _mm512_mask_storeu_pd(p, m, v);
+    }
+  }
   // In-place 8 × 8 transpose (see F32::transpose).
   static void transpose(V* r) {
     V t[8];
