@@ -7,7 +7,9 @@ argmax, within 2 ULP of the correctly rounded value for float32 exp/log/tanh/sig
 1e-5 (float32) / 1e-12 (float64) relative to Σ|a||b|, sums to the accuracy of a pairwise sum,
 and exactly for the data-movement, selection, loss-row and optimizer kernels (where, compare,
 clamp, casts, permute, cat, indexing, MSE/BCE rows, relu's backward, SGD, Adam), on the sizes
-{0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 1000}.
+{0, 1, 2, 4, 7, 8, 9, 15, 16, 17, 18, 20, 63, 64, 65, 127, 1000} (every tail the AVX-512 loads and
+stores move as a narrower whole vector, Note [tail stores]: 1, 2, 4, 8 lanes of floats, 1, 2, 4
+of doubles, alone and after full vectors).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 
 import tapegrad as tg
 
-SIZES = [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 1000]
+SIZES = [0, 1, 2, 4, 7, 8, 9, 15, 16, 17, 18, 20, 63, 64, 65, 127, 1000]
 TARGETS = tg.cpu_info()["available"]
 DTYPES = [np.float32, np.float64]
 
