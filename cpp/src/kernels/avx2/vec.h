@@ -29,6 +29,9 @@ struct F32 {
   static V load(const T* p, TM m) { return _mm256_maskload_ps(p, m); }
   static V load_or(const T* p, TM m, V fill) { return _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m)); }
   static void store(T* p, V v, TM m) { _mm256_maskstore_ps(p, m, v); }
+  // An elementwise op's tail (Note [tail stores] in avx512/vec.h): masked as any other here.
+  static V load_tail(const T* p, TM m) { return load(p, m); }
+  static void store_tail(T* p, V v, TM m) { store(p, v, m); }
   // In-place 8 × 8 transpose of 8 row vectors (GEMM packing).
   static void transpose(V* r) {
     V t[8], u[8];
@@ -136,6 +139,8 @@ struct F64 {
   static V load(const T* p, TM m) { return _mm256_maskload_pd(p, m); }
   static V load_or(const T* p, TM m, V fill) { return _mm256_blendv_pd(fill, _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m)); }
   static void store(T* p, V v, TM m) { _mm256_maskstore_pd(p, m, v); }
+  static V load_tail(const T* p, TM m) { return load(p, m); }
+  static void store_tail(T* p, V v, TM m) { store(p, v, m); }
   // In-place 4 × 4 transpose.
   static void transpose(V* r) {
     const V t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);

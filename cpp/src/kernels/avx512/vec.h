@@ -19,11 +19,14 @@ inline constexpr const char* kIsaName = "avx512";
 // iteration against 3.2–3.5 ns for a ymm store and load (1 lane: 8.1 vs 3.4–3.6 ns for movss).
 // Tiny tensors are all tail (8 floats: no full vector), and each op reads what the one before
 // it has just written, so the 8-point step as a learner writes it paid that on almost every
-// op. So a tail of 8, 4, 2 or 1 lanes (4, 2, 1 for doubles) is loaded and stored as a whole
-// narrower vector or scalar; both sides use the same width for the same count, so the store
-// forwards to the next op's load. The lanes read and written are the mask's: the same bits,
-// and no access past the tail. Other counts stay masked. Measured on the compiled learner's
-// step, 8 interleaved runs each: median 3.91 → 3.37 µs. (AMD cores: not measured.)
+// op. So the elementwise and optimizer-update kernels load and store a tail of 8, 4, 2 or 1
+// lanes (4, 2, 1 for doubles) as a whole narrower vector or scalar (load_tail, store_tail);
+// both sides use the same width for the same count, so the store forwards to the next op's
+// load. The lanes read and written are the mask's: the same bits, and no access past the
+// tail. Other counts stay masked, and so do the masked loads inside loops (the implicit
+// convolution's image rows, im2col's rows, the GEMM's edge columns), which would pay the
+// count's compares on every step. Measured on the compiled learner's step, 8 interleaved runs
+// each: median 3.91 → 3.37 µs. (AMD cores: not measured.)
 
 // Every trait struct has the same interface; the shared kernels are written against it.
 struct F32 {
@@ -46,8 +49,11 @@ struct F32 {
   static V load(const T* p) { return _mm512_loadu_ps(p); }
   static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
   static TM tail(int64_t n) { return TM((1u << n) - 1u); }  // first n lanes, n <= W
-  // Tails of 8, 4, 2 and 1 lanes move as whole narrower vectors (Note [tail stores]).
-  static V load(const T* p, TM m) {
+  static V load(const T* p, TM m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(T* p, V v, TM m) { _mm512_mask_storeu_ps(p, m, v); }
+  // An elementwise op's tail: 8, 4, 2 or 1 lanes move as a whole narrower vector (Note [tail
+  // stores]).
+  static V load_tail(const T* p, TM m) {
     switch (m) {
       case 0xFF: return _mm512_zextps256_ps512(_mm256_loadu_ps(p));
       case 0xF: return _mm512_zextps128_ps512(_mm_loadu_ps(p));
@@ -59,8 +65,7 @@ struct F32 {
       default: return _mm512_maskz_loadu_ps(m, p);
     }
   }
-  static V load_or(const T* p, TM m, V fill) { return _mm512_mask_loadu_ps(fill, m, p); }
-  static void store(T* p, V v, TM m) {
+  static void store_tail(T* p, V v, TM m) {
     switch (m) {
       case 0xFF: return _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
       case 0xF: return _mm_storeu_ps(p, _mm512_castps512_ps128(v));
@@ -71,6 +76,7 @@ struct F32 {
       default: _mm512_mask_storeu_ps(p, m, v);
     }
   }
+  static V load_or(const T* p, TM m, V fill) { return _mm512_mask_loadu_ps(fill, m, p); }
   // In-place transpose of a W × W block held as W row vectors (GEMM packing): 128-bit-lane
   // unpacks pair rows, then two rounds of 128-bit-lane shuffles gather each column.
   static void transpose(V* r) {
@@ -178,7 +184,9 @@ struct F64 {
   static V load(const T* p) { return _mm512_loadu_pd(p); }
   static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
   static TM tail(int64_t n) { return TM((1u << n) - 1u); }
-  static V load(const T* p, TM m) {  // (Note [tail stores])
+  static V load(const T* p, TM m) { return _mm512_maskz_loadu_pd(m, p); }
+  static void store(T* p, V v, TM m) { _mm512_mask_storeu_pd(p, m, v); }
+  static V load_tail(const T* p, TM m) {  // (Note [tail stores])
     switch (m) {
       case 0xF: return _mm512_zextpd256_pd512(_mm256_loadu_pd(p));
       case 0x3: return _mm512_zextpd128_pd512(_mm_loadu_pd(p));
@@ -186,8 +194,7 @@ struct F64 {
       default: return _mm512_maskz_loadu_pd(m, p);
     }
   }
-  static V load_or(const T* p, TM m, V fill) { return _mm512_mask_loadu_pd(fill, m, p); }
-  static void store(T* p, V v, TM m) {
+  static void store_tail(T* p, V v, TM m) {
     switch (m) {
       case 0xF: return _mm256_storeu_pd(p, _mm512_castpd512_pd256(v));
       case 0x3: return _mm_storeu_pd(p, _mm512_castpd512_pd128(v));
@@ -195,6 +202,7 @@ struct F64 {
       default: _mm512_mask_storeu_pd(p, m, v);
     }
   }
+  static V load_or(const T* p, TM m, V fill) { return _mm512_mask_loadu_pd(fill, m, p); }
   // In-place 8 × 8 transpose (see F32::transpose).
   static void transpose(V* r) {
     V t[8];

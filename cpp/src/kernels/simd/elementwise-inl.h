@@ -23,7 +23,7 @@ void maybe_parallel(int64_t n, Body body) {
 // ---------------------------------------------------------------------------------------------
 // Loops.
 
-// y[i] = op(x[i]); the tail is one masked vector.
+// y[i] = op(x[i]); the tail is one masked vector (or a narrower whole one: Note [tail stores]).
 template <class F, class Op>
 void map1(int64_t n, const typename F::T* x, typename F::T* y, Op op) {
   constexpr int W = F::W;
@@ -36,7 +36,7 @@ void map1(int64_t n, const typename F::T* x, typename F::T* y, Op op) {
   for (; i + W <= n; i += W) F::store(y + i, op(F::load(x + i)));
   if (i < n) {
     const auto tm = F::tail(n - i);
-    F::store(y + i, op(F::load(x + i, tm)), tm);
+    F::store_tail(y + i, op(F::load_tail(x + i, tm)), tm);
   }
 }
 
@@ -55,7 +55,7 @@ void map2(int64_t n, const typename F::T* a, int64_t sa, const typename F::T* b,
     return s ? F::load(p + i) : bc;
   };
   auto ldm = [](const typename F::T* p, int64_t s, int64_t i, const V& bc, auto tm) {
-    return s ? F::load(p + i, tm) : bc;
+    return s ? F::load_tail(p + i, tm) : bc;
   };
   const V ab = F::set1(*a), bb = F::set1(*b);
   auto run = [&](int64_t i0, int64_t i1) {
@@ -63,7 +63,7 @@ void map2(int64_t n, const typename F::T* a, int64_t sa, const typename F::T* b,
     for (; i + W <= i1; i += W) F::store(c + i, op(ld(a, sa, i, ab), ld(b, sb, i, bb)));
     if (i < i1) {
       const auto tm = F::tail(i1 - i);
-      F::store(c + i, op(ldm(a, sa, i, ab, tm), ldm(b, sb, i, bb, tm)), tm);
+      F::store_tail(c + i, op(ldm(a, sa, i, ab, tm), ldm(b, sb, i, bb, tm)), tm);
     }
   };
   // Separate instantiations for the stride patterns let the compiler drop the branches.
@@ -83,7 +83,7 @@ void map2(int64_t n, const typename F::T* a, int64_t sa, const typename F::T* b,
       for (; i + W <= i1; i += W) F::store(c + i, op(F::load(a + i), F::load(b + i)));
       if (i < i1) {
         const auto tm = F::tail(i1 - i);
-        F::store(c + i, op(F::load(a + i, tm), F::load(b + i, tm)), tm);
+        F::store_tail(c + i, op(F::load_tail(a + i, tm), F::load_tail(b + i, tm)), tm);
       }
     } else {
       run(i0, i1);

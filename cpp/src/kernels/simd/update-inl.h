@@ -37,7 +37,8 @@ void blocks(int64_t i0, int64_t i1, Body body) {
     body(i, [](const T* p) { return F::load(p); }, [](T* p, V v) { F::store(p, v); });
   if (i < i1) {
     const auto tm = F::tail(i1 - i);
-    body(i, [tm](const T* p) { return F::load(p, tm); }, [tm](T* p, V v) { F::store(p, v, tm); });
+    body(i, [tm](const T* p) { return F::load_tail(p, tm); },
+         [tm](T* p, V v) { F::store_tail(p, v, tm); });
   }
 }
 
