@@ -52,6 +52,28 @@ def test_relu_backward_second_order():
     same_without_create_graph(tg.relu, [x], v)
 
 
+@pytest.mark.parametrize("exponent", [2.0, 3.0, 0.5, -1.0, 1.5])
+def test_pow_scalar_exponent_first_grad_with_and_without_graph(exponent):
+    # x ** c's rule takes dc·(c·x^(c−1)) in place outside create_graph: the same bits as the
+    # recorded product under create_graph, in both dtypes, and still twice differentiable.
+    x = f64(RNG.uniform(0.5, 2.0, (3, 4)))
+    v = f64(RNG.standard_normal((3, 4)))
+
+    def power(t):
+        return t ** exponent
+
+    assert tg.gradcheck(first_grad_fn(power, 1), [x, v])
+    same_without_create_graph(power, [x], v)
+    x32 = tg.tensor(x.detach().numpy().astype(np.float32), requires_grad=True)
+    v32 = tg.tensor(v.detach().numpy().astype(np.float32))
+    same_without_create_graph(power, [x32], v32)
+    (g,) = tg.grad(power(x32), [x32], grad_outputs=v32)
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x32.detach().numpy(), requires_grad=True)
+    (tgx,) = torch.autograd.grad(tx ** exponent, [tx], grad_outputs=torch.tensor(v32.numpy()))
+    assert np.array_equal(g.numpy(), tgx.numpy())
+
+
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_cross_entropy_backward_second_order(reduction):
     x = f64(RNG.standard_normal((5, 4)))

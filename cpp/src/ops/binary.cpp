@@ -345,7 +345,13 @@ Grads backward_Pow(BwCtx& ctx) {
                              ? static_cast<double>(static_cast<float>(bv) - 1.0f)
                              : bv - 1.0;
       Tensor e = bm1 == 1.0 ? a : pow(a, scalar_tensor(bm1, b->dtype()));
-      return {mul(ctx.g(), mul(b, e)), nullptr};
+      Tensor d = mul(b, e);
+      // Outside create_graph the product dc·d is taken in d's own fresh buffer (d·dc: the
+      // same products, one tensor fewer per step of a hand-written squared error).
+      if (!grad_enabled() && d->shape() == ctx.g()->shape() &&
+          binary_inplace_direct(OpCode::Mul, d, ctx.g()))
+        return {std::move(d), nullptr};
+      return {mul(ctx.g(), d), nullptr};
     }
   }
   if (ctx.needs(0)) {
