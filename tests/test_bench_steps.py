@@ -29,3 +29,17 @@ def test_lenet_step_matches_torch():
     finally:
         torch.set_num_threads(threads)
         tg.set_num_threads(tg_threads)
+
+
+def test_rounds_keep_the_fastest_time_and_the_worst_bounds():
+    steps = _steps()
+    runs = [{"seconds": 3e-6, "peak_mb": 40.0, "cpu_ratio": 0.99, "first_call_s": 1e-3},
+            {"seconds": 2e-6, "peak_mb": 42.0, "cpu_ratio": 0.97, "first_call_s": 4e-3},
+            {"seconds": 5e-6, "peak_mb": 41.0, "cpu_ratio": 1.00, "first_call_s": 2e-3}]
+    best = steps.best_of_rounds(runs)
+    assert best["seconds"] == 2e-6
+    assert best["first_call_s"] == 4e-3 and best["peak_mb"] == 42.0 and best["cpu_ratio"] == 1.00
+    assert best["rounds"] == 3
+    assert steps.best_of_rounds([]) is None
+    assert "first_call_s" not in steps.best_of_rounds([{"seconds": 1.0, "peak_mb": 1.0,
+                                                        "cpu_ratio": 1.0}])
