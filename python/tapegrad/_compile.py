@@ -70,7 +70,11 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
     ``.fallback_reasons`` lists why calls fell back. A program whose every call has a C++ form
     (Note [saved programs]) replays that form — the same engine calls without re-entering the
     bindings; ``options={"cpp_form": False}`` replays the binding calls instead (the results
-    are the same bits either way). ``.save(path, names)`` writes the latest
+    are the same bits either way). In the C++ form, an add, sub, mul or div that records
+    nothing (``lr * w.grad`` under ``no_grad``) writes into the tensor it made on the previous
+    call when nothing else holds that one (Note [reused temporaries]);
+    ``options={"memory_planning": False}`` makes a new tensor each time, as eagerly (the same
+    bits either way). ``.save(path, names)`` writes the latest
     captured program with its state (parameters, optimizer state) for :func:`load_program`
     and C++ (``tapegrad::capture::SavedProgram``). ``dynamic``, ``backend`` and ``mode`` are
     accepted for PyTorch compatibility and ignored; ``disable=True`` returns
@@ -90,12 +94,12 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
     [4.0, 1.44, 0.5184]
     """
     del dynamic, backend, mode
-    cpp_form = True
+    flags = {"cpp_form": True, "memory_planning": True}
     for key, value in (options or {}).items():
-        if key != "cpp_form" or not isinstance(value, bool):
+        if key not in flags or not isinstance(value, bool):
             raise ValueError(f"compile(): unknown option {key}={value!r} (tapegrad knows "
-                             "cpp_form=True/False)")
-        cpp_form = value
+                             "cpp_form=True/False and memory_planning=True/False)")
+        flags[key] = value
     if not isinstance(fullgraph, bool):
         raise TypeError(f"compile(): fullgraph must be a bool, got {type(fullgraph).__name__}")
     if not isinstance(cache_size_limit, int) or cache_size_limit < 1:
@@ -107,7 +111,7 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
         if not callable(fn):
             raise TypeError(f"compile(): expected a callable, got {type(fn).__name__}")
         c = _core._Compiled(fn, fullgraph, cache_size_limit, vars(_capture), _capture.fn_guards,
-                            cpp_form)
+                            flags["cpp_form"], flags["memory_planning"])
         if isinstance(fn, Module):
             return _optimized_module(fn, c)
         if isinstance(fn, (types.FunctionType, types.MethodType)):

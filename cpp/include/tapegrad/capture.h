@@ -290,6 +290,9 @@ struct ExportedCall {
   int32_t fn = -1;
   std::string args;
   std::vector<int32_t> reads, defs;
+  // A result had autograd state when captured (the call recorded an entry); not saved:
+  // only the compiled step's own C++ form reads it (Note [reused temporaries]).
+  bool history = false;
 };
 // The index of `fn` in the export table (cpp/src/capture/exports.cpp), or -1.
 int32_t export_index(const void* fn);
@@ -418,8 +421,13 @@ class SavedProgram {
 const std::string& export_name(int32_t index);
 // The C++ form of a captured program as a program of its own over the same slots and the same
 // (live) constants: what tapegrad.compile replays when it has one (Note [saved programs]).
-Program cpp_form(const Program& p);
+// `memory_planning`: the calls that can reuse their result tensor across runs do (Note
+// [reused temporaries] in cpp/src/ops/binary.cpp), each with a slot of its own past p's.
+Program cpp_form(const Program& p, bool memory_planning = true);
 Instr decode_call(const std::string& name, const ExportedCall& c);
+// The call as one that reuses its result tensor (kept in slot `keep`) across runs, or an
+// empty Instr when it is not one of those (add, sub, mul, div).
+Instr reusing_call(const std::string& name, const ExportedCall& c, Slot keep);
 
 // Fills p.release_after from what each instruction reads and defines (p's slot count, inputs,
 // results and constants set): every slot is dropped after its last use; results, constants

@@ -250,6 +250,11 @@ Tensor constant_pad(const Tensor& x, const std::vector<int64_t>& pads, double va
 // ----- in-place (bump the version counter; recorded when grad is needed) -----
 void add_(const Tensor& self, const Tensor& other);
 void sub_(const Tensor& self, const Tensor& other);
+// fn(a, b) for fn one of add, sub, mul, div, made in `keep` (the tensor the same call made
+// last time) when it records nothing and nothing else holds that tensor: Note [reused
+// temporaries] in ops/binary.cpp. Otherwise fn as usual, its result kept for next time.
+Tensor binary_reusing(Tensor (*fn)(const Tensor&, const Tensor&), const Tensor& a,
+                      const Tensor& b, Tensor& keep);
 // torch.add/sub's alpha: input + alpha·other, input − alpha·other (alpha = 1: add/sub).
 Tensor add_alpha(const Tensor& a, const Tensor& b, double alpha);
 Tensor sub_alpha(const Tensor& a, const Tensor& b, double alpha);

@@ -180,9 +180,9 @@ void add_guard(Guard::Kind kind, py::object obj, py::object key) {
 class Compiled {
  public:
   Compiled(py::object fn, bool fullgraph, int cache_limit, py::object flags, py::object fn_guards,
-           bool cpp_form)
+           bool cpp_form, bool memory_planning)
       : fn_(std::move(fn)), fullgraph_(fullgraph), limit_(cache_limit), flags_(std::move(flags)),
-        fn_guards_(std::move(fn_guards)), cpp_form_(cpp_form) {}
+        fn_guards_(std::move(fn_guards)), cpp_form_(cpp_form), memory_planning_(memory_planning) {}
 
   py::object call(const py::args& args, const py::kwargs& kwargs) {
     // Inside another capture the call is inlined: the outer program records fn's calls.
@@ -424,7 +424,7 @@ class Compiled {
     };
     if (cpp_form_ && e->program.exported && e->program.exported->missing.empty() &&
         !state_left_empty(*e->program.exported))
-      e->cpp = capture::cpp_form(e->program);
+      e->cpp = capture::cpp_form(e->program, memory_planning_);
     entries_.push_back(std::move(e));
     return result;
   }
@@ -522,6 +522,7 @@ class Compiled {
   std::vector<std::string> reasons_;
   bool disabled_ = false;
   bool cpp_form_ = true;
+  bool memory_planning_ = true;  // Note [reused temporaries] in cpp/src/ops/binary.cpp
   int64_t captures_ = 0, replays_ = 0, eager_calls_ = 0;
 };
 
@@ -555,9 +556,9 @@ PyObject* compiled_tp_call(PyObject* self, PyObject* args, PyObject* kwargs) {
 void bind_compile(py::module_& m) {
   auto compiled = py::class_<Compiled>(m, "_Compiled", py::dynamic_attr());
   compiled
-      .def(py::init<py::object, bool, int, py::object, py::object, bool>(), py::arg("fn"),
+      .def(py::init<py::object, bool, int, py::object, py::object, bool, bool>(), py::arg("fn"),
            py::arg("fullgraph"), py::arg("cache_size_limit"), py::arg("flags"),
-           py::arg("fn_guards"), py::arg("cpp_form") = true)
+           py::arg("fn_guards"), py::arg("cpp_form") = true, py::arg("memory_planning") = true)
       .def("__call__", &Compiled::call)
       .def_property_readonly("fallback_reasons", &Compiled::reasons)
       .def_property_readonly("_stats", &Compiled::stats)

@@ -235,6 +235,8 @@ void Recorder::xemit(int32_t fn, std::string args) {
     c.reads = cur_reads_;
     c.defs = cur_defs_;
   }
+  for (Slot s : c.defs)
+    if (const Tensor& t = held_[static_cast<size_t>(s)]; t && t->autograd_meta()) c.history = true;
   x_->calls.push_back(std::move(c));
 }
 

@@ -335,6 +335,27 @@ int32_t same_tensor_index() { return 0; }
 
 const std::string& export_name(int32_t index) { return table().entries.at(static_cast<size_t>(index)).name; }
 
+Instr reusing_call(const std::string& name, const ExportedCall& c, Slot keep) {
+  // Note [reused temporaries] in cpp/src/ops/binary.cpp
+  Tensor (*op)(const Tensor&, const Tensor&);
+  if (name == "add") op = &tapegrad::add;
+  else if (name == "sub") op = &tapegrad::sub;
+  else if (name == "mul") op = &tapegrad::mul;
+  else if (name == "div") op = &tapegrad::div;
+  else return nullptr;
+  if (c.defs.size() != 1) return nullptr;
+  Reader r{c.args.data(), c.args.data() + c.args.size()};
+  const Slot sa = Codec<Slot>::read(r), sb = Codec<Slot>::read(r);
+  if (r.p != r.end || sa == kNoSlot || sb == kNoSlot) return nullptr;  // (decode_call says why)
+  const Slot out = c.defs[0];
+  return [op, sa, sb, out, keep](Frame& f) {
+    const Tensor& a = Arg<Tensor>::load(f, sa);
+    const Tensor& b = Arg<Tensor>::load(f, sb);
+    Tensor r = binary_reusing(op, a, b, f[static_cast<size_t>(keep)]);
+    f[static_cast<size_t>(out)] = std::move(r);
+  };
+}
+
 Instr decode_call(const std::string& name, const ExportedCall& c) {
   const auto& m = table().by_name;
   auto it = m.find(name);

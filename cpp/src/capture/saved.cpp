@@ -129,7 +129,7 @@ Tensor read_tensor(Reader& r, const std::vector<std::shared_ptr<Storage>>& stora
 
 }  // namespace
 
-Program cpp_form(const Program& p) {
+Program cpp_form(const Program& p, bool memory_planning) {
   const ExportForm* x = p.exported.get();
   if (!x || !x->missing.empty()) throw std::runtime_error("tapegrad: this program has no C++ form");
   Program c;
@@ -139,12 +139,21 @@ Program cpp_form(const Program& p) {
   c.constants = p.constants;
   c.constants.insert(c.constants.end(), x->constants.begin(), x->constants.end());
   std::vector<Slots> reads, defs;
+  int32_t keep_slots = 0;  // past p's slots: never read, defined or released by name
   for (const ExportedCall& call : x->calls) {
-    c.instrs.push_back(decode_call(export_name(call.fn), call));
+    const std::string& name = export_name(call.fn);
+    Instr f = decode_call(name, call);  // (checks the call whichever form runs)
+    if (memory_planning && !call.history)
+      if (Instr g = reusing_call(name, call, c.nslots + keep_slots)) {
+        f = std::move(g);
+        ++keep_slots;
+      }
+    c.instrs.push_back(std::move(f));
     reads.push_back(call.reads);
     defs.push_back(call.defs);
   }
   plan_releases(c, reads, defs, /*keep_inputs=*/true);
+  c.nslots += keep_slots;  // (after the plan, which sizes its table by the named slots)
   c.exported = p.exported;
   c.plannable = p.plannable;
   for (const auto& k : x->constants) c.plannable = c.plannable && (!k.second || k.second->node() < 0);

@@ -286,6 +286,52 @@ Tensor div(const Tensor& a, const Tensor& b) {
     record(OpCode::Div, {&a, &b}, {&c}, save_for_backward(b->requires_grad() ? a : nullptr, b));
   return c;
 }
+// Note [reused temporaries]
+// A compiled step's C++ form (capture::cpp_form, unless compile's options say
+// memory_planning=False) runs an add, sub, mul or div that records nothing — under no_grad,
+// or on tensors that need no gradient: the learner's `m -= lr * m.grad` — through this
+// function, with a frame slot of its own (`keep`) that holds the tensor the same call made
+// on the previous replay. When nothing else holds that tensor or its storage (the step let
+// it go: no caller, saved tensor, .grad, view or NumPy array has it) and it is still as the
+// op made it (no autograd state, version 0, not a view or a parameter, the result's shape
+// and dtype), the op's kernel writes into it: the same kernel on the same operands as
+// binary_forward's, so the same bits, without making and freeing a tensor per call. Only
+// the common case takes that path (float32 or float64 operands of one dtype, contiguous, a
+// shape binary_forward gives without building one); every other call, and any call whose
+// tensor is still held, runs the op as usual and keeps its result for the next replay, so a
+// step that keeps the tensor (returns it, stores it) gets a new one each time, as eagerly.
+Tensor binary_reusing(Tensor (*fn)(const Tensor&, const Tensor&), const Tensor& a,
+                      const Tensor& b, Tensor& keep) {
+  OpCode op;
+  if (fn == &add) op = OpCode::Add;
+  else if (fn == &sub) op = OpCode::Sub;
+  else if (fn == &mul) op = OpCode::Mul;
+  else if (fn == &div) op = OpCode::Div;
+  else throw std::runtime_error("internal: binary_reusing of a function other than add, sub, mul, div");
+  auto as_usual = [&] {
+    Tensor r = fn(a, b);
+    keep = r->autograd_meta() ? nullptr : r;
+    return r;
+  };
+  if (!a || !b) return fn(a, b);  // (raises)
+  const DType dt = a->dtype();
+  if (b->dtype() != dt || (dt != DType::f32 && dt != DType::f64) || !a->is_contiguous() ||
+      !b->is_contiguous() || should_record({&a, &b}))
+    return as_usual();
+  const Shape* outp = &a->shape();  // binary_forward's choice of result shape
+  if (!same_shape(a->shape(), b->shape())) {
+    if (a->dim() == 0 || broadcasts_into(a->shape(), b->shape())) outp = &b->shape();
+    else if (b->dim() != 0 && !broadcasts_into(b->shape(), a->shape())) return as_usual();
+  }
+  const bool free = keep && keep.use_count() == 1 && keep->storage().use_count() == 1 &&
+                    !keep->autograd_meta() && !keep->is_view() && !keep->is_parameter() &&
+                    keep->is_contiguous() && keep->offset() == 0 && keep->version() == 0 &&
+                    keep->dtype() == dt && same_shape(keep->shape(), *outp);
+  if (!free) keep = empty(*outp, dt);
+  binary_values_into(to_kernel(op), a, b, dt, *outp, keep);
+  return keep;
+}
+
 // c = a / b  ⇒  da += dc / b ; db −= dc·a / b²
 // (db as −dc·((a / b) / b), PyTorch's order: a / b² overflows for |b| > 1e154 (float64)
 // where the quotient taken twice does not, and the infinities and NaNs come out the same)
