@@ -50,6 +50,20 @@ def test_no_grad_chain_same_bits_with_and_without_memory_planning(dtype):
         assert c._stats["cpp_form"] == 1 and c._stats["replays"] == 39
 
 
+def test_large_temporaries_same_bits():
+    # above 64 KiB a result is not kept between replays (the buffer cache has its memory)
+    def big(x, w):
+        with tg.no_grad():
+            return ((x * 0.5 + w) / 3.0 - x).sum()
+
+    c = tg.compile(big, fullgraph=True)
+    for i in range(5):
+        rng = np.random.default_rng(i)
+        x = tg.tensor(rng.standard_normal((300, 100)), dtype=tg.float32)
+        w = tg.tensor(rng.standard_normal(100), dtype=tg.float32)
+        assert bits(c(x, w)) == bits(big(x, w))
+
+
 def test_reuse_saves_the_tensors_of_the_temporaries():
     if not tg._core._block_stats()["enabled"]:
         pytest.skip("block recycling is off in this build (sanitizers)")

@@ -297,9 +297,10 @@ Tensor div(const Tensor& a, const Tensor& b) {
 // and dtype), the op's kernel writes into it: the same kernel on the same operands as
 // binary_forward's, so the same bits, without making and freeing a tensor per call. Only
 // the common case takes that path (float32 or float64 operands of one dtype, contiguous, a
-// shape binary_forward gives without building one); every other call, and any call whose
-// tensor is still held, runs the op as usual and keeps its result for the next replay, so a
-// step that keeps the tensor (returns it, stores it) gets a new one each time, as eagerly.
+// shape binary_forward gives without building one, a result of at most 64 KiB); every other
+// call, and any call whose tensor is still held, runs the op as usual and keeps its result
+// (a small one) for the next replay, so a step that keeps the tensor (returns it, stores it)
+// gets a new one each time, as eagerly.
 Tensor binary_reusing(Tensor (*fn)(const Tensor&, const Tensor&), const Tensor& a,
                       const Tensor& b, Tensor& keep) {
   OpCode op;
@@ -308,9 +309,13 @@ Tensor binary_reusing(Tensor (*fn)(const Tensor&, const Tensor&), const Tensor& 
   else if (fn == &mul) op = OpCode::Mul;
   else if (fn == &div) op = OpCode::Div;
   else throw std::runtime_error("internal: binary_reusing of a function other than add, sub, mul, div");
+  // Kept only up to the size below which a tensor's own making is a cost next to its kernel
+  // (Note [block recycling]'s small buffers): a replay holds at most that per call between
+  // runs, and larger results take and give back the buffer cache's memory as before.
+  constexpr size_t kKeepBytes = size_t(1) << 16;
   auto as_usual = [&] {
     Tensor r = fn(a, b);
-    keep = r->autograd_meta() ? nullptr : r;
+    keep = r->autograd_meta() || r->nbytes() > kKeepBytes ? nullptr : r;
     return r;
   };
   if (!a || !b) return fn(a, b);  // (raises)
@@ -323,6 +328,7 @@ Tensor binary_reusing(Tensor (*fn)(const Tensor&, const Tensor&), const Tensor& 
     if (a->dim() == 0 || broadcasts_into(a->shape(), b->shape())) outp = &b->shape();
     else if (b->dim() != 0 && !broadcasts_into(b->shape(), a->shape())) return as_usual();
   }
+  if (static_cast<size_t>(shape_numel(*outp)) * itemsize(dt) > kKeepBytes) return as_usual();
   const bool free = keep && keep.use_count() == 1 && keep->storage().use_count() == 1 &&
                     !keep->autograd_meta() && !keep->is_view() && !keep->is_parameter() &&
                     keep->is_contiguous() && keep->offset() == 0 && keep->version() == 0 &&
