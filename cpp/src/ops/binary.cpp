@@ -85,21 +85,25 @@ Tensor small_binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
   return convert(binary_forward(op, operand(a, false), operand(b, true)), r);
 }
 
+// The common cases of a binary op's result shape (same shape, a 0-d operand, one operand
+// broadcast into the other's shape: a bias, a [1] parameter) borrow an input's shape; null
+// when the shape has to be built (broadcast_shapes).
+const Shape* borrowed_out_shape(const Tensor& a, const Tensor& b) {
+  if (same_shape(a->shape(), b->shape())) return &a->shape();
+  if (a->dim() == 0 || broadcasts_into(a->shape(), b->shape())) return &b->shape();
+  if (b->dim() == 0 || broadcasts_into(b->shape(), a->shape())) return &a->shape();
+  return nullptr;
+}
+
 // The value of a binary op (broadcasting, promotion, bool and integer-pow rules); each op
 // records its own entry and saved list beside its forward below.
 Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
   check_defined(a, op_name(op));
   check_defined(b, op_name(op));
   const char* name = op_name(op);
-  // The common cases (same shape, a 0-d operand, one operand broadcast into the other's
-  // shape: a bias, a [1] parameter) borrow an input's shape: no Shape is built.
   Shape bcast;
-  const Shape* outp = &a->shape();
-  if (!same_shape(a->shape(), b->shape())) {
-    if (a->dim() == 0 || broadcasts_into(a->shape(), b->shape())) outp = &b->shape();
-    else if (b->dim() != 0 && !broadcasts_into(b->shape(), a->shape()))
-      outp = &(bcast = broadcast_shapes(a->shape(), b->shape(), name));
-  }
+  const Shape* outp = borrowed_out_shape(a, b);
+  if (!outp) outp = &(bcast = broadcast_shapes(a->shape(), b->shape(), name));
   const Shape& out = *outp;
   if (is_small(a->dtype()) || is_small(b->dtype())) [[unlikely]]
     return small_binary_forward(op, a, b);
@@ -323,11 +327,8 @@ Tensor binary_reusing(Tensor (*fn)(const Tensor&, const Tensor&), const Tensor& 
   if (b->dtype() != dt || (dt != DType::f32 && dt != DType::f64) || !a->is_contiguous() ||
       !b->is_contiguous() || should_record({&a, &b}))
     return as_usual();
-  const Shape* outp = &a->shape();  // binary_forward's choice of result shape
-  if (!same_shape(a->shape(), b->shape())) {
-    if (a->dim() == 0 || broadcasts_into(a->shape(), b->shape())) outp = &b->shape();
-    else if (b->dim() != 0 && !broadcasts_into(b->shape(), a->shape())) return as_usual();
-  }
+  const Shape* outp = borrowed_out_shape(a, b);  // binary_forward's result shape
+  if (!outp) return as_usual();
   if (static_cast<size_t>(shape_numel(*outp)) * itemsize(dt) > kKeepBytes) return as_usual();
   const bool free = keep && keep.use_count() == 1 && keep->storage().use_count() == 1 &&
                     !keep->autograd_meta() && !keep->is_view() && !keep->is_parameter() &&
