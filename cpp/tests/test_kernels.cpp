@@ -194,6 +194,61 @@ void test_gemm(tk::Arch arch) {
   tk::set_num_threads(nt);
 }
 
+// gemm_relu (Note [GEMM epilogue]) is bit for bit gemm followed by the unary relu kernel, on
+// every path (packed tiles with the relu after the last k slice; dot, outer, direct, k == 0
+// and the threaded split with it after), with NaNs and signed zeros among the products and
+// padding columns left alone.
+template <class T>
+void check_gemm_relu(tk::Arch arch, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
+                     T beta, int64_t pad) {
+  tk::set_arch(arch);
+  const int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+  auto a = randv<T>((ta ? k : m) * lda), b = randv<T>((tb ? n : k) * ldb), c0 = randv<T>(m * ldc);
+  if (!a.empty()) a[a.size() / 2] = std::numeric_limits<T>::quiet_NaN();  // a NaN row or column
+  for (size_t i = 0; i < c0.size(); i += 7) c0[i] = i % 2 ? T(0) : -T(0);
+  std::vector<T> want = c0, got = c0;
+  gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, want.data(), ldc);
+  for (int64_t i = 0; i < m; ++i) {
+    T* row = want.data() + i * ldc;
+    if constexpr (sizeof(T) == 4)
+      tk::unary_f32(tk::Unary::relu, n, row, row);
+    else
+      tk::unary_f64(tk::Unary::relu, n, row, row);
+  }
+  if constexpr (sizeof(T) == 4)
+    tk::gemm_relu_f32(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, got.data(), ldc);
+  else
+    tk::gemm_relu_f64(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, got.data(), ldc);
+  const bool ok = std::memcmp(want.data(), got.data(), want.size() * sizeof(T)) == 0;
+  CHECK(ok, "gemm_relu %s ta=%d tb=%d m=%ld n=%ld k=%ld alpha=%g beta=%g pad=%ld differs from gemm + relu",
+        sizeof(T) == 4 ? "f32" : "f64", ta, tb, long(m), long(n), long(k), double(alpha),
+        double(beta), long(pad));
+}
+
+template <class T>
+void test_gemm_relu(tk::Arch arch) {
+  const int64_t shapes[][3] = {
+      {256, 256, 784},  // the forward of a 784→256 layer at batch 256 (packed, several k slices)
+      {45, 70, 65},     // edge tiles on both sides
+      {37, 11, 83},     // dot path
+      {45, 70, 1},      // outer product
+      {1, 256, 784},    // one row: the direct path / matrix-vector form
+      {5, 75, 130},     // a few rows
+      {9, 17, 0},       // no product: beta·C only
+      {403, 290, 801},  // several blocks
+  };
+  for (int t = 0; t < 4; ++t)
+    for (const auto& s : shapes)
+      for (int v = 0; v < 2; ++v)
+        check_gemm_relu<T>(arch, t & 1, t & 2, s[0], s[1], s[2], v ? T(-0.5) : T(1),
+                           v ? T(1) : T(0), (s[0] + v) % 3);
+  const int nt = tk::get_num_threads();
+  tk::set_num_threads(2);
+  check_gemm_relu<T>(arch, false, true, 300, 200, 250, T(1), T(1), 1);
+  check_gemm_relu<T>(arch, true, false, 150, 400, 250, T(1), T(0), 0);
+  tk::set_num_threads(nt);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Elementwise
 
@@ -629,6 +684,8 @@ int main() {
 
   for (tk::Arch arch : info.available) {
     g_ctx = tk::arch_name(arch);
+    test_gemm_relu<float>(arch);
+    test_gemm_relu<double>(arch);
     if (arch != tk::Arch::generic) {
       test_gemm<float>(arch);
       test_gemm<double>(arch);

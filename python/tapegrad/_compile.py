@@ -74,7 +74,9 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
     nothing (``lr * w.grad`` under ``no_grad``) writes into the tensor it made on the previous
     call when nothing else holds that one (Note [reused temporaries]);
     ``options={"memory_planning": False}`` makes a new tensor each time, as eagerly (the same
-    bits either way). ``.save(path, names)`` writes the latest
+    bits either way). A ``linear`` whose output only a ``relu`` reads runs as one GEMM with relu
+    in its epilogue (Note [fused linear-relu]); ``options={"fusion": False}`` runs the two
+    calls (the same bits either way). ``.save(path, names)`` writes the latest
     captured program with its state (parameters, optimizer state) for :func:`load_program`
     and C++ (``tapegrad::capture::SavedProgram``). ``dynamic``, ``backend`` and ``mode`` are
     accepted for PyTorch compatibility and ignored; ``disable=True`` returns
@@ -94,11 +96,11 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
     [4.0, 1.44, 0.5184]
     """
     del dynamic, backend, mode
-    flags = {"cpp_form": True, "memory_planning": True}
+    flags = {"cpp_form": True, "memory_planning": True, "fusion": True}
     for key, value in (options or {}).items():
         if key not in flags or not isinstance(value, bool):
             raise ValueError(f"compile(): unknown option {key}={value!r} (tapegrad knows "
-                             "cpp_form=True/False and memory_planning=True/False)")
+                             "cpp_form, memory_planning and fusion, each True/False)")
         flags[key] = value
     if not isinstance(fullgraph, bool):
         raise TypeError(f"compile(): fullgraph must be a bool, got {type(fullgraph).__name__}")
@@ -111,7 +113,7 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
         if not callable(fn):
             raise TypeError(f"compile(): expected a callable, got {type(fn).__name__}")
         c = _core._Compiled(fn, fullgraph, cache_size_limit, vars(_capture), _capture.fn_guards,
-                            flags["cpp_form"], flags["memory_planning"])
+                            flags["cpp_form"], flags["memory_planning"], flags["fusion"])
         if isinstance(fn, Module):
             return _optimized_module(fn, c)
         if isinstance(fn, (types.FunctionType, types.MethodType)):

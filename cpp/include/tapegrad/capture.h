@@ -423,7 +423,9 @@ const std::string& export_name(int32_t index);
 // (live) constants: what tapegrad.compile replays when it has one (Note [saved programs]).
 // `memory_planning`: the calls that can reuse their result tensor across runs do (Note
 // [reused temporaries] in cpp/src/ops/binary.cpp), each with a slot of its own past p's.
-Program cpp_form(const Program& p, bool memory_planning = true);
+// `fusion`: a linear whose result only the relu right after it reads runs as linear_relu
+// (Note [fused linear-relu] in cpp/src/ops/linalg.cpp).
+Program cpp_form(const Program& p, bool memory_planning = true, bool fusion = true);
 Instr decode_call(const std::string& name, const ExportedCall& c);
 // The call as one that reuses its result tensor (kept in slot `keep`) across runs, or an
 // empty Instr when it is not one of those (add, sub, mul, div).

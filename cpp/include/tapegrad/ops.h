@@ -84,6 +84,9 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b 
 // batch dims.
 // y = x·Wᵀ + b (torch.nn.functional.linear): one fused entry; `b` may be null.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
+// relu(linear(x, w, b)) with relu in the GEMM's epilogue; records the same two entries
+// (Note [fused linear-relu] in cpp/src/ops/linalg.cpp).
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // ----- shape -----
 Tensor reshape(const Tensor& x, const Shape& shape);  // a view; one -1 allowed

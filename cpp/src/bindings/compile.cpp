@@ -180,9 +180,10 @@ void add_guard(Guard::Kind kind, py::object obj, py::object key) {
 class Compiled {
  public:
   Compiled(py::object fn, bool fullgraph, int cache_limit, py::object flags, py::object fn_guards,
-           bool cpp_form, bool memory_planning)
+           bool cpp_form, bool memory_planning, bool fusion)
       : fn_(std::move(fn)), fullgraph_(fullgraph), limit_(cache_limit), flags_(std::move(flags)),
-        fn_guards_(std::move(fn_guards)), cpp_form_(cpp_form), memory_planning_(memory_planning) {}
+        fn_guards_(std::move(fn_guards)), cpp_form_(cpp_form), memory_planning_(memory_planning),
+        fusion_(fusion) {}
 
   py::object call(const py::args& args, const py::kwargs& kwargs) {
     // Inside another capture the call is inlined: the outer program records fn's calls.
@@ -231,14 +232,17 @@ class Compiled {
     d["replays"] = replays_;
     d["eager_calls"] = eager_calls_;
     d["programs"] = static_cast<int64_t>(entries_.size());
-    int64_t instrs = 0, cpp = 0, planned = 0;
+    int64_t instrs = 0, cpp = 0, planned = 0, fused = 0;
     for (const auto& e : entries_) {
       instrs += static_cast<int64_t>(e->program.instrs.size());
       cpp += e->cpp.has_value();
+      // each fused pair is one call of the C++ form for two exported calls
+      if (e->cpp) fused += static_cast<int64_t>(e->program.exported->calls.size() - e->cpp->instrs.size());
       planned += e->program.planned_runs() + (e->cpp ? e->cpp->planned_runs() : 0);
     }
     d["instructions"] = instrs;
     d["cpp_form"] = cpp;
+    d["fused"] = fused;  // linear + relu pairs run as one call (Note [fused linear-relu])
     d["planned_runs"] = planned;  // replays recorded into a planned tape (Note [planned tapes])
     return d;
   }
@@ -424,7 +428,7 @@ class Compiled {
     };
     if (cpp_form_ && e->program.exported && e->program.exported->missing.empty() &&
         !state_left_empty(*e->program.exported))
-      e->cpp = capture::cpp_form(e->program, memory_planning_);
+      e->cpp = capture::cpp_form(e->program, memory_planning_, fusion_);
     entries_.push_back(std::move(e));
     return result;
   }
@@ -523,6 +527,7 @@ class Compiled {
   bool disabled_ = false;
   bool cpp_form_ = true;
   bool memory_planning_ = true;  // Note [reused temporaries] in cpp/src/ops/binary.cpp
+  bool fusion_ = true;           // Note [fused linear-relu] in cpp/src/ops/linalg.cpp
   int64_t captures_ = 0, replays_ = 0, eager_calls_ = 0;
 };
 
@@ -556,9 +561,10 @@ PyObject* compiled_tp_call(PyObject* self, PyObject* args, PyObject* kwargs) {
 void bind_compile(py::module_& m) {
   auto compiled = py::class_<Compiled>(m, "_Compiled", py::dynamic_attr());
   compiled
-      .def(py::init<py::object, bool, int, py::object, py::object, bool, bool>(), py::arg("fn"),
+      .def(py::init<py::object, bool, int, py::object, py::object, bool, bool, bool>(), py::arg("fn"),
            py::arg("fullgraph"), py::arg("cache_size_limit"), py::arg("flags"),
-           py::arg("fn_guards"), py::arg("cpp_form") = true, py::arg("memory_planning") = true)
+           py::arg("fn_guards"), py::arg("cpp_form") = true, py::arg("memory_planning") = true,
+           py::arg("fusion") = true)
       .def("__call__", &Compiled::call)
       .def_property_readonly("fallback_reasons", &Compiled::reasons)
       .def_property_readonly("_stats", &Compiled::stats)

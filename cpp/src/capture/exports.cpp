@@ -206,6 +206,7 @@ struct Table {
     e.push_back(entry<&softmax>("softmax"));
     e.push_back(entry<&log_softmax>("log_softmax"));
     e.push_back(entry<&linear, bit(2)>("linear"));
+    e.push_back(entry<&linear_relu, bit(2)>("linear_relu"));  // made by cpp_form's fusion
     e.push_back(entry<static_cast<Tensor (*)(const Tensor&, const Tensor&, bool, bool)>(&mm)>("mm"));
     e.push_back(entry<&ex::mm_transposed_a>("mm_transposed_a"));
     e.push_back(entry<&ex::mm_transposed_b>("mm_transposed_b"));

@@ -129,7 +129,37 @@ Tensor read_tensor(Reader& r, const std::vector<std::shared_ptr<Storage>>& stora
 
 }  // namespace
 
-Program cpp_form(const Program& p, bool memory_planning) {
+namespace {
+// Note [fused linear-relu]: call i is `linear` and call i + 1 the `relu` of its result, which
+// nothing else reads (no other call, not a result of the program); the pair as one call of
+// linear_relu (linear's arguments, relu's result).
+bool fuse_linear_relu(const std::vector<ExportedCall>& calls, size_t i, const Program& p,
+                      ExportedCall& fused) {
+  if (i + 1 >= calls.size()) return false;
+  const ExportedCall &lin = calls[i], &act = calls[i + 1];
+  static const int32_t linear_fn = export_index(reinterpret_cast<const void*>(&linear));
+  static const int32_t relu_fn = export_index(reinterpret_cast<const void*>(
+      static_cast<Tensor (*)(const Tensor&)>(&relu)));
+  static const int32_t fused_fn = export_index(reinterpret_cast<const void*>(&linear_relu));
+  if (lin.fn != linear_fn || act.fn != relu_fn || lin.defs.size() != 1 || act.defs.size() != 1 ||
+      act.reads.size() != 1 || act.reads[0] != lin.defs[0])
+    return false;
+  const Slot h = lin.defs[0];
+  for (Slot s : p.kept)
+    if (s == h) return false;
+  for (size_t j = 0; j < calls.size(); ++j)
+    if (j != i + 1)
+      for (Slot s : calls[j].reads)
+        if (s == h) return false;
+  fused = lin;
+  fused.fn = fused_fn;
+  fused.defs = act.defs;
+  fused.history = lin.history || act.history;
+  return true;
+}
+}  // namespace
+
+Program cpp_form(const Program& p, bool memory_planning, bool fusion) {
   const ExportForm* x = p.exported.get();
   if (!x || !x->missing.empty()) throw std::runtime_error("tapegrad: this program has no C++ form");
   Program c;
@@ -140,7 +170,11 @@ Program cpp_form(const Program& p, bool memory_planning) {
   c.constants.insert(c.constants.end(), x->constants.begin(), x->constants.end());
   std::vector<Slots> reads, defs;
   int32_t keep_slots = 0;  // past p's slots: never read, defined or released by name
-  for (const ExportedCall& call : x->calls) {
+  for (size_t i = 0; i < x->calls.size(); ++i) {
+    ExportedCall fused;
+    const bool pair = fusion && fuse_linear_relu(x->calls, i, p, fused);
+    const ExportedCall& call = pair ? fused : x->calls[i];
+    i += pair;  // (the relu is part of the fused call)
     const std::string& name = export_name(call.fn);
     Instr f = decode_call(name, call);  // (checks the call whichever form runs)
     if (memory_planning && !call.history)

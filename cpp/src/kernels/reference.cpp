@@ -37,6 +37,15 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   }
 }
 
+// gemm, then relu row by row (Note [GEMM epilogue]): relu's formula of unary() below.
+template <class T>
+void gemm_relu(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+               int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  for (int64_t i = 0; i < m; ++i)
+    for (T* x = c + i * ldc; x < c + i * ldc + n; ++x) *x = *x <= T(0) ? T(0) : *x;
+}
+
 void gemm_i64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const int64_t* a, int64_t lda,
               const int64_t* b, int64_t ldb, int64_t* c, int64_t ldc) {
   for (int64_t i = 0; i < m; ++i)
@@ -356,6 +365,8 @@ void cross_entropy_backward(int64_t n, int64_t c, const T* x, const int64_t* lab
 void fill_table(KernelTable& t) {
   t.gemm_f32 = gemm<float>;
   t.gemm_f64 = gemm<double>;
+  t.gemm_relu_f32 = gemm_relu<float>;
+  t.gemm_relu_f64 = gemm_relu<double>;
   t.gemm_blocks_f32 = [] { return GemmBlocks{}; };  // unblocked loops: no tile, no blocks
   t.gemm_blocks_f64 = [] { return GemmBlocks{}; };
   t.gemm_i64 = gemm_i64;

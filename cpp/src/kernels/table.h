@@ -88,6 +88,9 @@ struct KernelTable {
 
   GemmF32 gemm_f32;
   GemmF64 gemm_f64;
+  // relu(gemm): relu applied to each finished C tile (Note [GEMM epilogue], simd/gemm-inl.h).
+  GemmF32 gemm_relu_f32;
+  GemmF64 gemm_relu_f64;
   // The register tile and cache blocks behind gemm_f32 / gemm_f64 (reported by cpu_info).
   GemmBlocks (*gemm_blocks_f32)();
   GemmBlocks (*gemm_blocks_f64)();

@@ -22,24 +22,26 @@ void check_mm_dtypes(const Tensor& a, const Tensor& b, const char* op) {
 }
 
 // C[m×n] = op(A)·op(B) + beta·C for one matrix pair (row-major, leading dims = stored widths;
-// beta is 0 or 1 and only used for float dtypes).
+// beta is 0 or 1 and only used for float dtypes). `relu` (float dtypes): relu(C) in the GEMM's
+// epilogue (Note [GEMM epilogue] in kernels/simd/gemm-inl.h).
 void gemm_any(DType dt, bool ta, bool tb, int64_t m, int64_t n, int64_t kk, const void* a,
-              int64_t lda, const void* b, int64_t ldb, void* c, double beta = 0) {
+              int64_t lda, const void* b, int64_t ldb, void* c, double beta = 0,
+              bool relu = false) {
   if (m == 1 && n > 1 && !ta && tb && is_float(dt)) {
     // One row times Bᵀ (x·Wᵀ at batch 1) is a matrix-vector product: computed as
     // Cᵀ[n×1] = B[n×k]·aᵀ[k×1], the orientation the GEMM serves with dot products, instead of
     // packing all of B for a single row. Same memory: a 1×n row is an n×1 column.
-    return gemm_any(dt, false, false, n, 1, kk, b, ldb, a, 1, c, beta);
+    return gemm_any(dt, false, false, n, 1, kk, b, ldb, a, 1, c, beta, relu);
   }
   AllowThreads nogil(m * n * kk);  // Note [GIL]
   switch (dt) {
     case DType::f32:
-      k::gemm_f32(ta, tb, m, n, kk, 1.0f, static_cast<const float*>(a), lda,
+      (relu ? k::gemm_relu_f32 : k::gemm_f32)(ta, tb, m, n, kk, 1.0f, static_cast<const float*>(a), lda,
                   static_cast<const float*>(b), ldb, static_cast<float>(beta),
                   static_cast<float*>(c), n);
       break;
     case DType::f64:
-      k::gemm_f64(ta, tb, m, n, kk, 1.0, static_cast<const double*>(a), lda,
+      (relu ? k::gemm_relu_f64 : k::gemm_f64)(ta, tb, m, n, kk, 1.0, static_cast<const double*>(a), lda,
                   static_cast<const double*>(b), ldb, beta, static_cast<double*>(c), n);
       break;
     case DType::i64:
@@ -145,14 +147,44 @@ Grads backward_Bmm(BwCtx& ctx) {
 // x may be 1-D (in,) or N-D (..., in); it is folded to rows. Anything outside the fast
 // shape/dtype contract (mixed dtypes, a bias that is not (out,)) takes the composite path
 // matmul + add, which also gives the usual error messages.
+namespace {
+bool linear_fast(const Tensor& x, const Tensor& w, const Tensor& b) {
+  return x->dim() >= 1 && w->dim() == 2 && is_float(x->dtype()) && x->dtype() == w->dtype() &&
+         x->shape().back() == w->shape()[1] &&
+         (!b || (b->dtype() == x->dtype() && b->dim() == 1 && b->shape()[0] == w->shape()[0]));
+}
+// The fast path's rows: y[n×out] = x2·Wᵀ (+ b), then relu when asked (in the GEMM's epilogue).
+Tensor linear_rows(const Tensor& x2, const Tensor& w, const Tensor& b, bool relu) {
+  const int64_t n = x2->shape()[0], in = w->shape()[1], out_f = w->shape()[0];
+  Tensor y = empty({n, out_f}, x2->dtype());
+  if (b) {  // every row of y starts as the bias (the GEMM then accumulates with beta = 1)
+    const int64_t rows[2] = {n, out_f}, bst[2] = {0, 1}, yst[2] = {out_f, 1};
+    k::copy_strided(itemsize(x2->dtype()), 2, rows, b->raw(), bst, y->raw(), yst);
+  }
+  if (n && out_f) {
+    if (in == 0) {
+      if (!b) std::memset(y->raw(), 0, y->nbytes());
+      if (relu) y = tapegrad::relu(y);  // (no product to fuse into)
+    } else {
+      gemm_any(x2->dtype(), false, true, n, out_f, in, x2->raw(), in, w->raw(), in, y->raw(),
+               b ? 1.0 : 0.0, relu);
+    }
+  }
+  return y;
+}
+void record_linear(const Tensor& x2, const Tensor& w, const Tensor& b, const Tensor& y) {
+  // X is read only by dW's rule and W only by dX's: each is saved when the other needs it.
+  if (should_record({&x2, &w, &b}))
+    record(OpCode::Linear, {&x2, &w, &b}, {&y},
+           save_for_backward(w->requires_grad() ? x2 : nullptr,
+                             x2->requires_grad() ? w : nullptr));
+}
+}  // namespace
+
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   check_defined(x, "linear");
   check_defined(w, "linear");
-  const bool fast = x->dim() >= 1 && w->dim() == 2 && is_float(x->dtype()) &&
-                    x->dtype() == w->dtype() && x->shape().back() == w->shape()[1] &&
-                    (!b || (b->dtype() == x->dtype() && b->dim() == 1 &&
-                            b->shape()[0] == w->shape()[0]));
-  if (!fast) {
+  if (!linear_fast(x, w, b)) {
     Tensor y = matmul(x, t(w));
     return b ? add(y, b) : y;
   }
@@ -161,25 +193,30 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   const int64_t n = shape_numel(out_shape);  // rows (spelled out: a zero-size `in` is ambiguous)
   out_shape.push_back(out_f);
   const Tensor x2 = x->dim() == 2 ? x : reshape(x, {n, in});
-  Tensor y = empty({n, out_f}, x->dtype());
-  if (b) {  // every row of y starts as the bias (the GEMM then accumulates with beta = 1)
-    const int64_t rows[2] = {n, out_f}, bst[2] = {0, 1}, yst[2] = {out_f, 1};
-    k::copy_strided(itemsize(x->dtype()), 2, rows, b->raw(), bst, y->raw(), yst);
-  }
-  if (n && out_f) {
-    if (in == 0) {
-      if (!b) std::memset(y->raw(), 0, y->nbytes());
-    } else {
-      gemm_any(x->dtype(), false, true, n, out_f, in, x2->raw(), in, w->raw(), in, y->raw(),
-               b ? 1.0 : 0.0);
-    }
-  }
-  // X is read only by dW's rule and W only by dX's: each is saved when the other needs it.
-  if (should_record({&x2, &w, &b}))
-    record(OpCode::Linear, {&x2, &w, &b}, {&y},
-           save_for_backward(w->requires_grad() ? x2 : nullptr,
-                             x2->requires_grad() ? w : nullptr));
+  Tensor y = linear_rows(x2, w, b, /*relu=*/false);
+  record_linear(x2, w, b, y);
   return x->dim() == 2 ? y : reshape(y, out_shape);
+}
+
+// Note [fused linear-relu]
+// relu(linear(x, W, b)) as a compiled step runs it when nothing else reads the Linear's
+// output (capture::cpp_form finds the pair; options={'fusion': False} turns it off): one GEMM
+// whose epilogue applies relu to each C tile while it is in cache (Note [GEMM epilogue]),
+// instead of a second pass over the output. What it records is what the pair records — a
+// Linear entry whose output is the pre-activation h, then a Relu entry h → y saving y — so
+// backward, the planned tape and the bits are the unfused pair's. h's data is never read
+// (Linear's rule reads x and W, Relu's reads y), so h is y's memory under another tensor
+// (detach: no view, no history of its own) rather than a buffer of its own. Anything outside
+// linear's fast path on 2-D x runs as the pair.
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b) {
+  check_defined(x, "linear");
+  check_defined(w, "linear");
+  if (x->dim() != 2 || !linear_fast(x, w, b)) return relu(linear(x, w, b));
+  Tensor y = linear_rows(x, w, b, /*relu=*/true);
+  const Tensor h = detach(y);
+  record_linear(x, w, b, h);
+  if (should_record({&h})) record(OpCode::Relu, {&h}, {&y}, save_for_backward(detach(y)));
+  return y;
 }
 // Y = X·Wᵀ + b  ⇒  dX += dY·W ; dW += dYᵀ·X ; db += Σ_rows dY   (GEMM flags, no transposes)
 Grads backward_Linear(BwCtx& ctx) {

@@ -42,6 +42,8 @@ struct DgemmConfig {
 void fill_gemm(KernelTable& t) {
   t.gemm_f32 = gemm<SgemmConfig, float>;
   t.gemm_f64 = gemm<DgemmConfig, double>;
+  t.gemm_relu_f32 = gemm<SgemmConfig, float, true>;
+  t.gemm_relu_f64 = gemm<DgemmConfig, double, true>;
   t.gemm_blocks_f32 = blocks_value<SgemmConfig>;
   t.gemm_blocks_f64 = blocks_value<DgemmConfig>;
   t.conv_gemm_f32 = conv_gemm<SgemmConfig, float>;

@@ -452,11 +452,40 @@ bool a_in_place(bool ta, int64_t lda, int64_t m, int64_t n, const GemmBlocks& bl
          (std::min(m, bl.mc) * lda <= 2 * bl.mc * bl.kc || panels <= kInPlacePanels);
 }
 
+// relu on the rows × cols block at c (row stride ldc), in place: x ≤ 0 ? 0 : x, the formula
+// of the unary relu kernel (elementwise-inl.h), so a NaN stays NaN and the bits are those of
+// GEMM then relu (Note [GEMM epilogue]).
+template <class Cfg, class T>
+void relu_block(int64_t rows, int64_t cols, T* c, int64_t ldc) {
+  using F = typename Cfg::F;
+  constexpr int W = F::W;
+  const auto v_relu = [](typename F::V v) { return F::select(F::le(v, F::zero()), F::zero(), v); };
+  for (int64_t i = 0; i < rows; ++i) {
+    T* row = c + i * ldc;
+    int64_t j = 0;
+    for (; j + W <= cols; j += W) F::store(row + j, v_relu(F::load(row + j)));
+    if (j < cols) {
+      const auto tm = F::tail(cols - j);
+      F::store(row + j, v_relu(F::load(row + j, tm)), tm);
+    }
+  }
+}
+
+// Note [GEMM epilogue]
+// gemm_relu computes relu(alpha·op(A)·op(B) + beta·C): a Linear layer followed by ReLU, fused
+// by a compiled step (Note [fused linear-relu] in cpp/src/ops/linalg.cpp). On the packed path
+// each C tile gets its relu right after the micro-kernel's last k slice, while the tile is
+// still in L1, instead of a second pass over the whole output from L2 or memory; the other
+// paths (dot, outer, direct) apply it to C when they are done. relu is exact (a select), so
+// the result is the one of the plain GEMM followed by the relu kernel, to the bit.
+
 // The Goto/BLIS loop nest on one thread: jc (NC) → pc (KC, pack B̃) → ic (MC, pack Ã) →
-// jr (NR) → ir (MR) → micro-kernel. Assumes k > 0.
+// jr (NR) → ir (MR) → micro-kernel. Assumes k > 0. With `relu`, each tile's last k slice is
+// followed by relu on the tile (Note [GEMM epilogue]).
 template <class Cfg, class T>
 void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
-                 int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+                 int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
+                 bool relu = false) {
   constexpr int MR = Cfg::MR, NR = Cfg::NV * Cfg::F::W;
   const GemmBlocks& bl = blocks<Cfg>();
   // k in equal slices near bl.kc (rounded to the nearest count, not up): k = 256 with a
@@ -476,6 +505,7 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
     for (int64_t pc = 0; pc < k; pc += KC) {
       const int64_t kc = std::min(KC, k - pc);
       const T beta_pc = pc == 0 ? beta : T(1);
+      const bool last_pc = pc + kc >= k;
       if (!in_place) pack_b<Cfg>(tb, b, ldb, pc, jc, kc, nc, bp);
       for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = std::min(MC, m - ic);
@@ -497,6 +527,7 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
                 micro_kernel<Cfg, MR, BS, AS>(kc, as, bs, alpha, beta_pc, ct, ldc);
               else
                 edge_tile<Cfg>(kc, as, bs, alpha, beta_pc, ct, ldc, mr, nr);
+              if (relu && last_pc) relu_block<Cfg>(mr, nr, ct, ldc);
             };
             if (a_rows) {
               const RowsA<Cfg> arows{a + (ic + ir) * lda + pc, lda};
@@ -894,23 +925,23 @@ void gemm_outer(bool ta, bool tb, int64_t m, int64_t n, T alpha, const T* a, int
   });
 }
 
-// Entry point for the dispatch table.
+// The paths of gemm below. With `relu`, the packed path applies it tile by tile and says so
+// (true); the others leave it to the caller.
 template <class Cfg, class T>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
-          const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  if (m <= 0 || n <= 0) return;
+bool gemm_paths(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, bool relu) {
   if (k <= 0 || alpha == T(0)) {
     scale_c<Cfg>(m, n, beta, c, ldc);
-    return;
+    return false;
   }
   constexpr int W = Cfg::F::W;
   if (!ta && Cfg::dot_cols(n) && k >= 2 * W) {  // Note [dot path]
     gemm_dot<Cfg>(tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
+    return false;
   }
   if (k == 1 && n >= W) {
     gemm_outer<Cfg>(ta, tb, m, n, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
+    return false;
   }
   // Packing pays when every packed element is reused often: skip it when n (the reuse count
   // of Ã) or k is small, or the whole product is tiny.
@@ -922,13 +953,13 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
                       (ta && n <= 2 * W) || m * n * k <= 48 * 48 * 48;
   if (skinny) {
     gemm_direct<Cfg>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
+    return false;
   }
   const int nt = get_num_threads();
   const double flops = 2.0 * double(m) * double(n) * double(k);
   if (nt <= 1 || flops < 4e6) {
-    gemm_packed<Cfg>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
+    gemm_packed<Cfg>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, relu);
+    return true;
   }
   // Split the larger of m and n into one slab per thread (multiples of MR / NR so that only
   // the last slab has edge tiles); each slab is an independent GEMM with its own packing.
@@ -944,10 +975,20 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
       if (s1 <= s0) continue;
       if (split_m)
         gemm_packed<Cfg>(ta, tb, s1 - s0, n, k, alpha, ta ? a + s0 : a + s0 * lda, lda, b, ldb,
-                         beta, c + s0 * ldc, ldc);
+                         beta, c + s0 * ldc, ldc, relu);
       else
         gemm_packed<Cfg>(ta, tb, m, s1 - s0, k, alpha, a, lda, tb ? b + s0 * ldb : b + s0, ldb,
-                         beta, c + s0, ldc);
+                         beta, c + s0, ldc, relu);
     }
   });
+  return true;
+}
+
+// Entry point for the dispatch table; Relu: gemm_relu (Note [GEMM epilogue]).
+template <class Cfg, class T, bool Relu = false>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+          const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  const bool done = gemm_paths<Cfg>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Relu);
+  if (Relu && !done) relu_block<Cfg>(m, n, c, ldc);
 }
