@@ -296,6 +296,8 @@ struct ExportedCall {
 };
 // The index of `fn` in the export table (cpp/src/capture/exports.cpp), or -1.
 int32_t export_index(const void* fn);
+// The index of the table's function named `name`, or -1.
+int32_t export_index_by_name(const std::string& name);
 // The table's entry that gives back its argument (a handle copied to another slot).
 int32_t same_tensor_index();
 template <class F>

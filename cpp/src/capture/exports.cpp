@@ -332,6 +332,12 @@ int32_t export_index(const void* fn) {
   return it == m.end() ? -1 : it->second;
 }
 
+int32_t export_index_by_name(const std::string& name) {
+  const auto& m = table().by_name;
+  auto it = m.find(name);
+  return it == m.end() ? -1 : it->second;
+}
+
 int32_t same_tensor_index() { return 0; }
 
 const std::string& export_name(int32_t index) { return table().entries.at(static_cast<size_t>(index)).name; }

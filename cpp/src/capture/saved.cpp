@@ -133,7 +133,7 @@ namespace {
 // Note [fused linear-relu]: call i is `linear` and call i + 1 the `relu` of its result, which
 // nothing else reads (no other call, not a result of the program); the pair as one call of
 // linear_relu (linear's arguments, relu's result).
-bool fuse_linear_relu(const std::vector<ExportedCall>& calls, size_t i, const Program& p,
+bool fuse_linear_relu(const std::vector<ExportedCall>& calls, size_t i, const Slots& kept,
                       ExportedCall& fused) {
   if (i + 1 >= calls.size()) return false;
   const ExportedCall &lin = calls[i], &act = calls[i + 1];
@@ -145,7 +145,7 @@ bool fuse_linear_relu(const std::vector<ExportedCall>& calls, size_t i, const Pr
       act.reads.size() != 1 || act.reads[0] != lin.defs[0])
     return false;
   const Slot h = lin.defs[0];
-  for (Slot s : p.kept)
+  for (Slot s : kept)
     if (s == h) return false;
   for (size_t j = 0; j < calls.size(); ++j)
     if (j != i + 1)
@@ -172,7 +172,7 @@ Program cpp_form(const Program& p, bool memory_planning, bool fusion) {
   int32_t keep_slots = 0;  // past p's slots: never read, defined or released by name
   for (size_t i = 0; i < x->calls.size(); ++i) {
     ExportedCall fused;
-    const bool pair = fusion && fuse_linear_relu(x->calls, i, p, fused);
+    const bool pair = fusion && fuse_linear_relu(x->calls, i, p.kept, fused);
     const ExportedCall& call = pair ? fused : x->calls[i];
     i += pair;  // (the relu is part of the fused call)
     const std::string& name = export_name(call.fn);
@@ -262,6 +262,7 @@ struct SavedProgram::Impl {
   std::vector<ExportForm::Input> inputs;
   std::vector<std::pair<std::string, Slot>> names;
   bool single = false;
+  size_t ncalls = 0;  // as saved (a fused pair is one instruction)
   Frame frame;  // the constants persist here between runs (the state)
   std::mutex mu;
 };
@@ -349,20 +350,31 @@ SavedProgram SavedProgram::from_bytes(const std::string& bytes) {
   }
   const auto ncalls = r.pod<uint64_t>();
   r.need(ncalls);
-  std::vector<Slots> reads, defs;
+  std::vector<ExportedCall> calls;
+  std::vector<std::string> names;
   for (uint64_t i = 0; i < ncalls; ++i) {
-    const std::string name = r.str();
+    names.push_back(r.str());
     ExportedCall c;
+    c.fn = export_index_by_name(names.back());  // (-1 if unknown: decode_call says so)
     c.args = r.str();
     c.reads = Codec<Slots>::read(r);
     c.defs = Codec<Slots>::read(r);
     for (Slot s : c.reads) check_slot(s);
     for (Slot s : c.defs) check_slot(s);
-    p.instrs.push_back(decode_call(name, c));
-    reads.push_back(std::move(c.reads));
-    defs.push_back(std::move(c.defs));
+    calls.push_back(std::move(c));
   }
   if (r.p != r.end) throw corrupt("trailing bytes");
+  im.ncalls = calls.size();
+  std::vector<Slots> reads, defs;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    ExportedCall fused;  // as in cpp_form (Note [fused linear-relu])
+    const bool pair = fuse_linear_relu(calls, i, p.kept, fused);
+    const ExportedCall& c = pair ? fused : calls[i];
+    p.instrs.push_back(decode_call(pair ? export_name(fused.fn) : names[i], c));
+    reads.push_back(c.reads);
+    defs.push_back(c.defs);
+    i += pair;
+  }
   plan_releases(p, reads, defs, /*keep_inputs=*/true);
   im.frame.assign(static_cast<size_t>(p.nslots), Tensor());
   for (const auto& [s, t] : p.constants) im.frame[static_cast<size_t>(s)] = t;
@@ -423,6 +435,6 @@ std::vector<std::string> SavedProgram::state_names() const {
 
 const std::vector<ExportForm::Input>& SavedProgram::inputs() const { return impl_->inputs; }
 bool SavedProgram::single_result() const { return impl_->single; }
-size_t SavedProgram::num_calls() const { return impl_->program.instrs.size(); }
+size_t SavedProgram::num_calls() const { return impl_->ncalls; }
 
 }  // namespace tapegrad::capture

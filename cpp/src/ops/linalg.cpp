@@ -200,7 +200,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
 
 // Note [fused linear-relu]
 // relu(linear(x, W, b)) as a compiled step runs it when nothing else reads the Linear's
-// output (capture::cpp_form finds the pair; options={'fusion': False} turns it off): one GEMM
+// output (capture::cpp_form finds the pair, options={'fusion': False} turning it off; a loaded
+// SavedProgram fuses the same pairs, cpp/src/capture/saved.cpp): one GEMM
 // whose epilogue applies relu to each C tile while it is in cache (Note [GEMM epilogue]),
 // instead of a second pass over the output. What it records is what the pair records — a
 // Linear entry whose output is the pre-activation h, then a Relu entry h → y saving y — so
