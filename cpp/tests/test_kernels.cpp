@@ -232,7 +232,9 @@ void test_gemm_relu(tk::Arch arch) {
       {45, 70, 65},     // edge tiles on both sides
       {37, 11, 83},     // dot path
       {45, 70, 1},      // outer product
-      {1, 256, 784},    // one row: the direct path / matrix-vector form
+      {1, 256, 784},    // one row: the direct path
+      {256, 1, 784},    // one column: what a batch-1 layer's row becomes (gemm_any), C contiguous
+      {24, 1, 40},
       {5, 75, 130},     // a few rows
       {9, 17, 0},       // no product: beta·C only
       {403, 290, 801},  // several blocks
@@ -242,10 +244,15 @@ void test_gemm_relu(tk::Arch arch) {
       for (int v = 0; v < 2; ++v)
         check_gemm_relu<T>(arch, t & 1, t & 2, s[0], s[1], s[2], v ? T(-0.5) : T(1),
                            v ? T(1) : T(0), (s[0] + v) % 3);
+  // k over several of this machine's kc slices, so the relu follows the last slice only
+  const int64_t kc = sizeof(T) == 4 ? tk::gemm_blocks_f32().kc : tk::gemm_blocks_f64().kc;
+  const int64_t k3 = 3 * std::max<int64_t>(kc, 16) + 5;
+  check_gemm_relu<T>(arch, false, true, 256, 96, k3, T(1), T(1), 0);
+  check_gemm_relu<T>(arch, true, false, 45, 70, k3, T(-0.5), T(0), 2);
   const int nt = tk::get_num_threads();
   tk::set_num_threads(2);
-  check_gemm_relu<T>(arch, false, true, 300, 200, 250, T(1), T(1), 1);
-  check_gemm_relu<T>(arch, true, false, 150, 400, 250, T(1), T(0), 0);
+  check_gemm_relu<T>(arch, false, true, 300, 200, k3, T(1), T(1), 1);
+  check_gemm_relu<T>(arch, true, false, 150, 400, k3, T(1), T(0), 0);
   tk::set_num_threads(nt);
 }
 

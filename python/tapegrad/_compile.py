@@ -74,9 +74,9 @@ def compile(model: _F | None = None, *, fullgraph: bool = False, dynamic: bool |
     nothing (``lr * w.grad`` under ``no_grad``) writes into the tensor it made on the previous
     call when nothing else holds that one (Note [reused temporaries]);
     ``options={"memory_planning": False}`` makes a new tensor each time, as eagerly (the same
-    bits either way). A ``linear`` whose output only a ``relu`` reads runs as one GEMM with relu
-    in its epilogue (Note [fused linear-relu]); ``options={"fusion": False}`` runs the two
-    calls (the same bits either way). ``.save(path, names)`` writes the latest
+    bits either way). A ``linear`` of a 2-D input whose output only the ``relu`` right after it
+    reads runs as one GEMM with relu in its epilogue (Note [fused linear-relu]);
+    ``options={"fusion": False}`` runs the two calls (the same bits either way). ``.save(path, names)`` writes the latest
     captured program with its state (parameters, optimizer state) for :func:`load_program`
     and C++ (``tapegrad::capture::SavedProgram``). ``dynamic``, ``backend`` and ``mode`` are
     accepted for PyTorch compatibility and ignored; ``disable=True`` returns

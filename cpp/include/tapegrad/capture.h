@@ -409,7 +409,8 @@ class SavedProgram {
   std::vector<std::string> state_names() const;
   const std::vector<ExportForm::Input>& inputs() const;
   bool single_result() const;
-  size_t num_calls() const;
+  size_t num_calls() const;  // as saved
+  size_t num_fused() const;  // linear-relu pairs the loader runs as one call
 
   SavedProgram();
   ~SavedProgram();

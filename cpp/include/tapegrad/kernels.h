@@ -75,8 +75,8 @@ void gemm_f64(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, doubl
               const double* a, int64_t lda, const double* b, int64_t ldb, double beta,
               double* c, int64_t ldc);
 // C = relu(alpha · op(A)·op(B) + beta · C), relu as the unary kernel's (x ≤ 0 ? 0 : x, NaN
-// kept): the same bits as gemm followed by relu, with relu applied to each C tile while it is
-// in cache (Note [GEMM epilogue]).
+// kept): the same bits as gemm followed by relu; on the packed path relu is applied to each C
+// tile while it is in cache (Note [GEMM epilogue]).
 void gemm_relu_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                    const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
                    float* c, int64_t ldc);

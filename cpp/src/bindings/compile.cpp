@@ -236,7 +236,8 @@ class Compiled {
     for (const auto& e : entries_) {
       instrs += static_cast<int64_t>(e->program.instrs.size());
       cpp += e->cpp.has_value();
-      // each fused pair is one call of the C++ form for two exported calls
+      // each fused pair is one call of the C++ form for two exported calls (linear_relu, which
+      // runs the pair itself outside linear's 2-D fast path)
       if (e->cpp) fused += static_cast<int64_t>(e->program.exported->calls.size() - e->cpp->instrs.size());
       planned += e->program.planned_runs() + (e->cpp ? e->cpp->planned_runs() : 0);
     }
@@ -591,7 +592,8 @@ void bind_compile(py::module_& m) {
             for (const std::string& n : p.state_names()) d[py::str(n)] = p.state(n);
             return d;
           })
-      .def_property_readonly("num_calls", &capture::SavedProgram::num_calls);
+      .def_property_readonly("num_calls", &capture::SavedProgram::num_calls)
+      .def_property_readonly("num_fused", &capture::SavedProgram::num_fused);
   m.def("_capture_guard_item", [](py::dict d, py::object key) {
     capture::pure();
     add_guard(Guard::Item, std::move(d), std::move(key));

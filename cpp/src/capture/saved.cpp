@@ -130,11 +130,20 @@ Tensor read_tensor(Reader& r, const std::vector<std::shared_ptr<Storage>>& stora
 }  // namespace
 
 namespace {
+// How many times the calls read each slot (a slot is defined once: Recorder::define).
+std::vector<int32_t> read_counts(const std::vector<ExportedCall>& calls, int32_t nslots) {
+  std::vector<int32_t> n(static_cast<size_t>(nslots), 0);
+  for (const ExportedCall& c : calls)
+    for (Slot s : c.reads)
+      if (s >= 0 && s < nslots) ++n[static_cast<size_t>(s)];
+  return n;
+}
+
 // Note [fused linear-relu]: call i is `linear` and call i + 1 the `relu` of its result, which
-// nothing else reads (no other call, not a result of the program); the pair as one call of
+// nothing else reads (read once in all, not a result of the program); the pair as one call of
 // linear_relu (linear's arguments, relu's result).
 bool fuse_linear_relu(const std::vector<ExportedCall>& calls, size_t i, const Slots& kept,
-                      ExportedCall& fused) {
+                      const std::vector<int32_t>& reads, ExportedCall& fused) {
   if (i + 1 >= calls.size()) return false;
   const ExportedCall &lin = calls[i], &act = calls[i + 1];
   static const int32_t linear_fn = export_index(reinterpret_cast<const void*>(&linear));
@@ -145,12 +154,10 @@ bool fuse_linear_relu(const std::vector<ExportedCall>& calls, size_t i, const Sl
       act.reads.size() != 1 || act.reads[0] != lin.defs[0])
     return false;
   const Slot h = lin.defs[0];
+  if (h < 0 || static_cast<size_t>(h) >= reads.size() || reads[static_cast<size_t>(h)] != 1)
+    return false;
   for (Slot s : kept)
     if (s == h) return false;
-  for (size_t j = 0; j < calls.size(); ++j)
-    if (j != i + 1)
-      for (Slot s : calls[j].reads)
-        if (s == h) return false;
   fused = lin;
   fused.fn = fused_fn;
   fused.defs = act.defs;
@@ -170,9 +177,10 @@ Program cpp_form(const Program& p, bool memory_planning, bool fusion) {
   c.constants.insert(c.constants.end(), x->constants.begin(), x->constants.end());
   std::vector<Slots> reads, defs;
   int32_t keep_slots = 0;  // past p's slots: never read, defined or released by name
+  const std::vector<int32_t> nreads = read_counts(x->calls, p.nslots);
   for (size_t i = 0; i < x->calls.size(); ++i) {
     ExportedCall fused;
-    const bool pair = fusion && fuse_linear_relu(x->calls, i, p.kept, fused);
+    const bool pair = fusion && fuse_linear_relu(x->calls, i, p.kept, nreads, fused);
     const ExportedCall& call = pair ? fused : x->calls[i];
     i += pair;  // (the relu is part of the fused call)
     const std::string& name = export_name(call.fn);
@@ -263,6 +271,7 @@ struct SavedProgram::Impl {
   std::vector<std::pair<std::string, Slot>> names;
   bool single = false;
   size_t ncalls = 0;  // as saved (a fused pair is one instruction)
+  size_t fused = 0;   // linear-relu pairs run as one call
   Frame frame;  // the constants persist here between runs (the state)
   std::mutex mu;
 };
@@ -366,9 +375,11 @@ SavedProgram SavedProgram::from_bytes(const std::string& bytes) {
   if (r.p != r.end) throw corrupt("trailing bytes");
   im.ncalls = calls.size();
   std::vector<Slots> reads, defs;
+  const std::vector<int32_t> nreads = read_counts(calls, p.nslots);
   for (size_t i = 0; i < calls.size(); ++i) {
     ExportedCall fused;  // as in cpp_form (Note [fused linear-relu])
-    const bool pair = fuse_linear_relu(calls, i, p.kept, fused);
+    const bool pair = fuse_linear_relu(calls, i, p.kept, nreads, fused);
+    im.fused += pair;
     const ExportedCall& c = pair ? fused : calls[i];
     p.instrs.push_back(decode_call(pair ? export_name(fused.fn) : names[i], c));
     reads.push_back(c.reads);
@@ -436,5 +447,6 @@ std::vector<std::string> SavedProgram::state_names() const {
 const std::vector<ExportForm::Input>& SavedProgram::inputs() const { return impl_->inputs; }
 bool SavedProgram::single_result() const { return impl_->single; }
 size_t SavedProgram::num_calls() const { return impl_->ncalls; }
+size_t SavedProgram::num_fused() const { return impl_->fused; }
 
 }  // namespace tapegrad::capture

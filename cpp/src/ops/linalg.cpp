@@ -205,10 +205,11 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
 // whose epilogue applies relu to each C tile while it is in cache (Note [GEMM epilogue]),
 // instead of a second pass over the output. What it records is what the pair records — a
 // Linear entry whose output is the pre-activation h, then a Relu entry h → y saving y — so
-// backward, the planned tape and the bits are the unfused pair's. h's data is never read
+// backward, the planned tape and the bits are the unfused pair's. h's data is never used
 // (Linear's rule reads x and W, Relu's reads y), so h is y's memory under another tensor
-// (detach: no view, no history of its own) rather than a buffer of its own. Anything outside
-// linear's fast path on 2-D x runs as the pair.
+// (detach: no view, no history of its own) rather than a buffer of its own. (Anomaly mode's
+// NaN check does read h, and sees relu(h): the same verdict, since relu keeps a NaN a NaN and
+// makes none.) Anything outside linear's fast path on 2-D x runs as the pair.
 Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b) {
   check_defined(x, "linear");
   check_defined(w, "linear");

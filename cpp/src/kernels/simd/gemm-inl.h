@@ -476,8 +476,9 @@ void relu_block(int64_t rows, int64_t cols, T* c, int64_t ldc) {
 // by a compiled step (Note [fused linear-relu] in cpp/src/ops/linalg.cpp). On the packed path
 // each C tile gets its relu right after the micro-kernel's last k slice, while the tile is
 // still in L1, instead of a second pass over the whole output from L2 or memory; the other
-// paths (dot, outer, direct) apply it to C when they are done. relu is exact (a select), so
-// the result is the one of the plain GEMM followed by the relu kernel, to the bit.
+// paths (dot, outer, direct: small or skinny products, a batch-1 layer) apply it to C when they
+// are done, in the same call. relu is exact (a select), so the result is the one of the plain
+// GEMM followed by the relu kernel, to the bit.
 
 // The Goto/BLIS loop nest on one thread: jc (NC) → pc (KC, pack B̃) → ic (MC, pack Ã) →
 // jr (NR) → ir (MR) → micro-kernel. Assumes k > 0. With `relu`, each tile's last k slice is
@@ -990,5 +991,10 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   const bool done = gemm_paths<Cfg>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Relu);
-  if (Relu && !done) relu_block<Cfg>(m, n, c, ldc);
+  if (Relu && !done) {  // (a contiguous C, e.g. the n × 1 column of a batch-1 layer, as one row)
+    if (ldc == n)
+      relu_block<Cfg>(1, m * n, c, m * n);
+    else
+      relu_block<Cfg>(m, n, c, ldc);
+  }
 }
