@@ -1,4 +1,4 @@
-"""``--compile`` on the lessons (regression, linreg, softmax) and compiled rows in ``tapegrad
+"""``--compile`` on the lessons (regression, linreg, softmax, mlp) and compiled rows in ``tapegrad
 bench``: the training step runs through ``tapegrad.compile`` and actually replays, and the
 printed numbers, returned results and plots are those of the eager run, to the bit."""
 
@@ -42,7 +42,8 @@ def _replayed(made, captures):
 
 
 @pytest.mark.parametrize("argv", [["regression", "--epochs", "5"],
-                                  ["softmax", "--epochs", "1", "--batch-size", "128"]])
+                                  ["softmax", "--epochs", "1", "--batch-size", "128"],
+                                  ["mlp", "--epochs", "1", "--batch-size", "128"]])
 def test_cli_compile_prints_and_plots_the_same(tmp_path, capsys, compiled, argv):
     eager, comp = tmp_path / "eager", tmp_path / "compiled"
     out_eager = _cli(capsys, *argv, "--out", str(eager))
@@ -50,6 +51,8 @@ def test_cli_compile_prints_and_plots_the_same(tmp_path, capsys, compiled, argv)
     out_comp = _cli(capsys, *argv, "--compile", "--out", str(comp))
     # softmax: 1437 digits in batches of 128 end with a partial batch, a second signature
     _replayed(compiled, captures=1 if argv[0] == "regression" else 2)
+    if argv[0] == "mlp":  # its two Linear → ReLU pairs run fused (Note [fused linear-relu])
+        assert compiled[0]._stats["fused"] == 2 * 2  # per captured signature
     assert out_comp == out_eager.replace(str(eager), str(comp))
     pngs = sorted(p.name for p in eager.iterdir() if p.suffix == ".png")
     assert pngs and pngs == sorted(p.name for p in comp.iterdir() if p.suffix == ".png")

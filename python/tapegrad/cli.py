@@ -7,6 +7,7 @@
     tapegrad softmax                 # softmax regression on the embedded digits
     tapegrad softmax --dataset fashion-mnist --data-dir ~/data --download
     tapegrad mlp --dropout 0.5       # d2l's MLP with dropout (two hidden ReLU layers)
+    tapegrad mlp --compile           # the same, each Linear → ReLU as one fused GEMM
     tapegrad cnn                     # LeNet-5 on the digits (--dataset fashion-mnist ...)
     mpiexec -n 2 tapegrad softmax --distributed   # data-parallel on 2 processes (tapegrad[mpi])
     tapegrad graph                   # the tape's DAG of y = m·x + b
@@ -113,7 +114,7 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "backward": ("epochs", "lr", "batch_size", "seed", "broken"),  # custom functions family
 }
 # tapegrad.compile: the lessons whose training step can be captured and replayed.
-for _command in ("regression", "linreg", "softmax"):
+for _command in ("regression", "linreg", "softmax", "mlp"):
     _OPTIONS[_command] += ("compile",)
 _DEFAULTS = {
     "regression": {"epochs": "1000", "lr": "0.01"},

@@ -68,10 +68,12 @@ def run(dataset: str = "digits", *, data_dir: str | None = None, download: bool 
         dropout: Sequence[float] | None = None, seed: int = 0,
         out: str | os.PathLike[str] | None = None, progress: bool = False,
         log: Callable[[str], None] = print, distributed: bool = False,
-        checkpoint: str | os.PathLike[str] | None = None) -> TrainResult:
+        checkpoint: str | os.PathLike[str] | None = None, compile: bool = False) -> TrainResult:
     """Load ``dataset``, train the MLP with the dataset's defaults unless overridden, write
     ``mlp_{dataset}_history.png`` and ``…_predictions.png`` to ``out`` and the state dict to
-    ``checkpoint``. ``dropout``: one probability for both layers or one per layer."""
+    ``checkpoint``. ``dropout``: one probability for both layers or one per layer.
+    ``compile=True``: the training step runs through :func:`tapegrad.compile` (each
+    Linear → ReLU pair as one GEMM with relu in its epilogue; the same numbers to the bit)."""
     probs = tuple(DROPOUT if dropout is None else dropout)
     if len(probs) == 1:
         probs = probs * len(HIDDEN)
@@ -101,7 +103,7 @@ def run(dataset: str = "digits", *, data_dir: str | None = None, download: bool 
         f"{epochs}, lr {lr}, batch {batch_size}")
     result = softmax.train(data, hidden=HIDDEN[0], model=net, epochs=epochs, lr=lr,
                            batch_size=batch_size, seed=seed, progress=progress, log=log,
-                           distributed=distributed)
+                           distributed=distributed, compile=compile)
     if checkpoint is not None:
         folder = os.path.dirname(os.fspath(checkpoint))
         if folder:
