@@ -19,24 +19,31 @@ def bits(t):
     return t.detach().numpy().tobytes()
 
 
+def mlp_step(sizes, dtype, opt, seed):
+    """A Linear → ReLU → Linear classifier (seeded) and its training step, returning the loss;
+    `opt` makes the optimizer from the parameters."""
+    tg.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]))
+    net = net.to(dtype)
+    optimizer = opt(net.parameters())
+
+    def step(xb, yb):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(net(xb), yb)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+    return net, step
+
+
 def mlp_run(mode, dtype, batch, opt_name, steps, sizes=(40, 24, 5)):
     """Losses and final parameters of `steps` MLP steps run eagerly (mode None) or compiled."""
     rng = np.random.default_rng(batch)
     x = tg.tensor(rng.standard_normal((batch, sizes[0])), dtype=dtype)
     y = tg.tensor(rng.integers(0, sizes[2], batch))
-    tg.manual_seed(3)
-    net = nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]))
-    net = net.to(dtype)
-    opt = (tg.optim.SGD(net.parameters(), lr=0.05, momentum=0.9) if opt_name == "sgd"
-           else tg.optim.Adam(net.parameters(), lr=1e-2))
-
-    def step(xb, yb):
-        opt.zero_grad()
-        loss = F.cross_entropy(net(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
+    net, step = mlp_step(sizes, dtype, seed=3, opt=(
+        (lambda ps: tg.optim.SGD(ps, lr=0.05, momentum=0.9)) if opt_name == "sgd"
+        else (lambda ps: tg.optim.Adam(ps, lr=1e-2))))
     fn = step if mode is None else tg.compile(step, fullgraph=True, options={"fusion": mode})
     losses = [bits(fn(x, y)) for _ in range(steps)]
     stats = None if mode is None else fn._stats
@@ -194,17 +201,8 @@ def test_loaded_program_fuses_and_equals_eager(dtype, tmp_path):
                 tg.tensor(rng.integers(0, 4, 16))) for _ in range(6)]
 
     def make():
-        tg.manual_seed(1)
-        net = nn.Sequential(nn.Linear(30, 20), nn.ReLU(), nn.Linear(20, 4)).to(dtype)
-        opt = tg.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(net(x), y)
-            loss.backward()
-            opt.step()
-            return loss.detach()
-        return net, step
+        return mlp_step((30, 20, 4), dtype, seed=1,
+                        opt=lambda ps: tg.optim.SGD(ps, lr=0.1, momentum=0.9))
 
     net, step = make()
     want = [bits(step(x, y)) for x, y in batches]
