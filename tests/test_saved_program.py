@@ -125,6 +125,26 @@ def mlp_adam(dtype):
     return step, dict(net.named_parameters()), batches(WARM + MORE, (16, 20), 5, np_dtype)
 
 
+def inplace_layers(dtype):
+    """The in-place activations (nn.ReLU(inplace=True), F.elu_, clamp_ on a hidden value):
+    their C++ form is the op and assign_inplace."""
+    tg.manual_seed(0)
+    net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(inplace=True), nn.Linear(32, 16),
+                        nn.ELU(inplace=True), nn.Linear(16, 5)).to(dtype)
+    opt = tg.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+
+    def step(xb, yb):
+        opt.zero_grad()
+        out = net(xb)
+        out.clamp_(-4.0, 4.0)
+        loss = F.cross_entropy(out, yb)
+        loss.backward()
+        opt.step()
+        return loss
+    np_dtype = numpy_dtype(dtype)
+    return step, dict(net.named_parameters()), batches(WARM + MORE, (16, 20), 5, np_dtype)
+
+
 def small_cnn(dtype):
     tg.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
@@ -242,7 +262,8 @@ def normal_draws(dtype):
     return step, {"w": w}, [(tg.arange(4, dtype=dtype) * 0.5 + i,) for i in range(WARM + MORE)]
 
 
-CASES = [learner_line, seed_mse, d2l_linreg, softmax_sgd, mlp_adam, small_cnn, mlp_rmsprop,
+CASES = [learner_line, seed_mse, d2l_linreg, softmax_sgd, mlp_adam, inplace_layers, small_cnn,
+         mlp_rmsprop,
          mlp_adagrad, noisy_regression, gather_scatter, fill_from_tensor, normal_draws]
 
 

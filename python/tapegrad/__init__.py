@@ -309,6 +309,11 @@ from ._random import bernoulli, multinomial  # noqa: E402
 _random.install()
 __all__ += ["bernoulli", "multinomial"]
 
+# ----- in-place forms of the elementwise methods (x.relu_(), x.clamp_(0, 1); tapegrad._inplace)
+from . import _inplace  # noqa: E402
+
+_inplace.install()
+
 # ----- out= on the functions that have it in PyTorch (tapegrad._out holds the one registry;
 # Note [out= arguments] in cpp/src/bindings/out.cpp). Last: it wraps the names defined above.
 from . import _out  # noqa: E402

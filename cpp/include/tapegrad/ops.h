@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <string>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -271,6 +272,10 @@ void fill_(const Tensor& self, const Scalar& value);  // store_scalar's checks (
 // gradient is the sum of the filled tensor's), as PyTorch's FillBackward.
 void fill_tensor_(const Tensor& self, const Tensor& value);
 void copy_(const Tensor& self, const Tensor& src);
+// The in-place form of an out-of-place op (x.relu_(), x.clamp_(0, 1), F.relu(x, inplace=True)):
+// `result`, computed from self by the op named `op`, becomes self's value and self the output
+// of result's entry (Note [in-place forms] in ops/inplace.cpp).
+void assign_inplace(const Tensor& self, const Tensor& result, const std::string& op);
 // Throws when an in-place op may not touch `self` (a leaf that requires grad in grad mode).
 void check_inplace(const Tensor& self, const char* op);
 

@@ -272,6 +272,13 @@ void bind_tensor(TensorClass& T) {
             lower(&copy_, a.t, s);
             return a.t;
           }))
+      // the in-place forms made in Python from out-of-place ops (Note [in-place forms])
+      .def("_assign_inplace", recorded([](const Strided& a, py::object result, const std::string& op) {
+            const Tensor* r = tensor_ptr(result);
+            if (!r) throw py::type_error(op + ": expected a tensor result");
+            lower(&assign_inplace, a.t, *r, op);
+            return a.t;
+          }), py::arg("result"), py::arg("op"))
       .def("normal_", recorded([](const Strided& a, double mean, double std, py::object gen) {
              check_inplace(a, "normal_");
              if (Generator* g = generator_arg(gen, "normal_")) normal_(a, mean, std, g);

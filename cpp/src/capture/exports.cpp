@@ -192,6 +192,7 @@ struct Table {
     e.push_back(entry<&sub_alpha_>("sub_alpha_"));
     e.push_back(entry<&zero_>("zero_"));
     e.push_back(entry<&copy_>("copy_"));
+    e.push_back(entry<&assign_inplace>("assign_inplace"));
     // autograd, grad mode, optimizers
     e.push_back(entry<static_cast<void (*)(const Tensor&, const Tensor&, bool, bool)>(&backward), bit(1)>("backward"));
     e.push_back(entry<&set_grad_enabled>("set_grad_enabled"));

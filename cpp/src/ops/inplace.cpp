@@ -123,6 +123,38 @@ void copy_(const Tensor& self, const Tensor& src) {
   self->bump_version();
 }
 
+// Note [in-place forms]
+// x.relu_(), x.clamp_(0, 1), x.masked_fill_(m, v), F.relu(x, inplace=True) and the other
+// in-place forms of out-of-place ops are made in Python (tapegrad/_inplace.py) from the op
+// itself: the op computes its result as usual (recorded, with its own backward), and this call
+// writes it into self and hands self the result's place on the tape (rebase_inplace), as the
+// arithmetic ones do. An op whose backward reads its input runs on a recorded clone of self when
+// a gradient may be needed (PyTorch's "original self"), so the overwrite does not trip the
+// version check of its own entry; one that reads only its output or nothing (relu, exp, ...)
+// runs on self. A result of a higher kind than self (float into an integer tensor, an integer
+// into bool) raises, as PyTorch's can_cast.
+void assign_inplace(const Tensor& self, const Tensor& result, const std::string& op) {
+  check_inplace(self, op.c_str());
+  check_defined(result, op.c_str());
+  if (result->shape() != self->shape())
+    throw ValueError(op + ": the result has shape " + shape_str(result->shape()) +
+                     " but the tensor written to has shape " + shape_str(self->shape()));
+  const DType r = result->dtype(), s = self->dtype();
+  if ((is_floating_point(r) && !is_floating_point(s)) || (r != DType::b8 && s == DType::b8))
+    throw TypeError(op + ": result type " + dtype_name(r) +
+                    " can't be cast to the desired output type " + dtype_name(s) + " (shape " +
+                    shape_str(self->shape()) + ")");
+  // A result without history (sign, whose output PyTorch differentiates as zero but tapegrad
+  // does not record) written into a tensor with history: copy_'s differentiable copy, so the
+  // old value gets a zero gradient rather than self keeping a history its values left.
+  if (result->node() < 0 && should_record({&self})) {
+    copy_(self, result);
+    return;
+  }
+  // (an op may return a strided result, cumsum along dim 0 for one)
+  rebase_inplace(self, result->is_contiguous() ? result : contiguous(result));
+}
+
 namespace {
 // Writes one element of self's dtype (its bytes) into every element of self, as an in-place op
 // without autograd.

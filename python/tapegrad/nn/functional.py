@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Literal, Optional, Union, overload
 
-from .. import _core
+from .. import _core, _inplace
 
 Tensor = _core.Tensor
 
@@ -26,6 +26,8 @@ _nn: Any = getattr(_core, "_nn")
 __all__ = ["linear", "relu", "sigmoid", "tanh", "gelu", "silu", "leaky_relu", "elu", "softplus",
            "logsigmoid", "hardtanh", "softmax", "log_softmax", "mse_loss", "cross_entropy",
            "binary_cross_entropy_with_logits"]
+# in place (also the inplace=True of relu, leaky_relu, elu, hardtanh and silu)
+__all__ += ["relu_", "leaky_relu_", "elu_", "hardtanh_"]
 # pooling
 __all__ += ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
             "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"]
@@ -54,14 +56,27 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return _core.linear(input, weight, bias)
 
 
-def relu(input: Tensor) -> Tensor:  # noqa: A002
-    """max(x, 0) elementwise.
+def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """max(x, 0) elementwise; ``inplace=True`` writes it into ``input`` (:func:`relu_`).
 
     >>> import tapegrad as tg
     >>> relu(tg.tensor([-1.0, 2.0])).tolist()
     [0.0, 2.0]
     """
+    if inplace:
+        return relu_(input)
     return _core.relu(input)
+
+
+def relu_(input: Tensor) -> Tensor:  # noqa: A002
+    """In place: max(x, 0) written into ``input``, which is returned (``input.relu_()``).
+
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([-1.0, 2.0])
+    >>> relu_(x) is x, x.tolist()
+    (True, [0.0, 2.0])
+    """
+    return _inplace.apply_(input, "relu_", _core.relu, output_only=True)
 
 
 def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
@@ -98,37 +113,68 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
     return out
 
 
-def silu(input: Tensor) -> Tensor:  # noqa: A002
-    """x·σ(x) elementwise (swish).
+def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x·σ(x) elementwise (swish); ``inplace=True`` writes it into ``input``.
 
     >>> import tapegrad as tg
     >>> [round(v, 4) for v in silu(tg.tensor([-1.0, 0.0, 1.0])).tolist()]
     [-0.2689, 0.0, 0.7311]
     """
+    if inplace:
+        return _inplace.apply_(input, "silu_", _nn.silu)
     out: Tensor = _nn.silu(input)
     return out
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
-    """x where x > 0, else negative_slope·x.
+def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
+               inplace: bool = False) -> Tensor:
+    """x where x > 0, else negative_slope·x; ``inplace=True`` writes it into ``input``
+    (:func:`leaky_relu_`).
 
     >>> import tapegrad as tg
     >>> [round(v, 4) for v in leaky_relu(tg.tensor([-2.0, 3.0]), 0.1).tolist()]
     [-0.2, 3.0]
     """
+    if inplace:
+        return leaky_relu_(input, negative_slope)
     out: Tensor = _nn.leaky_relu(input, negative_slope)
     return out
 
 
-def elu(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
-    """x where x > 0, else alpha·(eˣ − 1).
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+    """In place: :func:`leaky_relu` written into ``input``, which is returned.
+
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([-2.0, 3.0])
+    >>> leaky_relu_(x, 0.5).tolist(), x.tolist()
+    ([-1.0, 3.0], [-1.0, 3.0])
+    """
+    return _inplace.apply_(input, "leaky_relu_", _nn.leaky_relu, negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x where x > 0, else alpha·(eˣ − 1); ``inplace=True`` writes it into ``input``
+    (:func:`elu_`).
 
     >>> import tapegrad as tg
     >>> [round(v, 4) for v in elu(tg.tensor([-1.0, 2.0])).tolist()]
     [-0.6321, 2.0]
     """
+    if inplace:
+        return elu_(input, alpha)
     out: Tensor = _nn.elu(input, alpha)
     return out
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """In place: :func:`elu` written into ``input``, which is returned.
+
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([-1.0, 2.0])
+    >>> elu_(x) is x, [round(v, 4) for v in x.tolist()]
+    (True, [-0.6321, 2.0])
+    """
+    return _inplace.apply_(input, "elu_", _nn.elu, alpha)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
@@ -153,15 +199,30 @@ def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
     return out
 
 
-def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,  # noqa: A002
+             inplace: bool = False) -> Tensor:
     """x clamped to [min_val, max_val]; the gradient is zero outside the open interval.
+    ``inplace=True`` writes it into ``input`` (:func:`hardtanh_`).
 
     >>> import tapegrad as tg
     >>> hardtanh(tg.tensor([-2.0, 0.5, 3.0])).tolist()
     [-1.0, 0.5, 1.0]
     """
+    if inplace:
+        return hardtanh_(input, min_val, max_val)
     out: Tensor = _nn.hardtanh(input, min_val, max_val)
     return out
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+    """In place: :func:`hardtanh` written into ``input``, which is returned.
+
+    >>> import tapegrad as tg
+    >>> x = tg.tensor([-2.0, 0.5, 3.0])
+    >>> hardtanh_(x) is x, x.tolist()
+    (True, [-1.0, 0.5, 1.0])
+    """
+    return _inplace.apply_(input, "hardtanh_", _nn.hardtanh, min_val, max_val)
 
 
 def softmax(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002

@@ -12,17 +12,39 @@ __all__ = ["ReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "LeakyReLU", "ELU", "Softp
            "Hardtanh"]
 
 
+# inplace=True: the layer writes its result into its input (F.relu_ and the others), as
+# torch.nn's layers of that argument. A class attribute too, so a layer pickled before the
+# argument existed loads as out-of-place.
+def _inplace_repr(inplace: bool, rest: str = "") -> str:
+    if not inplace:
+        return rest
+    return f"{rest}, inplace=True" if rest else "inplace=True"
+
+
 class ReLU(Module):
-    """max(x, 0) elementwise.
+    """max(x, 0) elementwise; ``inplace=True`` writes it into the input.
 
     >>> import tapegrad as tg
     >>> tg.nn.ReLU()(tg.tensor([-1.0, 1.0])).tolist()
     [0.0, 1.0]
+    >>> tg.nn.ReLU(inplace=True)
+    ReLU(inplace=True)
     """
 
+    inplace = False
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if self.inplace:
+            return functional.relu_(input)
         # The core op directly, not F.relu: one Python call less in every training step.
         return _core.relu(input)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
 
 
 class Sigmoid(Module):
@@ -73,15 +95,24 @@ class GELU(Module):
 
 
 class SiLU(Module):
-    """x·σ(x) elementwise.
+    """x·σ(x) elementwise; ``inplace=True`` writes it into the input.
 
     >>> import tapegrad as tg
     >>> [round(v, 4) for v in tg.nn.SiLU()(tg.tensor([1.0])).tolist()]
     [0.7311]
     """
 
+    inplace = False
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return functional.silu(input)
+        return functional.silu(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
 
 
 class LeakyReLU(Module):
@@ -94,36 +125,42 @@ class LeakyReLU(Module):
     [-1.0, 2.0]
     """
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    inplace = False
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = negative_slope
+        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return functional.leaky_relu(input, self.negative_slope)
+        return functional.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return _inplace_repr(self.inplace, f"negative_slope={self.negative_slope}")
 
 
 class ELU(Module):
     """x where x > 0, else alpha·(eˣ − 1).
 
     >>> import tapegrad as tg
-    >>> tg.nn.ELU()
-    ELU(alpha=1.0)
+    >>> tg.nn.ELU(inplace=True)
+    ELU(alpha=1.0, inplace=True)
     >>> [round(v, 4) for v in tg.nn.ELU()(tg.tensor([-1.0, 2.0])).tolist()]
     [-0.6321, 2.0]
     """
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    inplace = False
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = alpha
+        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return functional.elu(input, self.alpha)
+        return functional.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return _inplace_repr(self.inplace, f"alpha={self.alpha}")
 
 
 class Softplus(Module):
@@ -170,7 +207,9 @@ class Hardtanh(Module):
     [-1.0, 0.5]
     """
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+    inplace = False
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         if not all(isinstance(v, (int, float)) for v in (min_val, max_val)):
             raise TypeError("Hardtanh: min_val and max_val must be numbers, got "
@@ -180,12 +219,13 @@ class Hardtanh(Module):
                              f"max_val ({max_val})")
         self.min_val = min_val
         self.max_val = max_val
+        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        return functional.hardtanh(input, self.min_val, self.max_val)
+        return functional.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return _inplace_repr(self.inplace, f"min_val={self.min_val}, max_val={self.max_val}")
 
 
 # ----- the softmax family as modules (dim=None: PyTorch's legacy implicit dim, with its
