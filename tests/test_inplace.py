@@ -253,3 +253,25 @@ def test_the_inplace_forms_are_pytorchs():
         ty = ta * 1.0
         getattr(ty, name)(*targs).sum().backward()  # (PyTorch's acosh_ has no backward)
         np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12, err_msg=name)
+
+
+def test_vmap_batches_the_inplace_forms_of_its_unary_ops():
+    """Under tapegrad.func.vmap an in-place form writes the batch at once, as a loop over the
+    samples would (and, as PyTorch's vmap, into the tensor vmap was given)."""
+    from tapegrad import func_vmap
+    names = [n for n in _inplace.METHODS if n + "_" in func_vmap.BATCH_RULES]
+    assert {"relu", "exp", "sigmoid", "clamp", "abs"} <= set(names)
+    for name in names:
+        x0 = _input(name)
+        args = [0.35, 0.65] if name == "clamp" else []
+        x = x0.clone()
+        out = tg.func.vmap(lambda v: getattr(v, name + "_")(*args) * 2)(x)
+        rows = [x0[i].clone() for i in range(x0.shape[0])]
+        expect = tg.stack([getattr(r, name + "_")(*args) for r in rows])
+        assert _bits(x) == _bits(expect), name
+        assert _bits(out) == _bits(expect * 2), name
+    x = tg.tensor([[-1.0, 2.0], [3.0, -4.0]])
+    tg.func.vmap(lambda v: F.relu(v, inplace=True))(x)
+    assert x.tolist() == [[0.0, 2.0], [3.0, 0.0]]
+    with pytest.raises(RuntimeError, match="vmap: no batch rule for 'Tensor.floor_'"):
+        tg.func.vmap(lambda v: v.floor_())(x)

@@ -50,6 +50,10 @@ def apply_(self: Tensor, op: str, fn: Callable[..., Tensor], *args: Any,
     """``fn(self, *args, **kwargs)`` written into ``self`` (the in-place op named ``op``);
     returns ``self``. ``output_only``: fn's backward does not read its input."""
     if not isinstance(self, Tensor):
+        batched = getattr(type(self), op, None)  # a vmap BatchedTensor's own rule
+        if batched is not None:
+            out_b: Tensor = batched(self, *args, **kwargs)
+            return out_b
         raise TypeError(f"{op}(): argument 'input' must be Tensor, not {type(self).__name__}")
     src = self
     if not output_only and _needs_original(self, args, kwargs):

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _core, _inplace
 from ._pytree import _flatten, _unflatten
 from ._tensor import Size
 
@@ -410,6 +410,20 @@ _UNARY = ["neg", "exp", "log", "log1p", "erf", "sqrt", "abs", "relu", "sigmoid",
           "elu", "softplus", "log_sigmoid", "hardtanh"]
 for _n in _UNARY:
     BATCH_RULES[_n] = functools.partial(_unary_rule, _n)
+
+
+def _inplace_unary_rule(op: str, level: int, x: Any, *args: Any, **kwargs: Any) -> Any:
+    # x.f_() with non-tensor parameters: the in-place op on the whole batch at once.
+    if any(_is_tensor(a) for a in _iter_args(args, kwargs)):
+        raise _no_rule(op, "tensor arguments besides the input")
+    getattr(_bv(x, level)[0], op)(*args, **kwargs)
+    return x
+
+
+for _n in _UNARY:
+    if _n in _inplace.METHODS:
+        BATCH_RULES[_n + "_"] = functools.partial(_inplace_unary_rule, _n + "_")
+        setattr(BatchedTensor, _n + "_", _method(_n + "_"))
 
 
 def _as_operand(a: Any) -> Any:
