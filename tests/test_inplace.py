@@ -159,6 +159,17 @@ def test_a_result_of_a_wider_kind_raises_naming_the_op():
         tg.Tensor.relu_(3.0)
 
 
+def test_an_argument_that_would_widen_self_raises_as_add_does():
+    x = tg.zeros(3)
+    for call in (lambda: x.pow_(tg.ones(2, 3)),
+                 lambda: x.masked_fill_(tg.ones(2, 3, dtype=tg.bool), 1.0),
+                 lambda: x.add_(tg.ones(2, 3))):
+        with pytest.raises(ValueError, match=r"_: output with shape \[3\] doesn't match the "
+                                             r"broadcast shape \[2, 3\]"):
+            call()
+    assert x.tolist() == [0.0, 0.0, 0.0]
+
+
 # torch.nn.functional's in-place activations: (function, its in-place twin, extra args)
 _FUNCTIONAL = [
     (F.relu, F.relu_, ()), (F.leaky_relu, F.leaky_relu_, (0.1,)), (F.elu, F.elu_, (0.7,)),

@@ -137,8 +137,8 @@ void assign_inplace(const Tensor& self, const Tensor& result, const std::string&
   check_inplace(self, op.c_str());
   check_defined(result, op.c_str());
   if (result->shape() != self->shape())
-    throw ValueError(op + ": the result has shape " + shape_str(result->shape()) +
-                     " but the tensor written to has shape " + shape_str(self->shape()));
+    throw ValueError(op + ": output with shape " + shape_str(self->shape()) +
+                     " doesn't match the broadcast shape " + shape_str(result->shape()));
   const DType r = result->dtype(), s = self->dtype();
   if ((is_floating_point(r) && !is_floating_point(s)) || (r != DType::b8 && s == DType::b8))
     throw TypeError(op + ": result type " + dtype_name(r) +
