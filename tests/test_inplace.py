@@ -281,8 +281,25 @@ def test_vmap_batches_the_inplace_forms_of_its_unary_ops():
         expect = tg.stack([getattr(r, name + "_")(*args) for r in rows])
         assert _bits(x) == _bits(expect), name
         assert _bits(out) == _bits(expect * 2), name
-    x = tg.tensor([[-1.0, 2.0], [3.0, -4.0]])
-    tg.func.vmap(lambda v: F.relu(v, inplace=True))(x)
-    assert x.tolist() == [[0.0, 2.0], [3.0, 0.0]]
+    x0 = tg.tensor([[-1.0, 2.0], [3.0, -4.0]])
+    for fn, fn_, extra in _FUNCTIONAL:  # F.*(inplace=True), batched as the op then a copy
+        x = x0.clone()
+        out = tg.func.vmap(lambda v: fn(v, *extra, inplace=True))(x)
+        assert _bits(x) == _bits(fn(x0, *extra)) and _bits(out) == _bits(x), fn.__name__
+    x = x0.clone()
+    tg.func.vmap(lambda v: nn.LeakyReLU(0.5, inplace=True)(v))(x)
+    assert x.tolist() == [[-0.5, 2.0], [3.0, -2.0]]
     with pytest.raises(RuntimeError, match="vmap: no batch rule for 'Tensor.floor_'"):
         tg.func.vmap(lambda v: v.floor_())(x)
+
+
+def test_cumsum_refuses_a_dim_out_of_range_and_pow_takes_exponent():
+    for dim in (-3, 2, 2 ** 62):
+        with pytest.raises(IndexError, match=r"cumsum: Dimension out of range \(expected to be "
+                                              r"in range of \[-2, 1\]"):
+            tg.ones(2, 2).cumsum_(dim)
+    with pytest.raises(IndexError, match=r"range of \[-1, 0\], but got 1"):
+        tg.tensor(3.0).cumsum(1)
+    assert tg.ones(2, 2).cumsum(-2).tolist() == [[1.0, 1.0], [2.0, 2.0]]
+    x = tg.tensor([2.0, 3.0])
+    assert x.pow_(exponent=2) is x and x.tolist() == [4.0, 9.0]

@@ -50,10 +50,14 @@ def apply_(self: Tensor, op: str, fn: Callable[..., Tensor], *args: Any,
     """``fn(self, *args, **kwargs)`` written into ``self`` (the in-place op named ``op``);
     returns ``self``. ``output_only``: fn's backward does not read its input."""
     if not isinstance(self, Tensor):
-        batched = getattr(type(self), op, None)  # a vmap BatchedTensor's own rule
-        if batched is not None:
-            out_b: Tensor = batched(self, *args, **kwargs)
-            return out_b
+        from .func_vmap import BatchedTensor
+        if isinstance(self, BatchedTensor):
+            batched = getattr(type(self), op, None)  # the method's own batch rule
+            if batched is not None:
+                out_b: Tensor = batched(self, *args, **kwargs)
+                return out_b
+            # F.leaky_relu_ and the others: the batched op, copied into the batch
+            return self.copy_(fn(self, *args, **kwargs))  # type: ignore[no-any-return]
         raise TypeError(f"{op}(): argument 'input' must be Tensor, not {type(self).__name__}")
     src = self
     if not output_only and _needs_original(self, args, kwargs):
@@ -80,6 +84,8 @@ def _method(name: str) -> Callable[..., Tensor]:
     output_only = name in _OUTPUT_ONLY
 
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        if name == "pow" and "exponent" in kwargs:  # PyTorch's keyword for pow_
+            args = (*args, kwargs.pop("exponent"))
         return apply_(self, op, out_of_place, *args, output_only=output_only, **kwargs)
 
     method.__name__ = method.__qualname__ = op

@@ -309,6 +309,12 @@ def cumsum(input: Tensor, dim: int | None = None, *, dtype: Any = None,  # noqa:
             raise TypeError("cumsum() missing required argument 'dim'")
         dim = axis
     x = input if dtype is None else input.to(dtype)
+    nd = max(x.dim(), 1)
+    if not isinstance(dim, int) or isinstance(dim, bool) or not -nd <= dim < nd:
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise TypeError(f"cumsum(): argument 'dim' must be int, not {type(dim).__name__}")
+        raise IndexError(f"cumsum: Dimension out of range (expected to be in range of "
+                         f"[{-nd}, {nd - 1}], but got {dim})")
     if x.dim() == 0:
         return x.clone()
     d = dim % x.dim()
