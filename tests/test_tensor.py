@@ -319,3 +319,58 @@ def test_copy_and_pickle():
     assert x.tolist() == [1.0, 2.0]
     z = pickle.loads(pickle.dumps(tg.tensor([[1, 2]])))
     assert z.tolist() == [[1, 2]] and z.dtype == tg.int64
+
+
+_PROMOTION_OPS = {
+    "add": lambda m, a, b: a + b, "sub": lambda m, a, b: a - b, "mul": lambda m, a, b: a * b,
+    "div": lambda m, a, b: a / b, "pow": lambda m, a, b: a ** b,
+    "maximum": lambda m, a, b: m.maximum(a, b), "minimum": lambda m, a, b: m.minimum(a, b),
+    "lt": lambda m, a, b: a < b, "eq": lambda m, a, b: a == b,
+    "where": lambda m, a, b: m.where(a > 1, a, b),
+    "add_": lambda m, a, b: a.clone().add_(b), "mul_": lambda m, a, b: a.clone().mul_(b),
+}
+
+
+@pytest.mark.parametrize("op", sorted(_PROMOTION_OPS))
+def test_a_0d_tensor_operand_promotes_as_in_pytorch(op):
+    """A 0-d tensor next to a dimensioned one decides the result dtype only from a higher
+    category (bool < integer < float), as a Python number does: float32 [n] with a float64
+    0-d tensor stays float32, computed in float32 (PyTorch's result_type)."""
+    torch = pytest.importorskip("torch")
+    fn = _PROMOTION_OPS[op]
+    dts = ["float32", "float64", "int64", "bool"]
+    vals = {"float32": [1.5, 2.25], "float64": [0.75, 3.0], "int64": [2, 3], "bool": [True, False]}
+    for da in dts:
+        for db in dts:
+            for a_0d, b_0d in ((False, True), (True, False), (True, True), (False, False)):
+                va = vals[da][0] if a_0d else vals[da]
+                vb = vals[db][1] if b_0d else vals[db]
+                ta = torch.tensor(va, dtype=getattr(torch, da))
+                tb = torch.tensor(vb, dtype=getattr(torch, db))
+                try:
+                    expect = fn(torch, ta, tb)
+                except RuntimeError:
+                    continue  # combinations PyTorch refuses (bool - bool, int ** negative, ...)
+                try:
+                    got = fn(tg, tg.tensor(va, dtype=getattr(tg, da)),
+                             tg.tensor(vb, dtype=getattr(tg, db)))
+                except (TypeError, ValueError, RuntimeError, NotImplementedError) as e:
+                    pytest.fail(f"{op} {da}{'' if a_0d else '[2]'} {db}{'' if b_0d else '[2]'}: {e}")
+                where = f"{op} {da}{'' if a_0d else '[2]'} with {db}{'' if b_0d else '[2]'}"
+                assert str(got.dtype).split(".")[-1] == str(expect.dtype).split(".")[-1], where
+                np.testing.assert_array_equal(got.numpy(), expect.numpy(), err_msg=where)
+
+
+def test_gradients_through_a_0d_float64_operand_keep_each_dtype():
+    torch = pytest.importorskip("torch")
+    x = tg.tensor([1.5, -2.0], requires_grad=True)
+    s = tg.tensor(0.3, dtype=tg.float64, requires_grad=True)
+    y = x * s + x / s
+    assert y.dtype == tg.float32
+    y.sum().backward()
+    tx = torch.tensor([1.5, -2.0], requires_grad=True)
+    ts = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    (tx * ts + tx / ts).sum().backward()
+    assert x.grad.dtype == tg.float32 and s.grad.dtype == tg.float64
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(s.grad.numpy(), ts.grad.numpy(), rtol=1e-6)

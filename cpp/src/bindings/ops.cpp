@@ -179,7 +179,7 @@ class Registrar {
       const AlphaFn afn = std::string_view(name) == "add" ? &add_alpha : &sub_alpha;
       auto with_alpha = [fn, afn, name](py::handle a, py::handle b, py::handle alpha) {
         auto [x, y] = operands(a, b, name);
-        const double al = alpha_arg(alpha, promote(x->dtype(), y->dtype()), name);
+        const double al = alpha_arg(alpha, promote_operands(x->dtype(), x->dim() == 0, y->dtype(), y->dim() == 0), name);
         return al == 1.0 ? capture::call(fn, x, y) : capture::call(afn, x, y, al);
       };
       T_.def(name, with_alpha, py::arg("other"), py::kw_only(), py::arg("alpha") = 1, op_doc(name));
@@ -244,7 +244,7 @@ class Registrar {
               if (!o)
                 throw py::type_error(std::string(method) + ": unsupported operand type " +
                                      type_name(other));
-              const double al = alpha_arg(alpha, promote(self->dtype(), o->dtype()), method);
+              const double al = alpha_arg(alpha, promote_operands(self->dtype(), self->dim() == 0, o->dtype(), o->dim() == 0), method);
               if (al == 1.0) capture::call(ip, self.t, o);
               else capture::call(aip, self.t, o, al);
               return self.t;

@@ -107,7 +107,7 @@ Tensor binary_forward(OpCode op, const Tensor& a, const Tensor& b) {
   const Shape& out = *outp;
   if (is_small(a->dtype()) || is_small(b->dtype())) [[unlikely]]
     return small_binary_forward(op, a, b);
-  DType dt = promote(a->dtype(), b->dtype());
+  DType dt = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
   if ((op == OpCode::Div) && !is_float(dt)) dt = DType::f32;  // true division
   Tensor c;
   if (dt == DType::b8) {
@@ -134,7 +134,7 @@ Tensor zero_like_scalar(const Tensor& like) { return scalar_tensor(0.0, like->dt
 // values, without a result tensor and its copy (Note [in-place ops]). False: not applicable
 // (other shares self's storage under broadcasting, a dtype change, bool arithmetic).
 bool binary_inplace_direct(OpCode op, const Tensor& self, const Tensor& other) {
-  DType dt = promote(self->dtype(), other->dtype());
+  DType dt = promote_operands(self->dtype(), self->dim() == 0, other->dtype(), other->dim() == 0);
   if (op == OpCode::Div && !is_float(dt)) dt = DType::f32;
   if (dt != self->dtype() || dt == DType::b8 || is_small(dt)) return false;
   if (other->storage() == self->storage() &&
@@ -184,7 +184,7 @@ Tensor bitwise2(const Tensor& a, const Tensor& b, k::Binary kop, const char* nam
     }
     if (!is_floating_point(r)) return bitwise2(as_dtype(a, r), as_dtype(b, r), kop, name, on_bools);
   }
-  const DType dt = promote(a->dtype(), b->dtype());
+  const DType dt = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
   if (is_floating_point(dt))
     throw NotImplementedError(std::string(name) + ": not implemented for " + dtype_name(dt) +
                               " tensors, only for int64 and bool (shapes " + shape_str(a->shape()) +
@@ -248,7 +248,7 @@ namespace {
 Tensor times_alpha(const Tensor& a, const Tensor& b, double alpha) {
   check_defined(a, "add");
   check_defined(b, "add");
-  const DType rd = promote(a->dtype(), b->dtype());
+  const DType rd = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
   if (rd == DType::b8) return alpha != 0.0 ? b : zeros(b->shape(), DType::b8);
   return mul(b, scalar_tensor(alpha, rd));
 }

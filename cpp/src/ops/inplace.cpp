@@ -43,7 +43,7 @@ void inplace_binary(const Tensor& self, const Tensor& other, OpCode op, BinaryFn
   check_inplace(self, name);
   check_defined(other, name);
   check_inplace_shape(self, other, name);
-  const DType dt = promote(self->dtype(), other->dtype());
+  const DType dt = promote_operands(self->dtype(), self->dim() == 0, other->dtype(), other->dim() == 0);
   // PyTorch's can_cast: the result may not be of a higher kind (bool < int < float) than self.
   if ((is_floating_point(dt) && !is_floating_point(self->dtype())) ||
       (dt != DType::b8 && self->dtype() == DType::b8) ||

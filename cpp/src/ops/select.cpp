@@ -21,7 +21,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     if (should_record({&a, &b})) throw_storage_dtype("where", r);
     return as_dtype(where(cond, as_dtype(as_dtype(a, r), wide(r)), as_dtype(as_dtype(b, r), wide(r))), r);
   }
-  const DType dt = promote(a->dtype(), b->dtype());
+  const DType dt = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
   Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
   Tensor y = empty(out, dt);
   const auto sc = bcast_strides(cond->shape(), out), sa = bcast_strides(A->shape(), out),
@@ -138,7 +138,7 @@ Tensor compare(CmpOp op, const Tensor& a, const Tensor& b) {
     };
     return compare(op, operand(a), operand(b));
   }
-  const DType dt = promote(a->dtype(), b->dtype());
+  const DType dt = promote_operands(a->dtype(), a->dim() == 0, b->dtype(), b->dim() == 0);
   Tensor A = as_dtype(a, dt), B = as_dtype(b, dt);
   Tensor y = empty(out, DType::b8);
   const auto sa = bcast_strides(A->shape(), out), sb = bcast_strides(B->shape(), out);
