@@ -303,3 +303,48 @@ def test_cumsum_refuses_a_dim_out_of_range_and_pow_takes_exponent():
     assert tg.ones(2, 2).cumsum(-2).tolist() == [[1.0, 1.0], [2.0, 2.0]]
     x = tg.tensor([2.0, 3.0])
     assert x.pow_(exponent=2) is x and x.tolist() == [4.0, 9.0]
+
+
+def test_clamp_with_tensor_bounds_is_pytorchs_in_value_and_gradient():
+    """clamp/clamp_ with tensor min/max (broadcast, NaN, lo > hi, ties, one side a number):
+    values and the gradients of x and of each bound as PyTorch's."""
+    torch = pytest.importorskip("torch")
+    nan = float("nan")
+    x = [0.1, 0.5, 0.9, nan, 0.5, 0.2, 0.3, 0.7]
+    lo = [0.3, 0.3, 0.3, 0.3, nan, 0.6, 0.3, 0.5]
+    hi = [0.7, 0.7, 0.7, 0.7, 0.7, 0.4, 0.3, 0.7]
+    cases = [  # (x, min, max) as lists/numbers; None = not given
+        (x, lo, hi), (x, lo, None), (x, None, hi), (x, 0.4, hi), (x, lo, 0.6),
+        ([[0.1, 0.5], [0.9, 0.2]], [0.3, 0.15], None), ([0.2, 0.8], 0.5, 0.5),
+    ]
+    for xs, ls, hs in cases:
+        def run(m, inplace):
+            def t(v, dtype, grad):
+                if isinstance(v, list):
+                    return m.tensor(v, dtype=dtype, requires_grad=grad)
+                # PyTorch's clamp takes a number beside a tensor bound only as a 0-d tensor
+                return m.tensor(v, dtype=dtype) if m is torch and v is not None else v
+            f64 = m.float64
+            a, lt, ht = t(xs, f64, True), t(ls, f64, True), t(hs, f64, True)
+            kw = {k: v for k, v in (("min", lt), ("max", ht)) if v is not None}
+            y = (a * 1).clamp_(**kw) if inplace else m.clamp(a, **kw)
+            (y * m.arange(1, y.numel() + 1, dtype=f64).reshape(y.shape)).sum().backward()
+            grads = [None if g is None or isinstance(g, float) or g.grad is None
+                     else g.grad.numpy() for g in (a, lt, ht)]
+            return y.detach().numpy(), grads
+        for inplace in (False, True):
+            if inplace and np.shape(ls) not in ((), np.shape(xs)[-1:], np.shape(xs)):
+                continue
+            mine, theirs = run(tg, inplace), run(torch, inplace)
+            np.testing.assert_array_equal(mine[0], theirs[0])
+            for g, h in zip(mine[1], theirs[1]):
+                assert (g is None) == (h is None)
+                if g is not None:
+                    np.testing.assert_array_equal(g, h)
+    # dtypes: a float64 0-d bound keeps float32 x float32; a float bound makes int64 float32
+    assert tg.clamp(tg.tensor([1.0, 2.0]), min=tg.tensor(1.5, dtype=tg.float64)).dtype == tg.float32
+    assert tg.clamp(tg.tensor([1, 2]), min=tg.tensor(1.5)).tolist() == [1.5, 2.0]
+    with pytest.raises(TypeError, match="clamp: not supported for bool"):
+        tg.clamp(tg.tensor([True]), min=tg.tensor(0))
+    with pytest.raises(TypeError, match="clamp: max must be a number or a tensor"):
+        tg.clamp(tg.tensor([1.0]), min=tg.tensor(0.0), max="1")

@@ -40,6 +40,9 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
 // result dtype is PyTorch's promotion of x with the bounds (an int64 or bool x with a float
 // bound gives float32, a bool x with int bounds int64); int64 results are exact.
 Tensor clamp_scalars(const Tensor& x, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi);
+// clamp with tensor bounds (either may be null; PyTorch's clamp(Tensor, Tensor?, Tensor?)):
+// broadcast, differentiable in x and in each bound (Note [clamp with tensor bounds]).
+Tensor clamp_tensors(const Tensor& x, const Tensor& lo, const Tensor& hi);
 Tensor cast(const Tensor& x, DType dtype);  // x.to(dtype); returns x itself when equal
 
 // ----- activations (torch.nn.functional's; silu, log_sigmoid and erf come from their rows) -----

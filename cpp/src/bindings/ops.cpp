@@ -505,6 +505,17 @@ void bind_ops(py::module_& m, TensorClass& T) {
         return py::cast(lower(&where, *c, x, y));
       }, py::arg("condition"), py::arg("input") = py::none(), py::arg("other") = py::none());
   reg.manual("clamp", [](const Tensor& x, py::object lo, py::object hi) {
+        if (tensor_ptr(lo) || tensor_ptr(hi)) {  // Note [clamp with tensor bounds]
+          auto bound = [&](py::handle b, const char* which) {
+            if (b.is_none()) return Tensor();
+            Tensor t = operand(b, x);  // a number beside a tensor: PyTorch's scalar rules
+            if (!t)
+              throw py::type_error(std::string("clamp: ") + which + " must be a number or a "
+                                   "tensor, not " + type_name(b));
+            return t;
+          };
+          return lower(&clamp_tensors, x, bound(lo, "min"), bound(hi, "max"));
+        }
         std::optional<Scalar> l, h;  // exact ints (Note [exact scalars])
         if (!lo.is_none()) l = scalar_value(lo, "clamp");
         if (!hi.is_none()) h = scalar_value(hi, "clamp");

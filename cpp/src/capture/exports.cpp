@@ -276,6 +276,7 @@ struct Table {
     e.push_back(entry<&index_view>("index_view"));
     e.push_back(entry<&index_put_>("index_put_"));
     e.push_back(entry<&clamp_scalars>("clamp"));
+    e.push_back(entry<&clamp_tensors, bit(1) | bit(2)>("clamp_tensors"));
     e.push_back(entry<&where>("where"));
     e.push_back(entry<static_cast<Tensor (*)(const Tensor&)>(&tapegrad::max)>("max"));
     e.push_back(entry<static_cast<Tensor (*)(const Tensor&)>(&tapegrad::min)>("min"));

@@ -90,6 +90,43 @@ Tensor clamp_scalars(const Tensor& x, const std::optional<Scalar>& lo, const std
   return y;
 }
 
+// Note [clamp with tensor bounds]
+// The value is PyTorch's min(max(x, lo), hi) (NaN in x or a bound gives NaN; hi wins when
+// lo > hi), made without a record; where() then hands each element's value and gradient to
+// the input it came from, as PyTorch's ClampBackward does: x where lo ≤ x ≤ hi, lo where
+// x < lo < hi, hi where x > hi or hi < lo. Elsewhere (a NaN, or x < lo = hi) the value is the
+// unrecorded one: no gradient, as PyTorch's. The selected values equal the computed ones,
+// so the result is min(max(x, lo), hi) to the bit; its dtype is PyTorch's promotion (a 0-d
+// bound promotes only from a higher category).
+Tensor clamp_tensors(const Tensor& x, const Tensor& lo, const Tensor& hi) {
+  check_defined(x, "clamp");
+  if (!lo && !hi) throw ValueError("clamp: at least one of min and max must be given");
+  if (x->dtype() == DType::b8) throw TypeError("clamp: not supported for bool tensors");
+  Tensor v, keep_x, take_lo, take_hi;
+  {
+    GradModeGuard off(false);
+    v = x;
+    if (lo) v = maximum(v, lo);
+    if (hi) v = minimum(v, hi);
+    if (lo && hi) {
+      keep_x = logical_and(compare(CmpOp::ge, x, lo), compare(CmpOp::le, x, hi));
+      take_lo = logical_and(compare(CmpOp::lt, x, lo), compare(CmpOp::lt, lo, hi));
+      take_hi = logical_or(compare(CmpOp::gt, x, hi), compare(CmpOp::lt, hi, lo));
+    } else if (lo) {
+      keep_x = compare(CmpOp::ge, x, lo);
+      take_lo = compare(CmpOp::lt, x, lo);
+    } else {
+      keep_x = compare(CmpOp::le, x, hi);
+      take_hi = compare(CmpOp::gt, x, hi);
+    }
+  }
+  if (!should_record({&x, &lo, &hi})) return v;
+  Tensor y = v;
+  if (take_hi) y = where(take_hi, cast(hi, v->dtype()), y);
+  if (take_lo) y = where(take_lo, cast(lo, v->dtype()), y);
+  return where(keep_x, cast(x, v->dtype()), y);
+}
+
 // y = clamp(x, lo, hi)  ⇒  dx += dy·[lo ≤ x ≤ hi]
 Grads backward_Clamp(BwCtx& ctx) {
   const Tensor& x = ctx.saved(0);
