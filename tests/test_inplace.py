@@ -348,3 +348,20 @@ def test_clamp_with_tensor_bounds_is_pytorchs_in_value_and_gradient():
         tg.clamp(tg.tensor([True]), min=tg.tensor(0))
     with pytest.raises(TypeError, match="clamp: max must be a number or a tensor"):
         tg.clamp(tg.tensor([1.0]), min=tg.tensor(0.0), max="1")
+
+
+def test_masked_fill_and_cumsum_refusals_are_pytorchs():
+    x = tg.ones(3)
+    with pytest.raises(TypeError, match="argument 'mask' must be Tensor, not NoneType"):
+        x.masked_fill_(None, 1.0)
+    with pytest.raises(RuntimeError, match="only supports a 0-dimensional value tensor, but got "
+                                           r"tensor with 1 dimension\(s\)"):
+        x.masked_fill_(tg.tensor([True, False, True]), tg.tensor([1.0, 2.0, 3.0]))
+    for name in ("cumsum_", "cumprod_"):
+        with pytest.raises(RuntimeError, match="Bad in-place call: input tensor dtype float32 and "
+                                               "output tensor dtype float64 should match"):
+            getattr(x, name)(0, dtype=tg.float64)
+    assert x.tolist() == [1.0, 1.0, 1.0]
+    assert x.cumsum_(0, dtype=tg.float32).tolist() == [1.0, 2.0, 3.0]
+    m = tg.tensor([True, False, True])
+    assert x.masked_fill_(m, tg.tensor(0.5)).tolist() == [0.5, 2.0, 0.5]

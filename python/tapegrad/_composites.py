@@ -262,9 +262,15 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:  # noqa: A00
     >>> tg.masked_fill(tg.ones(3), tg.tensor([True, False, True]), 0.0).tolist()
     [0.0, 1.0, 0.0]
     """
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"masked_fill(): argument 'mask' must be Tensor, not "
+                        f"{type(mask).__name__}")
     if mask.dtype != _core.dtype.bool:
         raise TypeError(f"masked_fill only supports boolean masks, but got mask with dtype "
                         f"{mask.dtype!r}")
+    if isinstance(value, Tensor) and value.dim() != 0:
+        raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got "
+                           f"tensor with {value.dim()} dimension(s).")
     fill = value if isinstance(value, Tensor) else _core.full((), value, dtype=input.dtype)
     return _core.where(mask, fill.to(input.dtype), input)
 

@@ -86,6 +86,12 @@ def _method(name: str) -> Callable[..., Tensor]:
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         if name == "pow" and "exponent" in kwargs:  # PyTorch's keyword for pow_
             args = (*args, kwargs.pop("exponent"))
+        dtype = kwargs.get("dtype")
+        if dtype is not None and isinstance(self, Tensor) and dtype != self.dtype:
+            # cumsum_/cumprod_(dtype=...): the result is the tensor itself
+            raise RuntimeError(f"Bad in-place call: input tensor dtype "
+                               f"{str(self.dtype).split('.')[-1]} and output tensor dtype "
+                               f"{str(dtype).split('.')[-1]} should match")
         return apply_(self, op, out_of_place, *args, output_only=output_only, **kwargs)
 
     method.__name__ = method.__qualname__ = op
